@@ -1,0 +1,149 @@
+"""Load a scenario from YAML, with CSV tables beside it, collecting every problem with its location.
+
+Tables may be inline lists or `{csv: file.csv, defaults: {...}}`; CSV paths are relative to the
+YAML file. Each CSV row keeps its line number so a bad value is reported as `file.csv:17 [lat]`.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from microdc.model.errors import Problem, ScenarioError
+from microdc.model.scenario import Scenario, cross_reference_problems
+from microdc.model.yaml_source import Loc, SourceMap, YamlSyntaxError, load_yaml_with_lines
+
+CSV_TABLES = ("sites", "demand", "cloud_regions")
+
+
+def _parse_existing(cell: str) -> list[dict[str, Any]]:
+    """`module:server:count;...` → installed modules (CSV cannot nest)."""
+    out: list[dict[str, Any]] = []
+    for part in filter(None, (p.strip() for p in cell.split(";"))):
+        bits = part.split(":")
+        if len(bits) != 3:
+            raise ValueError(f"expected 'module:server:count' entries separated by ';', got {part!r}")
+        out.append({"module": bits[0], "server": bits[1], "count": bits[2]})
+    return out
+
+
+def read_csv_table(
+    path: Path, loc: Loc, smap: SourceMap, defaults: dict[str, Any], problems: list[Problem]
+) -> list[dict[str, Any]]:
+    """Rows as dicts (empty cells omitted so defaults apply); malformed rows become problems."""
+    rows: list[dict[str, Any]] = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            problems.append(Problem(str(path), 1, "", "empty CSV file; expected a header row"))
+            return rows
+        header = [h.strip() for h in header]
+        if len(set(header)) != len(header):
+            problems.append(Problem(str(path), 1, "", f"duplicate column names in header {header}"))
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                problems.append(
+                    Problem(str(path), line, "", f"malformed row: {len(row)} fields, header has {len(header)}")
+                )
+                continue
+            record: dict[str, Any] = dict(defaults)
+            for col, cell in zip(header, row, strict=True):
+                cell = cell.strip()
+                if cell == "":
+                    continue
+                if col == "existing":
+                    try:
+                        record[col] = _parse_existing(cell)
+                    except ValueError as exc:
+                        problems.append(Problem(str(path), line, "existing", str(exc)))
+                    continue
+                record[col] = cell
+            idx = len(rows)
+            smap.add((*loc, idx), str(path), line)
+            for col in record:
+                smap.add((*loc, idx, col), str(path), line)
+            rows.append(record)
+    return rows
+
+
+def _expand_tables(data: dict[str, Any], base: Path, yaml_file: str, smap: SourceMap) -> list[Problem]:
+    problems: list[Problem] = []
+    for key in CSV_TABLES:
+        spec = data.get(key)
+        if not isinstance(spec, dict):
+            continue
+        file_, line = smap.lookup((key,), yaml_file)
+        unknown = set(spec) - {"csv", "defaults"}
+        if "csv" not in spec or unknown:
+            problems.append(
+                Problem(file_, line, key, "expected a list, or {csv: FILE, defaults: {...}}")
+            )
+            data[key] = []
+            continue
+        path = (base / str(spec["csv"])).resolve()
+        if not path.is_file():
+            problems.append(Problem(file_, line, f"{key}.csv", f"file not found: {path}"))
+            data[key] = []
+            continue
+        defaults = spec.get("defaults") or {}
+        data[key] = read_csv_table(path, (key,), smap, defaults, problems)
+    return problems
+
+
+def _describe(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "missing required field"
+    if kind == "extra_forbidden":
+        return "unknown field (check its spelling; see `microdc schema`)"
+    msg = str(err.get("msg", "invalid value"))
+    if "input" in err and kind not in ("model_type", "dict_type", "list_type"):
+        return f"{msg} (got {err['input']!r})"
+    return msg
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario; raise ScenarioError listing every problem found."""
+    yaml_path = Path(path)
+    if yaml_path.is_dir():
+        yaml_path = yaml_path / "scenario.yaml"
+    if not yaml_path.is_file():
+        raise ScenarioError([Problem(str(yaml_path), None, "", "scenario file not found")])
+    smap = SourceMap()
+    file_ = str(yaml_path)
+    try:
+        data = load_yaml_with_lines(yaml_path, smap)
+    except YamlSyntaxError as exc:
+        raise ScenarioError([Problem(exc.file, exc.line, "", exc.message)]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(file_, 1, "", "expected a mapping of scenario sections at the top level")])
+
+    base = yaml_path.parent.resolve()
+    problems = _expand_tables(data, base, file_, smap)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where, line = smap.lookup(loc, file_)
+            problems.append(Problem(where, line, _field_path(loc), _describe(dict(err))))
+        raise ScenarioError(problems) from None
+    scenario._base_dir = base
+    for loc, message in cross_reference_problems(scenario):
+        where, line = smap.lookup(loc, file_)
+        problems.append(Problem(where, line, _field_path(loc), message))
+    if problems:
+        raise ScenarioError(problems)
+    return scenario

@@ -1,0 +1,252 @@
+"""The root of a scenario and the rules that tie its parts together (cross-references).
+
+Single-field rules sit on the fields (components.py); rules that span objects live here, in one
+function that reports every broken reference with the path of the field that holds it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from microdc.model.components import (
+    Catalog,
+    CloudRegion,
+    DemandSource,
+    Module,
+    Profile,
+    ServerType,
+    Service,
+    Site,
+)
+from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
+from microdc.model.policies import DataClassPolicy, Policies
+from microdc.model.yaml_source import Loc
+
+FLAT_PROFILE = "flat"
+
+
+class CarbonSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["electricitymaps", "eia", "constant"]
+    path: str | None = None
+    basis: Literal["lca", "direct"] = Field("lca", description="Electricity Maps life-cycle or direct")
+    constant_gco2_per_kwh: Annotated[float, Field(ge=0)] | None = None
+
+
+class WeatherSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["openmeteo", "epw", "constant"]
+    path: str | None = None
+    timezone: str = "UTC"
+    constant_c: float | None = None
+
+
+class TimeSeriesRefs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    carbon: dict[str, CarbonSource] = Field(default_factory=dict)
+    weather: dict[str, WeatherSource] = Field(default_factory=dict)
+
+
+class Economics(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = "USD"
+    energy_price_per_kwh: Annotated[float, Field(ge=0)] = 0.20
+    carbon_price_per_tonne: Annotated[float, Field(ge=0)] = 0.0
+    discount_rate: Annotated[float, Field(ge=0, lt=1)] = 0.07
+    network_price_per_gb: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="backhaul price for data an MDC syncs upstream, per GB"
+    )
+    unserved_penalty_per_rps_year: Annotated[float, Field(ge=0)] = Field(
+        1000.0, description="penalty per (req/s)-year of unserved demand with --allow-unserved"
+    )
+
+
+class Network(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    access_ms: Annotated[float, Field(ge=0)] = Field(
+        2.0, description="device ↔ first hop round trip (radio/last mile), ms"
+    )
+    edge_extra_ms: Annotated[float, Field(ge=0)] = Field(
+        0.5, description="extra round trip into an MDC at a base station, ms"
+    )
+
+
+class Scenario(BaseModel):
+    """A whole world: what exists, what may be built, who asks for what, and the rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    start: date = date(2023, 1, 1)
+    jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    sites: list[Site] = Field(min_length=1)
+    catalog: Catalog
+    cloud_regions: list[CloudRegion] = Field(default_factory=list)
+    services: list[Service] = Field(min_length=1)
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+    demand: list[DemandSource] = Field(min_length=1)
+    policies: Policies
+    timeseries: TimeSeriesRefs = Field(default_factory=TimeSeriesRefs)
+    economics: Economics = Field(default_factory=Economics)
+    network: Network = Field(default_factory=Network)
+
+    _base_dir: Path = PrivateAttr(default=Path("."))
+    _tree: JurisdictionTree | None = PrivateAttr(default=None)
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths in the scenario resolve against."""
+        return self._base_dir
+
+    def resolve(self, relative: str) -> Path:
+        return (self._base_dir / relative).resolve()
+
+    @property
+    def tree(self) -> JurisdictionTree:
+        if self._tree is None:
+            self._tree = JurisdictionTree(self.jurisdictions)
+        return self._tree
+
+    def module(self, module_id: str) -> Module:
+        return next(m for m in self.catalog.modules if m.id == module_id)
+
+    def server(self, server_id: str) -> ServerType:
+        return next(s for s in self.catalog.servers if s.id == server_id)
+
+    def service(self, service_id: str) -> Service:
+        return next(s for s in self.services if s.id == service_id)
+
+    def policy_for(self, data_class: str) -> DataClassPolicy:
+        return self.policies.data_classes[data_class]
+
+
+def _duplicates(ids: list[str]) -> set[str]:
+    return {k for k, n in Counter(ids).items() if n > 1}
+
+
+def _where_codes(where: str | list[str]) -> list[str]:
+    if isinstance(where, str):
+        return [] if where in ("origin", "any") else [where]
+    return list(where)
+
+
+def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
+    """Every reference that points nowhere, every duplicate id, every site outside its jurisdiction."""
+    tree = s.tree
+    for code in tree.duplicates:
+        yield ("jurisdictions",), f"jurisdiction code {code!r} appears more than once"
+    known = ", ".join(tree.codes)
+
+    for name, items in (
+        ("sites", s.sites),
+        ("cloud_regions", s.cloud_regions),
+        ("services", s.services),
+        ("demand", s.demand),
+    ):
+        dup = _duplicates([i.id for i in items])
+        for i, item in enumerate(items):
+            if item.id in dup:
+                yield (name, i, "id"), f"duplicate id {item.id!r}"
+    for name, cat_items in (("modules", s.catalog.modules), ("servers", s.catalog.servers)):
+        dup = _duplicates([i.id for i in cat_items])
+        for i, item in enumerate(cat_items):
+            if item.id in dup:
+                yield ("catalog", name, i, "id"), f"duplicate id {item.id!r}"
+
+    module_ids = {m.id for m in s.catalog.modules}
+    server_ids = {m.id for m in s.catalog.servers}
+    for i, site in enumerate(s.sites):
+        if site.jurisdiction not in tree:
+            yield ("sites", i, "jurisdiction"), f"unknown jurisdiction {site.jurisdiction!r}; known: {known}"
+        else:
+            for code in tree.ancestors(site.jurisdiction):
+                box = tree.bbox[code]
+                if box is not None and not (box[0] <= site.lat <= box[2] and box[1] <= site.lon <= box[3]):
+                    yield (
+                        ("sites", i, "lat"),
+                        f"site {site.id!r} at ({site.lat}, {site.lon}) lies outside jurisdiction {code!r} "
+                        f"(bbox {list(box)})",
+                    )
+                    break
+        if site.grid_zone not in s.timeseries.carbon:
+            yield (
+                ("sites", i, "grid_zone"),
+                f"grid zone {site.grid_zone!r} has no carbon series under timeseries.carbon "
+                f"(have: {', '.join(s.timeseries.carbon) or 'none'})",
+            )
+        if site.climate not in s.timeseries.weather:
+            yield (
+                ("sites", i, "climate"),
+                f"climate {site.climate!r} has no weather series under timeseries.weather "
+                f"(have: {', '.join(s.timeseries.weather) or 'none'})",
+            )
+        for k, inst in enumerate(site.existing):
+            if inst.module not in module_ids:
+                yield ("sites", i, "existing", k, "module"), f"unknown module {inst.module!r}"
+            if inst.server not in server_ids:
+                yield ("sites", i, "existing", k, "server"), f"unknown server type {inst.server!r}"
+
+    for i, region in enumerate(s.cloud_regions):
+        if region.jurisdiction not in tree:
+            yield (
+                ("cloud_regions", i, "jurisdiction"),
+                f"unknown jurisdiction {region.jurisdiction!r}; known: {known}",
+            )
+        if region.grid_zone is not None and region.grid_zone not in s.timeseries.carbon:
+            yield ("cloud_regions", i, "grid_zone"), f"grid zone {region.grid_zone!r} has no carbon series"
+
+    for cls, pol in s.policies.data_classes.items():
+        for field in ("process_in", "store_in"):
+            where = getattr(pol, field)
+            if where is None:
+                continue
+            for code in _where_codes(where):
+                if code not in tree:
+                    yield (
+                        ("policies", "data_classes", cls, field),
+                        f"unknown jurisdiction {code!r}; expected 'origin', 'any' or one of: {known}",
+                    )
+
+    service_ids = {sv.id for sv in s.services}
+    for i, d in enumerate(s.demand):
+        if d.jurisdiction not in tree:
+            yield ("demand", i, "jurisdiction"), f"unknown jurisdiction {d.jurisdiction!r}; known: {known}"
+        if d.service not in service_ids:
+            yield ("demand", i, "service"), f"unknown service {d.service!r}; known: {', '.join(service_ids)}"
+        if d.data_class not in s.policies.data_classes:
+            yield (
+                ("demand", i, "data_class"),
+                f"data class {d.data_class!r} has no policy under policies.data_classes",
+            )
+        if d.profile != FLAT_PROFILE and d.profile not in s.profiles:
+            yield ("demand", i, "profile"), f"unknown profile {d.profile!r}; define it under profiles"
+
+    for zone, src in s.timeseries.carbon.items():
+        if src.format == "constant" and src.constant_gco2_per_kwh is None:
+            yield ("timeseries", "carbon", zone), "format 'constant' needs constant_gco2_per_kwh"
+        if src.format != "constant" and src.path is None:
+            yield ("timeseries", "carbon", zone), f"format {src.format!r} needs a path"
+        if src.path is not None and not s.resolve(src.path).is_file():
+            yield ("timeseries", "carbon", zone, "path"), f"file not found: {s.resolve(src.path)}"
+    for climate, wsrc in s.timeseries.weather.items():
+        if wsrc.format == "constant" and wsrc.constant_c is None:
+            yield ("timeseries", "weather", climate), "format 'constant' needs constant_c"
+        if wsrc.format != "constant" and wsrc.path is None:
+            yield ("timeseries", "weather", climate), f"format {wsrc.format!r} needs a path"
+        if wsrc.path is not None and not s.resolve(wsrc.path).is_file():
+            yield ("timeseries", "weather", climate, "path"), f"file not found: {s.resolve(wsrc.path)}"
+    for pname, prof in s.profiles.items():
+        if prof.kind == "trace" and not s.resolve(prof.csv).is_file():
+            yield ("profiles", pname, "csv"), f"file not found: {s.resolve(prof.csv)}"
