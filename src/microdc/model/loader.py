@@ -74,8 +74,12 @@ def read_csv_table(
     return rows
 
 
-def _expand_tables(data: dict[str, Any], base: Path, yaml_file: str, smap: SourceMap) -> list[Problem]:
+def _expand_tables(
+    data: dict[str, Any], base: Path, yaml_file: str, smap: SourceMap
+) -> tuple[list[Problem], set[str]]:
+    """Replace `{csv: ...}` tables by their rows; return problems and the tables that failed to load."""
     problems: list[Problem] = []
+    failed: set[str] = set()
     for key in CSV_TABLES:
         spec = data.get(key)
         if not isinstance(spec, dict):
@@ -87,15 +91,17 @@ def _expand_tables(data: dict[str, Any], base: Path, yaml_file: str, smap: Sourc
                 Problem(file_, line, key, "expected a list, or {csv: FILE, defaults: {...}}")
             )
             data[key] = []
+            failed.add(key)
             continue
         path = (base / str(spec["csv"])).resolve()
         if not path.is_file():
             problems.append(Problem(file_, line, f"{key}.csv", f"file not found: {path}"))
             data[key] = []
+            failed.add(key)
             continue
         defaults = spec.get("defaults") or {}
         data[key] = read_csv_table(path, (key,), smap, defaults, problems)
-    return problems
+    return problems, failed
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -131,12 +137,14 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError([Problem(file_, 1, "", "expected a mapping of scenario sections at the top level")])
 
     base = yaml_path.parent.resolve()
-    problems = _expand_tables(data, base, file_, smap)
+    problems, failed_tables = _expand_tables(data, base, file_, smap)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
+            if loc and loc[0] in failed_tables and len(loc) == 1:
+                continue  # already reported: the table's file could not be read
             where, line = smap.lookup(loc, file_)
             problems.append(Problem(where, line, _field_path(loc), _describe(dict(err))))
         raise ScenarioError(problems) from None

@@ -1,0 +1,61 @@
+"""Commands about the scenario itself: validate, schema, examples."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from microdc.cli.common import console, load_or_exit
+from microdc.examples import list_examples
+from microdc.model import Scenario
+
+
+def validate(
+    scenario: str = typer.Argument(..., help="Example name or path to scenario.yaml"),
+    physics: bool = typer.Option(True, "--physics/--no-physics", help="Also print a physics summary"),
+) -> None:
+    """Check a scenario; exit 0 if valid, 2 with every problem found (file, line, field, expected)."""
+    s = load_or_exit(scenario)
+    table = Table(title=f"Scenario {s.name!r} is valid", show_header=True)
+    table.add_column("part")
+    table.add_column("count", justify="right")
+    for part, n in (
+        ("jurisdictions", len(s.tree.codes)),
+        ("candidate/existing sites", len(s.sites)),
+        ("module types", len(s.catalog.modules)),
+        ("server types", len(s.catalog.servers)),
+        ("cloud regions", len(s.cloud_regions)),
+        ("services", len(s.services)),
+        ("demand sources", len(s.demand)),
+        ("devices", sum(d.devices for d in s.demand)),
+        ("data classes", len(s.policies.data_classes)),
+    ):
+        table.add_row(part, f"{n:,}")
+    console.print(table)
+    if physics:
+        from microdc.cli.physics_summary import print_physics_summary
+
+        print_physics_summary(s)
+
+
+def schema() -> None:
+    """Print the JSON Schema of a scenario (for editor completion and validation)."""
+    typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+def examples() -> None:
+    """List the built-in example scenarios."""
+    table = Table(title="Built-in examples (use the name wherever a SCENARIO is asked)")
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    for name, desc in list_examples().items():
+        table.add_row(name, desc)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(schema)
+    app.command()(examples)

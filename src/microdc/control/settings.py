@@ -1,0 +1,99 @@
+"""Settings of one control-plane instance, injected into `create_app` (never read at import time).
+
+`Settings.from_env()` reads ``MICRODC_*`` variables so that uvicorn worker processes (which build the app
+through an import-string factory) get the same settings as the `microdc serve` process that spawned them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_DB_URL = "sqlite:///./microdc.db"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db_url: str = Field(DEFAULT_DB_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    migrate_on_start: bool = Field(True, description="run Alembic migrations in the app's lifespan")
+    background_tasks: bool = Field(True, description="run the periodic health/rollup loop in the app")
+    maintenance_interval_s: float = Field(10.0, gt=0, description="health check period")
+    rollup_interval_s: float = Field(300.0, gt=0, description="downsampling/retention period")
+
+    # HTTP limits
+    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    max_readings_per_batch: int = Field(5000, gt=0)
+    trust_forwarded_for: bool = Field(False, description="take the client IP from X-Forwarded-For")
+
+    # identity
+    user_token_ttl_s: int = Field(12 * 3600, gt=0, description="lifetime of a token issued by /auth/login")
+    enrollment_ttl_s: int = Field(15 * 60, gt=0, description="lifetime of a one-time enrollment token")
+    site_token_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="lifetime of a site credential")
+    rotation_grace_s: int = Field(120, ge=0, description="old site credential stays valid this long")
+    scrypt_n: int = Field(2**14, ge=2, description="scrypt cost for passwords")
+
+    # rate limits (token buckets: capacity, refill per second)
+    login_burst: int = Field(5, ge=1)
+    login_per_s: float = Field(5 / 60, gt=0)
+    enroll_burst: int = Field(5, ge=1)
+    enroll_per_s: float = Field(5 / 60, gt=0)
+    rotate_burst: int = Field(3, ge=1)
+    rotate_per_s: float = Field(3 / 3600, gt=0)
+    security_audit_burst: int = Field(30, ge=1, description="audited auth failures per IP before sampling")
+    security_audit_per_s: float = Field(0.5, gt=0)
+
+    # exposure
+    metrics_public: bool = Field(False, description="serve /metrics without a token")
+    public_docs: bool = Field(False, description="serve /openapi.json and /docs without a token")
+
+    # telemetry retention and downsampling
+    raw_retention_days: float = Field(7.0, gt=0)
+    rollup_5m_retention_days: float = Field(90.0, gt=0)
+    rollup_1h_retention_days: float = Field(730.0, gt=0)
+
+    # liveness
+    heartbeat_interval_s: float = Field(30.0, gt=0)
+    heartbeat_missed_intervals: int = Field(3, ge=1)
+    probe_max_age_s: float = Field(300.0, gt=0, description="probe reports older than this are ignored")
+
+    # alarms (ASHRAE A1 class, see alarm_rules.Thresholds for the defaults)
+    temperature_dwell_s: float = Field(300.0, ge=0)
+    humidity_dwell_s: float = Field(600.0, ge=0)
+    door_dwell_s: float = Field(0.0, ge=0)
+    ups_dwell_s: float = Field(30.0, ge=0)
+    ups_runtime_warning_min: float = Field(15.0, ge=0)
+    ups_runtime_critical_min: float = Field(5.0, ge=0)
+    tamper_is_break_in: bool = Field(True, description="an Intrusion reading marks the alarm a break-in")
+    untrusted_security_tier: int = Field(0, ge=0, le=4, description="effective tier of an untrusted site")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def heartbeat_timeout_s(self) -> float:
+        return self.heartbeat_interval_s * self.heartbeat_missed_intervals
+
+    def to_env(self) -> dict[str, str]:
+        """The MICRODC_* variables that make `from_env` rebuild these settings (for worker processes)."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            out[f"MICRODC_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            key = f"MICRODC_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)

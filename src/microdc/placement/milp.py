@@ -1,0 +1,622 @@
+"""Exact solution of a :class:`FacilityProblem` with HiGHS: vectorized model build, MILP and LP solves.
+
+The model is built from the arrays in whole blocks (COO triplets → one CSR matrix → one ``passModel``
+call), with variables only for allowed (facility, customer) pairs, so capa (100 × 1000, 100k pairs)
+builds in milliseconds. :func:`solve` is the planner's entry point: a Lagrangian heuristic gives an
+incumbent and a bound, reduced-cost fixing removes facilities that provably cannot be in a better
+plan, and HiGHS proves optimality on what is left (warm-started with the incumbent).
+
+Formulation ("strong"; the "textbook" variant for the benchmark drops the rows marked *)::
+
+    min  sum_f fixed_f y_f + sum_{allowed f,c} cost_fc x_fc + sum_c pen_c u_c
+    [A]  sum_f x_fc + u_c = 1                                  each customer c
+    [C]  sum_c usage_cr (x_fc + z_fc) <= cap_fr y_f            each f, r with finite capacity
+    [L]* x_fc + z_fc <= y_f                                    each allowed pair (strong linking)
+    [G]  sum_{f in g} y_f <= 1                                 each group g
+    [K]* sum_f cap_fr y_f >= (1 + n_plus) sum_c usage_cr       each r with all capacities finite,
+                                                               only when nothing may go unserved
+    y_f = 1 for fixed_open, y binary, x, z, u in [0, 1].
+
+Redundancy (``n_plus = 1``): dedicated backup assignment with reserved capacity::
+
+    [B]  sum_f z_fc + u_c = 1                                  each customer c (backup fractions)
+    [L]  x_fc + z_fc <= y_f                                    (primary and backup of c not stacked)
+    [D]  sum_{f in d} (x_fc + z_fc) + u_c <= 1                 each customer c, failure domain d >= 0
+    [C]  capacity counts x + z: backup capacity is *reserved*, not shared between failure scenarios
+         (conservative: a pooled-backup model that shares spare capacity across failures would need
+         one capacity row per failure scenario; this one is simpler and never over-commits).
+
+Claim: for any feasible (y, x, z, u) and any failure domain d, there is an assignment using only
+open facilities outside d that serves every customer to the same level 1 - u_c within capacity.
+Proof: fix d and c. Let L = sum_{f in d} x_fc (primary lost) and S = sum_{f not in d} z_fc (backup
+that survives). By [B], S = 1 - u_c - sum_{f in d} z_fc, and by [D], L + sum_{f in d} z_fc <= 1 - u_c,
+so L <= S. Put x'_fc = x_fc + (L / S) z_fc for f not in d (x' = x_fc if S = 0, then L = 0 too).
+Then sum_{f not in d} x'_fc = (1 - u_c - L) + L = 1 - u_c; x'_fc <= x_fc + z_fc <= y_f, so only open,
+allowed pairs are used; and for every surviving f and r, sum_c usage_cr x'_fc <= sum_c usage_cr
+(x_fc + z_fc) <= cap_fr y_f by [C]. Facilities with failure_domain = -1 are never in d. ∎
+(tests/placement/test_facility_redundancy.py re-solves that LP for every domain to check it.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from microdc.placement.facility import (
+    FacilityProblem,
+    Solution,
+    SolveStatus,
+    diagnose_infeasibility,
+    infeasible_solution,
+    make_solution,
+    pairs_to_matrix,
+)
+
+Formulation = Literal["strong", "textbook"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a progress hook sees: phase ("lagrangian" | "milp"), elapsed seconds, incumbent, bound."""
+
+    phase: str
+    seconds: float
+    objective: float
+    bound: float
+    nodes: int = 0
+    message: str = ""
+
+    @property
+    def gap(self) -> float:
+        if not np.isfinite(self.objective):
+            return float("inf")
+        return max(0.0, (self.objective - self.bound) / max(abs(self.objective), 1e-9))
+
+
+#: A progress hook; returning True asks the solver to stop early (e.g. the user pressed Ctrl-C).
+ProgressHook = Callable[[ProgressEvent], bool | None]
+
+
+# ------------------------------------------------------------------------------------------------
+# Model building
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class _Rows:
+    """COO accumulator for constraint blocks (one append per block, never per coefficient)."""
+
+    rows: list[NDArray[np.int64]] = field(default_factory=list)
+    cols: list[NDArray[np.int64]] = field(default_factory=list)
+    vals: list[NDArray[np.float64]] = field(default_factory=list)
+    lower: list[NDArray[np.float64]] = field(default_factory=list)
+    upper: list[NDArray[np.float64]] = field(default_factory=list)
+    n: int = 0
+
+    def block(
+        self,
+        n_rows: int,
+        rows: NDArray[np.int64],
+        cols: NDArray[np.int64],
+        vals: NDArray[np.float64],
+        lower: NDArray[np.float64] | float,
+        upper: NDArray[np.float64] | float,
+    ) -> int:
+        """Append n_rows rows (row ids local to the block); returns the first global row id."""
+        start = self.n
+        self.rows.append(np.asarray(rows, np.int64) + start)
+        self.cols.append(np.asarray(cols, np.int64))
+        self.vals.append(np.asarray(vals, np.float64))
+        self.lower.append(np.broadcast_to(np.asarray(lower, np.float64), (n_rows,)))
+        self.upper.append(np.broadcast_to(np.asarray(upper, np.float64), (n_rows,)))
+        self.n += n_rows
+        return start
+
+
+@dataclass
+class Model:
+    """A built HiGHS model and the map from its columns back to the problem's arrays."""
+
+    problem: FacilityProblem
+    facilities: NDArray[np.int64]  # problem facility index of each y column (or of each open facility)
+    pf: NDArray[np.int64]  # facility of each pair column
+    pc: NDArray[np.int64]  # customer of each pair column
+    y0: int  # first y column (-1 when y is fixed, i.e. an assignment LP)
+    x0: int
+    z0: int  # -1 without redundancy
+    u0: int  # -1 without unserved penalty
+    num_col: int
+    num_row: int
+    col_cost: NDArray[np.float64]
+    col_lower: NDArray[np.float64]
+    col_upper: NDArray[np.float64]
+    row_lower: NDArray[np.float64]
+    row_upper: NDArray[np.float64]
+    matrix: sp.csr_array
+    integer: bool
+    assign_row0: int = 0
+    cap_rows: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    cap_facility: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    cap_resource: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pf.shape[0])
+
+    def to_highs(self, highs: highspy.Highs) -> None:
+        """Pass the whole model in one call (rowwise CSR)."""
+        a = self.matrix
+        integrality = np.zeros(self.num_col, np.int32)
+        if self.integer and self.y0 >= 0:
+            integrality[self.y0 : self.y0 + self.facilities.shape[0]] = 1
+        status = highs.passModel(
+            self.num_col,
+            self.num_row,
+            int(a.nnz),
+            int(highspy.MatrixFormat.kRowwise),
+            int(highspy.ObjSense.kMinimize),
+            0.0,
+            self.col_cost,
+            self.col_lower,
+            self.col_upper,
+            self.row_lower,
+            self.row_upper,
+            a.indptr.astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data.astype(np.float64),
+            integrality,
+        )
+        _check(status, "passModel")
+
+    def column_values(self, solution: Solution) -> NDArray[np.float64]:
+        """Column vector of a Solution in this model (for HiGHS warm starts)."""
+        v = np.zeros(self.num_col)
+        x = solution.x_dense()
+        if self.y0 >= 0:
+            v[self.y0 : self.y0 + self.facilities.shape[0]] = solution.open[self.facilities].astype(float)
+        v[self.x0 : self.x0 + self.n_pairs] = x[self.pf, self.pc]
+        if self.z0 >= 0:
+            z = solution.z_dense()
+            if z is not None:
+                v[self.z0 : self.z0 + self.n_pairs] = z[self.pf, self.pc]
+        if self.u0 >= 0:
+            v[self.u0 : self.u0 + self.problem.n_customers] = solution.unserved
+        return v
+
+    def extract(
+        self, values: NDArray[np.float64]
+    ) -> tuple[
+        NDArray[np.bool_], NDArray[np.float64] | sp.csr_array, NDArray[np.float64] | sp.csr_array | None, NDArray[np.float64]
+    ]:
+        """(open, x, z, unserved) in problem shape from a HiGHS column vector (rounded/clipped)."""
+        p = self.problem
+        shape = (p.n_facilities, p.n_customers)
+        open_ = p.fixed_open.copy()
+        if self.y0 >= 0:
+            open_[self.facilities] |= values[self.y0 : self.y0 + self.facilities.shape[0]] > 0.5
+        else:
+            open_[self.facilities] = True
+        xv = np.clip(values[self.x0 : self.x0 + self.n_pairs], 0.0, 1.0)
+        x = pairs_to_matrix(shape, self.pf, self.pc, xv)
+        z = None
+        if self.z0 >= 0:
+            zv = np.clip(values[self.z0 : self.z0 + self.n_pairs], 0.0, 1.0)
+            z = pairs_to_matrix(shape, self.pf, self.pc, zv)
+        u = np.zeros(p.n_customers)
+        if self.u0 >= 0:
+            u = np.clip(values[self.u0 : self.u0 + p.n_customers], 0.0, 1.0)
+        return open_, x, z, u
+
+
+def _check(status: highspy.HighsStatus, what: str) -> None:
+    if status == highspy.HighsStatus.kError:
+        raise RuntimeError(f"HiGHS {what} failed")
+
+
+def allowed_pairs(
+    problem: FacilityProblem, facilities: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(facility, customer) of every allowed pair among the given facilities, sorted by facility."""
+    sub = problem.allowed[facilities]
+    i, c = np.nonzero(sub)
+    return facilities[i].astype(np.int64), c.astype(np.int64)
+
+
+def build_model(
+    problem: FacilityProblem,
+    *,
+    facilities: NDArray[np.int64] | None = None,
+    fixed_open_set: bool = False,
+    integer: bool = True,
+    formulation: Formulation = "strong",
+    force_open: NDArray[np.int64] | None = None,
+) -> Model:
+    """Build the MILP (or its LP relaxation, or the assignment LP for a given open set).
+
+    ``facilities`` restricts the candidate facilities (others are closed; used after reduced-cost
+    fixing). ``fixed_open_set=True`` treats all of ``facilities`` as open with no y columns: the
+    transportation LP whose optimum is the best assignment for that open set. ``force_open`` gives
+    facilities whose y is fixed to 1 (besides ``fixed_open``).
+    """
+    p = problem
+    n_c, n_r = p.n_customers, p.n_resources
+    fac = np.arange(p.n_facilities, dtype=np.int64) if facilities is None else np.asarray(facilities, np.int64)
+    fac = np.unique(fac)
+    pf, pc = allowed_pairs(p, fac)
+    n_p = pf.shape[0]
+    strong = formulation == "strong"
+    has_y = not fixed_open_set
+    n_y = fac.shape[0] if has_y else 0
+    redundancy = p.n_plus > 0
+    pen = p.unserved_penalty
+
+    y0 = 0 if has_y else -1
+    x0 = n_y
+    z0 = x0 + n_p if redundancy else -1
+    u0 = (x0 + n_p * (2 if redundancy else 1)) if pen is not None else -1
+    num_col = x0 + n_p * (2 if redundancy else 1) + (n_c if pen is not None else 0)
+    ycol = np.full(p.n_facilities, -1, np.int64)  # problem facility -> y column
+    ycol[fac] = np.arange(fac.shape[0]) if has_y else -1
+
+    cost = np.zeros(num_col)
+    lower = np.zeros(num_col)
+    upper = np.ones(num_col)
+    if has_y:
+        cost[:n_y] = p.fixed_cost[fac]
+        lower[:n_y] = p.fixed_open[fac].astype(float)
+        if force_open is not None:
+            fo = ycol[np.asarray(force_open, np.int64)]
+            lower[fo[fo >= 0]] = 1.0
+    cost[x0 : x0 + n_p] = p.assign_cost[pf, pc]
+    if pen is not None:
+        cost[u0 : u0 + n_c] = pen
+    pair_cols = [x0 + np.arange(n_p)]
+    if redundancy:
+        pair_cols.append(z0 + np.arange(n_p))
+
+    R = _Rows()
+    assign_row0 = 0
+    ones_p = np.ones(n_p)
+    # [A] assignment (and [B] backup): customer rows.
+    for cols in pair_cols:
+        rows, cc, vv = [pc], [cols], [ones_p]
+        if pen is not None:
+            rows.append(np.arange(n_c))
+            cc.append(u0 + np.arange(n_c))
+            vv.append(np.ones(n_c))
+        r0 = R.block(n_c, np.concatenate(rows), np.concatenate(cc), np.concatenate(vv), 1.0, 1.0)
+        if cols is pair_cols[0]:
+            assign_row0 = r0
+
+    # [C] capacity rows, per resource; rows made redundant by the strong linking rows are skipped.
+    cap_rows: list[NDArray[np.int64]] = []
+    cap_fac: list[NDArray[np.int64]] = []
+    cap_res: list[NDArray[np.int64]] = []
+    mult = len(pair_cols)
+    for r in range(n_r):
+        capr = p.capacity[fac, r]
+        use = p.usage[pc, r]
+        load = np.bincount(np.searchsorted(fac, pf), weights=use, minlength=fac.shape[0]) * mult
+        finite = np.isfinite(capr)
+        if strong or fixed_open_set:
+            need = finite & (load > capr * (1 + 1e-12))
+        else:
+            need = np.ones(fac.shape[0], bool)  # textbook: the capacity row is the only linking
+        idx = np.flatnonzero(need)
+        if idx.size == 0:
+            continue
+        local = np.full(fac.shape[0], -1, np.int64)
+        local[idx] = np.arange(idx.size)
+        k = np.flatnonzero(local[np.searchsorted(fac, pf)] >= 0)
+        rows_l = [local[np.searchsorted(fac, pf[k])]] * mult
+        cols_l = [c[k] for c in pair_cols]
+        vals_l = [use[k]] * mult
+        # Uncapacitated facility in the textbook form: big-M = number of customers it may serve.
+        capv = np.where(finite[idx], capr[idx], np.maximum(load[idx], 1.0))
+        if has_y:
+            rows_l.append(np.arange(idx.size))
+            cols_l.append(ycol[fac[idx]])
+            vals_l.append(-capv)
+            ub: NDArray[np.float64] | float = 0.0
+        else:
+            ub = capv
+        r0 = R.block(
+            idx.size, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -np.inf, ub
+        )
+        cap_rows.append(r0 + np.arange(idx.size))
+        cap_fac.append(fac[idx])
+        cap_res.append(np.full(idx.size, r, np.int64))
+
+    # [L] strong linking x + z <= y (with y fixed and no backup it is just the column bound).
+    if has_y and strong:
+        rows_l = [np.arange(n_p)] * mult + [np.arange(n_p)]
+        cols_l = [*pair_cols, ycol[pf]]
+        vals_l = [ones_p] * mult + [-ones_p]
+        R.block(n_p, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -np.inf, 0.0)
+    elif redundancy:
+        R.block(n_p, np.tile(np.arange(n_p), 2), np.concatenate(pair_cols), np.ones(2 * n_p), -np.inf, 1.0)
+
+    # [G] groups: at most one option open.
+    if has_y:
+        g = p.group[fac]
+        gids, ginv, gcnt = np.unique(g[g >= 0], return_inverse=True, return_counts=True)
+        multi = gcnt >= 2
+        if multi.any():
+            sel = multi[ginv]
+            local = np.cumsum(multi) - 1
+            R.block(
+                int(multi.sum()),
+                local[ginv[sel]],
+                ycol[fac[g >= 0][sel]],
+                np.ones(int(sel.sum())),
+                -np.inf,
+                1.0,
+            )
+
+    # [K] aggregate capacity cover (valid only when all demand must be served).
+    if has_y and strong and integer and pen is None:
+        for r in range(n_r):
+            capr = p.capacity[fac, r]
+            total = mult * float(p.usage[:, r].sum())
+            if total <= 0 or not np.all(np.isfinite(capr)):
+                continue
+            R.block(1, np.zeros(n_y, np.int64), ycol[fac], capr, total, np.inf)
+
+    # [D] failure domains: per customer, at most all of it (primary + backup) in one domain.
+    if redundancy:
+        dom = p.failure_domain[pf]
+        k = np.flatnonzero(dom >= 0)
+        key = pc[k] * (int(p.failure_domain.max()) + 1) + dom[k]
+        ukeys, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        multi = cnt >= 2
+        if multi.any():
+            local = np.cumsum(multi) - 1
+            sel = multi[inv]
+            rows_d = local[inv[sel]]
+            n_d = int(multi.sum())
+            rows_l = [rows_d, rows_d]
+            cols_l = [pair_cols[0][k[sel]], pair_cols[1][k[sel]]]
+            vals_l = [np.ones(rows_d.size)] * 2
+            if pen is not None:
+                cust = ukeys[multi] // (int(p.failure_domain.max()) + 1)
+                rows_l.append(np.arange(n_d))
+                cols_l.append(u0 + cust)
+                vals_l.append(np.ones(n_d))
+            R.block(n_d, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -np.inf, 1.0)
+
+    rows = np.concatenate(R.rows) if R.rows else np.zeros(0, np.int64)
+    cols = np.concatenate(R.cols) if R.cols else np.zeros(0, np.int64)
+    vals = np.concatenate(R.vals) if R.vals else np.zeros(0)
+    matrix = sp.csr_array((vals, (rows, cols)), shape=(R.n, num_col))
+    matrix.sum_duplicates()
+    return Model(
+        problem=p,
+        facilities=fac,
+        pf=pf,
+        pc=pc,
+        y0=y0,
+        x0=x0,
+        z0=z0,
+        u0=u0,
+        num_col=num_col,
+        num_row=R.n,
+        col_cost=cost,
+        col_lower=lower,
+        col_upper=upper,
+        row_lower=np.concatenate(R.lower) if R.lower else np.zeros(0),
+        row_upper=np.concatenate(R.upper) if R.upper else np.zeros(0),
+        matrix=matrix,
+        integer=integer and has_y,
+        assign_row0=assign_row0,
+        cap_rows=np.concatenate(cap_rows) if cap_rows else np.zeros(0, np.int64),
+        cap_facility=np.concatenate(cap_fac) if cap_fac else np.zeros(0, np.int64),
+        cap_resource=np.concatenate(cap_res) if cap_res else np.zeros(0, np.int64),
+    )
+
+
+def _new_highs(verbose: bool, threads: int | None, time_limit_s: float | None) -> highspy.Highs:
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(verbose))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", max(float(time_limit_s), 1e-3))
+    return h
+
+
+# ------------------------------------------------------------------------------------------------
+# Assignment LP for a fixed open set
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class AssignmentResult:
+    """Best assignment for a given open set (an LP), with duals for local-search estimates."""
+
+    feasible: bool
+    objective: float  # includes the fixed cost of the open set; inf if infeasible
+    open: NDArray[np.bool_]
+    x: NDArray[np.float64] | sp.csr_array | None = None
+    z: NDArray[np.float64] | sp.csr_array | None = None
+    unserved: NDArray[np.float64] | None = None
+    customer_dual: NDArray[np.float64] | None = None  # (C,) marginal cost of serving customer c
+    capacity_dual: NDArray[np.float64] | None = None  # (F, R) <= 0: value of one more unit of capacity
+
+    def solution(self, problem: FacilityProblem, lower_bound: float = -np.inf) -> Solution:
+        assert self.feasible and self.x is not None and self.unserved is not None
+        return make_solution(
+            problem, self.open, self.x, self.z, self.unserved, lower_bound=lower_bound, status="heuristic"
+        )
+
+
+def solve_assignment(
+    problem: FacilityProblem, open_: NDArray[np.bool_], *, threads: int | None = 1
+) -> AssignmentResult:
+    """Exact best assignment (x, z, u) when the open set is given: a transportation-type LP."""
+    open_ = np.asarray(open_, bool) | problem.fixed_open
+    fac = np.flatnonzero(open_).astype(np.int64)
+    model = build_model(problem, facilities=fac, fixed_open_set=True, integer=False)
+    h = _new_highs(False, threads, None)
+    model.to_highs(h)
+    _check(h.run(), "run (assignment LP)")
+    ms = h.getModelStatus()
+    fixed = float(problem.fixed_cost[open_].sum())
+    if ms != highspy.HighsModelStatus.kOptimal:
+        return AssignmentResult(False, float("inf"), open_)
+    sol = h.getSolution()
+    values = np.asarray(sol.col_value)
+    _, x, z, u = model.extract(values)
+    row_dual = np.asarray(sol.row_dual)
+    cdual = row_dual[model.assign_row0 : model.assign_row0 + problem.n_customers].copy()
+    capd = np.zeros((problem.n_facilities, problem.n_resources))
+    if model.cap_rows.size:
+        capd[model.cap_facility, model.cap_resource] = row_dual[model.cap_rows]
+    obj = fixed + float(h.getInfo().objective_function_value)
+    return AssignmentResult(True, obj, open_, x, z, u, cdual, capd)
+
+
+# ------------------------------------------------------------------------------------------------
+# MILP
+# ------------------------------------------------------------------------------------------------
+_STATUS_TEXT = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kInterrupt: "time_limit",
+    highspy.HighsModelStatus.kHighsInterrupt: "time_limit",
+    highspy.HighsModelStatus.kIterationLimit: "time_limit",
+    highspy.HighsModelStatus.kSolutionLimit: "time_limit",
+    highspy.HighsModelStatus.kObjectiveBound: "time_limit",
+    highspy.HighsModelStatus.kObjectiveTarget: "time_limit",
+    highspy.HighsModelStatus.kMemoryLimit: "time_limit",
+}
+
+
+@dataclass
+class MilpOptions:
+    """Knobs shared by :func:`solve_milp` and :func:`solve`."""
+
+    time_limit_s: float | None = None
+    mip_rel_gap: float = 1e-9
+    threads: int | None = None
+    verbose: bool = False
+    progress: ProgressHook | None = None
+    progress_interval_s: float = 0.5
+
+
+def solve_milp(
+    problem: FacilityProblem,
+    *,
+    time_limit_s: float | None = None,
+    mip_rel_gap: float = 1e-9,
+    threads: int | None = None,
+    warm_start: Solution | NDArray[np.bool_] | None = None,
+    progress: ProgressHook | None = None,
+    verbose: bool = False,
+    formulation: Formulation = "strong",
+    facilities: NDArray[np.int64] | None = None,
+    force_open: NDArray[np.int64] | None = None,
+    external_bound: float = -np.inf,
+    external_incumbent: float = np.inf,
+) -> Solution:
+    """Solve the MILP with HiGHS (no heuristic first; :func:`solve` is usually what you want).
+
+    ``facilities`` / ``force_open`` restrict the model (reduced-cost fixing); then the caller knows
+    every excluded plan costs at least ``external_incumbent`` and the reported bound is
+    ``max(external_bound, min(external_incumbent, milp_bound))``.
+    ``warm_start`` is a Solution or an open vector (completed by the assignment LP).
+    """
+    t0 = time.perf_counter()
+    if formulation == "strong":
+        diag = diagnose_infeasibility(problem)
+        if diag and any("no allowed facility" in m for m in diag):
+            return infeasible_solution(problem, seconds=time.perf_counter() - t0, method="milp", messages=diag)
+    model = build_model(problem, facilities=facilities, formulation=formulation, force_open=force_open)
+    h = _new_highs(verbose, threads, time_limit_s)
+    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    h.setOptionValue("mip_abs_gap", 1e-9)
+    model.to_highs(h)
+
+    if warm_start is not None:
+        ws = warm_start
+        if not isinstance(ws, Solution):
+            ar = solve_assignment(problem, np.asarray(ws, bool), threads=threads)
+            ws = ar.solution(problem) if ar.feasible else None  # type: ignore[assignment]
+        if isinstance(ws, Solution) and np.isfinite(ws.objective):
+            col = model.column_values(ws)
+            _check(h.setSolution(model.num_col, np.arange(model.num_col, dtype=np.int32), col), "setSolution")
+
+    if progress is not None:
+        _attach_progress(h, progress, t0, "milp")
+
+    _check(h.run(), "run (MILP)")
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    seconds = time.perf_counter() - t0
+    nodes = int(info.mip_node_count)
+    if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        if np.isfinite(external_incumbent):
+            raise RuntimeError("restricted MILP infeasible although an incumbent was supplied")
+        msgs = diagnose_infeasibility(problem) or ["HiGHS proved the problem infeasible (no simple cause found)"]
+        return infeasible_solution(problem, seconds=seconds, method="milp", messages=msgs)
+    if ms not in _STATUS_TEXT and ms != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"HiGHS ended with model status {h.modelStatusToString(ms)}")
+    if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+        # Time ran out before any feasible plan was found.
+        sol = infeasible_solution(problem, seconds=seconds, method="milp")
+        sol.status = "time_limit"
+        sol.lower_bound = max(external_bound, float(info.mip_dual_bound))
+        sol.messages.append("no feasible plan found within the time limit")
+        return sol
+    values = np.asarray(h.getSolution().col_value)
+    open_, x, z, u = model.extract(values)
+    bound = float(info.mip_dual_bound)
+    bound = max(external_bound, min(external_incumbent, bound))
+    status: SolveStatus = _STATUS_TEXT.get(ms, "optimal")  # type: ignore[assignment]
+    sol = make_solution(
+        problem,
+        open_,
+        x,
+        z,
+        u,
+        lower_bound=bound,
+        status=status,
+        seconds=seconds,
+        nodes=nodes,
+        method="milp" if formulation == "strong" else "milp-textbook",
+    )
+    if status == "optimal" and sol.gap > max(mip_rel_gap, 1e-9) * 1.0001:
+        sol.status = "gap_limit"
+    return sol
+
+
+def _attach_progress(h: highspy.Highs, hook: ProgressHook, t0: float, phase: str) -> None:
+    """Forward HiGHS MIP events to the hook: every improving solution, and periodically otherwise."""
+    last = [0.0]
+
+    def emit(e: highspy.HighsCallbackEvent, message: str) -> None:
+        out = e.data_out
+        ev = ProgressEvent(
+            phase=phase,
+            seconds=time.perf_counter() - t0,
+            objective=float(out.mip_primal_bound),
+            bound=float(out.mip_dual_bound),
+            nodes=int(out.mip_node_count),
+            message=message,
+        )
+        if hook(ev):
+            e.interrupt()
+
+    def on_improving(e: highspy.HighsCallbackEvent) -> None:
+        emit(e, "improved solution")
+
+    def on_interrupt(e: highspy.HighsCallbackEvent) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 0.5:
+            last[0] = now
+            emit(e, "")
+
+    h.cbMipImprovingSolution.subscribe(on_improving)
+    h.cbMipInterrupt.subscribe(on_interrupt)
