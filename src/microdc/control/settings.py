@@ -17,7 +17,9 @@ DEFAULT_DB_URL = "sqlite:///./microdc.db"
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    db_url: str = Field(DEFAULT_DB_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://")
+    db_url: str = Field(
+        DEFAULT_DB_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")

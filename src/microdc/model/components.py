@@ -30,13 +30,18 @@ class CoolingKind(StrEnum):
 
 
 class Cooling(Strict):
-    """Cooling plant of an MDC module; defaults are typical of a well-run small enclosure."""
+    """Cooling plant of an MDC module. Unset parameters take the preset of its kind (physics.cooling)."""
 
     kind: CoolingKind
-    economizer_max_c: float = Field(18.0, description="outdoor °C below which cooling is free-air only")
-    transition_c: NonNeg = Field(6.0, description="°C band over which the compressor takes over")
-    fan_fraction: Annotated[float, Field(ge=0, le=0.5)] = Field(0.04, description="fan power / IT power")
-    cop_at_35c: Annotated[float, Field(gt=0.5, le=15)] = Field(3.0, description="compressor COP at 35 °C outdoor")
+    economizer_max_c: float | None = Field(None, description="outdoor °C up to which cooling is free")
+    transition_band_c: Annotated[float, Field(ge=0, le=30)] | None = Field(
+        None, description="°C band above that over which compressors take over"
+    )
+    fan_fraction: Annotated[float, Field(ge=0, le=0.5)] | None = Field(None, description="fans+pumps / IT power")
+    supply_temp_c: Annotated[float, Field(ge=5, le=45)] | None = Field(None, description="supply air/coolant °C")
+    carnot_efficiency: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None, description="achieved fraction of the Carnot COP of the compressors"
+    )
 
 
 class Ups(Strict):

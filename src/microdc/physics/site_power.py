@@ -1,0 +1,50 @@
+"""Facility power of an MDC module from its catalog entry: the bridge from model to cooling physics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from microdc.model.components import Module
+from microdc.physics.cooling import CoolingParams, FacilityPower, facility_power_w
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def cooling_params(module: Module) -> CoolingParams:
+    """The physics preset for the module's cooling kind, with the catalog's overrides applied."""
+    c = module.cooling
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("economizer_max_c", c.economizer_max_c),
+            ("transition_band_c", c.transition_band_c),
+            ("fan_fraction", c.fan_fraction),
+            ("supply_temp_c", c.supply_temp_c),
+            ("carnot_efficiency", c.carnot_efficiency),
+        )
+        if v is not None
+    }
+    return CoolingParams.for_kind(c.kind.value, **overrides)  # type: ignore[arg-type]
+
+
+def module_power(
+    it_w: npt.ArrayLike, outdoor_c: npt.ArrayLike, module: Module, it_capacity_w: npt.ArrayLike | None = None
+) -> FacilityPower:
+    """Facility power breakdown of a module carrying `it_w` at outdoor temperature `outdoor_c`."""
+    cap = module.max_it_kw * 1000.0 if it_capacity_w is None else it_capacity_w
+    return facility_power_w(it_w, outdoor_c, it_capacity_w=cap, cooling=cooling_params(module))
+
+
+def design_power_kw(it_kw: float, module: Module, outdoor_c: float) -> float:
+    """Facility kW at full IT load and a design outdoor temperature (sizing the grid connection)."""
+    p = module_power(it_kw * 1000.0, outdoor_c, module, it_capacity_w=max(it_kw * 1000.0, 1.0))
+    return float(p.total_w) / 1000.0
+
+
+def annual_pue(it_w: float, outdoor_c: FloatArray, module: Module, it_capacity_w: float) -> float:
+    """Energy-weighted PUE over a weather series at a constant IT load."""
+    p = module_power(np.full_like(outdoor_c, it_w), outdoor_c, module, it_capacity_w=it_capacity_w)
+    return float(p.total_w.sum() / p.it_w.sum())

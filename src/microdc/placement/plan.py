@@ -1,0 +1,103 @@
+"""The plan file (`plan.json`): what to build where, who is served from where, what it costs, and
+how sure we are (objective, bound, gap). Shared by the planner, the checker, the simulator and reports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from microdc.model.errors import Problem, ScenarioError
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuiltSite(_Base):
+    site: str
+    module: str
+    server: str
+    servers: int
+    cores: float
+    memory_gb: float
+    it_kw: float
+    annual_pue: float
+    existing: bool = False
+    fixed_cost: float
+
+
+class Assignment(_Base):
+    demand: str
+    target: str
+    kind: Literal["site", "cloud"]
+    role: Literal["primary", "backup"] = "primary"
+    fraction: float = Field(ge=0, le=1)
+    rtt_ms: float
+    p95_ms: float
+
+
+class Unserved(_Base):
+    demand: str
+    fraction: float
+    reasons: list[str]
+
+
+class ServiceLatency(_Base):
+    """Predicted (planning-time) latency, request-weighted over the demand of the service."""
+
+    p50_ms: float
+    p95_ms: float
+    worst_p95_ms: float
+    slo_p95_ms: float | None
+    slo_p99_ms: float | None
+
+
+class Plan(_Base):
+    scenario: str
+    alternative: str = "microdc"
+    method: str
+    status: str
+    objective: float
+    lower_bound: float
+    gap: float
+    seconds: float
+    currency: str
+    n_plus: int
+    allow_unserved: bool = False
+    costs: dict[str, float]
+    sites: list[BuiltSite]
+    assignments: list[Assignment]
+    unserved: list[Unserved] = Field(default_factory=list)
+    latency: dict[str, ServiceLatency] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    def primary(self) -> list[Assignment]:
+        return [a for a in self.assignments if a.role == "primary"]
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+
+
+def read_plan(path: Path) -> Plan:
+    """Read a plan file; a malformed one raises ScenarioError naming the file and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([Problem(str(path), None, "", f"cannot read plan: {exc.strerror}")]) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError([Problem(str(path), exc.lineno, "", f"not valid JSON: {exc.msg}")]) from None
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(
+            [
+                Problem(str(path), None, ".".join(str(p) for p in e["loc"]), str(e["msg"]))
+                for e in exc.errors()
+            ]
+        ) from None

@@ -1,0 +1,191 @@
+"""The fleet planner: solve the planning problem exactly (HiGHS), explain what cannot be served, and
+write the result as a Plan.
+
+Unservable demand is never dropped silently: before solving, every demand source without a legal,
+SLO-meeting target is named with the reason and a fix; the planner refuses to plan unless the user
+asks for `allow_unserved`, which prices unserved demand with a penalty instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from microdc.model import Scenario
+from microdc.placement.facility import Solution
+from microdc.placement.plan import Assignment, BuiltSite, Plan, ServiceLatency, Unserved
+from microdc.placement.problem import PlanningProblem, build_problem
+
+ProgressCallback = Callable[[str, float, float, float], None]  # phase, seconds, objective, bound
+
+
+class PlanningError(ValueError):
+    """The scenario cannot be planned as asked; `reasons` says why and what would fix it."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("\n".join(reasons))
+
+
+@dataclass(frozen=True)
+class PlannerOptions:
+    time_limit_s: float | None = None
+    mip_rel_gap: float = 1e-6
+    threads: int | None = None
+    allow_unserved: bool = False
+    progress: ProgressCallback | None = None
+
+
+def unservable_reasons(pp: PlanningProblem) -> dict[int, list[str]]:
+    """For each demand with no legal, SLO-meeting target at all: why, and what would fix it."""
+    s = pp.scenario
+    out: dict[int, list[str]] = {}
+    allowed = pp.facility.allowed
+    for c in np.flatnonzero(~allowed.any(axis=0)):
+        d = s.demand[c]
+        pol = s.policy_for(d.data_class)
+        reasons: list[str] = []
+        sov = pp.sovereign[:, c]
+        if not sov.any():
+            reasons.append(
+                f"no site or cloud region where {d.data_class!r} data from {d.jurisdiction} may be processed "
+                f"(policy process_in={pol.process_in!r}); fix: add a candidate site or region there"
+            )
+        elif not (sov & pp.tier_ok[:, c]).any():
+            reasons.append(
+                f"every legal target has a security tier below {pol.min_security_tier} required for "
+                f"{d.data_class!r}; fix: add or upgrade a site to tier {pol.min_security_tier}"
+            )
+        else:
+            legal = sov & pp.tier_ok[:, c]
+            best = float(np.min(pp.p95_ms[legal, c]))
+            slo = s.service(d.service).slo
+            reasons.append(
+                f"no legal target meets the {d.service!r} SLO (p95 {slo.p95_ms} ms / p99 {slo.p99_ms} ms): "
+                f"best predicted p95 is {best:.1f} ms; fix: add a candidate site closer to "
+                f"({d.lat:.4f}, {d.lon:.4f}) in {d.jurisdiction}, or relax the SLO"
+            )
+        out[int(c)] = reasons
+    return out
+
+
+def _solve(pp: PlanningProblem, opts: PlannerOptions) -> Solution:
+    from microdc.placement.solve import solve_facility
+
+    return solve_facility(
+        pp.facility,
+        time_limit_s=opts.time_limit_s,
+        mip_rel_gap=opts.mip_rel_gap,
+        threads=opts.threads,
+        progress=opts.progress,
+    )
+
+
+def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, PlanningProblem, Solution]:
+    opts = opts or PlannerOptions()
+    pp = build_problem(s, allow_unserved=opts.allow_unserved)
+    blocked = unservable_reasons(pp)
+    if blocked and not opts.allow_unserved:
+        lines = [f"demand {s.demand[c].id!r}: {r}" for c, rs in blocked.items() for r in rs]
+        raise PlanningError(
+            [f"{len(blocked)} demand source(s) cannot be served legally within their SLO:", *lines,
+             "or plan anyway with --allow-unserved (unserved demand is priced with a penalty)"]
+        )
+    sol = _solve(pp, opts)
+    if sol.status == "infeasible":
+        raise PlanningError(
+            ["no plan serves all demand within capacity:", *sol.messages,
+             "fix: add candidate sites or larger modules, or plan with --allow-unserved"]
+        )
+    if not np.isfinite(sol.objective):
+        raise PlanningError([f"no feasible plan found ({sol.status}); raise --time-limit", *sol.messages])
+    return solution_to_plan(pp, sol, alternative="microdc", blocked=blocked, allow_unserved=opts.allow_unserved), pp, sol
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    if values.size == 0 or weights.sum() <= 0:
+        return float("nan")
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, q * cum[-1])])
+
+
+def solution_to_plan(
+    pp: PlanningProblem,
+    sol: Solution,
+    *,
+    alternative: str,
+    blocked: dict[int, list[str]] | None = None,
+    allow_unserved: bool = False,
+    notes: list[str] | None = None,
+) -> Plan:
+    s = pp.scenario
+    n_opt = pp.n_sites_options
+    x = sol.x_dense()
+    z = sol.z_dense()
+    sites: list[BuiltSite] = []
+    for f in sol.open_facilities:
+        if f >= n_opt:
+            continue
+        o = pp.options[f]
+        sites.append(
+            BuiltSite(
+                site=s.sites[o.site].id, module=o.module, server=o.server, servers=o.servers, cores=o.cores,
+                memory_gb=o.memory_gb, it_kw=o.it_kw, annual_pue=round(float(pp.annual_pue[f]), 4),
+                existing=o.existing, fixed_cost=float(pp.facility.fixed_cost[f]),
+            )
+        )
+
+    def target_name(f: int) -> tuple[str, str]:
+        if f < n_opt:
+            return s.sites[pp.options[f].site].id, "site"
+        return s.cloud_regions[int(pp.target_cloud[f])].id, "cloud"
+
+    assignments: list[Assignment] = []
+    for role, mat in (("primary", x), ("backup", z)):
+        if mat is None:
+            continue
+        fs, cs = np.nonzero(mat > 1e-9)
+        for f, c in zip(fs.tolist(), cs.tolist(), strict=True):
+            name, kind = target_name(f)
+            assignments.append(
+                Assignment(demand=s.demand[c].id, target=name, kind=kind, role=role,  # type: ignore[arg-type]
+                           fraction=float(min(1.0, mat[f, c])), rtt_ms=round(float(pp.rtt_ms[f, c]), 3),
+                           p95_ms=round(float(pp.p95_ms[f, c]), 3))
+            )
+    blocked = blocked or {}
+    unserved = [
+        Unserved(demand=s.demand[c].id, fraction=float(sol.unserved[c]),
+                 reasons=blocked.get(c, ["serving it costs more than the unserved penalty"]))
+        for c in np.flatnonzero(sol.unserved > 1e-9)
+    ]
+    # Cost breakdown: fixed parts of open site options, site energy of assignments, cloud bills.
+    open_ = sol.open
+    costs = {k: float(v[open_].sum()) for k, v in pp.fixed_parts.items()}
+    assign_cost = pp.facility.assign_cost * x
+    costs["site_dynamic_energy"] = float(assign_cost[:n_opt].sum())
+    costs["cloud"] = float(assign_cost[n_opt:].sum())
+    costs["unserved_penalty"] = float(sol.unserved_part)
+    costs["total"] = float(sol.objective)
+    latency: dict[str, ServiceLatency] = {}
+    for svc in s.services:
+        cols = np.array([d.service == svc.id for d in s.demand])
+        w = (x[:, cols] * pp.demand.mean_rps[cols][None, :]).ravel()
+        p50 = pp.p50_ms[:, cols].ravel()
+        p95 = pp.p95_ms[:, cols].ravel()
+        keep = w > 0
+        latency[svc.id] = ServiceLatency(
+            p50_ms=round(_weighted_quantile(p50[keep], w[keep], 0.5), 3),
+            p95_ms=round(_weighted_quantile(p95[keep], w[keep], 0.95), 3),
+            worst_p95_ms=round(float(p95[keep].max()) if keep.any() else float("nan"), 3),
+            slo_p95_ms=svc.slo.p95_ms, slo_p99_ms=svc.slo.p99_ms,
+        )
+    return Plan(
+        scenario=s.name, alternative=alternative, method=sol.method, status=sol.status,
+        objective=float(sol.objective), lower_bound=float(sol.lower_bound), gap=float(sol.gap),
+        seconds=round(float(sol.seconds), 3), currency=s.economics.currency, n_plus=pp.facility.n_plus,
+        allow_unserved=allow_unserved, costs=costs, sites=sites, assignments=assignments, unserved=unserved,
+        latency=latency, notes=list(notes or []) + list(sol.messages),
+    )
