@@ -115,7 +115,7 @@ def build_eu(data: Path) -> None:
             lat, lon = coords[city]
             for k, (dlat, dlon) in enumerate(((0.0, 0.0), (0.03, -0.04))):
                 w.writerow([f"{city.lower()}-{k + 1}", f"{city} MDC {k + 1}", round(lat + dlat, 4), round(lon + dlon, 4),
-                            code, tier if k == 0 else max(1, tier - 1), kw if k == 0 else kw / 2, cost if k == 0 else round(cost * 0.7), code])
+                            code, tier if k == 0 else max(2, tier - 1), kw if k == 0 else kw / 2, cost if k == 0 else round(cost * 0.7), code])
     demand = []
     for city, (code, _tier, _kw, _cost) in EU_CITIES.items():
         lat, lon = coords[city]

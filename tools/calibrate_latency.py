@@ -47,11 +47,17 @@ def mdape_pct(pred: FloatArray, meas: FloatArray) -> float:
 
 def model_from(theta: FloatArray, access_ms: float = 10.0) -> LatencyModel:
     base, extra, scale = np.exp(theta)
-    return LatencyModel(base_ms=float(base), extra_inflation=float(extra), inflation_scale_km=float(scale),
-                        access_ms=access_ms)
+    return LatencyModel(
+        base_ms=float(base),
+        extra_inflation=float(extra),
+        inflation_scale_km=float(scale),
+        access_ms=access_ms,
+    )
 
 
-def band_objective(theta: FloatArray, d_km: FloatArray, meas: FloatArray, band: npt.NDArray[np.int64]) -> float:
+def band_objective(
+    theta: FloatArray, d_km: FloatArray, meas: FloatArray, band: npt.NDArray[np.int64]
+) -> float:
     pred = model_from(theta).rtt_ms(d_km)
     ape = np.abs(pred - meas) / meas
     return float(np.mean([np.median(ape[band == k]) for k in np.unique(band)]))
@@ -72,23 +78,36 @@ def fit(d_km: FloatArray, meas: FloatArray) -> LatencyModel:
     best = None
     for start in range(12):
         guess = theta0 + (rng.normal(0.0, 0.7, theta0.size) if start else 0.0)
-        res = minimize(band_objective, guess, args=(d_km, meas, band), method="Nelder-Mead",
-                       options={"maxiter": 20000, "xatol": 1e-9, "fatol": 1e-12})
+        res = minimize(
+            band_objective,
+            guess,
+            args=(d_km, meas, band),
+            method="Nelder-Mead",
+            options={"maxiter": 20000, "xatol": 1e-9, "fatol": 1e-12},
+        )
         if best is None or res.fun < best.fun:
             best = res
     assert best is not None
     return model_from(best.x)
 
 
-def band_table(model: LatencyModel, d_km: FloatArray, meas: FloatArray) -> list[tuple[str, int, float, float]]:
+def band_table(
+    model: LatencyModel, d_km: FloatArray, meas: FloatArray
+) -> list[tuple[str, int, float, float]]:
     rows = []
     band = np.digitize(d_km, BAND_EDGES_KM) - 1
     for k in range(BAND_EDGES_KM.size - 1):
         s = band == k
         hi = "" if np.isinf(BAND_EDGES_KM[k + 1]) else f"{BAND_EDGES_KM[k + 1]:,.0f}"
         label = f"{BAND_EDGES_KM[k]:,.0f}–{hi} km" if hi else f"> {BAND_EDGES_KM[k]:,.0f} km"
-        rows.append((label, int(s.sum()), mdape_pct(model.rtt_ms(d_km[s]), meas[s]),
-                     mdape_pct(baseline_ms(d_km[s]), meas[s])))
+        rows.append(
+            (
+                label,
+                int(s.sum()),
+                mdape_pct(model.rtt_ms(d_km[s]), meas[s]),
+                mdape_pct(baseline_ms(d_km[s]), meas[s]),
+            )
+        )
     return rows
 
 
@@ -102,8 +121,12 @@ def plot(model: LatencyModel, d_km: FloatArray, meas: FloatArray, png: Path) -> 
     ax.scatter(d_km, meas, s=2, alpha=0.25, color="tab:gray", label="measured average RTT (WonderNetwork)")
     grid = np.logspace(0, np.log10(20100.0), 400)
     ax.plot(grid, model.rtt_ms(grid), color="tab:blue", lw=2, label="microdc LatencyModel")
-    ax.plot(grid, baseline_ms(grid), color="tab:orange", lw=1.5, ls="--", label="straight line 26.3 + 0.0171·d")
-    ax.plot(grid, FIBRE_RTT_MS_PER_KM * grid, color="tab:red", lw=1.5, ls=":", label="fibre bound 2d / (c/1.468)")
+    ax.plot(
+        grid, baseline_ms(grid), color="tab:orange", lw=1.5, ls="--", label="straight line 26.3 + 0.0171·d"
+    )
+    ax.plot(
+        grid, FIBRE_RTT_MS_PER_KM * grid, color="tab:red", lw=1.5, ls=":", label="fibre bound 2d / (c/1.468)"
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(3, 21000)
@@ -133,14 +156,20 @@ def main() -> None:
     train = ~held
 
     model = fit(d_km[train], meas[train])
-    print(f"pairs: {d_km.size} (train {int(train.sum())}, held-out {int(held.sum())}; split by source server, "
-          f"seed {SEED})")
-    print(f"fitted: base_ms={model.base_ms:.4f} extra_inflation={model.extra_inflation:.4f} "
-          f"inflation_scale_km={model.inflation_scale_km:.0f}")
+    print(
+        f"pairs: {d_km.size} (train {int(train.sum())}, held-out {int(held.sum())}; split by source server, "
+        f"seed {SEED})"
+    )
+    print(
+        f"fitted: base_ms={model.base_ms:.4f} extra_inflation={model.extra_inflation:.4f} "
+        f"inflation_scale_km={model.inflation_scale_km:.0f}"
+    )
     print("MdAPE vs rtt_avg_ms        model   straight line")
     for label, mask in (("train", train), ("held-out", held), ("all pairs", np.ones_like(held))):
-        print(f"  {label:<22} {mdape_pct(model.rtt_ms(d_km[mask]), meas[mask]):6.2f}%   "
-              f"{mdape_pct(baseline_ms(d_km[mask]), meas[mask]):6.2f}%")
+        print(
+            f"  {label:<22} {mdape_pct(model.rtt_ms(d_km[mask]), meas[mask]):6.2f}%   "
+            f"{mdape_pct(baseline_ms(d_km[mask]), meas[mask]):6.2f}%"
+        )
     print("per distance band (all pairs): band, pairs, model MdAPE, straight-line MdAPE")
     for label, n, m, b in band_table(model, d_km, meas):
         print(f"  {label:<18} {n:6d} {m:7.1f}% {b:7.1f}%")

@@ -38,7 +38,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            readonly = conn.get_execution_options().get("mdc_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
@@ -79,6 +80,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(mdc_readonly=True), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -91,6 +95,12 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session in a transaction: commit on success, roll back on error."""
         with self.sessions() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only unit of work (on SQLite a deferred BEGIN, so readers don't queue behind writers)."""
+        with self.read_sessions() as s, s.begin():
             yield s
 
     def dispose(self) -> None:

@@ -46,6 +46,9 @@ class WeatherSource(BaseModel):
     format: Literal["openmeteo", "epw", "constant"]
     path: str | None = None
     timezone: str = "UTC"
+    utc_offset_hours: float | None = Field(
+        None, description="fixed UTC offset of the file's local times (Open-Meteo exports use one)"
+    )
     constant_c: float | None = None
 
 

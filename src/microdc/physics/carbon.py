@@ -51,5 +51,7 @@ def embodied_carbon_g(
     dur = np.asarray(duration_h, dtype=np.float64)
     if np.any(dur < 0.0):
         raise ValueError("duration_h must be >= 0")
-    return np.asarray(embodied_carbon_annual_kg(embodied_kgco2e, lifetime_years) * 1000.0 * dur / HOURS_PER_YEAR,
-                      dtype=np.float64)
+    return np.asarray(
+        embodied_carbon_annual_kg(embodied_kgco2e, lifetime_years) * 1000.0 * dur / HOURS_PER_YEAR,
+        dtype=np.float64,
+    )

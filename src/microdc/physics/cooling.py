@@ -22,11 +22,14 @@ Cooling modes by outdoor dry bulb ``T``:
   temperature), reaching 1 when outdoor air is as warm as the return air.
 * mechanical (above the band, or always for ``kind="dx"``): vapour-compression with
   a temperature-dependent COP: a fixed fraction ``η`` of the Carnot COP between the
-  evaporator (supply − approach) and the condenser (outdoor + approach), clipped to
-  ``[cop_min, cop_max]``. With η = 0.45, 12 °C evaporating and a 15 K condenser
-  approach this gives COP ≈ 3.4 at 35 °C outdoors and ≈ 2.7 at 45 °C, in line with
-  rated air-cooled DX equipment (EER 10–12 Btu/Wh at AHRI 95 °F); second-law
-  efficiencies of 0.3–0.55 are typical of real vapour-compression plant.
+  evaporator (supply − approach) and the condenser (outdoor + approach, but not below
+  ``min_condensing_c``: head-pressure control keeps condensing warm in cold weather),
+  clipped to ``[cop_min, cop_max]``. Second-law efficiencies of 0.3–0.55 are typical
+  of real vapour-compression plant. The default η = 0.35 with 12 °C evaporating and a
+  15 K condenser approach gives COP ≈ 2.6 at 35 °C outdoors (≈ 2.1 at 45 °C); with
+  the DX preset's 5 % fan share that is a combined sensible COP ≈ 2.3 at 35 °C, the
+  order of the ASHRAE 90.1 minimum net sensible COP of small air-cooled computer-room
+  units (AHRI 1360 rating at 95 °F) — i.e. ordinary, not best-in-class, equipment.
 
 Humidity limits on air-side economizers are not modelled (dry-bulb only).
 """
@@ -59,6 +62,7 @@ class CoolingParams:
         supply_temp_c: supply air (or coolant) temperature to the IT, °C.
         evaporator_approach_c: refrigerant evaporates this much below supply, K.
         condenser_approach_c: refrigerant condenses this much above outdoor, K.
+        min_condensing_c: lowest condensing temperature (head-pressure control), °C.
         carnot_efficiency: η, achieved fraction of the Carnot COP.
         cop_min, cop_max: clip of the COP (protects against extreme inputs).
     """
@@ -71,7 +75,8 @@ class CoolingParams:
     supply_temp_c: float = 24.0
     evaporator_approach_c: float = 12.0
     condenser_approach_c: float = 15.0
-    carnot_efficiency: float = 0.45
+    min_condensing_c: float = 25.0
+    carnot_efficiency: float = 0.35
     cop_min: float = 1.5
     cop_max: float = 8.0
 
@@ -106,14 +111,22 @@ class CoolingParams:
             "free_air": {},
             "dx": {"economizer": False, "fan_fraction": 0.05},
             "chilled_water": {
-                "fan_fraction": 0.04, "economizer_max_c": 10.0, "transition_band_c": 10.0,
-                "supply_temp_c": 15.0, "evaporator_approach_c": 4.0, "condenser_approach_c": 12.0,
-                "carnot_efficiency": 0.5,
+                "fan_fraction": 0.04,
+                "economizer_max_c": 10.0,
+                "transition_band_c": 10.0,
+                "supply_temp_c": 15.0,
+                "evaporator_approach_c": 4.0,
+                "condenser_approach_c": 12.0,
+                "carnot_efficiency": 0.4,
             },
             "liquid": {
-                "fan_fraction": 0.02, "economizer_max_c": 30.0, "transition_band_c": 10.0,
-                "supply_temp_c": 35.0, "evaporator_approach_c": 5.0, "condenser_approach_c": 12.0,
-                "carnot_efficiency": 0.5,
+                "fan_fraction": 0.02,
+                "economizer_max_c": 30.0,
+                "transition_band_c": 10.0,
+                "supply_temp_c": 35.0,
+                "evaporator_approach_c": 5.0,
+                "condenser_approach_c": 12.0,
+                "carnot_efficiency": 0.4,
             },
         }
         if kind not in presets:
@@ -146,14 +159,23 @@ class UpsParams:
         rated = np.asarray(rated_w if self.rated_w is None else self.rated_w, dtype=np.float64)
         f = np.asarray(load_w, dtype=np.float64) / rated
         return np.asarray(
-            rated * (self.no_load_loss_fraction + self.proportional_loss_fraction * f + self.square_loss_fraction * f**2),
+            rated
+            * (
+                self.no_load_loss_fraction
+                + self.proportional_loss_fraction * f
+                + self.square_loss_fraction * f**2
+            ),
             dtype=np.float64,
         )
 
     def efficiency(self, load_fraction: npt.ArrayLike) -> FloatArray:
         """Output / input power at a load fraction (0 at zero load)."""
         f = np.asarray(load_fraction, dtype=np.float64)
-        loss = self.no_load_loss_fraction + self.proportional_loss_fraction * f + self.square_loss_fraction * f**2
+        loss = (
+            self.no_load_loss_fraction
+            + self.proportional_loss_fraction * f
+            + self.square_loss_fraction * f**2
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             eff = np.where(f > 0.0, f / (f + loss), 0.0)
         return np.asarray(eff, dtype=np.float64)
@@ -199,7 +221,8 @@ def cooling_cop(outdoor_c: npt.ArrayLike, params: CoolingParams = CoolingParams(
     """COP of the mechanical cooling at an outdoor dry bulb, °C (Carnot fraction, clipped)."""
     t_out = np.asarray(outdoor_c, dtype=np.float64)
     t_cold_k = params.supply_temp_c - params.evaporator_approach_c + _KELVIN
-    lift_k = t_out + params.condenser_approach_c + _KELVIN - t_cold_k
+    t_hot_k = np.maximum(t_out + params.condenser_approach_c, params.min_condensing_c) + _KELVIN
+    lift_k = t_hot_k - t_cold_k
     with np.errstate(divide="ignore", invalid="ignore"):
         cop = np.where(lift_k > 0.0, params.carnot_efficiency * t_cold_k / lift_k, params.cop_max)
     return np.asarray(np.clip(cop, params.cop_min, params.cop_max), dtype=np.float64)
@@ -244,7 +267,9 @@ def facility_power_w(
     ups_loss = ups.loss_w(it, cap)
     dist_loss = facility.distribution_loss_fraction * (it + ups_loss)
     heat = it + ups_loss + dist_loss
-    cooling_w = cooling.fan_fraction * it + mechanical_share(t_out, cooling) * heat / cooling_cop(t_out, cooling)
+    cooling_w = cooling.fan_fraction * it + mechanical_share(t_out, cooling) * heat / cooling_cop(
+        t_out, cooling
+    )
     misc = facility.misc_fixed_w + facility.misc_fraction_of_capacity * cap
     total = it + cooling_w + ups_loss + dist_loss + misc
     return FacilityPower(
@@ -276,7 +301,9 @@ def annual_pue(total_energy: npt.ArrayLike, it_energy: npt.ArrayLike) -> float:
     return float(np.sum(np.asarray(total_energy, dtype=np.float64))) / it_sum
 
 
-def ups_runtime_s(energy_kwh: npt.ArrayLike, load_w: npt.ArrayLike, efficiency: npt.ArrayLike = 0.95) -> FloatArray:
+def ups_runtime_s(
+    energy_kwh: npt.ArrayLike, load_w: npt.ArrayLike, efficiency: npt.ArrayLike = 0.95
+) -> FloatArray:
     """Battery ride-through, s: usable stored energy × inverter efficiency / load.
 
     ``inf`` at zero load. Ignores Peukert and ageing effects (derate ``energy_kwh``).
@@ -287,5 +314,6 @@ def ups_runtime_s(energy_kwh: npt.ArrayLike, load_w: npt.ArrayLike, efficiency: 
     if np.any(e < 0.0) or np.any(load < 0.0) or np.any((eff <= 0.0) | (eff > 1.0)):
         raise ValueError("need energy_kwh >= 0, load_w >= 0 and 0 < efficiency <= 1")
     with np.errstate(divide="ignore"):
-        return np.asarray(np.where(load > 0.0, e * 3.6e6 * eff / np.where(load > 0.0, load, 1.0), np.inf),
-                          dtype=np.float64)
+        return np.asarray(
+            np.where(load > 0.0, e * 3.6e6 * eff / np.where(load > 0.0, load, 1.0), np.inf), dtype=np.float64
+        )

@@ -31,7 +31,9 @@ DEFAULT_BLOCK_BYTES = 64 * 1024 * 1024
 _TEMPS_PER_ELEMENT = 4
 
 
-def great_circle_km(lat1_deg: ArrayLike, lon1_deg: ArrayLike, lat2_deg: ArrayLike, lon2_deg: ArrayLike) -> FloatArray:
+def great_circle_km(
+    lat1_deg: ArrayLike, lon1_deg: ArrayLike, lat2_deg: ArrayLike, lon2_deg: ArrayLike
+) -> FloatArray:
     """Haversine great-circle distance in km; inputs in degrees, broadcast like numpy.
 
     The haversine form is used (not the spherical law of cosines) because it stays

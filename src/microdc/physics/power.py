@@ -42,7 +42,9 @@ def _idle_peak(idle_w: npt.ArrayLike, peak_w: npt.ArrayLike) -> tuple[FloatArray
     return idle, peak
 
 
-def server_power_linear_w(utilization: npt.ArrayLike, idle_w: npt.ArrayLike, peak_w: npt.ArrayLike) -> FloatArray:
+def server_power_linear_w(
+    utilization: npt.ArrayLike, idle_w: npt.ArrayLike, peak_w: npt.ArrayLike
+) -> FloatArray:
     """Linear idle→peak power, W, for utilization in [0, 1]."""
     u = _utilization(utilization)
     idle, peak = _idle_peak(idle_w, peak_w)

@@ -55,8 +55,9 @@ def _prepare(
 def erlang_b(offered_load: npt.ArrayLike, servers: npt.ArrayLike) -> FloatArray:
     """Erlang B blocking probability for offered load a (Erlangs) on c servers.
 
-    Exact for any a ≥ 0; computed as pmf(c; a)/cdf(c; a) of a Poisson(a), in log space.
-    Accuracy degrades only when a ≫ c (deep lower tail), where B → 1 − c/a.
+    Computed as pmf(c; a)/cdf(c; a) of a Poisson(a), in log space: exact to rounding
+    whenever the cdf is representable (always for a ≤ c, the stable M/M/c range). Only
+    when a ≫ c does the cdf underflow; then the asymptote B ≈ 1 − c/a is returned.
     """
     a = np.asarray(offered_load, dtype=np.float64)
     c = np.asarray(servers).astype(np.float64)
@@ -68,7 +69,9 @@ def erlang_b(offered_load: npt.ArrayLike, servers: npt.ArrayLike) -> FloatArray:
         log_cdf = np.log(special.pdtr(c, a))
     b = np.exp(log_pmf - log_cdf)
     # Far in the lower tail (a >> c) the cdf underflows; there the asymptote is exact enough.
-    b = np.where(np.isfinite(log_cdf), b, np.clip(1.0 - c / np.where(a > 0, a, 1.0), 0.0, 1.0))
+    with np.errstate(divide="ignore", over="ignore"):
+        tail = np.clip(1.0 - c / np.where(a > 0, a, 1.0), 0.0, 1.0)
+    b = np.where(np.isfinite(log_cdf), b, tail)
     return np.asarray(np.clip(b, 0.0, 1.0), dtype=np.float64)
 
 
@@ -83,7 +86,9 @@ def erlang_c(arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: 
     return np.asarray(np.where(rho >= 1.0, 1.0, np.clip(pw, 0.0, 1.0)), dtype=np.float64)
 
 
-def utilization(arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: npt.ArrayLike) -> FloatArray:
+def utilization(
+    arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: npt.ArrayLike
+) -> FloatArray:
     """ρ = λ / (c μ)."""
     lam, mu, c = _prepare(arrival_rate, service_rate, servers)
     return np.asarray(lam / (c * mu), dtype=np.float64)
@@ -93,7 +98,9 @@ def _decay_rate(lam: FloatArray, mu: FloatArray, c: FloatArray) -> FloatArray:
     return np.asarray(c * mu - lam, dtype=np.float64)
 
 
-def mmc_mean_wait_s(arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: npt.ArrayLike) -> FloatArray:
+def mmc_mean_wait_s(
+    arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: npt.ArrayLike
+) -> FloatArray:
     """Mean time in queue E[W] = C/(cμ − λ), s; inf when ρ ≥ 1."""
     lam, mu, c = _prepare(arrival_rate, service_rate, servers)
     pw = erlang_c(lam, mu, c)

@@ -219,10 +219,12 @@ def _check(status: highspy.HighsStatus, what: str) -> None:
 
 
 def allowed_pairs(
-    problem: FacilityProblem, facilities: NDArray[np.int64]
+    problem: FacilityProblem, facilities: NDArray[np.int64], pair_mask: NDArray[np.bool_] | None = None
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """(facility, customer) of every allowed pair among the given facilities, sorted by facility."""
     sub = problem.allowed[facilities]
+    if pair_mask is not None:
+        sub = sub & pair_mask[facilities]
     i, c = np.nonzero(sub)
     return facilities[i].astype(np.int64), c.astype(np.int64)
 
@@ -235,19 +237,21 @@ def build_model(
     integer: bool = True,
     formulation: Formulation = "strong",
     force_open: NDArray[np.int64] | None = None,
+    pair_mask: NDArray[np.bool_] | None = None,
 ) -> Model:
     """Build the MILP (or its LP relaxation, or the assignment LP for a given open set).
 
     ``facilities`` restricts the candidate facilities (others are closed; used after reduced-cost
     fixing). ``fixed_open_set=True`` treats all of ``facilities`` as open with no y columns: the
     transportation LP whose optimum is the best assignment for that open set. ``force_open`` gives
-    facilities whose y is fixed to 1 (besides ``fixed_open``).
+    facilities whose y is fixed to 1 (besides ``fixed_open``). ``pair_mask`` (F, C) further restricts
+    the pairs that get columns (a heuristic restriction: the result is a feasible plan, not a bound).
     """
     p = problem
     n_c, n_r = p.n_customers, p.n_resources
     fac = np.arange(p.n_facilities, dtype=np.int64) if facilities is None else np.asarray(facilities, np.int64)
     fac = np.unique(fac)
-    pf, pc = allowed_pairs(p, fac)
+    pf, pc = allowed_pairs(p, fac, pair_mask)
     n_p = pf.shape[0]
     strong = formulation == "strong"
     has_y = not fixed_open_set
@@ -366,6 +370,10 @@ def build_model(
             if total <= 0 or not np.all(np.isfinite(capr)):
                 continue
             R.block(1, np.zeros(n_y, np.int64), ycol[fac], capr, total, np.inf)
+            # Cardinality: fewer than k units (at most one open per group) cannot hold the demand.
+            k = min_open_count(capr, p.group[fac], total)
+            if k > 1:
+                R.block(1, np.zeros(n_y, np.int64), ycol[fac], np.ones(n_y), float(k), np.inf)
 
     # [D] failure domains: per customer, at most all of it (primary + backup) in one domain.
     if redundancy:
@@ -419,6 +427,16 @@ def build_model(
     )
 
 
+def min_open_count(cap: NDArray[np.float64], group: NDArray[np.int64], total: float) -> int:
+    """Fewest facilities whose capacities can reach ``total`` (one per group); len+1 if impossible."""
+    unit = np.where(group >= 0, group, group.max(initial=-1) + 1 + np.arange(group.shape[0]))
+    _, inv = np.unique(unit, return_inverse=True)
+    ucap = np.zeros(int(inv.max()) + 1 if inv.size else 0)
+    np.maximum.at(ucap, inv, cap)
+    cum = np.cumsum(np.sort(ucap)[::-1])
+    return int(np.searchsorted(cum, total * (1 - 1e-12))) + 1
+
+
 def _new_highs(verbose: bool, threads: int | None, time_limit_s: float | None) -> highspy.Highs:
     h = highspy.Highs()
     h.setOptionValue("output_flag", bool(verbose))
@@ -453,13 +471,28 @@ class AssignmentResult:
 
 
 def solve_assignment(
-    problem: FacilityProblem, open_: NDArray[np.bool_], *, threads: int | None = 1
+    problem: FacilityProblem,
+    open_: NDArray[np.bool_],
+    *,
+    threads: int | None = 1,
+    max_options: int | None = None,
 ) -> AssignmentResult:
-    """Exact best assignment (x, z, u) when the open set is given: a transportation-type LP."""
+    """Exact best assignment (x, z, u) when the open set is given: a transportation-type LP.
+
+    ``max_options = k`` keeps only each customer's k cheapest open facilities: a much smaller LP whose
+    plan is still feasible (so its cost is a valid upper bound) but possibly not the best assignment.
+    """
     open_ = np.asarray(open_, bool) | problem.fixed_open
     fac = np.flatnonzero(open_).astype(np.int64)
-    model = build_model(problem, facilities=fac, fixed_open_set=True, integer=False)
+    mask = None
+    if max_options is not None and fac.size > max_options:
+        sub = np.where(problem.allowed[fac], problem.assign_cost[fac], np.inf)
+        kth = np.partition(sub, max_options - 1, axis=0)[max_options - 1]
+        mask = np.zeros(problem.allowed.shape, bool)
+        mask[fac] = sub <= kth[None, :]
+    model = build_model(problem, facilities=fac, fixed_open_set=True, integer=False, pair_mask=mask)
     h = _new_highs(False, threads, None)
+    h.setOptionValue("presolve", "off")  # a plain transportation LP: presolve costs more than it saves
     model.to_highs(h)
     _check(h.run(), "run (assignment LP)")
     ms = h.getModelStatus()

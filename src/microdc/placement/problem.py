@@ -22,10 +22,13 @@ import numpy as np
 import numpy.typing as npt
 
 from microdc.model import Scenario
+from microdc.model.scenario import Network
 from microdc.model.profiles import profile_peak
 from microdc.physics.geo import distance_matrix_km
 from microdc.physics.latency import LatencyModel, fibre_bound_rtt_ms
-from microdc.physics.site_power import SiteEnergyModel
+from microdc.physics.queueing import mmc_response_quantile_s
+from microdc.model.series import ScenarioSeries
+from microdc.physics.site_power import annual_pue
 from microdc.placement.facility import FacilityProblem
 from microdc.placement.options import BuildOption, enumerate_options
 from microdc.policy import PolicyBook, slo_mask
@@ -88,6 +91,15 @@ class PlanningProblem:
         return np.asarray(self.target_cloud >= 0)
 
 
+def device_rtt_ms(kind: str, distance_km: npt.ArrayLike, network: Network, model: LatencyModel) -> FloatArray:
+    """Round trip from a device to a target: radio/last-mile access, then either metro fibre between
+    base stations (an MDC) or the calibrated Internet path (a cloud region). Never below light in fibre."""
+    d = np.asarray(distance_km, dtype=np.float64)
+    if kind == "site":
+        return np.asarray(network.access_ms + network.edge_extra_ms + METRO_INFLATION * fibre_bound_rtt_ms(d))
+    return np.asarray(model.rtt_ms(d, access=False) + network.access_ms)
+
+
 def size_demand(s: Scenario) -> Demand:
     svc = {v.id: v for v in s.services}
     peaks = {name: profile_peak(p, s.base_dir) for name, p in s.profiles.items()}
@@ -111,15 +123,16 @@ def size_demand(s: Scenario) -> Demand:
     )
 
 
-def response_quantile_ms(service_s: FloatArray, cores: FloatArray, util: FloatArray, q: float) -> FloatArray:
-    """Planning estimate of the q-quantile of response time (wait + service) in an M/M/c queue
-    holding the customer's own load at the service's target utilization."""
-    from microdc.physics.queueing import mmc_sojourn_quantile
-
-    c = np.maximum(np.ceil(cores), 1.0)
+def response_quantile_ms(
+    service_s: FloatArray, cores: FloatArray, util: FloatArray, q: float, min_pool_cores: float = 1.0
+) -> FloatArray:
+    """Planning estimate of the q-quantile of response time (wait + service): an M/M/c queue at the
+    service's target utilization, with c the customer's cores but at least `min_pool_cores` (a
+    service at a site runs on at least one whole server, and the site pools its customers)."""
+    c = np.maximum(np.ceil(cores), max(min_pool_cores, 1.0))
     mu = 1.0 / service_s
     lam = util * c * mu
-    return np.asarray(1000.0 * mmc_sojourn_quantile(lam, mu, c, q), dtype=np.float64)
+    return np.asarray(1000.0 * mmc_response_quantile_s(lam, mu, c, q), dtype=np.float64)
 
 
 def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: LatencyModel | None = None) -> PlanningProblem:
@@ -131,7 +144,8 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
         raise ValueError("no site can host any module within its grid power cap and there is no cloud region")
     eco = s.economics
     demand = size_demand(s)
-    energy_model = SiteEnergyModel.from_scenario(s)
+    series = ScenarioSeries(s)
+    year_c = {c: series.year_outdoor_c(c) for c in {site.climate for site in s.sites}}
 
     target_site = np.array([o.site for o in options] + [-1] * n_cloud, dtype=np.int64)
     target_cloud = np.array([-1] * n_opt + list(range(n_cloud)), dtype=np.int64)
@@ -149,9 +163,10 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
     dyn_w_per_core = np.zeros(n_f)
     for f, o in enumerate(options):
         site, m, v = s.sites[o.site], modules[o.module], servers[o.server]
-        util_guess = 0.5
-        pue[f] = energy_model.annual_pue(site.climate, m, o.it_kw * (v.idle_w + util_guess * (v.peak_w - v.idle_w)) / v.peak_w)
-        intensity = energy_model.mean_intensity(site.grid_zone)
+        # PUE at the load the servers draw at half utilization (the planner's working point).
+        it_w = o.servers * (v.idle_w + 0.5 * (v.peak_w - v.idle_w))
+        pue[f] = annual_pue(it_w, year_c[site.climate], m, it_capacity_w=o.it_kw * 1000.0)
+        intensity = series.mean_intensity(site.grid_zone)
         energy_price = site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
         price[f] = energy_price + eco.carbon_price_per_tonne * intensity / 1e6
         parts["site"][f] = site.annual_cost
@@ -178,7 +193,7 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
     for k, r in enumerate(s.cloud_regions):
         f = n_opt + k
         pue[f] = r.pue
-        intensity = energy_model.mean_intensity(r.grid_zone) if r.grid_zone else 0.0
+        intensity = series.mean_intensity(r.grid_zone)
         cores_billed = demand.busy_cores_mean / util
         energy_kwh = cores_billed * r.watts_per_core * HOURS_PER_YEAR / 1000.0 * r.pue
         cost[f] = (
@@ -196,13 +211,13 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
     d_lon = np.array([d.lon for d in s.demand])
     dist = distance_matrix_km(t_lat, t_lon, d_lat, d_lon)
     rtt = np.empty((n_f, n_c))
-    # Device → base-station MDC: radio access, then metro fibre between base stations.
-    rtt[:n_opt] = s.network.access_ms + s.network.edge_extra_ms + METRO_INFLATION * fibre_bound_rtt_ms(dist[:n_opt])
-    # Device → cloud region: radio access, then the calibrated Internet path.
-    rtt[n_opt:] = lat_model.rtt_ms(dist[n_opt:], access=False) + s.network.access_ms
-    p50 = rtt + response_quantile_ms(demand.service_s, demand.cores_peak, util, 0.50)[None, :]
-    p95 = rtt + response_quantile_ms(demand.service_s, demand.cores_peak, util, 0.95)[None, :]
-    p99 = rtt + response_quantile_ms(demand.service_s, demand.cores_peak, util, 0.99)[None, :]
+    rtt[:n_opt] = device_rtt_ms("site", dist[:n_opt], s.network, lat_model)
+    rtt[n_opt:] = device_rtt_ms("cloud", dist[n_opt:], s.network, lat_model)
+    pool = float(min(v.cores for v in s.catalog.servers))
+    p50, p95, p99 = (
+        rtt + response_quantile_ms(demand.service_s, demand.cores_peak, util, q, pool)[None, :]
+        for q in (0.50, 0.95, 0.99)
+    )
     slo_ok = slo_mask(p95.T, demand.slo_p95_ms).T & slo_mask(p99.T, demand.slo_p99_ms).T
 
     tree = s.tree

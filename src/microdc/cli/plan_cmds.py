@@ -1,0 +1,129 @@
+"""`microdc plan` and `microdc check-plan`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from microdc.cli.common import EXIT_INPUT, console, err_console, fail, load_or_exit, report_problems
+from microdc.model import ScenarioError
+from microdc.placement.plan import Plan, read_plan
+
+
+def _money(x: float, currency: str) -> str:
+    return f"{x:,.0f} {currency}" if math.isfinite(x) else "—"
+
+
+def print_comparison(plans: list[Plan]) -> None:
+    """One row per alternative: yearly cost, sites, predicted p95 per service, unserved."""
+    services = list(plans[0].latency)
+    table = Table(title="Plans compared (annual cost; predicted p95 latency per service)")
+    table.add_column("alternative", style="bold")
+    table.add_column("cost / year", justify="right")
+    table.add_column("MDCs", justify="right")
+    for svc in services:
+        table.add_column(f"{svc} p95 ms", justify="right")
+    table.add_column("not legally servable", justify="right")
+    for p in plans:
+        row = [p.alternative, _money(p.objective, p.currency), str(len([s for s in p.sites]))]
+        for svc in services:
+            lat = p.latency.get(svc)
+            slo = lat.slo_p95_ms if lat else None
+            val = lat.p95_ms if lat else float("nan")
+            txt = "—" if not math.isfinite(val) else f"{val:.1f}"
+            if slo is not None and math.isfinite(val) and val > slo:
+                txt = f"[red]{txt}[/]"
+            row.append(txt)
+        row.append(str(len(p.unserved)) if p.unserved else "0")
+        table.add_row(*row)
+    console.print(table)
+
+
+def plan(
+    scenario: str = typer.Argument(..., help="Example name or path to scenario.yaml"),
+    output: Path = typer.Option(Path("plan.json"), "-o", "--output", help="Where to write the plan"),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
+    gap: float = typer.Option(1e-6, "--gap", help="Relative optimality gap to stop at"),
+    threads: int | None = typer.Option(None, "--threads", help="Solver threads"),
+    allow_unserved: bool = typer.Option(False, "--allow-unserved", help="Price unservable demand instead of failing"),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also plan the baselines and compare"),
+) -> None:
+    """Plan the fleet: which sites get an MDC, with which modules, serving which demand — at least cost."""
+    from microdc.placement.baselines import BASELINES
+    from microdc.placement.planner import PlannerOptions, PlanningError
+    from microdc.placement.planner import plan as make_plan
+
+    s = load_or_exit(scenario)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("building the planning problem…")
+
+        def on_progress(phase: str, seconds: float, objective: float, bound: float) -> None:
+            g = (objective - bound) / abs(objective) if math.isfinite(objective) and objective else float("inf")
+            progress.update(task, description=f"{phase}: best {_money(objective, s.economics.currency)}, "
+                                              f"bound {_money(bound, s.economics.currency)}, gap {g:.2%}")
+
+        try:
+            result, pp, _sol = make_plan(s, PlannerOptions(time_limit_s=time_limit, mip_rel_gap=gap,
+                                                           threads=threads, allow_unserved=allow_unserved,
+                                                           progress=on_progress))
+        except PlanningError as exc:
+            progress.stop()
+            err_console.print("[bold red]cannot plan:[/]")
+            for r in exc.reasons:
+                err_console.print(f"  • {r}", highlight=False, soft_wrap=True, markup=False)
+            raise typer.Exit(EXIT_INPUT) from None
+        except ScenarioError as exc:
+            progress.stop()
+            report_problems(exc)
+        others = [fn(pp) for fn in BASELINES.values()] if baselines else []
+    try:
+        result.write(output)
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror}")
+    summary = Table(title=f"Plan for {s.name!r} → {output}", show_header=False)
+    summary.add_row("status", f"{result.status} ({result.method})")
+    summary.add_row("objective", _money(result.objective, result.currency) + " / year")
+    summary.add_row("lower bound", _money(result.lower_bound, result.currency))
+    summary.add_row("gap", f"{result.gap:.4%}")
+    summary.add_row("solver time", f"{result.seconds:.2f} s")
+    summary.add_row("MDCs built", f"{len(result.sites)} of {len(s.sites)} candidate sites")
+    summary.add_row("redundancy", f"n+{result.n_plus}")
+    for k, v in result.costs.items():
+        summary.add_row(f"  {k}", _money(v, result.currency))
+    console.print(summary)
+    if result.unserved:
+        console.print(f"[yellow]{len(result.unserved)} demand source(s) left unserved (see plan.json)[/]")
+    if others:
+        print_comparison([result, *others])
+
+
+def check_plan_cmd(
+    scenario: str = typer.Argument(..., help="Example name or path to scenario.yaml"),
+    plan_file: Path = typer.Argument(..., help="plan.json to check"),
+) -> None:
+    """Re-check every hard rule of a plan independently of the solver; exit 1 naming each violation."""
+    from microdc.placement.check import check_plan
+
+    s = load_or_exit(scenario)
+    try:
+        p = read_plan(plan_file)
+    except ScenarioError as exc:
+        report_problems(exc)
+    problems = check_plan(s, p)
+    if problems:
+        err_console.print(f"[bold red]{len(problems)} violation(s):[/]")
+        for msg in problems:
+            err_console.print(f"  • {msg}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"[green]plan {plan_file} satisfies every hard rule of {s.name!r}[/] "
+                  f"({len(p.sites)} sites, {len(p.assignments)} assignments)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(plan)
+    app.command("check-plan")(check_plan_cmd)

@@ -1,0 +1,152 @@
+"""Shared FastAPI dependencies: services, context, authentication, role checks, rate limiting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from microdc.control import audit
+from microdc.control.context import Ctx
+from microdc.control.identity import lookup_principal
+from microdc.control.problems import ProblemError, forbidden, unauthorized
+from microdc.control.ratelimit import TokenBucket
+from microdc.control.security import Principal, Role
+from microdc.control.services import Services
+
+log = logging.getLogger("microdc.control")
+bearer = HTTPBearer(auto_error=False, description="API token or site credential (mdc_u_… / mdc_s_…)")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def client_ip(request: Request) -> str:
+    services: Services = request.app.state.services
+    if services.settings.trust_forwarded_for:
+        fwd = request.headers.get("x-forwarded-for")
+        if fwd:
+            return fwd.split(",")[0].strip()[:64]
+    return (request.client.host if request.client else "")[:64]
+
+
+def security_event(
+    request: Request,
+    action: str,
+    *,
+    actor: str = "anonymous",
+    target: str = "",
+    details: dict[str, Any] | None = None,
+    sample: bool = False,
+) -> None:
+    """Audit a security event in its own transaction.
+
+    Events by authenticated callers, login and enrollment failures (themselves rate limited) are always
+    audited. With `sample` (unauthenticated junk tokens) a per-IP token bucket caps how many get audited,
+    so a flood cannot bloat the log; all are still counted in microdc_security_events_total.
+    Call it only while no write transaction is open in this thread.
+    """
+    services: Services = request.app.state.services
+    services.metrics.security_events.labels(action=action).inc()
+    ip = client_ip(request)
+    if sample and services.limits.security_audit_ip.take(ip) > 0:
+        return
+    try:
+        with services.db.session() as s:
+            audit.append(
+                s,
+                actor=actor,
+                action=action,
+                target=target or request.url.path,
+                outcome="denied",
+                client_ip=ip,
+                details={"method": request.method, "path": request.url.path, **(details or {})},
+                now=services.clock(),
+            )
+    except Exception:  # never turn a 401/403 into a 500
+        log.exception("could not audit security event %s", action)
+
+
+def rate_limit(request: Request, bucket: TokenBucket, key: str, scope: str) -> None:
+    wait = bucket.take(key)
+    if wait > 0:
+        services: Services = request.app.state.services
+        services.metrics.rate_limited.labels(scope=scope).inc()
+        raise ProblemError(
+            429,
+            f"too many {scope} attempts; retry later",
+            headers={"Retry-After": TokenBucket.retry_after(wait)},
+        )
+
+
+def get_principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal:
+    services: Services = request.app.state.services
+    if creds is None or not creds.credentials:
+        raise unauthorized("missing bearer token")
+    with services.db.read_session() as s:
+        principal = lookup_principal(s, creds.credentials, services.clock())
+    if principal is None:
+        security_event(request, "auth.invalid_token", sample=True)
+        raise unauthorized("invalid, expired or revoked token")
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(role: Role) -> Callable[..., Principal]:
+    def dep(request: Request, principal: PrincipalDep) -> Principal:
+        if not principal.has_role(role):
+            security_event(request, "auth.forbidden", actor=principal.actor, details={"needed": role.value})
+            raise forbidden(f"requires role {role.value}")
+        return principal
+
+    dep.__name__ = f"require_{role.value}"
+    return dep
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+SiteIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=128)]
+
+
+def own_site(request: Request, site_id: SiteIdPath, principal: PrincipalDep) -> Principal:
+    """Only the site's own credential may write its data."""
+    if principal.kind != "site" or principal.site_id != site_id:
+        security_event(
+            request, "auth.forbidden_site", actor=principal.actor, target=f"site:{site_id}", details={}
+        )
+        raise forbidden("only this site's own credential may write its data")
+    return principal
+
+
+def site_or_viewer(request: Request, site_id: SiteIdPath, principal: PrincipalDep) -> Principal:
+    """Users (viewer and up) or the site's own credential may read."""
+    if principal.kind == "site" and principal.site_id == site_id:
+        return principal
+    if principal.has_role(Role.VIEWER):
+        return principal
+    security_event(request, "auth.forbidden_site", actor=principal.actor, target=f"site:{site_id}")
+    raise forbidden("a site credential may only read its own site")
+
+
+OwnSite = Annotated[Principal, Depends(own_site)]
+SiteOrViewer = Annotated[Principal, Depends(site_or_viewer)]
+
+
+def make_ctx(request: Request, principal: Principal | None) -> Ctx:
+    services: Services = request.app.state.services
+    return services.ctx(principal.actor if principal else "anonymous", client_ip(request))

@@ -1,0 +1,141 @@
+"""App factory: `create_app(settings) -> FastAPI`. Nothing (engine, registry, limits) is global.
+
+For uvicorn worker processes, `app_from_env` rebuilds the settings from MICRODC_* variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import FastAPI, Request, Security
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from microdc import __version__
+from microdc.control import jobs
+from microdc.control.api import (
+    admin,
+    alarms,
+    audit,
+    auth,
+    desired,
+    enrollment,
+    health,
+    maintenance_windows,
+    metrics,
+    modules,
+    power_feeds,
+    probes,
+    servers,
+    sites,
+    telemetry,
+    users,
+    workloads,
+)
+from microdc.control.api.deps import bearer, get_principal
+from microdc.control.db import Database
+from microdc.control.desired import Placer, RulePlacer
+from microdc.control.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from microdc.control.problems import install_problem_handlers
+from microdc.control.security import install_log_redaction
+from microdc.control.services import Services
+from microdc.control.settings import Settings
+
+DESCRIPTION = """\
+Control plane for fleets of micro data centers: inventory, identity and enrollment, telemetry ingest,
+alarms, site liveness and desired state. Every route needs a bearer token except `/health` and
+`/api/v1/enroll` (which takes a one-time enrollment token in its body). Errors are RFC 9457
+`application/problem+json`.
+"""
+
+ROUTERS = (
+    health,
+    auth,
+    users,
+    sites,
+    modules,
+    servers,
+    power_feeds,
+    enrollment,
+    telemetry,
+    alarms,
+    maintenance_windows,
+    probes,
+    workloads,
+    desired,
+    audit,
+    admin,
+    metrics,
+)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    placer: Placer | None = None,
+    db: Database | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    services = Services.build(settings, placer or RulePlacer(settings.untrusted_security_tier), db)
+    if clock is not None:
+        services.clock = clock
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction("uvicorn", "uvicorn.access", "uvicorn.error")
+        if settings.migrate_on_start:
+            await asyncio.to_thread(services.db.migrate)
+        stop = asyncio.Event()
+        task = asyncio.create_task(jobs.periodic(services, stop)) if settings.background_tasks else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            services.db.dispose()
+
+    app = FastAPI(
+        title="microdc control plane",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    install_problem_handlers(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json(
+        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> JSONResponse:
+        if not settings.public_docs:
+            get_principal(request, creds)
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(
+        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> HTMLResponse:
+        if not settings.public_docs:
+            get_principal(request, creds)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="microdc control plane")
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory (``microdc.control.app:app_from_env``) used for multi-worker serving."""
+    return create_app(Settings.from_env())

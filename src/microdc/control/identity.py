@@ -1,0 +1,243 @@
+"""Users, API tokens, site credentials and one-time enrollment tokens (data layer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from microdc.control import audit
+from microdc.control.context import Ctx
+from microdc.control.models import ApiToken, EnrollmentToken, Site, User
+from microdc.control.problems import ProblemError, conflict, not_found
+from microdc.control.security import Principal, Role, TokenKind, hash_password, hash_token, new_token
+
+
+def lookup_principal(session: Session, token: str, now: datetime) -> Principal | None:
+    """The principal a bearer token stands for, or None if unknown, revoked, expired or disabled."""
+    if not token.startswith(("mdc_u_", "mdc_s_")) or len(token) > 200:
+        return None
+    row = session.execute(
+        select(ApiToken, User.name, User.role, User.disabled)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    tok, user_name, role, disabled = row
+    if tok.revoked_at is not None or (tok.expires_at is not None and tok.expires_at <= now):
+        return None
+    if tok.kind == "user":
+        if disabled or user_name is None:
+            return None
+        return Principal("user", tok.id, user_name, role=Role(role), user_id=tok.user_id)
+    return Principal("site", tok.id, f"site:{tok.site_id}", site_id=tok.site_id)
+
+
+def create_user(session: Session, ctx: Ctx, name: str, role: Role, password: str | None) -> User:
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise conflict(f"user {name!r} already exists")
+    user = User(
+        name=name,
+        role=role.value,
+        password_hash=hash_password(password, n=ctx.settings.scrypt_n) if password else None,
+        created_at=ctx.now,
+    )
+    session.add(user)
+    session.flush()
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action="user.create",
+        target=f"user:{name}",
+        client_ip=ctx.client_ip,
+        details={"role": role.value, "password": bool(password)},
+        now=ctx.now,
+    )
+    return user
+
+
+def issue_user_token(
+    session: Session, ctx: Ctx, user: User, *, description: str = "", ttl_s: int | None = None
+) -> tuple[ApiToken, str]:
+    secret = new_token(TokenKind.USER)
+    tok = ApiToken(
+        token_hash=hash_token(secret),
+        kind="user",
+        user_id=user.id,
+        description=description[:256],
+        created_at=ctx.now,
+        expires_at=ctx.now + timedelta(seconds=ttl_s) if ttl_s else None,
+    )
+    session.add(tok)
+    session.flush()
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action="token.issue",
+        target=f"user:{user.name}",
+        client_ip=ctx.client_ip,
+        details={"token_id": tok.id, "description": description, "expires_at": _iso(tok.expires_at)},
+        now=ctx.now,
+    )
+    return tok, secret
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def revoke_token(session: Session, ctx: Ctx, token_id: int) -> ApiToken:
+    tok = session.get(ApiToken, token_id, with_for_update=True)
+    if tok is None:
+        raise not_found(f"token {token_id}")
+    if tok.revoked_at is None:
+        tok.revoked_at = ctx.now
+        tok.revoked_by = ctx.actor[:128]
+        audit.append(
+            session,
+            actor=ctx.actor,
+            action="token.revoke",
+            target=f"token:{tok.id}",
+            client_ip=ctx.client_ip,
+            details={"kind": tok.kind, "site_id": tok.site_id, "user_id": tok.user_id},
+            now=ctx.now,
+        )
+    return tok
+
+
+def revoke_site_credentials(session: Session, ctx: Ctx, site_id: str) -> int:
+    res = session.execute(
+        update(ApiToken)
+        .where(ApiToken.site_id == site_id, ApiToken.kind == "site", ApiToken.revoked_at.is_(None))
+        .values(revoked_at=ctx.now, revoked_by=ctx.actor[:128])
+    )
+    n = int(getattr(res, "rowcount", 0) or 0)
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action="site.credentials_revoke",
+        target=f"site:{site_id}",
+        client_ip=ctx.client_ip,
+        details={"revoked": n},
+        now=ctx.now,
+    )
+    return n
+
+
+def create_enrollment_token(session: Session, ctx: Ctx, site_id: str) -> tuple[EnrollmentToken, str]:
+    if session.get(Site, site_id) is None:
+        raise not_found(f"site {site_id!r}")
+    secret = new_token(TokenKind.ENROLLMENT)
+    et = EnrollmentToken(
+        token_hash=hash_token(secret),
+        site_id=site_id,
+        created_by=ctx.actor[:128],
+        created_at=ctx.now,
+        expires_at=ctx.now + timedelta(seconds=ctx.settings.enrollment_ttl_s),
+    )
+    session.add(et)
+    session.flush()
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action="enrollment.token_create",
+        target=f"site:{site_id}",
+        client_ip=ctx.client_ip,
+        details={"enrollment_token_id": et.id, "expires_at": et.expires_at.isoformat()},
+        now=ctx.now,
+    )
+    return et, secret
+
+
+@dataclass(frozen=True)
+class EnrollOutcome:
+    ok: bool
+    site_id: str | None
+    reason: str = ""
+    token: ApiToken | None = None
+    secret: str = ""
+
+
+def _issue_site_token(session: Session, ctx: Ctx, site_id: str, description: str) -> tuple[ApiToken, str]:
+    secret = new_token(TokenKind.SITE)
+    tok = ApiToken(
+        token_hash=hash_token(secret),
+        kind="site",
+        site_id=site_id,
+        description=description,
+        created_at=ctx.now,
+        expires_at=ctx.now + timedelta(seconds=ctx.settings.site_token_ttl_s),
+    )
+    session.add(tok)
+    session.flush()
+    return tok, secret
+
+
+def site_of_enrollment_token(session: Session, token: str) -> str | None:
+    return session.scalar(
+        select(EnrollmentToken.site_id).where(EnrollmentToken.token_hash == hash_token(token))
+    )
+
+
+def redeem_enrollment(session: Session, ctx: Ctx, token: str, agent_version: str | None) -> EnrollOutcome:
+    """Exchange a one-time enrollment token for a site credential. Single use, TTL-bound."""
+    et = session.scalar(
+        select(EnrollmentToken).where(EnrollmentToken.token_hash == hash_token(token)).with_for_update()
+    )
+    if et is None:
+        return EnrollOutcome(False, None, "unknown enrollment token")
+    if et.used_at is not None:
+        return EnrollOutcome(False, et.site_id, "enrollment token already used")
+    if et.expires_at <= ctx.now:
+        return EnrollOutcome(False, et.site_id, "enrollment token expired")
+    # Single use even under concurrency: only one UPDATE can flip used_at from NULL.
+    res = session.execute(
+        update(EnrollmentToken)
+        .where(EnrollmentToken.id == et.id, EnrollmentToken.used_at.is_(None))
+        .values(used_at=ctx.now, used_by_ip=ctx.client_ip[:64])
+    )
+    if not getattr(res, "rowcount", 0):
+        return EnrollOutcome(False, et.site_id, "enrollment token already used")
+    tok, secret = _issue_site_token(session, ctx, et.site_id, f"enrolled agent {agent_version or ''}".strip())
+    site = session.get(Site, et.site_id)
+    if site is not None and agent_version:
+        site.agent_version = agent_version[:64]
+    audit.append(
+        session,
+        actor=f"site:{et.site_id}",
+        action="enrollment.redeem",
+        target=f"site:{et.site_id}",
+        client_ip=ctx.client_ip,
+        details={"enrollment_token_id": et.id, "token_id": tok.id, "expires_at": _iso(tok.expires_at)},
+        now=ctx.now,
+    )
+    return EnrollOutcome(True, et.site_id, token=tok, secret=secret)
+
+
+def rotate_site_credential(session: Session, ctx: Ctx, principal: Principal) -> tuple[ApiToken, str]:
+    """New credential for the calling site; the old one stays valid for `rotation_grace_s` only."""
+    if principal.kind != "site" or principal.site_id is None:
+        raise ProblemError(403, "only a site credential can be rotated here")
+    old = session.get(ApiToken, principal.token_id, with_for_update=True)
+    if old is None or old.revoked_at is not None:
+        raise ProblemError(401, "credential no longer valid")
+    tok, secret = _issue_site_token(session, ctx, principal.site_id, f"rotated from token {old.id}")
+    grace_end = ctx.now + timedelta(seconds=ctx.settings.rotation_grace_s)
+    if old.expires_at is None or old.expires_at > grace_end:
+        old.expires_at = grace_end
+    if ctx.settings.rotation_grace_s == 0:
+        old.revoked_at = ctx.now
+        old.revoked_by = ctx.actor[:128]
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action="site.credential_rotate",
+        target=f"site:{principal.site_id}",
+        client_ip=ctx.client_ip,
+        details={"old_token_id": old.id, "new_token_id": tok.id, "old_valid_until": grace_end.isoformat()},
+        now=ctx.now,
+    )
+    return tok, secret

@@ -1,0 +1,303 @@
+"""Inventory data layer (NetBox-like): sites, modules, servers, power feeds, and `import_sites`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from microdc.control import audit, placements
+from microdc.control.context import Ctx
+from microdc.control.desired import RulePlacer
+from microdc.control.models import Module, PowerFeed, Server, Site, utcnow
+from microdc.control.problems import conflict, not_found
+from microdc.control.schemas import ModuleIn, PowerFeedIn, ServerIn, SiteIn, SiteOut, feed_power_kw
+from microdc.control.settings import Settings
+
+
+def _audit(session: Session, ctx: Ctx, action: str, target: str, details: dict[str, Any]) -> None:
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action=action,
+        target=target,
+        client_ip=ctx.client_ip,
+        details=details,
+        now=ctx.now,
+    )
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_unset=False)
+
+
+def site_out(session: Session, sites: Sequence[Site]) -> list[SiteOut]:
+    ids = [s.id for s in sites]
+    if not ids:
+        return []
+    caps = dict(
+        session.execute(
+            select(Module.site_id, func.sum(Server.cores * Server.quantity))
+            .join(Server, Server.module_id == Module.id)
+            .where(Module.site_id.in_(ids))
+            .group_by(Module.site_id)
+        ).all()
+    )
+    it_kw = dict(
+        session.execute(
+            select(Module.site_id, func.sum(Module.max_it_kw))
+            .where(Module.site_id.in_(ids))
+            .group_by(Module.site_id)
+        ).all()
+    )
+    feeds: dict[str, float] = {}
+    for f in session.scalars(select(PowerFeed).where(PowerFeed.site_id.in_(ids))):
+        feeds[f.site_id] = feeds.get(f.site_id, 0.0) + feed_power_kw(
+            f.voltage_v, f.amps_a, f.phase, f.utilization
+        )
+    out = []
+    for s in sites:
+        o = SiteOut.model_validate(s)
+        o.capacity_cores = float(caps.get(s.id) or 0.0)
+        o.max_it_kw = float(it_kw.get(s.id) or 0.0)
+        o.power_feed_kw = round(feeds.get(s.id, 0.0), 6)
+        out.append(o)
+    return out
+
+
+def get_site(session: Session, site_id: str, *, lock: bool = False) -> Site:
+    site = session.get(Site, site_id, with_for_update=lock)
+    if site is None:
+        raise not_found(f"site {site_id!r}")
+    return site
+
+
+def _add_module(session: Session, site_id: str, m: ModuleIn) -> Module:
+    mod = Module(
+        site_id=site_id,
+        name=m.name,
+        enclosure=m.enclosure,
+        rack_units=m.rack_units,
+        max_it_kw=m.max_it_kw,
+        cooling_kind=m.cooling_kind.value,
+    )
+    session.add(mod)
+    session.flush()
+    for srv in m.servers:
+        _add_server(session, mod.id, srv)
+    return mod
+
+
+def _add_server(session: Session, module_id: int, s: ServerIn) -> Server:
+    srv = Server(module_id=module_id, **s.model_dump())
+    session.add(srv)
+    return srv
+
+
+def _add_feed(session: Session, site_id: str, f: PowerFeedIn) -> PowerFeed:
+    feed = PowerFeed(site_id=site_id, **f.model_dump())
+    session.add(feed)
+    return feed
+
+
+def create_site(session: Session, ctx: Ctx, data: SiteIn) -> Site:
+    if session.get(Site, data.id) is not None:
+        raise conflict(f"site {data.id!r} already exists")
+    site = Site(
+        id=data.id,
+        name=data.name,
+        lat=data.lat,
+        lon=data.lon,
+        jurisdiction=data.jurisdiction,
+        jurisdiction_ancestors=list(data.jurisdiction_ancestors),
+        security_tier=data.security_tier,
+        grid_power_kw=data.grid_power_kw,
+        status=data.status.value,
+        liveness="unknown",
+        liveness_since=ctx.now,
+        trusted=True,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    session.add(site)
+    session.flush()
+    for m in data.modules:
+        _add_module(session, site.id, m)
+    for f in data.power_feeds:
+        _add_feed(session, site.id, f)
+    session.flush()
+    _audit(session, ctx, "site.create", f"site:{site.id}", _dump(data))
+    return site
+
+
+def update_site(session: Session, ctx: Ctx, site_id: str, changes: dict[str, Any]) -> Site:
+    site = get_site(session, site_id, lock=True)
+    for k, v in changes.items():
+        setattr(site, k, v.value if hasattr(v, "value") else v)
+    site.updated_at = ctx.now
+    _audit(session, ctx, "site.update", f"site:{site_id}", _jsonable(changes))
+    session.flush()
+    if {"jurisdiction", "jurisdiction_ancestors", "security_tier", "status"} & changes.keys():
+        placements.recompute(session, ctx)
+    return site
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in d.items()}
+
+
+def delete_site(session: Session, ctx: Ctx, site_id: str) -> None:
+    site = get_site(session, site_id, lock=True)
+    session.delete(site)
+    session.flush()
+    _audit(session, ctx, "site.delete", f"site:{site_id}", {})
+    placements.recompute(session, ctx)
+
+
+def add_module(session: Session, ctx: Ctx, site_id: str, data: ModuleIn) -> Module:
+    get_site(session, site_id)
+    if session.scalar(select(Module.id).where(Module.site_id == site_id, Module.name == data.name)):
+        raise conflict(f"module {data.name!r} already exists at {site_id}")
+    mod = _add_module(session, site_id, data)
+    session.flush()
+    _audit(session, ctx, "module.create", f"module:{mod.id}", {"site_id": site_id, **_dump(data)})
+    placements.recompute(session, ctx)
+    return mod
+
+
+def get_module(session: Session, module_id: int) -> Module:
+    mod = session.get(Module, module_id)
+    if mod is None:
+        raise not_found(f"module {module_id}")
+    return mod
+
+
+def update_module(session: Session, ctx: Ctx, module_id: int, changes: dict[str, Any]) -> Module:
+    mod = get_module(session, module_id)
+    for k, v in changes.items():
+        setattr(mod, k, v.value if hasattr(v, "value") else v)
+    session.flush()
+    _audit(session, ctx, "module.update", f"module:{module_id}", _jsonable(changes))
+    return mod
+
+
+def delete_module(session: Session, ctx: Ctx, module_id: int) -> None:
+    mod = get_module(session, module_id)
+    session.delete(mod)
+    session.flush()
+    _audit(session, ctx, "module.delete", f"module:{module_id}", {"site_id": mod.site_id})
+    placements.recompute(session, ctx)
+
+
+def add_server(session: Session, ctx: Ctx, module_id: int, data: ServerIn) -> Server:
+    get_module(session, module_id)
+    srv = _add_server(session, module_id, data)
+    session.flush()
+    _audit(session, ctx, "server.create", f"server:{srv.id}", {"module_id": module_id, **_dump(data)})
+    placements.recompute(session, ctx)
+    return srv
+
+
+def get_server(session: Session, server_id: int) -> Server:
+    srv = session.get(Server, server_id)
+    if srv is None:
+        raise not_found(f"server {server_id}")
+    return srv
+
+
+def update_server(session: Session, ctx: Ctx, server_id: int, changes: dict[str, Any]) -> Server:
+    srv = get_server(session, server_id)
+    for k, v in changes.items():
+        setattr(srv, k, v)
+    if srv.idle_w > srv.peak_w:
+        raise conflict("idle_w must not exceed peak_w")
+    session.flush()
+    _audit(session, ctx, "server.update", f"server:{server_id}", _jsonable(changes))
+    placements.recompute(session, ctx)
+    return srv
+
+
+def delete_server(session: Session, ctx: Ctx, server_id: int) -> None:
+    srv = get_server(session, server_id)
+    session.delete(srv)
+    session.flush()
+    _audit(session, ctx, "server.delete", f"server:{server_id}", {"module_id": srv.module_id})
+    placements.recompute(session, ctx)
+
+
+def add_feed(session: Session, ctx: Ctx, site_id: str, data: PowerFeedIn) -> PowerFeed:
+    get_site(session, site_id)
+    feed = _add_feed(session, site_id, data)
+    session.flush()
+    _audit(session, ctx, "power_feed.create", f"power_feed:{feed.id}", {"site_id": site_id, **_dump(data)})
+    return feed
+
+
+def get_feed(session: Session, feed_id: int) -> PowerFeed:
+    feed = session.get(PowerFeed, feed_id)
+    if feed is None:
+        raise not_found(f"power feed {feed_id}")
+    return feed
+
+
+def update_feed(session: Session, ctx: Ctx, feed_id: int, changes: dict[str, Any]) -> PowerFeed:
+    feed = get_feed(session, feed_id)
+    for k, v in changes.items():
+        setattr(feed, k, v)
+    session.flush()
+    _audit(session, ctx, "power_feed.update", f"power_feed:{feed_id}", _jsonable(changes))
+    return feed
+
+
+def delete_feed(session: Session, ctx: Ctx, feed_id: int) -> None:
+    feed = get_feed(session, feed_id)
+    session.delete(feed)
+    session.flush()
+    _audit(session, ctx, "power_feed.delete", f"power_feed:{feed_id}", {"site_id": feed.site_id})
+
+
+def import_sites(
+    session: Session,
+    sites: list[SiteIn],
+    *,
+    ctx: Ctx | None = None,
+    replace_inventory: bool = True,
+) -> tuple[list[str], list[str]]:
+    """Create or update sites (e.g. read from a scenario file). Returns (created ids, updated ids).
+
+    An existing site keeps its identity, credentials, liveness and trust; its descriptive fields are
+    overwritten, and with `replace_inventory` its modules/servers/feeds are replaced by the given ones
+    (when the SiteIn lists any). Every site is audited as actor ``ctx.actor`` (default ``system``).
+    """
+    ctx = ctx or Ctx(settings=Settings(), placer=RulePlacer(), now=utcnow(), actor="system:import")
+    created: list[str] = []
+    updated: list[str] = []
+    for data in sites:
+        existing = session.get(Site, data.id, with_for_update=True)
+        if existing is None:
+            create_site(session, ctx, data)
+            created.append(data.id)
+            continue
+        fields = data.model_dump(exclude={"id", "modules", "power_feeds"})
+        for k, v in fields.items():
+            setattr(existing, k, v.value if hasattr(v, "value") else v)
+        existing.status = data.status.value
+        existing.updated_at = ctx.now
+        if replace_inventory and (data.modules or data.power_feeds):
+            for mod in session.scalars(select(Module).where(Module.site_id == data.id)):
+                session.delete(mod)
+            for feed in session.scalars(select(PowerFeed).where(PowerFeed.site_id == data.id)):
+                session.delete(feed)
+            session.flush()
+            for m in data.modules:
+                _add_module(session, data.id, m)
+            for f in data.power_feeds:
+                _add_feed(session, data.id, f)
+        session.flush()
+        _audit(session, ctx, "site.import_update", f"site:{data.id}", _dump(data))
+        updated.append(data.id)
+    placements.recompute(session, ctx)
+    return created, updated

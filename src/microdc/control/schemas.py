@@ -1,0 +1,604 @@
+"""Pydantic request/response models of the HTTP API (inputs forbid unknown fields)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from microdc.control.security import Role
+from microdc.control.vocab import UNITS, PhysicalContext, ReadingType
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length=1, max_length=64)]
+Name = Annotated[str, Field(max_length=256)]
+Text = Annotated[str, Field(max_length=1024)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CoolingKind(StrEnum):
+    FREE_AIR = "free_air"
+    DX = "dx"
+    CHILLED_WATER = "chilled_water"
+    LIQUID = "liquid"
+
+
+class SiteStatus(StrEnum):
+    PLANNED = "planned"
+    ACTIVE = "active"
+    MAINTENANCE = "maintenance"
+    DECOMMISSIONED = "decommissioned"
+
+
+class SiteState(StrEnum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    LINK_DOWN = "link_down"
+    DOWN = "down"
+    UNTRUSTED = "untrusted"
+
+
+# --- health / auth ---------------------------------------------------------------------------
+
+
+class HealthOut(Out):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    version: str
+
+
+class LoginIn(In):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class IssuedToken(Out):
+    """A secret shown exactly once: store it now, it cannot be retrieved again."""
+
+    token: str
+    token_id: int
+    kind: Literal["user", "site"]
+    expires_at: datetime | None
+
+
+class WhoAmI(Out):
+    kind: Literal["user", "site"]
+    name: str
+    role: Role | None
+    site_id: str | None
+    token_id: int
+
+
+# --- users and tokens ------------------------------------------------------------------------
+
+
+class UserIn(In):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=64)]
+    role: Role
+    password: Annotated[str, Field(min_length=12, max_length=1024)] | None = None
+
+
+class UserPatch(In):
+    role: Role | None = None
+    disabled: bool | None = None
+    password: Annotated[str, Field(min_length=12, max_length=1024)] | None = None
+
+
+class UserOut(Out):
+    id: int
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+    has_password: bool
+
+
+class TokenCreateIn(In):
+    description: Name = ""
+    ttl_s: Annotated[int, Field(gt=0, le=10 * 365 * 86400)] | None = Field(
+        default=None, description="lifetime in seconds; omit for a token that never expires"
+    )
+
+
+class TokenInfo(Out):
+    id: int
+    kind: Literal["user", "site"]
+    user_id: int | None
+    site_id: str | None
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+# --- inventory -------------------------------------------------------------------------------
+
+
+class ServerIn(In):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    server_type: Annotated[str, Field(min_length=1, max_length=128)]
+    quantity: Annotated[int, Field(ge=1, le=10000)] = 1
+    cores: Annotated[int, Field(gt=0, le=100000)]
+    memory_gb: Annotated[float, Field(gt=0, le=1e7)]
+    idle_w: Annotated[float, Field(ge=0, le=1e6)]
+    peak_w: Annotated[float, Field(gt=0, le=1e6)]
+
+    @model_validator(mode="after")
+    def _idle_below_peak(self) -> ServerIn:
+        if self.idle_w > self.peak_w:
+            raise ValueError("idle_w must not exceed peak_w")
+        return self
+
+
+class ServerPatch(In):
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    server_type: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    quantity: Annotated[int, Field(ge=1, le=10000)] | None = None
+    cores: Annotated[int, Field(gt=0, le=100000)] | None = None
+    memory_gb: Annotated[float, Field(gt=0, le=1e7)] | None = None
+    idle_w: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    peak_w: Annotated[float, Field(gt=0, le=1e6)] | None = None
+
+
+class ServerOut(Out):
+    id: int
+    module_id: int
+    name: str
+    server_type: str
+    quantity: int
+    cores: int
+    memory_gb: float
+    idle_w: float
+    peak_w: float
+
+
+class ModuleIn(In):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    enclosure: Annotated[str, Field(max_length=128)] = ""
+    rack_units: Annotated[int, Field(gt=0, le=400)]
+    max_it_kw: Annotated[float, Field(gt=0, le=1e5)]
+    cooling_kind: CoolingKind
+    servers: list[ServerIn] = Field(default_factory=list, max_length=1000)
+
+
+class ModulePatch(In):
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    enclosure: Annotated[str, Field(max_length=128)] | None = None
+    rack_units: Annotated[int, Field(gt=0, le=400)] | None = None
+    max_it_kw: Annotated[float, Field(gt=0, le=1e5)] | None = None
+    cooling_kind: CoolingKind | None = None
+
+
+class ModuleOut(Out):
+    id: int
+    site_id: str
+    name: str
+    enclosure: str
+    rack_units: int
+    max_it_kw: float
+    cooling_kind: CoolingKind
+
+
+class PowerFeedIn(In):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    voltage_v: Annotated[float, Field(gt=0, le=100000)]
+    amps_a: Annotated[float, Field(gt=0, le=100000)]
+    phase: Literal[1, 3]
+    utilization: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
+class PowerFeedPatch(In):
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    voltage_v: Annotated[float, Field(gt=0, le=100000)] | None = None
+    amps_a: Annotated[float, Field(gt=0, le=100000)] | None = None
+    phase: Literal[1, 3] | None = None
+    utilization: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+def feed_power_kw(voltage_v: float, amps_a: float, phase: int, utilization: float) -> float:
+    """Usable power of a feed: V × A × utilization (× √3 for three-phase, V line-to-line), in kW."""
+    return voltage_v * amps_a * utilization * (math.sqrt(3) if phase == 3 else 1.0) / 1000.0
+
+
+class PowerFeedOut(Out):
+    id: int
+    site_id: str
+    name: str
+    voltage_v: float
+    amps_a: float
+    phase: int
+    utilization: float
+    power_kw: float = Field(description="V × A × utilization (× √3 if three-phase) / 1000")
+
+
+class SiteIn(In):
+    """A site for `POST /api/v1/sites` and for `import_sites()` (modules and feeds optional).
+
+    ``jurisdiction`` is the legal area code (e.g. ``DE``); ``jurisdiction_ancestors`` lists the areas
+    that contain it, nearest first (e.g. ``["EU"]``), so sovereignty rules naming ``EU`` match it.
+    """
+
+    id: Id
+    name: Name = ""
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    jurisdiction: Code
+    jurisdiction_ancestors: list[Code] = Field(default_factory=list, max_length=16)
+    security_tier: Annotated[int, Field(ge=1, le=4, description="1 (street cabinet) to 4 (vault)")]
+    grid_power_kw: Annotated[float, Field(gt=0, le=1e6, description="grid connection cap, kW")]
+    status: SiteStatus = SiteStatus.ACTIVE
+    modules: list[ModuleIn] = Field(default_factory=list, max_length=100)
+    power_feeds: list[PowerFeedIn] = Field(default_factory=list, max_length=100)
+
+
+class SitePatch(In):
+    name: Name | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    jurisdiction: Code | None = None
+    jurisdiction_ancestors: list[Code] | None = Field(default=None, max_length=16)
+    security_tier: Annotated[int, Field(ge=1, le=4)] | None = None
+    grid_power_kw: Annotated[float, Field(gt=0, le=1e6)] | None = None
+    status: SiteStatus | None = None
+
+
+class SiteOut(Out):
+    id: str
+    name: str
+    lat: float
+    lon: float
+    jurisdiction: str
+    jurisdiction_ancestors: list[str]
+    security_tier: int
+    grid_power_kw: float
+    status: SiteStatus
+    state: SiteState
+    liveness: str
+    liveness_since: datetime
+    trusted: bool
+    trust_reason: str | None
+    last_heartbeat_at: datetime | None
+    agent_version: str | None
+    desired_version: int
+    desired_acked_version: int | None
+    capacity_cores: float = 0.0
+    max_it_kw: float = 0.0
+    power_feed_kw: float = 0.0
+
+
+class TrustIn(In):
+    trusted: bool
+    reason: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class ImportResult(Out):
+    created: list[str]
+    updated: list[str]
+
+
+# --- enrollment ------------------------------------------------------------------------------
+
+
+class EnrollmentTokenOut(Out):
+    """Give this one-time token to the site's installer; it expires at ``expires_at``."""
+
+    token: str
+    site_id: str
+    expires_at: datetime
+
+
+class EnrollIn(In):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    agent_version: Annotated[str, Field(max_length=64)] | None = None
+
+
+class SiteCredentialOut(Out):
+    site_id: str
+    token: str
+    token_id: int
+    expires_at: datetime
+    renew_after: datetime = Field(description="rotate (POST /api/v1/site-credentials/rotate) after this")
+
+
+# --- telemetry -------------------------------------------------------------------------------
+
+
+class ReadingIn(In):
+    sensor_id: Annotated[str, Field(min_length=1, max_length=128)]
+    reading_type: ReadingType
+    unit: Annotated[str, Field(max_length=16, description="UCUM: Cel, %, W, kW, kW.h, V, A, Hz, min, 1")]
+    physical_context: PhysicalContext
+    ts: AwareDatetime
+    value: Finite
+
+    @model_validator(mode="after")
+    def _unit_matches(self) -> ReadingIn:
+        if self.unit not in UNITS[self.reading_type]:
+            allowed = ", ".join(sorted(UNITS[self.reading_type]))
+            raise ValueError(f"unit {self.unit!r} is not valid for {self.reading_type.value} (use {allowed})")
+        return self
+
+
+class TelemetryBatchIn(In):
+    batch_id: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64, description="client-generated")
+    ]
+    seq: Annotated[int, Field(ge=0, le=2**62, description="per-site batch sequence number")]
+    readings: list[ReadingIn] = Field(min_length=1, max_length=5000)
+
+
+class TelemetryAck(Out):
+    site_id: str
+    batch_id: str
+    seq: int
+    accepted: int = Field(description="readings stored by this batch (the original count on a retry)")
+    duplicate: bool = Field(description="true when this batch id was already stored: nothing new written")
+    received_at: datetime
+
+
+class HeartbeatIn(In):
+    seq: Annotated[int, Field(ge=0, le=2**62)] | None = None
+    sent_at: AwareDatetime | None = None
+    agent_version: Annotated[str, Field(max_length=64)] | None = None
+    buffered_batches: Annotated[int, Field(ge=0, le=10**9)] = 0
+
+
+class HeartbeatOut(Out):
+    site_id: str
+    state: SiteState
+    desired_version: int
+    heartbeat_interval_s: float
+    server_time: datetime
+
+
+class SensorOut(Out):
+    sensor_id: str
+    reading_type: str
+    unit: str
+    physical_context: str
+    first_seen: datetime
+    latest_ts: datetime
+    latest_value: float
+
+
+class HistoryPoint(Out):
+    ts: datetime
+    value: float | None = Field(default=None, description="raw value (resolution=raw)")
+    min: float | None = None
+    mean: float | None = None
+    max: float | None = None
+    count: int = 1
+
+
+class HistoryOut(Out):
+    site_id: str
+    sensor_id: str
+    resolution: Literal["raw", "5m", "1h"]
+    start: datetime
+    end: datetime
+    points: list[HistoryPoint]
+
+
+class ProbeIn(In):
+    target_site_id: Id
+    reachable: bool
+    path: Annotated[str, Field(max_length=256)] = ""
+    observed_at: AwareDatetime | None = None
+    observer: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="ignored for site credentials (the observer is the calling site)"
+    )
+
+
+class ProbeOut(Out):
+    id: int
+    observer: str
+    target_site_id: str
+    reachable: bool
+    path: str
+    observed_at: datetime
+    site_state: SiteState
+
+
+class SiteStateEventOut(Out):
+    id: int
+    site_id: str
+    from_state: str
+    to_state: str
+    reason: str
+    at: datetime
+
+
+# --- alarms and maintenance ------------------------------------------------------------------
+
+
+class AlarmState(StrEnum):
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    CLEARED = "cleared"
+
+
+class AlarmOut(Out):
+    id: int
+    site_id: str
+    kind: str
+    severity: Literal["warning", "critical"]
+    sensor_id: str | None
+    state: AlarmState
+    source: str
+    message: str
+    value: float | None
+    break_in: bool
+    raised_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    cleared_at: datetime | None
+    cleared_by: str | None
+
+
+class AlarmNoteIn(In):
+    note: Annotated[str, Field(max_length=1024)] = ""
+
+
+class BreakInIn(In):
+    break_in: bool = True
+    note: Annotated[str, Field(max_length=1024)] = ""
+
+
+class AgentAlarmEventIn(In):
+    """An alarm event the agent evaluated locally (e.g. while its link was down)."""
+
+    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64)]
+    action: Literal["raise", "clear"]
+    kind: Annotated[str, Field(pattern=r"^[a-z0-9_]+$", max_length=32)]
+    severity: Literal["warning", "critical"] = "warning"
+    sensor_id: Annotated[str, Field(max_length=128)] | None = None
+    ts: AwareDatetime
+    message: Text = ""
+    value: Finite | None = None
+    break_in: bool = False
+
+
+class MaintenanceWindowIn(In):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: Annotated[str, Field(max_length=512)] = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindowIn:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class MaintenanceWindowOut(Out):
+    id: int
+    site_id: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
+# --- workloads, placements, desired state ----------------------------------------------------
+
+
+class WorkloadIn(In):
+    id: Id
+    name: Name = ""
+    data_class: Code
+    origin_jurisdiction: Code
+    allowed_jurisdictions: list[Code] = Field(
+        default_factory=list, max_length=64, description="where it may run; empty = origin only"
+    )
+    min_security_tier: Annotated[int, Field(ge=1, le=4)] = 1
+    cores: Annotated[float, Field(gt=0, le=1e6)]
+
+
+class WorkloadPatch(In):
+    name: Name | None = None
+    data_class: Code | None = None
+    allowed_jurisdictions: list[Code] | None = Field(default=None, max_length=64)
+    min_security_tier: Annotated[int, Field(ge=1, le=4)] | None = None
+    cores: Annotated[float, Field(gt=0, le=1e6)] | None = None
+
+
+class WorkloadOut(Out):
+    id: str
+    name: str
+    data_class: str
+    origin_jurisdiction: str
+    allowed_jurisdictions: list[str]
+    min_security_tier: int
+    cores: float
+    site_id: str | None
+    placement_state: str
+    placement_reason: str
+    placed_at: datetime | None
+
+
+class PlacementChange(Out):
+    workload_id: str
+    from_site: str | None
+    to_site: str | None
+    state: str
+    reason: str
+
+
+class RecomputeOut(Out):
+    changes: list[PlacementChange]
+
+
+class DesiredWorkload(Out):
+    id: str
+    name: str
+    data_class: str
+    cores: float
+    state: str
+
+
+class DesiredStateOut(Out):
+    site_id: str
+    version: int
+    etag: str
+    state: SiteState
+    workloads: list[DesiredWorkload]
+
+
+class DesiredAckIn(In):
+    version: Annotated[int, Field(ge=0)]
+    status: Literal["applied", "failed"]
+    message: Annotated[str, Field(max_length=1024)] = ""
+
+
+class DesiredAckOut(Out):
+    site_id: str
+    acked_version: int
+    current_version: int
+    status: str
+    up_to_date: bool
+
+
+# --- audit and admin -------------------------------------------------------------------------
+
+
+class AuditEntryOut(Out):
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    client_ip: str
+    details: str
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyOut(Out):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    reason: str
+
+
+class MaintenanceRunOut(Out):
+    transitions: list[str]
+    rollup_5m_buckets: int
+    rollup_1h_buckets: int
+    deleted_raw: int
+    deleted_rollups: int
+    deleted_batches: int

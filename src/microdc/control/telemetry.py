@@ -1,0 +1,330 @@
+"""Telemetry ingest and queries.
+
+Ingest of one batch is one transaction: claim (site, batch_id) in `telemetry_batches` (a retry finds the
+row and gets the original ack back — nothing is double-counted), upsert the batch's sensors (one
+multi-row statement, returning their keys), bulk-insert the readings (PostgreSQL: binary COPY; SQLite:
+one executemany), and run the alarm rules for the readings they look at. The ack is sent only after
+the commit, so an acknowledged reading is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, Select, case, cast, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from microdc.control import alarm_rules, alarms, health
+from microdc.control.context import Ctx
+from microdc.control.models import (
+    MaintenanceWindow,
+    Rollup,
+    RollupState,
+    Sensor,
+    Site,
+    SiteRuleState,
+    TelemetryBatch,
+    readings,
+)
+from microdc.control.problems import ProblemError, not_found
+from microdc.control.schemas import HistoryPoint, ReadingIn, TelemetryBatchIn
+from microdc.control.site_state import Liveness
+from microdc.control.vocab import ReadingType
+
+RULE_TYPES = frozenset(
+    {
+        ReadingType.TEMPERATURE,
+        ReadingType.HUMIDITY,
+        ReadingType.DOOR,
+        ReadingType.SMOKE,
+        ReadingType.LEAK,
+        ReadingType.UPS_STATE,
+        ReadingType.RUNTIME,
+        ReadingType.INTRUSION,
+    }
+)
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    name = session.get_bind().dialect.name
+    return postgresql.insert(table) if name == "postgresql" else sqlite.insert(table)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    site_id: str
+    batch_id: str
+    seq: int
+    accepted: int
+    duplicate: bool
+    received_at: datetime
+
+
+def _existing(session: Session, site_id: str, batch: TelemetryBatchIn) -> IngestResult:
+    row = session.scalars(
+        select(TelemetryBatch).where(
+            TelemetryBatch.site_id == site_id, TelemetryBatch.batch_id == batch.batch_id
+        )
+    ).one()
+    return IngestResult(site_id, row.batch_id, row.seq, row.reading_count, True, row.received_at)
+
+
+def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) -> IngestResult:
+    rs = batch.readings
+    limit = ctx.now + MAX_CLOCK_SKEW
+    first_ts = min(r.ts for r in rs)
+    last_ts = max(r.ts for r in rs)
+    if last_ts > limit:
+        raise ProblemError(
+            422,
+            f"reading timestamp {last_ts.isoformat()} is in the future (server time {ctx.now.isoformat()})",
+        )
+    claim = (
+        dialect_insert(session, TelemetryBatch.__table__)
+        .values(
+            site_id=site_id,
+            batch_id=batch.batch_id,
+            seq=batch.seq,
+            received_at=ctx.now,
+            reading_count=len(rs),
+            first_ts=first_ts,
+            last_ts=last_ts,
+        )
+        .on_conflict_do_nothing(index_elements=["site_id", "batch_id"])
+        .returning(TelemetryBatch.__table__.c.id)
+    )
+    if session.execute(claim).scalar_one_or_none() is None:
+        return _existing(session, site_id, batch)
+
+    sensor_keys = _upsert_sensors(session, ctx, site_id, rs)
+    rows = [(sensor_keys[r.sensor_id], r.ts, r.value) for r in rs]
+    _bulk_insert_readings(session, rows)
+
+    relevant = [r for r in rs if r.reading_type in RULE_TYPES]
+    if relevant:
+        _run_rules(session, ctx, site_id, relevant, first_ts, last_ts)
+    liveness = session.scalar(select(Site.liveness).where(Site.id == site_id))
+    if liveness in (Liveness.DOWN.value, Liveness.LINK_DOWN.value):
+        site = session.get(Site, site_id, with_for_update=True)
+        if site is not None:
+            health.check_site(session, ctx, site)
+    return IngestResult(site_id, batch.batch_id, batch.seq, len(rs), False, ctx.now)
+
+
+def _upsert_sensors(session: Session, ctx: Ctx, site_id: str, rs: Sequence[ReadingIn]) -> dict[str, int]:
+    latest: dict[str, ReadingIn] = {}
+    for r in rs:
+        cur = latest.get(r.sensor_id)
+        if cur is None or r.ts >= cur.ts:
+            latest[r.sensor_id] = r
+    values = [
+        {
+            "site_id": site_id,
+            "sensor_id": sid,
+            "reading_type": r.reading_type.value,
+            "unit": r.unit,
+            "physical_context": r.physical_context.value,
+            "first_seen": ctx.now,
+            "latest_ts": r.ts,
+            "latest_value": r.value,
+        }
+        for sid, r in sorted(latest.items())
+    ]
+    t = Sensor.__table__
+    stmt = dialect_insert(session, t).values(values)
+    ex = stmt.excluded
+    newer = ex.latest_ts >= t.c.latest_ts
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site_id", "sensor_id"],
+        set_={
+            "reading_type": ex.reading_type,
+            "unit": ex.unit,
+            "physical_context": ex.physical_context,
+            "latest_ts": func.coalesce(_case(newer, ex.latest_ts, t.c.latest_ts), ex.latest_ts),
+            "latest_value": _case(newer, ex.latest_value, t.c.latest_value),
+        },
+    ).returning(t.c.id, t.c.sensor_id)
+    return {sid: pk for pk, sid in session.execute(stmt).all()}
+
+
+def _case(cond: Any, a: Any, b: Any) -> Any:
+    return case((cond, a), else_=b)
+
+
+def _bulk_insert_readings(session: Session, rows: list[tuple[int, datetime, float]]) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        with (
+            dbapi.cursor() as cur,
+            cur.copy("COPY readings (sensor_pk, ts, value) FROM STDIN (FORMAT BINARY)") as cp,
+        ):
+            cp.set_types(["int4", "timestamptz", "float8"])
+            for row in rows:
+                cp.write_row(row)
+        return
+    session.execute(readings.insert(), [{"sensor_pk": s, "ts": t, "value": v} for s, t, v in rows])
+
+
+def _run_rules(
+    session: Session, ctx: Ctx, site_id: str, rs: Sequence[ReadingIn], first: datetime, last: datetime
+) -> None:
+    windows: list[tuple[datetime, datetime]] = []
+    if any(r.reading_type == ReadingType.DOOR for r in rs):
+        windows = [
+            (w.starts_at, w.ends_at)
+            for w in session.scalars(
+                select(MaintenanceWindow).where(
+                    MaintenanceWindow.site_id == site_id,
+                    MaintenanceWindow.starts_at <= last,
+                    MaintenanceWindow.ends_at > first,
+                )
+            )
+        ]
+    state_row = session.get(SiteRuleState, site_id, with_for_update=True)
+    if state_row is None:
+        stmt = (
+            dialect_insert(session, SiteRuleState.__table__)
+            .values(site_id=site_id, state={"keys": {}}, updated_at=ctx.now)
+            .on_conflict_do_nothing(index_elements=["site_id"])
+        )
+        session.execute(stmt)
+        state_row = session.get(SiteRuleState, site_id, with_for_update=True, populate_existing=True)
+        assert state_row is not None
+    readings_ = [
+        alarm_rules.Reading(
+            r.sensor_id, r.reading_type.value, r.physical_context.value, r.ts, r.value, r.unit
+        )
+        for r in rs
+    ]
+    new_state, events = alarm_rules.evaluate(readings_, state_row.state, ctx.thresholds, windows)
+    if new_state != state_row.state:
+        state_row.state = new_state
+        state_row.updated_at = ctx.now
+    if events:
+        alarms.apply_rule_events(session, ctx, site_id, events)
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def sensors_of(session: Session, site_id: str) -> list[Sensor]:
+    if session.get(Site, site_id) is None:
+        raise not_found(f"site {site_id!r}")
+    return list(session.scalars(select(Sensor).where(Sensor.site_id == site_id).order_by(Sensor.sensor_id)))
+
+
+def epoch_expr(dialect: str, col: Any) -> Any:
+    if dialect == "postgresql":
+        return func.extract("epoch", col)
+    return (func.julianday(col) - 2440587.5) * 86400.0
+
+
+def bucket_expr(dialect: str, col: Any, size: int) -> Any:
+    e = epoch_expr(dialect, col)
+    if dialect == "postgresql":
+        return cast(func.floor(e / size) * size, BigInteger)
+    return cast(cast(e / size, BigInteger) * size, BigInteger)  # epochs are positive: truncation = floor
+
+
+def watermark(session: Session, bucket_s: int) -> int | None:
+    st = session.get(RollupState, bucket_s)
+    return st.watermark if st else None
+
+
+def aggregate_raw(
+    dialect: str, sensor_pks: Select[Any] | list[int], start: datetime, end: datetime, size: int
+) -> Any:
+    b = bucket_expr(dialect, readings.c.ts, size).label("bucket")
+    q = (
+        select(
+            readings.c.sensor_pk,
+            b,
+            func.min(readings.c.value),
+            func.max(readings.c.value),
+            func.sum(cast(readings.c.value, Float)),
+            func.count(),
+        )
+        .where(readings.c.ts >= start, readings.c.ts < end)
+        .group_by(readings.c.sensor_pk, b)
+    )
+    if sensor_pks is not None:
+        q = q.where(readings.c.sensor_pk.in_(sensor_pks))
+    return q
+
+
+def history(
+    session: Session,
+    site_id: str,
+    sensor_id: str,
+    start: datetime,
+    end: datetime,
+    resolution: str,
+    limit: int,
+    *,
+    raw_retention: timedelta,
+    now: datetime,
+) -> tuple[str, list[HistoryPoint]]:
+    sensor = session.scalars(
+        select(Sensor).where(Sensor.site_id == site_id, Sensor.sensor_id == sensor_id)
+    ).first()
+    if sensor is None:
+        raise not_found(f"sensor {sensor_id!r} at site {site_id!r}")
+    if end <= start:
+        raise ProblemError(422, "end must be after start")
+    if resolution == "auto":
+        span = end - start
+        if span <= timedelta(hours=6) and start >= now - raw_retention:
+            resolution = "raw"
+        elif span <= timedelta(days=14):
+            resolution = "5m"
+        else:
+            resolution = "1h"
+    dialect = session.get_bind().dialect.name
+    if resolution == "raw":
+        rows = session.execute(
+            select(readings.c.ts, readings.c.value)
+            .where(readings.c.sensor_pk == sensor.id, readings.c.ts >= start, readings.c.ts < end)
+            .order_by(readings.c.ts)
+            .limit(limit)
+        ).all()
+        return "raw", [HistoryPoint(ts=ts, value=v, count=1) for ts, v in rows]
+    size = 300 if resolution == "5m" else 3600
+    s_epoch, e_epoch = int(start.timestamp()), int(end.timestamp())
+    wm = watermark(session, size) or int(start.timestamp()) // size * size
+    points: dict[int, HistoryPoint] = {}
+    for r in session.scalars(
+        select(Rollup)
+        .where(
+            Rollup.sensor_pk == sensor.id,
+            Rollup.bucket_s == size,
+            Rollup.bucket_start >= s_epoch // size * size,
+            Rollup.bucket_start < min(e_epoch, wm),
+        )
+        .order_by(Rollup.bucket_start)
+    ):
+        points[r.bucket_start] = _point(r.bucket_start, r.min, r.max, r.sum, r.count)
+    live_from = max(start, datetime.fromtimestamp(wm, tz=start.tzinfo))
+    if live_from < end:
+        for _pk, bucket, mn, mx, sm, cnt in session.execute(
+            aggregate_raw(dialect, [sensor.id], live_from, end, size)
+        ):
+            points.setdefault(int(bucket), _point(int(bucket), mn, mx, sm, cnt))
+    ordered = [points[k] for k in sorted(points)][:limit]
+    return resolution, ordered
+
+
+def _point(bucket: int, mn: float, mx: float, sm: float, cnt: int) -> HistoryPoint:
+    return HistoryPoint(
+        ts=datetime.fromtimestamp(bucket, tz=UTC),
+        min=mn,
+        max=mx,
+        mean=sm / cnt if cnt else None,
+        count=int(cnt),
+    )

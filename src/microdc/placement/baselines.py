@@ -1,0 +1,158 @@
+"""Baselines a plan is compared with, on the same planning problem and cost model.
+
+- cloud-only: every demand to the cheapest cloud region its sovereignty rule and tier allow (SLO
+  misses are kept and shown; demand no region may legally hold is reported, never moved illegally);
+- nearest: build the largest module that fits at every candidate site, send each demand to the
+  nearest legal site with room, overflow to the cloud;
+- greedy: the classic "add" heuristic — open the build option that saves most until none saves.
+Baselines do not reserve redundancy capacity; that is noted on each plan.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import numpy.typing as npt
+
+from microdc.placement.facility import make_solution
+from microdc.placement.plan import Plan
+from microdc.placement.planner import solution_to_plan
+from microdc.placement.problem import PlanningProblem
+
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+
+def _legal(pp: PlanningProblem) -> BoolArray:
+    """Sovereignty and security only (SLO misses are a baseline's weakness, not a rule it may break)."""
+    return np.asarray(pp.sovereign & pp.tier_ok)
+
+
+def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) -> dict[int, list[str]]:
+    """Send what is left of each demand to its cheapest legal cloud region; report what cannot go."""
+    n_opt = pp.n_sites_options
+    legal = _legal(pp)[n_opt:]
+    cost = np.where(legal, pp.facility.assign_cost[n_opt:], np.inf)
+    reasons: dict[int, list[str]] = {}
+    s = pp.scenario
+    for c in np.flatnonzero(unserved > 1e-9):
+        if not legal[:, c].any():
+            d = s.demand[c]
+            reasons[int(c)] = [
+                f"no cloud region may hold {d.data_class!r} data from {d.jurisdiction} "
+                f"(process_in={s.policy_for(d.data_class).process_in!r}); serving it from the cloud would "
+                "break the sovereignty rule"
+            ]
+            continue
+        f = n_opt + int(np.argmin(cost[:, c]))
+        x[f, c] += unserved[c]
+        unserved[c] = 0.0
+    return reasons
+
+
+def _finish(pp: PlanningProblem, open_: BoolArray, x: FloatArray, unserved: FloatArray, name: str,
+            t0: float, reasons: dict[int, list[str]], notes: list[str]) -> Plan:
+    open_ = open_ | pp.facility.fixed_open
+    sol = make_solution(pp.facility, open_, x, None, unserved, lower_bound=-np.inf, status="heuristic",
+                        seconds=time.perf_counter() - t0, method=name)
+    if pp.facility.n_plus:
+        notes = [*notes, "baseline reserves no redundancy capacity (n_plus ignored)"]
+    return solution_to_plan(pp, sol, alternative=name, blocked=reasons, notes=notes)
+
+
+def _slo_note(pp: PlanningProblem, x: FloatArray) -> list[str]:
+    missed = float((x * ~pp.slo_ok * pp.demand.mean_rps[None, :]).sum())
+    total = float(pp.demand.mean_rps.sum())
+    return [f"{missed / total:.1%} of requests are routed where the predicted p95 misses the SLO"] if missed else []
+
+
+def cloud_only(pp: PlanningProblem) -> Plan:
+    t0 = time.perf_counter()
+    n_f, n_c = pp.facility.n_facilities, pp.facility.n_customers
+    x = np.zeros((n_f, n_c))
+    unserved = np.ones(n_c)
+    reasons = _cloud_fallback(pp, x, unserved)
+    return _finish(pp, np.zeros(n_f, bool), x, unserved, "cloud-only", t0, reasons, _slo_note(pp, x))
+
+
+def _fill(pp: PlanningProblem, open_: BoolArray, order_cost: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Assign demand, largest first, to open legal site options by ascending `order_cost`, within capacity."""
+    fp = pp.facility
+    n_opt = pp.n_sites_options
+    x = np.zeros((fp.n_facilities, fp.n_customers))
+    unserved = np.ones(fp.n_customers)
+    room = fp.capacity[:n_opt].copy()
+    usage = fp.usage
+    ok = fp.allowed[:n_opt] & open_[:n_opt, None]
+    for c in np.argsort(-usage[:, 0], kind="stable"):
+        cands = np.flatnonzero(ok[:, c])
+        for f in cands[np.argsort(order_cost[cands, c], kind="stable")]:
+            if unserved[c] <= 1e-12:
+                break
+            with np.errstate(divide="ignore", invalid="ignore"):
+                frac = np.where(usage[c] > 0, room[f] / usage[c], np.inf).min()
+            take = float(min(unserved[c], max(frac, 0.0)))
+            if take <= 1e-12:
+                continue
+            x[f, c] += take
+            unserved[c] -= take
+            room[f] -= take * usage[c]
+    return x, unserved
+
+
+def nearest(pp: PlanningProblem) -> Plan:
+    t0 = time.perf_counter()
+    n_opt = pp.n_sites_options
+    open_ = np.zeros(pp.facility.n_facilities, bool)
+    cores = pp.facility.capacity[:n_opt, 0]
+    for site in np.unique(pp.target_site[:n_opt]):
+        options = np.flatnonzero(pp.target_site[:n_opt] == site)
+        open_[options[np.argmax(cores[options])]] = True
+    x, unserved = _fill(pp, open_, pp.rtt_ms[:n_opt])
+    reasons = _cloud_fallback(pp, x, unserved)
+    # Options that ended up serving nothing are still built: that is what "open every site" costs.
+    return _finish(pp, open_, x, unserved, "nearest", t0, reasons, _slo_note(pp, x))
+
+
+def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
+    t0 = time.perf_counter()
+    fp = pp.facility
+    n_opt = pp.n_sites_options
+    cloud = np.where(_legal(pp)[n_opt:] & fp.allowed[n_opt:], fp.assign_cost[n_opt:], np.inf)
+    current = cloud.min(axis=0) if cloud.size else np.full(fp.n_customers, np.inf)
+    current = np.where(np.isfinite(current), current, fp.unserved_penalty if fp.unserved_penalty is not None
+                       else 1e12)
+    open_ = np.zeros(fp.n_facilities, bool)
+    closed_groups: set[int] = set()
+    site_cost = np.where(fp.allowed[:n_opt], fp.assign_cost[:n_opt], np.inf)
+    for _ in range(max_rounds):
+        saving = np.clip(current[None, :] - site_cost, 0.0, None)  # (F_opt, C)
+        # Capacity-aware estimate: each option takes its best customers until its cores are used.
+        per_core = saving / np.maximum(fp.usage[None, :, 0], 1e-9)
+        best_gain = np.full(n_opt, -np.inf)
+        for f in range(n_opt):
+            if open_[f] or int(fp.group[f]) in closed_groups:
+                continue
+            idx = np.flatnonzero(saving[f] > 0)
+            if idx.size == 0:
+                continue
+            idx = idx[np.argsort(-per_core[f, idx])]
+            used = np.cumsum(fp.usage[idx, 0])
+            take = idx[used <= fp.capacity[f, 0]]
+            best_gain[f] = saving[f, take].sum() - fp.fixed_cost[f]
+        f_best = int(np.argmax(best_gain))
+        if best_gain[f_best] <= 0:
+            break
+        open_[f_best] = True
+        closed_groups.add(int(fp.group[f_best]))
+        x_try, _ = _fill(pp, open_, site_cost)
+        served_cost = np.where(x_try[:n_opt] > 0, site_cost, 0.0).sum(axis=0)
+        frac = x_try[:n_opt].sum(axis=0)
+        current = np.where(frac >= 1 - 1e-9, served_cost, current)
+    x, unserved = _fill(pp, open_, site_cost)
+    reasons = _cloud_fallback(pp, x, unserved)
+    return _finish(pp, open_, x, unserved, "greedy", t0, reasons, _slo_note(pp, x))
+
+
+BASELINES = {"cloud-only": cloud_only, "nearest": nearest, "greedy": greedy}

@@ -1,0 +1,649 @@
+"""Lagrangian relaxation heuristic for :class:`FacilityProblem`: a good plan fast plus a valid bound.
+
+Why: the strong LP relaxation of capa-sized problems (100k x ≤ y rows) costs HiGHS tens of seconds,
+while the Lagrangian dual reaches (almost) the same bound in well under a second, its open sets are
+near-optimal plans, and its reduced costs prove most facilities' y in advance (reduced-cost fixing),
+leaving HiGHS a small MILP.
+
+Relaxation (valid for every problem variant, also ``n_plus = 1`` and ``unserved_penalty``): drop the
+backup variables z and their rows (they carry no cost), keep x ≤ y, groups, fixed_open and capacity;
+several resources are merged into one surrogate knapsack row (a non-negative combination of the
+capacity rows, so still a relaxation); the aggregate cover ``sum_f cap_f y_f >= (1 + n_plus) D`` is kept
+for the tightest fully-capacitated resource when all demand must be served. Dualizing the assignment
+rows ``sum_f x_fc + u_c = 1`` with multipliers λ gives
+
+    L(λ) = sum_c λ_c + sum_c min(0, pen_c - λ_c) + min_y { sum_f v_f(λ) y_f : groups, fixed_open, cover }
+    v_f(λ) = fixed_f + min { sum_c (cost_fc - λ_c) x_c : sum_c w_fc x_c <= W_f, 0 <= x <= 1 }
+
+The inner problem per facility is a continuous knapsack (sorted greedy, vectorized over all
+facilities at once); the y problem is solved exactly up to the cover, which is itself dualized with a
+multiplier μ chosen by bisection (any μ ≥ 0 gives a valid bound). λ follows Polyak subgradient steps.
+Every few iterations the Lagrangian open set is repaired into a plan by the exact assignment LP, and the
+best plan is improved by close/open/swap local search whose moves are ranked by LP-dual estimates and
+checked by the LP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from microdc.placement.facility import FacilityProblem, Solution, make_solution
+from microdc.placement.milp import AssignmentResult, ProgressEvent, ProgressHook, solve_assignment
+
+
+@dataclass
+class LagrangianResult:
+    """Best plan, best bound, and the facility fixings they prove."""
+
+    solution: Solution | None  # status "heuristic"; None if no feasible plan was found
+    lower_bound: float
+    multipliers: NDArray[np.float64]
+    fix_closed: NDArray[np.bool_]  # y_f = 0 in every plan cheaper than solution.objective
+    fix_open: NDArray[np.bool_]  # y_f = 1 in every plan cheaper than solution.objective
+    iterations: int = 0
+    lp_solves: int = 0
+    seconds: float = 0.0
+    history: list[tuple[float, float]] = field(default_factory=list)  # (bound, incumbent) per iteration
+
+    @property
+    def upper_bound(self) -> float:
+        return self.solution.objective if self.solution is not None else float("inf")
+
+
+class _Relaxation:
+    """Precomputed arrays of the Lagrangian subproblem (one surrogate knapsack row per facility)."""
+
+    def __init__(self, p: FacilityProblem):
+        self.p = p
+        n_f, n_c = p.n_facilities, p.n_customers
+        cap = p.capacity
+        usage = p.usage
+        finite = np.isfinite(cap)
+        # Surrogate weights: resources weighted by how scarce they are overall.
+        tot_use = usage.sum(axis=0)
+        tot_cap = np.where(finite, cap, 0.0).sum(axis=0)
+        pressure = np.where(tot_cap > 0, tot_use / np.maximum(tot_cap, 1e-300), 0.0)
+        pressure = np.where(finite.any(axis=0), pressure, 0.0)
+        alpha = pressure / pressure.sum() if pressure.sum() > 0 else np.zeros_like(pressure)
+        # W_f = 1 and w_fc = sum_r alpha_r usage_cr / cap_fr over finite resources of f.
+        allowed = p.allowed.copy()
+        w = np.zeros((n_f, n_c))
+        self.capacitated = np.zeros(n_f, bool)
+        for r in np.flatnonzero(alpha > 0):
+            fin = finite[:, r]
+            zero_cap = fin & (cap[:, r] <= 0)
+            # A facility with no capacity for r cannot serve a customer that uses r.
+            allowed[np.ix_(zero_cap, usage[:, r] > 0)] = False
+            ok = fin & ~zero_cap
+            w[ok] += alpha[r] * usage[None, :, r] / cap[ok, r][:, None]
+            self.capacitated |= ok
+        # Resources with alpha = 0 but finite capacity still forbid zero-capacity pairs.
+        for r in np.flatnonzero(alpha == 0):
+            zero_cap = finite[:, r] & (cap[:, r] <= 0)
+            allowed[np.ix_(zero_cap, usage[:, r] > 0)] = False
+        self.allowed = allowed
+        self.w = w
+        self.cost = np.where(allowed, p.assign_cost, np.inf)
+        self.fixed = p.fixed_cost
+        self.pen = p.unserved_penalty
+        # Cover on the scarcest resource whose capacity is finite everywhere.
+        self.cover_cap: NDArray[np.float64] | None = None
+        self.cover_d = 0.0
+        if p.unserved_penalty is None:
+            best = -1.0
+            for r in range(p.n_resources):
+                if np.all(finite[:, r]) and tot_use[r] > 0:
+                    pr = tot_use[r] / max(tot_cap[r], 1e-300)
+                    if pr > best:
+                        best = pr
+                        self.cover_cap = cap[:, r].copy()
+                        self.cover_d = (1 + p.n_plus) * float(tot_use[r])
+        # Units for the y problem: a group, or a single ungrouped facility.
+        grp = p.group
+        unit = np.where(grp >= 0, grp, grp.max(initial=-1) + 1 + np.arange(n_f))
+        _, self.unit = np.unique(unit, return_inverse=True)
+        self.n_units = int(self.unit.max()) + 1
+        forced_unit = np.zeros(self.n_units, bool)
+        forced_unit[self.unit[p.fixed_open]] = True
+        self.forced_unit = forced_unit
+        self.fixed_open = p.fixed_open
+        # Cardinality: with the cover, at least k_min units must be open (the k_min largest capacities).
+        self.k_min = 0
+        self.cover_impossible = False
+        if self.cover_cap is not None:
+            ucap = np.zeros(self.n_units)
+            np.maximum.at(ucap, self.unit, self.cover_cap)
+            cum = np.cumsum(np.sort(ucap)[::-1])
+            k = int(np.searchsorted(cum, self.cover_d * (1 - 1e-12)))
+            if k >= self.n_units:
+                self.cover_impossible = True
+            self.k_min = k + 1
+        self.mu = 0.0
+
+    # -- inner problems -----------------------------------------------------------------------
+    def knapsacks(
+        self, lam: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """Continuous knapsack per facility: (value K_f, and f, c, x of the items taken).
+
+        Items are customers with negative reduced cost cost_fc - λ_c; a capacitated facility takes them
+        in order of reduced cost per unit of (surrogate) weight until its capacity W_f = 1 is used.
+        """
+        rc = self.cost - lam[None, :]
+        neg = rc < 0
+        n_f = self.p.n_facilities
+        kval = np.zeros(n_f)
+        xmat_rows: list[NDArray[np.int64]] = []
+        xmat_cols: list[NDArray[np.int64]] = []
+        xmat_vals: list[NDArray[np.float64]] = []
+        # Facilities whose negative items all fit (or are uncapacitated) take them all: no sorting.
+        load = np.where(neg, self.w, 0.0).sum(axis=1)
+        easy = ~self.capacitated | (load <= 1.0)
+        if easy.any():
+            fi, ci = np.nonzero(neg & easy[:, None])
+            xmat_rows.append(fi)
+            xmat_cols.append(ci)
+            xmat_vals.append(np.ones(fi.shape[0]))
+            kval += np.bincount(fi, weights=rc[fi, ci], minlength=n_f)
+        hard = np.flatnonzero(~easy)
+        if hard.size:
+            rh = rc[hard]
+            wh = self.w[hard]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(rh < 0, np.where(wh > 0, rh / np.where(wh > 0, wh, 1.0), -np.inf), np.inf)
+            n_c = ratio.shape[1]
+            # Only the best few items per facility can fit: partition them out, sort just those.
+            negw = np.where(rh < 0, wh, 0.0)
+            n_neg = (rh < 0).sum(axis=1)
+            mean_w = negw.sum(axis=1) / np.maximum(n_neg, 1)
+            k_est = int(np.ceil(np.max(1.0 / np.maximum(mean_w, 1e-300))))
+            k = min(n_c, max(64, 3 * k_est))
+            done = np.zeros(hard.size, bool)
+            if k < n_c:
+                part = np.argpartition(ratio, k - 1, axis=1)[:, :k]
+                fi_l, ci_l, xv_l, ok = self._greedy_rows(ratio, wh, part)
+                done = ok
+                if ok.any():
+                    sel = ok[fi_l]
+                    fi = hard[fi_l[sel]]
+                    xmat_rows.append(fi)
+                    xmat_cols.append(ci_l[sel])
+                    xmat_vals.append(xv_l[sel])
+                    kval += np.bincount(fi, weights=rc[fi, ci_l[sel]] * xv_l[sel], minlength=n_f)
+            rest = np.flatnonzero(~done)
+            if rest.size:
+                order = np.argsort(ratio[rest], axis=1)
+                fi_l, ci_l, xv_l, _ = self._greedy_rows(ratio[rest], wh[rest], order)
+                fi = hard[rest[fi_l]]
+                xmat_rows.append(fi)
+                xmat_cols.append(ci_l)
+                xmat_vals.append(xv_l)
+                kval += np.bincount(fi, weights=rc[fi, ci_l] * xv_l, minlength=n_f)
+        return (
+            kval,
+            np.concatenate(xmat_rows) if xmat_rows else np.zeros(0, np.int64),
+            np.concatenate(xmat_cols) if xmat_cols else np.zeros(0, np.int64),
+            np.concatenate(xmat_vals) if xmat_vals else np.zeros(0),
+        )
+
+    @staticmethod
+    def _greedy_rows(
+        ratio: NDArray[np.float64], w: NDArray[np.float64], cols: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+        """Greedy fill of capacity 1 along the given columns of each row (sorted here by ratio).
+
+        Returns (row, col, x) of the items taken and, per row, whether capacity was reached within
+        these columns (if not, items outside them might still fit and the caller must look further).
+        """
+        r = np.take_along_axis(ratio, cols, axis=1)
+        o = np.argsort(r, axis=1)
+        cols = np.take_along_axis(cols, o, axis=1)
+        rs = np.take_along_axis(r, o, axis=1)
+        ws = np.take_along_axis(w, cols, axis=1)
+        live = rs < np.inf
+        ws = np.where(live, ws, 0.0)
+        cum = np.cumsum(ws, axis=1)
+        prev = cum - ws
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(ws > 0, (1.0 - prev) / np.where(ws > 0, ws, 1.0), 1.0)
+        xs = np.where(live, np.clip(frac, 0.0, 1.0), 0.0)
+        full = (cum[:, -1] >= 1.0) | ~live[:, -1]
+        hi, pos = np.nonzero(xs > 0)
+        return hi, cols[hi, pos], xs[hi, pos], full
+
+    def y_problem(self, v: NDArray[np.float64]) -> tuple[float, NDArray[np.bool_], NDArray[np.float64], _YSol]:
+        """min sum v_f y_f over groups, fixed_open, the cardinality bound and the dualized cover.
+
+        For a given μ the problem is exact (per unit pick the best member; take every unit with a
+        negative value, then the cheapest others until k_min units are open). μ maximizes the concave
+        φ(μ) = μD + Y(v - μ cap) by bisection on its slope; any μ ≥ 0 gives a valid bound.
+        Returns (value, chosen y, reduced costs v - μ cap, the unit-level solution for fixing).
+        """
+        if self.cover_cap is None:
+            ys = self._y_given(v)
+            return ys.value, ys.y, v, ys
+        if self.cover_impossible:
+            ys = self._y_given(v)
+            return np.inf, ys.y, v, ys
+        capc = self.cover_cap
+        d = self.cover_d
+
+        def solve_at(mu: float) -> tuple[float, NDArray[np.float64], _YSol, float]:
+            rc = v - mu * capc
+            ys = self._y_given(rc)
+            return ys.value + mu * d, rc, ys, d - float(capc[ys.y].sum())
+
+        val, rc, ys, slope = solve_at(0.0)
+        if slope <= 0:
+            self.mu = 0.0
+            return val, ys.y, rc, ys
+        best = (val, rc, ys, 0.0)
+        # Bracket [lo, hi] with slope(lo) > 0 >= slope(hi), starting from the last μ.
+        lo = 0.0
+        if self.mu > 0:
+            hi = self.mu * 1.5
+        else:
+            hi = (float(np.abs(v).max()) + 1.0) / max(float(capc[capc > 0].min(initial=np.inf)), 1e-12)
+        for _ in range(200):
+            vh, rch, ysh, sh = solve_at(hi)
+            if vh > best[0]:
+                best = (vh, rch, ysh, hi)
+            if sh <= 0:
+                break
+            lo = hi
+            hi *= 4.0
+        else:
+            return np.inf, ys.y, rc, ys
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            vm, rcm, ysm, sm = solve_at(mid)
+            if vm > best[0]:
+                best = (vm, rcm, ysm, mid)
+            if sm > 0:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo <= 1e-7 * hi:
+                break
+        val, rc, ys, self.mu = best
+        return val, ys.y, rc, ys
+
+    def _y_given(self, rc: NDArray[np.float64]) -> _YSol:
+        """Exact min over y of sum rc_f y_f: one member per unit, fixed_open forced, >= k_min units."""
+        n_f = rc.shape[0]
+        if self.n_units == n_f:
+            # No groups: every facility is its own unit (the common case; no sorting needed).
+            member = np.arange(n_f)
+            b = rc
+            second = np.full(n_f, np.inf)
+            return self._select(rc, member, b, second)
+        unit = self.unit
+        key = np.where(self.fixed_open, -np.inf, rc)
+        order = np.lexsort((key, unit))
+        su = unit[order]
+        first = np.ones(n_f, bool)
+        first[1:] = su[1:] != su[:-1]
+        pos = np.flatnonzero(first)
+        member = order[pos]  # best member of each unit (units are 0..U-1 in order)
+        b = rc[member]
+        second = np.full(self.n_units, np.inf)
+        nxt = pos + 1
+        ok = nxt < n_f
+        ok[ok] = su[nxt[ok]] == su[pos[ok]]
+        second[ok] = rc[order[nxt[ok]]]
+        return self._select(rc, member, b, second)
+
+    def _select(
+        self, rc: NDArray[np.float64], member: NDArray[np.int64], b: NDArray[np.float64], second: NDArray[np.float64]
+    ) -> _YSol:
+        selected = self.forced_unit | (b < 0)
+        cnt = int(selected.sum())
+        if cnt < self.k_min:
+            rest = np.flatnonzero(~selected)
+            need = min(self.k_min - cnt, rest.size)
+            pick = rest[np.argpartition(b[rest], need - 1)[:need]] if need < rest.size else rest
+            selected[pick] = True
+            cnt += int(pick.size)
+        y = np.zeros(rc.shape[0], bool)
+        y[member[selected]] = True
+        return _YSol(float(b[selected].sum()), y, b, member, second, selected, cnt)
+
+
+@dataclass
+class _YSol:
+    """Unit-level solution of the relaxed y problem (what reduced-cost fixing needs)."""
+
+    value: float
+    y: NDArray[np.bool_]
+    b: NDArray[np.float64]  # best member's reduced cost per unit
+    member: NDArray[np.int64]  # best member per unit
+    second: NDArray[np.float64]  # second-best member's reduced cost per unit (inf if none)
+    selected: NDArray[np.bool_]
+    count: int
+
+
+def _fixing_bounds(
+    rel: _Relaxation, rc: NDArray[np.float64], total: float, ys: _YSol
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Lagrangian bound with y_f forced to 1 (l1) and to 0 (l0), for every facility.
+
+    For fixed multipliers the relaxed y problem is a choice of units with a count bound, so forcing y_f
+    changes only f's unit plus, through the count, at most one cheapest "filler" unit:
+    forcing a new unit open may drop the dearest non-negative filler; closing a chosen unit either
+    switches to its second member or leaves the unit out (and, if the count falls below k_min, takes
+    the cheapest unchosen unit). Units holding a fixed_open facility cannot change at all.
+    """
+    n_f = rc.shape[0]
+    u = rel.unit
+    sel = ys.selected
+    droppable = sel & ~rel.forced_unit & (ys.b >= 0)
+    max_fill = float(ys.b[droppable].max()) if droppable.any() else 0.0
+    unsel = ~sel
+    n1 = float(ys.b[unsel].min()) if unsel.any() else np.inf
+    is_member = ys.member[u] == np.arange(n_f)
+    su = sel[u]
+    bu = ys.b[u]
+    l1 = np.where(
+        su,
+        np.where(is_member, total, total - bu + rc),
+        total + rc - max(0.0, max_fill) * (ys.count + 1 > rel.k_min),
+    )
+    leave_out = total - bu + (0.0 if ys.count - 1 >= rel.k_min else n1)
+    l0 = np.where(su & is_member, np.minimum(total - bu + ys.second[u], leave_out), total)
+    forced = rel.forced_unit[u]
+    l1 = np.where(forced, np.where(rel.fixed_open, total, np.inf), l1)
+    l0 = np.where(forced, np.where(rel.fixed_open, np.inf, total), l0)
+    return l1, l0
+
+
+def _repair_open(
+    p: FacilityProblem, rel: _Relaxation, y: NDArray[np.bool_], rc: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    """Make a Lagrangian open set plausible: enough capacity per resource, every customer reachable.
+
+    Facilities are added in order of reduced cost, skipping groups that already have an open member.
+    The assignment LP decides the rest (and reports infeasibility if this was not enough).
+    """
+    open_ = y | p.fixed_open
+    taken = np.zeros(rel.n_units, bool)
+    taken[rel.unit[open_]] = True
+    finite = np.isfinite(p.capacity)
+    need = (1 + p.n_plus) * p.usage.sum(axis=0)
+    if p.unserved_penalty is not None:
+        need = np.zeros_like(need)
+    order = np.argsort(rc, kind="stable")
+    for f in order:
+        have = np.where(finite, p.capacity, np.inf)[open_].sum(axis=0)
+        reach = p.allowed[open_].sum(axis=0)
+        short_cap = np.any(have < need * (1 + 1e-9))
+        unreached = p.unserved_penalty is None and np.any(reach < 1 + p.n_plus)
+        if not short_cap and not unreached:
+            break
+        if open_[f] or taken[rel.unit[f]]:
+            continue
+        helps = (short_cap and np.any(p.capacity[f] > 0)) or (
+            unreached and np.any(p.allowed[f] & (reach < 1 + p.n_plus))
+        )
+        if helps:
+            open_ = open_.copy()
+            open_[f] = True
+            taken[rel.unit[f]] = True
+    return open_
+
+
+def _local_search(
+    p: FacilityProblem,
+    rel: _Relaxation,
+    fix_closed: NDArray[np.bool_],
+    fix_open: NDArray[np.bool_],
+    evaluate: Callable[[NDArray[np.bool_]], AssignmentResult],
+    best_of: Callable[[], AssignmentResult | None],
+    deadline: float,
+    max_moves: int = 8,
+) -> None:
+    """First-improvement close / open / swap moves, ranked by LP-dual estimates, checked by the LP.
+
+    Facilities proven closed / open by reduced-cost fixing are never moved.
+    """
+    while time.perf_counter() < deadline:
+        cur = best_of()
+        if cur is None or cur.customer_dual is None or cur.x is None:
+            return
+        open_ = cur.open
+        pi = cur.customer_dual
+        x = cur.x.toarray() if sp.issparse(cur.x) else np.asarray(cur.x)
+        cost = np.where(p.allowed, p.assign_cost, np.inf)
+        # Open g: customers whose marginal cost pi_c exceeds cost_gc would move (capacity-limited).
+        gain = np.maximum(0.0, pi[None, :] - cost)
+        gain = np.where(np.isfinite(gain), gain, 0.0)
+        cap_frac = np.ones(p.n_facilities)
+        if p.n_resources and rel.capacitated.any():
+            wsum = (rel.w * (gain > 0)).sum(axis=1)
+            cap_frac = np.where(wsum > 1.0, 1.0 / np.maximum(wsum, 1e-300), 1.0)
+        add_est = p.fixed_cost - gain.sum(axis=1) * cap_frac  # < 0 looks improving
+        # Close f: its customers move to their next-cheapest open facility (capacity ignored).
+        cost_open = np.where(open_[:, None], cost, np.inf)
+        ordered = np.sort(cost_open, axis=0)
+        best1, best2 = ordered[0], ordered[1] if p.n_facilities > 1 else np.full(p.n_customers, np.inf)
+        alt = np.where(cost_open <= best1[None, :], best2[None, :], best1[None, :])
+        delta_close = np.where(x > 0, x * (alt - cost), 0.0)
+        delta_close = np.where(np.isfinite(delta_close), delta_close, 1e30)
+        close_est = -p.fixed_cost + delta_close.sum(axis=1)
+        cands: list[tuple[float, NDArray[np.bool_]]] = []
+        unit_open = np.zeros(rel.n_units, bool)
+        unit_open[rel.unit[open_]] = True
+        for g in np.flatnonzero(~open_ & ~fix_closed):
+            if add_est[g] < 0:
+                new = open_.copy()
+                if unit_open[rel.unit[g]]:
+                    new[rel.unit == rel.unit[g]] = False  # swap within the group
+                    if np.any(fix_open & (rel.unit == rel.unit[g])):
+                        continue
+                new[g] = True
+                cands.append((float(add_est[g]), new))
+        closable = np.flatnonzero(open_ & ~fix_open)
+        for f in closable:
+            if close_est[f] < 0:
+                new = open_.copy()
+                new[f] = False
+                cands.append((float(close_est[f]), new))
+        # Swaps: the most promising closes paired with the most promising opens.
+        top_close = closable[np.argsort(close_est[closable])[:4]]
+        opens = np.flatnonzero(~open_ & ~fix_closed)
+        top_open = opens[np.argsort(add_est[opens])[:4]]
+        for f in top_close:
+            for g in top_open:
+                if rel.unit[g] == rel.unit[f] or unit_open[rel.unit[g]]:
+                    continue
+                new = open_.copy()
+                new[f] = False
+                new[g] = True
+                cands.append((float(close_est[f] + add_est[g]), new))
+        cands.sort(key=lambda t: t[0])
+        improved = False
+        for _est, new in cands[:max_moves]:
+            if time.perf_counter() > deadline:
+                return
+            res = evaluate(new)
+            if res.feasible and res.objective < cur.objective - 1e-9 * max(abs(cur.objective), 1.0):
+                improved = True
+                break
+        if not improved:
+            return
+
+
+_TUNE: dict[str, float] = {"theta0": 2.0, "patience": 0, "deflect": 0.0, "target_cap": 0.0}
+
+
+def lagrangian_heuristic(
+    problem: FacilityProblem,
+    *,
+    time_limit_s: float = 5.0,
+    max_iter: int = 3000,
+    target_gap: float = 1e-9,
+    local_search: bool = True,
+    progress: ProgressHook | None = None,
+    threads: int | None = 1,
+    initial: Solution | None = None,
+    max_options: int | None = 8,
+) -> LagrangianResult:
+    """Subgradient optimization of the Lagrangian dual with LP-repaired plans and local search."""
+    t0 = time.perf_counter()
+    p = problem
+    rel = _Relaxation(p)
+    n_f, n_c = p.n_facilities, p.n_customers
+    deadline = t0 + time_limit_s
+
+    # Initial multipliers: cheapest allowed cost plus an amortized share of the fixed cost.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(rel.capacitated[:, None], rel.w, 1.0 / max(n_c, 1)) * p.fixed_cost[:, None]
+    lam = np.min(np.where(rel.allowed, p.assign_cost + share, np.inf), axis=0)
+    lam = np.where(np.isfinite(lam), lam, 0.0)
+    if rel.pen is not None:
+        lam = np.minimum(lam, rel.pen)
+
+    cache: dict[bytes, AssignmentResult] = {}
+    best: AssignmentResult | None = None
+    lp_solves = 0
+
+    def evaluate(open_: NDArray[np.bool_]) -> AssignmentResult:
+        nonlocal best, lp_solves
+        key = np.packbits(open_ | p.fixed_open).tobytes()
+        if key in cache:
+            return cache[key]
+        # Restricted pairs first (fast); the full LP only if that fails.
+        res = solve_assignment(p, open_, threads=threads, max_options=max_options)
+        lp_solves += 1
+        if not res.feasible and max_options is not None:
+            res = solve_assignment(p, open_, threads=threads)
+            lp_solves += 1
+        cache[key] = res
+        if res.feasible and (best is None or res.objective < best.objective - 1e-9 * abs(res.objective)):
+            best = res
+        return res
+
+    if initial is not None and np.isfinite(initial.objective):
+        evaluate(np.asarray(initial.open, bool))
+
+    best_bound = -np.inf
+    best_lam = lam.copy()
+    best_rc = np.zeros(n_f)
+    theta = _TUNE["theta0"]
+    since_improve = 0
+    patience = int(_TUNE["patience"]) if _TUNE["patience"] else max(20, min(60, n_f // 2))
+    d_prev = np.zeros(n_c)
+    history: list[tuple[float, float]] = []
+    it = 0
+    last_open: bytes | None = None
+    repair_every = 5
+    # Reduced-cost fixings accumulate: each was proven against an incumbent at least as costly as the
+    # final one, so it stays valid as the incumbent improves.
+    fix_closed = np.zeros(n_f, bool)
+    fix_open = p.fixed_open.copy()
+    all_fixed = False
+    for it in range(1, max_iter + 1):
+        kval, fi, ci, xval = rel.knapsacks(lam)
+        v = p.fixed_cost + kval
+        yval, y, rc, ys = rel.y_problem(v)
+        if rel.pen is not None:
+            ured = np.minimum(0.0, rel.pen - lam)
+            bound = float(lam.sum() + ured.sum() + yval)
+            u = (rel.pen - lam < 0).astype(float)
+        else:
+            bound = float(lam.sum() + yval)
+            u = np.zeros(n_c)
+        if not np.isfinite(bound):
+            best_bound = np.inf  # the cover cannot be met: no plan exists
+            break
+        if bound > best_bound + 1e-12 * abs(bound):
+            best_bound, best_lam, best_rc = bound, lam.copy(), rc.copy()
+            since_improve = 0
+        else:
+            since_improve += 1
+            if since_improve >= patience:
+                theta *= 0.5
+                since_improve = 0
+                lam = best_lam.copy()
+        ub = best.objective if best is not None else np.inf
+        if np.isfinite(ub):
+            l1, l0 = _fixing_bounds(rel, rc, bound, ys)
+            margin = 1e-9 * max(abs(ub), 1.0)
+            fix_closed |= (l1 > ub + margin) & ~p.fixed_open
+            fix_open |= (l0 > ub + margin) & ~fix_closed
+            if np.all(fix_closed | fix_open):
+                all_fixed = True
+                break
+        # Primal: repair the Lagrangian open set now and then (and whenever it changes early on).
+        key = np.packbits(y).tobytes()
+        if key != last_open and (it % repair_every == 1 or it <= 3):
+            last_open = key
+            evaluate(_repair_open(p, rel, (y & ~fix_closed) | fix_open, np.where(fix_closed, np.inf, rc)))
+            ub = best.objective if best is not None else np.inf
+        history.append((best_bound, ub))
+        if progress is not None and it % 25 == 0:
+            stop = progress(ProgressEvent("lagrangian", time.perf_counter() - t0, ub, best_bound, it))
+            if stop:
+                break
+        if np.isfinite(ub) and ub - best_bound <= target_gap * max(abs(ub), 1e-9):
+            break
+        if theta < 1e-4 or time.perf_counter() > deadline:
+            break
+        # Subgradient of the dualized assignment rows.
+        served = np.bincount(ci, weights=xval * y[fi], minlength=n_c)
+        g = 1.0 - served - u
+        if float(g @ g) <= 1e-18:
+            break  # the relaxed solution satisfies the dualized rows: λ is dual optimal
+        if _TUNE["deflect"] > 0:
+            g = g + _TUNE["deflect"] * d_prev
+            d_prev = g
+        gg = float(g @ g)
+        target = ub if np.isfinite(ub) else bound + 0.05 * abs(bound) + 1.0
+        if _TUNE["target_cap"] > 0:
+            target = min(target, best_bound + _TUNE["target_cap"] * abs(best_bound))
+        step = theta * max(target - bound, 1e-9 * abs(bound) + 1e-9) / gg
+        lam = lam + step * g
+        if rel.pen is not None:
+            lam = np.minimum(lam, rel.pen + 0.0)  # λ_c > pen_c is never useful (u_c takes over)
+
+    # Polish the incumbent (unless the fixings already determine the open set).
+    if local_search and not all_fixed and best is not None and time.perf_counter() < deadline:
+        _local_search(p, rel, fix_closed, fix_open, evaluate, lambda: best, deadline)
+
+    # The incumbent's assignment was found on restricted pairs: re-solve it exactly.
+    if best is not None and (max_options is not None or all_fixed):
+        exact = solve_assignment(p, fix_open if all_fixed else best.open, threads=threads)
+        lp_solves += 1
+        if exact.feasible and exact.objective <= best.objective:
+            best = exact
+
+    safe_bound = best_bound - 1e-9 * abs(best_bound) if np.isfinite(best_bound) else best_bound
+    sol: Solution | None = None
+    if best is not None:
+        if all_fixed:
+            # Every y is proven: the exact assignment LP on that open set is the optimum.
+            safe_bound = max(safe_bound, best.objective - 1e-9 * abs(best.objective))
+        sol = best.solution(p, lower_bound=safe_bound)
+        sol.method = "lagrangian"
+        sol.seconds = time.perf_counter() - t0
+        if all_fixed:
+            sol.status = "optimal"
+    else:
+        fix_closed[:] = False
+        fix_open = p.fixed_open.copy()
+    return LagrangianResult(
+        solution=sol,
+        lower_bound=sol.lower_bound if sol is not None else safe_bound,
+        multipliers=best_lam,
+        fix_closed=fix_closed,
+        fix_open=fix_open,
+        iterations=it,
+        lp_solves=lp_solves,
+        seconds=time.perf_counter() - t0,
+        history=history,
+    )

@@ -1,0 +1,186 @@
+"""The fleet on a map: candidate and chosen sites, demand, who serves whom, cloud regions, borders.
+
+Drawn as a plain scatter on longitude/latitude axes with equal ground distances along both (no tile
+server, no geo trace: the report must open with no network). Jurisdiction borders are the scenario's
+bounding boxes. Cloud regions outside the view are named in a note with their distance and bearing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from microdc.model import Scenario
+from microdc.physics.geo import great_circle_km
+from microdc.placement.plan import Plan
+from microdc.report.style import SERVICE_COLOURS, Figure, axis, colour, layout
+
+COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+View = tuple[float, float, float, float]  # min_lat, min_lon, max_lat, max_lon
+
+
+def view_box(s: Scenario, pad: float = 0.08) -> View:
+    """The area of sites and demand, padded."""
+    lats = [x.lat for x in s.sites] + [d.lat for d in s.demand]
+    lons = [x.lon for x in s.sites] + [d.lon for d in s.demand]
+    dlat = max(max(lats) - min(lats), 0.01) * pad
+    dlon = max(max(lons) - min(lons), 0.01) * pad
+    return min(lats) - dlat, min(lons) - dlon, max(lats) + dlat, max(lons) + dlon
+
+
+def bearing(lat0: float, lon0: float, lat1: float, lon1: float) -> str:
+    """8-point compass direction from one point to another."""
+    p0, p1, dl = math.radians(lat0), math.radians(lat1), math.radians(lon1 - lon0)
+    y = math.sin(dl) * math.cos(p1)
+    x = math.cos(p0) * math.sin(p1) - math.sin(p0) * math.cos(p1) * math.cos(dl)
+    deg = (math.degrees(math.atan2(y, x)) + 360.0) % 360.0
+    return COMPASS[int((deg + 22.5) // 45) % 8]
+
+
+def _inside(lat: float, lon: float, v: View) -> bool:
+    return v[0] <= lat <= v[2] and v[1] <= lon <= v[3]
+
+
+def border_traces(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rectangles of jurisdictions whose bbox crosses the view, and the codes that enclose all of it."""
+    traces: list[dict[str, Any]] = []
+    enclosing: list[str] = []
+    for code in s.tree.codes:
+        box = s.tree.bbox[code]
+        if box is None:
+            continue
+        lat0, lon0, lat1, lon1 = box
+        if lat1 < v[0] or lat0 > v[2] or lon1 < v[1] or lon0 > v[3]:
+            continue  # entirely off the map
+        if lat0 <= v[0] and lon0 <= v[1] and lat1 >= v[2] and lon1 >= v[3]:
+            enclosing.append(code)
+            continue
+        label_lat, label_lon = min(lat1, v[2]), max(lon0, v[1])
+        traces.append({
+            "type": "scatter", "mode": "lines", "name": "jurisdiction borders (bbox)",
+            "legendgroup": "borders", "showlegend": not traces, "hoverinfo": "text",
+            "text": f"jurisdiction {code}", "line": {"color": "#888", "width": 1.2, "dash": "dash"},
+            "x": [lon0, lon1, lon1, lon0, lon0], "y": [lat0, lat0, lat1, lat1, lat0],
+        })
+        traces.append({
+            "type": "scatter", "mode": "text", "x": [label_lon], "y": [label_lat], "text": [code],
+            "textposition": "bottom right", "showlegend": False, "hoverinfo": "skip",
+            "legendgroup": "borders", "textfont": {"color": "#777", "size": 11},
+        })
+    return traces, enclosing
+
+
+def _site_trace(s: Scenario) -> dict[str, Any]:
+    return {
+        "type": "scatter", "mode": "markers", "name": "candidate sites",
+        "x": [x.lon for x in s.sites], "y": [x.lat for x in s.sites],
+        "text": [f"{x.id} {x.name}<br>tier {x.security_tier}, grid {x.grid_power_kw:g} kW" for x in s.sites],
+        "hoverinfo": "text", "marker": {"symbol": "circle-open", "size": 6, "color": "#9a9a9a"},
+    }
+
+
+def _demand_traces(s: Scenario) -> list[dict[str, Any]]:
+    out = []
+    for k, svc in enumerate(s.services):
+        ds = [d for d in s.demand if d.service == svc.id]
+        if not ds:
+            continue
+        out.append({
+            "type": "scatter", "mode": "markers", "name": f"demand: {svc.id}", "legendgroup": "demand",
+            "x": [d.lon for d in ds], "y": [d.lat for d in ds], "hoverinfo": "text",
+            "text": [f"{d.id}: {d.devices} devices, {d.mean_rate_rps:,.0f} req/s, {d.data_class} "
+                     f"from {d.jurisdiction}" for d in ds],
+            "marker": {"symbol": "diamond", "size": 5, "opacity": 0.75,
+                       "color": SERVICE_COLOURS[k % len(SERVICE_COLOURS)]},
+        })
+    return out
+
+
+def _plan_traces(s: Scenario, plan: Plan, index: int, visible: bool) -> list[dict[str, Any]]:
+    c = colour(plan.alternative, index)
+    where = {x.id: (x.lat, x.lon) for x in s.sites} | {r.id: (r.lat, r.lon) for r in s.cloud_regions}
+    demand = {d.id: d for d in s.demand}
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for a in plan.primary():
+        d = demand.get(a.demand)
+        if d is None or a.target not in where:
+            continue
+        lat, lon = where[a.target]
+        xs += [d.lon, lon, None]
+        ys += [d.lat, lat, None]
+    vis: bool | str = True if visible else "legendonly"
+    group = f"plan-{plan.alternative}"
+    traces: list[dict[str, Any]] = [{
+        "type": "scatter", "mode": "lines", "name": f"{plan.alternative}: serves", "legendgroup": group,
+        "x": xs, "y": ys, "hoverinfo": "skip", "visible": vis,
+        "line": {"color": c, "width": 0.8}, "opacity": 0.45,
+    }]
+    if plan.sites:
+        biggest = max(b.it_kw for b in plan.sites) or 1.0
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": f"{plan.alternative}: sites built",
+            "legendgroup": group, "visible": vis,
+            "x": [where[b.site][1] for b in plan.sites], "y": [where[b.site][0] for b in plan.sites],
+            "text": [f"{b.site}: {b.module}, {b.servers}× {b.server}, {b.it_kw:g} kW IT, PUE {b.annual_pue:.2f}"
+                     for b in plan.sites],
+            "hoverinfo": "text",
+            "marker": {"size": [9 + 16 * math.sqrt(b.it_kw / biggest) for b in plan.sites], "color": c,
+                       "opacity": 0.85, "line": {"color": "#fff", "width": 1}},
+        })
+    return traces
+
+
+def cloud_note(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]]:
+    """Cloud regions in view as stars; those outside as lines of a note (distance, bearing)."""
+    clat, clon = (v[0] + v[2]) / 2, (v[1] + v[3]) / 2
+    inside = [r for r in s.cloud_regions if _inside(r.lat, r.lon, v)]
+    notes = [
+        f"{r.name or r.id} ({r.id}, {r.jurisdiction}): {float(great_circle_km(clat, clon, r.lat, r.lon)):,.0f} km "
+        f"{bearing(clat, clon, r.lat, r.lon)}"
+        for r in s.cloud_regions if not _inside(r.lat, r.lon, v)
+    ]
+    traces = []
+    if inside:
+        traces.append({
+            "type": "scatter", "mode": "markers+text", "name": "cloud regions",
+            "x": [r.lon for r in inside], "y": [r.lat for r in inside], "text": [r.id for r in inside],
+            "textposition": "top center", "hoverinfo": "text",
+            "marker": {"symbol": "star", "size": 16, "color": "#333", "line": {"color": "#fff", "width": 1}},
+        })
+    return traces, notes
+
+
+def fleet_map(s: Scenario, plans: Sequence[Plan]) -> Figure:
+    """The map figure; the first plan is shown, the others can be switched on from the legend."""
+    v = view_box(s)
+    borders, enclosing = border_traces(s, v)
+    clouds, notes = cloud_note(s, v)
+    data: list[dict[str, Any]] = [*borders, _site_trace(s), *_demand_traces(s)]
+    for i, p in enumerate(plans):
+        data += _plan_traces(s, p, i, visible=i == 0)
+    data += clouds
+    lines = []
+    if enclosing:
+        lines.append("whole view inside: " + ", ".join(enclosing))
+    if notes:
+        lines.append("off the map: " + "; ".join(notes))
+    mid_lat = (v[0] + v[2]) / 2
+    return {
+        "data": data,
+        "layout": layout(
+            "Fleet map — sites built (size ∝ IT kW), demand and who serves it",
+            height=620,
+            xaxis=axis("longitude (°)", range=[v[1], v[3]], constrain="domain"),
+            yaxis=axis("latitude (°)", range=[v[0], v[2]], scaleanchor="x",
+                       scaleratio=1.0 / max(math.cos(math.radians(mid_lat)), 0.05), constrain="domain"),
+            legend={"orientation": "v", "x": 1.01, "y": 1.0},
+            margin={"l": 60, "r": 10, "t": 48, "b": 80 if lines else 48},
+            annotations=[{
+                "text": "<br>".join(lines), "showarrow": False, "xref": "paper", "yref": "paper",
+                "x": 0, "y": -0.08, "xanchor": "left", "yanchor": "top", "align": "left",
+                "font": {"size": 11, "color": "#555"},
+            }] if lines else [],
+        ),
+    }

@@ -1,0 +1,86 @@
+"""The plain-language summary at the top of the report, computed from the comparison entries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from microdc.report.style import fmt, money, pct
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    topic: str
+    text: str
+
+
+def reference(entries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The baseline microdc is set against: cloud-only when there is one, else the first baseline."""
+    others = list(entries[1:])
+    return next((e for e in others if e["alternative"] == "cloud-only"), others[0] if others else None)
+
+
+def _change(ours: float | None, theirs: float | None) -> str:
+    """'23% less' / '5% more' / 'the same', of ours relative to theirs."""
+    if ours is None or theirs is None or not math.isfinite(ours) or not math.isfinite(theirs) or theirs == 0:
+        return "n/a"
+    r = (ours - theirs) / abs(theirs)
+    if abs(r) < 0.005:
+        return "about the same as"
+    return f"{100 * abs(r):.0f}% {'less' if r < 0 else 'more'} than"
+
+
+def _latency_line(ours: dict[str, Any], ref: dict[str, Any]) -> SummaryLine:
+    parts = []
+    for svc, lat in ours["latency"].items():
+        theirs = ref["latency"].get(svc, {})
+        a, b = lat.get("p95_ms"), theirs.get("p95_ms")
+        slo = lat.get("slo_p95_ms") or lat.get("slo_p99_ms")
+        piece = f"{svc} {fmt(a)} ms vs {fmt(b)} ms"
+        if a is not None and b is not None and a > 0:
+            piece += f" ({b / a:.1f}× faster)" if b > a * 1.05 else (" (slower)" if a > b * 1.05 else " (on par)")
+        if slo:
+            piece += f", SLO {slo:g} ms"
+        parts.append(piece)
+    viol = ours.get("slo_violation_rate")
+    text = (f"Run p95 response time with microdc vs {ref['alternative']}: " + "; ".join(parts)
+            + f". {pct(1 - viol if viol is not None else None)} of microdc's served requests met their SLO "
+              f"({pct(1 - ref['slo_violation_rate'] if ref.get('slo_violation_rate') is not None else None)} "
+              f"for {ref['alternative']}).")
+    return SummaryLine("Latency", text)
+
+
+def summarize(entries: Sequence[dict[str, Any]], days: float) -> list[SummaryLine]:
+    if not entries:
+        return []
+    ours = entries[0]
+    ref = reference(entries)
+    cur = ours["currency"]
+    lines: list[SummaryLine] = []
+    built = f"microdc builds {ours['sites_built']} micro data center(s) with {fmt(ours['it_kw_built'])} kW of IT"
+    if ref is None:
+        lines.append(SummaryLine("Plan", built + "."))
+        return lines
+    lines.append(SummaryLine("Plan", built + f" and is compared with {', '.join(e['alternative'] for e in entries[1:])}"
+                             f" over the same {fmt(days, 0)} simulated day(s), weather, grid carbon, load and faults."))
+    lines.append(_latency_line(ours, ref))
+    lines.append(SummaryLine("Energy and carbon", (
+        f"microdc uses {fmt(ours['energy_kwh'], 0)} kWh (fleet PUE {fmt(ours['pue'], 2)}), "
+        f"{_change(ours['energy_kwh'], ref['energy_kwh'])} {ref['alternative']} ({fmt(ref['energy_kwh'], 0)} kWh), "
+        f"and emits {fmt(ours['carbon_kg'], 0)} kg CO₂e, {_change(ours['carbon_kg'], ref['carbon_kg'])} "
+        f"{ref['alternative']} ({fmt(ref['carbon_kg'], 0)} kg).")))
+    lines.append(SummaryLine("Cost", (
+        f"microdc costs {money(ours['cost_per_year'], cur)} per year, "
+        f"{_change(ours['cost_per_year'], ref['cost_per_year'])} {ref['alternative']} "
+        f"({money(ref['cost_per_year'], cur)}).")))
+    sov = [f"microdc's plan has {ours['sovereignty_violations']} sovereignty violation(s)"]
+    for e in entries[1:]:
+        if e["unserved_planned_fraction"] > 0:
+            sov.append(f"{e['alternative']} cannot legally serve {pct(e['unserved_planned_fraction'])} of the demand "
+                       f"(its figures above cover only the demand it serves)")
+        if e["sovereignty_violations"]:
+            sov.append(f"{e['alternative']} breaks {e['sovereignty_violations']} sovereignty rule(s)")
+    lines.append(SummaryLine("Sovereignty", "; ".join(sov) + "."))
+    return lines

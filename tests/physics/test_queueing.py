@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+
+from microdc.physics.queueing import (
+    erlang_b,
+    erlang_c,
+    mmc_mean_response_s,
+    mmc_mean_wait_s,
+    mmc_response_quantile_s,
+    mmc_response_survival,
+    mmc_wait_quantile_s,
+    utilization,
+)
+
+
+def erlang_b_recursion(a: float, c: int) -> float:
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return b
+
+
+def test_erlang_c_known_value() -> None:
+    assert float(erlang_c(2.0, 1.0, 3)) == pytest.approx(4.0 / 9.0)
+    # textbook: a = 2, c = 3 -> mean wait = C / (c mu - lambda) = 4/9 s
+    assert float(mmc_mean_wait_s(2.0, 1.0, 3)) == pytest.approx(4.0 / 9.0)
+
+
+@pytest.mark.parametrize(("a", "c"), [(0.1, 1), (5.0, 10), (50.5, 60), (900.0, 1000), (3000.0, 3100)])
+def test_erlang_b_matches_recursion(a: float, c: int) -> None:
+    assert float(erlang_b(a, c)) == pytest.approx(erlang_b_recursion(a, c), rel=1e-9)
+
+
+def test_mm1_reduces_to_textbook() -> None:
+    lam, mu = 0.8, 1.0
+    assert float(erlang_c(lam, mu, 1)) == pytest.approx(0.8)
+    assert float(mmc_mean_wait_s(lam, mu, 1)) == pytest.approx(lam / (mu * (mu - lam)))
+    assert float(mmc_mean_response_s(lam, mu, 1)) == pytest.approx(1.0 / (mu - lam))
+    # M/M/1 sojourn is Exp(mu - lambda)
+    for p in (0.5, 0.95, 0.99):
+        assert float(mmc_response_quantile_s(lam, mu, 1, p)) == pytest.approx(-math.log(1 - p) / (mu - lam))
+    # wait quantile: P(W > t) = rho e^{-(mu-lam)t}
+    assert float(mmc_wait_quantile_s(lam, mu, 1, 0.95)) == pytest.approx(math.log(0.8 / 0.05) / 0.2)
+    assert float(mmc_wait_quantile_s(lam, mu, 1, 0.1)) == 0.0
+
+
+def test_unstable_gives_inf() -> None:
+    lam = np.array([3.0, 4.0, 1.0])
+    c = np.array([3, 2, 2])
+    assert np.all(erlang_c(lam, 1.0, c)[:2] == 1.0)
+    assert np.all(np.isinf(mmc_mean_wait_s(lam, 1.0, c)[:2]))
+    q = mmc_response_quantile_s(lam, 1.0, c, 0.95)
+    assert np.all(np.isinf(q[:2])) and np.isfinite(q[2])
+    assert np.all(np.isinf(mmc_wait_quantile_s(lam, 1.0, c)[:2]))
+    np.testing.assert_allclose(utilization(lam, 1.0, c), [1.0, 2.0, 0.5])
+
+
+def test_zero_arrivals() -> None:
+    assert float(erlang_c(0.0, 2.0, 4)) == 0.0
+    assert float(mmc_response_quantile_s(0.0, 2.0, 4, 0.95)) == pytest.approx(-math.log(0.05) / 2.0)
+
+
+def test_survival_matches_numerical_convolution() -> None:
+    lam, mu, c = 3.0, 1.0, 4
+    pw = float(erlang_c(lam, mu, c))
+    theta = c * mu - lam  # == mu: the degenerate hypoexponential case
+    for t in (0.5, 2.0, 6.0):
+        conv, _ = integrate.quad(lambda s, t=t: theta * math.exp(-theta * s) * math.exp(-mu * (t - s)), 0, t)
+        expected = (1 - pw) * math.exp(-mu * t) + pw * (math.exp(-theta * t) + conv)
+        assert float(mmc_response_survival(t, lam, mu, c)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_quantile_inverts_survival_vectorized() -> None:
+    rng = np.random.default_rng(4)
+    c = rng.integers(1, 200, 500)
+    mu = rng.uniform(0.1, 10.0, 500)
+    lam = rng.uniform(0.0, 0.999, 500) * c * mu
+    p = rng.uniform(0.5, 0.999, 500)
+    q = mmc_response_quantile_s(lam, mu, c, p)
+    np.testing.assert_allclose(mmc_response_survival(q, lam, mu, c), 1 - p, rtol=1e-9, atol=1e-12)
+    assert np.all(q >= mmc_wait_quantile_s(lam, mu, c, p))
+
+
+@settings(max_examples=50, deadline=None)
+@given(c=st.integers(1, 400), rho=st.floats(0.0, 0.995), mu=st.floats(0.01, 100.0))
+def test_erlang_c_stable_range(c: int, rho: float, mu: float) -> None:
+    lam = rho * c * mu
+    pw = float(erlang_c(lam, mu, c))
+    assert 0.0 <= pw <= rho + 1e-12 or c == 1  # C <= rho for M/M/c; equals rho for M/M/1
+    assert math.isfinite(float(mmc_response_quantile_s(lam, mu, c, 0.99)))
+
+
+def test_p95_against_discrete_event_simulation() -> None:
+    """FCFS M/M/c simulated directly; the exact p95 must sit inside the sampling error."""
+    lam, mu, c, n = 3.2, 1.0, 4, 200_000
+    rng = np.random.default_rng(7)
+    arrivals = np.cumsum(rng.exponential(1 / lam, n))
+    service = rng.exponential(1 / mu, n)
+    free = [0.0] * c
+    sojourn = np.empty(n)
+    for i in range(n):
+        start = max(arrivals[i], heapq.heappop(free))
+        heapq.heappush(free, start + service[i])
+        sojourn[i] = start + service[i] - arrivals[i]
+    sojourn = sojourn[10_000:]
+    exact = float(mmc_response_quantile_s(lam, mu, c, 0.95))
+    assert np.quantile(sojourn, 0.95) == pytest.approx(exact, rel=0.04)
+    assert sojourn.mean() == pytest.approx(float(mmc_mean_response_s(lam, mu, c)), rel=0.04)
