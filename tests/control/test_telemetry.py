@@ -131,8 +131,6 @@ def test_future_timestamps_rejected(client: TestClient, fleet: Fleet, clock: Clo
 def test_latest_and_history(client: TestClient, fleet: Fleet, viewer_h: dict[str, str], clock: Clock) -> None:
     h = fleet.add_site("a")
     t0 = clock.now
-    for k in range(12):  # one reading a minute for 12 minutes, two batches
-        pass
     rs = [reading("inlet", "Temperature", 20.0 + k, t0 + timedelta(minutes=k)) for k in range(12)]
     clock.advance(13 * 60)
     client.post("/api/v1/sites/a/telemetry", json=batch(rs[6:]), headers=h)

@@ -220,17 +220,12 @@ def sensors_of(session: Session, site_id: str) -> list[Sensor]:
     return list(session.scalars(select(Sensor).where(Sensor.site_id == site_id).order_by(Sensor.sensor_id)))
 
 
-def epoch_expr(dialect: str, col: Any) -> Any:
-    if dialect == "postgresql":
-        return func.extract("epoch", col)
-    return (func.julianday(col) - 2440587.5) * 86400.0
-
-
 def bucket_expr(dialect: str, col: Any, size: int) -> Any:
-    e = epoch_expr(dialect, col)
+    """Start (epoch seconds) of the `size`-second bucket holding `col`, computed exactly."""
     if dialect == "postgresql":
-        return cast(func.floor(e / size) * size, BigInteger)
-    return cast(cast(e / size, BigInteger) * size, BigInteger)  # epochs are positive: truncation = floor
+        return cast(func.floor(func.extract("epoch", col) / size) * size, BigInteger)
+    e = cast(func.strftime("%s", col), BigInteger)  # integer seconds: no float rounding at bucket edges
+    return e - e % size
 
 
 def watermark(session: Session, bucket_s: int) -> int | None:

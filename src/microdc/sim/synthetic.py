@@ -72,8 +72,8 @@ def synthetic_scenario(n_sites: int, n_demand: int, *, seed: int = 0, n_plus: in
              "egress_per_gb": 0.08},
         ],
         "services": [
-            {"id": "video", "cpu_seconds_per_request": 0.02, "memory_gb_per_instance": 2,
-             "requests_per_instance": 100, "payload_kb": 100, "slo": {"p95_ms": 40, "p99_ms": 60}},
+            {"id": "video", "cpu_seconds_per_request": 0.004, "memory_gb_per_instance": 2,
+             "requests_per_instance": 100, "payload_kb": 100, "slo": {"p95_ms": 80, "p99_ms": 120}},
             {"id": "telemetry", "cpu_seconds_per_request": 0.002, "memory_gb_per_instance": 1,
              "requests_per_instance": 1000, "payload_kb": 1, "slo": {"p95_ms": 250}},
         ],
@@ -83,7 +83,7 @@ def synthetic_scenario(n_sites: int, n_demand: int, *, seed: int = 0, n_plus: in
         "demand": [
             {"id": f"d{i:06d}", "lat": float(d_lat[i]), "lon": float(d_lon[i]), "devices": 10,
              "jurisdiction": STATES[int(d_state[i])], "data_class": "personal" if video[i] else "public",
-             "service": "video" if video[i] else "telemetry", "rate_per_device_rps": 1.0 if video[i] else 4.0,
+             "service": "video" if video[i] else "telemetry", "rate_per_device_rps": 5.0 if video[i] else 10.0,
              "profile": "day", "data_gb_per_day": 2.0 if video[i] else 0.1}
             for i in range(n_demand)
         ],

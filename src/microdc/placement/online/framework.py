@@ -580,7 +580,8 @@ class Framework:
             raw = p.score(state, wl, rows, fleet, feasible)
             w = np.float32(weight)
             if raw.ndim == 1:
-                norm = raw.astype(np.float32) if p.prenormalized else _minmax_sites(raw, np.asarray(feasible.any(axis=0)))
+                any_ok = np.asarray(feasible.any(axis=0))
+                norm = raw.astype(np.float32) if p.prenormalized else _minmax_sites(raw, any_ok)
                 site_total += w * norm
                 continue
             if p.prenormalized:
