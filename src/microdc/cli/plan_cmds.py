@@ -46,7 +46,7 @@ def print_comparison(plans: list[Plan]) -> None:
 def plan(
     scenario: str = typer.Argument(..., help="Example name or path to scenario.yaml"),
     output: Path = typer.Option(Path("plan.json"), "-o", "--output", help="Where to write the plan"),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
+    time_limit: float | None = typer.Option(60.0, "--time-limit", help="Solver time limit, seconds (the plan reports its proven gap)"),
     gap: float = typer.Option(1e-6, "--gap", help="Relative optimality gap to stop at"),
     threads: int | None = typer.Option(None, "--threads", help="Solver threads"),
     allow_unserved: bool = typer.Option(False, "--allow-unserved", help="Price unservable demand instead of failing"),

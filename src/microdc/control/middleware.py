@@ -14,12 +14,11 @@ from microdc.control.problems import problem_response
 log = logging.getLogger("microdc.control.access")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodySizeLimitMiddleware:
-    """Rejects bodies over `max_bytes` with 413, by Content-Length up front or while streaming."""
+    """Rejects bodies over `max_bytes` with 413: by Content-Length up front, else while reading.
+
+    The (bounded) body is read here and replayed to the app, so chunked uploads are limited too.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -38,29 +37,30 @@ class BodySizeLimitMiddleware:
                 if declared > self.max_bytes:
                     await self._reject(scope, send)
                     return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        parts: list[bytes] = []
+        size = 0
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return msg
-
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if msg["type"] != "http.request":
+                break  # client went away; let the app see the disconnect
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
                 await self._reject(scope, send)
+                return
+            parts.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         resp = problem_response(

@@ -50,8 +50,8 @@ def _upsert_rollups(session: Session, select_stmt: Any, size: int) -> int:
         index_elements=["sensor_pk", "bucket_s", "bucket_start"],
         set_={"min": ex.min, "max": ex.max, "sum": ex.sum, "count": ex.count},
     )
-    res = session.execute(ins)
-    return int(getattr(res, "rowcount", 0) or 0)
+    res = session.execute(ins, execution_options={"preserve_rowcount": True})
+    return max(0, int(getattr(res, "rowcount", 0) or 0))
 
 
 def _five_min_from_raw(session: Session, sensor_pks: Any, start: int, end: int) -> int:
@@ -60,7 +60,10 @@ def _five_min_from_raw(session: Session, sensor_pks: Any, start: int, end: int) 
     dialect = session.get_bind().dialect.name
     agg = aggregate_raw(dialect, sensor_pks, _ts(start), _ts(end), FIVE_MIN).subquery()
     c = list(agg.c)
-    sel = select(c[0], literal_column(str(FIVE_MIN)), c[1], c[2], c[3], c[4], c[5])
+    # the WHERE keeps SQLite from parsing ON CONFLICT as a join constraint
+    sel = select(c[0], literal_column(str(FIVE_MIN)), c[1], c[2], c[3], c[4], c[5]).where(
+        literal_column("1") == literal_column("1")
+    )
     return _upsert_rollups(session, sel, FIVE_MIN)
 
 

@@ -1,0 +1,719 @@
+"""The digital twin: step a plan through time with its demand, weather, grid carbon and faults.
+
+Per step (fluid mode, every quantity an array over sources, pieces, queues or targets):
+
+1. events due at the step start apply (faults start or end; throttles, thermal shutdowns and empty
+   batteries found during the previous step); what a fault displaces is re-placed by the online placer;
+2. arrival rates: each source's mean × its load profile × seeded noise;
+3. routing: the plan's pieces (primary assignments, or where the placer moved them) → per-queue rates,
+   a queue being one service at one target; a queue serves at most ``max_utilization`` of its capacity
+   and sheds the rest (unserved);
+4. latency: M/M/c per queue + network RTT per piece, mixed per service (sim.latency);
+5. power: servers from utilization; cooling, UPS, distribution and misc from that hour's outdoor
+   temperature (physics.site_power); cloud regions from cores used × watts per core × PUE; energy,
+   PUE, carbon at that hour's grid intensity; inlet temperature, battery and sync backlog evolve.
+
+Request mode replaces 4 (and the utilization in 5) with a discrete-event simulation of each request
+(sim.requests). Everything random comes from one numpy SeedSequence: the same seed gives the same
+output, bit for bit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from microdc.model import Scenario
+from microdc.model.profiles import factors
+from microdc.model.scenario import FLAT_PROFILE
+from microdc.model.series import ScenarioSeries
+from microdc.physics import power as server_power
+from microdc.physics.queueing import erlang_c
+from microdc.physics.site_power import module_power
+from microdc.physics.thermal import inlet_temperature_c, time_to_threshold_s
+from microdc.placement.online import Outcome, Placer, WorkloadTable
+from microdc.placement.online.network import rtt_pairs_ms
+from microdc.placement.plan import Plan
+from microdc.policy import PolicyBook, tier_with_trust
+from microdc.sim.config import SimConfig
+from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
+from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet
+from microdc.sim.latency import Atoms, RunAccumulator, build_atoms, step_latency
+from microdc.sim.output import OutputWriter, build_summary
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Site states, in precedence order when several apply (the first that applies is reported).
+STATES = ("down", "throttled", "cooling_failure", "grid_outage", "link_down", "untrusted", "up")
+
+
+@dataclass
+class SimResult:
+    summary: dict[str, Any]
+    events: list[dict[str, Any]]
+    out_dir: Path | None
+    timeseries: pd.DataFrame | None = None
+    service_latency: pd.DataFrame | None = None
+
+
+@dataclass(order=True)
+class _Event:
+    time: pd.Timestamp
+    seq: int
+    action: str = field(compare=False)  # start | end | throttle | shutdown | battery_empty
+    site: int = field(compare=False)
+    fault: int = field(compare=False)  # index into faults (-1: none)
+
+
+@dataclass
+class _FaultImpact:
+    displaced: int = 0
+    re_placed: int = 0
+    degraded: int = 0
+    unserved: int = 0
+    unserved_requests: float = 0.0
+
+
+class Simulation:
+    """One run. ``run()`` steps through the window and writes the outputs (see docs/simulator.md)."""
+
+    def __init__(self, scenario: Scenario, plan: Plan, config: SimConfig, faults: FaultSpec | None = None,
+                 plan_path: str | Path = "plan.json", fleet: SimFleet | None = None) -> None:
+        self.s = scenario
+        self.cfg = config
+        self.fleet = fleet or build_fleet(scenario, plan, plan_path)
+        f = self.fleet
+        start = config.start if config.start is not None else pd.Timestamp(scenario.start)
+        start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+        self.start = start
+        self.step_s = float(config.step_s)
+        self.step_h = self.step_s / 3600.0
+        self.n_steps = max(1, math.ceil(config.days * 86400.0 / config.step_s - 1e-9))
+        self.times = pd.date_range(start, periods=self.n_steps, freq=pd.Timedelta(seconds=config.step_s))
+        self.end = start + pd.Timedelta(seconds=config.step_s * self.n_steps)
+        seeds = np.random.SeedSequence(config.seed).spawn(3)
+        self.rng_noise = np.random.default_rng(seeds[0])
+        self.rng_faults = np.random.default_rng(seeds[1])
+        self.rng_requests = np.random.default_rng(seeds[2])
+
+        # Environment on the step grid.
+        series = ScenarioSeries(scenario)
+        self.outdoor = np.array([series.outdoor_c(c, self.times) for c in f.climates]).reshape(
+            len(f.climates), self.n_steps)
+        self.intensity = np.array([series.intensity(z, self.times) for z in f.zones]).reshape(
+            len(f.zones), self.n_steps)
+        names = [FLAT_PROFILE, *sorted(scenario.profiles)]
+        self.profile = np.array([np.ones(self.n_steps)] + [
+            factors(scenario.profiles[n], self.times, scenario.base_dir) for n in names[1:]])
+        p_index = {n: i for i, n in enumerate(names)}
+
+        # Demand sources and services.
+        svc_index = {v.id: i for i, v in enumerate(scenario.services)}
+        self.services = [v.id for v in scenario.services]
+        d = scenario.demand
+        self.d_mean = np.array([x.mean_rate_rps for x in d], dtype=np.float64)
+        self.d_profile = np.array([p_index[x.profile] for x in d], dtype=np.int64)
+        self.d_service = np.array([svc_index[x.service] for x in d], dtype=np.int64)
+        self.d_data_gb_day = np.array([x.data_gb_per_day for x in d], dtype=np.float64)
+        sv = scenario.services
+        self.v_cpu = np.array([v.cpu_seconds_per_request for v in sv])
+        self.v_util = np.array([v.target_utilization for v in sv])
+        self.v_payload_kb = np.array([v.payload_kb for v in sv])
+        self.v_response_kb = np.array([v.response_kb for v in sv])
+        self.v_slo_bound = np.array([v.slo.p95_ms if v.slo.p95_ms is not None else (v.slo.p99_ms or np.inf)
+                                     for v in sv], dtype=np.float64)
+        self.v_slo_p95 = np.array([v.slo.p95_ms or np.inf for v in sv], dtype=np.float64)
+        self.v_slo_p99 = np.array([v.slo.p99_ms or np.inf for v in sv], dtype=np.float64)
+
+        # Pieces (the plan's primary assignments).
+        pc = f.pieces
+        self.p_demand = pc.demand
+        self.p_fraction = pc.fraction
+        self.p_service = self.d_service[pc.demand]
+        self.p_home = pc.home.copy()
+        self.route = pc.home.copy()
+        self.p_lat = np.array([d[i].lat for i in pc.demand.tolist()], dtype=np.float64)
+        self.p_lon = np.array([d[i].lon for i in pc.demand.tolist()], dtype=np.float64)
+        self.p_mean = self.d_mean[pc.demand] * pc.fraction
+        self.p_ids = f.table.ids
+        self.table: WorkloadTable = f.table
+        # Sources the plan leaves (partly) unserved.
+        covered = np.bincount(pc.demand, weights=pc.fraction, minlength=len(d))
+        self.d_uncovered = np.clip(1.0 - covered, 0.0, 1.0)
+        self.d_uncovered[self.d_uncovered < 1e-9] = 0.0
+
+        # Target state.
+        n = len(f.ids)
+        self.n_targets = n
+        self.failed = np.zeros(n, dtype=np.int64)
+        self.link_cut = np.zeros(n, dtype=np.int64)
+        self.cooling_failed = np.zeros(n, dtype=np.int64)
+        self.grid_out = np.zeros(n, dtype=np.int64)
+        self.untrusted = np.zeros(n, dtype=np.int64)
+        self.throttled = np.zeros(n, dtype=bool)
+        self.shut_thermal = np.zeros(n, dtype=bool)
+        self.shut_battery = np.zeros(n, dtype=bool)
+        self.inlet = np.where(f.is_cloud, np.nan, config.setpoint_inlet_c)
+        self.battery = f.ups_kwh.copy()
+        self.backlog = np.zeros(n)
+        self.last_pue = f.placer_fleet.pue.copy()
+        self.placer = Placer.for_scenario(scenario, config.placer)
+        self.policy = PolicyBook(scenario.tree, scenario.policies.data_classes)
+        self.module_groups: list[tuple[Any, IntArray]] = []
+        seen: dict[str, list[int]] = {}
+        for i, m in enumerate(f.modules):
+            if m is not None:
+                seen.setdefault(m.id, []).append(i)
+        for mid, idx in seen.items():
+            self.module_groups.append((scenario.module(mid), np.array(idx, dtype=np.int64)))
+
+        # Faults.
+        spec = faults or FaultSpec(())
+        built = list(f.ids[: f.n_sites])
+        listed = list(spec.faults)
+        if spec.random is not None:
+            rng = self.rng_faults if spec.random.seed is None else np.random.default_rng(spec.random.seed)
+            listed += draw_random_faults(spec.random, built, self.start, self.end, rng)
+        self.faults: list[Fault] = listed
+        self.impact = [_FaultImpact() for _ in listed]
+        site_index = {sid: i for i, sid in enumerate(f.ids)}
+        self._events: list[_Event] = []
+        self._seq = 0
+        for i, ft in enumerate(listed):
+            s_i = site_index[ft.site]
+            self._push(ft.start, "start", s_i, i)
+            if ft.end is not None:
+                self._push(ft.end, "end", s_i, i)
+        self.event_log: list[dict[str, Any]] = []
+        self._cause: dict[int, int] = {}  # site -> fault behind its current thermal/battery chain
+        self.sovereignty_violations = 0
+        self.security_violations = 0
+        self._reroute()
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _push(self, time: pd.Timestamp, action: str, site: int, fault: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, _Event(time, self._seq, action, site, fault))
+
+    @property
+    def alive(self) -> BoolArray:
+        return np.asarray((self.failed == 0) & ~self.shut_thermal & ~self.shut_battery)
+
+    @property
+    def accepting(self) -> BoolArray:
+        return np.asarray(self.alive & (self.link_cut == 0) & ~self.throttled & (self.grid_out == 0)
+                          & (self.cooling_failed == 0))
+
+    @property
+    def trusted(self) -> BoolArray:
+        return np.asarray(self.untrusted == 0)
+
+    def state_codes(self) -> IntArray:
+        conds = [~self.alive, self.throttled, self.cooling_failed > 0, self.grid_out > 0, self.link_cut > 0,
+                 self.untrusted > 0]
+        code = np.full(self.n_targets, len(STATES) - 1, dtype=np.int64)
+        for i in range(len(conds) - 1, -1, -1):
+            code = np.where(conds[i], i, code)
+        return np.where(self.fleet.is_cloud, len(STATES) - 1, code)
+
+    def _legal(self, rows: IntArray, at: IntArray) -> BoolArray:
+        """Independent check (the policy module directly, not the placer): may piece rows[i]'s data be
+        processed and stored at target at[i]?"""
+        if rows.size == 0:
+            return np.zeros(0, dtype=bool)
+        if not hasattr(self, "_sov_mask"):
+            t = self.table
+            key = t.data_class * (int(t.origin.max(initial=0)) + 1) + t.origin
+            uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            classes = [t.classes[i] for i in t.data_class[first].tolist()]
+            self._sov_group = inv.ravel().astype(np.int64)
+            self._sov_mask = self.policy.sovereignty_mask(classes, t.origin[first],
+                                                          self.fleet.placer_fleet.jurisdiction)
+            del uniq
+        return np.asarray(self._sov_mask[self._sov_group[rows], at], dtype=bool)
+
+    def _tier_ok(self, rows: IntArray, at: IntArray) -> BoolArray:
+        pf = self.fleet.placer_fleet
+        tier = tier_with_trust(pf.tier, self.trusted)
+        need = self.policy.min_tier(list(self.table.classes))[self.table.data_class[rows]]
+        return np.asarray(need <= tier[at])
+
+    def _reroute(self) -> None:
+        """Rebuild queues, servers per queue, RTTs, latency atoms and the legality check after a move."""
+        f = self.fleet
+        v_n = len(self.services)
+        routed = self.route >= 0
+        key = np.where(routed, self.route * v_n + self.p_service, -1)
+        uniq, inv = np.unique(key[routed], return_inverse=True)
+        self.p_queue = np.full(self.route.size, -1, dtype=np.int64)
+        self.p_queue[routed] = inv.ravel()
+        self.q_target = (uniq // v_n).astype(np.int64)
+        self.q_service = (uniq % v_n).astype(np.int64)
+        nq = uniq.size
+        # Servers (cores) per site queue: the site's cores shared in proportion to the peak core needs
+        # of what it hosts; at least one each.
+        need = np.bincount(self.p_queue[routed], weights=self.table.demand[routed, 0], minlength=nq)
+        need = np.maximum(need, 1e-9)
+        per_target = np.bincount(self.q_target, weights=need, minlength=self.n_targets)
+        share = need / np.maximum(per_target[self.q_target], 1e-300)
+        self.q_servers = np.maximum(1.0, np.floor(f.cores[self.q_target] * share))
+        self.q_cloud = f.is_cloud[self.q_target]
+        rtt = np.full(self.route.size, np.nan)
+        if routed.any():
+            tr = self.route[routed]
+            rtt[routed] = rtt_pairs_ms(self.p_lat[routed], self.p_lon[routed], f.placer_fleet.lat[tr],
+                                       f.placer_fleet.lon[tr], f.is_cloud[tr],
+                                       access_ms=self.s.network.access_ms, edge_extra_ms=self.s.network.edge_extra_ms)
+        self.p_rtt = rtt
+        self.atoms: Atoms = build_atoms(self.p_queue, np.nan_to_num(rtt), self.p_mean, self.q_service,
+                                        max_atoms=self.cfg.max_atoms, tolerance_ms=self.cfg.atom_tolerance_ms)
+        rows = np.flatnonzero(routed)
+        at = self.route[rows]
+        self.p_illegal_sov = np.zeros(self.route.size, dtype=bool)
+        self.p_illegal_tier = np.zeros(self.route.size, dtype=bool)
+        self.p_illegal_sov[rows] = ~self._legal(rows, at)
+        self.p_illegal_tier[rows] = ~self._tier_ok(rows, at)
+        self._on_reroute()
+
+    def _on_reroute(self) -> None:
+        """Hook for the request-level mode."""
+
+    # ------------------------------------------------------------------------------------ placement
+
+    def _placer_fleet(self, k: int) -> Any:
+        f = self.fleet
+        pf = f.placer_fleet
+        cap = pf.capacity.copy()
+        cap[self.throttled] *= self.cfg.throttle_speed
+        routed = self.route >= 0
+        used = np.zeros_like(cap)
+        for r in range(cap.shape[1]):
+            used[:, r] = np.bincount(self.route[routed], weights=self.table.demand[routed, r],
+                                     minlength=self.n_targets)
+        carbon = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), min(k, self.n_steps - 1)], np.nan)
+        return pf.with_state(alive=self.alive.copy(), accepting=self.accepting.copy(), trusted=self.trusted.copy(),
+                             capacity=cap, used=used, carbon_g_per_kwh=carbon, pue=self.last_pue.copy())
+
+    def _replace(self, rows: IntArray, k: int, record: dict[str, Any], fault: int) -> None:
+        """Run the placer on ``rows`` (their usage leaves the fleet first) and apply the result."""
+        if rows.size == 0:
+            return
+        fleet = self._placer_fleet(k)
+        cur = self.route[rows]
+        # The batch's own usage is not "used by others".
+        used = fleet.used.copy()
+        has = cur >= 0
+        for r in range(used.shape[1]):
+            np.subtract.at(used[:, r], cur[has], self.table.demand[rows[has], r])
+        fleet = fleet.with_state(used=np.maximum(used, 0.0))
+        wl = replace(self.table.take(rows), current=cur.copy(), preferred=self.fleet.pieces.backup[rows])
+        res = self.placer.place(wl, fleet)
+        new = res.target.copy()
+        ids = self.fleet.ids
+        moved = np.flatnonzero(res.moved & (res.outcome != Outcome.UNSERVED))
+        for i in moved.tolist():
+            record["replaced"][self.p_ids[int(rows[i])]] = ids[int(new[i])]
+        for i in np.flatnonzero(res.outcome == Outcome.DEGRADED).tolist():
+            record["degraded"][self.p_ids[int(rows[i])]] = res.reasons[i]
+        lost = np.flatnonzero(res.outcome == Outcome.UNSERVED)
+        for i in lost.tolist():
+            record["unserved"][self.p_ids[int(rows[i])]] = res.reasons[i]
+        if fault >= 0:
+            imp = self.impact[fault]
+            imp.re_placed += int(moved.size)
+            imp.degraded += int((res.outcome == Outcome.DEGRADED).sum())
+            imp.unserved += int(lost.size)
+        new[res.outcome == Outcome.UNSERVED] = -1
+        self.route[rows] = new
+
+    def _record(self, t: pd.Timestamp, kind: str, phase: str, site: int, fault: int) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "time": t.isoformat(), "kind": kind, "phase": phase, "site": self.fleet.ids[site],
+            "fault": fault, "source": self.faults[fault].source if fault >= 0 else "",
+            "displaced": [], "replaced": {}, "degraded": {}, "unserved": {}, "restored": [],
+        }
+        self.event_log.append(rec)
+        return rec
+
+    def _displace(self, site: int, k: int, rec: dict[str, Any], fault: int) -> None:
+        rows = np.flatnonzero(self.route == site)
+        rec["displaced"] = [self.p_ids[int(r)] for r in rows.tolist()]
+        if fault >= 0:
+            self.impact[fault].displaced += int(rows.size)
+        self._replace(rows, k, rec, fault)
+
+    def _restore(self, site: int, k: int, rec: dict[str, Any]) -> None:
+        """A site is back: move home the pieces it had (when legal and they fit), retry unserved ones."""
+        alive, accepting = self.alive, self.accepting
+        if alive[site] and accepting[site]:
+            rows = np.flatnonzero((self.p_home == site) & (self.route != site))
+            if rows.size:
+                at = np.full(rows.size, site, dtype=np.int64)
+                ok = self._legal(rows, at) & self._tier_ok(rows, at)
+                rows = rows[ok]
+                cap = self.fleet.placer_fleet.capacity[site] * (self.cfg.throttle_speed if self.throttled[site] else 1)
+                here = self.route == site
+                free = cap - self.table.demand[here].sum(axis=0)
+                need = np.cumsum(self.table.demand[rows], axis=0)
+                fits = np.all(need <= free[None, :] + 1e-9, axis=1)
+                fits &= np.cumsum(~fits) == 0
+                back = rows[fits]
+                self.route[back] = site
+                rec["restored"] = [self.p_ids[int(r)] for r in back.tolist()]
+        pending = np.flatnonzero(self.route < 0)
+        if pending.size:
+            self._replace(pending, k, rec, -1)
+
+    def _apply_events(self, k: int, t: pd.Timestamp) -> None:
+        changed = False
+        cfg = self.cfg
+        while self._events and self._events[0].time <= t:
+            ev = heapq.heappop(self._events)
+            s_i, fi = ev.site, ev.fault
+            kind = self.faults[fi].kind if fi >= 0 else None
+            if ev.action == "start" and kind is not None:
+                rec = self._record(ev.time, kind.value, "start", s_i, fi)
+                if kind == FaultKind.SITE_OUTAGE:
+                    was_alive = bool(self.alive[s_i])
+                    self.failed[s_i] += 1
+                    if was_alive:
+                        self._displace(s_i, k, rec, fi)
+                elif kind == FaultKind.UPLINK_CUT:
+                    self.link_cut[s_i] += 1
+                elif kind == FaultKind.COOLING_FAILURE:
+                    self.cooling_failed[s_i] += 1
+                    self._cause.setdefault(s_i, fi)
+                elif kind == FaultKind.GRID_OUTAGE:
+                    if self.grid_out[s_i] == 0:
+                        self.battery[s_i] = self.fleet.ups_kwh[s_i]
+                    self.grid_out[s_i] += 1
+                    self._cause.setdefault(s_i, fi)
+                elif kind == FaultKind.BREAK_IN:
+                    self.untrusted[s_i] += 1
+                    rows = np.flatnonzero(self.route == s_i)
+                    bad = rows[~self._tier_ok(rows, np.full(rows.size, s_i, dtype=np.int64))]
+                    rec["displaced"] = [self.p_ids[int(r)] for r in bad.tolist()]
+                    self.impact[fi].displaced += int(bad.size)
+                    self._replace(rows, k, rec, fi)
+                changed = True
+            elif ev.action == "end" and kind is not None:
+                rec = self._record(ev.time, kind.value, "end", s_i, fi)
+                if kind == FaultKind.SITE_OUTAGE:
+                    self.failed[s_i] -= 1
+                elif kind == FaultKind.UPLINK_CUT:
+                    self.link_cut[s_i] -= 1
+                elif kind == FaultKind.COOLING_FAILURE:
+                    self.cooling_failed[s_i] -= 1
+                    if self.cooling_failed[s_i] == 0:
+                        self.throttled[s_i] = False
+                        self.shut_thermal[s_i] = False
+                        self.inlet[s_i] = cfg.setpoint_inlet_c
+                elif kind == FaultKind.GRID_OUTAGE:
+                    self.grid_out[s_i] -= 1
+                    if self.grid_out[s_i] == 0:
+                        self.shut_battery[s_i] = False
+                        self.battery[s_i] = self.fleet.ups_kwh[s_i]
+                elif kind == FaultKind.BREAK_IN:
+                    self.untrusted[s_i] -= 1
+                if self.cooling_failed[s_i] == 0 and self.grid_out[s_i] == 0:
+                    self._cause.pop(s_i, None)
+                self._restore(s_i, k, rec)
+                changed = True
+            elif ev.action == "throttle":
+                if self.cooling_failed[s_i] > 0 and not self.throttled[s_i] and self.alive[s_i]:
+                    rec = self._record(ev.time, "throttle", "start", s_i, fi)
+                    self.throttled[s_i] = True
+                    rows = np.flatnonzero(self.route == s_i)
+                    self._replace(rows, k, rec, fi)
+                    changed = True
+            elif ev.action in ("shutdown", "battery_empty"):
+                thermal = ev.action == "shutdown"
+                active = self.cooling_failed[s_i] > 0 if thermal else self.grid_out[s_i] > 0
+                if active and self.alive[s_i]:
+                    rec = self._record(ev.time, ev.action, "start", s_i, fi)
+                    if thermal:
+                        self.shut_thermal[s_i] = True
+                    else:
+                        self.shut_battery[s_i] = True
+                    self._displace(s_i, k, rec, fi)
+                    changed = True
+        if changed:
+            self._reroute()
+
+    # ------------------------------------------------------------------------------------ the run
+
+    def rates(self, k: int) -> FloatArray:
+        """Arrival rate per demand source in step k (req/s), seeded noise included."""
+        base = self.d_mean * self.profile[self.d_profile, k]
+        z = self.rng_noise.standard_normal(base.size)
+        if self.cfg.mode == "fluid":
+            var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
+        else:
+            var = (self.cfg.noise_cv * base) ** 2
+        return np.asarray(np.maximum(base + np.sqrt(var) * z, 0.0), dtype=np.float64)
+
+    def run(self, out_dir: Path | None = None, *, keep_frames: bool = False) -> SimResult:
+        f = self.fleet
+        cfg = self.cfg
+        n, v_n = self.n_targets, len(self.services)
+        writer = OutputWriter(out_dir, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames)
+        acc = RunAccumulator(v_n)
+        totals = _Totals(n, v_n)
+        speed_throttle = cfg.throttle_speed
+        mu_v = 1.0 / self.v_cpu
+        sites = ~f.is_cloud
+        for k in range(self.n_steps):
+            t = self.times[k]
+            self._apply_events(k, t)
+            lam_d = self.rates(k)
+            lam_w = lam_d[self.p_demand] * self.p_fraction
+            routed = self.route >= 0
+            pq = self.p_queue
+            nq = self.q_target.size
+            lam_q = np.bincount(pq[routed], weights=lam_w[routed], minlength=nq)
+            speed = np.where(self.throttled[self.q_target], speed_throttle, 1.0)
+            mu_q = mu_v[self.q_service] * speed
+            servers = self.q_servers.copy()
+            if self.q_cloud.any():
+                cloud_c = np.maximum(1.0, np.ceil(lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]))
+                servers = np.where(self.q_cloud, cloud_c, servers)
+            cap_q = cfg.max_utilization * servers * mu_q
+            served_q, keep_q, pw_q, theta_q, busy_q, latency = self._serve(k, lam_w, lam_q, mu_q, servers, cap_q, acc)
+            served_w = np.zeros_like(lam_w)
+            served_w[routed] = lam_w[routed] * keep_q[pq[routed]]
+            unserved_w = lam_w - served_w
+            unserved_uncovered = lam_d * self.d_uncovered  # plan left these unassigned
+
+            # --- per target: load, utilization, power -------------------------------------------------
+            alive = self.alive
+            load = np.bincount(self.q_target, weights=served_q, minlength=n)
+            busy = np.bincount(self.q_target, weights=busy_q, minlength=n)
+            util = np.zeros(n)
+            util[sites] = np.minimum(busy[sites] / np.maximum(f.cores[sites], 1e-9), 1.0)
+            cloud_cores = np.bincount(self.q_target, weights=np.where(
+                self.q_cloud, served_q * self.v_cpu[self.q_service] / self.v_util[self.q_service], 0.0), minlength=n)
+            util = np.where(f.is_cloud, np.where(cloud_cores > 0, busy / np.maximum(cloud_cores, 1e-9), 0.0), util)
+            dyn_factor = np.where(self.throttled, speed_throttle, 1.0)
+            if cfg.power_curve == "linear":
+                per_server = server_power.server_power_linear_w(util * dyn_factor, f.idle_w, np.maximum(f.peak_w, f.idle_w))
+            else:
+                per_server = server_power.server_power_specpower_w(util * dyn_factor, f.idle_w,
+                                                                   np.maximum(f.peak_w, f.idle_w))
+            it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
+            it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
+            outdoor = np.where(f.climate >= 0, self.outdoor[np.maximum(f.climate, 0), k], np.nan)
+            cooling = np.zeros(n)
+            ups = np.zeros(n)
+            dist = np.zeros(n)
+            misc = np.zeros(n)
+            for module, idx in self.module_groups:
+                on = idx[alive[idx]]
+                if on.size == 0:
+                    continue
+                fp = module_power(it_w[on], outdoor[on], module, f.it_capacity_w[on])
+                cooling[on], ups[on], dist[on], misc[on] = fp.cooling_w, fp.ups_loss_w, fp.distribution_loss_w, fp.misc_w
+            cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
+            cooling = np.where(f.is_cloud, it_w * (f.cloud_pue - 1.0), cooling)
+            total = it_w + cooling + ups + dist + misc
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pue = np.where(it_w > 0, total / np.where(it_w > 0, it_w, 1.0), np.nan)
+            self.last_pue = np.where(np.isfinite(pue), pue, self.last_pue)
+            intensity = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k], 0.0)
+            energy = total * self.step_h / 1000.0
+            carbon = energy * intensity
+
+            # --- inlet temperature, battery, sync backlog ------------------------------------------
+            inlet_now = self.inlet.copy()
+            self._thermal(k, t, it_w, outdoor, alive)
+            self._battery(t, total, alive)
+            gen = np.bincount(self.route[routed], weights=served_w[routed] / np.maximum(lam_w[routed], 1e-300)
+                              * self.d_data_gb_day[self.p_demand[routed]] * self.p_fraction[routed]
+                              * (lam_w[routed] > 0) * self.step_s / 86400.0, minlength=n)
+            gen = np.where(sites & alive, gen, 0.0)
+            cap_gb = cfg.uplink_gbps / 8.0 * self.step_s
+            link_ok = (self.link_cut == 0) & alive
+            pool = self.backlog + gen
+            synced = np.where(link_ok, np.minimum(pool, cap_gb), 0.0)
+            self.backlog = np.where(sites, pool - synced, 0.0)
+
+            # --- services, costs, checks -------------------------------------------------------------
+            served_v = np.bincount(self.p_service, weights=served_w, minlength=v_n)
+            unserved_v = np.bincount(self.p_service, weights=unserved_w, minlength=v_n)
+            unserved_v += np.bincount(self.d_service, weights=unserved_uncovered, minlength=v_n)
+            offered_v = served_v + unserved_v
+            with np.errstate(divide="ignore", invalid="ignore"):
+                viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
+            slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
+            slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
+            live = served_w > 0
+            sov_bad = int(np.count_nonzero(live & self.p_illegal_sov))
+            tier_bad = int(np.count_nonzero(live & self.p_illegal_tier))
+            self.sovereignty_violations += sov_bad
+            self.security_violations += tier_bad
+            totals.add_step(self, k, energy=energy, it_w=it_w, cooling=cooling, ups=ups, dist=dist, misc=misc,
+                            total=total, carbon=carbon, served_w=served_w, unserved_v=unserved_v, served_v=served_v,
+                            synced=synced, cloud_cores=cloud_cores, violated=~slo_met)
+            unserved_req = float(unserved_v.sum()) * self.step_s
+            for i, ft in enumerate(self.faults):
+                if ft.active(t):
+                    self.impact[i].unserved_requests += unserved_req
+            writer.add_step(
+                time=t, state=self.state_codes(), load_rps=load, utilization=util, it_w=it_w, cooling_w=cooling,
+                ups_loss_w=ups, distribution_loss_w=dist, misc_w=misc, total_w=total, pue=pue, outdoor_c=outdoor,
+                inlet_c=inlet_now, intensity=intensity, carbon_g=carbon, energy_kwh=energy, backlog_gb=self.backlog,
+                p50=latency.p50_ms, p95=latency.p95_ms, p99=latency.p99_ms, mean=latency.mean_ms, served=served_v,
+                unserved=unserved_v, violation=viol, slo_met=slo_met,
+            )
+            if cfg.progress is not None:
+                cfg.progress(k + 1, self.n_steps)
+        frames = writer.close()
+        summary = build_summary(self, totals, acc)
+        if out_dir is not None:
+            writer.write_json(out_dir, summary, self.event_log)
+        return SimResult(summary=summary, events=self.event_log, out_dir=out_dir,
+                         timeseries=frames[0] if frames else None, service_latency=frames[1] if frames else None)
+
+    def _serve(self, k: int, lam_w: FloatArray, lam_q: FloatArray, mu_q: FloatArray, servers: FloatArray,
+               cap_q: FloatArray, acc: RunAccumulator) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray,
+                                                                FloatArray, Any]:
+        """Fluid queues: served rate, kept share, Erlang C, decay rate, busy servers, step latency."""
+        served_q = np.minimum(lam_q, cap_q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep_q = np.where(lam_q > 0, served_q / np.where(lam_q > 0, lam_q, 1.0), 1.0)
+        pw_q = erlang_c(served_q, mu_q, servers) if served_q.size else np.zeros(0)
+        theta_q = servers * mu_q - served_q
+        busy_q = served_q / mu_q
+        routed = self.route >= 0
+        served_w = np.zeros_like(lam_w)
+        served_w[routed] = lam_w[routed] * keep_q[self.p_queue[routed]]
+        atom_w = np.bincount(self.atoms.of_piece[routed], weights=served_w[routed], minlength=self.atoms.size)
+        latency = step_latency(self.atoms, atom_w, pw_q, mu_q, theta_q, len(self.services), self.v_slo_bound, acc,
+                               self.step_s, grid_points=self.cfg.latency_grid_points)
+        return served_q, keep_q, pw_q, theta_q, busy_q, latency
+
+    def _thermal(self, k: int, t: pd.Timestamp, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray) -> None:
+        cfg = self.cfg
+        sites = ~self.fleet.is_cloud
+        hot = sites & (self.cooling_failed > 0)
+        cold_ok = sites & ~hot
+        out = np.where(np.isfinite(outdoor), outdoor, cfg.setpoint_inlet_c)
+        power = np.where(alive, it_w, 0.0)
+        new = self.inlet.copy()
+        if hot.any():
+            idx = np.flatnonzero(hot)
+            t0 = self.inlet[idx]
+            new[idx] = inlet_temperature_c(self.step_s, power[idx], t0, out[idx])
+            for threshold, action, done in ((cfg.throttle_inlet_c, "throttle", self.throttled),
+                                            (cfg.shutdown_inlet_c, "shutdown", self.shut_thermal)):
+                cross = idx[(new[idx] >= threshold) & ~done[idx] & alive[idx]]
+                if cross.size:
+                    secs = time_to_threshold_s(power[cross], self.inlet[cross], out[cross], threshold_c=threshold)
+                    for s_i, sec in zip(cross.tolist(), secs.tolist(), strict=True):
+                        when = t + pd.Timedelta(seconds=min(max(sec, 0.0), self.step_s))
+                        self._push(when, action, s_i, self._cause.get(s_i, -1))
+        down = cold_ok & ~alive
+        if down.any():
+            idx = np.flatnonzero(down)
+            new[idx] = inlet_temperature_c(self.step_s, 0.0, self.inlet[idx], out[idx])
+        up = cold_ok & alive
+        new[up] = cfg.setpoint_inlet_c
+        self.inlet = np.where(sites, new, np.nan)
+
+    def _battery(self, t: pd.Timestamp, total_w: FloatArray, alive: BoolArray) -> None:
+        f = self.fleet
+        on_batt = ~f.is_cloud & (self.grid_out > 0) & alive
+        if not on_batt.any():
+            return
+        idx = np.flatnonzero(on_batt)
+        eff = f.ups_eff[idx]
+        drain = total_w[idx] * self.step_s / (3.6e6 * eff)
+        empty = drain >= self.battery[idx]
+        for s_i, e_kwh, load, ef in zip(idx[empty].tolist(), self.battery[idx][empty].tolist(),
+                                        total_w[idx][empty].tolist(), eff[empty].tolist(), strict=True):
+            sec = e_kwh * 3.6e6 * ef / load if load > 0 else self.step_s
+            self._push(t + pd.Timedelta(seconds=min(sec, self.step_s)), "battery_empty", s_i,
+                       self._cause.get(s_i, -1))
+        self.battery[idx] = np.maximum(self.battery[idx] - drain, 0.0)
+
+
+class _Totals:
+    """Run totals accumulated step by step (for summary.json)."""
+
+    def __init__(self, n: int, v_n: int) -> None:
+        z = np.zeros
+        self.energy_kwh = z(n)
+        self.parts_kwh = {k: z(n) for k in ("it", "cooling", "ups_loss", "distribution_loss", "misc", "total")}
+        self.carbon_g = z(n)
+        self.energy_cost = z(n)
+        self.cloud_cost = 0.0
+        self.network_cost = 0.0
+        self.synced_gb = 0.0
+        self.served_requests = z(v_n)
+        self.unserved_requests = z(v_n)
+        self.violated_requests = z(v_n)  # requests in steps where the service missed its SLO
+        self.steps_violated = z(v_n, dtype=np.int64)
+        self.max_backlog_gb = 0.0
+
+    def add_step(self, sim: Simulation, k: int, *, energy: FloatArray, it_w: FloatArray, cooling: FloatArray,
+                 ups: FloatArray, dist: FloatArray, misc: FloatArray, total: FloatArray, carbon: FloatArray,
+                 served_w: FloatArray, unserved_v: FloatArray, served_v: FloatArray, synced: FloatArray,
+                 cloud_cores: FloatArray, violated: BoolArray) -> None:
+        f = sim.fleet
+        eco = sim.s.economics
+        h = sim.step_h
+        self.energy_kwh += energy
+        for name, w in (("it", it_w), ("cooling", cooling), ("ups_loss", ups), ("distribution_loss", dist),
+                        ("misc", misc), ("total", total)):
+            self.parts_kwh[name] += w * h / 1000.0
+        self.carbon_g += carbon
+        sites = ~f.is_cloud
+        self.energy_cost += np.where(sites, energy * f.energy_price, 0.0) + carbon / 1e6 * eco.carbon_price_per_tonne
+        # Cloud bill: cores billed, memory of what it hosts, egress of responses, backhaul of requests.
+        on_cloud = (sim.route >= 0) & f.is_cloud[np.maximum(sim.route, 0)]
+        mem = np.bincount(sim.route[on_cloud], weights=f.sizes.memory_gb[sim.p_demand[on_cloud]]
+                          * sim.p_fraction[on_cloud], minlength=f.is_cloud.size)
+        rps = np.bincount(sim.route[on_cloud], weights=served_w[on_cloud], minlength=f.is_cloud.size)
+        resp_kb = np.bincount(sim.route[on_cloud], weights=served_w[on_cloud]
+                              * sim.v_response_kb[sim.p_service[on_cloud]], minlength=f.is_cloud.size)
+        req_kb = np.bincount(sim.route[on_cloud], weights=served_w[on_cloud]
+                             * sim.v_payload_kb[sim.p_service[on_cloud]], minlength=f.is_cloud.size)
+        del rps
+        self.cloud_cost += float(np.sum(cloud_cores * f.price_per_core_hour * h + mem * f.price_per_gb_hour * h
+                                        + resp_kb * sim.step_s / 1e6 * f.egress_per_gb))
+        self.network_cost += float(req_kb.sum() * sim.step_s / 1e6 * eco.network_price_per_gb
+                                   + synced.sum() * eco.network_price_per_gb)
+        self.synced_gb += float(synced.sum())
+        self.served_requests += served_v * sim.step_s
+        self.unserved_requests += unserved_v * sim.step_s
+        self.violated_requests += np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0)
+        self.steps_violated += violated.astype(np.int64)
+        self.max_backlog_gb = max(self.max_backlog_gb, float(sim.backlog.max(initial=0.0)))
+
+
+def simulate(scenario: Scenario, plan: Plan, config: SimConfig | None = None, *, faults: FaultSpec | None = None,
+             out_dir: Path | None = None, plan_path: str | Path = "plan.json", keep_frames: bool = False) -> SimResult:
+    """Run the digital twin; write DIR/timeseries.parquet, service_latency.parquet, events.json and
+    summary.json when ``out_dir`` is given (see docs/simulator.md for the schema)."""
+    cfg = config or SimConfig()
+    if cfg.mode == "requests":
+        from microdc.sim.requests import RequestSimulation
+
+        sim: Simulation = RequestSimulation(scenario, plan, cfg, faults, plan_path)
+    else:
+        sim = Simulation(scenario, plan, cfg, faults, plan_path)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    return sim.run(out_dir, keep_frames=keep_frames)
+
+
+__all__ = ["HOURS_PER_YEAR", "STATES", "SimResult", "Simulation", "simulate"]

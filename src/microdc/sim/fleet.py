@@ -1,0 +1,170 @@
+"""The simulated fleet: the plan's built sites and the scenario's cloud regions as arrays, the plan's
+assignments as workload pieces, and the check that a plan belongs to its scenario."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from microdc.model import Scenario
+from microdc.model.components import Module
+from microdc.model.errors import Problem, ScenarioError
+from microdc.placement.online import (
+    DemandSizes,
+    FleetState,
+    Pieces,
+    WorkloadTable,
+    demand_sizes,
+    fleet_from_plan,
+    workloads_from_plan,
+)
+from microdc.placement.plan import Plan
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+HOURS_PER_YEAR = 8760.0
+
+
+def capital_recovery_factor(rate: float, years: float) -> float:
+    """Annual payment per unit of capex over its lifetime (as placement.problem)."""
+    if rate == 0:
+        return 1.0 / years
+    return rate / (1.0 - (1.0 + rate) ** (-years))
+
+
+def check_plan(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") -> None:
+    """Every id the plan names must exist in the scenario; raise ScenarioError listing each mismatch."""
+    file_ = str(plan_path)
+    problems: list[Problem] = []
+
+    def bad(field: str, message: str) -> None:
+        problems.append(Problem(file_, None, field, message))
+
+    if plan.scenario != s.name:
+        bad("scenario", f"plan was made for scenario {plan.scenario!r}, not {s.name!r}")
+    sites = {x.id for x in s.sites}
+    modules = {m.id for m in s.catalog.modules}
+    servers = {v.id for v in s.catalog.servers}
+    regions = {r.id for r in s.cloud_regions}
+    demand = {d.id for d in s.demand}
+    built: set[str] = set()
+    for i, b in enumerate(plan.sites):
+        if b.site not in sites:
+            bad(f"sites.{i}.site", f"unknown site {b.site!r} (not in scenario {s.name!r})")
+        if b.site in built:
+            bad(f"sites.{i}.site", f"site {b.site!r} is built twice")
+        built.add(b.site)
+        if b.module not in modules:
+            bad(f"sites.{i}.module", f"unknown module {b.module!r}; catalog has: {', '.join(sorted(modules))}")
+        if b.server not in servers:
+            bad(f"sites.{i}.server", f"unknown server {b.server!r}; catalog has: {', '.join(sorted(servers))}")
+        if b.servers <= 0 or b.cores <= 0:
+            bad(f"sites.{i}.servers", "a built site needs at least one server and core")
+    total: dict[str, float] = {}
+    for i, a in enumerate(plan.assignments):
+        if a.demand not in demand:
+            bad(f"assignments.{i}.demand", f"unknown demand source {a.demand!r}")
+        if a.kind == "site" and a.target not in built:
+            what = "not built by this plan" if a.target in sites else "unknown"
+            bad(f"assignments.{i}.target", f"site {a.target!r} is {what}")
+        if a.kind == "cloud" and a.target not in regions:
+            bad(f"assignments.{i}.target", f"unknown cloud region {a.target!r}")
+        if a.role == "primary":
+            total[a.demand] = total.get(a.demand, 0.0) + a.fraction
+    for d, f in total.items():
+        if f > 1.0 + 1e-6:
+            bad("assignments", f"primary fractions of demand {d!r} sum to {f:.4f} > 1")
+    if problems:
+        raise ScenarioError(problems)
+
+
+@dataclass(frozen=True)
+class SimFleet:
+    """Targets (S = built sites, then cloud regions) with what the physics needs, and the pieces."""
+
+    scenario: Scenario
+    plan: Plan
+    ids: tuple[str, ...]
+    n_sites: int
+    is_cloud: BoolArray
+    modules: tuple[Module | None, ...]  # per target (None for cloud)
+    n_servers: FloatArray
+    cores: FloatArray
+    idle_w: FloatArray  # per server
+    peak_w: FloatArray
+    it_capacity_w: FloatArray  # module IT envelope (sizes UPS and misc loads)
+    ups_kwh: FloatArray
+    ups_eff: FloatArray
+    climate: IntArray  # index into climates (-1 for cloud)
+    zone: IntArray  # index into zones (-1: no grid zone)
+    climates: tuple[str, ...]
+    zones: tuple[str, ...]
+    energy_price: FloatArray  # per kWh
+    fixed_annual: FloatArray  # lease + annualized capex, per year
+    watts_per_core: FloatArray  # cloud
+    cloud_pue: FloatArray
+    price_per_core_hour: FloatArray
+    price_per_gb_hour: FloatArray
+    egress_per_gb: FloatArray
+    placer_fleet: FleetState
+    table: WorkloadTable
+    pieces: Pieces
+    sizes: DemandSizes
+
+
+def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") -> SimFleet:
+    check_plan(s, plan, plan_path)
+    sizes = demand_sizes(s)
+    pf = fleet_from_plan(s, plan)
+    table, pieces = workloads_from_plan(s, plan, pf, sizes)
+    site_by_id = {x.id: x for x in s.sites}
+    modules = {m.id: m for m in s.catalog.modules}
+    servers = {v.id: v for v in s.catalog.servers}
+    eco = s.economics
+    climates = tuple(sorted(s.timeseries.weather))
+    zones = tuple(sorted(s.timeseries.carbon))
+    n_b, n_c = len(plan.sites), len(s.cloud_regions)
+    n = n_b + n_c
+    mods: list[Module | None] = []
+    arr = {k: np.zeros(n) for k in ("n_servers", "cores", "idle_w", "peak_w", "cap", "ups_kwh", "ups_eff", "price",
+                                     "fixed", "wpc", "pue", "pch", "pgh", "egress")}
+    climate = np.full(n, -1, dtype=np.int64)
+    zone = np.full(n, -1, dtype=np.int64)
+    for i, b in enumerate(plan.sites):
+        site = site_by_id[b.site]
+        m, v = modules[b.module], servers[b.server]
+        mods.append(m)
+        arr["n_servers"][i] = b.servers
+        arr["cores"][i] = b.cores
+        arr["idle_w"][i], arr["peak_w"][i] = v.idle_w, v.peak_w
+        arr["cap"][i] = max(m.max_it_kw * 1000.0, b.servers * v.peak_w)
+        arr["ups_kwh"][i], arr["ups_eff"][i] = m.ups.energy_kwh, m.ups.efficiency
+        arr["price"][i] = site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
+        capex = 0.0 if b.existing else (
+            m.capex * capital_recovery_factor(eco.discount_rate, m.lifetime_years)
+            + b.servers * v.capex * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
+        )
+        arr["fixed"][i] = site.annual_cost + capex
+        climate[i] = climates.index(site.climate)
+        zone[i] = zones.index(site.grid_zone)
+    for k, r in enumerate(s.cloud_regions):
+        i = n_b + k
+        mods.append(None)
+        arr["wpc"][i], arr["pue"][i] = r.watts_per_core, r.pue
+        arr["pch"][i], arr["pgh"][i], arr["egress"][i] = r.price_per_core_hour, r.price_per_gb_hour, r.egress_per_gb
+        arr["price"][i] = eco.energy_price_per_kwh
+        zone[i] = zones.index(r.grid_zone) if r.grid_zone is not None else -1
+    return SimFleet(
+        scenario=s, plan=plan, ids=pf.ids, n_sites=n_b, is_cloud=pf.is_cloud.copy(), modules=tuple(mods),
+        n_servers=arr["n_servers"], cores=arr["cores"], idle_w=arr["idle_w"], peak_w=arr["peak_w"],
+        it_capacity_w=arr["cap"], ups_kwh=arr["ups_kwh"], ups_eff=arr["ups_eff"], climate=climate, zone=zone,
+        climates=climates, zones=zones, energy_price=arr["price"], fixed_annual=arr["fixed"],
+        watts_per_core=arr["wpc"], cloud_pue=arr["pue"], price_per_core_hour=arr["pch"],
+        price_per_gb_hour=arr["pgh"], egress_per_gb=arr["egress"], placer_fleet=pf, table=table, pieces=pieces,
+        sizes=sizes,
+    )
