@@ -75,15 +75,27 @@ def build_melbourne(data: Path) -> None:
                     "service": service,
                     "rate_per_device_rps": rate,
                     "profile": profile,
-                    "data_gb_per_day": round(n_users * per_user * (2.0 if service == "video-analytics" else 0.01), 3),
+                    "data_gb_per_day": round(
+                        n_users * per_user * (2.0 if service == "video-analytics" else 0.01), 3
+                    ),
                 }
             )
     pd.DataFrame(demand).to_csv(out / "demand.csv", index=False)
     shutil.copy(data / "eua-melbourne" / "LICENSE", out / "data" / "LICENSE-EUA")
-    shutil.copy(data / "grid-carbon-electricitymaps-2023" / "AU-VIC_2023_hourly.csv", out / "data" / "carbon-AU-VIC-2023.csv")
-    shutil.copy(data / "grid-carbon-electricitymaps-2023" / "AU-NSW_2023_hourly.csv", out / "data" / "carbon-AU-NSW-2023.csv")
-    shutil.copy(data / "weather-openmeteo-2023" / "AU-VIC_2023_hourly.csv", out / "data" / "weather-AU-VIC-2023.csv")
-    shutil.copy(data / "weather-openmeteo-2023" / "AU-NSW_2023_hourly.csv", out / "data" / "weather-AU-NSW-2023.csv")
+    shutil.copy(
+        data / "grid-carbon-electricitymaps-2023" / "AU-VIC_2023_hourly.csv",
+        out / "data" / "carbon-AU-VIC-2023.csv",
+    )
+    shutil.copy(
+        data / "grid-carbon-electricitymaps-2023" / "AU-NSW_2023_hourly.csv",
+        out / "data" / "carbon-AU-NSW-2023.csv",
+    )
+    shutil.copy(
+        data / "weather-openmeteo-2023" / "AU-VIC_2023_hourly.csv", out / "data" / "weather-AU-VIC-2023.csv"
+    )
+    shutil.copy(
+        data / "weather-openmeteo-2023" / "AU-NSW_2023_hourly.csv", out / "data" / "weather-AU-NSW-2023.csv"
+    )
     print(f"melbourne: {len(rows)} sites, {len(users)} users → {len(demand)} demand sources")
 
 
@@ -110,12 +122,35 @@ def build_eu(data: Path) -> None:
     coords = {r["name"]: (r["latitude"], r["longitude"]) for _, r in servers.iterrows()}
     with (out / "sites.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["id", "name", "lat", "lon", "jurisdiction", "security_tier", "grid_power_kw", "annual_cost", "grid_zone"])
+        w.writerow(
+            [
+                "id",
+                "name",
+                "lat",
+                "lon",
+                "jurisdiction",
+                "security_tier",
+                "grid_power_kw",
+                "annual_cost",
+                "grid_zone",
+            ]
+        )
         for city, (code, tier, kw, cost) in EU_CITIES.items():
             lat, lon = coords[city]
             for k, (dlat, dlon) in enumerate(((0.0, 0.0), (0.03, -0.04))):
-                w.writerow([f"{city.lower()}-{k + 1}", f"{city} MDC {k + 1}", round(lat + dlat, 4), round(lon + dlon, 4),
-                            code, tier if k == 0 else max(2, tier - 1), kw if k == 0 else kw / 2, cost if k == 0 else round(cost * 0.7), code])
+                w.writerow(
+                    [
+                        f"{city.lower()}-{k + 1}",
+                        f"{city} MDC {k + 1}",
+                        round(lat + dlat, 4),
+                        round(lon + dlon, 4),
+                        code,
+                        tier if k == 0 else max(2, tier - 1),
+                        kw if k == 0 else kw / 2,
+                        cost if k == 0 else round(cost * 0.7),
+                        code,
+                    ]
+                )
     demand = []
     for city, (code, _tier, _kw, _cost) in EU_CITIES.items():
         lat, lon = coords[city]
@@ -126,12 +161,24 @@ def build_eu(data: Path) -> None:
         ):
             if data_class == "health" and code == "CH":
                 continue  # the health rule names the EU; Swiss patients' data is out of this example's scope
-            demand.append({"id": f"{service}-{city.lower()}", "lat": lat, "lon": lon, "devices": devices,
-                           "jurisdiction": code, "data_class": data_class, "service": service,
-                           "rate_per_device_rps": rate, "profile": "business-day" if service == "retail-vision" else "flat",
-                           "data_gb_per_day": round(devices * 0.05, 2)})
+            demand.append(
+                {
+                    "id": f"{service}-{city.lower()}",
+                    "lat": lat,
+                    "lon": lon,
+                    "devices": devices,
+                    "jurisdiction": code,
+                    "data_class": data_class,
+                    "service": service,
+                    "rate_per_device_rps": rate,
+                    "profile": "business-day" if service == "retail-vision" else "flat",
+                    "data_gb_per_day": round(devices * 0.05, 2),
+                }
+            )
     pd.DataFrame(demand).to_csv(out / "demand.csv", index=False)
-    shutil.copy(data / "weather-epw" / "USA_WA_Seattle-Tacoma.epw", out / "data" / "temperate-maritime-proxy.epw")
+    shutil.copy(
+        data / "weather-epw" / "USA_WA_Seattle-Tacoma.epw", out / "data" / "temperate-maritime-proxy.epw"
+    )
     print(f"eu-sovereign: {2 * len(EU_CITIES)} sites, {len(demand)} demand sources")
 
 

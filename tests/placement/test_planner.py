@@ -31,8 +31,9 @@ CITIES = {  # code, lat, lon
 }
 
 
-def _write_scenario(tmp: Path, sites: list[tuple[str, int, float]], demand: list[tuple[str, str, str, int]],
-                    n_plus: int) -> Path:
+def _write_scenario(
+    tmp: Path, sites: list[tuple[str, int, float]], demand: list[tuple[str, str, str, int]], n_plus: int
+) -> Path:
     dst = tmp / "scn"
     if dst.exists():
         shutil.rmtree(dst)
@@ -55,12 +56,19 @@ def _write_scenario(tmp: Path, sites: list[tuple[str, int, float]], demand: list
 
 site_st = st.lists(
     st.tuples(st.sampled_from(sorted(CITIES)), st.integers(1, 3), st.floats(1000, 50000)),
-    min_size=1, max_size=5, unique_by=lambda t: t[0],
+    min_size=1,
+    max_size=5,
+    unique_by=lambda t: t[0],
 )
 demand_st = st.lists(
-    st.tuples(st.sampled_from(sorted(CITIES)), st.sampled_from(["personal", "public"]),
-              st.sampled_from(["vision", "batch"]), st.integers(1, 400)),
-    min_size=1, max_size=6,
+    st.tuples(
+        st.sampled_from(sorted(CITIES)),
+        st.sampled_from(["personal", "public"]),
+        st.sampled_from(["vision", "batch"]),
+        st.integers(1, 400),
+    ),
+    min_size=1,
+    max_size=6,
 )
 
 
@@ -69,11 +77,11 @@ demand_st = st.lists(
 def test_random_scenarios_plan_legally(tmp_path: Path, sites: list, demand: list, n_plus: int) -> None:
     s = load_scenario(_write_scenario(tmp_path, sites, demand, n_plus))
     try:
-        p, pp, sol = plan(s, PlannerOptions(time_limit_s=20))
+        p, pp, _sol = plan(s, PlannerOptions(time_limit_s=20))
     except PlanningError as exc:
         # Refusal must name a reason; then pricing unserved demand must still give a legal plan.
         assert exc.reasons
-        p, pp, sol = plan(s, PlannerOptions(time_limit_s=20, allow_unserved=True))
+        p, pp, _sol = plan(s, PlannerOptions(time_limit_s=20, allow_unserved=True))
     assert check_plan(s, p) == []
     assert p.lower_bound <= p.objective * (1 + 1e-9) + 1e-6
     # No assignment crosses a sovereignty boundary (checked directly, not only by the checker).
@@ -81,7 +89,9 @@ def test_random_scenarios_plan_legally(tmp_path: Path, sites: list, demand: list
     for a in p.assignments:
         d = next(d for d in s.demand if d.id == a.demand)
         if d.data_class == "personal":
-            target_j = sites_j.get(a.target) or next(r.jurisdiction for r in s.cloud_regions if r.id == a.target)
+            target_j = sites_j.get(a.target) or next(
+                r.jurisdiction for r in s.cloud_regions if r.id == a.target
+            )
             assert target_j == d.jurisdiction, a
     if n_plus == 1 and not p.unserved:
         # Remove each opened site: primaries elsewhere plus backups must still cover every demand,
@@ -172,11 +182,18 @@ def test_malformed_plan_file_is_a_clear_error(tiny_dir: Path, tmp_path: Path) ->
 
 def test_capacity_split_across_sites(tiny_dir: Path) -> None:
     # Demand larger than one module forces a split; fractions must still sum to one.
-    text = (tiny_dir / "demand.csv").read_text().replace("cams-berlin,52.50,13.35,100", "cams-berlin,52.50,13.35,12000")
+    text = (
+        (tiny_dir / "demand.csv")
+        .read_text()
+        .replace("cams-berlin,52.50,13.35,100", "cams-berlin,52.50,13.35,12000")
+    )
     (tiny_dir / "demand.csv").write_text(text)
     s = load_scenario(tiny_dir)
-    p, pp, _sol = plan(s, PlannerOptions(allow_unserved=True))
+    p, _pp, _sol = plan(s, PlannerOptions(allow_unserved=True))
     assert check_plan(s, p) == []
     fr = [a.fraction for a in p.assignments if a.demand == "cams-berlin"]
-    assert len(fr) >= 1 and abs(sum(fr) + sum(u.fraction for u in p.unserved if u.demand == "cams-berlin") - 1) < 1e-6
+    assert (
+        len(fr) >= 1
+        and abs(sum(fr) + sum(u.fraction for u in p.unserved if u.demand == "cams-berlin") - 1) < 1e-6
+    )
     assert np.isfinite(p.objective)

@@ -46,11 +46,17 @@ def print_comparison(plans: list[Plan]) -> None:
 def plan(
     scenario: str = typer.Argument(..., help="Example name or path to scenario.yaml"),
     output: Path = typer.Option(Path("plan.json"), "-o", "--output", help="Where to write the plan"),
-    time_limit: float | None = typer.Option(60.0, "--time-limit", help="Solver time limit, seconds (the plan reports its proven gap)"),
+    time_limit: float | None = typer.Option(
+        60.0, "--time-limit", help="Solver time limit, seconds (the plan reports its proven gap)"
+    ),
     gap: float = typer.Option(1e-6, "--gap", help="Relative optimality gap to stop at"),
     threads: int | None = typer.Option(None, "--threads", help="Solver threads"),
-    allow_unserved: bool = typer.Option(False, "--allow-unserved", help="Price unservable demand instead of failing"),
-    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also plan the baselines and compare"),
+    allow_unserved: bool = typer.Option(
+        False, "--allow-unserved", help="Price unservable demand instead of failing"
+    ),
+    baselines: bool = typer.Option(
+        True, "--baselines/--no-baselines", help="Also plan the baselines and compare"
+    ),
 ) -> None:
     """Plan the fleet: which sites get an MDC, with which modules, serving which demand — at least cost."""
     from microdc.placement.baselines import BASELINES
@@ -58,19 +64,38 @@ def plan(
     from microdc.placement.planner import plan as make_plan
 
     s = load_or_exit(scenario)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("building the planning problem…")
 
         def on_progress(phase: str, seconds: float, objective: float, bound: float) -> None:
-            g = (objective - bound) / abs(objective) if math.isfinite(objective) and objective else float("inf")
-            progress.update(task, description=f"{phase}: best {_money(objective, s.economics.currency)}, "
-                                              f"bound {_money(bound, s.economics.currency)}, gap {g:.2%}")
+            g = (
+                (objective - bound) / abs(objective)
+                if math.isfinite(objective) and objective
+                else float("inf")
+            )
+            progress.update(
+                task,
+                description=f"{phase}: best {_money(objective, s.economics.currency)}, "
+                f"bound {_money(bound, s.economics.currency)}, gap {g:.2%}",
+            )
 
         try:
-            result, pp, _sol = make_plan(s, PlannerOptions(time_limit_s=time_limit, mip_rel_gap=gap,
-                                                           threads=threads, allow_unserved=allow_unserved,
-                                                           progress=on_progress))
+            result, pp, _sol = make_plan(
+                s,
+                PlannerOptions(
+                    time_limit_s=time_limit,
+                    mip_rel_gap=gap,
+                    threads=threads,
+                    allow_unserved=allow_unserved,
+                    progress=on_progress,
+                ),
+            )
         except PlanningError as exc:
             progress.stop()
             err_console.print("[bold red]cannot plan:[/]")
@@ -120,8 +145,10 @@ def check_plan_cmd(
         for msg in problems:
             err_console.print(f"  • {msg}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"[green]plan {plan_file} satisfies every hard rule of {s.name!r}[/] "
-                  f"({len(p.sites)} sites, {len(p.assignments)} assignments)")
+    console.print(
+        f"[green]plan {plan_file} satisfies every hard rule of {s.name!r}[/] "
+        f"({len(p.sites)} sites, {len(p.assignments)} assignments)"
+    )
 
 
 def register(app: typer.Typer) -> None:

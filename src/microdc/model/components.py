@@ -37,8 +37,12 @@ class Cooling(Strict):
     transition_band_c: Annotated[float, Field(ge=0, le=30)] | None = Field(
         None, description="°C band above that over which compressors take over"
     )
-    fan_fraction: Annotated[float, Field(ge=0, le=0.5)] | None = Field(None, description="fans+pumps / IT power")
-    supply_temp_c: Annotated[float, Field(ge=5, le=45)] | None = Field(None, description="supply air/coolant °C")
+    fan_fraction: Annotated[float, Field(ge=0, le=0.5)] | None = Field(
+        None, description="fans+pumps / IT power"
+    )
+    supply_temp_c: Annotated[float, Field(ge=5, le=45)] | None = Field(
+        None, description="supply air/coolant °C"
+    )
     carnot_efficiency: Annotated[float, Field(gt=0, le=1)] | None = Field(
         None, description="achieved fraction of the Carnot COP of the compressors"
     )

@@ -29,7 +29,9 @@ class Jurisdiction(BaseModel):
 
     @field_validator("bbox")
     @classmethod
-    def _bbox_ordered(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+    def _bbox_ordered(
+        cls, v: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
         if v is not None:
             lat0, lon0, lat1, lon1 = v
             if not (-90 <= lat0 <= lat1 <= 90 and -180 <= lon0 <= lon1 <= 180):

@@ -51,7 +51,9 @@ def read_csv_table(
                 continue
             if len(row) != len(header):
                 problems.append(
-                    Problem(str(path), line, "", f"malformed row: {len(row)} fields, header has {len(header)}")
+                    Problem(
+                        str(path), line, "", f"malformed row: {len(row)} fields, header has {len(header)}"
+                    )
                 )
                 continue
             record: dict[str, Any] = dict(defaults)
@@ -87,9 +89,7 @@ def _expand_tables(
         file_, line = smap.lookup((key,), yaml_file)
         unknown = set(spec) - {"csv", "defaults"}
         if "csv" not in spec or unknown:
-            problems.append(
-                Problem(file_, line, key, "expected a list, or {csv: FILE, defaults: {...}}")
-            )
+            problems.append(Problem(file_, line, key, "expected a list, or {csv: FILE, defaults: {...}}"))
             data[key] = []
             failed.add(key)
             continue
@@ -134,7 +134,9 @@ def load_scenario(path: str | Path) -> Scenario:
     except YamlSyntaxError as exc:
         raise ScenarioError([Problem(exc.file, exc.line, "", exc.message)]) from None
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(file_, 1, "", "expected a mapping of scenario sections at the top level")])
+        raise ScenarioError(
+            [Problem(file_, 1, "", "expected a mapping of scenario sections at the top level")]
+        )
 
     base = yaml_path.parent.resolve()
     problems, failed_tables = _expand_tables(data, base, file_, smap)

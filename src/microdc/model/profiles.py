@@ -33,7 +33,9 @@ def _read_trace(p: TraceProfile, base: Path) -> pd.Series:
         raise ScenarioError([Problem(str(path), None, "", f"cannot read trace: {exc}")]) from None
     missing = {"timestamp", "factor"} - set(df.columns)
     if missing:
-        raise ScenarioError([Problem(str(path), 1, "", f"missing columns {sorted(missing)}; need timestamp,factor")])
+        raise ScenarioError(
+            [Problem(str(path), 1, "", f"missing columns {sorted(missing)}; need timestamp,factor")]
+        )
     ts = pd.to_datetime(df["timestamp"], errors="coerce", utc=False)
     factor = pd.to_numeric(df["factor"], errors="coerce")
     bad = ts.isna() | factor.isna() | (factor < 0)
@@ -60,7 +62,7 @@ def factors(p: Profile | None, times_utc: pd.DatetimeIndex, base: Path = Path(".
         return np.asarray(week[local.dayofweek.to_numpy(), local.hour.to_numpy()], dtype=np.float64)
     trace = _read_trace(p, base)
     # Align on the position within the trace's span, repeating it (a year's trace covers any year).
-    secs = trace.index.asi8 // 10**9
+    secs = pd.DatetimeIndex(trace.index).asi8 // 10**9
     span = max(int(secs[-1] - secs[0]) + 3600, 3600)
     pos = (times_utc.asi8 // 10**9 - secs[0]) % span + secs[0]
     return np.asarray(np.interp(pos, secs, trace.to_numpy()), dtype=np.float64)

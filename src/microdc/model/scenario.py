@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -152,6 +152,7 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
         yield ("jurisdictions",), f"jurisdiction code {code!r} appears more than once"
     known = ", ".join(tree.codes)
 
+    items: list[Any]
     for name, items in (
         ("sites", s.sites),
         ("cloud_regions", s.cloud_regions),
@@ -162,11 +163,12 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
         for i, item in enumerate(items):
             if item.id in dup:
                 yield (name, i, "id"), f"duplicate id {item.id!r}"
+    cat_items: list[Any]
     for name, cat_items in (("modules", s.catalog.modules), ("servers", s.catalog.servers)):
         dup = _duplicates([i.id for i in cat_items])
-        for i, item in enumerate(cat_items):
-            if item.id in dup:
-                yield ("catalog", name, i, "id"), f"duplicate id {item.id!r}"
+        for i, entry in enumerate(cat_items):
+            if entry.id in dup:
+                yield ("catalog", name, i, "id"), f"duplicate id {entry.id!r}"
 
     module_ids = {m.id for m in s.catalog.modules}
     server_ids = {m.id for m in s.catalog.servers}

@@ -27,7 +27,7 @@ def cooling_params(module: Module) -> CoolingParams:
         )
         if v is not None
     }
-    return CoolingParams.for_kind(c.kind.value, **overrides)  # type: ignore[arg-type]
+    return CoolingParams.for_kind(c.kind.value, **overrides)
 
 
 def module_power(

@@ -51,11 +51,28 @@ def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) ->
     return reasons
 
 
-def _finish(pp: PlanningProblem, open_: BoolArray, x: FloatArray, unserved: FloatArray, name: str,
-            t0: float, reasons: dict[int, list[str]], notes: list[str]) -> Plan:
+def _finish(
+    pp: PlanningProblem,
+    open_: BoolArray,
+    x: FloatArray,
+    unserved: FloatArray,
+    name: str,
+    t0: float,
+    reasons: dict[int, list[str]],
+    notes: list[str],
+) -> Plan:
     open_ = open_ | pp.facility.fixed_open
-    sol = make_solution(pp.facility, open_, x, None, unserved, lower_bound=-np.inf, status="heuristic",
-                        seconds=time.perf_counter() - t0, method=name)
+    sol = make_solution(
+        pp.facility,
+        open_,
+        x,
+        None,
+        unserved,
+        lower_bound=-np.inf,
+        status="heuristic",
+        seconds=time.perf_counter() - t0,
+        method=name,
+    )
     if pp.facility.n_plus:
         notes = [*notes, "baseline reserves no redundancy capacity (n_plus ignored)"]
     return solution_to_plan(pp, sol, alternative=name, blocked=reasons, notes=notes)
@@ -64,7 +81,11 @@ def _finish(pp: PlanningProblem, open_: BoolArray, x: FloatArray, unserved: Floa
 def _slo_note(pp: PlanningProblem, x: FloatArray) -> list[str]:
     missed = float((x * ~pp.slo_ok * pp.demand.mean_rps[None, :]).sum())
     total = float(pp.demand.mean_rps.sum())
-    return [f"{missed / total:.1%} of requests are routed where the predicted p95 misses the SLO"] if missed else []
+    return (
+        [f"{missed / total:.1%} of requests are routed where the predicted p95 misses the SLO"]
+        if missed
+        else []
+    )
 
 
 def cloud_only(pp: PlanningProblem) -> Plan:
@@ -121,8 +142,9 @@ def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
     n_opt = pp.n_sites_options
     cloud = np.where(_legal(pp)[n_opt:] & fp.allowed[n_opt:], fp.assign_cost[n_opt:], np.inf)
     current = cloud.min(axis=0) if cloud.size else np.full(fp.n_customers, np.inf)
-    current = np.where(np.isfinite(current), current, fp.unserved_penalty if fp.unserved_penalty is not None
-                       else 1e12)
+    current = np.where(
+        np.isfinite(current), current, fp.unserved_penalty if fp.unserved_penalty is not None else 1e12
+    )
     open_ = np.zeros(fp.n_facilities, bool)
     closed_groups: set[int] = set()
     site_cost = np.where(fp.allowed[:n_opt], fp.assign_cost[:n_opt], np.inf)

@@ -63,7 +63,10 @@ def check_plan(s: Scenario, plan: Plan) -> list[str]:
         if b.existing:
             continue
         if b.servers * v.rack_units > m.rack_units:
-            out.append(f"site {b.site!r}: {b.servers} servers need {b.servers * v.rack_units} U, module has {m.rack_units}")
+            out.append(
+                f"site {b.site!r}: {b.servers} servers need {b.servers * v.rack_units} U, "
+                f"module has {m.rack_units}"
+            )
         if b.servers * v.peak_w > m.max_it_kw * 1000 + TOL:
             out.append(f"site {b.site!r}: {b.servers} × {v.peak_w} W exceeds the module's {m.max_it_kw} kW")
         if design_facility_kw(b.servers * v.peak_w / 1000, m) > site.grid_power_kw + TOL:
@@ -103,24 +106,38 @@ def check_plan(s: Scenario, plan: Plan) -> list[str]:
             r = regions[a.target]
             t_lat, t_lon, t_code, t_tier = r.lat, r.lon, r.jurisdiction, r.security_tier
         pol = s.policy_for(d.data_class)
-        if not (_inside(s, t_code, _allowed_codes(pol, d.jurisdiction, False))
-                and _inside(s, t_code, _allowed_codes(pol, d.jurisdiction, True))):
+        if not (
+            _inside(s, t_code, _allowed_codes(pol, d.jurisdiction, False))
+            and _inside(s, t_code, _allowed_codes(pol, d.jurisdiction, True))
+        ):
             out.append(
                 f"sovereignty: {a.demand!r} ({d.data_class} from {d.jurisdiction}) {a.role} at {a.target!r} "
                 f"in {t_code}, outside process_in={pol.process_in!r}"
             )
         if t_tier < pol.min_security_tier:
-            out.append(f"security: {a.demand!r} needs tier {pol.min_security_tier}, {a.target!r} is tier {t_tier}")
+            out.append(
+                f"security: {a.demand!r} needs tier {pol.min_security_tier}, {a.target!r} is tier {t_tier}"
+            )
         dist = great_circle_km(d.lat, d.lon, t_lat, t_lon)
         rtt = float(device_rtt_ms(a.kind, dist, s.network, model))
         svc = s.service(d.service)
         for q, slo in ((0.95, svc.slo.p95_ms), (0.99, svc.slo.p99_ms)):
             if slo is None:
                 continue
-            resp = float(response_quantile_ms(np.array([size.service_s[c]]), np.array([size.cores_peak[c]]),
-                                              np.array([svc.target_utilization]), q, pool)[0])
+            resp = float(
+                response_quantile_ms(
+                    np.array([size.service_s[c]]),
+                    np.array([size.cores_peak[c]]),
+                    np.array([svc.target_utilization]),
+                    q,
+                    pool,
+                )[0]
+            )
             if rtt + resp > slo + 1e-6:
-                out.append(f"SLO: {a.demand!r} at {a.target!r}: predicted p{round(q * 100)} {rtt + resp:.1f} ms > {slo} ms")
+                out.append(
+                    f"SLO: {a.demand!r} at {a.target!r}: "
+                    f"predicted p{round(q * 100)} {rtt + resp:.1f} ms > {slo} ms"
+                )
         if a.role == "primary":
             served[c] += a.fraction
             primary_at[(c, a.target)] += a.fraction
@@ -133,13 +150,17 @@ def check_plan(s: Scenario, plan: Plan) -> list[str]:
         if abs(total - 1.0) > 1e-5:
             out.append(f"demand {d.id!r} is served {total:.6f} of its load (expected 1)")
     if unserved and not plan.allow_unserved:
-        out.append(f"{len(unserved)} demand source(s) unserved although the plan was not made with allow_unserved")
+        out.append(
+            f"{len(unserved)} demand source(s) unserved although the plan was not made with allow_unserved"
+        )
 
     for sid, bs in built.items():
         cores = sum(b.cores for b in bs)
         mem = sum(b.memory_gb for b in bs)
         if load_cores[sid] > cores * (1 + 1e-6) + 1e-6:
-            out.append(f"capacity: site {sid!r} carries {load_cores[sid]:.1f} cores of peak demand, has {cores:.0f}")
+            out.append(
+                f"capacity: site {sid!r} carries {load_cores[sid]:.1f} cores of peak demand, has {cores:.0f}"
+            )
         if load_mem[sid] > mem * (1 + 1e-6) + 1e-6:
             out.append(f"capacity: site {sid!r} needs {load_mem[sid]:.1f} GB, has {mem:.0f}")
 

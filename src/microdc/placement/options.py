@@ -52,8 +52,16 @@ def enumerate_options(s: Scenario) -> list[BuildOption]:
             for inst in site.existing:
                 v, m = servers[inst.server], modules[inst.module]
                 out.append(
-                    BuildOption(i, m.id, v.id, inst.count, inst.count * v.cores, inst.count * v.memory_gb,
-                                inst.count * v.peak_w / 1000, True)
+                    BuildOption(
+                        i,
+                        m.id,
+                        v.id,
+                        inst.count,
+                        inst.count * v.cores,
+                        inst.count * v.memory_gb,
+                        inst.count * v.peak_w / 1000,
+                        True,
+                    )
                 )
             continue
         for m in s.catalog.modules:

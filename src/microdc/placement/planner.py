@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -90,18 +91,28 @@ def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, Plannin
     if blocked and not opts.allow_unserved:
         lines = [f"demand {s.demand[c].id!r}: {r}" for c, rs in blocked.items() for r in rs]
         raise PlanningError(
-            [f"{len(blocked)} demand source(s) cannot be served legally within their SLO:", *lines,
-             "or plan anyway with --allow-unserved (unserved demand is priced with a penalty)"]
+            [
+                f"{len(blocked)} demand source(s) cannot be served legally within their SLO:",
+                *lines,
+                "or plan anyway with --allow-unserved (unserved demand is priced with a penalty)",
+            ]
         )
     sol = _solve(pp, opts)
     if sol.status == "infeasible":
         raise PlanningError(
-            ["no plan serves all demand within capacity:", *sol.messages,
-             "fix: add candidate sites or larger modules, or plan with --allow-unserved"]
+            [
+                "no plan serves all demand within capacity:",
+                *sol.messages,
+                "fix: add candidate sites or larger modules, or plan with --allow-unserved",
+            ]
         )
     if not np.isfinite(sol.objective):
         raise PlanningError([f"no feasible plan found ({sol.status}); raise --time-limit", *sol.messages])
-    return solution_to_plan(pp, sol, alternative="microdc", blocked=blocked, allow_unserved=opts.allow_unserved), pp, sol
+    return (
+        solution_to_plan(pp, sol, alternative="microdc", blocked=blocked, allow_unserved=opts.allow_unserved),
+        pp,
+        sol,
+    )
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -132,9 +143,16 @@ def solution_to_plan(
         o = pp.options[f]
         sites.append(
             BuiltSite(
-                site=s.sites[o.site].id, module=o.module, server=o.server, servers=o.servers, cores=o.cores,
-                memory_gb=o.memory_gb, it_kw=o.it_kw, annual_pue=round(float(pp.annual_pue[f]), 4),
-                existing=o.existing, fixed_cost=float(pp.facility.fixed_cost[f]),
+                site=s.sites[o.site].id,
+                module=o.module,
+                server=o.server,
+                servers=o.servers,
+                cores=o.cores,
+                memory_gb=o.memory_gb,
+                it_kw=o.it_kw,
+                annual_pue=round(float(pp.annual_pue[f]), 4),
+                existing=o.existing,
+                fixed_cost=float(pp.facility.fixed_cost[f]),
             )
         )
 
@@ -144,21 +162,32 @@ def solution_to_plan(
         return s.cloud_regions[int(pp.target_cloud[f])].id, "cloud"
 
     assignments: list[Assignment] = []
-    for role, mat in (("primary", x), ("backup", z)):
+    Role = Literal["primary", "backup"]
+    roles: tuple[tuple[Role, np.ndarray | None], ...] = (("primary", x), ("backup", z))
+    for role, mat in roles:
         if mat is None:
             continue
         fs, cs = np.nonzero(mat > 1e-9)
         for f, c in zip(fs.tolist(), cs.tolist(), strict=True):
             name, kind = target_name(f)
             assignments.append(
-                Assignment(demand=s.demand[c].id, target=name, kind=kind, role=role,  # type: ignore[arg-type]
-                           fraction=float(min(1.0, mat[f, c])), rtt_ms=round(float(pp.rtt_ms[f, c]), 3),
-                           p95_ms=round(float(pp.p95_ms[f, c]), 3))
+                Assignment(
+                    demand=s.demand[c].id,
+                    target=name,
+                    kind=kind,
+                    role=role,
+                    fraction=float(min(1.0, mat[f, c])),
+                    rtt_ms=round(float(pp.rtt_ms[f, c]), 3),
+                    p95_ms=round(float(pp.p95_ms[f, c]), 3),
+                )
             )
     blocked = blocked or {}
     unserved = [
-        Unserved(demand=s.demand[c].id, fraction=float(sol.unserved[c]),
-                 reasons=blocked.get(c, ["serving it costs more than the unserved penalty"]))
+        Unserved(
+            demand=s.demand[c].id,
+            fraction=float(sol.unserved[c]),
+            reasons=blocked.get(int(c), ["serving it costs more than the unserved penalty"]),
+        )
         for c in np.flatnonzero(sol.unserved > 1e-9)
     ]
     # Cost breakdown: fixed parts of open site options, site energy of assignments, cloud bills.
@@ -180,12 +209,25 @@ def solution_to_plan(
             p50_ms=round(_weighted_quantile(p50[keep], w[keep], 0.5), 3),
             p95_ms=round(_weighted_quantile(p95[keep], w[keep], 0.95), 3),
             worst_p95_ms=round(float(p95[keep].max()) if keep.any() else float("nan"), 3),
-            slo_p95_ms=svc.slo.p95_ms, slo_p99_ms=svc.slo.p99_ms,
+            slo_p95_ms=svc.slo.p95_ms,
+            slo_p99_ms=svc.slo.p99_ms,
         )
     return Plan(
-        scenario=s.name, alternative=alternative, method=sol.method, status=sol.status,
-        objective=float(sol.objective), lower_bound=float(sol.lower_bound), gap=float(sol.gap),
-        seconds=round(float(sol.seconds), 3), currency=s.economics.currency, n_plus=pp.facility.n_plus,
-        allow_unserved=allow_unserved, costs=costs, sites=sites, assignments=assignments, unserved=unserved,
-        latency=latency, notes=list(notes or []) + list(sol.messages),
+        scenario=s.name,
+        alternative=alternative,
+        method=sol.method,
+        status=sol.status,
+        objective=float(sol.objective),
+        lower_bound=float(sol.lower_bound),
+        gap=float(sol.gap),
+        seconds=round(float(sol.seconds), 3),
+        currency=s.economics.currency,
+        n_plus=pp.facility.n_plus,
+        allow_unserved=allow_unserved,
+        costs=costs,
+        sites=sites,
+        assignments=assignments,
+        unserved=unserved,
+        latency=latency,
+        notes=list(notes or []) + list(sol.messages),
     )

@@ -22,12 +22,12 @@ import numpy as np
 import numpy.typing as npt
 
 from microdc.model import Scenario
-from microdc.model.scenario import Network
 from microdc.model.profiles import profile_peak
+from microdc.model.scenario import Network
+from microdc.model.series import ScenarioSeries
 from microdc.physics.geo import distance_matrix_km
 from microdc.physics.latency import LatencyModel, fibre_bound_rtt_ms
 from microdc.physics.queueing import mmc_response_quantile_s
-from microdc.model.series import ScenarioSeries
 from microdc.physics.site_power import annual_pue
 from microdc.placement.facility import FacilityProblem
 from microdc.placement.options import BuildOption, enumerate_options
@@ -135,7 +135,9 @@ def response_quantile_ms(
     return np.asarray(1000.0 * mmc_response_quantile_s(lam, mu, c, q), dtype=np.float64)
 
 
-def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: LatencyModel | None = None) -> PlanningProblem:
+def build_problem(
+    s: Scenario, *, allow_unserved: bool = False, latency: LatencyModel | None = None
+) -> PlanningProblem:
     lat_model = latency or LatencyModel(access_ms=s.network.access_ms)
     options = enumerate_options(s)
     n_opt, n_cloud, n_c = len(options), len(s.cloud_regions), len(s.demand)
@@ -167,12 +169,16 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
         it_w = o.servers * (v.idle_w + 0.5 * (v.peak_w - v.idle_w))
         pue[f] = annual_pue(it_w, year_c[site.climate], m, it_capacity_w=o.it_kw * 1000.0)
         intensity = series.mean_intensity(site.grid_zone)
-        energy_price = site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
+        energy_price = (
+            site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
+        )
         price[f] = energy_price + eco.carbon_price_per_tonne * intensity / 1e6
         parts["site"][f] = site.annual_cost
         if not o.existing:
             parts["module_capex"][f] = m.capex * capital_recovery_factor(eco.discount_rate, m.lifetime_years)
-            parts["server_capex"][f] = o.servers * v.capex * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
+            parts["server_capex"][f] = (
+                o.servers * v.capex * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
+            )
         idle_kwh = o.servers * v.idle_w * HOURS_PER_YEAR / 1000.0 * pue[f]
         parts["idle_energy"][f] = idle_kwh * price[f]
         dyn_w_per_core[f] = (v.peak_w - v.idle_w) / v.cores
@@ -181,7 +187,10 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
     # --- assignment costs -------------------------------------------------------------------
     cost = np.zeros((n_f, n_c))
     cost[:n_opt] = (
-        demand.busy_cores_mean[None, :] * dyn_w_per_core[:n_opt, None] * HOURS_PER_YEAR / 1000.0
+        demand.busy_cores_mean[None, :]
+        * dyn_w_per_core[:n_opt, None]
+        * HOURS_PER_YEAR
+        / 1000.0
         * (pue[:n_opt] * price[:n_opt])[:, None]
     )
     svc = {v.id: v for v in s.services}
@@ -227,14 +236,18 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
     t_jur = tree.indices(
         [s.sites[o.site].jurisdiction for o in options] + [r.jurisdiction for r in s.cloud_regions]
     )
-    t_tier = np.array([s.sites[o.site].security_tier for o in options] + [r.security_tier for r in s.cloud_regions])
+    t_tier = np.array(
+        [s.sites[o.site].security_tier for o in options] + [r.security_tier for r in s.cloud_regions]
+    )
     sovereign = book.sovereignty_mask(classes, origin, t_jur).T
     tier_ok = book.security_mask(classes, t_tier).T
     allowed = sovereign & tier_ok & slo_ok
 
     group = np.array([o.site if not o.existing else -1 for o in options] + [-1] * n_cloud, dtype=np.int64)
     fixed_open = np.array([o.existing for o in options] + [True] * n_cloud)
-    labels = [f"{s.sites[o.site].id}:{o.module}:{o.servers}x{o.server}" for o in options] + [r.id for r in s.cloud_regions]
+    labels = [f"{s.sites[o.site].id}:{o.module}:{o.servers}x{o.server}" for o in options] + [
+        r.id for r in s.cloud_regions
+    ]
     penalty = None
     if allow_unserved:
         penalty = demand.mean_rps * eco.unserved_penalty_per_rps_year
@@ -253,7 +266,21 @@ def build_problem(s: Scenario, *, allow_unserved: bool = False, latency: Latency
         customer_names=tuple(d.id for d in s.demand),
     )
     return PlanningProblem(
-        scenario=s, facility=fp, options=options, n_sites_options=n_opt, target_site=target_site,
-        target_cloud=target_cloud, annual_pue=pue, fixed_parts=parts, demand=demand, rtt_ms=rtt,
-        p50_ms=p50, p95_ms=p95, p99_ms=p99, sovereign=sovereign, tier_ok=tier_ok, slo_ok=slo_ok, labels=labels,
+        scenario=s,
+        facility=fp,
+        options=options,
+        n_sites_options=n_opt,
+        target_site=target_site,
+        target_cloud=target_cloud,
+        annual_pue=pue,
+        fixed_parts=parts,
+        demand=demand,
+        rtt_ms=rtt,
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        sovereign=sovereign,
+        tier_ok=tier_ok,
+        slo_ok=slo_ok,
+        labels=labels,
     )

@@ -99,8 +99,15 @@ def solve_facility(
         best.seconds = time.perf_counter() - t0
         return best
     remaining = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 1.0)
-    sol = solve_milp(problem, time_limit_s=remaining, mip_rel_gap=mip_rel_gap, threads=threads,
-                     warm_start=best, progress=hook, external_bound=lag.lower_bound)
+    sol = solve_milp(
+        problem,
+        time_limit_s=remaining,
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        warm_start=best,
+        progress=hook,
+        external_bound=lag.lower_bound,
+    )
     if best is not None and sol.objective > best.objective:
         best.lower_bound = max(sol.lower_bound, lag.lower_bound)
         best.status = sol.status
