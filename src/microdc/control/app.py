@@ -41,7 +41,8 @@ from microdc.control.api.deps import bearer, get_principal
 from microdc.control.db import Database
 from microdc.control.desired import Placer, RulePlacer
 from microdc.control.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
-from microdc.control.problems import install_problem_handlers
+from microdc.control.problems import add_bad_request_docs, install_problem_handlers
+from microdc.control.schemas import TelemetryBatchIn
 from microdc.control.security import install_log_redaction
 from microdc.control.services import Services
 from microdc.control.settings import Settings
@@ -114,6 +115,7 @@ def create_app(
     install_problem_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    add_bad_request_docs(app, extra_models=(TelemetryBatchIn,))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_json(

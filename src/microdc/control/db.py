@@ -83,6 +83,12 @@ class Database:
         self.read_sessions = sessionmaker(
             self.engine.execution_options(mdc_readonly=True), expire_on_commit=False
         )
+        # single-statement lookups (authentication) on PostgreSQL skip BEGIN/COMMIT round trips
+        self.lookup_sessions = (
+            sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            if self.engine.dialect.name == "postgresql"
+            else self.read_sessions
+        )
 
     @property
     def dialect(self) -> str:
@@ -102,6 +108,16 @@ class Database:
         """A read-only unit of work (on SQLite a deferred BEGIN, so readers don't queue behind writers)."""
         with self.read_sessions() as s, s.begin():
             yield s
+
+    @contextmanager
+    def lookup_session(self) -> Iterator[Session]:
+        """For one read-only statement: autocommit on PostgreSQL, a deferred transaction on SQLite."""
+        if self.lookup_sessions is self.read_sessions:
+            with self.read_session() as s:
+                yield s
+        else:
+            with self.lookup_sessions() as s:
+                yield s
 
     def dispose(self) -> None:
         self.engine.dispose()

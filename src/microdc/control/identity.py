@@ -19,21 +19,33 @@ def lookup_principal(session: Session, token: str, now: datetime) -> Principal |
     """The principal a bearer token stands for, or None if unknown, revoked, expired or disabled."""
     if not token.startswith(("mdc_u_", "mdc_s_")) or len(token) > 200:
         return None
+    t = ApiToken.__table__.c
     row = session.execute(
-        select(ApiToken, User.name, User.role, User.disabled)
-        .outerjoin(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(token))
+        select(
+            t.id,
+            t.kind,
+            t.user_id,
+            t.site_id,
+            t.expires_at,
+            t.revoked_at,
+            User.name,
+            User.role,
+            User.disabled,
+        )
+        .select_from(ApiToken.__table__)
+        .outerjoin(User, User.id == t.user_id)
+        .where(t.token_hash == hash_token(token))
     ).first()
     if row is None:
         return None
-    tok, user_name, role, disabled = row
-    if tok.revoked_at is not None or (tok.expires_at is not None and tok.expires_at <= now):
+    tok_id, kind, user_id, site_id, expires_at, revoked_at, user_name, role, disabled = row
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
         return None
-    if tok.kind == "user":
+    if kind == "user":
         if disabled or user_name is None:
             return None
-        return Principal("user", tok.id, user_name, role=Role(role), user_id=tok.user_id)
-    return Principal("site", tok.id, f"site:{tok.site_id}", site_id=tok.site_id)
+        return Principal("user", tok_id, user_name, role=Role(role), user_id=user_id)
+    return Principal("site", tok_id, f"site:{site_id}", site_id=site_id)
 
 
 def create_user(session: Session, ctx: Ctx, name: str, role: Role, password: str | None) -> User:

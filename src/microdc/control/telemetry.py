@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Select, case, cast, func, select
+from sqlalchemy import BigInteger, Float, Select, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -96,10 +96,15 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
             last_ts=last_ts,
         )
         .on_conflict_do_nothing(index_elements=["site_id", "batch_id"])
-        .returning(TelemetryBatch.__table__.c.id)
+        # the site's liveness rides along, saving a round trip
+        .returning(
+            TelemetryBatch.__table__.c.id, select(Site.liveness).where(Site.id == site_id).scalar_subquery()
+        )
     )
-    if session.execute(claim).scalar_one_or_none() is None:
+    claimed = session.execute(claim).first()
+    if claimed is None:
         return _existing(session, site_id, batch)
+    liveness = claimed[1]
 
     sensor_keys = _upsert_sensors(session, ctx, site_id, rs)
     rows = [(sensor_keys[r.sensor_id], r.ts, r.value) for r in rs]
@@ -108,7 +113,6 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
     relevant = [r for r in rs if r.reading_type in RULE_TYPES]
     if relevant:
         _run_rules(session, ctx, site_id, relevant, first_ts, last_ts)
-    liveness = session.scalar(select(Site.liveness).where(Site.id == site_id))
     if liveness in (Liveness.DOWN.value, Liveness.LINK_DOWN.value):
         site = session.get(Site, site_id, with_for_update=True)
         if site is not None:
@@ -135,6 +139,8 @@ def _upsert_sensors(session: Session, ctx: Ctx, site_id: str, rs: Sequence[Readi
         }
         for sid, r in sorted(latest.items())
     ]
+    if session.get_bind().dialect.name == "postgresql":
+        return _upsert_sensors_pg(session, site_id, ctx.now, values)
     t = Sensor.__table__
     stmt = dialect_insert(session, t).values(values)
     ex = stmt.excluded
@@ -150,6 +156,44 @@ def _upsert_sensors(session: Session, ctx: Ctx, site_id: str, rs: Sequence[Readi
         },
     ).returning(t.c.id, t.c.sensor_id)
     return {sid: pk for pk, sid in session.execute(stmt).all()}
+
+
+_PG_UPSERT_SENSORS = text(
+    """
+    INSERT INTO sensors (site_id, sensor_id, reading_type, unit, physical_context, first_seen, latest_ts,
+                         latest_value)
+    SELECT :site_id, u.sensor_id, u.reading_type, u.unit, u.physical_context, :now, u.latest_ts,
+           u.latest_value
+    FROM unnest(CAST(:sensor_ids AS text[]), CAST(:types AS text[]), CAST(:units AS text[]),
+                CAST(:contexts AS text[]), CAST(:ts AS timestamptz[]), CAST(:vals AS float8[]))
+         AS u(sensor_id, reading_type, unit, physical_context, latest_ts, latest_value)
+    ON CONFLICT (site_id, sensor_id) DO UPDATE SET
+        reading_type = EXCLUDED.reading_type,
+        unit = EXCLUDED.unit,
+        physical_context = EXCLUDED.physical_context,
+        latest_ts = GREATEST(sensors.latest_ts, EXCLUDED.latest_ts),
+        latest_value = CASE WHEN EXCLUDED.latest_ts >= sensors.latest_ts
+                            THEN EXCLUDED.latest_value ELSE sensors.latest_value END
+    RETURNING id, sensor_id
+    """
+)
+
+
+def _upsert_sensors_pg(
+    session: Session, site_id: str, now: datetime, values: list[dict[str, Any]]
+) -> dict[str, int]:
+    """One statement of fixed shape (arrays, not N value tuples), so it is parsed and planned once."""
+    params = {
+        "site_id": site_id,
+        "now": now,
+        "sensor_ids": [v["sensor_id"] for v in values],
+        "types": [v["reading_type"] for v in values],
+        "units": [v["unit"] for v in values],
+        "contexts": [v["physical_context"] for v in values],
+        "ts": [v["latest_ts"] for v in values],
+        "vals": [v["latest_value"] for v in values],
+    }
+    return {sid: pk for pk, sid in session.execute(_PG_UPSERT_SENSORS, params).all()}
 
 
 def _case(cond: Any, a: Any, b: Any) -> Any:

@@ -59,7 +59,7 @@ def factors(p: Profile | None, times_utc: pd.DatetimeIndex, base: Path = Path(".
     if isinstance(p, DiurnalProfile):
         local = times_utc.tz_convert(p.timezone)
         week = _week_matrix(p)
-        return np.asarray(week[local.dayofweek.to_numpy(), local.hour.to_numpy()], dtype=np.float64)
+        return np.asarray(week[local.day_of_week.to_numpy(), local.hour.to_numpy()], dtype=np.float64)
     trace = _read_trace(p, base)
     # Align on the position within the trace's span, repeating it (a year's trace covers any year).
     secs = pd.DatetimeIndex(trace.index).asi8 // 10**9

@@ -183,7 +183,7 @@ class FacilityProblem:
         facility_names: Sequence[str] | None = None,
         customer_names: Sequence[str] | None = None,
     ) -> FacilityProblem:
-        """Construct with defaults: everything allowed, no groups, nothing pre-built, one domain per facility."""
+        """Construct with defaults: all pairs allowed, no groups, nothing pre-built, a domain per facility."""
         cost = np.asarray(assign_cost, dtype=np.float64)
         n_f = np.asarray(fixed_cost).shape[0]
         return cls(
@@ -285,7 +285,9 @@ class FacilityProblem:
         cap = np.where(finite, self.capacity, 0.0) * y[:, None]
         over = finite & (load > cap + tol * np.maximum(1.0, cap))
         for f, r in np.argwhere(over)[:5]:
-            out.append(f"{self.facility_label(f)} resource {r}: load {load[f, r]:.6g} > capacity {cap[f, r]:.6g}")
+            out.append(
+                f"{self.facility_label(f)} resource {r}: load {load[f, r]:.6g} > capacity {cap[f, r]:.6g}"
+            )
         return out
 
 
@@ -320,12 +322,13 @@ class Solution:
         return [int(f) for f in np.flatnonzero(self.open)]
 
     def x_dense(self) -> NDArray[np.float64]:
-        return self.x.toarray() if sp.issparse(self.x) else np.asarray(self.x)
+        """x as a dense (F, C) array (it is stored sparse above DENSE_LIMIT entries)."""
+        return self.x if isinstance(self.x, np.ndarray) else np.asarray(self.x.toarray())
 
     def z_dense(self) -> NDArray[np.float64] | None:
-        if self.z is None:
-            return None
-        return self.z.toarray() if sp.issparse(self.z) else np.asarray(self.z)
+        if self.z is None or isinstance(self.z, np.ndarray):
+            return self.z
+        return np.asarray(self.z.toarray())
 
     def summary(self) -> dict[str, object]:
         """A JSON-friendly digest (what the CLI and benchmarks print)."""
@@ -370,7 +373,7 @@ def make_solution(
     method: str = "",
     messages: list[str] | None = None,
 ) -> Solution:
-    """Assemble a Solution, computing the objective and its parts from the arrays (never trusting a solver)."""
+    """Assemble a Solution; objective and parts are recomputed from the arrays, not taken from a solver."""
     fixed, assign, pen = problem.cost_parts(open_, x, unserved)
     obj = fixed + assign + pen
     return Solution(
@@ -428,42 +431,48 @@ def diagnose_infeasibility(problem: FacilityProblem) -> list[str]:
         msgs.append(f"{problem.customer_label(int(c))} has no allowed facility")
     cap = problem.capacity
     usage = problem.usage
-    # Per group only the largest option counts: it bounds what the group can ever offer.
-    gcap = cap.copy()
     grp = problem.group
+    # What each customer's allowed facilities can offer at most (per group only its best option).
+    is_inf = np.isinf(cap)
+    capf = np.where(is_inf, 0.0, cap)
+    ung = grp < 0
+    al = allowed.astype(np.float64)
+    total = al[ung].T @ capf[ung]  # (C, R)
+    unlimited: NDArray[np.bool_] = (al[ung].T @ is_inf[ung].astype(np.float64)) > 0
+    gcap = np.where(ung[:, None], capf, 0.0)  # per-facility capacity counted in the overall total
+    ginf = is_inf & ung[:, None]
     for g in np.unique(grp[grp >= 0]):
         members = np.flatnonzero(grp == g)
-        best = cap[members].max(axis=0)
-        gcap[members] = 0.0
-        gcap[members[0]] = best
-    for c in np.flatnonzero(allowed.any(axis=0)):
-        fs = np.flatnonzero(allowed[:, c])
-        # Without groups this is exact; with groups, sum of group maxima over allowed options.
-        per_group: dict[int, NDArray[np.float64]] = {}
-        total = np.zeros(problem.n_resources)
-        for f in fs:
-            g = int(grp[f])
-            if g < 0:
-                total += cap[f]
-            else:
-                per_group[g] = np.maximum(per_group.get(g, 0.0), cap[f])
-        for v in per_group.values():
-            total += v
-        for r in np.flatnonzero(total < mult * usage[c] * (1 - 1e-12)):
+        am = allowed[members]  # (k, C)
+        total += np.max(np.where(am[:, :, None], capf[members][:, None, :], 0.0), axis=0)
+        unlimited |= np.any(am[:, :, None] & is_inf[members][:, None, :], axis=0)
+        gcap[members[0]] = capf[members].max(axis=0)
+        ginf[members[0]] = is_inf[members].any(axis=0)
+    short = ~unlimited & (total < mult * usage * (1 - 1e-12))
+    reachable = np.asarray(allowed.any(axis=0), dtype=bool)
+    for c, r in np.argwhere(short & reachable[:, None]):
+        msgs.append(
+            f"{problem.customer_label(int(c))} needs {mult * usage[c, r]:.6g} of resource {r} but its "
+            f"allowed facilities offer only {total[c, r]:.6g} together"
+        )
+    if problem.n_plus:
+        # Primary and backup together are 2 units, at most 1 per domain (and per facility).
+        dom = problem.failure_domain
+        n_dom = int(dom.max(initial=-1)) + 1
+        units = (allowed & (dom < 0)[:, None]).sum(axis=0)
+        if n_dom:
+            onehot = np.zeros((n_dom, problem.n_facilities))
+            onehot[dom[dom >= 0], np.flatnonzero(dom >= 0)] = 1.0
+            units = units + ((onehot @ al) > 0).sum(axis=0)
+        for c in np.flatnonzero(reachable & (units < 2)):
             msgs.append(
-                f"{problem.customer_label(int(c))} needs {mult * usage[c, r]:.6g} of resource {r} but its "
-                f"allowed facilities offer only {total[r]:.6g} together"
+                f"{problem.customer_label(int(c))} needs a backup in another failure domain but all its "
+                "allowed facilities are in one domain"
             )
-        if problem.n_plus:
-            # Primary and backup together are 2 units, at most 1 per domain (and per facility).
-            doms = problem.failure_domain[fs]
-            if np.unique(doms[doms >= 0]).size + int(np.sum(doms < 0)) < 2:
-                msgs.append(
-                    f"{problem.customer_label(int(c))} needs a backup in another failure domain but all its "
-                    "allowed facilities are in one domain"
-                )
     need = mult * usage.sum(axis=0)
     have = gcap.sum(axis=0)
-    for r in np.flatnonzero(have < need * (1 - 1e-12)):
-        msgs.append(f"total demand for resource {r} is {need[r]:.6g} but all facilities offer only {have[r]:.6g}")
+    for r in np.flatnonzero(~ginf.any(axis=0) & (have < need * (1 - 1e-12))):
+        msgs.append(
+            f"total demand for resource {r} is {need[r]:.6g} but all facilities offer only {have[r]:.6g}"
+        )
     return msgs

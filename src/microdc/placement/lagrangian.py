@@ -30,10 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from microdc.placement.facility import FacilityProblem, Solution, make_solution
+from microdc.placement.facility import FacilityProblem, Solution
 from microdc.placement.milp import AssignmentResult, ProgressEvent, ProgressHook, solve_assignment
 
 
@@ -49,7 +48,7 @@ class LagrangianResult:
     iterations: int = 0
     lp_solves: int = 0
     seconds: float = 0.0
-    history: list[tuple[float, float]] = field(default_factory=list)  # (bound, incumbent) per iteration
+    history: list[tuple[float, float, int]] = field(default_factory=list)  # (bound, incumbent, n fixed)
 
     @property
     def upper_bound(self) -> float:
@@ -89,6 +88,12 @@ class _Relaxation:
             allowed[np.ix_(zero_cap, usage[:, r] > 0)] = False
         self.allowed = allowed
         self.w = w
+        self.uncap_rows = np.flatnonzero(~self.capacitated)
+        self.cap_rows = np.flatnonzero(self.capacitated)
+        self.w_cap = w[self.cap_rows]
+        with np.errstate(divide="ignore"):
+            self.inv_w = np.where(self.w_cap > 0, 1.0 / np.where(self.w_cap > 0, self.w_cap, 1.0), np.inf)
+        self._k = 64
         self.cost = np.where(allowed, p.assign_cost, np.inf)
         self.fixed = p.fixed_cost
         self.pen = p.unserved_penalty
@@ -97,13 +102,13 @@ class _Relaxation:
         self.cover_d = 0.0
         if p.unserved_penalty is None:
             best = -1.0
-            for r in range(p.n_resources):
-                if np.all(finite[:, r]) and tot_use[r] > 0:
-                    pr = tot_use[r] / max(tot_cap[r], 1e-300)
+            for res in range(p.n_resources):
+                if np.all(finite[:, res]) and tot_use[res] > 0:
+                    pr = tot_use[res] / max(tot_cap[res], 1e-300)
                     if pr > best:
                         best = pr
-                        self.cover_cap = cap[:, r].copy()
-                        self.cover_d = (1 + p.n_plus) * float(tot_use[r])
+                        self.cover_cap = cap[:, res].copy()
+                        self.cover_d = (1 + p.n_plus) * float(tot_use[res])
         # Units for the y problem: a group, or a single ungrouped facility.
         grp = p.group
         unit = np.where(grp >= 0, grp, grp.max(initial=-1) + 1 + np.arange(n_f))
@@ -114,7 +119,7 @@ class _Relaxation:
         self.forced_unit = forced_unit
         self.fixed_open = p.fixed_open
         # Cardinality: with the cover, at least k_min units must be open (the k_min largest capacities).
-        self.k_min = 0
+        self.k_min: int = 0
         self.cover_impossible = False
         if self.cover_cap is not None:
             ucap = np.zeros(self.n_units)
@@ -134,72 +139,68 @@ class _Relaxation:
 
         Items are customers with negative reduced cost cost_fc - λ_c; a capacitated facility takes them
         in order of reduced cost per unit of (surrogate) weight until its capacity W_f = 1 is used.
+        Only the best ~K items per facility can matter, so they are partitioned out and only those
+        sorted; K adapts to how many items the last iteration took (rows that need more are redone
+        with a full sort).
         """
         rc = self.cost - lam[None, :]
-        neg = rc < 0
-        n_f = self.p.n_facilities
+        n_f, n_c = rc.shape
         kval = np.zeros(n_f)
-        xmat_rows: list[NDArray[np.int64]] = []
-        xmat_cols: list[NDArray[np.int64]] = []
-        xmat_vals: list[NDArray[np.float64]] = []
-        # Facilities whose negative items all fit (or are uncapacitated) take them all: no sorting.
-        load = np.where(neg, self.w, 0.0).sum(axis=1)
-        easy = ~self.capacitated | (load <= 1.0)
-        if easy.any():
-            fi, ci = np.nonzero(neg & easy[:, None])
-            xmat_rows.append(fi)
-            xmat_cols.append(ci)
-            xmat_vals.append(np.ones(fi.shape[0]))
-            kval += np.bincount(fi, weights=rc[fi, ci], minlength=n_f)
-        hard = np.flatnonzero(~easy)
-        if hard.size:
-            rh = rc[hard]
-            wh = self.w[hard]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(rh < 0, np.where(wh > 0, rh / np.where(wh > 0, wh, 1.0), -np.inf), np.inf)
-            n_c = ratio.shape[1]
-            # Only the best few items per facility can fit: partition them out, sort just those.
-            negw = np.where(rh < 0, wh, 0.0)
-            n_neg = (rh < 0).sum(axis=1)
-            mean_w = negw.sum(axis=1) / np.maximum(n_neg, 1)
-            k_est = int(np.ceil(np.max(1.0 / np.maximum(mean_w, 1e-300))))
-            k = min(n_c, max(64, 3 * k_est))
-            done = np.zeros(hard.size, bool)
+        rows: list[NDArray[np.int64]] = []
+        cols: list[NDArray[np.int64]] = []
+        vals: list[NDArray[np.float64]] = []
+
+        def emit(fi: NDArray[np.int64], ci: NDArray[np.int64], xv: NDArray[np.float64]) -> None:
+            rows.append(fi)
+            cols.append(ci)
+            vals.append(xv)
+            kval[:] += np.bincount(fi, weights=rc[fi, ci] * xv, minlength=n_f)
+
+        unc = self.uncap_rows
+        if unc.size:
+            # Uncapacitated facilities take every item with negative reduced cost.
+            hi, ci = np.nonzero(rc[unc] < 0)
+            emit(unc[hi], ci, np.ones(hi.shape[0]))
+        cap_rows = self.cap_rows
+        if cap_rows.size:
+            sub = rc if cap_rows.size == n_f else rc[cap_rows]
+            inv = self.inv_w
+            with np.errstate(invalid="ignore"):
+                ratio = np.where(sub < 0, sub * inv, np.inf)
+            k = min(n_c, self._k)
             if k < n_c:
                 part = np.argpartition(ratio, k - 1, axis=1)[:, :k]
-                fi_l, ci_l, xv_l, ok = self._greedy_rows(ratio, wh, part)
-                done = ok
-                if ok.any():
-                    sel = ok[fi_l]
-                    fi = hard[fi_l[sel]]
-                    xmat_rows.append(fi)
-                    xmat_cols.append(ci_l[sel])
-                    xmat_vals.append(xv_l[sel])
-                    kval += np.bincount(fi, weights=rc[fi, ci_l[sel]] * xv_l[sel], minlength=n_f)
-            rest = np.flatnonzero(~done)
+            else:
+                part = np.broadcast_to(np.arange(n_c), ratio.shape)
+            hi, ci, xv, ok, taken = self._greedy_rows(ratio, self.w_cap, part)
+            sel = ok[hi]
+            emit(cap_rows[hi[sel]], ci[sel], xv[sel])
+            rest = np.flatnonzero(~ok)
             if rest.size:
                 order = np.argsort(ratio[rest], axis=1)
-                fi_l, ci_l, xv_l, _ = self._greedy_rows(ratio[rest], wh[rest], order)
-                fi = hard[rest[fi_l]]
-                xmat_rows.append(fi)
-                xmat_cols.append(ci_l)
-                xmat_vals.append(xv_l)
-                kval += np.bincount(fi, weights=rc[fi, ci_l] * xv_l, minlength=n_f)
+                hi2, ci2, xv2, _, taken2 = self._greedy_rows(ratio[rest], self.w_cap[rest], order)
+                emit(cap_rows[rest[hi2]], ci2, xv2)
+                taken = np.maximum(taken, taken2.max(initial=0))
+                self._k = min(n_c, max(self._k * 2, int(1.3 * taken.max()) + 16))
+            else:
+                self._k = min(n_c, max(64, int(1.3 * taken.max(initial=0)) + 16))
         return (
             kval,
-            np.concatenate(xmat_rows) if xmat_rows else np.zeros(0, np.int64),
-            np.concatenate(xmat_cols) if xmat_cols else np.zeros(0, np.int64),
-            np.concatenate(xmat_vals) if xmat_vals else np.zeros(0),
+            np.concatenate(rows) if rows else np.zeros(0, np.int64),
+            np.concatenate(cols) if cols else np.zeros(0, np.int64),
+            np.concatenate(vals) if vals else np.zeros(0),
         )
 
     @staticmethod
     def _greedy_rows(
         ratio: NDArray[np.float64], w: NDArray[np.float64], cols: NDArray[np.int64]
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+    ) -> tuple[
+        NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.int64]
+    ]:
         """Greedy fill of capacity 1 along the given columns of each row (sorted here by ratio).
 
-        Returns (row, col, x) of the items taken and, per row, whether capacity was reached within
-        these columns (if not, items outside them might still fit and the caller must look further).
+        Returns (row, col, x) of the items taken; per row whether the answer is final (capacity reached
+        within these columns, or every candidate item was among them); and per row the items taken.
         """
         r = np.take_along_axis(ratio, cols, axis=1)
         o = np.argsort(r, axis=1)
@@ -213,11 +214,14 @@ class _Relaxation:
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(ws > 0, (1.0 - prev) / np.where(ws > 0, ws, 1.0), 1.0)
         xs = np.where(live, np.clip(frac, 0.0, 1.0), 0.0)
-        full = (cum[:, -1] >= 1.0) | ~live[:, -1]
+        full = (cum[:, -1] >= 1.0) | ~live[:, -1] | (cols.shape[1] == ratio.shape[1])
         hi, pos = np.nonzero(xs > 0)
-        return hi, cols[hi, pos], xs[hi, pos], full
+        taken = np.bincount(hi, minlength=ratio.shape[0])
+        return hi, cols[hi, pos], xs[hi, pos], full, taken
 
-    def y_problem(self, v: NDArray[np.float64]) -> tuple[float, NDArray[np.bool_], NDArray[np.float64], _YSol]:
+    def y_problem(
+        self, v: NDArray[np.float64]
+    ) -> tuple[float, NDArray[np.bool_], NDArray[np.float64], _YSol]:
         """min sum v_f y_f over groups, fixed_open, the cardinality bound and the dualized cover.
 
         For a given μ the problem is exact (per unit pick the best member; take every unit with a
@@ -300,7 +304,11 @@ class _Relaxation:
         return self._select(rc, member, b, second)
 
     def _select(
-        self, rc: NDArray[np.float64], member: NDArray[np.int64], b: NDArray[np.float64], second: NDArray[np.float64]
+        self,
+        rc: NDArray[np.float64],
+        member: NDArray[np.int64],
+        b: NDArray[np.float64],
+        second: NDArray[np.float64],
     ) -> _YSol:
         selected = self.forced_unit | (b < 0)
         cnt = int(selected.sum())
@@ -397,6 +405,57 @@ def _repair_open(
     return open_
 
 
+def _move_bounds(
+    p: FacilityProblem,
+    cur: AssignmentResult,
+    candidates: list[tuple[NDArray[np.int64], NDArray[np.int64]]],
+) -> NDArray[np.float64]:
+    """Cheap valid lower bounds on the cost of open sets derived from the current one.
+
+    By LP duality, for any capacity prices ρ <= 0 the assignment LP of an open set S costs at least
+    fixed(S) + sum_c min_{f in S} (cost_fc - usage_c·ρ_f) + sum_{f in S} cap_f·ρ_f (plus the unserved
+    option). Reusing the current plan's capacity duals (0 for newly opened facilities) makes this
+    a tight-ish bound that needs no LP: moves whose bound cannot beat the incumbent are skipped.
+    Each candidate is (closed facilities, opened facilities) relative to ``cur.open``.
+    """
+    rho = np.minimum(cur.capacity_dual if cur.capacity_dual is not None else 0.0, 0.0)
+    cap = np.where(np.isfinite(p.capacity), p.capacity, 0.0)
+    price = np.where(p.allowed, p.assign_cost - rho @ p.usage.T, np.inf)  # (F, C)
+    rent = (cap * rho).sum(axis=1)  # (F,) <= 0
+    open_idx = np.flatnonzero(cur.open)
+    po = price[open_idx]  # (S, C)
+    none = np.full(p.n_customers, np.inf)
+    if open_idx.size:
+        order = np.argsort(po, axis=0)
+        best1 = np.take_along_axis(po, order[:1], axis=0)[0]
+        arg1 = open_idx[order[0]]
+        best2 = np.take_along_axis(po, order[1:2], axis=0)[0] if open_idx.size > 1 else none
+    else:
+        best1, best2, arg1 = none, none, np.full(p.n_customers, -1)
+    base_fixed = float(p.fixed_cost[cur.open].sum()) + float(rent[cur.open].sum())
+    pen = p.unserved_penalty
+    out = np.empty(len(candidates))
+    for i, (close, add) in enumerate(candidates):
+        if close.size == 0:
+            m = best1
+        elif close.size == 1:
+            m = np.where(arg1 == close[0], best2, best1)
+        else:
+            keep = np.setdiff1d(open_idx, close)
+            m = price[keep].min(axis=0) if keep.size else np.full(p.n_customers, np.inf)
+        if add.size:
+            m = np.minimum(m, price[add].min(axis=0))
+        if pen is not None:
+            m = np.minimum(m, pen)
+        out[i] = (
+            base_fixed
+            - float(p.fixed_cost[close].sum() + rent[close].sum())
+            + float(p.fixed_cost[add].sum() + rent[add].sum())
+            + float(m.sum())
+        )
+    return out
+
+
 def _local_search(
     p: FacilityProblem,
     rel: _Relaxation,
@@ -405,80 +464,78 @@ def _local_search(
     evaluate: Callable[[NDArray[np.bool_]], AssignmentResult],
     best_of: Callable[[], AssignmentResult | None],
     deadline: float,
-    max_moves: int = 8,
+    max_lp: int = 12,
 ) -> None:
-    """First-improvement close / open / swap moves, ranked by LP-dual estimates, checked by the LP.
+    """Best-bound-first close / open / swap moves: LP-dual bounds filter and rank, the LP decides.
 
-    Facilities proven closed / open by reduced-cost fixing are never moved.
+    Facilities proven closed / open by reduced-cost fixing are never moved; moves that break the
+    aggregate capacity or a group are not generated.
     """
+    finite = np.isfinite(p.capacity).all(axis=0)
+    need = (1 + p.n_plus) * p.usage.sum(axis=0)
     while time.perf_counter() < deadline:
         cur = best_of()
-        if cur is None or cur.customer_dual is None or cur.x is None:
+        if cur is None:
             return
         open_ = cur.open
-        pi = cur.customer_dual
-        x = cur.x.toarray() if sp.issparse(cur.x) else np.asarray(cur.x)
-        cost = np.where(p.allowed, p.assign_cost, np.inf)
-        # Open g: customers whose marginal cost pi_c exceeds cost_gc would move (capacity-limited).
-        gain = np.maximum(0.0, pi[None, :] - cost)
-        gain = np.where(np.isfinite(gain), gain, 0.0)
-        cap_frac = np.ones(p.n_facilities)
-        if p.n_resources and rel.capacitated.any():
-            wsum = (rel.w * (gain > 0)).sum(axis=1)
-            cap_frac = np.where(wsum > 1.0, 1.0 / np.maximum(wsum, 1e-300), 1.0)
-        add_est = p.fixed_cost - gain.sum(axis=1) * cap_frac  # < 0 looks improving
-        # Close f: its customers move to their next-cheapest open facility (capacity ignored).
-        cost_open = np.where(open_[:, None], cost, np.inf)
-        ordered = np.sort(cost_open, axis=0)
-        best1, best2 = ordered[0], ordered[1] if p.n_facilities > 1 else np.full(p.n_customers, np.inf)
-        alt = np.where(cost_open <= best1[None, :], best2[None, :], best1[None, :])
-        delta_close = np.where(x > 0, x * (alt - cost), 0.0)
-        delta_close = np.where(np.isfinite(delta_close), delta_close, 1e30)
-        close_est = -p.fixed_cost + delta_close.sum(axis=1)
-        cands: list[tuple[float, NDArray[np.bool_]]] = []
         unit_open = np.zeros(rel.n_units, bool)
         unit_open[rel.unit[open_]] = True
-        for g in np.flatnonzero(~open_ & ~fix_closed):
-            if add_est[g] < 0:
-                new = open_.copy()
-                if unit_open[rel.unit[g]]:
-                    new[rel.unit == rel.unit[g]] = False  # swap within the group
-                    if np.any(fix_open & (rel.unit == rel.unit[g])):
-                        continue
-                new[g] = True
-                cands.append((float(add_est[g]), new))
         closable = np.flatnonzero(open_ & ~fix_open)
+        openable = np.flatnonzero(~open_ & ~fix_closed)
+        none = np.zeros(0, np.int64)
+        moves: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
         for f in closable:
-            if close_est[f] < 0:
-                new = open_.copy()
-                new[f] = False
-                cands.append((float(close_est[f]), new))
-        # Swaps: the most promising closes paired with the most promising opens.
-        top_close = closable[np.argsort(close_est[closable])[:4]]
-        opens = np.flatnonzero(~open_ & ~fix_closed)
-        top_open = opens[np.argsort(add_est[opens])[:4]]
-        for f in top_close:
-            for g in top_open:
-                if rel.unit[g] == rel.unit[f] or unit_open[rel.unit[g]]:
-                    continue
-                new = open_.copy()
-                new[f] = False
-                new[g] = True
-                cands.append((float(close_est[f] + add_est[g]), new))
-        cands.sort(key=lambda t: t[0])
-        improved = False
-        for _est, new in cands[:max_moves]:
-            if time.perf_counter() > deadline:
+            moves.append((np.array([f]), none))
+        for g in openable:
+            members = np.flatnonzero((rel.unit == rel.unit[g]) & open_)
+            if members.size and np.any(fix_open[members]):
+                continue
+            moves.append((members, np.array([g])))  # opening into an open group swaps within it
+            if members.size == 0:
+                for f in closable:
+                    moves.append((np.array([f]), np.array([g])))
+        if not moves:
+            return
+        if p.unserved_penalty is None and finite.any():
+            capsum = np.where(np.isfinite(p.capacity), p.capacity, 0.0)
+            have = capsum[open_].sum(axis=0)
+            ok = [
+                bool(
+                    np.all(
+                        (have - capsum[c].sum(axis=0) + capsum[a].sum(axis=0))[finite]
+                        >= need[finite] * (1 - 1e-12)
+                    )
+                )
+                for c, a in moves
+            ]
+            moves = [mv for mv, k in zip(moves, ok, strict=True) if k]
+            if not moves:
                 return
+        lbs = _move_bounds(p, cur, moves)
+        limit = cur.objective - 1e-9 * max(abs(cur.objective), 1.0)
+        order = np.argsort(lbs)
+        improved = False
+        for n_lp, i in enumerate(order):
+            if lbs[i] >= limit or n_lp >= max_lp or time.perf_counter() > deadline:
+                break
+            close, add = moves[i]
+            new = open_.copy()
+            new[close] = False
+            new[add] = True
             res = evaluate(new)
-            if res.feasible and res.objective < cur.objective - 1e-9 * max(abs(cur.objective), 1.0):
+            if res.feasible and res.objective < limit:
                 improved = True
                 break
         if not improved:
             return
 
 
-_TUNE: dict[str, float] = {"theta0": 2.0, "patience": 0, "deflect": 0.0, "target_cap": 0.0}
+#: Subgradient settings: initial Polyak factor, iterations without a better bound before it is halved,
+#: and how far above the best bound the step target may lie (keeps early steps sane while the
+#: incumbent is still poor).
+THETA0 = 2.0
+PATIENCE = 30
+TARGET_CAP = 0.01
 
 
 def lagrangian_heuristic(
@@ -489,7 +546,7 @@ def lagrangian_heuristic(
     target_gap: float = 1e-9,
     local_search: bool = True,
     progress: ProgressHook | None = None,
-    threads: int | None = 1,
+    threads: int | None = None,
     initial: Solution | None = None,
     max_options: int | None = 8,
 ) -> LagrangianResult:
@@ -533,12 +590,9 @@ def lagrangian_heuristic(
 
     best_bound = -np.inf
     best_lam = lam.copy()
-    best_rc = np.zeros(n_f)
-    theta = _TUNE["theta0"]
+    theta = THETA0
     since_improve = 0
-    patience = int(_TUNE["patience"]) if _TUNE["patience"] else max(20, min(60, n_f // 2))
-    d_prev = np.zeros(n_c)
-    history: list[tuple[float, float]] = []
+    history: list[tuple[float, float, int]] = []
     it = 0
     last_open: bytes | None = None
     repair_every = 5
@@ -547,6 +601,9 @@ def lagrangian_heuristic(
     fix_closed = np.zeros(n_f, bool)
     fix_open = p.fixed_open.copy()
     all_fixed = False
+    next_ls = 100
+    window = 200
+    last_reset = 0
     for it in range(1, max_iter + 1):
         kval, fi, ci, xval = rel.knapsacks(lam)
         v = p.fixed_cost + kval
@@ -562,11 +619,11 @@ def lagrangian_heuristic(
             best_bound = np.inf  # the cover cannot be met: no plan exists
             break
         if bound > best_bound + 1e-12 * abs(bound):
-            best_bound, best_lam, best_rc = bound, lam.copy(), rc.copy()
+            best_bound, best_lam = bound, lam.copy()
             since_improve = 0
         else:
             since_improve += 1
-            if since_improve >= patience:
+            if since_improve >= PATIENCE:
                 theta *= 0.5
                 since_improve = 0
                 lam = best_lam.copy()
@@ -585,7 +642,26 @@ def lagrangian_heuristic(
             last_open = key
             evaluate(_repair_open(p, rel, (y & ~fix_closed) | fix_open, np.where(fix_closed, np.inf, rc)))
             ub = best.objective if best is not None else np.inf
-        history.append((best_bound, ub))
+        # Polish the incumbent now and then (doubling intervals): a good incumbent early makes the
+        # Polyak steps better aimed and the reduced-cost fixing stronger.
+        if local_search and best is not None and it == next_ls:
+            next_ls *= 2
+            _local_search(p, rel, fix_closed, fix_open, evaluate, lambda: best, deadline)
+            ub = best.objective
+        history.append((best_bound, ub, int(fix_closed.sum() + fix_open.sum())))
+        # Stagnation (the bound barely moves, nothing new gets fixed): polish the incumbent once more;
+        # if that helps, the fixing has a better incumbent to work with, so carry on for a while.
+        if it - last_reset > window and np.isfinite(ub):
+            old_bound, _, old_fixed = history[-window]
+            if history[-1][2] == old_fixed and best_bound - old_bound < 0.01 * (ub - best_bound):
+                if not local_search or best is None:
+                    break
+                _local_search(p, rel, fix_closed, fix_open, evaluate, lambda: best, deadline)
+                if best.objective >= ub - 1e-9 * max(abs(ub), 1.0):
+                    break
+                ub = best.objective
+                last_reset = it
+                theta = max(theta, 0.1)
         if progress is not None and it % 25 == 0:
             stop = progress(ProgressEvent("lagrangian", time.perf_counter() - t0, ub, best_bound, it))
             if stop:
@@ -597,15 +673,10 @@ def lagrangian_heuristic(
         # Subgradient of the dualized assignment rows.
         served = np.bincount(ci, weights=xval * y[fi], minlength=n_c)
         g = 1.0 - served - u
-        if float(g @ g) <= 1e-18:
-            break  # the relaxed solution satisfies the dualized rows: λ is dual optimal
-        if _TUNE["deflect"] > 0:
-            g = g + _TUNE["deflect"] * d_prev
-            d_prev = g
         gg = float(g @ g)
-        target = ub if np.isfinite(ub) else bound + 0.05 * abs(bound) + 1.0
-        if _TUNE["target_cap"] > 0:
-            target = min(target, best_bound + _TUNE["target_cap"] * abs(best_bound))
+        if gg <= 1e-18:
+            break  # the relaxed solution satisfies the dualized rows: λ is dual optimal
+        target = min(ub, best_bound + TARGET_CAP * abs(best_bound) + 1.0)
         step = theta * max(target - bound, 1e-9 * abs(bound) + 1e-9) / gg
         lam = lam + step * g
         if rel.pen is not None:
@@ -627,7 +698,7 @@ def lagrangian_heuristic(
     if best is not None:
         if all_fixed:
             # Every y is proven: the exact assignment LP on that open set is the optimum.
-            safe_bound = max(safe_bound, best.objective - 1e-9 * abs(best.objective))
+            safe_bound = best.objective
         sol = best.solution(p, lower_bound=safe_bound)
         sol.method = "lagrangian"
         sol.seconds = time.perf_counter() - t0

@@ -39,6 +39,8 @@ allowed pairs are used; and for every surviving f and r, sum_c usage_cr x'_fc <=
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -191,7 +193,10 @@ class Model:
     def extract(
         self, values: NDArray[np.float64]
     ) -> tuple[
-        NDArray[np.bool_], NDArray[np.float64] | sp.csr_array, NDArray[np.float64] | sp.csr_array | None, NDArray[np.float64]
+        NDArray[np.bool_],
+        NDArray[np.float64] | sp.csr_array,
+        NDArray[np.float64] | sp.csr_array | None,
+        NDArray[np.float64],
     ]:
         """(open, x, z, unserved) in problem shape from a HiGHS column vector (rounded/clipped)."""
         p = self.problem
@@ -216,6 +221,19 @@ class Model:
 def _check(status: highspy.HighsStatus, what: str) -> None:
     if status == highspy.HighsStatus.kError:
         raise RuntimeError(f"HiGHS {what} failed")
+
+
+def _run(h: highspy.Highs, what: str) -> None:
+    """h.run(), retrying once after resetting HiGHS's global thread pool.
+
+    HiGHS refuses to run when the ``threads`` option differs from the pool it created on first use
+    (e.g. a benchmark with --threads 1 after a default solve in the same process).
+    """
+    status = h.run()
+    if status == highspy.HighsStatus.kError:
+        highspy.Highs.resetGlobalScheduler(True)
+        status = h.run()
+    _check(status, what)
 
 
 def allowed_pairs(
@@ -249,7 +267,9 @@ def build_model(
     """
     p = problem
     n_c, n_r = p.n_customers, p.n_resources
-    fac = np.arange(p.n_facilities, dtype=np.int64) if facilities is None else np.asarray(facilities, np.int64)
+    fac = (
+        np.arange(p.n_facilities, dtype=np.int64) if facilities is None else np.asarray(facilities, np.int64)
+    )
     fac = np.unique(fac)
     pf, pc = allowed_pairs(p, fac, pair_mask)
     n_p = pf.shape[0]
@@ -348,7 +368,7 @@ def build_model(
     # [G] groups: at most one option open.
     if has_y:
         g = p.group[fac]
-        gids, ginv, gcnt = np.unique(g[g >= 0], return_inverse=True, return_counts=True)
+        _, ginv, gcnt = np.unique(g[g >= 0], return_inverse=True, return_counts=True)
         multi = gcnt >= 2
         if multi.any():
             sel = multi[ginv]
@@ -371,17 +391,18 @@ def build_model(
                 continue
             R.block(1, np.zeros(n_y, np.int64), ycol[fac], capr, total, np.inf)
             # Cardinality: fewer than k units (at most one open per group) cannot hold the demand.
-            k = min_open_count(capr, p.group[fac], total)
-            if k > 1:
-                R.block(1, np.zeros(n_y, np.int64), ycol[fac], np.ones(n_y), float(k), np.inf)
+            k_min = min_open_count(capr, p.group[fac], total)
+            if k_min > 1:
+                R.block(1, np.zeros(n_y, np.int64), ycol[fac], np.ones(n_y), float(k_min), np.inf)
 
-    # [D] failure domains: per customer, at most all of it (primary + backup) in one domain.
+    # [D] failure domains: per customer, at most all of it (primary + backup) in one domain. With a
+    # single allowed facility in the domain the row is implied by [L], unless part may go unserved.
     if redundancy:
         dom = p.failure_domain[pf]
         k = np.flatnonzero(dom >= 0)
         key = pc[k] * (int(p.failure_domain.max()) + 1) + dom[k]
         ukeys, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-        multi = cnt >= 2
+        multi = cnt >= (1 if pen is not None else 2)
         if multi.any():
             local = np.cumsum(multi) - 1
             sel = multi[inv]
@@ -397,10 +418,10 @@ def build_model(
                 vals_l.append(np.ones(n_d))
             R.block(n_d, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -np.inf, 1.0)
 
-    rows = np.concatenate(R.rows) if R.rows else np.zeros(0, np.int64)
-    cols = np.concatenate(R.cols) if R.cols else np.zeros(0, np.int64)
-    vals = np.concatenate(R.vals) if R.vals else np.zeros(0)
-    matrix = sp.csr_array((vals, (rows, cols)), shape=(R.n, num_col))
+    all_rows = np.concatenate(R.rows) if R.rows else np.zeros(0, np.int64)
+    all_cols = np.concatenate(R.cols) if R.cols else np.zeros(0, np.int64)
+    all_vals = np.concatenate(R.vals) if R.vals else np.zeros(0)
+    matrix = sp.csr_array((all_vals, (all_rows, all_cols)), shape=(R.n, num_col))
     matrix.sum_duplicates()
     return Model(
         problem=p,
@@ -437,8 +458,37 @@ def min_open_count(cap: NDArray[np.float64], group: NDArray[np.int64], total: fl
     return int(np.searchsorted(cum, total * (1 - 1e-12))) + 1
 
 
+_banner_shown = False
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A Highs object; the first one per process is created with fd 1 muted.
+
+    HiGHS prints its banner to C stdout when the first instance is constructed, before any option
+    can be set, which would corrupt machine-readable output (the benchmark prints one JSON line).
+    """
+    global _banner_shown
+    if _banner_shown:
+        return highspy.Highs()
+    _banner_shown = True
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:
+        return highspy.Highs()
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            try:
+                return highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+    finally:
+        os.close(saved)
+
+
 def _new_highs(verbose: bool, threads: int | None, time_limit_s: float | None) -> highspy.Highs:
-    h = highspy.Highs()
+    h = _quiet_highs()
     h.setOptionValue("output_flag", bool(verbose))
     if threads is not None:
         h.setOptionValue("threads", int(threads))
@@ -474,7 +524,7 @@ def solve_assignment(
     problem: FacilityProblem,
     open_: NDArray[np.bool_],
     *,
-    threads: int | None = 1,
+    threads: int | None = None,
     max_options: int | None = None,
 ) -> AssignmentResult:
     """Exact best assignment (x, z, u) when the open set is given: a transportation-type LP.
@@ -494,7 +544,7 @@ def solve_assignment(
     h = _new_highs(False, threads, None)
     h.setOptionValue("presolve", "off")  # a plain transportation LP: presolve costs more than it saves
     model.to_highs(h)
-    _check(h.run(), "run (assignment LP)")
+    _run(h, "run (assignment LP)")
     ms = h.getModelStatus()
     fixed = float(problem.fixed_cost[open_].sum())
     if ms != highspy.HighsModelStatus.kOptimal:
@@ -514,11 +564,10 @@ def solve_assignment(
 # ------------------------------------------------------------------------------------------------
 # MILP
 # ------------------------------------------------------------------------------------------------
-_STATUS_TEXT = {
+_STATUS_TEXT: dict[highspy.HighsModelStatus, str] = {
     highspy.HighsModelStatus.kOptimal: "optimal",
     highspy.HighsModelStatus.kTimeLimit: "time_limit",
     highspy.HighsModelStatus.kInterrupt: "time_limit",
-    highspy.HighsModelStatus.kHighsInterrupt: "time_limit",
     highspy.HighsModelStatus.kIterationLimit: "time_limit",
     highspy.HighsModelStatus.kSolutionLimit: "time_limit",
     highspy.HighsModelStatus.kObjectiveBound: "time_limit",
@@ -527,19 +576,131 @@ _STATUS_TEXT = {
 }
 
 
-@dataclass
-class MilpOptions:
-    """Knobs shared by :func:`solve_milp` and :func:`solve`."""
-
-    time_limit_s: float | None = None
-    mip_rel_gap: float = 1e-9
-    threads: int | None = None
-    verbose: bool = False
-    progress: ProgressHook | None = None
-    progress_interval_s: float = 0.5
-
-
 def solve_milp(
+    problem: FacilityProblem,
+    *,
+    time_limit_s: float | None = None,
+    mip_rel_gap: float = 1e-9,
+    threads: int | None = None,
+    warm_start: Solution | NDArray[np.bool_] | None = None,
+    progress: ProgressHook | None = None,
+    verbose: bool = False,
+    heuristic: bool | None = None,
+    formulation: Formulation = "strong",
+) -> Solution:
+    """Solve a FacilityProblem to proven optimality (or the time limit): the planner's entry point.
+
+    Pipeline: (1) cheap infeasibility diagnosis; (2) for larger problems the Lagrangian heuristic
+    (plan + valid bound + reduced-cost fixing; ``heuristic=None`` decides by size); (3) HiGHS on the
+    facilities that fixing could not rule out, warm-started with the heuristic plan.
+    The returned bound is always valid for the *whole* problem. ``formulation="textbook"`` solves the
+    plain weak formulation with HiGHS only (the benchmark baseline). ``mip_rel_gap`` defaults to 1e-9
+    so published optima are reproduced exactly; use e.g. 1e-4 for interactive planning.
+    """
+    t0 = time.perf_counter()
+    diag = diagnose_infeasibility(problem)
+    if diag:
+        return infeasible_solution(
+            problem, seconds=time.perf_counter() - t0, method="diagnosis", messages=diag
+        )
+    if formulation != "strong":
+        return solve_restricted(
+            problem,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            warm_start=warm_start,
+            progress=progress,
+            verbose=verbose,
+            formulation=formulation,
+        )
+    n_pairs = int(problem.allowed.sum()) * (1 + problem.n_plus)
+    use_heuristic = heuristic if heuristic is not None else n_pairs > HEURISTIC_MIN_PAIRS
+    if not use_heuristic:
+        return solve_restricted(
+            problem,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            warm_start=warm_start,
+            progress=progress,
+            verbose=verbose,
+        )
+
+    from microdc.placement.lagrangian import lagrangian_heuristic
+
+    budget = LAGRANGIAN_MAX_S if time_limit_s is None else min(LAGRANGIAN_MAX_S, 0.5 * time_limit_s)
+    initial = warm_start if isinstance(warm_start, Solution) else None
+    if warm_start is not None and initial is None:
+        ar = solve_assignment(problem, np.asarray(warm_start, bool))
+        initial = ar.solution(problem) if ar.feasible else None
+    lag = lagrangian_heuristic(
+        problem, time_limit_s=budget, target_gap=mip_rel_gap, progress=progress, initial=initial
+    )
+    if not np.isfinite(lag.lower_bound) and lag.lower_bound > 0:
+        msgs = ["the open facilities can never hold all demand (aggregate capacity)"]
+        return infeasible_solution(
+            problem, seconds=time.perf_counter() - t0, method="lagrangian", messages=msgs
+        )
+    heur = lag.solution
+    if heur is not None and (heur.status == "optimal" or heur.gap <= mip_rel_gap):
+        heur.status = "optimal"
+        heur.seconds = time.perf_counter() - t0
+        return heur
+
+    remaining = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.05)
+    ub = heur.objective if heur is not None else np.inf
+    candidates = np.flatnonzero(~lag.fix_closed).astype(np.int64)
+    sol = solve_restricted(
+        problem,
+        time_limit_s=remaining,
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        warm_start=heur,
+        progress=progress,
+        verbose=verbose,
+        facilities=candidates if heur is not None else None,
+        force_open=np.flatnonzero(lag.fix_open).astype(np.int64) if heur is not None else None,
+        external_bound=lag.lower_bound,
+        external_incumbent=ub,
+        t0=t0,
+    )
+    if heur is not None and (not np.isfinite(sol.objective) or heur.objective < sol.objective):
+        # HiGHS found nothing better within its time: keep the heuristic plan, with the better bound.
+        bound = max(heur.lower_bound, min(sol.lower_bound, heur.objective))
+        sol = make_solution(
+            problem,
+            heur.open,
+            heur.x,
+            heur.z,
+            heur.unserved,
+            lower_bound=bound,
+            status=sol.status if sol.status != "infeasible" else "time_limit",
+            nodes=sol.nodes,
+        )
+    sol.seconds = time.perf_counter() - t0
+    sol.method = "lagrangian+milp"
+    sol.messages.append(
+        f"Lagrangian: {lag.iterations} iterations, bound {lag.lower_bound:.10g}, "
+        f"{int(lag.fix_closed.sum())} facilities fixed closed, {int(lag.fix_open.sum())} open"
+    )
+    if sol.status == "optimal" and sol.gap > max(mip_rel_gap, 1e-9) * 1.0001:
+        sol.status = "gap_limit"
+    return sol
+
+
+#: Below this many allowed pairs HiGHS alone is faster than running the Lagrangian first.
+HEURISTIC_MIN_PAIRS = 10_000
+#: Upper limit on the Lagrangian phase (it usually stops much earlier, on convergence).
+LAGRANGIAN_MAX_S = 20.0
+
+_HEUR_EFFORT: float | None = None
+
+#: Alias: the planner's single entry point.
+solve = solve_milp
+
+
+def solve_restricted(
     problem: FacilityProblem,
     *,
     time_limit_s: float | None = None,
@@ -553,92 +714,88 @@ def solve_milp(
     force_open: NDArray[np.int64] | None = None,
     external_bound: float = -np.inf,
     external_incumbent: float = np.inf,
+    t0: float | None = None,
 ) -> Solution:
-    """Solve the MILP with HiGHS (no heuristic first; :func:`solve` is usually what you want).
+    """HiGHS alone on the (optionally restricted) MILP.
 
-    ``facilities`` / ``force_open`` restrict the model (reduced-cost fixing); then the caller knows
-    every excluded plan costs at least ``external_incumbent`` and the reported bound is
-    ``max(external_bound, min(external_incumbent, milp_bound))``.
+    ``facilities`` / ``force_open`` restrict the model after reduced-cost fixing; the caller then
+    guarantees every excluded plan costs more than ``external_incumbent``, so the reported bound
+    ``max(external_bound, min(external_incumbent, milp_bound))`` is valid for the whole problem.
     ``warm_start`` is a Solution or an open vector (completed by the assignment LP).
     """
-    t0 = time.perf_counter()
-    if formulation == "strong":
-        diag = diagnose_infeasibility(problem)
-        if diag and any("no allowed facility" in m for m in diag):
-            return infeasible_solution(problem, seconds=time.perf_counter() - t0, method="milp", messages=diag)
+    t0 = time.perf_counter() if t0 is None else t0
     model = build_model(problem, facilities=facilities, formulation=formulation, force_open=force_open)
     h = _new_highs(verbose, threads, time_limit_s)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("mip_abs_gap", 1e-9)
+    if _HEUR_EFFORT is not None:
+        h.setOptionValue("mip_heuristic_effort", _HEUR_EFFORT)
     model.to_highs(h)
 
     if warm_start is not None:
-        ws = warm_start
-        if not isinstance(ws, Solution):
-            ar = solve_assignment(problem, np.asarray(ws, bool), threads=threads)
-            ws = ar.solution(problem) if ar.feasible else None  # type: ignore[assignment]
-        if isinstance(ws, Solution) and np.isfinite(ws.objective):
+        ws: Solution | None
+        if isinstance(warm_start, Solution):
+            ws = warm_start
+        else:
+            ar = solve_assignment(problem, np.asarray(warm_start, bool), threads=threads)
+            ws = ar.solution(problem) if ar.feasible else None
+        if ws is not None and np.isfinite(ws.objective):
             col = model.column_values(ws)
             _check(h.setSolution(model.num_col, np.arange(model.num_col, dtype=np.int32), col), "setSolution")
 
     if progress is not None:
-        _attach_progress(h, progress, t0, "milp")
+        _attach_progress(h, progress, t0, "milp", external_bound, external_incumbent)
 
-    _check(h.run(), "run (MILP)")
+    _run(h, "run (MILP)")
     ms = h.getModelStatus()
     info = h.getInfo()
     seconds = time.perf_counter() - t0
     nodes = int(info.mip_node_count)
+    method = "milp" if formulation == "strong" else "milp-textbook"
     if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         if np.isfinite(external_incumbent):
-            raise RuntimeError("restricted MILP infeasible although an incumbent was supplied")
-        msgs = diagnose_infeasibility(problem) or ["HiGHS proved the problem infeasible (no simple cause found)"]
-        return infeasible_solution(problem, seconds=seconds, method="milp", messages=msgs)
-    if ms not in _STATUS_TEXT and ms != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError("HiGHS reports the restricted MILP infeasible although it holds the incumbent")
+        msgs = diagnose_infeasibility(problem) or [
+            "HiGHS proved the problem infeasible (no simple cause found)"
+        ]
+        return infeasible_solution(problem, seconds=seconds, method=method, messages=msgs)
+    if ms not in _STATUS_TEXT:
         raise RuntimeError(f"HiGHS ended with model status {h.modelStatusToString(ms)}")
+    status: SolveStatus = _STATUS_TEXT[ms]  # type: ignore[assignment]
+    bound = max(external_bound, min(external_incumbent, float(info.mip_dual_bound)))
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
-        # Time ran out before any feasible plan was found.
-        sol = infeasible_solution(problem, seconds=seconds, method="milp")
+        sol = infeasible_solution(problem, seconds=seconds, method=method)
         sol.status = "time_limit"
-        sol.lower_bound = max(external_bound, float(info.mip_dual_bound))
+        sol.lower_bound = bound
+        sol.nodes = nodes
         sol.messages.append("no feasible plan found within the time limit")
         return sol
     values = np.asarray(h.getSolution().col_value)
     open_, x, z, u = model.extract(values)
-    bound = float(info.mip_dual_bound)
-    bound = max(external_bound, min(external_incumbent, bound))
-    status: SolveStatus = _STATUS_TEXT.get(ms, "optimal")  # type: ignore[assignment]
     sol = make_solution(
-        problem,
-        open_,
-        x,
-        z,
-        u,
-        lower_bound=bound,
-        status=status,
-        seconds=seconds,
-        nodes=nodes,
-        method="milp" if formulation == "strong" else "milp-textbook",
+        problem, open_, x, z, u, lower_bound=bound, status=status, seconds=seconds, nodes=nodes, method=method
     )
     if status == "optimal" and sol.gap > max(mip_rel_gap, 1e-9) * 1.0001:
         sol.status = "gap_limit"
     return sol
 
 
-def _attach_progress(h: highspy.Highs, hook: ProgressHook, t0: float, phase: str) -> None:
-    """Forward HiGHS MIP events to the hook: every improving solution, and periodically otherwise."""
+def _attach_progress(
+    h: highspy.Highs,
+    hook: ProgressHook,
+    t0: float,
+    phase: str,
+    external_bound: float = -np.inf,
+    external_incumbent: float = np.inf,
+) -> None:
+    """Forward HiGHS MIP events to the hook: every improving solution, and about twice a second."""
     last = [0.0]
 
     def emit(e: highspy.HighsCallbackEvent, message: str) -> None:
         out = e.data_out
-        ev = ProgressEvent(
-            phase=phase,
-            seconds=time.perf_counter() - t0,
-            objective=float(out.mip_primal_bound),
-            bound=float(out.mip_dual_bound),
-            nodes=int(out.mip_node_count),
-            message=message,
-        )
+        obj = min(float(out.mip_primal_bound), external_incumbent)
+        bound = max(external_bound, min(external_incumbent, float(out.mip_dual_bound)))
+        ev = ProgressEvent(phase, time.perf_counter() - t0, obj, bound, int(out.mip_node_count), message)
         if hook(ev):
             e.interrupt()
 

@@ -1,6 +1,6 @@
-"""One entry point from the planner to the facility-location solvers: a Lagrangian heuristic gives a
-good plan and a valid bound fast, then warm-starts the exact HiGHS MILP, which proves optimality (or
-reports its gap at the time limit)."""
+"""One entry point from the planner to the facility-location solvers: a capacity-aware greedy plan
+warm-starts the exact pipeline (Lagrangian bound and fixing, then HiGHS), which proves optimality or
+reports its gap at the time limit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 import numpy.typing as npt
 
 from microdc.placement.facility import FacilityProblem, Solution
-from microdc.placement.lagrangian import lagrangian_heuristic
 from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp
 
 BIG = 1e15
@@ -81,36 +80,24 @@ def solve_facility(
     mip_rel_gap: float,
     threads: int | None,
     progress: Callable[[str, float, float, float], None] | None = None,
-    heuristic_s: float = 5.0,
 ) -> Solution:
+    """Greedy "add" plan as a warm start, then the exact pipeline of `solve_milp` (Lagrangian bound and
+    fixing, HiGHS), which keeps the better plan and reports the proven bound."""
+
     def hook(e: ProgressEvent) -> None:
         if progress is not None:
             progress(e.phase, e.seconds, e.objective, e.bound)
 
     t0 = time.perf_counter()
-    budget = heuristic_s if time_limit_s is None else min(heuristic_s, 0.3 * time_limit_s)
-    lag = lagrangian_heuristic(problem, time_limit_s=budget, progress=hook, threads=threads or 1)
-    best = lag.solution
     greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
-    if greedy.feasible and (best is None or greedy.objective < best.objective):
-        best = greedy.solution(problem, lower_bound=lag.lower_bound)
-    if best is not None and lag.upper_bound - lag.lower_bound <= mip_rel_gap * abs(lag.upper_bound):
-        best.lower_bound = max(best.lower_bound, lag.lower_bound)
-        best.seconds = time.perf_counter() - t0
-        return best
-    remaining = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 1.0)
+    start = greedy.solution(problem) if greedy.feasible else None
     sol = solve_milp(
         problem,
-        time_limit_s=remaining,
+        time_limit_s=time_limit_s,
         mip_rel_gap=mip_rel_gap,
         threads=threads,
-        warm_start=best,
+        warm_start=start,
         progress=hook,
-        external_bound=lag.lower_bound,
     )
-    if best is not None and sol.objective > best.objective:
-        best.lower_bound = max(sol.lower_bound, lag.lower_bound)
-        best.status = sol.status
-        sol = best
     sol.seconds = time.perf_counter() - t0
     return sol

@@ -1,17 +1,20 @@
 """The headline figures of one alternative, as written to `comparison.json` and shown in the report.
 
-Everything here is computed from the plan and the simulated outputs; nothing is typed in.
+Everything is computed from the plan and the simulator's outputs; nothing is typed in. Where the
+simulator's `summary.json` has a figure it is used (it is computed from the full latency mixture and
+exact request counts); the per-step files are the fallback.
 
 - cost per year, by part: `capex` (module and server capex annualized over their lifetimes at the
-  discount rate, from the plan), `site` (lease, connection, maintenance), `energy` (simulated MDC
-  facility energy, scaled from the simulated days to a year, at each site's energy price plus the
-  carbon price), `cloud` (cloud compute and memory bill of the plan's cloud assignments) and `egress`
-  (responses leaving the cloud plus request backhaul);
-- latency per service: quantiles of the run's response-time distribution (`latency_math`), and the
-  SLO violation rate (share of served requests over the SLO, as the simulator counted them);
+  discount rate, from the plan), `site` (lease, connection, upkeep, from the plan), `energy` (simulated
+  MDC energy at each site's price plus the carbon price), `egress` (responses out of the cloud and
+  requests carried to it, from the simulated cloud load) and `cloud` (the rest of the simulated cloud
+  bill: cores, memory, and sync backhaul); simulated parts are scaled from the simulated period to a year;
+- latency per service: p50/p95/p99 over the run, and the SLO violation rate: the share of offered
+  requests answered over the SLO or not answered at all;
 - energy, PUE and carbon over the simulated period, MDCs and cloud regions together;
-- sovereignty: assignments whose target breaks the data-class rule (`policy.PolicyBook`);
-- unserved: demand the alternative does not serve, and why.
+- sovereignty: planned assignments whose target breaks the data-class rule (`policy.PolicyBook`), plus
+  any the simulator counted while re-placing work during faults;
+- unserved: demand the alternative does not serve by plan, and requests not served in the simulation.
 """
 
 from __future__ import annotations
@@ -25,59 +28,105 @@ import pandas as pd
 from microdc.model import Scenario
 from microdc.placement.plan import Assignment, Plan
 from microdc.policy import PolicyBook
-from microdc.report.data import AlternativeRun
+from microdc.report.data import CLOUD_PREFIX, AlternativeRun
 from microdc.report.latency_math import mixture_quantiles, weighted_mean
 
-SECONDS_PER_YEAR = 8760.0 * 3600.0
+HOURS_PER_YEAR = 8760.0
 COST_PARTS = ("capex", "energy", "cloud", "egress", "site")
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
+def _num(x: Any) -> float | None:
+    """A finite float, or None."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
 
 
-def egress_per_year(s: Scenario, plan: Plan) -> float:
-    """Annual egress (responses out of the cloud) and backhaul (requests to it) of cloud assignments."""
-    regions = {r.id: r for r in s.cloud_regions}
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
+def period_hours(ts: pd.DataFrame, summary: dict[str, Any]) -> float:
+    """Simulated hours: from the summary, else from the step grid of the timeseries."""
+    h = _num(summary.get("cost", {}).get("period_hours"))
+    if h:
+        return h
+    times = pd.DatetimeIndex(pd.unique(ts["time"])).sort_values()
+    if len(times) < 2:
+        return 1.0
+    step = float(np.median((times[1:] - times[:-1]).total_seconds())) / 3600.0
+    return step * len(times)
+
+
+def _cloud_mix_kb(s: Scenario, plan: Plan) -> dict[str, tuple[float, float]]:
+    """Per cloud region: request-weighted mean (request kB, response kB) of the plan's assignments there,
+    with the whole demand's mix under the key '' for regions the plan sends nothing to."""
     demand = {d.id: d for d in s.demand}
-    total = 0.0
+    acc: dict[str, list[float]] = {"": [0.0, 0.0, 0.0]}
+    for d in s.demand:
+        svc = s.service(d.service)
+        acc[""][0] += d.mean_rate_rps
+        acc[""][1] += d.mean_rate_rps * svc.payload_kb
+        acc[""][2] += d.mean_rate_rps * svc.response_kb
     for a in plan.primary():
-        if a.kind != "cloud" or a.target not in regions:
+        if a.kind != "cloud" or a.demand not in demand:
             continue
         d = demand[a.demand]
         svc = s.service(d.service)
         rps = d.mean_rate_rps * a.fraction
-        out_gb = rps * svc.response_kb * SECONDS_PER_YEAR / 1e6
-        in_gb = rps * svc.payload_kb * SECONDS_PER_YEAR / 1e6
-        total += out_gb * regions[a.target].egress_per_gb + in_gb * s.economics.network_price_per_gb
+        w = acc.setdefault(a.target, [0.0, 0.0, 0.0])
+        w[0] += rps
+        w[1] += rps * svc.payload_kb
+        w[2] += rps * svc.response_kb
+    return {k: (v[1] / v[0], v[2] / v[0]) for k, v in acc.items() if v[0] > 0}
+
+
+def egress_cost(s: Scenario, plan: Plan, ts: pd.DataFrame) -> float:
+    """Egress of responses and backhaul of requests for the load the cloud regions carried (period)."""
+    cloud = ts[ts["site"].astype(str).str.startswith(CLOUD_PREFIX)]
+    if cloud.empty:
+        return 0.0
+    times = pd.DatetimeIndex(pd.unique(ts["time"])).sort_values()
+    step_s = float(np.median((times[1:] - times[:-1]).total_seconds())) if len(times) > 1 else 3600.0
+    mix = _cloud_mix_kb(s, plan)
+    regions = {r.id: r for r in s.cloud_regions}
+    total = 0.0
+    for site, rows in cloud.groupby(cloud["site"].astype(str), observed=True):
+        rid = site.removeprefix(CLOUD_PREFIX)
+        req_kb, resp_kb = mix.get(rid, mix.get("", (0.0, 0.0)))
+        requests = float(rows["load_rps"].sum()) * step_s
+        price = regions[rid].egress_per_gb if rid in regions else 0.0
+        total += requests * (resp_kb * price + req_kb * s.economics.network_price_per_gb) / 1e6
     return total
 
 
-def energy_cost_per_year(s: Scenario, timeseries: pd.DataFrame, days: float) -> float:
-    """Simulated MDC facility energy (and its carbon price), scaled to a year."""
-    if timeseries.empty or days <= 0:
-        return 0.0
-    ts = timeseries[~timeseries["site"].astype(str).str.startswith("cloud:")]
-    eco = s.economics
-    price = {
-        site.id: site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
-        for site in s.sites
-    }
-    kwh = ts.groupby("site")["energy_kwh"].sum()
-    carbon_g = float(ts["carbon_g"].sum())
-    cost = sum(float(v) * price.get(str(k), eco.energy_price_per_kwh) for k, v in kwh.items())
-    cost += eco.carbon_price_per_tonne * carbon_g / 1e6
-    return cost * 365.0 / days
-
-
-def cost_breakdown(s: Scenario, plan: Plan, timeseries: pd.DataFrame, days: float) -> dict[str, float]:
+def cost_breakdown(s: Scenario, alt: AlternativeRun) -> dict[str, float]:
+    """Annual cost by part (see the module docstring)."""
+    plan, ts, summary = alt.plan, alt.timeseries, alt.summary
+    scale = HOURS_PER_YEAR / period_hours(ts, summary)
     c = plan.costs
-    egress = egress_per_year(s, plan)
+    sim_cost = summary.get("cost", {})
+    energy = _num(sim_cost.get("energy"))
+    if energy is None:  # no simulator summary: price the simulated MDC energy here
+        sites = ts[~ts["site"].astype(str).str.startswith(CLOUD_PREFIX)]
+        prices = {x.id: x.energy_price_per_kwh for x in s.sites}
+        eco = s.economics
+        kwh = sites.groupby(sites["site"].astype(str), observed=True)["energy_kwh"].sum()
+        energy = sum(float(v) * (prices.get(str(k)) or eco.energy_price_per_kwh) for k, v in kwh.items())
+        energy += eco.carbon_price_per_tonne * float(sites["carbon_g"].sum()) / 1e6
+    egress = egress_cost(s, plan, ts)
+    cloud_bill = _num(sim_cost.get("cloud"))
+    if cloud_bill is None:
+        cloud_bill = max(0.0, c.get("cloud", 0.0) / scale)
+    else:
+        cloud_bill += _num(sim_cost.get("network")) or 0.0
     return {
         "capex": c.get("module_capex", 0.0) + c.get("server_capex", 0.0),
-        "energy": energy_cost_per_year(s, timeseries, days),
-        "cloud": max(0.0, c.get("cloud", 0.0) - egress),
-        "egress": egress,
+        "energy": energy * scale,
+        "cloud": max(0.0, cloud_bill - egress) * scale,
+        "egress": egress * scale,
         "site": c.get("site", 0.0),
     }
 
@@ -95,71 +144,119 @@ def sovereignty_violations(s: Scenario, assignments: Iterable[Assignment]) -> li
         if d is None or a.target not in where:
             continue
         jur, tier = where[a.target]
-        ok = bool(book.sovereignty_mask([d.data_class], tree.indices([d.jurisdiction]), tree.indices([jur]))[0, 0])
+        ok = bool(
+            book.sovereignty_mask([d.data_class], tree.indices([d.jurisdiction]), tree.indices([jur]))[0, 0]
+        )
         tier_ok = tier >= s.policy_for(d.data_class).min_security_tier
         if not (ok and tier_ok):
-            rule = "process_in/store_in" if not ok else "min_security_tier"
-            out.append({
-                "demand": d.id, "data_class": d.data_class, "origin": d.jurisdiction, "target": a.target,
-                "target_jurisdiction": jur, "role": a.role, "rule": rule,
-                "rps": round(d.mean_rate_rps * a.fraction, 3),
-            })
+            out.append(
+                {
+                    "demand": d.id,
+                    "data_class": d.data_class,
+                    "origin": d.jurisdiction,
+                    "target": a.target,
+                    "target_jurisdiction": jur,
+                    "role": a.role,
+                    "rule": "process_in/store_in" if not ok else "min_security_tier",
+                    "rps": round(d.mean_rate_rps * a.fraction, 3),
+                }
+            )
     return out
 
 
-def latency_by_service(s: Scenario, latency: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def latency_by_service(s: Scenario, alt: AlternativeRun) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
+    sim = alt.summary.get("latency", {})
     for svc in s.services:
-        df = latency[latency["service"] == svc.id]
-        p50, p95, p99 = mixture_quantiles(df) if not df.empty else [float("nan")] * 3
-        served = df["served_rps"].to_numpy(dtype=float) if not df.empty else np.zeros(0)
-        unserved = df["unserved_rps"].to_numpy(dtype=float) if not df.empty else np.zeros(0)
-        viol = weighted_mean(df["slo_violation_fraction"], df["served_rps"]) if not df.empty else float("nan")
-        asked = float(np.nansum(served) + np.nansum(unserved))
+        df = alt.latency[alt.latency["service"].astype(str) == svc.id]
+        got = sim.get(svc.id, {})
+        have = all(_num(got.get(k)) is not None for k in ("p50_ms", "p95_ms", "p99_ms"))
+        mix = mixture_quantiles(df) if not have and not df.empty else [float("nan")] * 3
+        served = float(df["served_rps"].sum())
+        unserved = float(df["unserved_rps"].sum())
+        offered = df["served_rps"] + df["unserved_rps"]
+        viol = _num(got.get("requests_over_slo_fraction"))
+        if viol is None and not df.empty:
+            viol = _num(weighted_mean(df["slo_violation_fraction"], offered))
+        unserved_frac = _num(got.get("unserved_fraction"))
         out[svc.id] = {
-            "p50_ms": _finite(p50), "p95_ms": _finite(p95), "p99_ms": _finite(p99),
-            "slo_p95_ms": svc.slo.p95_ms, "slo_p99_ms": svc.slo.p99_ms,
-            "slo_violation_rate": _finite(viol),
-            "unserved_fraction": float(np.nansum(unserved)) / asked if asked > 0 else 0.0,
+            **{
+                k: _first(_num(got.get(k)), _num(m))
+                for k, m in zip(("p50_ms", "p95_ms", "p99_ms"), mix, strict=True)
+            },
+            "slo_p95_ms": svc.slo.p95_ms,
+            "slo_p99_ms": svc.slo.p99_ms,
+            "slo_violation_rate": viol,
+            "unserved_fraction": unserved_frac
+            if unserved_frac is not None
+            else (unserved / (served + unserved) if served + unserved > 0 else 0.0),
+            "offered_rps_mean": float(offered.mean()) if not df.empty else 0.0,
         }
     return out
 
 
-def compare(s: Scenario, alt: AlternativeRun, days: float) -> dict[str, Any]:
+def _overall_violation(lat: dict[str, dict[str, Any]]) -> float | None:
+    num = den = 0.0
+    for v in lat.values():
+        if v["slo_violation_rate"] is not None:
+            num += v["slo_violation_rate"] * v["offered_rps_mean"]
+            den += v["offered_rps_mean"]
+    return num / den if den > 0 else None
+
+
+def compare(s: Scenario, alt: AlternativeRun) -> dict[str, Any]:
     """One `comparison.json` entry for an alternative."""
-    ts, lat, plan = alt.timeseries, alt.latency, alt.plan
-    breakdown = cost_breakdown(s, plan, ts, days)
-    it_kwh = float((ts["it_w"] * ts["energy_kwh"] / ts["total_w"].where(ts["total_w"] > 0)).sum())
-    energy_kwh = float(ts["energy_kwh"].sum())
+    ts, lat, plan, summary = alt.timeseries, alt.latency, alt.plan, alt.summary
+    breakdown = cost_breakdown(s, alt)
+    hours = period_hours(ts, summary)
+    ekwh = summary.get("energy_kwh", {})
+    it_kwh = _num(ekwh.get("it"))
+    if it_kwh is None:
+        it_kwh = float((ts["it_w"] * ts["energy_kwh"] / ts["total_w"].where(ts["total_w"] > 0)).sum())
+    energy_kwh = _num(ekwh.get("facility"))
+    if energy_kwh is None:
+        energy_kwh = float(ts["energy_kwh"].sum())
+    carbon_kg = _num(summary.get("carbon_kg", {}).get("total"))
+    if carbon_kg is None:
+        carbon_kg = float(ts["carbon_g"].sum()) / 1000.0
+    planned = sovereignty_violations(s, plan.assignments)
+    simulated = int(_num(summary.get("sovereignty_violations")) or 0)
+    security = int(_num(summary.get("security_violations")) or 0)
+    latency = latency_by_service(s, alt)
     served = float(lat["served_rps"].sum())
     unserved = float(lat["unserved_rps"].sum())
-    violations = sovereignty_violations(s, plan.assignments)
-    sim_violations = alt.summary.get("sovereignty_violations")
-    if isinstance(sim_violations, list):
-        violations += [v for v in sim_violations if isinstance(v, dict)]
-    elif isinstance(sim_violations, int | float) and sim_violations > len(violations):
-        violations += [{"source": "simulation", "count": int(sim_violations) - len(violations)}]
+    sim_unserved = _num(summary.get("unserved", {}).get("fraction"))
     mean_rps = {d.id: d.mean_rate_rps for d in s.demand}
     total_rps = sum(mean_rps.values())
     return {
         "alternative": alt.name,
         "method": plan.method,
+        "status": plan.status,
         "currency": plan.currency,
         "sites_built": len(plan.sites),
         "it_kw_built": round(sum(b.it_kw for b in plan.sites), 3),
-        "cost_per_year": sum(breakdown.values()),
+        "cost_per_year": float(sum(breakdown.values())),
         "cost_breakdown": breakdown,
-        "latency": latency_by_service(s, lat),
-        "slo_violation_rate": _finite(weighted_mean(lat["slo_violation_fraction"], lat["served_rps"])),
+        "latency": latency,
+        "slo_violation_rate": _overall_violation(latency),
         "energy_kwh": energy_kwh,
-        "energy_kwh_per_year": energy_kwh * 365.0 / days if days > 0 else None,
-        "pue": _finite(energy_kwh / it_kwh) if it_kwh > 0 else None,
-        "carbon_kg": float(ts["carbon_g"].sum()) / 1000.0,
-        "sovereignty_violations": len(violations),
-        "sovereignty_violation_details": violations,
-        "unserved_fraction": unserved / (served + unserved) if served + unserved > 0 else 0.0,
+        "energy_kwh_per_year": energy_kwh * HOURS_PER_YEAR / hours,
+        "it_energy_kwh": it_kwh,
+        "pue": energy_kwh / it_kwh if it_kwh > 0 else None,
+        "carbon_kg": carbon_kg,
+        "sovereignty_violations": len(planned) + simulated,
+        "sovereignty_violations_planned": len(planned),
+        "sovereignty_violations_simulated": simulated,
+        "security_violations_simulated": security,
+        "sovereignty_violation_details": planned,
+        "unserved_fraction": sim_unserved
+        if sim_unserved is not None
+        else (unserved / (served + unserved) if served + unserved > 0 else 0.0),
         "unserved_planned_fraction": (
-            sum(mean_rps.get(u.demand, 0.0) * u.fraction for u in plan.unserved) / total_rps if total_rps else 0.0
+            sum(mean_rps.get(u.demand, 0.0) * u.fraction for u in plan.unserved) / total_rps
+            if total_rps
+            else 0.0
         ),
         "unserved": [u.model_dump() for u in plan.unserved],
+        "faults": len(summary.get("faults", []) or []),
     }

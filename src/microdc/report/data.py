@@ -16,19 +16,42 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
-from microdc.model import Scenario
+from microdc.model import Problem, Scenario, ScenarioError
 from microdc.placement.plan import Plan, read_plan
 
 CLOUD_PREFIX = "cloud:"
 
 TIMESERIES_COLUMNS = (
-    "time", "site", "state", "load_rps", "utilization", "it_w", "cooling_w", "ups_loss_w",
-    "distribution_loss_w", "misc_w", "total_w", "pue", "outdoor_c", "inlet_c",
-    "carbon_intensity_g_per_kwh", "carbon_g", "energy_kwh", "sync_backlog_gb",
+    "time",
+    "site",
+    "state",
+    "load_rps",
+    "utilization",
+    "it_w",
+    "cooling_w",
+    "ups_loss_w",
+    "distribution_loss_w",
+    "misc_w",
+    "total_w",
+    "pue",
+    "outdoor_c",
+    "inlet_c",
+    "carbon_intensity_g_per_kwh",
+    "carbon_g",
+    "energy_kwh",
+    "sync_backlog_gb",
 )
 LATENCY_COLUMNS = (
-    "time", "service", "p50_ms", "p95_ms", "p99_ms", "served_rps", "unserved_rps", "slo_violation_fraction",
+    "time",
+    "service",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "served_rps",
+    "unserved_rps",
+    "slo_violation_fraction",
 )
 
 
@@ -78,9 +101,33 @@ def write_alternative(alt: AlternativeRun, directory: Path) -> None:
     (directory / "summary.json").write_text(json.dumps(alt.summary, indent=2, default=str), encoding="utf-8")
 
 
+def read_plan_lenient(path: Path) -> Plan:
+    """Read a plan file, taking `null` for the numbers JSON cannot hold (a baseline's -inf lower bound,
+    NaN latency of a service it does not serve) as NaN; anything else malformed raises like `read_plan`."""
+    try:
+        return read_plan(path)
+    except ScenarioError:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise
+        nan = float("nan")
+        for key in ("objective", "lower_bound", "gap"):
+            if data.get(key, 0) is None:
+                data[key] = nan
+        for lat in (data.get("latency") or {}).values():
+            if isinstance(lat, dict):
+                for key in ("p50_ms", "p95_ms", "worst_p95_ms"):
+                    if lat.get(key, 0) is None:
+                        lat[key] = nan
+        try:
+            return Plan.model_validate(data)
+        except ValidationError:
+            raise ScenarioError([Problem(str(path), None, "", "not a valid plan file")]) from None
+
+
 def read_alternative(directory: Path, name: str | None = None) -> AlternativeRun:
     """Read what `write_alternative` (or the simulator) wrote in `directory`."""
-    plan = read_plan(directory / "plan.json")
+    plan = read_plan_lenient(directory / "plan.json")
 
     def _json(fname: str, default: Any) -> Any:
         p = directory / fname
@@ -105,7 +152,10 @@ def load_run(directory: Path, scenario: Scenario) -> RunResult:
     entries: list[dict[str, Any]] = comparison["alternatives"]
     alts = [read_alternative(directory / e["alternative"], e["alternative"]) for e in entries]
     return RunResult(
-        scenario=scenario, alternatives=alts, comparison=entries,
-        days=float(comparison.get("days", 0.0)), step_minutes=float(comparison.get("step_minutes", 0.0)),
+        scenario=scenario,
+        alternatives=alts,
+        comparison=entries,
+        days=float(comparison.get("days", 0.0)),
+        step_minutes=float(comparison.get("step_minutes", 0.0)),
         seconds=dict(comparison.get("seconds", {})),
     )

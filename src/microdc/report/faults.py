@@ -1,12 +1,14 @@
 """Faults section: a timeline of what failed, what was re-placed and what was degraded.
 
-Reads the simulator's `events.json`: a list of events, each with a time (`time`, or `start`/`end`),
-a kind (`kind`/`type`), what it hit (`site`/`target`/`service`) and a description (`detail`/
-`message`/`description`). Unknown fields are kept for the table; nothing is assumed beyond that.
+Reads the simulator's outputs (docs/simulator.md): the fault list of `summary.json` (kind, site, start,
+end, and how many workload pieces each displaced, re-placed, degraded or left unserved) gives the bars;
+each record of `events.json` (time, kind, phase, site, and the pieces displaced / replaced / degraded /
+unserved / restored) gives a marker and a table row.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,29 +17,50 @@ import pandas as pd
 
 from microdc.report.style import Figure, axis, layout
 
-KIND_COLOURS = {"fault": "#c23b3b", "failure": "#c23b3b", "replace": "#1b7f5b", "re-place": "#1b7f5b",
-                "migrate": "#1b7f5b", "degrade": "#e6842a", "degraded": "#e6842a", "recover": "#5470c6",
-                "repair": "#5470c6", "restore": "#5470c6"}
+KIND_COLOURS = {
+    "site_outage": "#c23b3b",
+    "grid_outage": "#8c2d04",
+    "cooling_failure": "#e6842a",
+    "throttle": "#f0b323",
+    "shutdown": "#7a0177",
+    "battery_empty": "#7a0177",
+    "uplink_cut": "#5470c6",
+    "break_in": "#333333",
+}
+OUTCOME_COLOURS = {
+    "re-placed": "#1b7f5b",
+    "degraded": "#e6842a",
+    "unserved": "#c23b3b",
+    "restored": "#5470c6",
+    "no effect": "#999999",
+}
+
+
+@dataclass(frozen=True)
+class FaultSpan:
+    kind: str
+    site: str
+    start: pd.Timestamp
+    end: pd.Timestamp | None  # None: lasted to the end of the run
+    displaced: int
+    re_placed: int
+    degraded: int
+    unserved: int
+    unserved_requests: float
 
 
 @dataclass(frozen=True)
 class FaultEvent:
-    start: pd.Timestamp
-    end: pd.Timestamp | None
+    time: pd.Timestamp
     kind: str
-    subject: str
+    phase: str
+    site: str
+    outcome: str  # re-placed / degraded / unserved / restored / no effect
     detail: str
 
 
-def _first(e: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if e.get(k) not in (None, ""):
-            return e[k]
-    return None
-
-
 def _ts(x: Any) -> pd.Timestamp | None:
-    if x is None:
+    if x is None or x == "":
         return None
     try:
         t = pd.Timestamp(x)
@@ -45,57 +68,150 @@ def _ts(x: Any) -> pd.Timestamp | None:
         return None
     if pd.isna(t):
         return None
-    return t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
+    t = t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
+    return t.round("s")
+
+
+def parse_spans(summary: dict[str, Any]) -> list[FaultSpan]:
+    out = []
+    for f in summary.get("faults", []) or []:
+        start = _ts(f.get("start"))
+        if start is None:
+            continue
+        out.append(
+            FaultSpan(
+                kind=str(f.get("kind", "fault")),
+                site=str(f.get("site", "?")),
+                start=start,
+                end=_ts(f.get("end")),
+                displaced=int(f.get("displaced") or 0),
+                re_placed=int(f.get("re_placed") or 0),
+                degraded=int(f.get("degraded") or 0),
+                unserved=int(f.get("unserved") or 0),
+                unserved_requests=float(f.get("unserved_requests_while_active") or 0.0),
+            )
+        )
+    return sorted(out, key=lambda f: (f.start, f.site))
+
+
+def _where(mapping: dict[str, Any]) -> str:
+    counts = Counter(str(v) for v in mapping.values())
+    return ", ".join(f"{n}→{k}" if n > 1 else f"→{k}" for k, n in counts.most_common(4))
 
 
 def parse_events(events: Sequence[dict[str, Any]]) -> list[FaultEvent]:
     out = []
     for e in events:
-        start = _ts(_first(e, "time", "start", "at", "t"))
-        if start is None:
+        t = _ts(e.get("time"))
+        if t is None:
             continue
-        kind = str(_first(e, "kind", "type", "event", "action") or "event")
-        subject = str(_first(e, "site", "target", "component", "service", "subject") or "fleet")
-        detail = _first(e, "detail", "message", "description", "summary")
-        if detail is None:
-            skip = {"time", "start", "end", "at", "t", "kind", "type", "event", "site", "target"}
-            detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
-        out.append(FaultEvent(start, _ts(_first(e, "end", "until", "recovered_at")), kind, subject, str(detail)))
-    return sorted(out, key=lambda f: f.start)
+        displaced = list(e.get("displaced") or [])
+        replaced = dict(e.get("replaced") or {})
+        degraded = dict(e.get("degraded") or {})
+        unserved = dict(e.get("unserved") or {})
+        restored = list(e.get("restored") or [])
+        parts = []
+        if displaced:
+            parts.append(f"{len(displaced)} piece(s) displaced")
+        if replaced:
+            parts.append(f"{len(replaced)} re-placed ({_where(replaced)})")
+        if degraded:
+            parts.append(f"{len(degraded)} degraded ({next(iter(degraded.values()))})")
+        if unserved:
+            parts.append(f"{len(unserved)} left unserved ({next(iter(unserved.values()))})")
+        if restored:
+            parts.append(f"{len(restored)} moved back home")
+        outcome = (
+            "unserved"
+            if unserved
+            else "degraded"
+            if degraded
+            else "re-placed"
+            if replaced
+            else "restored"
+            if restored
+            else "no effect"
+        )
+        out.append(
+            FaultEvent(
+                t,
+                str(e.get("kind", "event")),
+                str(e.get("phase", "")),
+                str(e.get("site", "?")),
+                outcome,
+                "; ".join(parts) or "no workload affected",
+            )
+        )
+    return sorted(out, key=lambda x: x.time)
 
 
-def _colour(kind: str) -> str:
-    k = kind.lower()
-    return next((c for key, c in KIND_COLOURS.items() if key in k), "#555555")
-
-
-def fault_timeline(events: Sequence[FaultEvent], title: str = "Faults and responses") -> Figure:
-    """Bars for events with a duration, markers for instants; one row per subject."""
+def fault_timeline(
+    spans: Sequence[FaultSpan],
+    events: Sequence[FaultEvent],
+    run_end: pd.Timestamp | None,
+    title: str = "Faults and responses",
+    run_start: pd.Timestamp | None = None,
+) -> Figure:
+    """Bars: faults while active (one row per site). Markers: what each event did to the workload."""
     data: list[dict[str, Any]] = []
-    by_kind: dict[str, list[FaultEvent]] = {}
-    for e in events:
-        by_kind.setdefault(e.kind, []).append(e)
-    for kind, evs in by_kind.items():
-        c = _colour(kind)
-        spans = [e for e in evs if e.end is not None and e.end > e.start]
-        points = [e for e in evs if e not in spans]
-        if spans:
-            xs: list[str | None] = []
-            ys: list[str | None] = []
-            for e in spans:
-                assert e.end is not None
-                xs += [e.start.isoformat(), e.end.isoformat(), None]
-                ys += [e.subject, e.subject, None]
-            data.append({"type": "scatter", "mode": "lines", "name": kind, "legendgroup": kind, "x": xs, "y": ys,
-                         "line": {"color": c, "width": 9}, "hoverinfo": "skip"})
-        data.append({
-            "type": "scatter", "mode": "markers", "name": kind, "legendgroup": kind, "showlegend": not spans,
-            "x": [e.start.isoformat() for e in evs], "y": [e.subject for e in evs],
-            "text": [e.detail for e in evs], "hovertemplate": f"{kind} %{{y}} at %{{x}}<br>%{{text}}<extra></extra>",
-            "marker": {"color": c, "size": 9, "symbol": "diamond" if not points else "circle",
-                       "line": {"color": "#fff", "width": 1}},
-        })
-    n_rows = len({e.subject for e in events})
-    return {"data": data, "layout": layout(
-        title, xaxis=axis("time (UTC)"), yaxis=axis("", type="category", automargin=True),
-        height=max(260, 90 + 28 * n_rows))}
+    for kind in dict.fromkeys(f.kind for f in spans):
+        xs: list[str | None] = []
+        ys: list[str | None] = []
+        texts: list[str] = []
+        for f in (f for f in spans if f.kind == kind):
+            end = f.end or run_end or f.start
+            xs += [f.start.isoformat(), end.isoformat(), None]
+            ys += [f.site, f.site, None]
+            info = (
+                f"{kind} at {f.site}: {f.displaced} displaced, {f.re_placed} re-placed, "
+                f"{f.degraded} degraded, {f.unserved} unserved"
+            )
+            texts += [info, info, ""]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": kind.replace("_", " "),
+                "x": xs,
+                "y": ys,
+                "text": texts,
+                "hoverinfo": "text",
+                "line": {"color": KIND_COLOURS.get(kind, "#777777"), "width": 12},
+            }
+        )
+    for outcome in dict.fromkeys(e.outcome for e in events):
+        evs = [e for e in events if e.outcome == outcome]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"event: {outcome}",
+                "x": [e.time.isoformat() for e in evs],
+                "y": [e.site for e in evs],
+                "text": [f"{e.kind} {e.phase}: {e.detail}" for e in evs],
+                "hoverinfo": "text+x",
+                "marker": {
+                    "color": OUTCOME_COLOURS.get(outcome, "#555"),
+                    "size": 10,
+                    "symbol": "diamond",
+                    "line": {"color": "#fff", "width": 1},
+                },
+            }
+        )
+    rows = len({f.site for f in spans} | {e.site for e in events})
+    return {
+        "data": data,
+        "layout": layout(
+            title,
+            xaxis=axis(
+                "time (UTC)",
+                **(
+                    {"range": [run_start.isoformat(), run_end.isoformat()]}
+                    if run_start is not None and run_end is not None
+                    else {}
+                ),
+            ),
+            yaxis=axis("", type="category", automargin=True),
+            height=max(280, 120 + 34 * rows),
+        ),
+    }

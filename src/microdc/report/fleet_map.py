@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from microdc.model import Scenario
+from microdc.model.components import DemandSource
 from microdc.physics.geo import great_circle_km
 from microdc.placement.plan import Plan
-from microdc.report.style import SERVICE_COLOURS, Figure, axis, colour, layout
+from microdc.report.style import Figure, axis, colour, layout
 
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 View = tuple[float, float, float, float]  # min_lat, min_lon, max_lat, max_lon
@@ -57,44 +58,81 @@ def border_traces(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]
             enclosing.append(code)
             continue
         label_lat, label_lon = min(lat1, v[2]), max(lon0, v[1])
-        traces.append({
-            "type": "scatter", "mode": "lines", "name": "jurisdiction borders (bbox)",
-            "legendgroup": "borders", "showlegend": not traces, "hoverinfo": "text",
-            "text": f"jurisdiction {code}", "line": {"color": "#888", "width": 1.2, "dash": "dash"},
-            "x": [lon0, lon1, lon1, lon0, lon0], "y": [lat0, lat0, lat1, lat1, lat0],
-        })
-        traces.append({
-            "type": "scatter", "mode": "text", "x": [label_lon], "y": [label_lat], "text": [code],
-            "textposition": "bottom right", "showlegend": False, "hoverinfo": "skip",
-            "legendgroup": "borders", "textfont": {"color": "#777", "size": 11},
-        })
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "jurisdiction borders (bbox)",
+                "legendgroup": "borders",
+                "showlegend": not traces,
+                "hoverinfo": "text",
+                "text": f"jurisdiction {code}",
+                "line": {"color": "#888", "width": 1.2, "dash": "dash"},
+                "x": [lon0, lon1, lon1, lon0, lon0],
+                "y": [lat0, lat0, lat1, lat1, lat0],
+            }
+        )
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "text",
+                "x": [label_lon],
+                "y": [label_lat],
+                "text": [code],
+                "textposition": "bottom right",
+                "showlegend": False,
+                "hoverinfo": "skip",
+                "legendgroup": "borders",
+                "textfont": {"color": "#777", "size": 11},
+            }
+        )
     return traces, enclosing
 
 
 def _site_trace(s: Scenario) -> dict[str, Any]:
     return {
-        "type": "scatter", "mode": "markers", "name": "candidate sites",
-        "x": [x.lon for x in s.sites], "y": [x.lat for x in s.sites],
+        "type": "scatter",
+        "mode": "markers",
+        "name": "candidate sites",
+        "x": [x.lon for x in s.sites],
+        "y": [x.lat for x in s.sites],
         "text": [f"{x.id} {x.name}<br>tier {x.security_tier}, grid {x.grid_power_kw:g} kW" for x in s.sites],
-        "hoverinfo": "text", "marker": {"symbol": "circle-open", "size": 6, "color": "#9a9a9a"},
+        "hoverinfo": "text",
+        "marker": {"symbol": "circle-open", "size": 6, "color": "#9a9a9a"},
     }
 
 
 def _demand_traces(s: Scenario) -> list[dict[str, Any]]:
-    out = []
-    for k, svc in enumerate(s.services):
-        ds = [d for d in s.demand if d.service == svc.id]
-        if not ds:
-            continue
-        out.append({
-            "type": "scatter", "mode": "markers", "name": f"demand: {svc.id}", "legendgroup": "demand",
-            "x": [d.lon for d in ds], "y": [d.lat for d in ds], "hoverinfo": "text",
-            "text": [f"{d.id}: {d.devices} devices, {d.mean_rate_rps:,.0f} req/s, {d.data_class} "
-                     f"from {d.jurisdiction}" for d in ds],
-            "marker": {"symbol": "diamond", "size": 5, "opacity": 0.75,
-                       "color": SERVICE_COLOURS[k % len(SERVICE_COLOURS)]},
-        })
-    return out
+    """One marker per demand location (sources at the same place are merged), sized by its requests."""
+    places: dict[tuple[float, float], list[DemandSource]] = {}
+    for d in s.demand:
+        places.setdefault((round(d.lat, 6), round(d.lon, 6)), []).append(d)
+    rps = [sum(d.mean_rate_rps for d in ds) for ds in places.values()]
+    biggest = max(rps, default=1.0) or 1.0
+    return [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "demand (size ∝ req/s)",
+            "x": [lon for _, lon in places],
+            "y": [lat for lat, _ in places],
+            "hoverinfo": "text",
+            "text": [
+                "<br>".join(
+                    f"{d.id}: {d.devices} devices, {d.mean_rate_rps:,.0f} req/s, {d.data_class} from "
+                    f"{d.jurisdiction}"
+                    for d in ds
+                )
+                for ds in places.values()
+            ],
+            "marker": {
+                "symbol": "diamond",
+                "color": "#4a4a4a",
+                "opacity": 0.7,
+                "size": [4 + 6 * math.sqrt(r / biggest) for r in rps],
+            },
+        }
+    ]
 
 
 def _plan_traces(s: Scenario, plan: Plan, index: int, visible: bool) -> list[dict[str, Any]]:
@@ -112,23 +150,45 @@ def _plan_traces(s: Scenario, plan: Plan, index: int, visible: bool) -> list[dic
         ys += [d.lat, lat, None]
     vis: bool | str = True if visible else "legendonly"
     group = f"plan-{plan.alternative}"
-    traces: list[dict[str, Any]] = [{
-        "type": "scatter", "mode": "lines", "name": f"{plan.alternative}: serves", "legendgroup": group,
-        "x": xs, "y": ys, "hoverinfo": "skip", "visible": vis,
-        "line": {"color": c, "width": 0.8}, "opacity": 0.45,
-    }]
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": f"{plan.alternative}: serves",
+            "legendgroup": group,
+            "x": xs,
+            "y": ys,
+            "hoverinfo": "skip",
+            "visible": vis,
+            "line": {"color": c, "width": 0.8},
+            "opacity": 0.45,
+        }
+    ]
     if plan.sites:
         biggest = max(b.it_kw for b in plan.sites) or 1.0
-        traces.append({
-            "type": "scatter", "mode": "markers", "name": f"{plan.alternative}: sites built",
-            "legendgroup": group, "visible": vis,
-            "x": [where[b.site][1] for b in plan.sites], "y": [where[b.site][0] for b in plan.sites],
-            "text": [f"{b.site}: {b.module}, {b.servers}× {b.server}, {b.it_kw:g} kW IT, PUE {b.annual_pue:.2f}"
-                     for b in plan.sites],
-            "hoverinfo": "text",
-            "marker": {"size": [9 + 16 * math.sqrt(b.it_kw / biggest) for b in plan.sites], "color": c,
-                       "opacity": 0.85, "line": {"color": "#fff", "width": 1}},
-        })
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"{plan.alternative}: sites built",
+                "legendgroup": group,
+                "visible": vis,
+                "x": [where[b.site][1] for b in plan.sites],
+                "y": [where[b.site][0] for b in plan.sites],
+                "text": [
+                    f"{b.site}: {b.module}, {b.servers}× {b.server}, {b.it_kw:g} kW IT, "
+                    f"PUE {b.annual_pue:.2f}"
+                    for b in plan.sites
+                ],
+                "hoverinfo": "text",
+                "marker": {
+                    "size": [9 + 16 * math.sqrt(b.it_kw / biggest) for b in plan.sites],
+                    "color": c,
+                    "opacity": 0.85,
+                    "line": {"color": "#fff", "width": 1},
+                },
+            }
+        )
     return traces
 
 
@@ -137,18 +197,31 @@ def cloud_note(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]]:
     clat, clon = (v[0] + v[2]) / 2, (v[1] + v[3]) / 2
     inside = [r for r in s.cloud_regions if _inside(r.lat, r.lon, v)]
     notes = [
-        f"{r.name or r.id} ({r.id}, {r.jurisdiction}): {float(great_circle_km(clat, clon, r.lat, r.lon)):,.0f} km "
-        f"{bearing(clat, clon, r.lat, r.lon)}"
-        for r in s.cloud_regions if not _inside(r.lat, r.lon, v)
+        f"{r.name or r.id} ({r.id}, {r.jurisdiction}): "
+        f"{float(great_circle_km(clat, clon, r.lat, r.lon)):,.0f} km {bearing(clat, clon, r.lat, r.lon)}"
+        for r in s.cloud_regions
+        if not _inside(r.lat, r.lon, v)
     ]
     traces = []
     if inside:
-        traces.append({
-            "type": "scatter", "mode": "markers+text", "name": "cloud regions",
-            "x": [r.lon for r in inside], "y": [r.lat for r in inside], "text": [r.id for r in inside],
-            "textposition": "top center", "hoverinfo": "text",
-            "marker": {"symbol": "star", "size": 16, "color": "#333", "line": {"color": "#fff", "width": 1}},
-        })
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": "cloud regions",
+                "x": [r.lon for r in inside],
+                "y": [r.lat for r in inside],
+                "text": [r.id for r in inside],
+                "textposition": "top center",
+                "hoverinfo": "text",
+                "marker": {
+                    "symbol": "star",
+                    "size": 16,
+                    "color": "#333",
+                    "line": {"color": "#fff", "width": 1},
+                },
+            }
+        )
     return traces, notes
 
 
@@ -173,14 +246,30 @@ def fleet_map(s: Scenario, plans: Sequence[Plan]) -> Figure:
             "Fleet map — sites built (size ∝ IT kW), demand and who serves it",
             height=620,
             xaxis=axis("longitude (°)", range=[v[1], v[3]], constrain="domain"),
-            yaxis=axis("latitude (°)", range=[v[0], v[2]], scaleanchor="x",
-                       scaleratio=1.0 / max(math.cos(math.radians(mid_lat)), 0.05), constrain="domain"),
+            yaxis=axis(
+                "latitude (°)",
+                range=[v[0], v[2]],
+                scaleanchor="x",
+                scaleratio=1.0 / max(math.cos(math.radians(mid_lat)), 0.05),
+                constrain="domain",
+            ),
             legend={"orientation": "v", "x": 1.01, "y": 1.0},
             margin={"l": 60, "r": 10, "t": 48, "b": 80 if lines else 48},
-            annotations=[{
-                "text": "<br>".join(lines), "showarrow": False, "xref": "paper", "yref": "paper",
-                "x": 0, "y": -0.08, "xanchor": "left", "yanchor": "top", "align": "left",
-                "font": {"size": 11, "color": "#555"},
-            }] if lines else [],
+            annotations=[
+                {
+                    "text": "<br>".join(lines),
+                    "showarrow": False,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0,
+                    "y": -0.08,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                    "align": "left",
+                    "font": {"size": 11, "color": "#555"},
+                }
+            ]
+            if lines
+            else [],
         ),
     }

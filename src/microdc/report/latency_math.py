@@ -54,7 +54,7 @@ def grid_ms(df: pd.DataFrame, n: int = 240, extra: float | None = None) -> Float
     knots, w = _knots(df)
     if w.size == 0:
         return np.array([1.0, 10.0])
-    lo = max(0.05, float(knots[:, 1].min()) * 0.5)
+    lo = max(0.05, float(knots[:, 1].min()) * 0.1)
     hi = float(knots[:, 4].max()) * 1.05
     if extra is not None and np.isfinite(extra):
         lo, hi = min(lo, extra * 0.5), max(hi, extra * 1.2)

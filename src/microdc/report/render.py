@@ -20,7 +20,7 @@ from microdc.report.comparison import COST_PARTS
 from microdc.report.cost import PART_LABELS, cost_bars
 from microdc.report.data import RunResult
 from microdc.report.energy import carbon_over_time, power_over_time, pue_over_time, pue_vs_outdoor
-from microdc.report.faults import fault_timeline, parse_events
+from microdc.report.faults import fault_timeline, parse_events, parse_spans
 from microdc.report.fleet_map import fleet_map
 from microdc.report.latency import latency_cdf
 from microdc.report.sovereignty import sovereignty_rows, unserved_reasons
@@ -96,10 +96,24 @@ def comparison_rows(result: RunResult) -> list[dict[str, Any]]:
     add("Fleet and rules", [], group=True)
     add("sites built", [str(e["sites_built"]) for e in entries])
     add("IT kW built", [fmt(e["it_kw_built"]) for e in entries])
-    add("sovereignty violations", [str(e["sovereignty_violations"]) for e in entries])
+    add("sovereignty violations (plan)", [str(e["sovereignty_violations_planned"]) for e in entries])
+    add("sovereignty violations (simulated)", [str(e["sovereignty_violations_simulated"]) for e in entries])
     add("demand unserved (planned)", [pct(e["unserved_planned_fraction"]) for e in entries])
     add("requests unserved (simulated)", [pct(e["unserved_fraction"], 2) for e in entries])
     return rows
+
+
+def _run_window(ts: Any) -> tuple[Any, Any]:
+    """First step and end of the simulated window (last step plus one step), tz-naive UTC, or None."""
+    import pandas as pd
+
+    if ts.empty:
+        return None, None
+    times = pd.DatetimeIndex(pd.unique(ts["time"])).sort_values()
+    if times.tz is not None:
+        times = times.tz_convert("UTC").tz_localize(None)
+    step = times[1] - times[0] if len(times) > 1 else pd.Timedelta(hours=1)
+    return times[0], times[-1] + step
 
 
 def build(result: RunResult) -> tuple[dict[str, Any], dict[str, Figure]]:
@@ -119,25 +133,41 @@ def build(result: RunResult) -> tuple[dict[str, Any], dict[str, Figure]]:
     entries = {e["alternative"]: e for e in result.comparison}
     sovereignty = []
     faults = []
+    run_start, run_end = _run_window(alts[0].timeseries)
     for i, a in enumerate(alts):
         e = entries[a.name]
         reasons = unserved_reasons(a.plan)
-        sovereignty.append({
-            "alternative": a.name,
-            "rows": sovereignty_rows(s, a.plan, e["sovereignty_violation_details"]),
-            "violations": e["sovereignty_violations"],
-            "details": e["sovereignty_violation_details"][:50],
-            "unserved_fraction": e["unserved_planned_fraction"],
-            "unserved_pct": pct(e["unserved_planned_fraction"]),
-            "reasons": reasons[:MAX_REASONS],
-            "more_reasons": max(0, len(reasons) - MAX_REASONS),
-        })
+        sovereignty.append(
+            {
+                "alternative": a.name,
+                "rows": sovereignty_rows(s, a.plan, e["sovereignty_violation_details"]),
+                "violations": e["sovereignty_violations"],
+                "planned": e["sovereignty_violations_planned"],
+                "simulated": e["sovereignty_violations_simulated"],
+                "details": e["sovereignty_violation_details"][:50],
+                "unserved_fraction": e["unserved_planned_fraction"],
+                "unserved_pct": pct(e["unserved_planned_fraction"]),
+                "reasons": reasons[:MAX_REASONS],
+                "more_reasons": max(0, len(reasons) - MAX_REASONS),
+            }
+        )
         events = parse_events(a.events)
+        spans = parse_spans(a.summary)
         fid = f"faults-{i}"
-        if events:
-            figures[fid] = fault_timeline(events, f"Faults and responses — {a.name}")
-        faults.append({"alternative": a.name, "figure": fid if events else None, "count": len(events),
-                       "events": events[:MAX_EVENT_ROWS], "more": max(0, len(events) - MAX_EVENT_ROWS)})
+        if events or spans:
+            figures[fid] = fault_timeline(
+                spans, events, run_end, f"Faults and responses — {a.name}", run_start
+            )
+        faults.append(
+            {
+                "alternative": a.name,
+                "figure": fid if events or spans else None,
+                "spans": spans,
+                "count": len(spans),
+                "events": events[:MAX_EVENT_ROWS],
+                "more": max(0, len(events) - MAX_EVENT_ROWS),
+            }
+        )
     context = {
         "scenario": s,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

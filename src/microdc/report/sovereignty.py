@@ -43,8 +43,8 @@ def sovereignty_rows(s: Scenario, plan: Plan, violations: list[dict[str, Any]]) 
     jur = {x.id: x.jurisdiction for x in s.sites} | {r.id: r.jurisdiction for r in s.cloud_regions}
     demand = {d.id: d for d in s.demand}
     asked: dict[tuple[str, str], float] = defaultdict(float)
-    for d in s.demand:
-        asked[(d.data_class, d.jurisdiction)] += d.mean_rate_rps
+    for src in s.demand:
+        asked[(src.data_class, src.jurisdiction)] += src.mean_rate_rps
     processed: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for a in plan.primary():
         d = demand.get(a.demand)
@@ -65,15 +65,19 @@ def sovereignty_rows(s: Scenario, plan: Plan, violations: list[dict[str, Any]]) 
         pol = s.policy_for(cls)
         where = processed.get(key, {})
         stored = dict(where)
-        rows.append(SovereigntyRow(
-            alternative=plan.alternative, data_class=cls, origin=origin,
-            rule=f"process: {_where(pol.process_in)}; store: {_where(pol.store_in)}"
-                 + ("; aggregates may leave" if pol.aggregates_may_leave else ""),
-            processed_in=_shares(where, asked[key]),
-            stored_in=_shares(stored, asked[key]),
-            unserved=f"{100 * unserved[key] / asked[key]:.0f}%" if unserved.get(key, 0.0) > 0 else "",
-            violations=bad.get(key, 0),
-        ))
+        rows.append(
+            SovereigntyRow(
+                alternative=plan.alternative,
+                data_class=cls,
+                origin=origin,
+                rule=f"process: {_where(pol.process_in)}; store: {_where(pol.store_in)}"
+                + ("; aggregates may leave" if pol.aggregates_may_leave else ""),
+                processed_in=_shares(where, asked[key]),
+                stored_in=_shares(stored, asked[key]),
+                unserved=f"{100 * unserved[key] / asked[key]:.0f}%" if unserved.get(key, 0.0) > 0 else "",
+                violations=bad.get(key, 0),
+            )
+        )
     return rows
 
 
@@ -83,4 +87,7 @@ def unserved_reasons(plan: Plan) -> list[str]:
     for u in plan.unserved:
         for r in u.reasons:
             counts[r] += 1
-    return [f"{r} ({n} demand source{'s' if n != 1 else ''})" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return [
+        f"{r} ({n} demand source{'s' if n != 1 else ''})"
+        for r, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    ]

@@ -17,6 +17,9 @@ EXTRA_COLOURS = ("#c23b3b", "#3ba3c2", "#8a8a2a", "#555555")
 SERVICE_COLOURS = ("#2b8cbe", "#e34a33", "#31a354", "#756bb1", "#fd8d3c", "#636363")
 
 
+LEGEND = {"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"}
+
+
 def colour(alternative: str, index: int = 0) -> str:
     return ALTERNATIVE_COLOURS.get(alternative, EXTRA_COLOURS[index % len(EXTRA_COLOURS)])
 
@@ -24,13 +27,13 @@ def colour(alternative: str, index: int = 0) -> str:
 def layout(title: str, **extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
-        "margin": {"l": 60, "r": 20, "t": 48, "b": 48},
+        "margin": {"l": 60, "r": 20, "t": 48, "b": 110},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
-        "legend": {"orientation": "h", "y": -0.18},
+        "legend": dict(LEGEND),
         "hovermode": "closest",
-        "height": 380,
+        "height": 420,
     }
     base.update(extra)
     return base

@@ -38,18 +38,40 @@ def _latency_line(ours: dict[str, Any], ref: dict[str, Any]) -> SummaryLine:
         theirs = ref["latency"].get(svc, {})
         a, b = lat.get("p95_ms"), theirs.get("p95_ms")
         slo = lat.get("slo_p95_ms") or lat.get("slo_p99_ms")
-        piece = f"{svc} {fmt(a)} ms vs {fmt(b)} ms"
-        if a is not None and b is not None and a > 0:
-            piece += f" ({b / a:.1f}× faster)" if b > a * 1.05 else (" (slower)" if a > b * 1.05 else " (on par)")
+        if a is None:
+            piece = f"{svc}: not served by microdc"
+        elif b is None:
+            piece = f"{svc} {fmt(a)} ms ({ref['alternative']} does not serve it)"
+        else:
+            piece = f"{svc} {fmt(a)} ms vs {fmt(b)} ms"
+            if b > a * 1.05:
+                piece += f" ({b / a:.1f}× faster)"
+            elif a > b * 1.05:
+                piece += f" ({a / b:.1f}× slower)"
+            else:
+                piece += " (on par)"
         if slo:
             piece += f", SLO {slo:g} ms"
         parts.append(piece)
-    viol = ours.get("slo_violation_rate")
-    text = (f"Run p95 response time with microdc vs {ref['alternative']}: " + "; ".join(parts)
-            + f". {pct(1 - viol if viol is not None else None)} of microdc's served requests met their SLO "
-              f"({pct(1 - ref['slo_violation_rate'] if ref.get('slo_violation_rate') is not None else None)} "
-              f"for {ref['alternative']}).")
+    ok_ours = None if ours.get("slo_violation_rate") is None else 1 - ours["slo_violation_rate"]
+    ok_ref = None if ref.get("slo_violation_rate") is None else 1 - ref["slo_violation_rate"]
+    text = (
+        f"p95 response time over the run, microdc vs {ref['alternative']}: "
+        + "; ".join(parts)
+        + f". {pct(ok_ours)} of the requests offered to microdc's fleet were answered within their SLO "
+        f"({pct(ok_ref)} for {ref['alternative']})."
+    )
     return SummaryLine("Latency", text)
+
+
+def _coverage_note(ref: dict[str, Any]) -> str:
+    share = ref.get("unserved_planned_fraction", 0.0)
+    if share > 0:
+        return (
+            f" Note: {ref['alternative']} serves only {pct(1 - share)} of the demand, "
+            "so its figures are smaller."
+        )
+    return ""
 
 
 def summarize(entries: Sequence[dict[str, Any]], days: float) -> list[SummaryLine]:
@@ -59,27 +81,55 @@ def summarize(entries: Sequence[dict[str, Any]], days: float) -> list[SummaryLin
     ref = reference(entries)
     cur = ours["currency"]
     lines: list[SummaryLine] = []
-    built = f"microdc builds {ours['sites_built']} micro data center(s) with {fmt(ours['it_kw_built'])} kW of IT"
+    built = (
+        f"microdc builds {ours['sites_built']} micro data center(s) with {fmt(ours['it_kw_built'])} kW of IT"
+    )
     if ref is None:
         lines.append(SummaryLine("Plan", built + "."))
         return lines
-    lines.append(SummaryLine("Plan", built + f" and is compared with {', '.join(e['alternative'] for e in entries[1:])}"
-                             f" over the same {fmt(days, 0)} simulated day(s), weather, grid carbon, load and faults."))
+    lines.append(
+        SummaryLine(
+            "Plan",
+            built + f" and is compared with {', '.join(e['alternative'] for e in entries[1:])}"
+            f" over the same {fmt(days, 0)} simulated day(s), weather, grid carbon, load and faults.",
+        )
+    )
     lines.append(_latency_line(ours, ref))
-    lines.append(SummaryLine("Energy and carbon", (
-        f"microdc uses {fmt(ours['energy_kwh'], 0)} kWh (fleet PUE {fmt(ours['pue'], 2)}), "
-        f"{_change(ours['energy_kwh'], ref['energy_kwh'])} {ref['alternative']} ({fmt(ref['energy_kwh'], 0)} kWh), "
-        f"and emits {fmt(ours['carbon_kg'], 0)} kg CO₂e, {_change(ours['carbon_kg'], ref['carbon_kg'])} "
-        f"{ref['alternative']} ({fmt(ref['carbon_kg'], 0)} kg).")))
-    lines.append(SummaryLine("Cost", (
-        f"microdc costs {money(ours['cost_per_year'], cur)} per year, "
-        f"{_change(ours['cost_per_year'], ref['cost_per_year'])} {ref['alternative']} "
-        f"({money(ref['cost_per_year'], cur)}).")))
-    sov = [f"microdc's plan has {ours['sovereignty_violations']} sovereignty violation(s)"]
+    lines.append(
+        SummaryLine(
+            "Energy and carbon",
+            (
+                f"microdc uses {fmt(ours['energy_kwh'], 0)} kWh (fleet PUE {fmt(ours['pue'], 2)}), "
+                f"{_change(ours['energy_kwh'], ref['energy_kwh'])} {ref['alternative']} "
+                f"({fmt(ref['energy_kwh'], 0)} kWh), and emits {fmt(ours['carbon_kg'], 0)} kg CO₂e, "
+                f"{_change(ours['carbon_kg'], ref['carbon_kg'])} "
+                f"{ref['alternative']} ({fmt(ref['carbon_kg'], 0)} kg)." + _coverage_note(ref)
+            ),
+        )
+    )
+    lines.append(
+        SummaryLine(
+            "Cost",
+            (
+                f"microdc costs {money(ours['cost_per_year'], cur)} per year, "
+                f"{_change(ours['cost_per_year'], ref['cost_per_year'])} {ref['alternative']} "
+                f"({money(ref['cost_per_year'], cur)}); by part: "
+                + ", ".join(f"{k} {money(v, cur)}" for k, v in ours["cost_breakdown"].items() if v > 0.5)
+                + "."
+                + _coverage_note(ref)
+            ),
+        )
+    )
+    sov = [
+        f"microdc's plan has {ours['sovereignty_violations']} sovereignty violation(s)"
+        + (" in plan and simulation" if ours["sovereignty_violations"] == 0 else "")
+    ]
     for e in entries[1:]:
         if e["unserved_planned_fraction"] > 0:
-            sov.append(f"{e['alternative']} cannot legally serve {pct(e['unserved_planned_fraction'])} of the demand "
-                       f"(its figures above cover only the demand it serves)")
+            sov.append(
+                f"{e['alternative']} cannot legally serve {pct(e['unserved_planned_fraction'])} of the "
+                "demand (its figures above cover only the demand it serves)"
+            )
         if e["sovereignty_violations"]:
             sov.append(f"{e['alternative']} breaks {e['sovereignty_violations']} sovereignty rule(s)")
     lines.append(SummaryLine("Sovereignty", "; ".join(sov) + "."))

@@ -10,6 +10,17 @@ from microdc.sim.faults import Fault, FaultKind, FaultSpec, RandomFaults, load_f
 from microdc.sim.fleet import check_plan
 
 __all__ = [
-    "STATES", "Fault", "FaultKind", "FaultSpec", "RandomFaults", "SimConfig", "SimConfigError", "SimResult",
-    "Simulation", "check_plan", "load_faults", "parse_step", "simulate",
+    "STATES",
+    "Fault",
+    "FaultKind",
+    "FaultSpec",
+    "RandomFaults",
+    "SimConfig",
+    "SimConfigError",
+    "SimResult",
+    "Simulation",
+    "check_plan",
+    "load_faults",
+    "parse_step",
+    "simulate",
 ]

@@ -45,7 +45,7 @@ from microdc.policy import PolicyBook, tier_with_trust
 from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
 from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet
-from microdc.sim.latency import Atoms, RunAccumulator, build_atoms, step_latency
+from microdc.sim.latency import Atoms, RunAccumulator, StepLatency, build_atoms, step_latency
 from microdc.sim.output import OutputWriter, build_summary
 
 FloatArray = npt.NDArray[np.float64]
@@ -86,8 +86,15 @@ class _FaultImpact:
 class Simulation:
     """One run. ``run()`` steps through the window and writes the outputs (see docs/simulator.md)."""
 
-    def __init__(self, scenario: Scenario, plan: Plan, config: SimConfig, faults: FaultSpec | None = None,
-                 plan_path: str | Path = "plan.json", fleet: SimFleet | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        plan: Plan,
+        config: SimConfig,
+        faults: FaultSpec | None = None,
+        plan_path: str | Path = "plan.json",
+        fleet: SimFleet | None = None,
+    ) -> None:
         self.s = scenario
         self.cfg = config
         self.fleet = fleet or build_fleet(scenario, plan, plan_path)
@@ -108,12 +115,16 @@ class Simulation:
         # Environment on the step grid.
         series = ScenarioSeries(scenario)
         self.outdoor = np.array([series.outdoor_c(c, self.times) for c in f.climates]).reshape(
-            len(f.climates), self.n_steps)
+            len(f.climates), self.n_steps
+        )
         self.intensity = np.array([series.intensity(z, self.times) for z in f.zones]).reshape(
-            len(f.zones), self.n_steps)
+            len(f.zones), self.n_steps
+        )
         names = [FLAT_PROFILE, *sorted(scenario.profiles)]
-        self.profile = np.array([np.ones(self.n_steps)] + [
-            factors(scenario.profiles[n], self.times, scenario.base_dir) for n in names[1:]])
+        self.profile = np.array(
+            [np.ones(self.n_steps)]
+            + [factors(scenario.profiles[n], self.times, scenario.base_dir) for n in names[1:]]
+        )
         p_index = {n: i for i, n in enumerate(names)}
 
         # Demand sources and services.
@@ -129,8 +140,10 @@ class Simulation:
         self.v_util = np.array([v.target_utilization for v in sv])
         self.v_payload_kb = np.array([v.payload_kb for v in sv])
         self.v_response_kb = np.array([v.response_kb for v in sv])
-        self.v_slo_bound = np.array([v.slo.p95_ms if v.slo.p95_ms is not None else (v.slo.p99_ms or np.inf)
-                                     for v in sv], dtype=np.float64)
+        self.v_slo_bound = np.array(
+            [v.slo.p95_ms if v.slo.p95_ms is not None else (v.slo.p99_ms or np.inf) for v in sv],
+            dtype=np.float64,
+        )
         self.v_slo_p95 = np.array([v.slo.p95_ms or np.inf for v in sv], dtype=np.float64)
         self.v_slo_p99 = np.array([v.slo.p99_ms or np.inf for v in sv], dtype=np.float64)
 
@@ -199,6 +212,21 @@ class Simulation:
         self.security_violations = 0
         self._reroute()
 
+    @staticmethod
+    def create(
+        scenario: Scenario,
+        plan: Plan,
+        config: SimConfig,
+        faults: FaultSpec | None = None,
+        plan_path: str | Path = "plan.json",
+    ) -> Simulation:
+        """The simulation for ``config.mode`` (fluid, or request-level)."""
+        if config.mode == "requests":
+            from microdc.sim.requests import RequestSimulation
+
+            return RequestSimulation(scenario, plan, config, faults, plan_path)
+        return Simulation(scenario, plan, config, faults, plan_path)
+
     # ------------------------------------------------------------------------------------ helpers
 
     def _push(self, time: pd.Timestamp, action: str, site: int, fault: int) -> None:
@@ -211,16 +239,27 @@ class Simulation:
 
     @property
     def accepting(self) -> BoolArray:
-        return np.asarray(self.alive & (self.link_cut == 0) & ~self.throttled & (self.grid_out == 0)
-                          & (self.cooling_failed == 0))
+        return np.asarray(
+            self.alive
+            & (self.link_cut == 0)
+            & ~self.throttled
+            & (self.grid_out == 0)
+            & (self.cooling_failed == 0)
+        )
 
     @property
     def trusted(self) -> BoolArray:
         return np.asarray(self.untrusted == 0)
 
     def state_codes(self) -> IntArray:
-        conds = [~self.alive, self.throttled, self.cooling_failed > 0, self.grid_out > 0, self.link_cut > 0,
-                 self.untrusted > 0]
+        conds = [
+            ~self.alive,
+            self.throttled,
+            self.cooling_failed > 0,
+            self.grid_out > 0,
+            self.link_cut > 0,
+            self.untrusted > 0,
+        ]
         code = np.full(self.n_targets, len(STATES) - 1, dtype=np.int64)
         for i in range(len(conds) - 1, -1, -1):
             code = np.where(conds[i], i, code)
@@ -237,8 +276,9 @@ class Simulation:
             uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
             classes = [t.classes[i] for i in t.data_class[first].tolist()]
             self._sov_group = inv.ravel().astype(np.int64)
-            self._sov_mask = self.policy.sovereignty_mask(classes, t.origin[first],
-                                                          self.fleet.placer_fleet.jurisdiction)
+            self._sov_mask = self.policy.sovereignty_mask(
+                classes, t.origin[first], self.fleet.placer_fleet.jurisdiction
+            )
             del uniq
         return np.asarray(self._sov_mask[self._sov_group[rows], at], dtype=bool)
 
@@ -271,18 +311,46 @@ class Simulation:
         rtt = np.full(self.route.size, np.nan)
         if routed.any():
             tr = self.route[routed]
-            rtt[routed] = rtt_pairs_ms(self.p_lat[routed], self.p_lon[routed], f.placer_fleet.lat[tr],
-                                       f.placer_fleet.lon[tr], f.is_cloud[tr],
-                                       access_ms=self.s.network.access_ms, edge_extra_ms=self.s.network.edge_extra_ms)
+            rtt[routed] = rtt_pairs_ms(
+                self.p_lat[routed],
+                self.p_lon[routed],
+                f.placer_fleet.lat[tr],
+                f.placer_fleet.lon[tr],
+                f.is_cloud[tr],
+                access_ms=self.s.network.access_ms,
+                edge_extra_ms=self.s.network.edge_extra_ms,
+            )
         self.p_rtt = rtt
-        self.atoms: Atoms = build_atoms(self.p_queue, np.nan_to_num(rtt), self.p_mean, self.q_service,
-                                        max_atoms=self.cfg.max_atoms, tolerance_ms=self.cfg.atom_tolerance_ms)
+        self.atoms: Atoms = build_atoms(
+            self.p_queue,
+            np.nan_to_num(rtt),
+            self.p_mean,
+            self.q_service,
+            max_atoms=self.cfg.max_atoms,
+            tolerance_ms=self.cfg.atom_tolerance_ms,
+        )
         rows = np.flatnonzero(routed)
         at = self.route[rows]
         self.p_illegal_sov = np.zeros(self.route.size, dtype=bool)
         self.p_illegal_tier = np.zeros(self.route.size, dtype=bool)
         self.p_illegal_sov[rows] = ~self._legal(rows, at)
         self.p_illegal_tier[rows] = ~self._tier_ok(rows, at)
+        # Per-step work runs on the routed pieces only, through these index arrays.
+        self.r_idx = rows
+        self.r_queue = self.p_queue[rows]
+        self.r_target = at
+        self.r_service = self.p_service[rows]
+        self.r_atom = self.atoms.of_piece[rows]
+        self.r_gen = self.d_data_gb_day[self.p_demand[rows]] * self.p_fraction[rows] * (self.step_s / 86400.0)
+        self.r_illegal_sov = np.flatnonzero(self.p_illegal_sov[rows])
+        self.r_illegal_tier = np.flatnonzero(self.p_illegal_tier[rows])
+        on_cloud = np.flatnonzero(f.is_cloud[at])
+        self.r_cloud = on_cloud
+        self.cloud_memory_gb = np.bincount(
+            at[on_cloud],
+            weights=f.sizes.memory_gb[self.p_demand[rows[on_cloud]]] * self.p_fraction[rows[on_cloud]],
+            minlength=self.n_targets,
+        )
         self._on_reroute()
 
     def _on_reroute(self) -> None:
@@ -298,11 +366,21 @@ class Simulation:
         routed = self.route >= 0
         used = np.zeros_like(cap)
         for r in range(cap.shape[1]):
-            used[:, r] = np.bincount(self.route[routed], weights=self.table.demand[routed, r],
-                                     minlength=self.n_targets)
-        carbon = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), min(k, self.n_steps - 1)], np.nan)
-        return pf.with_state(alive=self.alive.copy(), accepting=self.accepting.copy(), trusted=self.trusted.copy(),
-                             capacity=cap, used=used, carbon_g_per_kwh=carbon, pue=self.last_pue.copy())
+            used[:, r] = np.bincount(
+                self.route[routed], weights=self.table.demand[routed, r], minlength=self.n_targets
+            )
+        carbon = np.where(
+            f.zone >= 0, self.intensity[np.maximum(f.zone, 0), min(k, self.n_steps - 1)], np.nan
+        )
+        return pf.with_state(
+            alive=self.alive.copy(),
+            accepting=self.accepting.copy(),
+            trusted=self.trusted.copy(),
+            capacity=cap,
+            used=used,
+            carbon_g_per_kwh=carbon,
+            pue=self.last_pue.copy(),
+        )
 
     def _replace(self, rows: IntArray, k: int, record: dict[str, Any], fault: int) -> None:
         """Run the placer on ``rows`` (their usage leaves the fleet first) and apply the result."""
@@ -338,9 +416,17 @@ class Simulation:
 
     def _record(self, t: pd.Timestamp, kind: str, phase: str, site: int, fault: int) -> dict[str, Any]:
         rec: dict[str, Any] = {
-            "time": t.isoformat(), "kind": kind, "phase": phase, "site": self.fleet.ids[site],
-            "fault": fault, "source": self.faults[fault].source if fault >= 0 else "",
-            "displaced": [], "replaced": {}, "degraded": {}, "unserved": {}, "restored": [],
+            "time": t.isoformat(),
+            "kind": kind,
+            "phase": phase,
+            "site": self.fleet.ids[site],
+            "fault": fault,
+            "source": self.faults[fault].source if fault >= 0 else "",
+            "displaced": [],
+            "replaced": {},
+            "degraded": {},
+            "unserved": {},
+            "restored": [],
         }
         self.event_log.append(rec)
         return rec
@@ -361,7 +447,9 @@ class Simulation:
                 at = np.full(rows.size, site, dtype=np.int64)
                 ok = self._legal(rows, at) & self._tier_ok(rows, at)
                 rows = rows[ok]
-                cap = self.fleet.placer_fleet.capacity[site] * (self.cfg.throttle_speed if self.throttled[site] else 1)
+                cap = self.fleet.placer_fleet.capacity[site] * (
+                    self.cfg.throttle_speed if self.throttled[site] else 1
+                )
                 here = self.route == site
                 free = cap - self.table.demand[here].sum(axis=0)
                 need = np.cumsum(self.table.demand[rows], axis=0)
@@ -454,7 +542,7 @@ class Simulation:
 
     def rates(self, k: int) -> FloatArray:
         """Arrival rate per demand source in step k (req/s), seeded noise included."""
-        base = self.d_mean * self.profile[self.d_profile, k]
+        base = self.d_mean * self.profile[:, k][self.d_profile]
         z = self.rng_noise.standard_normal(base.size)
         if self.cfg.mode == "fluid":
             var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
@@ -466,7 +554,9 @@ class Simulation:
         f = self.fleet
         cfg = self.cfg
         n, v_n = self.n_targets, len(self.services)
-        writer = OutputWriter(out_dir, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames)
+        writer = OutputWriter(
+            out_dir, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames
+        )
         acc = RunAccumulator(v_n)
         totals = _Totals(n, v_n)
         speed_throttle = cfg.throttle_speed
@@ -477,51 +567,53 @@ class Simulation:
             self._apply_events(k, t)
             lam_d = self.rates(k)
             lam_w = lam_d[self.p_demand] * self.p_fraction
-            routed = self.route >= 0
-            pq = self.p_queue
+            lam_r = lam_w[self.r_idx]
             nq = self.q_target.size
-            lam_q = np.bincount(pq[routed], weights=lam_w[routed], minlength=nq)
+            lam_q = _bincount(self.r_queue, lam_r, nq)
             speed = np.where(self.throttled[self.q_target], speed_throttle, 1.0)
             mu_q = mu_v[self.q_service] * speed
-            servers = self.q_servers.copy()
+            servers = self.q_servers
             if self.q_cloud.any():
-                cloud_c = np.maximum(1.0, np.ceil(lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]))
-                servers = np.where(self.q_cloud, cloud_c, servers)
+                need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
+                servers = np.where(self.q_cloud, np.maximum(1.0, np.ceil(need)), servers)
             cap_q = cfg.max_utilization * servers * mu_q
-            served_q, keep_q, pw_q, theta_q, busy_q, latency = self._serve(k, lam_w, lam_q, mu_q, servers, cap_q, acc)
-            served_w = np.zeros_like(lam_w)
-            served_w[routed] = lam_w[routed] * keep_q[pq[routed]]
-            unserved_w = lam_w - served_w
-            unserved_uncovered = lam_d * self.d_uncovered  # plan left these unassigned
+            served_q, keep_q, busy_q, latency = self._serve(k, lam_w, lam_q, mu_q, servers, cap_q, acc)
+            keep_r = keep_q[self.r_queue]
+            served_r = lam_r * keep_r
+            served_v = _bincount(self.r_service, served_r, v_n)
+            offered_v = _bincount(self.p_service, lam_w, v_n) + _bincount(
+                self.d_service, lam_d * self.d_uncovered, v_n
+            )
+            unserved_v = np.maximum(offered_v - served_v, 0.0)
 
             # --- per target: load, utilization, power -------------------------------------------------
             alive = self.alive
-            load = np.bincount(self.q_target, weights=served_q, minlength=n)
-            busy = np.bincount(self.q_target, weights=busy_q, minlength=n)
-            util = np.zeros(n)
-            util[sites] = np.minimum(busy[sites] / np.maximum(f.cores[sites], 1e-9), 1.0)
-            cloud_cores = np.bincount(self.q_target, weights=np.where(
-                self.q_cloud, served_q * self.v_cpu[self.q_service] / self.v_util[self.q_service], 0.0), minlength=n)
-            util = np.where(f.is_cloud, np.where(cloud_cores > 0, busy / np.maximum(cloud_cores, 1e-9), 0.0), util)
-            dyn_factor = np.where(self.throttled, speed_throttle, 1.0)
+            load = _bincount(self.q_target, served_q, n)
+            busy = _bincount(self.q_target, busy_q, n)
+            util = np.where(sites, np.minimum(busy / np.maximum(f.cores, 1e-9), 1.0), 0.0)
+            cloud_need = np.where(
+                self.q_cloud, served_q * self.v_cpu[self.q_service] / self.v_util[self.q_service], 0.0
+            )
+            cloud_cores = _bincount(self.q_target, cloud_need, n)
+            util = np.where(
+                f.is_cloud, np.where(cloud_cores > 0, busy / np.maximum(cloud_cores, 1e-9), 0.0), util
+            )
+            u_eff = util * np.where(self.throttled, speed_throttle, 1.0)
             if cfg.power_curve == "linear":
-                per_server = server_power.server_power_linear_w(util * dyn_factor, f.idle_w, np.maximum(f.peak_w, f.idle_w))
+                per_server = server_power.server_power_linear_w(u_eff, f.idle_w, f.peak_w)
             else:
-                per_server = server_power.server_power_specpower_w(util * dyn_factor, f.idle_w,
-                                                                   np.maximum(f.peak_w, f.idle_w))
+                per_server = server_power.server_power_specpower_w(u_eff, f.idle_w, f.peak_w)
             it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
             it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
             outdoor = np.where(f.climate >= 0, self.outdoor[np.maximum(f.climate, 0), k], np.nan)
-            cooling = np.zeros(n)
-            ups = np.zeros(n)
-            dist = np.zeros(n)
-            misc = np.zeros(n)
+            cooling, ups, dist, misc = (np.zeros(n) for _ in range(4))
             for module, idx in self.module_groups:
                 on = idx[alive[idx]]
                 if on.size == 0:
                     continue
                 fp = module_power(it_w[on], outdoor[on], module, f.it_capacity_w[on])
-                cooling[on], ups[on], dist[on], misc[on] = fp.cooling_w, fp.ups_loss_w, fp.distribution_loss_w, fp.misc_w
+                cooling[on], ups[on] = fp.cooling_w, fp.ups_loss_w
+                dist[on], misc[on] = fp.distribution_loss_w, fp.misc_w
             cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
             cooling = np.where(f.is_cloud, it_w * (f.cloud_pue - 1.0), cooling)
             total = it_w + cooling + ups + dist + misc
@@ -536,72 +628,121 @@ class Simulation:
             inlet_now = self.inlet.copy()
             self._thermal(k, t, it_w, outdoor, alive)
             self._battery(t, total, alive)
-            gen = np.bincount(self.route[routed], weights=served_w[routed] / np.maximum(lam_w[routed], 1e-300)
-                              * self.d_data_gb_day[self.p_demand[routed]] * self.p_fraction[routed]
-                              * (lam_w[routed] > 0) * self.step_s / 86400.0, minlength=n)
-            gen = np.where(sites & alive, gen, 0.0)
-            cap_gb = cfg.uplink_gbps / 8.0 * self.step_s
+            gen = np.where(sites & alive, _bincount(self.r_target, self.r_gen * keep_r, n), 0.0)
             link_ok = (self.link_cut == 0) & alive
             pool = self.backlog + gen
-            synced = np.where(link_ok, np.minimum(pool, cap_gb), 0.0)
+            synced = np.where(link_ok, np.minimum(pool, cfg.uplink_gbps / 8.0 * self.step_s), 0.0)
             self.backlog = np.where(sites, pool - synced, 0.0)
 
             # --- services, costs, checks -------------------------------------------------------------
-            served_v = np.bincount(self.p_service, weights=served_w, minlength=v_n)
-            unserved_v = np.bincount(self.p_service, weights=unserved_w, minlength=v_n)
-            unserved_v += np.bincount(self.d_service, weights=unserved_uncovered, minlength=v_n)
-            offered_v = served_v + unserved_v
             with np.errstate(divide="ignore", invalid="ignore"):
                 viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
-            slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
+            slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (
+                served_v <= 0
+            )
             slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
-            live = served_w > 0
-            sov_bad = int(np.count_nonzero(live & self.p_illegal_sov))
-            tier_bad = int(np.count_nonzero(live & self.p_illegal_tier))
-            self.sovereignty_violations += sov_bad
-            self.security_violations += tier_bad
-            totals.add_step(self, k, energy=energy, it_w=it_w, cooling=cooling, ups=ups, dist=dist, misc=misc,
-                            total=total, carbon=carbon, served_w=served_w, unserved_v=unserved_v, served_v=served_v,
-                            synced=synced, cloud_cores=cloud_cores, violated=~slo_met)
+            if self.r_illegal_sov.size:
+                self.sovereignty_violations += int(np.count_nonzero(served_r[self.r_illegal_sov] > 0))
+            if self.r_illegal_tier.size:
+                self.security_violations += int(np.count_nonzero(served_r[self.r_illegal_tier] > 0))
+            totals.add_step(
+                self,
+                energy=energy,
+                parts=(it_w, cooling, ups, dist, misc, total),
+                carbon=carbon,
+                served_r=served_r,
+                unserved_v=unserved_v,
+                served_v=served_v,
+                synced=synced,
+                cloud_cores=cloud_cores,
+                violated=~slo_met,
+            )
             unserved_req = float(unserved_v.sum()) * self.step_s
-            for i, ft in enumerate(self.faults):
-                if ft.active(t):
-                    self.impact[i].unserved_requests += unserved_req
+            if unserved_req > 0:
+                for i, ft in enumerate(self.faults):
+                    if ft.active(t):
+                        self.impact[i].unserved_requests += unserved_req
             writer.add_step(
-                time=t, state=self.state_codes(), load_rps=load, utilization=util, it_w=it_w, cooling_w=cooling,
-                ups_loss_w=ups, distribution_loss_w=dist, misc_w=misc, total_w=total, pue=pue, outdoor_c=outdoor,
-                inlet_c=inlet_now, intensity=intensity, carbon_g=carbon, energy_kwh=energy, backlog_gb=self.backlog,
-                p50=latency.p50_ms, p95=latency.p95_ms, p99=latency.p99_ms, mean=latency.mean_ms, served=served_v,
-                unserved=unserved_v, violation=viol, slo_met=slo_met,
+                time=t,
+                state=self.state_codes(),
+                load_rps=load,
+                utilization=util,
+                it_w=it_w,
+                cooling_w=cooling,
+                ups_loss_w=ups,
+                distribution_loss_w=dist,
+                misc_w=misc,
+                total_w=total,
+                pue=pue,
+                outdoor_c=outdoor,
+                inlet_c=inlet_now,
+                intensity=intensity,
+                carbon_g=carbon,
+                energy_kwh=energy,
+                backlog_gb=self.backlog,
+                p50=latency.p50_ms,
+                p95=latency.p95_ms,
+                p99=latency.p99_ms,
+                mean=latency.mean_ms,
+                served=served_v,
+                unserved=unserved_v,
+                violation=viol,
+                slo_met=slo_met,
             )
             if cfg.progress is not None:
                 cfg.progress(k + 1, self.n_steps)
         frames = writer.close()
-        summary = build_summary(self, totals, acc)
+        summary = build_summary(self, totals, self._latency_totals(acc))
         if out_dir is not None:
             writer.write_json(out_dir, summary, self.event_log)
-        return SimResult(summary=summary, events=self.event_log, out_dir=out_dir,
-                         timeseries=frames[0] if frames else None, service_latency=frames[1] if frames else None)
+        return SimResult(
+            summary=summary,
+            events=self.event_log,
+            out_dir=out_dir,
+            timeseries=frames[0] if frames else None,
+            service_latency=frames[1] if frames else None,
+        )
 
-    def _serve(self, k: int, lam_w: FloatArray, lam_q: FloatArray, mu_q: FloatArray, servers: FloatArray,
-               cap_q: FloatArray, acc: RunAccumulator) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray,
-                                                                FloatArray, Any]:
-        """Fluid queues: served rate, kept share, Erlang C, decay rate, busy servers, step latency."""
+    def _latency_totals(self, acc: RunAccumulator) -> Any:
+        """Run-level latency source for the summary (the request mode uses every request instead)."""
+        return acc
+
+    def _serve(
+        self,
+        k: int,
+        lam_w: FloatArray,
+        lam_q: FloatArray,
+        mu_q: FloatArray,
+        servers: FloatArray,
+        cap_q: FloatArray,
+        acc: RunAccumulator,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, StepLatency]:
+        """Fluid queues: served rate, kept share and busy servers per queue, and the step's latency."""
         served_q = np.minimum(lam_q, cap_q)
         with np.errstate(divide="ignore", invalid="ignore"):
             keep_q = np.where(lam_q > 0, served_q / np.where(lam_q > 0, lam_q, 1.0), 1.0)
         pw_q = erlang_c(served_q, mu_q, servers) if served_q.size else np.zeros(0)
         theta_q = servers * mu_q - served_q
         busy_q = served_q / mu_q
-        routed = self.route >= 0
-        served_w = np.zeros_like(lam_w)
-        served_w[routed] = lam_w[routed] * keep_q[self.p_queue[routed]]
-        atom_w = np.bincount(self.atoms.of_piece[routed], weights=served_w[routed], minlength=self.atoms.size)
-        latency = step_latency(self.atoms, atom_w, pw_q, mu_q, theta_q, len(self.services), self.v_slo_bound, acc,
-                               self.step_s, grid_points=self.cfg.latency_grid_points)
-        return served_q, keep_q, pw_q, theta_q, busy_q, latency
+        served_r = lam_w[self.r_idx] * keep_q[self.r_queue]
+        atom_w = _bincount(self.r_atom, served_r, self.atoms.size)
+        latency = step_latency(
+            self.atoms,
+            atom_w,
+            pw_q,
+            mu_q,
+            theta_q,
+            len(self.services),
+            self.v_slo_bound,
+            acc,
+            self.step_s,
+            grid_points=self.cfg.latency_grid_points,
+        )
+        return served_q, keep_q, busy_q, latency
 
-    def _thermal(self, k: int, t: pd.Timestamp, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray) -> None:
+    def _thermal(
+        self, k: int, t: pd.Timestamp, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
+    ) -> None:
         cfg = self.cfg
         sites = ~self.fleet.is_cloud
         hot = sites & (self.cooling_failed > 0)
@@ -613,11 +754,15 @@ class Simulation:
             idx = np.flatnonzero(hot)
             t0 = self.inlet[idx]
             new[idx] = inlet_temperature_c(self.step_s, power[idx], t0, out[idx])
-            for threshold, action, done in ((cfg.throttle_inlet_c, "throttle", self.throttled),
-                                            (cfg.shutdown_inlet_c, "shutdown", self.shut_thermal)):
+            for threshold, action, done in (
+                (cfg.throttle_inlet_c, "throttle", self.throttled),
+                (cfg.shutdown_inlet_c, "shutdown", self.shut_thermal),
+            ):
                 cross = idx[(new[idx] >= threshold) & ~done[idx] & alive[idx]]
                 if cross.size:
-                    secs = time_to_threshold_s(power[cross], self.inlet[cross], out[cross], threshold_c=threshold)
+                    secs = time_to_threshold_s(
+                        power[cross], self.inlet[cross], out[cross], threshold_c=threshold
+                    )
                     for s_i, sec in zip(cross.tolist(), secs.tolist(), strict=True):
                         when = t + pd.Timedelta(seconds=min(max(sec, 0.0), self.step_s))
                         self._push(when, action, s_i, self._cause.get(s_i, -1))
@@ -638,21 +783,36 @@ class Simulation:
         eff = f.ups_eff[idx]
         drain = total_w[idx] * self.step_s / (3.6e6 * eff)
         empty = drain >= self.battery[idx]
-        for s_i, e_kwh, load, ef in zip(idx[empty].tolist(), self.battery[idx][empty].tolist(),
-                                        total_w[idx][empty].tolist(), eff[empty].tolist(), strict=True):
+        for s_i, e_kwh, load, ef in zip(
+            idx[empty].tolist(),
+            self.battery[idx][empty].tolist(),
+            total_w[idx][empty].tolist(),
+            eff[empty].tolist(),
+            strict=True,
+        ):
             sec = e_kwh * 3.6e6 * ef / load if load > 0 else self.step_s
-            self._push(t + pd.Timedelta(seconds=min(sec, self.step_s)), "battery_empty", s_i,
-                       self._cause.get(s_i, -1))
+            self._push(
+                t + pd.Timedelta(seconds=min(sec, self.step_s)),
+                "battery_empty",
+                s_i,
+                self._cause.get(s_i, -1),
+            )
         self.battery[idx] = np.maximum(self.battery[idx] - drain, 0.0)
+
+
+def _bincount(idx: IntArray, weights: FloatArray, n: int) -> FloatArray:
+    return np.asarray(np.bincount(idx, weights=weights, minlength=n), dtype=np.float64)
 
 
 class _Totals:
     """Run totals accumulated step by step (for summary.json)."""
 
+    PARTS = ("it", "cooling", "ups_loss", "distribution_loss", "misc", "total")
+
     def __init__(self, n: int, v_n: int) -> None:
         z = np.zeros
         self.energy_kwh = z(n)
-        self.parts_kwh = {k: z(n) for k in ("it", "cooling", "ups_loss", "distribution_loss", "misc", "total")}
+        self.parts_kwh = {k: z(n) for k in self.PARTS}
         self.carbon_g = z(n)
         self.energy_cost = z(n)
         self.cloud_cost = 0.0
@@ -664,34 +824,48 @@ class _Totals:
         self.steps_violated = z(v_n, dtype=np.int64)
         self.max_backlog_gb = 0.0
 
-    def add_step(self, sim: Simulation, k: int, *, energy: FloatArray, it_w: FloatArray, cooling: FloatArray,
-                 ups: FloatArray, dist: FloatArray, misc: FloatArray, total: FloatArray, carbon: FloatArray,
-                 served_w: FloatArray, unserved_v: FloatArray, served_v: FloatArray, synced: FloatArray,
-                 cloud_cores: FloatArray, violated: BoolArray) -> None:
+    def add_step(
+        self,
+        sim: Simulation,
+        *,
+        energy: FloatArray,
+        parts: tuple[FloatArray, ...],
+        carbon: FloatArray,
+        served_r: FloatArray,
+        unserved_v: FloatArray,
+        served_v: FloatArray,
+        synced: FloatArray,
+        cloud_cores: FloatArray,
+        violated: BoolArray,
+    ) -> None:
         f = sim.fleet
         eco = sim.s.economics
         h = sim.step_h
         self.energy_kwh += energy
-        for name, w in (("it", it_w), ("cooling", cooling), ("ups_loss", ups), ("distribution_loss", dist),
-                        ("misc", misc), ("total", total)):
-            self.parts_kwh[name] += w * h / 1000.0
+        for name, w in zip(self.PARTS, parts, strict=True):
+            self.parts_kwh[name] += w * (h / 1000.0)
         self.carbon_g += carbon
-        sites = ~f.is_cloud
-        self.energy_cost += np.where(sites, energy * f.energy_price, 0.0) + carbon / 1e6 * eco.carbon_price_per_tonne
+        self.energy_cost += np.where(f.is_cloud, 0.0, energy * f.energy_price) + carbon * (
+            eco.carbon_price_per_tonne / 1e6
+        )
         # Cloud bill: cores billed, memory of what it hosts, egress of responses, backhaul of requests.
-        on_cloud = (sim.route >= 0) & f.is_cloud[np.maximum(sim.route, 0)]
-        mem = np.bincount(sim.route[on_cloud], weights=f.sizes.memory_gb[sim.p_demand[on_cloud]]
-                          * sim.p_fraction[on_cloud], minlength=f.is_cloud.size)
-        rps = np.bincount(sim.route[on_cloud], weights=served_w[on_cloud], minlength=f.is_cloud.size)
-        resp_kb = np.bincount(sim.route[on_cloud], weights=served_w[on_cloud]
-                              * sim.v_response_kb[sim.p_service[on_cloud]], minlength=f.is_cloud.size)
-        req_kb = np.bincount(sim.route[on_cloud], weights=served_w[on_cloud]
-                             * sim.v_payload_kb[sim.p_service[on_cloud]], minlength=f.is_cloud.size)
-        del rps
-        self.cloud_cost += float(np.sum(cloud_cores * f.price_per_core_hour * h + mem * f.price_per_gb_hour * h
-                                        + resp_kb * sim.step_s / 1e6 * f.egress_per_gb))
-        self.network_cost += float(req_kb.sum() * sim.step_s / 1e6 * eco.network_price_per_gb
-                                   + synced.sum() * eco.network_price_per_gb)
+        c = sim.r_cloud
+        resp_kb = req_kb = 0.0
+        if c.size:
+            svc = sim.r_service[c]
+            by = sim.r_target[c]
+            resp = np.bincount(by, weights=served_r[c] * sim.v_response_kb[svc], minlength=f.is_cloud.size)
+            resp_kb = float(np.sum(resp * f.egress_per_gb))
+            req_kb = float(np.sum(served_r[c] * sim.v_payload_kb[svc]))
+        self.cloud_cost += (
+            float(
+                np.sum(
+                    cloud_cores * f.price_per_core_hour * h + sim.cloud_memory_gb * f.price_per_gb_hour * h
+                )
+            )
+            + resp_kb * sim.step_s / 1e6
+        )
+        self.network_cost += (req_kb * sim.step_s / 1e6 + float(synced.sum())) * eco.network_price_per_gb
         self.synced_gb += float(synced.sum())
         self.served_requests += served_v * sim.step_s
         self.unserved_requests += unserved_v * sim.step_s
@@ -700,17 +874,20 @@ class _Totals:
         self.max_backlog_gb = max(self.max_backlog_gb, float(sim.backlog.max(initial=0.0)))
 
 
-def simulate(scenario: Scenario, plan: Plan, config: SimConfig | None = None, *, faults: FaultSpec | None = None,
-             out_dir: Path | None = None, plan_path: str | Path = "plan.json", keep_frames: bool = False) -> SimResult:
+def simulate(
+    scenario: Scenario,
+    plan: Plan,
+    config: SimConfig | None = None,
+    *,
+    faults: FaultSpec | None = None,
+    out_dir: Path | None = None,
+    plan_path: str | Path = "plan.json",
+    keep_frames: bool = False,
+) -> SimResult:
     """Run the digital twin; write DIR/timeseries.parquet, service_latency.parquet, events.json and
     summary.json when ``out_dir`` is given (see docs/simulator.md for the schema)."""
     cfg = config or SimConfig()
-    if cfg.mode == "requests":
-        from microdc.sim.requests import RequestSimulation
-
-        sim: Simulation = RequestSimulation(scenario, plan, cfg, faults, plan_path)
-    else:
-        sim = Simulation(scenario, plan, cfg, faults, plan_path)
+    sim = Simulation.create(scenario, plan, cfg, faults, plan_path)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     return sim.run(out_dir, keep_frames=keep_frames)

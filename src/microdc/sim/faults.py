@@ -86,7 +86,9 @@ def _duration(value: Any) -> pd.Timedelta:
     return d
 
 
-def load_faults(path: str | Path, built_sites: list[str], scenario_sites: set[str] | None = None) -> FaultSpec:
+def load_faults(
+    path: str | Path, built_sites: list[str], scenario_sites: set[str] | None = None
+) -> FaultSpec:
     """Read and validate a faults file; raise ScenarioError listing every problem with file and line."""
     p = Path(path)
     file_ = str(p)
@@ -122,7 +124,11 @@ def load_faults(path: str | Path, built_sites: list[str], scenario_sites: set[st
             return False
         if site not in built:
             if site in known:
-                bad(loc, field, f"site {site!r} is in the scenario but not built by the plan; built sites: {shown}")
+                bad(
+                    loc,
+                    field,
+                    f"site {site!r} is in the scenario but not built by the plan; built sites: {shown}",
+                )
             else:
                 bad(loc, field, f"unknown site {site!r}; built sites: {shown}")
             return False
@@ -136,18 +142,28 @@ def load_faults(path: str | Path, built_sites: list[str], scenario_sites: set[st
     for i, item in enumerate(items):
         loc: Loc = ("faults", i)
         if not isinstance(item, dict):
-            bad(loc, f"faults.{i}", "expected a mapping with kind, site, time and optionally duration or until")
+            bad(
+                loc,
+                f"faults.{i}",
+                "expected a mapping with kind, site, time and optionally duration or until",
+            )
             continue
         ok = True
         for key in item:
             if key not in ("kind", "site", "time", "duration", "until"):
-                bad((*loc, key), f"faults.{i}.{key}",
-                    "unknown field; expected kind, site, time, duration or until")
+                bad(
+                    (*loc, key),
+                    f"faults.{i}.{key}",
+                    "unknown field; expected kind, site, time, duration or until",
+                )
                 ok = False
         kind = item.get("kind")
         if kind not in KINDS:
-            bad((*loc, "kind"), f"faults.{i}.kind",
-                f"unknown fault kind {kind!r}; expected one of: {', '.join(KINDS)}")
+            bad(
+                (*loc, "kind"),
+                f"faults.{i}.kind",
+                f"unknown fault kind {kind!r}; expected one of: {', '.join(KINDS)}",
+            )
             ok = False
         ok = check_site((*loc, "site"), f"faults.{i}.site", item.get("site")) and ok
         start: pd.Timestamp | None = None
@@ -158,8 +174,11 @@ def load_faults(path: str | Path, built_sites: list[str], scenario_sites: set[st
             try:
                 start = _timestamp(item["time"])
             except (ValueError, TypeError):
-                bad((*loc, "time"), f"faults.{i}.time",
-                    f"bad time {item['time']!r}; expected ISO 8601 like 2023-01-01T06:00:00Z")
+                bad(
+                    (*loc, "time"),
+                    f"faults.{i}.time",
+                    f"bad time {item['time']!r}; expected ISO 8601 like 2023-01-01T06:00:00Z",
+                )
                 ok = False
         end: pd.Timestamp | None = None
         if "duration" in item and "until" in item:
@@ -169,22 +188,30 @@ def load_faults(path: str | Path, built_sites: list[str], scenario_sites: set[st
             try:
                 end = None if start is None else start + _duration(item["duration"])
             except (ValueError, TypeError):
-                bad((*loc, "duration"), f"faults.{i}.duration",
-                    f"bad duration {item['duration']!r}; expected e.g. 90min, 2h or 1d")
+                bad(
+                    (*loc, "duration"),
+                    f"faults.{i}.duration",
+                    f"bad duration {item['duration']!r}; expected e.g. 90min, 2h or 1d",
+                )
                 ok = False
         elif "until" in item:
             try:
                 end = _timestamp(item["until"])
             except (ValueError, TypeError):
-                bad((*loc, "until"), f"faults.{i}.until",
-                    f"bad time {item['until']!r}; expected ISO 8601 like 2023-01-01T08:00:00Z")
+                bad(
+                    (*loc, "until"),
+                    f"faults.{i}.until",
+                    f"bad time {item['until']!r}; expected ISO 8601 like 2023-01-01T08:00:00Z",
+                )
                 ok = False
             if end is not None and start is not None and end <= start:
                 bad((*loc, "until"), f"faults.{i}.until", "must be after time")
                 ok = False
         if ok and start is not None:
             where, line = smap.lookup(loc, file_)
-            faults.append(Fault(FaultKind(kind), str(item["site"]), start, end, f"{Path(where).name}:{line}"))
+            faults.append(
+                Fault(FaultKind(str(kind)), str(item["site"]), start, end, f"{Path(where).name}:{line}")
+            )
 
     random: RandomFaults | None = None
     spec = data.get("random")
@@ -223,16 +250,24 @@ def load_faults(path: str | Path, built_sites: list[str], scenario_sites: set[st
                         continue
                     rates[FaultKind(key)] = (mtbf, mttr)
                 else:
-                    bad(loc, f"random.{key}",
-                        f"unknown entry {key!r}; expected seed, sites or one of: {', '.join(KINDS)}")
+                    bad(
+                        loc,
+                        f"random.{key}",
+                        f"unknown entry {key!r}; expected seed, sites or one of: {', '.join(KINDS)}",
+                    )
             random = RandomFaults(rates, seed, sites)
     if problems:
         raise ScenarioError(problems)
     return FaultSpec(tuple(faults), random)
 
 
-def draw_random_faults(spec: RandomFaults, built_sites: list[str], start: pd.Timestamp, end: pd.Timestamp,
-                       rng: np.random.Generator) -> list[Fault]:
+def draw_random_faults(
+    spec: RandomFaults,
+    built_sites: list[str],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    rng: np.random.Generator,
+) -> list[Fault]:
     """Alternating up (Exp(MTBF)) and down (Exp(MTTR)) periods per site and component, from ``start``."""
     out: list[Fault] = []
     sites = list(spec.sites) if spec.sites is not None else built_sites
@@ -249,7 +284,9 @@ def draw_random_faults(spec: RandomFaults, built_sites: list[str], start: pd.Tim
                     break
                 dur = float(rng.exponential(mttr))
                 a = start + pd.Timedelta(hours=t)
-                out.append(Fault(kind, site, a.round("s"), (a + pd.Timedelta(hours=dur)).round("s"), "random"))
+                out.append(
+                    Fault(kind, site, a.round("s"), (a + pd.Timedelta(hours=dur)).round("s"), "random")
+                )
                 t += dur
     out.sort(key=lambda f: (f.start, f.site, f.kind.value))
     return out

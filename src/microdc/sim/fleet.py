@@ -60,9 +60,13 @@ def check_plan(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") -> 
             bad(f"sites.{i}.site", f"site {b.site!r} is built twice")
         built.add(b.site)
         if b.module not in modules:
-            bad(f"sites.{i}.module", f"unknown module {b.module!r}; catalog has: {', '.join(sorted(modules))}")
+            bad(
+                f"sites.{i}.module", f"unknown module {b.module!r}; catalog has: {', '.join(sorted(modules))}"
+            )
         if b.server not in servers:
-            bad(f"sites.{i}.server", f"unknown server {b.server!r}; catalog has: {', '.join(sorted(servers))}")
+            bad(
+                f"sites.{i}.server", f"unknown server {b.server!r}; catalog has: {', '.join(sorted(servers))}"
+            )
         if b.servers <= 0 or b.cores <= 0:
             bad(f"sites.{i}.servers", "a built site needs at least one server and core")
     total: dict[str, float] = {}
@@ -131,8 +135,25 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
     n_b, n_c = len(plan.sites), len(s.cloud_regions)
     n = n_b + n_c
     mods: list[Module | None] = []
-    arr = {k: np.zeros(n) for k in ("n_servers", "cores", "idle_w", "peak_w", "cap", "ups_kwh", "ups_eff", "price",
-                                     "fixed", "wpc", "pue", "pch", "pgh", "egress")}
+    arr = {
+        k: np.zeros(n)
+        for k in (
+            "n_servers",
+            "cores",
+            "idle_w",
+            "peak_w",
+            "cap",
+            "ups_kwh",
+            "ups_eff",
+            "price",
+            "fixed",
+            "wpc",
+            "pue",
+            "pch",
+            "pgh",
+            "egress",
+        )
+    }
     climate = np.full(n, -1, dtype=np.int64)
     zone = np.full(n, -1, dtype=np.int64)
     for i, b in enumerate(plan.sites):
@@ -144,10 +165,16 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         arr["idle_w"][i], arr["peak_w"][i] = v.idle_w, v.peak_w
         arr["cap"][i] = max(m.max_it_kw * 1000.0, b.servers * v.peak_w)
         arr["ups_kwh"][i], arr["ups_eff"][i] = m.ups.energy_kwh, m.ups.efficiency
-        arr["price"][i] = site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
-        capex = 0.0 if b.existing else (
-            m.capex * capital_recovery_factor(eco.discount_rate, m.lifetime_years)
-            + b.servers * v.capex * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
+        arr["price"][i] = (
+            site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
+        )
+        capex = (
+            0.0
+            if b.existing
+            else (
+                m.capex * capital_recovery_factor(eco.discount_rate, m.lifetime_years)
+                + b.servers * v.capex * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
+            )
         )
         arr["fixed"][i] = site.annual_cost + capex
         climate[i] = climates.index(site.climate)
@@ -156,15 +183,40 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         i = n_b + k
         mods.append(None)
         arr["wpc"][i], arr["pue"][i] = r.watts_per_core, r.pue
-        arr["pch"][i], arr["pgh"][i], arr["egress"][i] = r.price_per_core_hour, r.price_per_gb_hour, r.egress_per_gb
+        arr["pch"][i], arr["pgh"][i], arr["egress"][i] = (
+            r.price_per_core_hour,
+            r.price_per_gb_hour,
+            r.egress_per_gb,
+        )
         arr["price"][i] = eco.energy_price_per_kwh
         zone[i] = zones.index(r.grid_zone) if r.grid_zone is not None else -1
     return SimFleet(
-        scenario=s, plan=plan, ids=pf.ids, n_sites=n_b, is_cloud=pf.is_cloud.copy(), modules=tuple(mods),
-        n_servers=arr["n_servers"], cores=arr["cores"], idle_w=arr["idle_w"], peak_w=arr["peak_w"],
-        it_capacity_w=arr["cap"], ups_kwh=arr["ups_kwh"], ups_eff=arr["ups_eff"], climate=climate, zone=zone,
-        climates=climates, zones=zones, energy_price=arr["price"], fixed_annual=arr["fixed"],
-        watts_per_core=arr["wpc"], cloud_pue=arr["pue"], price_per_core_hour=arr["pch"],
-        price_per_gb_hour=arr["pgh"], egress_per_gb=arr["egress"], placer_fleet=pf, table=table, pieces=pieces,
+        scenario=s,
+        plan=plan,
+        ids=pf.ids,
+        n_sites=n_b,
+        is_cloud=pf.is_cloud.copy(),
+        modules=tuple(mods),
+        n_servers=arr["n_servers"],
+        cores=arr["cores"],
+        idle_w=arr["idle_w"],
+        peak_w=arr["peak_w"],
+        it_capacity_w=arr["cap"],
+        ups_kwh=arr["ups_kwh"],
+        ups_eff=arr["ups_eff"],
+        climate=climate,
+        zone=zone,
+        climates=climates,
+        zones=zones,
+        energy_price=arr["price"],
+        fixed_annual=arr["fixed"],
+        watts_per_core=arr["wpc"],
+        cloud_pue=arr["pue"],
+        price_per_core_hour=arr["pch"],
+        price_per_gb_hour=arr["pgh"],
+        egress_per_gb=arr["egress"],
+        placer_fleet=pf,
+        table=table,
+        pieces=pieces,
         sizes=sizes,
     )

@@ -17,6 +17,7 @@ requests) onto a fixed fine log-spaced grid per service and inverted at the end 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,27 +28,30 @@ IntArray = npt.NDArray[np.int64]
 LEVELS = (0.50, 0.95, 0.99)
 
 
-def _phi(x: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        v = -np.expm1(-x) / x
-    return np.asarray(np.where(x > 1e-12, v, 1.0 - 0.5 * x), dtype=np.float64)
-
-
-def sojourn_survival_density(y_s: FloatArray, pw: FloatArray, mu: FloatArray,
-                             theta: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """P(T > y) and the density of T at y for M/M/c FCFS (same closed form as physics.queueing);
-    y < 0 gives (1, 0). Arrays broadcast; y in seconds, rates per second."""
-    y = np.maximum(y_s, 0.0)
-    r = np.minimum(theta, mu)
-    big = np.maximum(theta, mu)
+def sojourn_survival_density(
+    y_s: npt.NDArray[Any], pw: npt.NDArray[Any], mu: npt.NDArray[Any], theta: npt.NDArray[Any]
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """P(T > y) and the density of T at y for M/M/c FCFS (the closed form of physics.queueing), in the
+    dtype of ``y_s`` (float32 for fast grids, float64 for exact refinement); y < 0 gives (1, 0).
+    Arrays broadcast; y in seconds, rates per second. Branch-free: y is clamped at 0, where S = 1, and
+    φ(x) = (1 − e^{−x})/x is evaluated at max(x, ε) (error below ε/2)."""
+    dt = y_s.dtype
+    y = np.maximum(y_s, dt.type(0.0))
+    r = np.minimum(theta, mu).astype(dt)
+    big = np.maximum(theta, mu).astype(dt)
+    mu_ = mu.astype(dt)
+    pw_ = pw.astype(dt)
+    eps = dt.type(1e-6 if dt == np.float32 else 1e-12)
     with np.errstate(over="ignore", under="ignore"):
-        e_mu = np.exp(-mu * y)
+        e_mu = np.exp(-mu_ * y)
         e_r = np.exp(-r * y)
-    ph = _phi((big - r) * y)
-    surv = (1.0 - pw) * e_mu + pw * e_r * (1.0 + r * y * ph)
-    dens = (1.0 - pw) * mu * e_mu + pw * theta * mu * y * e_r * ph
-    neg = y_s < 0
-    return np.asarray(np.where(neg, 1.0, surv)), np.asarray(np.where(neg, 0.0, dens))
+        x = np.maximum((big - r) * y, eps)
+        ph = -np.expm1(-x) / x
+    g = y * e_r * ph  # = (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
+    surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
+    dens = (1 - pw_) * mu_ * e_mu + pw_ * theta.astype(dt) * mu_ * g
+    dens = dens * (y_s >= 0)
+    return surv, dens
 
 
 def sojourn_upper_ms(pw: FloatArray, mu: FloatArray, theta: FloatArray, tail: float) -> FloatArray:
@@ -73,8 +77,15 @@ class Atoms:
         return int(self.queue.size)
 
 
-def build_atoms(piece_queue: IntArray, piece_rtt_ms: FloatArray, weight: FloatArray, queue_service: IntArray,
-                *, max_atoms: int = 4, tolerance_ms: float = 0.05) -> Atoms:
+def build_atoms(
+    piece_queue: IntArray,
+    piece_rtt_ms: FloatArray,
+    weight: FloatArray,
+    queue_service: IntArray,
+    *,
+    max_atoms: int = 4,
+    tolerance_ms: float = 0.05,
+) -> Atoms:
     """Group each queue's pieces into at most ``max_atoms`` atoms (exact when a queue has that many
     pieces or fewer; one atom when its RTT spread is within ``tolerance_ms``)."""
     n = piece_queue.size
@@ -171,63 +182,100 @@ class RunAccumulator:
         return float(np.exp(np.interp(x_ms, self.x, np.log(np.maximum(s, 1e-300)))))
 
 
-def _mixture(x_ms: FloatArray, w: FloatArray, rtt: FloatArray, pw: FloatArray, mu: FloatArray,
-             theta: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Mixture survival and density (per ms) at points x (P,) over atoms (A,): returns (P,), (P,)."""
-    y = (x_ms[:, None] - rtt[None, :]) / 1000.0
-    s, d = sojourn_survival_density(y, pw[None, :], mu[None, :], theta[None, :])
-    total = w.sum()
-    return np.asarray(s @ w / total), np.asarray(d @ w / total / 1000.0)
+class _AtomSet:
+    """One service's live atoms with their queue parameters, pre-cast for fast repeated evaluation."""
+
+    def __init__(
+        self, w: FloatArray, rtt: FloatArray, pw: FloatArray, mu: FloatArray, theta: FloatArray
+    ) -> None:
+        self.total = float(w.sum())
+        r = np.minimum(theta, mu)
+        d = np.maximum(theta, mu) - r
+        cols = (w / self.total, rtt, pw, mu, theta, r, d)
+        self.f64 = tuple(c[None, :] for c in cols)
+        self.f32 = tuple(c.astype(np.float32)[None, :] for c in cols)
+
+    def survival(self, x_ms: FloatArray, *, exact: bool) -> tuple[FloatArray, FloatArray]:
+        """Mixture survival and density (per ms) at points x (P,); float32 unless exact."""
+        wn, rtt, pw, mu, th, r, d = self.f64 if exact else self.f32
+        dt = wn.dtype.type
+        y_raw = (x_ms.astype(dt)[:, None] - rtt) * dt(1e-3)
+        y = np.maximum(y_raw, dt(0.0))
+        e_mu = np.exp(-mu * y)
+        e_r = np.exp(-r * y)
+        xx = np.maximum(d * y, dt(1e-12 if exact else 1e-6))
+        g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
+        surv = (1 - pw) * e_mu + pw * (e_r + r * g)
+        s_mix = np.asarray((surv @ wn[0]), dtype=np.float64)
+        if not exact:
+            return s_mix, np.zeros_like(s_mix)
+        dens = ((1 - pw) * mu * e_mu + pw * th * mu * g) * (y_raw >= 0)
+        return s_mix, np.asarray(dens @ wn[0], dtype=np.float64) / 1000.0
 
 
 def step_latency(
-    atoms: Atoms, atom_w: FloatArray, pw_q: FloatArray, mu_q: FloatArray, theta_q: FloatArray,
-    n_services: int, slo_bound_ms: FloatArray, accumulator: RunAccumulator | None, step_s: float,
-    *, grid_points: int = 48, newton_steps: int = 4,
+    atoms: Atoms,
+    atom_w: FloatArray,
+    pw_q: FloatArray,
+    mu_q: FloatArray,
+    theta_q: FloatArray,
+    n_services: int,
+    slo_bound_ms: FloatArray,
+    accumulator: RunAccumulator | None,
+    step_s: float,
+    *,
+    grid_points: int = 48,
+    newton_steps: int = 3,
 ) -> StepLatency:
     """Per-service p50/p95/p99, mean and share over the SLO bound for one step (see module doc)."""
     nan = np.full(n_services, np.nan)
     out = StepLatency(nan.copy(), nan.copy(), nan.copy(), nan.copy(), np.zeros(n_services))
     if atoms.size == 0:
         return out
-    live = atom_w > 0
-    mean_t_ms = 1000.0 * (np.where(theta_q > 0, pw_q / np.where(theta_q > 0, theta_q, 1.0), np.inf) + 1.0 / mu_q)
-    levels = np.array(LEVELS)
-    for v in range(n_services):
-        sel = np.flatnonzero(live & (atoms.service == v))
-        if sel.size == 0:
-            continue
-        q = atoms.queue[sel]
-        w, rtt = atom_w[sel], atoms.rtt_ms[sel]
-        pw, mu, th = pw_q[q], mu_q[q], theta_q[q]
-        total = float(w.sum())
-        out.mean_ms[v] = float(w @ (rtt + mean_t_ms[q]) / total)
-        lo = float(rtt.min())
-        hi = float((rtt + sojourn_upper_ms(pw, mu, th, 1e-5)).max())
-        grid = lo + (hi - lo) * np.linspace(0.0, 1.0, grid_points) ** 2
-        s_grid, _ = _mixture(grid, w, rtt, pw, mu, th)
-        s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0))
-        # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
-        tails = 1.0 - levels
-        k = np.clip(np.searchsorted(-s_grid, -tails, side="left"), 1, grid_points - 1)
-        a_x, b_x = grid[k - 1], grid[k]
-        la = np.log(np.maximum(s_grid[k - 1], 1e-300))
-        lb = np.log(np.maximum(s_grid[k], 1e-300))
-        t = np.where(la > lb, (la - np.log(tails)) / np.where(la > lb, la - lb, 1.0), 0.5)
-        x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
-        lo_b, hi_b = a_x.copy(), b_x.copy()
-        for _ in range(newton_steps):
-            s_x, d_x = _mixture(x, w, rtt, pw, mu, th)
-            above = s_x > tails
-            lo_b = np.where(above, x, lo_b)
-            hi_b = np.where(above, hi_b, x)
-            with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        live = atom_w > 0
+        mean_t_ms = 1000.0 * (
+            np.where(theta_q > 0, pw_q / np.where(theta_q > 0, theta_q, 1.0), np.inf) + 1.0 / mu_q
+        )
+        tails = 1.0 - np.array(LEVELS)
+        log_tails = np.log(tails)
+        shape = np.linspace(0.0, 1.0, grid_points) ** 2
+        for v in range(n_services):
+            sel = np.flatnonzero(live & (atoms.service == v))
+            if sel.size == 0:
+                continue
+            q = atoms.queue[sel]
+            w, rtt = atom_w[sel], atoms.rtt_ms[sel]
+            pw, mu, th = pw_q[q], mu_q[q], theta_q[q]
+            aset = _AtomSet(w, rtt, pw, mu, th)
+            out.mean_ms[v] = float(w @ (rtt + mean_t_ms[q]) / aset.total)
+            lo = float(rtt.min())
+            hi = float((rtt + sojourn_upper_ms(pw, mu, th, 1e-5)).max())
+            grid = lo + (hi - lo) * shape
+            s_grid = np.minimum.accumulate(np.clip(aset.survival(grid, exact=False)[0], 0.0, 1.0))
+            # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
+            k = np.clip(np.searchsorted(-s_grid, -tails, side="left"), 1, grid_points - 1)
+            a_x, b_x = grid[k - 1], grid[k]
+            la = np.log(np.maximum(s_grid[k - 1], 1e-300))
+            lb = np.log(np.maximum(s_grid[k], 1e-300))
+            t = np.where(la > lb, (la - log_tails) / np.where(la > lb, la - lb, 1.0), 0.5)
+            x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
+            lo_b, hi_b = a_x.copy(), b_x.copy()
+            bound = slo_bound_ms[v]
+            probe = np.isfinite(bound)
+            for it in range(newton_steps):
+                pts = np.append(x, bound) if (probe and it == 0) else x
+                s_all, d_all = aset.survival(pts, exact=True)
+                if probe and it == 0:
+                    out.over_slo[v] = float(s_all[-1])
+                s_x, d_x = s_all[: x.size], d_all[: x.size]
+                above = s_x > tails
+                lo_b = np.where(above, x, lo_b)
+                hi_b = np.where(above, hi_b, x)
                 nx = x + (s_x - tails) / d_x
-            bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
-            x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
-        out.p50_ms[v], out.p95_ms[v], out.p99_ms[v] = (float(z) for z in x)
-        if np.isfinite(slo_bound_ms[v]):
-            out.over_slo[v] = float(_mixture(np.array([slo_bound_ms[v]]), w, rtt, pw, mu, th)[0][0])
-        if accumulator is not None:
-            accumulator.add(v, grid, s_grid, total * step_s, out.mean_ms[v])
+                bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
+                x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
+            out.p50_ms[v], out.p95_ms[v], out.p99_ms[v] = (float(z) for z in x)
+            if accumulator is not None:
+                accumulator.add(v, grid, s_grid, aset.total * step_s, out.mean_ms[v])
     return out

@@ -29,13 +29,36 @@ FloatArray = npt.NDArray[np.float64]
 STATE_NAMES = ("down", "throttled", "cooling_failure", "grid_outage", "link_down", "untrusted", "up")
 
 TIMESERIES_COLUMNS = (
-    "time", "site", "state", "load_rps", "utilization", "it_w", "cooling_w", "ups_loss_w", "distribution_loss_w",
-    "misc_w", "total_w", "pue", "outdoor_c", "inlet_c", "carbon_intensity_g_per_kwh", "carbon_g", "energy_kwh",
+    "time",
+    "site",
+    "state",
+    "load_rps",
+    "utilization",
+    "it_w",
+    "cooling_w",
+    "ups_loss_w",
+    "distribution_loss_w",
+    "misc_w",
+    "total_w",
+    "pue",
+    "outdoor_c",
+    "inlet_c",
+    "carbon_intensity_g_per_kwh",
+    "carbon_g",
+    "energy_kwh",
     "sync_backlog_gb",
 )
 LATENCY_COLUMNS = (
-    "time", "service", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "served_rps", "unserved_rps",
-    "slo_violation_fraction", "slo_met",
+    "time",
+    "service",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "mean_ms",
+    "served_rps",
+    "unserved_rps",
+    "slo_violation_fraction",
+    "slo_met",
 )
 _TS_FLOATS = TIMESERIES_COLUMNS[3:]
 _LAT_FLOATS = LATENCY_COLUMNS[2:-1]
@@ -58,8 +81,15 @@ class _Buffer:
 class OutputWriter:
     """Buffers steps and writes parquet row groups; optionally keeps the tables in memory."""
 
-    def __init__(self, out_dir: Path | None, targets: list[str], services: list[str], rows_per_group: int,
-                 *, keep_frames: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: Path | None,
+        targets: list[str],
+        services: list[str],
+        rows_per_group: int,
+        *,
+        keep_frames: bool = False,
+    ) -> None:
         self.out_dir = out_dir
         self.targets = targets
         self.services = services
@@ -72,24 +102,65 @@ class OutputWriter:
         self.kept_lat: list[pa.Table] = []
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._ts_schema = pa.schema(
-            [("time", pa.timestamp("ns", tz="UTC")), ("site", pa.dictionary(pa.int32(), pa.string())),
-             ("state", pa.dictionary(pa.int8(), pa.string()))]
+            [
+                ("time", pa.timestamp("ns", tz="UTC")),
+                ("site", pa.dictionary(pa.int32(), pa.string())),
+                ("state", pa.dictionary(pa.int8(), pa.string())),
+            ]
             + [(n, pa.float64()) for n in _TS_FLOATS]
         )
         self._lat_schema = pa.schema(
             [("time", pa.timestamp("ns", tz="UTC")), ("service", pa.dictionary(pa.int32(), pa.string()))]
-            + [(n, pa.float64()) for n in _LAT_FLOATS] + [("slo_met", pa.bool_())]
+            + [(n, pa.float64()) for n in _LAT_FLOATS]
+            + [("slo_met", pa.bool_())]
         )
 
-    def add_step(self, *, time: pd.Timestamp, state: npt.NDArray[np.int64], load_rps: FloatArray,
-                 utilization: FloatArray, it_w: FloatArray, cooling_w: FloatArray, ups_loss_w: FloatArray,
-                 distribution_loss_w: FloatArray, misc_w: FloatArray, total_w: FloatArray, pue: FloatArray,
-                 outdoor_c: FloatArray, inlet_c: FloatArray, intensity: FloatArray, carbon_g: FloatArray,
-                 energy_kwh: FloatArray, backlog_gb: FloatArray, p50: FloatArray, p95: FloatArray,
-                 p99: FloatArray, mean: FloatArray, served: FloatArray, unserved: FloatArray,
-                 violation: FloatArray, slo_met: npt.NDArray[np.bool_]) -> None:
-        values = (load_rps, utilization, it_w, cooling_w, ups_loss_w, distribution_loss_w, misc_w, total_w, pue,
-                  outdoor_c, inlet_c, intensity, carbon_g, energy_kwh, backlog_gb)
+    def add_step(
+        self,
+        *,
+        time: pd.Timestamp,
+        state: npt.NDArray[np.int64],
+        load_rps: FloatArray,
+        utilization: FloatArray,
+        it_w: FloatArray,
+        cooling_w: FloatArray,
+        ups_loss_w: FloatArray,
+        distribution_loss_w: FloatArray,
+        misc_w: FloatArray,
+        total_w: FloatArray,
+        pue: FloatArray,
+        outdoor_c: FloatArray,
+        inlet_c: FloatArray,
+        intensity: FloatArray,
+        carbon_g: FloatArray,
+        energy_kwh: FloatArray,
+        backlog_gb: FloatArray,
+        p50: FloatArray,
+        p95: FloatArray,
+        p99: FloatArray,
+        mean: FloatArray,
+        served: FloatArray,
+        unserved: FloatArray,
+        violation: FloatArray,
+        slo_met: npt.NDArray[np.bool_],
+    ) -> None:
+        values = (
+            load_rps,
+            utilization,
+            it_w,
+            cooling_w,
+            ups_loss_w,
+            distribution_loss_w,
+            misc_w,
+            total_w,
+            pue,
+            outdoor_c,
+            inlet_c,
+            intensity,
+            carbon_g,
+            energy_kwh,
+            backlog_gb,
+        )
         for name, v in zip(_TS_FLOATS, values, strict=True):
             self.ts.cols[name].append(np.array(v, dtype=np.float64))
         ns = int(time.value)
@@ -110,7 +181,9 @@ class OutputWriter:
         arrays: list[pa.Array] = [
             pa.array(times, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
             pa.DictionaryArray.from_arrays(pa.array(site_idx), pa.array(self.targets, type=pa.string())),
-            pa.DictionaryArray.from_arrays(pa.array(state_idx), pa.array(list(STATE_NAMES), type=pa.string())),
+            pa.DictionaryArray.from_arrays(
+                pa.array(state_idx), pa.array(list(STATE_NAMES), type=pa.string())
+            ),
         ]
         arrays += [pa.array(np.concatenate(self.ts.cols[c])) for c in _TS_FLOATS]
         return pa.Table.from_arrays(arrays, schema=self._ts_schema)
@@ -203,10 +276,14 @@ def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[
         offered = served + unserved
         over = acc.fraction_over(v, float(sim.v_slo_bound[v])) if served > 0 else 0.0
         latency[name] = {
-            "p50_ms": _r(acc.quantile_ms(v, 0.50)), "p95_ms": _r(acc.quantile_ms(v, 0.95)),
-            "p99_ms": _r(acc.quantile_ms(v, 0.99)), "mean_ms": _r(acc.mean_ms(v)),
-            "slo_p95_ms": float(sim.v_slo_p95[v]), "slo_p99_ms": float(sim.v_slo_p99[v]),
-            "served_requests": _r(served, 1), "unserved_requests": _r(unserved, 1),
+            "p50_ms": _r(acc.quantile_ms(v, 0.50)),
+            "p95_ms": _r(acc.quantile_ms(v, 0.95)),
+            "p99_ms": _r(acc.quantile_ms(v, 0.99)),
+            "mean_ms": _r(acc.mean_ms(v)),
+            "slo_p95_ms": float(sim.v_slo_p95[v]),
+            "slo_p99_ms": float(sim.v_slo_p99[v]),
+            "served_requests": _r(served, 1),
+            "unserved_requests": _r(unserved, 1),
             "unserved_fraction": _r(unserved / offered if offered > 0 else 0.0, 6),
             "slo_violation_rate": _r(totals.violated_requests[v] / offered if offered > 0 else 0.0, 6),
             "steps_slo_violated": int(totals.steps_violated[v]),
@@ -226,25 +303,45 @@ def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[
     unserved_all = float(totals.unserved_requests.sum())
     faults = []
     for i, (ft, imp) in enumerate(zip(sim.faults, sim.impact, strict=True)):
-        faults.append({
-            "index": i, "kind": ft.kind.value, "site": ft.site, "start": ft.start.isoformat(),
-            "end": ft.end.isoformat() if ft.end is not None else None, "source": ft.source,
-            "displaced": imp.displaced, "re_placed": imp.re_placed, "degraded": imp.degraded,
-            "unserved": imp.unserved, "unserved_requests_while_active": _r(imp.unserved_requests, 1),
-        })
+        faults.append(
+            {
+                "index": i,
+                "kind": ft.kind.value,
+                "site": ft.site,
+                "start": ft.start.isoformat(),
+                "end": ft.end.isoformat() if ft.end is not None else None,
+                "source": ft.source,
+                "displaced": imp.displaced,
+                "re_placed": imp.re_placed,
+                "degraded": imp.degraded,
+                "unserved": imp.unserved,
+                "unserved_requests_while_active": _r(imp.unserved_requests, 1),
+            }
+        )
     return {
-        "scenario": s.name, "plan": {"alternative": f.plan.alternative, "method": f.plan.method},
-        "mode": sim.cfg.mode, "seed": sim.cfg.seed, "start": sim.start.isoformat(), "end": sim.end.isoformat(),
-        "step_s": int(sim.step_s), "steps": sim.n_steps, "targets": len(f.ids), "built_sites": int(sites.sum()),
+        "scenario": s.name,
+        "plan": {"alternative": f.plan.alternative, "method": f.plan.method},
+        "mode": sim.cfg.mode,
+        "seed": sim.cfg.seed,
+        "start": sim.start.isoformat(),
+        "end": sim.end.isoformat(),
+        "step_s": int(sim.step_s),
+        "steps": sim.n_steps,
+        "targets": len(f.ids),
+        "built_sites": int(sites.sum()),
         "latency": latency,
         "slo_violation_rate": _r(all_viol / all_req if all_req > 0 else 0.0, 6),
         "energy_kwh": {
-            "it": _r(float(e_it.sum()), 3), "cooling": _r(float(parts["cooling"].sum()), 3),
-            "ups_loss": _r(float(parts["ups_loss"].sum()), 3),
-            "distribution_loss": _r(float(parts["distribution_loss"].sum()), 3),
-            "misc": _r(float(parts["misc"].sum()), 3), "facility": _r(float(e_total.sum()), 3),
-            "sites_it": _r(sites_it, 3), "sites_facility": _r(sites_fac, 3),
-            "cloud_it": _r(cloud_it, 3), "cloud_facility": _r(cloud_fac, 3),
+            "it": _r(float(e_it.sum()), 6),
+            "cooling": _r(float(parts["cooling"].sum()), 6),
+            "ups_loss": _r(float(parts["ups_loss"].sum()), 6),
+            "distribution_loss": _r(float(parts["distribution_loss"].sum()), 6),
+            "misc": _r(float(parts["misc"].sum()), 6),
+            "facility": _r(float(e_total.sum()), 6),
+            "sites_it": _r(sites_it, 6),
+            "sites_facility": _r(sites_fac, 6),
+            "cloud_it": _r(cloud_it, 6),
+            "cloud_facility": _r(cloud_fac, 6),
         },
         "pue": {
             "sites_annualized": _r(sites_fac / sites_it if sites_it > 0 else float("nan")),
@@ -252,20 +349,26 @@ def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[
             "overall": _r(float(e_total.sum()) / float(e_it.sum()) if e_it.sum() > 0 else float("nan")),
         },
         "carbon_kg": {
-            "total": _r(float(totals.carbon_g.sum()) / 1000.0, 3),
-            "sites": _r(float(totals.carbon_g[sites].sum()) / 1000.0, 3),
-            "cloud": _r(float(totals.carbon_g[f.is_cloud].sum()) / 1000.0, 3),
+            "total": _r(float(totals.carbon_g.sum()) / 1000.0, 6),
+            "sites": _r(float(totals.carbon_g[sites].sum()) / 1000.0, 6),
+            "cloud": _r(float(totals.carbon_g[f.is_cloud].sum()) / 1000.0, 6),
         },
         "cost": {
-            "currency": s.economics.currency, "period_hours": _r(period_h, 3), "energy": _r(energy_cost, 2),
-            "fixed_pro_rata": _r(fixed, 2), "cloud": _r(totals.cloud_cost, 2), "network": _r(totals.network_cost, 2),
+            "currency": s.economics.currency,
+            "period_hours": _r(period_h, 3),
+            "energy": _r(energy_cost, 2),
+            "fixed_pro_rata": _r(fixed, 2),
+            "cloud": _r(totals.cloud_cost, 2),
+            "network": _r(totals.network_cost, 2),
             "total": _r(energy_cost + fixed + totals.cloud_cost + totals.network_cost, 2),
         },
         "sovereignty_violations": int(sim.sovereignty_violations),
         "security_violations": int(sim.security_violations),
         "unserved": {
             "requests": _r(unserved_all, 1),
-            "fraction": _r(unserved_all / (served_all + unserved_all) if served_all + unserved_all > 0 else 0.0, 6),
+            "fraction": _r(
+                unserved_all / (served_all + unserved_all) if served_all + unserved_all > 0 else 0.0, 6
+            ),
             "mean_rps": _r(unserved_all / (period_h * 3600.0), 4),
         },
         "sync": {"synced_gb": _r(totals.synced_gb, 3), "max_backlog_gb": _r(totals.max_backlog_gb, 3)},

@@ -94,7 +94,7 @@ def get_principal(
     services: Services = request.app.state.services
     if creds is None or not creds.credentials:
         raise unauthorized("missing bearer token")
-    with services.db.read_session() as s:
+    with services.db.lookup_session() as s:
         principal = lookup_principal(s, creds.credentials, services.clock())
     if principal is None:
         security_event(request, "auth.invalid_token", sample=True)

@@ -148,12 +148,21 @@ class WorkloadTable:
         if np.any(demand < 0) or not np.all(np.isfinite(demand)):
             raise PlacerError("workload demand (cores, memory_gb) must be finite and >= 0")
         return cls(
-            ids=tuple(ids), data_class=dc, classes=classes, origin=icol(origin), service=sv,
+            ids=tuple(ids),
+            data_class=dc,
+            classes=classes,
+            origin=icol(origin),
+            service=sv,
             services=services,
-            lat=col(lat, 0.0), lon=col(lon, 0.0), demand=demand,
-            slo_p95_ms=col(slo_p95_ms, inf), slo_p99_ms=col(slo_p99_ms, inf),
-            service_p95_ms=col(service_p95_ms, 0.0), service_p99_ms=col(service_p99_ms, 0.0),
-            current=icol(current), preferred=icol(preferred),
+            lat=col(lat, 0.0),
+            lon=col(lon, 0.0),
+            demand=demand,
+            slo_p95_ms=col(slo_p95_ms, inf),
+            slo_p99_ms=col(slo_p99_ms, inf),
+            service_p95_ms=col(service_p95_ms, 0.0),
+            service_p99_ms=col(service_p99_ms, 0.0),
+            current=icol(current),
+            preferred=icol(preferred),
         )
 
     def __len__(self) -> int:
@@ -167,11 +176,20 @@ class WorkloadTable:
         """The sub-table of the given rows (codes and name tuples are shared)."""
         r = np.asarray(rows, dtype=np.int64)
         return replace(
-            self, ids=tuple(self.ids[i] for i in r.tolist()), data_class=self.data_class[r],
-            origin=self.origin[r], service=self.service[r], lat=self.lat[r], lon=self.lon[r],
-            demand=self.demand[r], slo_p95_ms=self.slo_p95_ms[r], slo_p99_ms=self.slo_p99_ms[r],
+            self,
+            ids=tuple(self.ids[i] for i in r.tolist()),
+            data_class=self.data_class[r],
+            origin=self.origin[r],
+            service=self.service[r],
+            lat=self.lat[r],
+            lon=self.lon[r],
+            demand=self.demand[r],
+            slo_p95_ms=self.slo_p95_ms[r],
+            slo_p99_ms=self.slo_p99_ms[r],
             service_p95_ms=self.service_p95_ms[r],
-            service_p99_ms=self.service_p99_ms[r], current=self.current[r], preferred=self.preferred[r],
+            service_p99_ms=self.service_p99_ms[r],
+            current=self.current[r],
+            preferred=self.preferred[r],
         )
 
 
@@ -205,8 +223,18 @@ class FleetState:
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        for name in ("is_cloud", "lat", "lon", "jurisdiction", "tier", "trusted", "alive", "accepting",
-                     "carbon_g_per_kwh", "pue"):
+        for name in (
+            "is_cloud",
+            "lat",
+            "lon",
+            "jurisdiction",
+            "tier",
+            "trusted",
+            "alive",
+            "accepting",
+            "carbon_g_per_kwh",
+            "pue",
+        ):
             if np.shape(getattr(self, name)) != (n,):
                 shape = np.shape(getattr(self, name))
                 raise PlacerError(f"fleet column {name!r} has shape {shape}, expected ({n},)")
@@ -391,7 +419,11 @@ class PlacerConfig:
     filters: tuple[str, ...] = ("sovereignty", "security_tier", "slo_reachability", "site_health")
     scores: dict[str, float] = field(
         default_factory=lambda: {
-            "latency": 1.0, "carbon": 0.3, "cooling": 0.2, "balance": 0.5, "plan_affinity": 0.5,
+            "latency": 1.0,
+            "carbon": 0.3,
+            "cooling": 0.2,
+            "balance": 0.5,
+            "plan_affinity": 0.5,
         }
     )
     chunk_size: int = 1024
@@ -420,8 +452,9 @@ def _penalty(feasible: BoolArray) -> npt.NDArray[np.float32]:
     return np.multiply(~feasible, _BIG, dtype=np.float32)
 
 
-def _minmax_rows(raw: ScoreArray, feasible: BoolArray,
-                 penalty: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def _minmax_rows(
+    raw: ScoreArray, feasible: BoolArray, penalty: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
     """Per-row min-max over the feasible entries to [0, 100] (constant rows score 100 everywhere)."""
     r = np.asarray(raw, dtype=np.float32)
     lo = np.add(r, penalty, dtype=np.float32).min(axis=1, keepdims=True)
@@ -470,8 +503,9 @@ class Framework:
             self.scores.append((p, float(weight)))
 
     @staticmethod
-    def _create_filter(registry: Registry, ctx: PlacerContext, name: str,
-                       args: dict[str, dict[str, Any]]) -> FilterPlugin:
+    def _create_filter(
+        registry: Registry, ctx: PlacerContext, name: str, args: dict[str, dict[str, Any]]
+    ) -> FilterPlugin:
         p = registry.create(name, ctx, **args.get(name, {}))
         if not isinstance(p, FilterPlugin):
             raise PlacerError(f"plugin {name!r} is not a filter")
@@ -520,7 +554,7 @@ class Framework:
         failed: list[IntArray] = []
         chunk = self.config.chunk_size
         for start in range(0, pending.size, chunk):
-            rows = pending[start:start + chunk]
+            rows = pending[start : start + chunk]
             state.new_chunk()
             mask = self._filter_mask(state, wl, rows, fleet)
             static = self._static_scores(state, wl, rows, fleet, mask)
@@ -540,8 +574,14 @@ class Framework:
 
     # -- phases ---------------------------------------------------------------------------------------
 
-    def _filter_mask(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-                     skip: Iterable[str] = ()) -> BoolArray:
+    def _filter_mask(
+        self,
+        state: CycleState,
+        wl: WorkloadTable,
+        rows: IntArray,
+        fleet: FleetState,
+        skip: Iterable[str] = (),
+    ) -> BoolArray:
         skip = set(skip)
         mask = np.ones((rows.size, len(fleet)), dtype=bool)
         for p in self.filters:
@@ -550,28 +590,42 @@ class Framework:
             mask &= p.filter(state, wl, rows, fleet)
         return mask
 
-    def _filters_at(self, state: CycleState, wl: WorkloadTable, rows: IntArray, at: IntArray,
-                    fleet: FleetState, only: Iterable[str] | None = None) -> BoolArray:
+    def _filters_at(
+        self,
+        state: CycleState,
+        wl: WorkloadTable,
+        rows: IntArray,
+        at: IntArray,
+        fleet: FleetState,
+        only: Iterable[str] | None = None,
+    ) -> BoolArray:
         """Do the filters pass for each row at one given target (chunked; (K,) bool)."""
         names = set(only) if only is not None else None
         out = np.ones(rows.size, dtype=bool)
         chunk = self.config.chunk_size
         for start in range(0, rows.size, chunk):
-            r = rows[start:start + chunk]
-            t = at[start:start + chunk]
+            r = rows[start : start + chunk]
+            t = at[start : start + chunk]
             state.new_chunk()
             ok = np.ones(r.size, dtype=bool)
             for p in self.filters:
                 if names is not None and p.name not in names:
                     continue
                 ok &= p.filter(state, wl, r, fleet)[np.arange(r.size), t]
-            out[start:start + chunk] = ok
+            out[start : start + chunk] = ok
         state.new_chunk()
         return out
 
-    def _combine(self, plugins: list[tuple[ScorePlugin, float]], state: CycleState, wl: WorkloadTable,
-                 rows: IntArray, fleet: FleetState, feasible: BoolArray,
-                 total: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float32]:
+    def _combine(
+        self,
+        plugins: list[tuple[ScorePlugin, float]],
+        state: CycleState,
+        wl: WorkloadTable,
+        rows: IntArray,
+        fleet: FleetState,
+        feasible: BoolArray,
+        total: npt.NDArray[np.float32] | None,
+    ) -> npt.NDArray[np.float32]:
         """Weighted sum of normalized scores; per-target (S,) scores are normalized once and broadcast."""
         site_total = np.zeros(len(fleet), dtype=np.float32)
         out = total
@@ -600,14 +654,23 @@ class Framework:
         out += site_total
         return out
 
-    def _static_scores(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-                       feasible: BoolArray) -> npt.NDArray[np.float32]:
-        return self._combine([(p, w) for p, w in self.scores if not p.dynamic], state, wl, rows, fleet,
-                             feasible, None)
+    def _static_scores(
+        self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState, feasible: BoolArray
+    ) -> npt.NDArray[np.float32]:
+        return self._combine(
+            [(p, w) for p, w in self.scores if not p.dynamic], state, wl, rows, fleet, feasible, None
+        )
 
-    def _reserve(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-                 mask: BoolArray, static: npt.NDArray[np.float32],
-                 free: FloatArray) -> tuple[IntArray, FloatArray]:
+    def _reserve(
+        self,
+        state: CycleState,
+        wl: WorkloadTable,
+        rows: IntArray,
+        fleet: FleetState,
+        mask: BoolArray,
+        static: npt.NDArray[np.float32],
+        free: FloatArray,
+    ) -> tuple[IntArray, FloatArray]:
         """Commit the chunk's workloads in order under the running free capacity (updated in place)."""
         got = np.full(rows.size, -1, dtype=np.int64)
         best_score = np.full(rows.size, np.nan)
@@ -641,22 +704,31 @@ class Framework:
             first = False
         return got, best_score
 
-    def _post_filter(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-                     free: FloatArray, target: IntArray, outcome: npt.NDArray[np.int8],
-                     code: npt.NDArray[np.int8], reasons: list[str]) -> None:
+    def _post_filter(
+        self,
+        state: CycleState,
+        wl: WorkloadTable,
+        rows: IntArray,
+        fleet: FleetState,
+        free: FloatArray,
+        target: IntArray,
+        outcome: npt.NDArray[np.int8],
+        code: npt.NDArray[np.int8],
+        reasons: list[str],
+    ) -> None:
         rows = np.sort(rows)
         # Why did each fail: the first filter (in order) that leaves it nothing, else capacity.
         blame = np.full(rows.size, len(self.filters), dtype=np.int64)  # index into filters; last = capacity
         chunk = self.config.chunk_size
         for start in range(0, rows.size, chunk):
-            r = rows[start:start + chunk]
+            r = rows[start : start + chunk]
             state.new_chunk()
             alive = np.ones((r.size, len(fleet)), dtype=bool)
             undecided = np.ones(r.size, dtype=bool)
             for i, p in enumerate(self.filters):
                 alive &= p.filter(state, wl, r, fleet)
                 empty = undecided & ~alive.any(axis=1)
-                blame[start:start + chunk][empty] = i
+                blame[start : start + chunk][empty] = i
                 undecided &= ~empty
         state.new_chunk()
         plugins = [*self.filters, self.capacity_reason]
@@ -674,7 +746,7 @@ class Framework:
         if self.config.slo_fallback and slo_at:
             cand = np.flatnonzero(~stay & (blame == slo_at[0]))
             for start in range(0, cand.size, chunk):
-                c = cand[start:start + chunk]
+                c = cand[start : start + chunk]
                 r = rows[c]
                 state.new_chunk()
                 mask = self._filter_mask(state, wl, r, fleet, skip=["slo_reachability"])
@@ -689,7 +761,7 @@ class Framework:
         for i, p in enumerate(plugins):
             sel = np.flatnonzero(blame == i)
             for start in range(0, sel.size, chunk):
-                part = sel[start:start + chunk]
+                part = sel[start : start + chunk]
                 state.new_chunk()
                 for k, text in zip(part.tolist(), p.reasons(state, wl, rows[part], fleet), strict=True):
                     base[k] = text

@@ -24,8 +24,9 @@ METRO_INFLATION = 2.0
 _MODEL = LatencyModel()
 
 
-def _rtt_from_distance(d: FloatArray, is_cloud: BoolArray, access_ms: float,
-                       edge_extra_ms: float) -> FloatArray:
+def _rtt_from_distance(
+    d: FloatArray, is_cloud: BoolArray, access_ms: float, edge_extra_ms: float
+) -> FloatArray:
     out = access_ms + edge_extra_ms + METRO_INFLATION * fibre_bound_rtt_ms(d)
     if np.any(is_cloud):
         cloud = np.broadcast_to(is_cloud, d.shape)
@@ -34,8 +35,14 @@ def _rtt_from_distance(d: FloatArray, is_cloud: BoolArray, access_ms: float,
 
 
 def rtt_matrix_ms(
-    src_lat: npt.ArrayLike, src_lon: npt.ArrayLike, dst_lat: npt.ArrayLike, dst_lon: npt.ArrayLike,
-    is_cloud: BoolArray, *, access_ms: float, edge_extra_ms: float,
+    src_lat: npt.ArrayLike,
+    src_lon: npt.ArrayLike,
+    dst_lat: npt.ArrayLike,
+    dst_lon: npt.ArrayLike,
+    is_cloud: BoolArray,
+    *,
+    access_ms: float,
+    edge_extra_ms: float,
 ) -> FloatArray:
     """(K, S) device → target round trip, ms."""
     d = distance_matrix_km(src_lat, src_lon, dst_lat, dst_lon)
@@ -43,16 +50,23 @@ def rtt_matrix_ms(
 
 
 def rtt_pairs_ms(
-    src_lat: npt.ArrayLike, src_lon: npt.ArrayLike, dst_lat: npt.ArrayLike, dst_lon: npt.ArrayLike,
-    is_cloud: npt.ArrayLike, *, access_ms: float, edge_extra_ms: float,
+    src_lat: npt.ArrayLike,
+    src_lon: npt.ArrayLike,
+    dst_lat: npt.ArrayLike,
+    dst_lon: npt.ArrayLike,
+    is_cloud: npt.ArrayLike,
+    *,
+    access_ms: float,
+    edge_extra_ms: float,
 ) -> FloatArray:
     """(N,) round trip for N (device, target) pairs, ms."""
     d = great_circle_km(src_lat, src_lon, dst_lat, dst_lon)
     return _rtt_from_distance(np.asarray(d), np.asarray(is_cloud, dtype=bool), access_ms, edge_extra_ms)
 
 
-def fibre_floor_ms(src_lat: npt.ArrayLike, src_lon: npt.ArrayLike, dst_lat: npt.ArrayLike,
-                   dst_lon: npt.ArrayLike) -> FloatArray:
+def fibre_floor_ms(
+    src_lat: npt.ArrayLike, src_lon: npt.ArrayLike, dst_lat: npt.ArrayLike, dst_lon: npt.ArrayLike
+) -> FloatArray:
     """(N,) straight-fibre round-trip bound for N pairs, ms (the floor no latency may go below)."""
     return fibre_bound_rtt_ms(great_circle_km(src_lat, src_lon, dst_lat, dst_lon))
 
@@ -62,8 +76,14 @@ class TargetGeometry:
 
     float32 keeps ~0.3 m at 1 km and ~1e-6 relative error: ample for ranking and SLO checks."""
 
-    def __init__(self, lat: npt.ArrayLike, lon: npt.ArrayLike, is_cloud: npt.ArrayLike,
-                 access_ms: float, edge_extra_ms: float) -> None:
+    def __init__(
+        self,
+        lat: npt.ArrayLike,
+        lon: npt.ArrayLike,
+        is_cloud: npt.ArrayLike,
+        access_ms: float,
+        edge_extra_ms: float,
+    ) -> None:
         la = np.radians(np.asarray(lat, dtype=np.float64))
         lo = np.radians(np.asarray(lon, dtype=np.float64))
         f = np.float32
@@ -100,8 +120,11 @@ class TargetGeometry:
         h *= f(2.0 * EARTH_RADIUS_KM * METRO_INFLATION * FIBRE_RTT_MS_PER_KM)
         h += f(self.access_ms + self.edge_extra_ms)
         if self.cloud.size:
-            d = great_circle_km(np.asarray(lat, dtype=np.float64)[:, None],
-                                np.asarray(lon, dtype=np.float64)[:, None],
-                                self.lat[self.cloud][None, :], self.lon[self.cloud][None, :])
+            d = great_circle_km(
+                np.asarray(lat, dtype=np.float64)[:, None],
+                np.asarray(lon, dtype=np.float64)[:, None],
+                self.lat[self.cloud][None, :],
+                self.lon[self.cloud][None, :],
+            )
             h[:, self.cloud] = (_MODEL.rtt_ms(d) + self.access_ms).astype(f)
         return h

@@ -47,14 +47,16 @@ CLOUD_PREFIX = "cloud:"
 class Placer:
     """A configured online placer. Thread-compatible (no state between calls)."""
 
-    def __init__(self, policy: PolicyBook, config: PlacerConfig | None = None,
-                 registry: Registry | None = None) -> None:
+    def __init__(
+        self, policy: PolicyBook, config: PlacerConfig | None = None, registry: Registry | None = None
+    ) -> None:
         self.policy = policy
         self.framework = Framework(registry or default_registry(), PlacerContext(policy), config)
 
     @classmethod
-    def for_scenario(cls, scenario: Scenario, config: PlacerConfig | None = None,
-                     registry: Registry | None = None) -> Placer:
+    def for_scenario(
+        cls, scenario: Scenario, config: PlacerConfig | None = None, registry: Registry | None = None
+    ) -> Placer:
         return cls(PolicyBook(scenario.tree, scenario.policies.data_classes), config, registry)
 
     @property
@@ -66,8 +68,9 @@ class Placer:
         return self.framework.place(workloads, fleet)
 
 
-def place(workloads: WorkloadTable, fleet: FleetState, policy: PolicyBook,
-          config: PlacerConfig | None = None) -> Placement:
+def place(
+    workloads: WorkloadTable, fleet: FleetState, policy: PolicyBook, config: PlacerConfig | None = None
+) -> Placement:
     """One-shot convenience: ``Placer(policy, config).place(workloads, fleet)``."""
     return Placer(policy, config).place(workloads, fleet)
 
@@ -117,11 +120,16 @@ def demand_sizes(s: Scenario) -> DemandSizes:
         return np.asarray(vals[inv.ravel()], dtype=np.float64)
 
     return DemandSizes(
-        mean_rps=mean, peak_rps=peak, cores_peak=cores_peak, memory_gb=np.ceil(peak / per_inst) * mem_inst,
-        service_s=cpu, target_utilization=util,
+        mean_rps=mean,
+        peak_rps=peak,
+        cores_peak=cores_peak,
+        memory_gb=np.ceil(peak / per_inst) * mem_inst,
+        service_s=cpu,
+        target_utilization=util,
         slo_p95_ms=np.array([svc[d.service].slo.p95_ms or inf for d in s.demand]),
         slo_p99_ms=np.array([svc[d.service].slo.p99_ms or inf for d in s.demand]),
-        service_p95_ms=quantile_ms(0.95), service_p99_ms=quantile_ms(0.99),
+        service_p95_ms=quantile_ms(0.95),
+        service_p99_ms=quantile_ms(0.99),
     )
 
 
@@ -142,10 +150,13 @@ def fleet_from_plan(s: Scenario, plan: Plan, *, carbon_g_per_kwh: npt.ArrayLike 
     regions = list(s.cloud_regions)
     n = len(built) + len(regions)
     tree = s.tree
-    cap = np.array([[b.cores, b.memory_gb] for b in plan.sites] + [[np.inf] * len(RESOURCES)] * len(regions),
-                   dtype=np.float64).reshape(n, len(RESOURCES))
-    carbon = (np.full(n, np.nan) if carbon_g_per_kwh is None
-              else np.asarray(carbon_g_per_kwh, dtype=np.float64))
+    cap = np.array(
+        [[b.cores, b.memory_gb] for b in plan.sites] + [[np.inf] * len(RESOURCES)] * len(regions),
+        dtype=np.float64,
+    ).reshape(n, len(RESOURCES))
+    carbon = (
+        np.full(n, np.nan) if carbon_g_per_kwh is None else np.asarray(carbon_g_per_kwh, dtype=np.float64)
+    )
     return FleetState(
         ids=tuple([x.id for x in built] + [CLOUD_PREFIX + r.id for r in regions]),
         is_cloud=np.array([False] * len(built) + [True] * len(regions)),
@@ -153,10 +164,15 @@ def fleet_from_plan(s: Scenario, plan: Plan, *, carbon_g_per_kwh: npt.ArrayLike 
         lon=np.array([x.lon for x in built] + [r.lon for r in regions], dtype=np.float64),
         jurisdiction=tree.indices([x.jurisdiction for x in built] + [r.jurisdiction for r in regions]),
         tier=np.array([x.security_tier for x in built] + [r.security_tier for r in regions], dtype=np.int64),
-        trusted=np.ones(n, dtype=bool), alive=np.ones(n, dtype=bool), accepting=np.ones(n, dtype=bool),
-        capacity=cap, used=np.zeros_like(cap), carbon_g_per_kwh=carbon,
+        trusted=np.ones(n, dtype=bool),
+        alive=np.ones(n, dtype=bool),
+        accepting=np.ones(n, dtype=bool),
+        capacity=cap,
+        used=np.zeros_like(cap),
+        carbon_g_per_kwh=carbon,
         pue=np.array([b.annual_pue for b in plan.sites] + [r.pue for r in regions], dtype=np.float64),
-        access_ms=s.network.access_ms, edge_extra_ms=s.network.edge_extra_ms,
+        access_ms=s.network.access_ms,
+        edge_extra_ms=s.network.edge_extra_ms,
     )
 
 
@@ -172,8 +188,9 @@ class Pieces:
     backup: IntArray
 
 
-def workloads_from_plan(s: Scenario, plan: Plan, fleet: FleetState,
-                        sizes: DemandSizes | None = None) -> tuple[WorkloadTable, Pieces]:
+def workloads_from_plan(
+    s: Scenario, plan: Plan, fleet: FleetState, sizes: DemandSizes | None = None
+) -> tuple[WorkloadTable, Pieces]:
     """One workload per primary assignment of the plan, sized by its fraction; ``current`` = planned target.
 
     Raises PlacerError naming unknown demand sources or targets."""
@@ -213,8 +230,13 @@ def workloads_from_plan(s: Scenario, plan: Plan, fleet: FleetState,
 
 
 def workloads_for_demand(
-    s: Scenario, demand: IntArray, fraction: npt.ArrayLike | None = None, *, sizes: DemandSizes | None = None,
-    current: npt.ArrayLike | None = None, preferred: npt.ArrayLike | None = None,
+    s: Scenario,
+    demand: IntArray,
+    fraction: npt.ArrayLike | None = None,
+    *,
+    sizes: DemandSizes | None = None,
+    current: npt.ArrayLike | None = None,
+    preferred: npt.ArrayLike | None = None,
     ids: Sequence[str] | None = None,
 ) -> WorkloadTable:
     """Workloads for (a fraction of) demand sources, by index into ``s.demand``."""
@@ -231,12 +253,18 @@ def workloads_for_demand(
             names.append(src[x].id if k == 0 else f"{src[x].id}#{k}")
         ids = names
     return WorkloadTable.build(
-        ids=list(ids), data_class=[src[x].data_class for x in d.tolist()],
+        ids=list(ids),
+        data_class=[src[x].data_class for x in d.tolist()],
         origin=s.tree.indices(src[x].jurisdiction for x in d.tolist()),
         service=[src[x].service for x in d.tolist()],
-        lat=np.array([src[x].lat for x in d.tolist()]), lon=np.array([src[x].lon for x in d.tolist()]),
-        cores=sizes.cores_peak[d] * f, memory_gb=sizes.memory_gb[d] * f,
-        slo_p95_ms=sizes.slo_p95_ms[d], slo_p99_ms=sizes.slo_p99_ms[d],
-        service_p95_ms=sizes.service_p95_ms[d], service_p99_ms=sizes.service_p99_ms[d],
-        current=current, preferred=preferred,
+        lat=np.array([src[x].lat for x in d.tolist()]),
+        lon=np.array([src[x].lon for x in d.tolist()]),
+        cores=sizes.cores_peak[d] * f,
+        memory_gb=sizes.memory_gb[d] * f,
+        slo_p95_ms=sizes.slo_p95_ms[d],
+        slo_p99_ms=sizes.slo_p99_ms[d],
+        service_p95_ms=sizes.service_p95_ms[d],
+        service_p99_ms=sizes.service_p99_ms[d],
+        current=current,
+        preferred=preferred,
     )

@@ -29,14 +29,29 @@ PLAN_AFFINITY: Final = "plan_affinity"
 
 #: Every built-in plugin name, filters first.
 PLUGIN_NAMES: Final[tuple[str, ...]] = (
-    SOVEREIGNTY, SECURITY_TIER, SLO_REACHABILITY, SITE_HEALTH, CAPACITY,
-    LATENCY, CARBON, COOLING, BALANCE, PLAN_AFFINITY,
+    SOVEREIGNTY,
+    SECURITY_TIER,
+    SLO_REACHABILITY,
+    SITE_HEALTH,
+    CAPACITY,
+    LATENCY,
+    CARBON,
+    COOLING,
+    BALANCE,
+    PLAN_AFFINITY,
 )
 
 _BUILTINS = {
-    SOVEREIGNTY: Sovereignty, SECURITY_TIER: SecurityTier, SLO_REACHABILITY: SloReachability,
-    SITE_HEALTH: SiteHealth, CAPACITY: Capacity, LATENCY: Latency, CARBON: Carbon, COOLING: Cooling,
-    BALANCE: Balance, PLAN_AFFINITY: PlanAffinity,
+    SOVEREIGNTY: Sovereignty,
+    SECURITY_TIER: SecurityTier,
+    SLO_REACHABILITY: SloReachability,
+    SITE_HEALTH: SiteHealth,
+    CAPACITY: Capacity,
+    LATENCY: Latency,
+    CARBON: Carbon,
+    COOLING: Cooling,
+    BALANCE: Balance,
+    PLAN_AFFINITY: PlanAffinity,
 }
 
 

@@ -23,8 +23,9 @@ class PlanAffinity(ScorePlugin):
     name: ClassVar[str] = "plan_affinity"
     prenormalized: ClassVar[bool] = True
 
-    def score(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-              feasible: BoolArray) -> ScoreArray:
+    def score(
+        self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState, feasible: BoolArray
+    ) -> ScoreArray:
         pref = wl.preferred[rows]
         has = np.flatnonzero(pref >= 0)
         if has.size == 0:

@@ -25,8 +25,9 @@ class Balance(ScorePlugin):
     name: ClassVar[str] = "balance"
     dynamic: ClassVar[bool] = True
 
-    def score(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-              feasible: BoolArray) -> FloatArray:
+    def score(
+        self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState, feasible: BoolArray
+    ) -> FloatArray:
         free: FloatArray = state.chunk.get("free", fleet.free)
         cap = fleet.capacity
         finite = np.asarray(np.isfinite(cap).all(axis=1), dtype=bool)

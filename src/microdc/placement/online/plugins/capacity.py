@@ -30,5 +30,7 @@ class Capacity(FilterPlugin):
         return np.asarray(np.all(wl.demand[rows][:, None, :] <= free[None, :, :] + 1e-9, axis=2))
 
     def reasons(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState) -> list[str]:
-        return [f"not now: no allowed site has {c:.2f} free cores and {m:.1f} GB free memory"
-                for c, m in wl.demand[rows][:, :2].tolist()]
+        return [
+            f"not now: no allowed site has {c:.2f} free cores and {m:.1f} GB free memory"
+            for c, m in wl.demand[rows][:, :2].tolist()
+        ]

@@ -27,6 +27,7 @@ def lower_is_better(values: FloatArray) -> FloatArray:
 class Carbon(ScorePlugin):
     name: ClassVar[str] = "carbon"
 
-    def score(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-              feasible: BoolArray) -> FloatArray:
+    def score(
+        self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState, feasible: BoolArray
+    ) -> FloatArray:
         return lower_is_better(fleet.carbon_g_per_kwh)

@@ -19,6 +19,7 @@ from microdc.placement.online.plugins.carbon import lower_is_better
 class Cooling(ScorePlugin):
     name: ClassVar[str] = "cooling"
 
-    def score(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-              feasible: BoolArray) -> FloatArray:
+    def score(
+        self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState, feasible: BoolArray
+    ) -> FloatArray:
         return lower_is_better(fleet.pue)

@@ -23,7 +23,7 @@ class SiteHealth(FilterPlugin):
     kind: ClassVar[Kind] = Kind.NOT_NOW
 
     def filter(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState) -> BoolArray:
-        ok = np.repeat(fleet.accepting[None, :], rows.size, axis=0)
+        ok = np.repeat((fleet.accepting & fleet.alive)[None, :], rows.size, axis=0)
         cur = wl.current[rows]
         here = np.flatnonzero(cur >= 0)
         ok[here, cur[here]] |= fleet.alive[cur[here]]

@@ -21,6 +21,7 @@ from microdc.placement.online.plugins.slo import chunk_rtt
 class Latency(ScorePlugin):
     name: ClassVar[str] = "latency"
 
-    def score(self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState,
-              feasible: BoolArray) -> FloatArray:
+    def score(
+        self, state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState, feasible: BoolArray
+    ) -> FloatArray:
         return np.asarray(-chunk_rtt(state, wl, rows, fleet))

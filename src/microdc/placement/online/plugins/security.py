@@ -37,6 +37,8 @@ class SecurityTier(FilterPlugin):
             cls = wl.classes[int(wl.data_class[w])]
             origin = self.ctx.jurisdiction_code(int(wl.origin[w]))
             need = int(self.ctx.policy.min_tier([cls])[0])
-            out.append(f"unschedulable: no site allowed for {cls!r} from {origin} has security tier "
-                       f">= {need} (untrusted sites count as tier 1)")
+            out.append(
+                f"unschedulable: no site allowed for {cls!r} from {origin} has security tier "
+                f">= {need} (untrusted sites count as tier 1)"
+            )
         return out

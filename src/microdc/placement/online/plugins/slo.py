@@ -29,8 +29,9 @@ def geometry(state: CycleState, fleet: FleetState) -> TargetGeometry:
     return geo
 
 
-def chunk_rtt(state: CycleState, wl: WorkloadTable, rows: IntArray,
-              fleet: FleetState) -> npt.NDArray[np.float32]:
+def chunk_rtt(
+    state: CycleState, wl: WorkloadTable, rows: IntArray, fleet: FleetState
+) -> npt.NDArray[np.float32]:
     """The chunk's (K, S) device → target RTT, ms (float32), computed once per chunk and shared."""
     hit = state.chunk.get("rtt")
     if hit is not None and hit[0].size == rows.size and np.array_equal(hit[0], rows):
@@ -43,8 +44,12 @@ def chunk_rtt(state: CycleState, wl: WorkloadTable, rows: IntArray,
 
 def latency_budget_ms(wl: WorkloadTable, rows: IntArray) -> FloatArray:
     """Largest RTT that still meets every SLO bound of each workload (service time subtracted)."""
-    return np.asarray(np.minimum(wl.slo_p95_ms[rows] - wl.service_p95_ms[rows],
-                                 wl.slo_p99_ms[rows] - wl.service_p99_ms[rows]), dtype=np.float64)
+    return np.asarray(
+        np.minimum(
+            wl.slo_p95_ms[rows] - wl.service_p95_ms[rows], wl.slo_p99_ms[rows] - wl.service_p99_ms[rows]
+        ),
+        dtype=np.float64,
+    )
 
 
 class SloReachability(FilterPlugin):
@@ -70,9 +75,13 @@ class SloReachability(FilterPlugin):
         out = []
         for k, w in enumerate(rows.tolist()):
             svc = wl.services[int(wl.service[w])]
-            bounds = [f"p95 <= {wl.slo_p95_ms[w]:g} ms" if np.isfinite(wl.slo_p95_ms[w]) else "",
-                      f"p99 <= {wl.slo_p99_ms[w]:g} ms" if np.isfinite(wl.slo_p99_ms[w]) else ""]
+            bounds = [
+                f"p95 <= {wl.slo_p95_ms[w]:g} ms" if np.isfinite(wl.slo_p95_ms[w]) else "",
+                f"p99 <= {wl.slo_p99_ms[w]:g} ms" if np.isfinite(wl.slo_p99_ms[w]) else "",
+            ]
             slo = ", ".join(b for b in bounds if b)
-            out.append(f"unschedulable: no allowed site meets the {svc!r} SLO ({slo}) from "
-                       f"({wl.lat[w]:.4f}, {wl.lon[w]:.4f}); best predicted p95 is {best[k]:.1f} ms")
+            out.append(
+                f"unschedulable: no allowed site meets the {svc!r} SLO ({slo}) from "
+                f"({wl.lat[w]:.4f}, {wl.lon[w]:.4f}); best predicted p95 is {best[k]:.1f} ms"
+            )
         return out

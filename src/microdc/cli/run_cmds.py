@@ -1,0 +1,171 @@
+"""`microdc run`: the main job — plan, compare with baselines, simulate, and write the report."""
+
+from __future__ import annotations
+
+import math
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from microdc.cli.common import EXIT_INPUT, console, err_console, fail, load_or_exit, report_problems
+from microdc.model import ScenarioError
+
+
+class RichRunProgress:
+    """Shows each stage of the pipeline as a line with a spinner or a bar (microdc.run.RunProgress)."""
+
+    def __init__(self, progress: Progress):
+        self.p = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if name not in self.tasks:
+            self.tasks[name] = self.p.add_task(name, total=total, note="")
+
+    def advance(self, name: str, done: int, total: int | None = None, note: str = "") -> None:
+        self.stage(name, total)
+        fields: dict[str, Any] = {"note": note} if note else {}
+        self.p.update(self.tasks[name], completed=done, total=total, **fields)
+
+    def done(self, name: str, note: str = "") -> None:
+        self.stage(name)
+        task = self.tasks[name]
+        total = self.p.tasks[task].total or 1
+        self.p.update(task, completed=total, total=total, note=note)
+
+
+def _fmt(x: float | None, nd: int = 1) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:,.{nd}f}"
+
+
+def comparison_table(entries: list[dict[str, Any]], services: list[str]) -> Table:
+    """Measures as rows, alternatives as columns (fits a narrow terminal)."""
+    cur = entries[0]["currency"] if entries else ""
+    table = Table(title="Alternatives compared (same period, weather, carbon, load and faults)")
+    table.add_column("measure")
+    for e in entries:
+        table.add_column(e["alternative"], justify="right", style="bold" if e is entries[0] else None)
+
+    def row(label: str, cells: list[str]) -> None:
+        table.add_row(label, *cells)
+
+    row(f"cost/year ({cur})", [_fmt(e["cost_per_year"], 0) for e in entries])
+    for svc in services:
+        cells = []
+        for e in entries:
+            lat = e["latency"][svc]
+            txt = _fmt(lat["p95_ms"])
+            slo = lat["slo_p95_ms"]
+            if slo is not None and lat["p95_ms"] is not None and lat["p95_ms"] > slo:
+                txt = f"[red]{txt}[/]"
+            cells.append(txt)
+        row(f"{svc} p95 ms", cells)
+    row(
+        "SLO violations",
+        [
+            "—" if e["slo_violation_rate"] is None else f"{100 * e['slo_violation_rate']:.2f}%"
+            for e in entries
+        ],
+    )
+    row("energy kWh", [_fmt(e["energy_kwh"], 0) for e in entries])
+    row("PUE", [_fmt(e["pue"], 3) for e in entries])
+    row("carbon kg CO2e", [_fmt(e["carbon_kg"], 0) for e in entries])
+    row(
+        "sovereignty violations",
+        [f"[red]{v}[/]" if (v := e["sovereignty_violations"]) else "0" for e in entries],
+    )
+    row("demand unserved (plan)", [f"{100 * e['unserved_planned_fraction']:.1f}%" for e in entries])
+    row("requests unserved (sim.)", [f"{100 * e['unserved_fraction']:.2f}%" for e in entries])
+    return table
+
+
+def run(
+    scenario: str = typer.Argument("melbourne", help="Example name or path to scenario.yaml"),
+    out: Path | None = typer.Option(
+        None, "-o", "--out", help="Output directory [default: microdc-run/<name>]"
+    ),
+    days: float | None = typer.Option(None, "--days", help="Simulated days [default: 14]"),
+    step: str = typer.Option("15min", "--step", help="Simulation step, e.g. 5min, 15min, 1h"),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)"),
+    time_limit: float = typer.Option(20.0, "--time-limit", help="Planner time limit, seconds"),
+    faults: Path | None = typer.Option(
+        None, "--faults", help="faults.yaml instead of the built-in fault drill"
+    ),
+    drill: bool = typer.Option(
+        True, "--drill/--no-faults", help="Run the built-in fault drill (or no faults)"
+    ),
+    baselines: str = typer.Option(
+        "cloud-only,nearest,greedy", "--baselines", help="Comma-separated baselines to compare with"
+    ),
+    allow_unserved: bool = typer.Option(
+        False, "--allow-unserved", help="Plan even if some demand is unservable"
+    ),
+    open_report: bool = typer.Option(False, "--open", help="Open the report in a web browser when done"),
+) -> None:
+    """Plan a fleet, compare it with baselines in simulation, and write a self-contained HTML report."""
+    from microdc.placement.planner import PlanningError
+    from microdc.run import DEFAULT_DAYS, RunOptions
+    from microdc.run import run as run_pipeline
+    from microdc.sim import SimConfigError, load_faults, parse_step
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description:<24}"),
+        BarColumn(bar_width=28),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[note]}"),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        progress = RichRunProgress(bar)
+        progress.stage("validate")
+        s = load_or_exit(scenario)
+        progress.done("validate", f"{s.name}: {len(s.sites)} sites, {len(s.demand)} demand sources")
+        try:
+            spec = None
+            if faults is not None:
+                ids = [x.id for x in s.sites]
+                spec = load_faults(faults, ids, set(ids))
+            opts = RunOptions(
+                days=DEFAULT_DAYS if days is None else days,
+                step_s=parse_step(step),
+                seed=seed,
+                time_limit_s=time_limit,
+                baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
+                faults=spec,
+                drill=drill,
+                allow_unserved=allow_unserved,
+            )
+            target = out if out is not None else Path("microdc-run") / s.name
+            result = run_pipeline(s, target, opts, progress)
+        except PlanningError as exc:
+            bar.stop()
+            err_console.print("[bold red]cannot plan:[/]")
+            for r in exc.reasons:
+                err_console.print(f"  • {r}", highlight=False, soft_wrap=True, markup=False)
+            raise typer.Exit(EXIT_INPUT) from None
+        except ScenarioError as exc:
+            bar.stop()
+            report_problems(exc)
+        except (SimConfigError, ValueError) as exc:
+            bar.stop()
+            fail(str(exc))
+        except OSError as exc:
+            bar.stop()
+            fail(f"cannot write the run: {exc}")
+    console.print(comparison_table(result.comparison, [v.id for v in s.services]))
+    report = target / "report.html"
+    console.print(
+        f"wrote {report}, {target / 'comparison.json'}, {target / 'plan.json'} and one folder per "
+        f"alternative ({', '.join(a.name for a in result.alternatives)}) "
+        f"in {result.seconds.get('total', 0.0):.1f} s"
+    )
+    if open_report:
+        webbrowser.open(report.resolve().as_uri())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)

@@ -1,0 +1,76 @@
+"""Open the real report in headless Chromium with the network off: the map and every chart must render,
+with no console error and no request other than the file itself. Keeps a screenshot in test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from cdp_pipe import CHROMIUM, Browser
+
+from microdc.report.data import RunResult
+
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
+
+pytestmark = pytest.mark.browser
+
+
+def _chromium() -> Path:
+    found = CHROMIUM if CHROMIUM.is_file() else None
+    if found is None and shutil.which("chromium"):
+        found = Path(str(shutil.which("chromium")))
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def _wait_for_plots(b: Browser, expected: int, timeout_s: float = 30.0) -> int:
+    """Wait until `expected` plots have drawn and the count of plotly SVG layers stops changing."""
+    until = time.monotonic() + timeout_s
+    last = -1
+    while time.monotonic() < until:
+        plots = b.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+        svgs = b.evaluate("document.querySelectorAll('.main-svg').length")
+        if plots >= expected and svgs == last:
+            return int(svgs)
+        last = svgs
+        time.sleep(0.3)
+    return int(last)
+
+
+def test_report_renders_offline(tiny_run: tuple[RunResult, Path], tmp_path: Path) -> None:
+    exe = _chromium()
+    report = tiny_run[1] / "report.html"
+    html = report.read_text(encoding="utf-8")
+    figures = json.loads(
+        re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)[1]
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    with Browser(tmp_path / "profile", executable=exe) as b:
+        b.navigate(report.resolve().as_uri())
+        svgs = _wait_for_plots(b, len(figures))
+        drawn = b.evaluate(
+            "Array.from(document.querySelectorAll('[data-figure]'))"
+            ".filter(d => d.querySelector('.main-svg')).map(d => d.getAttribute('data-figure'))"
+        )
+        map_points = b.evaluate(
+            "document.querySelectorAll('[data-figure=\"map\"] .scatterlayer .point').length"
+        )
+        bars = b.evaluate("document.querySelectorAll('[data-figure=\"cost\"] .bars .point').length")
+        b.screenshot(ARTIFACTS / "report-tiny.png")
+        errors = b.errors()
+        requests = b.requests()
+    assert sorted(drawn) == sorted(figures), "every figure is drawn"
+    assert svgs >= 2 * len(figures)  # plotly draws at least two .main-svg layers per plot
+    assert map_points >= 3  # candidate sites, demand and built sites are on the map
+    assert bars > 0
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+    assert (ARTIFACTS / "report-tiny.png").stat().st_size > 10_000
