@@ -114,6 +114,8 @@ class _Relaxation:
         unit = np.where(grp >= 0, grp, grp.max(initial=-1) + 1 + np.arange(n_f))
         _, self.unit = np.unique(unit, return_inverse=True)
         self.n_units = int(self.unit.max()) + 1
+        self.unit_member = np.zeros(self.n_units, np.int64)  # with one facility per unit: its facility
+        self.unit_member[self.unit] = np.arange(n_f)
         forced_unit = np.zeros(self.n_units, bool)
         forced_unit[self.unit[p.fixed_open]] = True
         self.forced_unit = forced_unit
@@ -283,8 +285,8 @@ class _Relaxation:
         n_f = rc.shape[0]
         if self.n_units == n_f:
             # No groups: every facility is its own unit (the common case; no sorting needed).
-            member = np.arange(n_f)
-            b = rc
+            member = self.unit_member
+            b = rc[member]
             second = np.full(n_f, np.inf)
             return self._select(rc, member, b, second)
         unit = self.unit
