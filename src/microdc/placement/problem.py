@@ -116,7 +116,7 @@ def size_demand(s: Scenario) -> Demand:
         peak_rps=peak,
         cores_peak=peak * cpu / util,
         busy_cores_mean=mean * cpu,
-        memory_gb=np.ceil(peak / per_inst) * mem_inst,
+        memory_gb=peak / per_inst * mem_inst,  # continuous instances: proportional to load
         service_s=cpu,
         slo_p95_ms=np.array([svc[d.service].slo.p95_ms or inf for d in s.demand]),
         slo_p99_ms=np.array([svc[d.service].slo.p99_ms or inf for d in s.demand]),

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from microdc.placement.aggregate import aggregate_customers, expand_solution
 from microdc.placement.facility import FacilityProblem, Solution
 from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp
 
@@ -89,6 +90,9 @@ def solve_facility(
             progress(e.phase, e.seconds, e.objective, e.bound)
 
     t0 = time.perf_counter()
+    original = problem
+    agg = aggregate_customers(problem)
+    problem = agg.problem
     greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
     start = greedy.solution(problem) if greedy.feasible else None
     sol = solve_milp(
@@ -100,4 +104,4 @@ def solve_facility(
         progress=hook,
     )
     sol.seconds = time.perf_counter() - t0
-    return sol
+    return expand_solution(original, agg, sol)
