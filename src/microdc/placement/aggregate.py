@@ -76,7 +76,8 @@ def expand_solution(original: FacilityProblem, agg: Aggregation, sol: Solution) 
         return sol
     m = agg.members
     x = sol.x_dense()[:, m]
-    z = None if sol.z is None else sol.z_dense()[:, m]
+    z_full = sol.z_dense()
+    z = None if z_full is None else z_full[:, m]
     out = make_solution(
         original,
         sol.open,
