@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,6 +59,75 @@ class Stats:
 
     def error(self, key: str) -> None:
         self.errors[key] = self.errors.get(key, 0) + 1
+
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of one process, seconds (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def machine_busy_s() -> float:
+    vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return (sum(vals[:8]) - idle) / CLK
+
+
+class CpuMeter:
+    """CPU seconds used during the load by the server processes, their PostgreSQL backends, this
+    client, and everything else on the machine (other tenants' work competes for the same cores)."""
+
+    def __init__(self, server_pid: int, pg_url: str, db_name: str) -> None:
+        self.server_pid = server_pid
+        self.pg_url = pg_url
+        self.db_name = db_name
+
+    def _pg_pids(self) -> list[int]:
+        eng = create_engine(self.pg_url)
+        with eng.connect() as conn:
+            q = text("SELECT pid FROM pg_stat_activity WHERE datname = :d")
+            pids = [int(r[0]) for r in conn.execute(q, {"d": self.db_name})]
+        eng.dispose()
+        return pids
+
+    def snapshot(self) -> dict[str, Any]:
+        server = {p: proc_cpu_s(p) for p in descendants(self.server_pid)}
+        pg = {p: proc_cpu_s(p) for p in self._pg_pids()}
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return {"server": server, "pg": pg, "client": ru.ru_utime + ru.ru_stime, "machine": machine_busy_s(),
+                "load": os.getloadavg()}  # fmt: skip
+
+    @staticmethod
+    def delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+        def d(key: str) -> float:
+            return sum(v - a[key].get(p, 0.0) for p, v in b[key].items())
+
+        out = {"server_s": d("server"), "postgres_s": d("pg"), "client_s": b["client"] - a["client"]}
+        out["others_s"] = max(0.0, b["machine"] - a["machine"] - sum(out.values()))
+        return {k: round(v, 1) for k, v in out.items()}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -172,6 +242,15 @@ async def run_load(base: str, tokens: list[str], args: argparse.Namespace) -> tu
     return stats, time.monotonic() - t_start
 
 
+def _run(coro: Any) -> Any:
+    """asyncio.run, on uvloop when it is installed (cheaper client, more CPU left for the server)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -208,7 +287,11 @@ def main() -> int:
         offered = args.sites * args.readings / args.interval
         print(f"{args.sites} sites enrolled in {setup_s:.1f} s; offering {offered:,.0f} readings/s "
               f"for {args.duration:.0f} s with {args.workers} worker(s)", file=sys.stderr)  # fmt: skip
-        stats, elapsed = asyncio.run(run_load(server.base_url, tokens, args))
+        assert server.proc is not None
+        meter = CpuMeter(server.proc.pid, db_url, name)
+        before = meter.snapshot()
+        stats, elapsed = _run(run_load(server.base_url, tokens, args))
+        after = meter.snapshot()
     finally:
         server.stop()
     engine = create_engine(db_url)
@@ -221,6 +304,8 @@ def main() -> int:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin_engine.dispose()
 
+    cpu = CpuMeter.delta(before, after)
+    ours = cpu["server_s"] + cpu["postgres_s"] + cpu["client_s"]
     lat = stats.latencies
     result: dict[str, Any] = {
         "sites": args.sites,
@@ -243,6 +328,19 @@ def main() -> int:
             "mean": round(statistics.fmean(lat) * 1000, 1) if lat else None,
         },
         "late_sends": stats.late_sends,
+        "cpu_s": cpu,
+        "cpu_ms_per_batch": {
+            "server": round(cpu["server_s"] / max(1, stats.acked_batches) * 1000, 2),
+            "postgres": round(cpu["postgres_s"] / max(1, stats.acked_batches) * 1000, 2),
+            "client": round(cpu["client_s"] / max(1, stats.acked_batches) * 1000, 2),
+        },
+        # what 2 dedicated cores would sustain at this CPU cost per batch (server + db + client)
+        "projected_readings_per_s_on_idle_cores": round(
+            (os.cpu_count() or 1) / (ours / max(1, stats.acked_batches)) * args.readings
+        )
+        if ours
+        else None,
+        "loadavg_before_after": [round(before["load"][0], 2), round(after["load"][0], 2)],
         "errors": stats.errors,
         "cpu_count": os.cpu_count(),
         "server_log": str(log),

@@ -40,6 +40,7 @@ def one_run(out: Path, days: str | None, step: str | None, extra: list[str]) -> 
     stages["report_mb"] = (out / "report.html").stat().st_size / 1e6
     stages["days"] = float(doc["days"])
     stages["step_min"] = float(doc["step_minutes"])
+    stages["alternatives"] = float(len(doc["alternatives"]))
     return stages
 
 
@@ -58,10 +59,15 @@ def main() -> None:
     keys = ("planning", "simulation", "report", "total", "wall")
     med = {k: statistics.median(r.get(k, float("nan")) for r in runs) for k in keys}
     r0 = runs[0]
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}")
-    print(f"`microdc run melbourne`: {r0['days']:g} days at {r0['step_min']:g}-minute steps, "
-          f"4 alternatives, report {r0['report_mb']:.1f} MB; median of {len(runs)} run(s)\n")
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"`microdc run melbourne`: {r0['days']:g} days at {r0['step_min']:g}-minute steps, "
+        f"{r0['alternatives']:g} alternatives, report {r0['report_mb']:.1f} MB; "
+        f"median of {len(runs)} run(s)\n"
+    )
     print("| stage | seconds |")
     print("| --- | ---: |")
     for k in keys:

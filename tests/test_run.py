@@ -151,3 +151,24 @@ def test_default_run_is_melbourne(tmp_path: Path) -> None:
     assert doc["scenario"] == "melbourne" and doc["days"] == 14
     assert doc["alternatives"][0]["sovereignty_violations"] == 0
     assert (out / "report.html").stat().st_size > 1_000_000
+
+
+def test_open_opens_the_report(tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)
+    out = tmp_path / "out"
+    code, text = _run(
+        str(tiny_dir / "scenario.yaml"), "-o", str(out), "--days", "1", "--step", "1h", "--open"
+    )
+    assert code == 0, text
+    assert opened == [(out / "report.html").resolve().as_uri()]
+
+
+def test_unwritable_output_exit_2(tiny_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, text = _run(
+        str(tiny_dir / "scenario.yaml"), "-o", str(blocker / "out"), "--days", "1", "--step", "1h"
+    )
+    assert code == 2
+    assert "cannot write" in text and "Traceback" not in text

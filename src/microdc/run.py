@@ -86,6 +86,11 @@ class RunOptions:
             raise ValueError(f"days must be a positive number, not {self.days!r}")
         if not 0 < self.step_s <= 86400:
             raise ValueError(f"step must lie in (0 s, 1 day], not {self.step_s!r} s")
+        from microdc.placement.baselines import BASELINES
+
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(BASELINES)}")
 
 
 def window_start(s: Scenario) -> pd.Timestamp:
@@ -148,9 +153,6 @@ def plan_alternatives(s: Scenario, opts: RunOptions, progress: RunProgress) -> l
     from microdc.placement.planner import PlannerOptions
     from microdc.placement.planner import plan as make_plan
 
-    unknown = [b for b in opts.baselines if b not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(BASELINES)}")
     progress.stage("plan")
 
     def on_solver(phase: str, seconds: float, objective: float, bound: float) -> None:
@@ -163,7 +165,7 @@ def plan_alternatives(s: Scenario, opts: RunOptions, progress: RunProgress) -> l
             time_limit_s=opts.time_limit_s, allow_unserved=opts.allow_unserved, progress=on_solver
         ),
     )
-    progress.done("plan", f"{len(ours.sites)} MDCs, {ours.status}, gap {ours.gap:.1%}")
+    progress.done("plan", f"{len(ours.sites)} MDCs, {ours.status}, gap {ours.gap or 0.0:.1%}")
     plans = [ours]
     progress.stage("baselines", len(opts.baselines))
     for i, name in enumerate(opts.baselines):

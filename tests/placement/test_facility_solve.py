@@ -114,29 +114,32 @@ def brute_force(p: FacilityProblem) -> tuple[float, dict[bytes, float]]:
     return min(values.values(), default=np.inf), values
 
 
+def arr(draw: Any, elements: st.SearchStrategy[Any], *shape: int) -> NDArray[Any]:
+    n = int(np.prod(shape))
+    return np.array(draw(st.lists(elements, min_size=n, max_size=n))).reshape(shape)
+
+
 @st.composite
 def problems(draw: Any, n_plus: int | None = None, penalty: bool | None = None) -> FacilityProblem:
     n_f = draw(st.integers(1, 5))
     n_c = draw(st.integers(1, 4))
     n_r = draw(st.integers(1, 2))
     ints = st.integers
-    fixed = np.array(draw(st.lists(ints(0, 30), min_size=n_f, max_size=n_f)), float)
-    cap = np.array(draw(st.lists(ints(0, 12), min_size=n_f * n_r, max_size=n_f * n_r)), float).reshape(n_f, n_r)
-    cap[np.array(draw(st.lists(st.booleans(), min_size=n_f * n_r, max_size=n_f * n_r))).reshape(n_f, n_r)] = np.inf
-    usage = np.array(draw(st.lists(ints(0, 5), min_size=n_c * n_r, max_size=n_c * n_r)), float).reshape(n_c, n_r)
-    cost = np.array(draw(st.lists(ints(0, 20), min_size=n_f * n_c, max_size=n_f * n_c)), float).reshape(n_f, n_c)
-    allowed = np.array(
-        draw(st.lists(st.sampled_from([True, True, True, False]), min_size=n_f * n_c, max_size=n_f * n_c))
-    ).reshape(n_f, n_c)
-    group = np.array(draw(st.lists(st.sampled_from([-1, -1, 0, 1]), min_size=n_f, max_size=n_f)))
+    fixed = arr(draw, ints(0, 30), n_f).astype(float)
+    cap = arr(draw, ints(0, 12), n_f, n_r).astype(float)
+    cap[arr(draw, st.booleans(), n_f, n_r)] = np.inf
+    usage = arr(draw, ints(0, 5), n_c, n_r).astype(float)
+    cost = arr(draw, ints(0, 20), n_f, n_c).astype(float)
+    allowed = arr(draw, st.sampled_from([True, True, True, False]), n_f, n_c)
+    group = arr(draw, st.sampled_from([-1, -1, 0, 1]), n_f)
     fixed_open = np.zeros(n_f, bool)
     if draw(st.booleans()):
         f = draw(ints(0, n_f - 1))
         fixed_open[f] = True
-    domain = np.array(draw(st.lists(ints(-1, 2), min_size=n_f, max_size=n_f)))
+    domain = arr(draw, ints(-1, 2), n_f)
     np_ = draw(st.sampled_from([0, 1])) if n_plus is None else n_plus
     pen_on = draw(st.booleans()) if penalty is None else penalty
-    pen = np.array(draw(st.lists(ints(0, 40), min_size=n_c, max_size=n_c)), float) if pen_on else None
+    pen = arr(draw, ints(0, 40), n_c).astype(float) if pen_on else None
     return FacilityProblem(
         fixed_cost=fixed,
         capacity=cap,

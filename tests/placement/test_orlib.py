@@ -84,7 +84,9 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["cap41", "cap71", "cap101"])
-def test_small_instances_reach_published_optimum(name: str, optima: dict[tuple[str, int | None], float]) -> None:
+def test_small_instances_reach_published_optimum(
+    name: str, optima: dict[tuple[str, int | None], float]
+) -> None:
     sol = solve_milp(read_orlib_cap(INST / f"{name}.txt").to_problem())
     opt = optima[(name, None)]
     assert sol.status == "optimal"

@@ -66,7 +66,14 @@ def serve(
     typer.echo(f"microdc control plane on http://{host}:{port} (db: {_safe_url(settings.db_url)})", err=True)
     if workers == 1:
         app = create_app(settings.model_copy(update={"migrate_on_start": False}))
-        uvicorn.run(app, host=host, port=port, log_config=log_config(log_level), access_log=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=log_config(log_level),
+            access_log=False,
+            timeout_keep_alive=settings.keep_alive_s,
+        )
         return
     os.environ.update(settings.model_copy(update={"migrate_on_start": False}).to_env())
     uvicorn.run(
@@ -77,6 +84,7 @@ def serve(
         workers=workers,
         log_config=log_config(log_level),
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_s,
     )
 
 

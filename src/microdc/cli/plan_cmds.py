@@ -33,7 +33,7 @@ def print_comparison(plans: list[Plan]) -> None:
         for svc in services:
             lat = p.latency.get(svc)
             slo = lat.slo_p95_ms if lat else None
-            val = lat.p95_ms if lat else float("nan")
+            val = lat.p95_ms if lat and lat.p95_ms is not None else float("nan")
             txt = "—" if not math.isfinite(val) else f"{val:.1f}"
             if slo is not None and math.isfinite(val) and val > slo:
                 txt = f"[red]{txt}[/]"
@@ -113,8 +113,8 @@ def plan(
     summary = Table(title=f"Plan for {s.name!r} → {output}", show_header=False)
     summary.add_row("status", f"{result.status} ({result.method})")
     summary.add_row("objective", _money(result.objective, result.currency) + " / year")
-    summary.add_row("lower bound", _money(result.lower_bound, result.currency))
-    summary.add_row("gap", f"{result.gap:.4%}")
+    summary.add_row("lower bound", _money(result.lower_bound or float("nan"), result.currency))
+    summary.add_row("gap", f"{result.gap:.4%}" if result.gap is not None else "—")
     summary.add_row("solver time", f"{result.seconds:.2f} s")
     summary.add_row("MDCs built", f"{len(result.sites)} of {len(s.sites)} candidate sites")
     summary.add_row("redundancy", f"n+{result.n_plus}")

@@ -86,9 +86,9 @@ def comparison_table(entries: list[dict[str, Any]], services: list[str]) -> Tabl
 def run(
     scenario: str = typer.Argument("melbourne", help="Example name or path to scenario.yaml"),
     out: Path | None = typer.Option(
-        None, "-o", "--out", help="Output directory [default: microdc-run/<name>]"
+        None, "-o", "--out", help="Output directory (default: microdc-run/<scenario name>)"
     ),
-    days: float | None = typer.Option(None, "--days", help="Simulated days [default: 14]"),
+    days: float | None = typer.Option(None, "--days", help="Simulated days (default: 14)"),
     step: str = typer.Option("15min", "--step", help="Simulation step, e.g. 5min, 15min, 1h"),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)"),
     time_limit: float = typer.Option(20.0, "--time-limit", help="Planner time limit, seconds"),
@@ -139,7 +139,14 @@ def run(
                 drill=drill,
                 allow_unserved=allow_unserved,
             )
-            target = out if out is not None else Path("microdc-run") / s.name
+        except ScenarioError as exc:
+            bar.stop()
+            report_problems(exc)
+        except (SimConfigError, ValueError) as exc:  # bad options
+            bar.stop()
+            fail(str(exc))
+        target = out if out is not None else Path("microdc-run") / s.name
+        try:
             result = run_pipeline(s, target, opts, progress)
         except PlanningError as exc:
             bar.stop()
@@ -147,15 +154,15 @@ def run(
             for r in exc.reasons:
                 err_console.print(f"  • {r}", highlight=False, soft_wrap=True, markup=False)
             raise typer.Exit(EXIT_INPUT) from None
-        except ScenarioError as exc:
+        except ScenarioError as exc:  # e.g. a weather or carbon file the simulator cannot read
             bar.stop()
             report_problems(exc)
-        except (SimConfigError, ValueError) as exc:
+        except SimConfigError as exc:
             bar.stop()
             fail(str(exc))
         except OSError as exc:
             bar.stop()
-            fail(f"cannot write the run: {exc}")
+            fail(f"cannot write the run to {target}: {exc}")
     console.print(comparison_table(result.comparison, [v.id for v in s.services]))
     report = target / "report.html"
     console.print(

@@ -29,7 +29,7 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
         f"({summary['mode']} mode, seed {summary['seed']})"
     )
     for col in ("service", "p50 ms", "p95 ms", "p99 ms", "SLO p95", "SLO p99", "SLO violation", "unserved"):
-        lat.add_column(col, justify="left" if col == "service" else "right")
+        lat.add_column(col, justify="left" if col == "service" else "right", no_wrap=col == "service")
     for name, v in summary["latency"].items():
         lat.add_row(
             name,

@@ -42,7 +42,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    # no pre-ping: it costs a round trip per checkout; a connection that died is invalidated on first use
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

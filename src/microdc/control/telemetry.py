@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Select, case, cast, func, select, text
+from sqlalchemy import BigInteger, Float, Select, case, cast, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,16 @@ RULE_TYPES = frozenset(
     }
 )
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _rule_relevant(r: ReadingIn) -> bool:
+    """Cheap pre-filter mirroring alarm_rules.conditions(): only readings some rule looks at."""
+    t = r.reading_type
+    if t == ReadingType.TEMPERATURE:
+        return r.physical_context == "Intake"
+    if t == ReadingType.HUMIDITY:
+        return r.physical_context in ("Intake", "Room")
+    return t in RULE_TYPES
 
 
 def dialect_insert(session: Session, table: Any) -> Any:
@@ -110,7 +120,7 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
     rows = [(sensor_keys[r.sensor_id], r.ts, r.value) for r in rs]
     _bulk_insert_readings(session, rows)
 
-    relevant = [r for r in rs if r.reading_type in RULE_TYPES]
+    relevant = [r for r in rs if _rule_relevant(r)]
     if relevant:
         _run_rules(session, ctx, site_id, relevant, first_ts, last_ts)
     if liveness in (Liveness.DOWN.value, Liveness.LINK_DOWN.value):
@@ -231,26 +241,31 @@ def _run_rules(
                 )
             )
         ]
-    state_row = session.get(SiteRuleState, site_id, with_for_update=True)
-    if state_row is None:
+    rt = SiteRuleState.__table__
+    lock = select(rt.c.state).where(rt.c.site_id == site_id).with_for_update()
+    state = session.execute(lock).scalar_one_or_none()
+    if state is None:
         stmt = (
-            dialect_insert(session, SiteRuleState.__table__)
+            dialect_insert(session, rt)
             .values(site_id=site_id, state={"keys": {}}, updated_at=ctx.now)
             .on_conflict_do_nothing(index_elements=["site_id"])
         )
         session.execute(stmt)
-        state_row = session.get(SiteRuleState, site_id, with_for_update=True, populate_existing=True)
-        assert state_row is not None
+        state = session.execute(lock).scalar_one()
     readings_ = [
         alarm_rules.Reading(
             r.sensor_id, r.reading_type.value, r.physical_context.value, r.ts, r.value, r.unit
         )
         for r in rs
     ]
-    new_state, events = alarm_rules.evaluate(readings_, state_row.state, ctx.thresholds, windows)
-    if new_state != state_row.state:
-        state_row.state = new_state
-        state_row.updated_at = ctx.now
+    new_state, events = alarm_rules.evaluate(readings_, state, ctx.thresholds, windows)
+    if new_state != state:
+        session.execute(
+            update(SiteRuleState)
+            .where(SiteRuleState.site_id == site_id)
+            .values(state=new_state, updated_at=ctx.now)
+            .execution_options(synchronize_session=False)
+        )
     if events:
         alarms.apply_rule_events(session, ctx, site_id, events)
 

@@ -152,23 +152,19 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
         yield ("jurisdictions",), f"jurisdiction code {code!r} appears more than once"
     known = ", ".join(tree.codes)
 
-    items: list[Any]
-    for name, items in (
-        ("sites", s.sites),
-        ("cloud_regions", s.cloud_regions),
-        ("services", s.services),
-        ("demand", s.demand),
-    ):
-        dup = _duplicates([i.id for i in items])
-        for i, item in enumerate(items):
-            if item.id in dup:
-                yield (name, i, "id"), f"duplicate id {item.id!r}"
-    cat_items: list[Any]
-    for name, cat_items in (("modules", s.catalog.modules), ("servers", s.catalog.servers)):
-        dup = _duplicates([i.id for i in cat_items])
-        for i, entry in enumerate(cat_items):
-            if entry.id in dup:
-                yield ("catalog", name, i, "id"), f"duplicate id {entry.id!r}"
+    tables: list[tuple[Loc, list[Any]]] = [
+        (("sites",), s.sites),
+        (("cloud_regions",), s.cloud_regions),
+        (("services",), s.services),
+        (("demand",), s.demand),
+        (("catalog", "modules"), s.catalog.modules),
+        (("catalog", "servers"), s.catalog.servers),
+    ]
+    for prefix, rows in tables:
+        dup = _duplicates([row.id for row in rows])
+        for k, row in enumerate(rows):
+            if row.id in dup:
+                yield (*prefix, k, "id"), f"duplicate id {row.id!r}"
 
     module_ids = {m.id for m in s.catalog.modules}
     server_ids = {m.id for m in s.catalog.servers}

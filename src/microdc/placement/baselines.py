@@ -33,7 +33,7 @@ def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) ->
     """Send what is left of each demand to its cheapest legal cloud region; report what cannot go."""
     n_opt = pp.n_sites_options
     legal = _legal(pp)[n_opt:]
-    cost = np.where(legal, pp.facility.assign_cost[n_opt:], np.inf)
+    cost = np.where(legal, pp.raw_cost[n_opt:], np.inf)
     reasons: dict[int, list[str]] = {}
     s = pp.scenario
     for c in np.flatnonzero(unserved > 1e-9):

@@ -156,7 +156,7 @@ class _Relaxation:
             rows.append(fi)
             cols.append(ci)
             vals.append(xv)
-            kval[:] += np.bincount(fi, weights=rc[fi, ci] * xv, minlength=n_f)
+            kval[:] += np.bincount(fi, weights=rc.ravel()[fi * n_c + ci] * xv, minlength=n_f)
 
         unc = self.uncap_rows
         if unc.size:
@@ -204,11 +204,16 @@ class _Relaxation:
         Returns (row, col, x) of the items taken; per row whether the answer is final (capacity reached
         within these columns, or every candidate item was among them); and per row the items taken.
         """
-        r = np.take_along_axis(ratio, cols, axis=1)
+        n_rows, n_c = ratio.shape
+        k = cols.shape[1]
+        # Flat indexing: much cheaper than take_along_axis on these shapes.
+        flat = cols + (np.arange(n_rows) * n_c)[:, None]
+        r = ratio.ravel()[flat]
         o = np.argsort(r, axis=1)
-        cols = np.take_along_axis(cols, o, axis=1)
-        rs = np.take_along_axis(r, o, axis=1)
-        ws = np.take_along_axis(w, cols, axis=1)
+        flat = flat.ravel()[(o + (np.arange(n_rows) * k)[:, None]).ravel()].reshape(n_rows, k)
+        rs = ratio.ravel()[flat]
+        ws = w.ravel()[flat]
+        cols = flat - (np.arange(n_rows) * n_c)[:, None]
         live = rs < np.inf
         ws = np.where(live, ws, 0.0)
         cum = np.cumsum(ws, axis=1)
@@ -464,72 +469,116 @@ def _local_search(
     fix_closed: NDArray[np.bool_],
     fix_open: NDArray[np.bool_],
     evaluate: Callable[[NDArray[np.bool_]], AssignmentResult],
-    best_of: Callable[[], AssignmentResult | None],
+    start: AssignmentResult | None,
     deadline: float,
     max_lp: int = 12,
-) -> None:
-    """Best-bound-first close / open / swap moves: LP-dual bounds filter and rank, the LP decides.
+    pool: int = 10,
+) -> AssignmentResult | None:
+    """Best-bound-first moves: LP-dual bounds filter and rank them, the assignment LP decides.
 
-    Facilities proven closed / open by reduced-cost fixing are never moved; moves that break the
-    aggregate capacity or a group are not generated.
+    Single moves (close one, open one, swap one for one) first; when none improves, double moves
+    (two for two, two for one, one for two) among the most promising facilities (``pool`` by their
+    single-open bound) — capacity-tight plans often need two changes at once. Facilities proven closed
+    or open by reduced-cost fixing are never moved; moves that break the aggregate capacity or a group
+    are not generated. Climbs from ``start`` and returns the local optimum reached.
     """
     finite = np.isfinite(p.capacity).all(axis=0)
     need = (1 + p.n_plus) * p.usage.sum(axis=0)
-    while time.perf_counter() < deadline:
-        cur = best_of()
-        if cur is None:
-            return
+    capsum = np.where(np.isfinite(p.capacity), p.capacity, 0.0)
+    Move = tuple[NDArray[np.int64], NDArray[np.int64]]
+
+    def try_moves(cur: AssignmentResult, moves: list[Move]) -> AssignmentResult | None:
+        if p.unserved_penalty is None and finite.any():
+            have = capsum[cur.open].sum(axis=0)
+            moves = [
+                (c, a)
+                for c, a in moves
+                if np.all(
+                    (have - capsum[c].sum(axis=0) + capsum[a].sum(axis=0))[finite]
+                    >= need[finite] * (1 - 1e-12)
+                )
+            ]
+        if not moves:
+            return None
+        lbs = _move_bounds(p, cur, moves)
+        limit = cur.objective - 1e-9 * max(abs(cur.objective), 1.0)
+        for n_lp, i in enumerate(np.argsort(lbs)):
+            if lbs[i] >= limit or n_lp >= max_lp or time.perf_counter() > deadline:
+                return None
+            close, add = moves[i]
+            new = cur.open.copy()
+            new[close] = False
+            new[add] = True
+            res = evaluate(new)
+            if res.feasible and res.objective < limit:
+                return res
+        return None
+
+    none = np.zeros(0, np.int64)
+    cur = start
+    while cur is not None and time.perf_counter() < deadline:
         open_ = cur.open
         unit_open = np.zeros(rel.n_units, bool)
         unit_open[rel.unit[open_]] = True
         closable = np.flatnonzero(open_ & ~fix_open)
         openable = np.flatnonzero(~open_ & ~fix_closed)
-        none = np.zeros(0, np.int64)
-        moves: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
-        for f in closable:
-            moves.append((np.array([f]), none))
+        moves: list[Move] = [(np.array([f]), none) for f in closable]
+        free_open: list[int] = []
         for g in openable:
             members = np.flatnonzero((rel.unit == rel.unit[g]) & open_)
             if members.size and np.any(fix_open[members]):
                 continue
             moves.append((members, np.array([g])))  # opening into an open group swaps within it
             if members.size == 0:
-                for f in closable:
-                    moves.append((np.array([f]), np.array([g])))
-        if not moves:
-            return
-        if p.unserved_penalty is None and finite.any():
-            capsum = np.where(np.isfinite(p.capacity), p.capacity, 0.0)
-            have = capsum[open_].sum(axis=0)
-            ok = [
-                bool(
-                    np.all(
-                        (have - capsum[c].sum(axis=0) + capsum[a].sum(axis=0))[finite]
-                        >= need[finite] * (1 - 1e-12)
-                    )
-                )
-                for c, a in moves
-            ]
-            moves = [mv for mv, k in zip(moves, ok, strict=True) if k]
-            if not moves:
-                return
-        lbs = _move_bounds(p, cur, moves)
-        limit = cur.objective - 1e-9 * max(abs(cur.objective), 1.0)
-        order = np.argsort(lbs)
-        improved = False
-        for n_lp, i in enumerate(order):
-            if lbs[i] >= limit or n_lp >= max_lp or time.perf_counter() > deadline:
-                break
-            close, add = moves[i]
-            new = open_.copy()
-            new[close] = False
-            new[add] = True
-            res = evaluate(new)
-            if res.feasible and res.objective < limit:
-                improved = True
-                break
-        if not improved:
-            return
+                free_open.append(int(g))
+                moves.extend((np.array([f]), np.array([g])) for f in closable)
+        nxt = try_moves(cur, moves)
+        if nxt is not None:
+            cur = nxt
+            continue
+        # Double moves among the facilities whose opening looks most promising.
+        if not free_open or time.perf_counter() > deadline:
+            return cur
+        add_lb = _move_bounds(p, cur, [(none, np.array([g])) for g in free_open])
+        top = [free_open[i] for i in np.argsort(add_lb)[:pool]]
+        top = [g for k, g in enumerate(top) if rel.unit[g] not in {rel.unit[h] for h in top[:k]}]
+        pairs_g = [np.array([g1, g2]) for i, g1 in enumerate(top) for g2 in top[i + 1 :]]
+        pairs_f = [np.array([f1, f2]) for i, f1 in enumerate(closable) for f2 in closable[i + 1 :]]
+        doubles: list[Move] = [(fs, gs) for fs in pairs_f for gs in pairs_g]
+        doubles += [(fs, np.array([g])) for fs in pairs_f for g in top]
+        doubles += [(np.array([f]), gs) for f in closable for gs in pairs_g]
+        nxt = try_moves(cur, doubles)
+        if nxt is None:
+            return cur
+        cur = nxt
+    return cur
+
+
+def _multi_start_search(
+    p: FacilityProblem,
+    rel: _Relaxation,
+    fix_closed: NDArray[np.bool_],
+    fix_open: NDArray[np.bool_],
+    evaluate: Callable[[NDArray[np.bool_]], AssignmentResult],
+    cache: dict[bytes, AssignmentResult],
+    deadline: float,
+    starts: int = 3,
+) -> None:
+    """Local search from the best plan and from the next-best distinct plans seen so far.
+
+    Capacity-tight plans have deep local optima; the Lagrangian's other open sets are a cheap source
+    of diverse, good starting points.
+    """
+    done: set[bytes] = set()
+    ranked = sorted((r for r in cache.values() if r.feasible), key=lambda r: r.objective)
+    for res in ranked[:starts]:
+        key = np.packbits(res.open).tobytes()
+        if key in done or time.perf_counter() > deadline:
+            continue
+        end = _local_search(p, rel, fix_closed, fix_open, evaluate, res, deadline)
+        done.add(key)
+        if end is not None:
+            done.add(np.packbits(end.open).tobytes())
 
 
 #: Subgradient settings: initial Polyak factor, iterations without a better bound before it is halved,
@@ -603,6 +652,23 @@ def lagrangian_heuristic(
     fix_closed = np.zeros(n_f, bool)
     fix_open = p.fixed_open.copy()
     all_fixed = False
+    refixed_ub = np.inf
+
+    def fix_at(lam_: NDArray[np.float64], ub_: float) -> bool:
+        """Add the fixings proven by multipliers lam_ against incumbent ub_; True if all y are fixed."""
+        kv, _, _, _ = rel.knapsacks(lam_)
+        yv, _, rc_, ys_ = rel.y_problem(p.fixed_cost + kv)
+        total = float(lam_.sum() + yv)
+        if rel.pen is not None:
+            total += float(np.minimum(0.0, rel.pen - lam_).sum())
+        if not np.isfinite(total):
+            return False
+        l1_, l0_ = _fixing_bounds(rel, rc_, total, ys_)
+        m_ = 1e-9 * max(abs(ub_), 1.0)
+        fix_closed[:] |= (l1_ > ub_ + m_) & ~p.fixed_open
+        fix_open[:] |= (l0_ > ub_ + m_) & ~fix_closed
+        return bool(np.all(fix_closed | fix_open))
+
     next_ls = 100
     window = 200
     last_reset = 0
@@ -630,6 +696,12 @@ def lagrangian_heuristic(
                 since_improve = 0
                 lam = best_lam.copy()
         ub = best.objective if best is not None else np.inf
+        if ub < refixed_ub and it > 1:
+            # A better incumbent: the best multipliers so far prove more than the current ones.
+            refixed_ub = ub
+            if fix_at(best_lam, ub):
+                all_fixed = True
+                break
         if np.isfinite(ub):
             l1, l0 = _fixing_bounds(rel, rc, bound, ys)
             margin = 1e-9 * max(abs(ub), 1.0)
@@ -648,7 +720,7 @@ def lagrangian_heuristic(
         # Polyak steps better aimed and the reduced-cost fixing stronger.
         if local_search and best is not None and it == next_ls:
             next_ls *= 2
-            _local_search(p, rel, fix_closed, fix_open, evaluate, lambda: best, deadline)
+            _local_search(p, rel, fix_closed, fix_open, evaluate, best, deadline)
             ub = best.objective
         history.append((best_bound, ub, int(fix_closed.sum() + fix_open.sum())))
         # Stagnation (the bound barely moves, nothing new gets fixed): polish the incumbent once more;
@@ -658,7 +730,7 @@ def lagrangian_heuristic(
             if history[-1][2] == old_fixed and best_bound - old_bound < 0.01 * (ub - best_bound):
                 if not local_search or best is None:
                     break
-                _local_search(p, rel, fix_closed, fix_open, evaluate, lambda: best, deadline)
+                _multi_start_search(p, rel, fix_closed, fix_open, evaluate, cache, deadline)
                 if best.objective >= ub - 1e-9 * max(abs(ub), 1.0):
                     break
                 ub = best.objective
@@ -686,7 +758,7 @@ def lagrangian_heuristic(
 
     # Polish the incumbent (unless the fixings already determine the open set).
     if local_search and not all_fixed and best is not None and time.perf_counter() < deadline:
-        _local_search(p, rel, fix_closed, fix_open, evaluate, lambda: best, deadline)
+        _multi_start_search(p, rel, fix_closed, fix_open, evaluate, cache, deadline)
 
     # The incumbent's assignment was found on restricted pairs: re-solve it exactly.
     if best is not None and (max_options is not None or all_fixed):
@@ -695,6 +767,13 @@ def lagrangian_heuristic(
         if exact.feasible and exact.objective <= best.objective:
             best = exact
 
+    if best is not None and not all_fixed and best.objective < refixed_ub and np.isfinite(best_bound):
+        all_fixed = fix_at(best_lam, best.objective)
+        if all_fixed:
+            exact = solve_assignment(p, fix_open, threads=threads)
+            lp_solves += 1
+            if exact.feasible and exact.objective <= best.objective:
+                best = exact
     safe_bound = best_bound - 1e-9 * abs(best_bound) if np.isfinite(best_bound) else best_bound
     sol: Solution | None = None
     if best is not None:

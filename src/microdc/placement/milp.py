@@ -681,8 +681,9 @@ def solve_milp(
     sol.seconds = time.perf_counter() - t0
     sol.method = "lagrangian+milp"
     sol.messages.append(
-        f"Lagrangian: {lag.iterations} iterations, bound {lag.lower_bound:.10g}, "
-        f"{int(lag.fix_closed.sum())} facilities fixed closed, {int(lag.fix_open.sum())} open"
+        f"Lagrangian: {lag.seconds:.2f} s, {lag.iterations} iterations, {lag.lp_solves} LPs, bound "
+        f"{lag.lower_bound:.10g}, {int(lag.fix_closed.sum())} facilities fixed closed, "
+        f"{int(lag.fix_open.sum())} open; HiGHS on {int((~lag.fix_closed).sum())} candidates"
     )
     if sol.status == "optimal" and sol.gap > max(mip_rel_gap, 1e-9) * 1.0001:
         sol.status = "gap_limit"

@@ -49,9 +49,9 @@ class Unserved(_Base):
 class ServiceLatency(_Base):
     """Predicted (planning-time) latency, request-weighted over the demand of the service."""
 
-    p50_ms: float
-    p95_ms: float
-    worst_p95_ms: float
+    p50_ms: float | None  # None when none of the service's demand is served
+    p95_ms: float | None
+    worst_p95_ms: float | None
     slo_p95_ms: float | None
     slo_p99_ms: float | None
 
@@ -62,8 +62,8 @@ class Plan(_Base):
     method: str
     status: str
     objective: float
-    lower_bound: float
-    gap: float
+    lower_bound: float | None  # None: no bound proven (baselines)
+    gap: float | None
     seconds: float
     currency: str
     n_plus: int

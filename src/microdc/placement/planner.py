@@ -115,6 +115,11 @@ def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, Plannin
     )
 
 
+def _finite_or_none(x: float) -> float | None:
+    """JSON has no inf/NaN: a missing bound (a baseline proves none) is written as null."""
+    return float(x) if np.isfinite(x) else None
+
+
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     if values.size == 0 or weights.sum() <= 0:
         return float("nan")
@@ -193,11 +198,12 @@ def solution_to_plan(
     # Cost breakdown: fixed parts of open site options, site energy of assignments, cloud bills.
     open_ = sol.open
     costs = {k: float(v[open_].sum()) for k, v in pp.fixed_parts.items()}
-    assign_cost = pp.facility.assign_cost * x
-    costs["site_dynamic_energy"] = float(assign_cost[:n_opt].sum())
-    costs["cloud"] = float(assign_cost[n_opt:].sum())
+    # Raw costs, not the solver's masked ones: a baseline may route where an SLO is missed, and pays.
+    costs["site_dynamic_energy"] = float((pp.raw_cost[:n_opt] * x[:n_opt]).sum())
+    for part, per_pair in pp.cloud_parts.items():
+        costs[part] = float((per_pair * x[n_opt:]).sum())
     costs["unserved_penalty"] = float(sol.unserved_part)
-    costs["total"] = float(sol.objective)
+    costs["total"] = float(sum(costs.values()))
     latency: dict[str, ServiceLatency] = {}
     for svc in s.services:
         cols = np.array([d.service == svc.id for d in s.demand])
@@ -206,9 +212,9 @@ def solution_to_plan(
         p95 = pp.p95_ms[:, cols].ravel()
         keep = w > 0
         latency[svc.id] = ServiceLatency(
-            p50_ms=round(_weighted_quantile(p50[keep], w[keep], 0.5), 3),
-            p95_ms=round(_weighted_quantile(p95[keep], w[keep], 0.95), 3),
-            worst_p95_ms=round(float(p95[keep].max()) if keep.any() else float("nan"), 3),
+            p50_ms=_finite_or_none(round(_weighted_quantile(p50[keep], w[keep], 0.5), 3)),
+            p95_ms=_finite_or_none(round(_weighted_quantile(p95[keep], w[keep], 0.95), 3)),
+            worst_p95_ms=round(float(p95[keep].max()), 3) if keep.any() else None,
             slo_p95_ms=svc.slo.p95_ms,
             slo_p99_ms=svc.slo.p99_ms,
         )
@@ -217,9 +223,9 @@ def solution_to_plan(
         alternative=alternative,
         method=sol.method,
         status=sol.status,
-        objective=float(sol.objective),
-        lower_bound=float(sol.lower_bound),
-        gap=float(sol.gap),
+        objective=costs["total"],
+        lower_bound=_finite_or_none(sol.lower_bound),
+        gap=_finite_or_none((costs["total"] - sol.lower_bound) / max(abs(costs["total"]), 1e-9)),
         seconds=round(float(sol.seconds), 3),
         currency=s.economics.currency,
         n_plus=pp.facility.n_plus,

@@ -73,6 +73,8 @@ class PlanningProblem:
     target_cloud: npt.NDArray[np.int64]  # (F,) cloud region index or -1
     annual_pue: FloatArray  # (F,)
     fixed_parts: dict[str, FloatArray]  # (F,) each; sums to facility.fixed_cost
+    raw_cost: FloatArray  # (F, C) assignment cost before the allowed mask (baselines may break SLOs)
+    cloud_parts: dict[str, FloatArray]  # (n_cloud, C) each; sums to raw_cost of the cloud rows
     demand: Demand
     rtt_ms: FloatArray  # (F, C) network round trip, device → target
     p50_ms: FloatArray  # (F, C) predicted response median (network + service)
@@ -199,19 +201,21 @@ def build_problem(
     util = np.array([svc[d.service].target_utilization for d in s.demand])
     gb_per_year_out = demand.mean_rps * resp_kb * SECONDS_PER_YEAR / 1e6
     gb_per_year_in = demand.mean_rps * req_kb * SECONDS_PER_YEAR / 1e6
+    cloud_parts = {
+        k: np.zeros((n_cloud, n_c))
+        for k in ("cloud_compute", "cloud_memory", "cloud_egress", "network_backhaul", "cloud_carbon")
+    }
     for k, r in enumerate(s.cloud_regions):
-        f = n_opt + k
-        pue[f] = r.pue
+        pue[n_opt + k] = r.pue
         intensity = series.mean_intensity(r.grid_zone)
         cores_billed = demand.busy_cores_mean / util
         energy_kwh = cores_billed * r.watts_per_core * HOURS_PER_YEAR / 1000.0 * r.pue
-        cost[f] = (
-            cores_billed * r.price_per_core_hour * HOURS_PER_YEAR
-            + demand.memory_gb * r.price_per_gb_hour * HOURS_PER_YEAR
-            + gb_per_year_out * r.egress_per_gb
-            + gb_per_year_in * eco.network_price_per_gb
-            + energy_kwh * eco.carbon_price_per_tonne * intensity / 1e6
-        )
+        cloud_parts["cloud_compute"][k] = cores_billed * r.price_per_core_hour * HOURS_PER_YEAR
+        cloud_parts["cloud_memory"][k] = demand.memory_gb * r.price_per_gb_hour * HOURS_PER_YEAR
+        cloud_parts["cloud_egress"][k] = gb_per_year_out * r.egress_per_gb
+        cloud_parts["network_backhaul"][k] = gb_per_year_in * eco.network_price_per_gb
+        cloud_parts["cloud_carbon"][k] = energy_kwh * eco.carbon_price_per_tonne * intensity / 1e6
+    cost[n_opt:] = sum(cloud_parts.values())
 
     # --- latency, SLO, sovereignty, security (the one policy module) ---------------------------
     t_lat = np.array([s.sites[o.site].lat for o in options] + [r.lat for r in s.cloud_regions])
@@ -274,6 +278,8 @@ def build_problem(
         target_cloud=target_cloud,
         annual_pue=pue,
         fixed_parts=parts,
+        raw_cost=cost,
+        cloud_parts=cloud_parts,
         demand=demand,
         rtt_ms=rtt,
         p50_ms=p50,

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
 
-from microdc.model import Problem, Scenario, ScenarioError
+from microdc.model import Scenario
 from microdc.placement.plan import Plan, read_plan
 
 CLOUD_PREFIX = "cloud:"
@@ -101,33 +100,9 @@ def write_alternative(alt: AlternativeRun, directory: Path) -> None:
     (directory / "summary.json").write_text(json.dumps(alt.summary, indent=2, default=str), encoding="utf-8")
 
 
-def read_plan_lenient(path: Path) -> Plan:
-    """Read a plan file, taking `null` for the numbers JSON cannot hold (a baseline's -inf lower bound,
-    NaN latency of a service it does not serve) as NaN; anything else malformed raises like `read_plan`."""
-    try:
-        return read_plan(path)
-    except ScenarioError:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise
-        nan = float("nan")
-        for key in ("objective", "lower_bound", "gap"):
-            if data.get(key, 0) is None:
-                data[key] = nan
-        for lat in (data.get("latency") or {}).values():
-            if isinstance(lat, dict):
-                for key in ("p50_ms", "p95_ms", "worst_p95_ms"):
-                    if lat.get(key, 0) is None:
-                        lat[key] = nan
-        try:
-            return Plan.model_validate(data)
-        except ValidationError:
-            raise ScenarioError([Problem(str(path), None, "", "not a valid plan file")]) from None
-
-
 def read_alternative(directory: Path, name: str | None = None) -> AlternativeRun:
     """Read what `write_alternative` (or the simulator) wrote in `directory`."""
-    plan = read_plan_lenient(directory / "plan.json")
+    plan = read_plan(directory / "plan.json")
 
     def _json(fname: str, default: Any) -> Any:
         p = directory / fname

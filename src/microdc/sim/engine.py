@@ -764,7 +764,7 @@ class Simulation:
                         power[cross], self.inlet[cross], out[cross], threshold_c=threshold
                     )
                     for s_i, sec in zip(cross.tolist(), secs.tolist(), strict=True):
-                        when = t + pd.Timedelta(seconds=min(max(sec, 0.0), self.step_s))
+                        when = (t + pd.Timedelta(seconds=min(max(sec, 0.0), self.step_s))).ceil("s")
                         self._push(when, action, s_i, self._cause.get(s_i, -1))
         down = cold_ok & ~alive
         if down.any():
@@ -792,7 +792,7 @@ class Simulation:
         ):
             sec = e_kwh * 3.6e6 * ef / load if load > 0 else self.step_s
             self._push(
-                t + pd.Timedelta(seconds=min(sec, self.step_s)),
+                (t + pd.Timedelta(seconds=min(sec, self.step_s))).ceil("s"),
                 "battery_empty",
                 s_i,
                 self._cause.get(s_i, -1),

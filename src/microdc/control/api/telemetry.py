@@ -6,15 +6,24 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
 from microdc.control import health, telemetry
-from microdc.control.api.deps import OwnSite, ServicesDep, SiteIdPath, SiteOrViewer, make_ctx
-from microdc.control.context import Ctx
-from microdc.control.problems import ProblemError, problem_responses
+from microdc.control.api.deps import (
+    OwnSite,
+    ServicesDep,
+    SiteIdPath,
+    SiteOrViewer,
+    bearer,
+    make_ctx,
+    security_event,
+)
+from microdc.control.identity import lookup_principal
+from microdc.control.problems import ProblemError, forbidden, problem_responses, unauthorized
 from microdc.control.schemas import (
     HeartbeatIn,
     HeartbeatOut,
@@ -24,6 +33,7 @@ from microdc.control.schemas import (
     TelemetryAck,
     TelemetryBatchIn,
 )
+from microdc.control.security import Principal
 from microdc.control.services import Services
 
 router = APIRouter(prefix="/api/v1/sites/{site_id}", tags=["telemetry"])
@@ -53,23 +63,18 @@ async def post_telemetry(
     site_id: SiteIdPath,
     request: Request,
     response: Response,
-    principal: OwnSite,
     services: ServicesDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> TelemetryAck:
-    # The hot path: validate the raw bytes in one pass (pydantic's JSON parser) instead of json.loads
-    # followed by validation of Python objects, and run the database work in the threadpool.
+    # The hot path, in one threadpool hop and one database transaction: authenticate (same rules as
+    # the OwnSite dependency), validate the raw bytes with pydantic's JSON parser, ingest, commit.
     t0 = time.perf_counter()
+    if creds is None or not creds.credentials:
+        raise unauthorized("missing bearer token")
     raw = await request.body()
-    try:
-        body = TelemetryBatchIn.model_validate_json(raw)
-    except ValidationError as e:
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err.get("loc", ()))} for err in e.errors(include_url=False)]
-        ) from None
-    if len(body.readings) > services.settings.max_readings_per_batch:
-        raise ProblemError(413, f"at most {services.settings.max_readings_per_batch} readings per batch")
-    ctx = make_ctx(request, principal)
-    res = await run_in_threadpool(_ingest, services, ctx, site_id, body)
+    res = await run_in_threadpool(
+        _authenticate_and_ingest, request, services, creds.credentials, site_id, raw
+    )
     m = services.metrics
     if res.duplicate:
         response.status_code = status.HTTP_200_OK
@@ -88,9 +93,35 @@ async def post_telemetry(
     )
 
 
-def _ingest(services: Services, ctx: Ctx, site_id: str, body: TelemetryBatchIn) -> telemetry.IngestResult:
+def _parse(raw: bytes, max_readings: int) -> TelemetryBatchIn:
+    try:
+        body = TelemetryBatchIn.model_validate_json(raw)
+    except ValidationError as e:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err.get("loc", ()))} for err in e.errors(include_url=False)]
+        ) from None
+    if len(body.readings) > max_readings:
+        raise ProblemError(413, f"at most {max_readings} readings per batch")
+    return body
+
+
+def _authenticate_and_ingest(
+    request: Request, services: Services, token: str, site_id: str, raw: bytes
+) -> telemetry.IngestResult:
+    denied: Principal | None = None
     with services.db.session() as s:
-        return telemetry.ingest(s, ctx, site_id, body)
+        principal = lookup_principal(s, token, services.clock())
+        if principal is not None and principal.kind == "site" and principal.site_id == site_id:
+            request.state.principal = principal
+            body = _parse(raw, services.settings.max_readings_per_batch)
+            return telemetry.ingest(s, make_ctx(request, principal), site_id, body)
+        denied = principal
+    # outside the transaction: record the security event, then refuse
+    if denied is None:
+        security_event(request, "auth.invalid_token", sample=True)
+        raise unauthorized("invalid, expired or revoked token")
+    security_event(request, "auth.forbidden_site", actor=denied.actor, target=f"site:{site_id}")
+    raise forbidden("only this site's own credential may write its data")
 
 
 @router.post(
