@@ -117,3 +117,27 @@ class LatencyModel:
         """
         d = distance_matrix_km(src_lat_deg, src_lon_deg, dst_lat_deg, dst_lon_deg)
         return self.rtt_ms(d, access=access)
+
+
+#: Metro fibre between base stations: route stretch over the straight line.
+METRO_INFLATION = 2.0
+
+
+def device_rtt_ms(
+    distance_km: npt.ArrayLike,
+    is_cloud: npt.ArrayLike,
+    *,
+    access_ms: float,
+    edge_extra_ms: float,
+    model: LatencyModel | None = None,
+) -> FloatArray:
+    """Round trip from an end device to a target, ms (the one formula the planner, the placer and the
+    simulator share): radio/last-mile access, then either the hop into a base-station MDC plus metro
+    fibre between base stations, or (``is_cloud``) the calibrated Internet path. Never below fibre."""
+    d = np.asarray(distance_km, dtype=np.float64)
+    cloud = np.broadcast_to(np.asarray(is_cloud, dtype=bool), d.shape)
+    edge = access_ms + edge_extra_ms + METRO_INFLATION * fibre_bound_rtt_ms(d)
+    if not cloud.any():
+        return np.asarray(edge, dtype=np.float64)
+    internet = (model or LatencyModel()).rtt_ms(np.where(cloud, d, 0.0)) + access_ms
+    return np.asarray(np.where(cloud, internet, edge), dtype=np.float64)

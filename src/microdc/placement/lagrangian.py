@@ -607,6 +607,7 @@ def lagrangian_heuristic(
     rel = _Relaxation(p)
     n_f, n_c = p.n_facilities, p.n_customers
     deadline = t0 + time_limit_s
+    loop_deadline = t0 + 0.75 * time_limit_s  # keep a quarter of the budget for the final local search
 
     # Initial multipliers: cheapest allowed cost plus an amortized share of the fixed cost.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -720,7 +721,7 @@ def lagrangian_heuristic(
         # Polyak steps better aimed and the reduced-cost fixing stronger.
         if local_search and best is not None and it == next_ls:
             next_ls *= 2
-            _local_search(p, rel, fix_closed, fix_open, evaluate, best, deadline)
+            _multi_start_search(p, rel, fix_closed, fix_open, evaluate, cache, deadline, starts=2)
             ub = best.objective
         history.append((best_bound, ub, int(fix_closed.sum() + fix_open.sum())))
         # Stagnation (the bound barely moves, nothing new gets fixed): polish the incumbent once more;
@@ -742,7 +743,7 @@ def lagrangian_heuristic(
                 break
         if np.isfinite(ub) and ub - best_bound <= target_gap * max(abs(ub), 1e-9):
             break
-        if theta < 1e-4 or time.perf_counter() > deadline:
+        if theta < 1e-4 or time.perf_counter() > loop_deadline:
             break
         # Subgradient of the dualized assignment rows.
         served = np.bincount(ci, weights=xval * y[fi], minlength=n_c)

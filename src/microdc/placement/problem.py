@@ -26,7 +26,8 @@ from microdc.model.profiles import profile_peak
 from microdc.model.scenario import Network
 from microdc.model.series import ScenarioSeries
 from microdc.physics.geo import distance_matrix_km
-from microdc.physics.latency import LatencyModel, fibre_bound_rtt_ms
+from microdc.physics.latency import LatencyModel
+from microdc.physics.latency import device_rtt_ms as rtt_to_target
 from microdc.physics.queueing import mmc_response_quantile_s
 from microdc.physics.site_power import annual_pue
 from microdc.placement.facility import FacilityProblem
@@ -38,7 +39,6 @@ BoolArray = npt.NDArray[np.bool_]
 
 HOURS_PER_YEAR = 8760.0
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600.0
-METRO_INFLATION = 2.0  # metro fibre between base stations: route stretch over the straight line
 RESOURCES = ("cores", "memory_gb")
 
 
@@ -94,12 +94,14 @@ class PlanningProblem:
 
 
 def device_rtt_ms(kind: str, distance_km: npt.ArrayLike, network: Network, model: LatencyModel) -> FloatArray:
-    """Round trip from a device to a target: radio/last-mile access, then either metro fibre between
-    base stations (an MDC) or the calibrated Internet path (a cloud region). Never below light in fibre."""
-    d = np.asarray(distance_km, dtype=np.float64)
-    if kind == "site":
-        return np.asarray(network.access_ms + network.edge_extra_ms + METRO_INFLATION * fibre_bound_rtt_ms(d))
-    return np.asarray(model.rtt_ms(d, access=False) + network.access_ms)
+    """Device → target round trip for one kind of target ("site" or "cloud"); see physics.latency."""
+    return rtt_to_target(
+        distance_km,
+        kind == "cloud",
+        access_ms=network.access_ms,
+        edge_extra_ms=network.edge_extra_ms,
+        model=model,
+    )
 
 
 def size_demand(s: Scenario) -> Demand:

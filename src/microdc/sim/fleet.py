@@ -22,19 +22,13 @@ from microdc.placement.online import (
     workloads_from_plan,
 )
 from microdc.placement.plan import Plan
+from microdc.placement.problem import capital_recovery_factor
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 HOURS_PER_YEAR = 8760.0
-
-
-def capital_recovery_factor(rate: float, years: float) -> float:
-    """Annual payment per unit of capex over its lifetime (as placement.problem)."""
-    if rate == 0:
-        return 1.0 / years
-    return rate / (1.0 - (1.0 + rate) ** (-years))
 
 
 def check_plan(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") -> None:

@@ -13,13 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from microdc.physics.geo import distance_matrix_km, great_circle_km
-from microdc.physics.latency import LatencyModel, fibre_bound_rtt_ms
+from microdc.physics.latency import METRO_INFLATION, LatencyModel, device_rtt_ms, fibre_bound_rtt_ms
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-#: Metro fibre between base stations: route stretch over the straight line (as placement.problem).
-METRO_INFLATION = 2.0
 
 _MODEL = LatencyModel()
 
@@ -27,11 +24,7 @@ _MODEL = LatencyModel()
 def _rtt_from_distance(
     d: FloatArray, is_cloud: BoolArray, access_ms: float, edge_extra_ms: float
 ) -> FloatArray:
-    out = access_ms + edge_extra_ms + METRO_INFLATION * fibre_bound_rtt_ms(d)
-    if np.any(is_cloud):
-        cloud = np.broadcast_to(is_cloud, d.shape)
-        out = np.where(cloud, _MODEL.rtt_ms(np.where(cloud, d, 0.0)) + access_ms, out)
-    return np.asarray(out, dtype=np.float64)
+    return device_rtt_ms(d, is_cloud, access_ms=access_ms, edge_extra_ms=edge_extra_ms)
 
 
 def rtt_matrix_ms(

@@ -21,8 +21,6 @@ import numpy as np
 import numpy.typing as npt
 
 from microdc.model import Scenario
-from microdc.model.profiles import profile_peak
-from microdc.physics.queueing import mmc_response_quantile_s
 from microdc.placement.online.framework import (
     RESOURCES,
     FleetState,
@@ -36,6 +34,7 @@ from microdc.placement.online.framework import (
 )
 from microdc.placement.online.plugins import default_registry
 from microdc.placement.plan import Plan
+from microdc.placement.problem import response_quantile_ms, size_demand
 from microdc.policy import PolicyBook
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,38 +95,26 @@ class DemandSizes:
 
 
 def demand_sizes(s: Scenario) -> DemandSizes:
+    """The planner's sizing and SLO latency model (placement.problem), so placer and planner agree."""
+    d = size_demand(s)
     svc = {v.id: v for v in s.services}
-    peaks = {name: profile_peak(p, s.base_dir) for name, p in s.profiles.items()}
-    mean = np.array([d.mean_rate_rps for d in s.demand], dtype=np.float64)
-    peak = mean * np.array([peaks.get(d.profile, 1.0) for d in s.demand])
-    cpu = np.array([svc[d.service].cpu_seconds_per_request for d in s.demand])
-    util = np.array([svc[d.service].target_utilization for d in s.demand])
-    per_inst = np.array([svc[d.service].requests_per_instance for d in s.demand])
-    mem_inst = np.array([svc[d.service].memory_gb_per_instance for d in s.demand])
-    cores_peak = peak * cpu / util
-    inf = float("inf")
-    c = np.maximum(np.ceil(cores_peak), 1.0)
+    util = np.array([svc[x.service].target_utilization for x in s.demand], dtype=np.float64)
+    pool = float(min(v.cores for v in s.catalog.servers))
 
     def quantile_ms(q: float) -> FloatArray:
-        # M/M/c holding the source's own peak load at the target utilization (as the planner),
-        # evaluated once per distinct (service time, utilization, servers): those are few.
-        if mean.size == 0:
+        if d.mean_rps.size == 0:
             return np.zeros(0)
-        key = np.stack([cpu, util, c], axis=1)
-        uniq, inv = np.unique(key, axis=0, return_inverse=True)
-        lam = uniq[:, 1] * uniq[:, 2] / uniq[:, 0]
-        vals = 1000.0 * mmc_response_quantile_s(lam, 1.0 / uniq[:, 0], uniq[:, 2], q)
-        return np.asarray(vals[inv.ravel()], dtype=np.float64)
+        return response_quantile_ms(d.service_s, d.cores_peak, util, q, pool)
 
     return DemandSizes(
-        mean_rps=mean,
-        peak_rps=peak,
-        cores_peak=cores_peak,
-        memory_gb=np.ceil(peak / per_inst) * mem_inst,
-        service_s=cpu,
+        mean_rps=d.mean_rps,
+        peak_rps=d.peak_rps,
+        cores_peak=d.cores_peak,
+        memory_gb=d.memory_gb,
+        service_s=d.service_s,
         target_utilization=util,
-        slo_p95_ms=np.array([svc[d.service].slo.p95_ms or inf for d in s.demand]),
-        slo_p99_ms=np.array([svc[d.service].slo.p99_ms or inf for d in s.demand]),
+        slo_p95_ms=d.slo_p95_ms,
+        slo_p99_ms=d.slo_p99_ms,
         service_p95_ms=quantile_ms(0.95),
         service_p99_ms=quantile_ms(0.99),
     )
