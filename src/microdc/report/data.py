@@ -22,38 +22,6 @@ from microdc.placement.plan import Plan, read_plan
 
 CLOUD_PREFIX = "cloud:"
 
-TIMESERIES_COLUMNS = (
-    "time",
-    "site",
-    "state",
-    "load_rps",
-    "utilization",
-    "it_w",
-    "cooling_w",
-    "ups_loss_w",
-    "distribution_loss_w",
-    "misc_w",
-    "total_w",
-    "pue",
-    "outdoor_c",
-    "inlet_c",
-    "carbon_intensity_g_per_kwh",
-    "carbon_g",
-    "energy_kwh",
-    "sync_backlog_gb",
-)
-LATENCY_COLUMNS = (
-    "time",
-    "service",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "served_rps",
-    "unserved_rps",
-    "slo_violation_fraction",
-)
-
-
 @dataclass
 class AlternativeRun:
     """One alternative (microdc's plan or a baseline) and what the simulator made of it."""
