@@ -170,3 +170,14 @@ def test_batch_and_body_limits(client: TestClient, fleet: Fleet, clock: Clock) -
     big = batch(_temps(clock, n=100, sensors=5))
     r = client.post("/api/v1/sites/a/telemetry", json=big, headers=h)
     assert r.status_code == 413 and "exceeds" in r.json()["detail"]
+
+
+def test_deleting_a_site_deletes_its_readings(
+    client: TestClient, fleet: Fleet, services: Services, admin_h: dict[str, str], clock: Clock
+) -> None:
+    ha, hb = fleet.add_site("a"), fleet.add_site("b")
+    for site, h in (("a", ha), ("b", hb)):
+        client.post(f"/api/v1/sites/{site}/telemetry", json=batch(_temps(clock)), headers=h)
+    assert _count(services) == 60
+    assert client.delete("/api/v1/sites/a", headers=admin_h).status_code == 204
+    assert _count(services) == 30

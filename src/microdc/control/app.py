@@ -39,8 +39,9 @@ from microdc.control.api import (
 )
 from microdc.control.api.deps import bearer, get_principal
 from microdc.control.db import Database
-from microdc.control.desired import Placer, RulePlacer
+from microdc.control.desired import Placer
 from microdc.control.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from microdc.control.online_placer import OnlinePlacer
 from microdc.control.problems import add_bad_request_docs, install_problem_handlers
 from microdc.control.schemas import TelemetryBatchIn
 from microdc.control.security import install_log_redaction
@@ -83,7 +84,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
-    services = Services.build(settings, placer or RulePlacer(settings.untrusted_security_tier), db)
+    services = Services.build(settings, placer or OnlinePlacer(), db)
     if clock is not None:
         services.clock = clock
 

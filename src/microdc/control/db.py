@@ -21,7 +21,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x6D6463  # "mdc"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -43,7 +43,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     # no pre-ping: it costs a round trip per checkout; a connection that died is invalidated on first use
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
+    return create_engine(url, pool_size=pool_size, max_overflow=max(2, pool_size // 2), pool_recycle=1800)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -77,7 +77,7 @@ def current_revision(engine: Engine) -> str | None:
 class Database:
     """Engine plus session factory for one app instance."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from microdc.control import audit, placements
 from microdc.control.context import Ctx
 from microdc.control.desired import RulePlacer
-from microdc.control.models import Module, PowerFeed, Server, Site, utcnow
+from microdc.control.models import Module, PowerFeed, Sensor, Server, Site, readings, utcnow
 from microdc.control.problems import conflict, not_found
 from microdc.control.schemas import ModuleIn, PowerFeedIn, ServerIn, SiteIn, SiteOut, feed_power_kw
 from microdc.control.settings import Settings
@@ -151,6 +151,10 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 def delete_site(session: Session, ctx: Ctx, site_id: str) -> None:
     site = get_site(session, site_id, lock=True)
+    # readings carry no foreign key (ingest speed), so they go explicitly; the rest cascades
+    session.execute(
+        delete(readings).where(readings.c.sensor_pk.in_(select(Sensor.id).where(Sensor.site_id == site_id)))
+    )
     session.delete(site)
     session.flush()
     _audit(session, ctx, "site.delete", f"site:{site_id}", {})

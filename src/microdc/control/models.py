@@ -198,10 +198,12 @@ class Sensor(Base):
     latest_value: Mapped[float] = mapped_column(Float)
 
 
+# No foreign key to sensors: checking it costs PostgreSQL more than the COPY itself (measured ~1 ms of
+# ~1.8 ms per 200-reading batch). Readings are removed explicitly with their site (inventory.delete_site).
 readings = Table(
     "readings",
     Base.metadata,
-    Column("sensor_pk", Integer, ForeignKey("sensors.id", ondelete="CASCADE"), nullable=False),
+    Column("sensor_pk", Integer, nullable=False),
     Column("ts", UTCDateTime(), nullable=False),
     Column("value", Float, nullable=False),
     Index("ix_readings_sensor_ts", "sensor_pk", "ts"),

@@ -36,7 +36,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, placer: Placer, db: Database | None = None) -> Services:
-        db = db or Database(settings.db_url)
+        db = db or Database(settings.db_url, pool_size=settings.db_pool_size)
         limits = RateLimits(
             login=(settings.login_burst, settings.login_per_s),
             enroll=(settings.enroll_burst, settings.enroll_per_s),

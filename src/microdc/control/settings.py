@@ -23,6 +23,9 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    db_pool_size: int = Field(
+        16, ge=1, le=500, description="PostgreSQL connections kept per worker (+50% overflow)"
+    )
     migrate_on_start: bool = Field(True, description="run Alembic migrations in the app's lifespan")
     background_tasks: bool = Field(True, description="run the periodic health/rollup loop in the app")
     maintenance_interval_s: float = Field(10.0, gt=0, description="health check period")
@@ -73,7 +76,12 @@ class Settings(BaseModel):
     ups_runtime_warning_min: float = Field(15.0, ge=0)
     ups_runtime_critical_min: float = Field(5.0, ge=0)
     tamper_is_break_in: bool = Field(True, description="an Intrusion reading marks the alarm a break-in")
-    untrusted_security_tier: int = Field(0, ge=0, le=4, description="effective tier of an untrusted site")
+    untrusted_security_tier: int = Field(
+        1,
+        ge=0,
+        le=4,
+        description="effective tier of an untrusted site for the rule placer (policy module: 1)",
+    )
 
     @property
     def is_sqlite(self) -> bool:

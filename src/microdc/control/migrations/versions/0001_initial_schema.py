@@ -323,9 +323,6 @@ def upgrade() -> None:
         sa.Column("sensor_pk", sa.Integer(), nullable=False),
         sa.Column("ts", UTCDateTime(timezone=True), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["sensor_pk"], ["sensors.id"], name=op.f("fk_readings_sensor_pk_sensors"), ondelete="CASCADE"
-        ),
     )
     op.create_index("ix_readings_sensor_ts", "readings", ["sensor_pk", "ts"], unique=False)
     op.create_index("ix_readings_ts", "readings", ["ts"], unique=False, postgresql_using="brin")
