@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from microdc.control.desired import Assignment, FleetSite, WorkloadSpec
 from microdc.control.online_placer import OnlinePlacer
 
@@ -41,3 +43,24 @@ def test_break_in_drains_only_what_needs_a_higher_tier_and_never_crosses_a_borde
     assert out["pub"].site_id == "a"  # an untrusted site still counts as tier 1
     assert out["sec"].site_id is None and out["sec"].state == "degraded"  # FR would break sovereignty
     assert "unschedulable" in out["sec"].reason or "sovereignty" in out["sec"].reason
+
+
+def test_sites_import_from_scenario_and_plan(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from microdc.cli.main import app
+    from microdc.control.scenario_import import sites_from_scenario
+    from microdc.examples import resolve_scenario
+    from microdc.model import load_scenario
+
+    s = load_scenario(resolve_scenario("eu-sovereign"))
+    sites = sites_from_scenario(s)
+    assert len(sites) == len(s.sites)
+    zurich = next(x for x in sites if x.id == "zurich-1")
+    assert zurich.jurisdiction == "CH" and zurich.jurisdiction_ancestors == []
+    munich = next(x for x in sites if x.id == "munich-1")
+    assert munich.jurisdiction_ancestors == ["EU"]
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    res = CliRunner().invoke(app, ["sites", "import", "eu-sovereign", "--db", db])
+    assert res.exit_code == 0, res.output
+    assert "20 site(s) created" in res.output

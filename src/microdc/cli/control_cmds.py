@@ -163,8 +163,45 @@ def audit_verify(db: DbOpt = None) -> None:
     raise typer.Exit(1)
 
 
+sites_app = typer.Typer(help="Manage the control plane's site inventory.", no_args_is_help=True)
+
+
+@sites_app.command("import")
+def sites_import(
+    scenario: Annotated[str, typer.Argument(help="example name or path to scenario.yaml")],
+    plan: Annotated[
+        str | None, typer.Option("--plan", help="plan.json: import only the sites it builds, with modules")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Fill the inventory from a scenario (NetBox-style sites, modules, servers); audited."""
+    from pathlib import Path
+
+    from microdc.cli.common import load_or_exit, report_problems
+    from microdc.control.db import Database
+    from microdc.control.inventory import import_sites
+    from microdc.control.scenario_import import sites_from_scenario
+    from microdc.model import ScenarioError
+    from microdc.placement.plan import read_plan
+
+    s = load_or_exit(scenario)
+    try:
+        p = read_plan(Path(plan)) if plan else None
+    except ScenarioError as exc:
+        report_problems(exc)
+    database = Database(_settings(db).db_url)
+    try:
+        database.migrate()
+        with database.session() as session:
+            created, updated = import_sites(session, sites_from_scenario(s, p))
+    finally:
+        database.dispose()
+    typer.echo(f"{len(created)} site(s) created, {len(updated)} updated from {s.name!r}")
+
+
 def register(app: typer.Typer) -> None:
     """Add `serve`, `admin create` and `audit verify` to the main CLI."""
     app.command("serve")(serve)
     app.add_typer(admin_app, name="admin")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(sites_app, name="sites")
