@@ -39,6 +39,7 @@ from microdc.control.api import (
 )
 from microdc.control.api.deps import bearer, get_principal
 from microdc.control.db import Database
+from microdc.control.decompress import DecompressMiddleware
 from microdc.control.desired import Placer
 from microdc.control.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
 from microdc.control.online_placer import OnlinePlacer
@@ -136,6 +137,9 @@ def create_app(
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
+    # Outermost: agents send gzip/zstd batches; the size limits above then apply to the decoded body.
+    if settings.accept_compressed_bodies:
+        app.add_middleware(DecompressMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
 

@@ -33,6 +33,7 @@ class Settings(BaseModel):
 
     # HTTP limits
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    accept_compressed_bodies: bool = Field(True, description="decode gzip/zstd request bodies (agents)")
     max_readings_per_batch: int = Field(5000, gt=0)
     keep_alive_s: int = Field(30, ge=1, le=3600, description="HTTP keep-alive (agents post every ~10 s)")
     trust_forwarded_for: bool = Field(False, description="take the client IP from X-Forwarded-For")

@@ -1,0 +1,254 @@
+"""`microdc demo-fleet`: a control plane and N site agents with simulated sensors, on one machine.
+
+The control plane runs in-process under uvicorn (a thread; `ControlPlaneThread`), wrapped in
+`DecompressMiddleware` so the agents' gzip batches are read, with enrollment rate limits raised for the
+fleet (N agents enroll from one IP). The scenario's first N sites are imported (jurisdiction and its
+ancestors, security tier, grid power, the installed or first catalog module), each gets a one-time
+enrollment token, and N `Agent`s run in one event loop, each with its own SQLite state file and a
+`simulated` source driven by the twin's physics for its site. For demos and load tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from microdc.agent.config import parse_config
+from microdc.agent.runner import Agent
+from microdc.control.decompress import DecompressMiddleware
+from microdc.control.devserver import free_port
+
+log = logging.getLogger("microdc.agent.fleet")
+
+
+def create_admin(db_url: str, name: str = "demo-admin") -> str:
+    """Migrate the database and create an admin user; returns its API token."""
+    from microdc.control.db import Database
+    from microdc.control.desired import RulePlacer
+    from microdc.control.identity import create_user, issue_user_token
+    from microdc.control.security import Role
+    from microdc.control.services import Services
+    from microdc.control.settings import Settings
+
+    db = Database(db_url)
+    try:
+        db.migrate()
+        services = Services.build(Settings(db_url=db_url), RulePlacer(), db)
+        ctx = services.ctx("demo-fleet")
+        with db.session() as s:
+            user = create_user(s, ctx, name, Role.ADMIN, None)
+            _, token = issue_user_token(s, ctx, user, description="demo-fleet")
+    finally:
+        db.dispose()
+    return token
+
+
+class ControlPlaneThread:
+    """The control plane under uvicorn in a background thread (stop() to end it)."""
+
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        port: int | None = None,
+        settings: dict[str, Any] | None = None,
+        wrap: Callable[[Any], Any] | None = None,
+        decompress: bool = True,
+    ):
+        self.db_url = db_url
+        self.port = port or free_port()
+        self.settings_kw = settings or {}
+        self.wrap = wrap  # wraps the app inside the decompression layer (sees decoded bodies)
+        self.decompress = decompress
+        self.server: Any = None
+        self.thread: threading.Thread | None = None
+        self.app: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> ControlPlaneThread:
+        import uvicorn
+
+        from microdc.control.app import create_app
+        from microdc.control.settings import Settings
+
+        # Decompression is layered here, outside `wrap`, so a wrapper sees decoded bodies.
+        settings = Settings(
+            db_url=self.db_url, port=self.port, accept_compressed_bodies=False, **self.settings_kw
+        )
+        app = create_app(settings)
+        self.app = app
+        asgi: Any = self.wrap(app) if self.wrap is not None else app
+        if self.decompress:
+            asgi = DecompressMiddleware(asgi, max_bytes=settings.max_body_bytes)
+        config = uvicorn.Config(asgi, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                lifespan="on")  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="control-plane", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.server.started:
+                return self
+            if not self.thread.is_alive():
+                raise RuntimeError("control plane failed to start")
+            time.sleep(0.05)
+        raise TimeoutError("control plane did not start")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=15)
+        self.server = None
+        self.thread = None
+
+
+def site_in(scenario: Any, site: Any) -> dict[str, Any]:
+    """A scenario site as the control plane's `SiteIn` (with its installed or first catalog module)."""
+    tree = scenario.tree
+    installed = site.existing[0] if site.existing else None
+    module = scenario.module(installed.module) if installed else scenario.catalog.modules[0]
+    server = scenario.server(installed.server) if installed else scenario.catalog.servers[0]
+    count = installed.count if installed else max(1, int(module.max_it_kw * 600 // server.peak_w))
+    return {
+        "id": site.id,
+        "name": site.name or site.id,
+        "lat": site.lat,
+        "lon": site.lon,
+        "jurisdiction": site.jurisdiction,
+        "jurisdiction_ancestors": tree.ancestors(site.jurisdiction)[1:],
+        "security_tier": site.security_tier,
+        "grid_power_kw": site.grid_power_kw,
+        "modules": [
+            {
+                "name": module.id,
+                "rack_units": module.rack_units,
+                "max_it_kw": module.max_it_kw,
+                "cooling_kind": module.cooling.kind.value,
+                "servers": [
+                    {
+                        "name": server.id,
+                        "server_type": server.id,
+                        "quantity": count,
+                        "cores": server.cores,
+                        "memory_gb": server.memory_gb,
+                        "idle_w": server.idle_w,
+                        "peak_w": max(server.peak_w, server.idle_w),
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@dataclass
+class FleetResult:
+    sites: list[str]
+    duration_s: float
+    per_site: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server_sensors: int = 0
+
+    @property
+    def readings_acked(self) -> int:
+        return sum(int(s["counters"].get("readings_acked", 0)) for s in self.per_site.values())
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(int(s["bytes_out"]) for s in self.per_site.values())
+
+
+async def run_fleet(
+    scenario_path: Path,
+    n_sites: int,
+    *,
+    workdir: Path,
+    duration_s: float,
+    server_url: str,
+    admin_token: str,
+    poll_s: float = 5.0,
+    time_scale: float = 60.0,
+    upstream: str | None = None,
+    flush_s: float = 10.0,
+    stop: asyncio.Event | None = None,
+) -> FleetResult:
+    from microdc.model import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    sites = list(scenario.sites)[:n_sites]
+    if len(sites) < n_sites:
+        log.warning("the scenario has %d sites; running %d agents", len(sites), len(sites))
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    tokens: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=server_url, timeout=30, headers=admin) as c:
+        r = await c.post("/api/v1/sites/import", json=[site_in(scenario, s) for s in sites])
+        r.raise_for_status()
+        for s in sites:
+            r = await c.post(f"/api/v1/sites/{s.id}/enrollment-tokens")
+            r.raise_for_status()
+            tokens[s.id] = r.json()["token"]
+    agents: list[Agent] = []
+    for k, s in enumerate(sites):
+        juris = s.jurisdiction
+        up = upstream or scenario.tree.ancestors(juris)[-1]
+        cfg = parse_config(
+            {
+                "site_id": s.id,
+                "state_path": str(workdir / "agents" / f"{s.id}.db"),
+                "intervals": {"poll_s": poll_s, "heartbeat_s": 30, "housekeeping_s": 30},
+                "uplink": {"flush_s": flush_s, "backoff": {"seed": k, "max_s": 30}},
+                "policy": {
+                    "jurisdiction": juris,
+                    "upstream_jurisdiction": up,
+                    "scenario": str(scenario_path),
+                },
+                "sensors": [
+                    {
+                        "kind": "simulated",
+                        "name": "twin",
+                        "scenario": str(scenario_path),
+                        "site": s.id,
+                        "seed": k,
+                        "time_scale": time_scale,
+                    }
+                ],
+            },
+            file="<demo-fleet>",
+        )
+        agents.append(Agent(cfg, server=server_url, enroll_token=tokens[s.id]))
+    stop = stop or asyncio.Event()
+    t0 = time.monotonic()
+    tasks = [asyncio.create_task(a.run(), name=f"agent:{a.site_id}") for a in agents]
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=duration_s)
+    # a last flush so the summary shows what was delivered
+    for a in agents:
+        a._kick.set()
+    await asyncio.sleep(min(5.0, flush_s))
+    statuses = {
+        a.site_id or "?": a.status() if a.ingestor is not None else {"counters": {}, "bytes_out": 0}
+        for a in agents
+    }
+    for a in agents:
+        a.stop()
+    for t in tasks:
+        with contextlib.suppress(Exception):
+            await t
+    result = FleetResult([s.id for s in sites], time.monotonic() - t0, per_site=statuses)
+    async with httpx.AsyncClient(base_url=server_url, timeout=30, headers=admin) as c:
+        for s in sites:
+            r = await c.get(f"/api/v1/sites/{s.id}/sensors")
+            if r.status_code == 200:
+                result.server_sensors += len(r.json())
+    return result

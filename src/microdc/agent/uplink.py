@@ -1,0 +1,324 @@
+"""The uplink to the control plane: compression, a bandwidth budget, backoff, and the real API calls.
+
+* **Compression.** Telemetry batches are sent with ``Content-Encoding: gzip`` (or ``zstd`` when the
+  ``zstandard`` package is installed and configured). With ``compression: auto`` the agent starts with
+  gzip; if the server cannot read a compressed body (400/415/422 for a compressed batch that it then
+  accepts uncompressed), the agent remembers that in its state and sends identity bodies, probing again
+  after an hour.
+* **Bandwidth budget.** A token bucket in bytes (``budget_bytes_per_s``, ``burst_bytes``) paces every
+  request by its size on the wire (request line, headers and body); a large backlog drains at the
+  budgeted rate, never faster.
+* **Backoff.** Exponential with "equal jitter" from a seedable RNG (same seed, same delays), reset on
+  success; a server's ``Retry-After`` wins when it is longer.
+* **Accounting.** ``bytes_out``/``bytes_in`` count HTTP/1.1 request and response bytes (lines, headers,
+  bodies) — what the idle-bandwidth figure in docs/benchmarks.md is made of.
+
+Errors become `UplinkError` with a ``kind``: ``offline`` (no connection/timeout), ``auth`` (401:
+credential expired or revoked), ``rate`` (429/503), ``server`` (other 5xx), ``rejected`` (other 4xx:
+the request itself is wrong, retrying it would not help).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from microdc.agent.config import BackoffConfig, UplinkConfig
+from microdc.agent.state import State
+
+Kind = Literal["offline", "auth", "rate", "server", "rejected"]
+USER_AGENT = "microdc-agent"
+REPROBE_S = 3600.0
+
+
+class UplinkError(Exception):
+    def __init__(
+        self, kind: Kind, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TokenBucket:
+    """Bytes per second with a burst; `take` waits (asynchronously) until the bytes may be sent."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.stamp = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def delay(self, n: int) -> float:
+        """Seconds until `n` bytes may go (a request larger than the burst waits for a full bucket)."""
+        self._refill()
+        need = min(float(n), self.burst)
+        return 0.0 if self.tokens >= need else (need - self.tokens) / self.rate
+
+    def consume(self, n: int) -> None:
+        self._refill()
+        self.tokens -= n  # may go negative for an oversized request: later ones wait longer
+
+    async def take(self, n: int) -> float:
+        waited = 0.0
+        while (d := self.delay(n)) > 0:
+            await asyncio.sleep(d)
+            waited += d
+        self.consume(n)
+        return waited
+
+
+class Backoff:
+    """delay_k = uniform(b_k / 2, b_k), b_k = min(max, initial × multiplier^k) ("equal jitter")."""
+
+    def __init__(self, cfg: BackoffConfig):
+        self.cfg = cfg
+        self.rng = random.Random(cfg.seed)
+        self.attempt = 0
+
+    def next(self) -> float:
+        base = min(self.cfg.max_s, self.cfg.initial_s * self.cfg.multiplier**self.attempt)
+        self.attempt += 1
+        return self.rng.uniform(base / 2, base)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def compress(body: bytes, coding: str) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(body, compresslevel=6, mtime=0)
+    if coding == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=6).compress(body)
+    return body
+
+
+def zstd_available() -> bool:
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _wire_size(method: str, url: httpx.URL, headers: httpx.Headers, body: bytes) -> int:
+    line = len(method) + 1 + len(url.raw_path) + len(" HTTP/1.1\r\n")
+    return line + sum(len(k) + len(v) + 4 for k, v in headers.raw) + 2 + len(body)
+
+
+def _resp_size(resp: httpx.Response) -> int:
+    return (
+        len("HTTP/1.1 200 OK\r\n")
+        + sum(len(k) + len(v) + 4 for k, v in resp.headers.raw)
+        + 2
+        + len(resp.content)
+    )
+
+
+@dataclass
+class Stats:
+    bytes_out: int = 0
+    bytes_in: int = 0
+    requests: int = 0
+    failures: int = 0
+    throttled_s: float = 0.0
+
+
+class Uplink:
+    def __init__(
+        self,
+        server: str,
+        state: State,
+        cfg: UplinkConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.server = server.rstrip("/")
+        self.state = state
+        self.cfg = cfg
+        self.clock = clock
+        self.bucket = TokenBucket(cfg.budget_bytes_per_s, cfg.burst_bytes)
+        self.stats = Stats()
+        self.client = httpx.AsyncClient(
+            base_url=self.server,
+            timeout=cfg.timeout_s,
+            transport=transport,
+            headers={"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": "gzip"},
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        cred = self.state.get("credential")
+        return cred.get("token") if cred else None
+
+    def coding(self) -> str:
+        want = self.cfg.compression
+        if want == "none":
+            return "identity"
+        if want == "zstd":
+            return "zstd" if zstd_available() else "gzip"
+        if want == "gzip":
+            return "gzip"
+        caps = self.state.get("server_compression") or {}
+        if caps.get("gzip") is False and self.clock() - caps.get("checked", 0) < REPROBE_S:
+            return "identity"
+        return "gzip"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        coding: str = "identity",
+        auth: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        raw = (
+            b""
+            if body is None
+            else body
+            if isinstance(body, bytes)
+            else json.dumps(body, separators=(",", ":")).encode()
+        )
+        hdrs = dict(headers or {})
+        if raw:
+            hdrs["content-type"] = "application/json"
+            if coding != "identity":
+                raw = compress(raw, coding)
+                hdrs["content-encoding"] = coding
+        if auth:
+            token = self.token
+            if not token:
+                raise UplinkError("auth", "no site credential")
+            hdrs["authorization"] = f"Bearer {token}"
+        req = self.client.build_request(method, path, content=raw or None, headers=hdrs)
+        size = _wire_size(method, req.url, req.headers, raw)
+        self.stats.throttled_s += await self.bucket.take(size)
+        self.stats.requests += 1
+        self.stats.bytes_out += size
+        try:
+            resp = await self.client.send(req)
+        except (httpx.TransportError, OSError) as e:
+            self.stats.failures += 1
+            raise UplinkError("offline", f"{method} {path}: {type(e).__name__}: {e}") from None
+        self.stats.bytes_in += _resp_size(resp)
+        if resp.status_code < 400 or resp.status_code == 304:
+            return resp
+        self.stats.failures += 1
+        detail = _detail(resp)
+        retry_after = _retry_after(resp)
+        if resp.status_code == 401:
+            raise UplinkError("auth", f"{method} {path}: 401 {detail}", status=401)
+        if resp.status_code in (429, 503):
+            raise UplinkError(
+                "rate",
+                f"{method} {path}: {resp.status_code} {detail}",
+                status=resp.status_code,
+                retry_after=retry_after,
+            )
+        if resp.status_code >= 500:
+            raise UplinkError(
+                "server", f"{method} {path}: {resp.status_code} {detail}", status=resp.status_code
+            )
+        raise UplinkError(
+            "rejected", f"{method} {path}: {resp.status_code} {detail}", status=resp.status_code
+        )
+
+    # --- the control plane's API ------------------------------------------------------------------
+
+    async def enroll(self, token: str, agent_version: str | None) -> dict[str, Any]:
+        """POST /api/v1/enroll: a one-time enrollment token → the site credential (SiteCredentialOut)."""
+        body = {"token": token, "agent_version": agent_version}
+        resp = await self.request("POST", "/api/v1/enroll", body=body, auth=False)
+        return dict(resp.json())
+
+    async def rotate(self) -> dict[str, Any]:
+        resp = await self.request("POST", "/api/v1/site-credentials/rotate")
+        return dict(resp.json())
+
+    async def send_batch(self, site_id: str, body: str) -> dict[str, Any]:
+        """POST …/telemetry with the batch's exact bytes; falls back to identity if gzip is refused."""
+        coding = self.coding()
+        path = f"/api/v1/sites/{site_id}/telemetry"
+        try:
+            resp = await self.request("POST", path, body=body.encode(), coding=coding)
+        except UplinkError as e:
+            if coding == "identity" or e.kind != "rejected" or e.status not in (400, 415, 422):
+                raise
+            resp = await self.request("POST", path, body=body.encode(), coding="identity")
+            if self.cfg.compression == "auto":
+                self.state.set("server_compression", {"gzip": False, "checked": self.clock()})
+                self.state.audit("uplink.compression_refused", {"coding": coding, "status": e.status})
+            return dict(resp.json())
+        if coding != "identity" and self.cfg.compression == "auto":
+            caps = self.state.get("server_compression") or {}
+            if caps.get("gzip") is not True:
+                self.state.set("server_compression", {"gzip": True, "checked": self.clock()})
+        return dict(resp.json())
+
+    async def send_alarm(self, site_id: str, body: dict[str, Any]) -> int:
+        resp = await self.request("POST", f"/api/v1/sites/{site_id}/alarm-events", body=body)
+        return resp.status_code
+
+    async def heartbeat(self, site_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self.request("POST", f"/api/v1/sites/{site_id}/heartbeat", body=body)
+        return dict(resp.json())
+
+    async def get_desired(
+        self, site_id: str, etag: str | None
+    ) -> tuple[int, dict[str, Any] | None, str | None]:
+        headers = {"if-none-match": etag} if etag else None
+        resp = await self.request("GET", f"/api/v1/sites/{site_id}/desired-state", headers=headers)
+        if resp.status_code == 304:
+            return 304, None, etag
+        return resp.status_code, dict(resp.json()), resp.headers.get("etag")
+
+    async def ack_desired(self, site_id: str, version: int, status: str, message: str = "") -> dict[str, Any]:
+        resp = await self.request(
+            "POST",
+            f"/api/v1/sites/{site_id}/desired-state/ack",
+            body={"version": version, "status": status, "message": message[:1024]},
+        )
+        return dict(resp.json())
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    if isinstance(doc, dict):
+        return str(doc.get("detail") or doc.get("title") or "")[:300]
+    return ""
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    v = resp.headers.get("retry-after")
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,175 @@
+"""CLI of the site agent: `microdc agent` and `microdc demo-fleet`.
+
+`register(app)` adds them to the main typer app (called by microdc.cli.main).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def _configure_logging(level: str) -> None:
+    from microdc.control.security import RedactingFilter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger("microdc")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def _problems_exit(exc: Exception) -> None:
+    problems = getattr(exc, "problems", None)
+    if problems:
+        for p in problems:
+            typer.echo(f"error: {p}", err=True)
+    else:
+        typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+async def _run_until_signal(agent: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, agent.stop)
+    await agent.run()
+
+
+def agent(
+    server: Annotated[
+        str | None, typer.Option("--server", help="control-plane URL (or `server:` in agent.yaml)")
+    ] = None,
+    enroll: Annotated[
+        str | None, typer.Option("--enroll", help="one-time enrollment token (first start only)")
+    ] = None,
+    credential: Annotated[
+        Path | None,
+        typer.Option("--credential", help="site credential file (JSON from /api/v1/enroll); kept up to date"),
+    ] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="agent.yaml")] = Path("agent.yaml"),
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run the site agent: sensors, local alarms, durable queue, uplink, desired state."""
+    from microdc.agent.config import AgentConfigError, load_config
+    from microdc.agent.runner import Agent, AgentError
+
+    _configure_logging(log_level)
+    try:
+        cfg = load_config(config)
+        a = Agent(cfg, server=server, enroll_token=enroll, credential_file=credential)
+    except (AgentConfigError, AgentError) as e:
+        _problems_exit(e)
+        return
+    try:
+        asyncio.run(_run_until_signal(a))
+    except AgentError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+def demo_fleet(
+    scenario: Annotated[Path, typer.Argument(help="scenario file or directory")],
+    sites: Annotated[int, typer.Option("--sites", "-n", min=1, max=1000, help="number of agents")] = 5,
+    duration: Annotated[float, typer.Option(help="seconds to run (Ctrl-C stops earlier)")] = 60.0,
+    port: Annotated[int, typer.Option(help="control-plane port (0: a free one)")] = 0,
+    workdir: Annotated[
+        Path | None, typer.Option(help="state files and database (default: a temp dir)")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="control-plane database URL (default: SQLite in workdir)")
+    ] = None,
+    poll_s: Annotated[float, typer.Option(help="sensor poll period, s")] = 5.0,
+    time_scale: Annotated[float, typer.Option(help="simulated seconds per wall second")] = 60.0,
+    upstream: Annotated[
+        str | None, typer.Option(help="jurisdiction of the control plane (default: each site's top ancestor)")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
+) -> None:
+    """Start a control plane and N site agents with simulated sensors (demos, load tests)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from microdc.agent.fleet import ControlPlaneThread, create_admin, run_fleet
+    from microdc.model import ScenarioError
+
+    _configure_logging(log_level)
+    wd = workdir or Path(tempfile.mkdtemp(prefix="microdc-fleet-"))
+    wd.mkdir(parents=True, exist_ok=True)
+    db_url = db or f"sqlite:///{wd / 'control.db'}"
+    console = Console(stderr=True)
+    token = create_admin(db_url)
+    cp = ControlPlaneThread(
+        db_url,
+        port=port or None,
+        settings={
+            "enroll_burst": sites + 10,
+            "enroll_per_s": max(1.0, sites / 10),
+            "heartbeat_interval_s": 30,
+        },
+    ).start()
+    console.print(f"control plane on {cp.url} (db {db_url}); admin token in {wd / 'admin.token'}")
+    (wd / "admin.token").write_text(token + "\n", encoding="utf-8")
+    (wd / "admin.token").chmod(0o600)
+    stop = asyncio.Event()
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        return await run_fleet(
+            scenario, sites, workdir=wd, duration_s=duration, server_url=cp.url, admin_token=token,
+            poll_s=poll_s, time_scale=time_scale, upstream=upstream, stop=stop,
+        )  # fmt: skip
+
+    try:
+        result = asyncio.run(main())
+    except ScenarioError as e:
+        cp.stop()
+        _problems_exit(e)
+        return
+    finally:
+        cp.stop()
+    table = Table(title=f"demo fleet: {len(result.sites)} sites, {result.duration_s:.0f} s")
+    for col in ("site", "readings acked", "alarm events", "bytes up", "B/s up", "queued"):
+        table.add_column(col, justify="right" if col != "site" else "left")
+    for sid, st in result.per_site.items():
+        c = st.get("counters", {})
+        table.add_row(
+            sid,
+            str(c.get("readings_acked", 0)),
+            str(c.get("alarm_events_acked", 0)),
+            str(st.get("bytes_out", 0)),
+            f"{st.get('bytes_out', 0) / max(result.duration_s, 1e-9):.0f}",
+            str(st.get("pending_readings", 0)),
+        )
+    Console().print(table)
+    typer.echo(
+        json.dumps(
+            {
+                "sites": len(result.sites),
+                "duration_s": round(result.duration_s, 1),
+                "readings_acked": result.readings_acked,
+                "bytes_out": result.bytes_out,
+                "server_sensors": result.server_sensors,
+                "workdir": str(wd),
+            }
+        )
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("agent")(agent)
+    app.command("demo-fleet")(demo_fleet)
