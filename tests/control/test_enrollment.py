@@ -62,6 +62,32 @@ def test_site_credential_expires(client: TestClient, fleet: Fleet, clock: Clock)
     assert r.status_code == 401
 
 
+def test_credential_expired_while_offline_renews_once(
+    client: TestClient, fleet: Fleet, clock: Clock, admin_h: dict[str, str]
+) -> None:
+    old = fleet.add_site("a")
+    clock.advance(30 * 86400)  # a month offline: the 7-day credential expired meanwhile
+    assert client.post("/api/v1/sites/a/heartbeat", json={}, headers=old).status_code == 401
+    r = client.post("/api/v1/site-credentials/rotate", headers=old)
+    assert r.status_code == 201, r.text
+    new = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert client.post("/api/v1/sites/a/heartbeat", json={}, headers=new).status_code == 200
+    # The expired credential renewed once; it cannot mint a second one.
+    assert client.post("/api/v1/site-credentials/rotate", headers=old).status_code == 401
+    assert client.post("/api/v1/sites/a/heartbeat", json={}, headers=old).status_code == 401
+
+
+def test_long_expired_or_revoked_credential_cannot_renew(
+    client: TestClient, fleet: Fleet, clock: Clock, admin_h: dict[str, str]
+) -> None:
+    old = fleet.add_site("a")
+    clock.advance(7 * 86400 + 91 * 86400)
+    assert client.post("/api/v1/site-credentials/rotate", headers=old).status_code == 401
+    h = fleet.add_site("b")
+    client.post("/api/v1/sites/b/credentials/revoke", headers=admin_h)
+    assert client.post("/api/v1/site-credentials/rotate", headers=h).status_code == 401
+
+
 def test_rotate_with_grace_then_old_fails(
     client: TestClient, fleet: Fleet, clock: Clock, admin_h: dict[str, str]
 ) -> None:

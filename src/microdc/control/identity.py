@@ -15,8 +15,13 @@ from microdc.control.problems import ProblemError, conflict, not_found
 from microdc.control.security import Principal, Role, TokenKind, hash_password, hash_token, new_token
 
 
-def lookup_principal(session: Session, token: str, now: datetime) -> Principal | None:
-    """The principal a bearer token stands for, or None if unknown, revoked, expired or disabled."""
+def lookup_principal(
+    session: Session, token: str, now: datetime, *, site_expired_within: timedelta | None = None
+) -> Principal | None:
+    """The principal a bearer token stands for, or None if unknown, revoked, expired or disabled.
+
+    `site_expired_within` admits a *site* credential that expired less than that long ago (and was
+    never revoked): only the rotation route uses it, so an MDC that was offline for weeks can renew."""
     if not token.startswith(("mdc_u_", "mdc_s_")) or len(token) > 200:
         return None
     t = ApiToken.__table__.c
@@ -39,8 +44,14 @@ def lookup_principal(session: Session, token: str, now: datetime) -> Principal |
     if row is None:
         return None
     tok_id, kind, user_id, site_id, expires_at, revoked_at, user_name, role, disabled = row
-    if revoked_at is not None or (expires_at is not None and expires_at <= now):
+    if revoked_at is not None:
         return None
+    if expires_at is not None and expires_at <= now:
+        expired_ok = (
+            kind == "site" and site_expired_within is not None and now - expires_at < site_expired_within
+        )
+        if not expired_ok:
+            return None
     if kind == "user":
         if disabled or user_name is None:
             return None
@@ -236,11 +247,12 @@ def rotate_site_credential(session: Session, ctx: Ctx, principal: Principal) -> 
     old = session.get(ApiToken, principal.token_id, with_for_update=True)
     if old is None or old.revoked_at is not None:
         raise ProblemError(401, "credential no longer valid")
+    renewing_expired = old.expires_at is not None and old.expires_at <= ctx.now
     tok, secret = _issue_site_token(session, ctx, principal.site_id, f"rotated from token {old.id}")
     grace_end = ctx.now + timedelta(seconds=ctx.settings.rotation_grace_s)
     if old.expires_at is None or old.expires_at > grace_end:
         old.expires_at = grace_end
-    if ctx.settings.rotation_grace_s == 0:
+    if ctx.settings.rotation_grace_s == 0 or renewing_expired:  # an expired credential renews only once
         old.revoked_at = ctx.now
         old.revoked_by = ctx.actor[:128]
     audit.append(
@@ -249,7 +261,12 @@ def rotate_site_credential(session: Session, ctx: Ctx, principal: Principal) -> 
         action="site.credential_rotate",
         target=f"site:{principal.site_id}",
         client_ip=ctx.client_ip,
-        details={"old_token_id": old.id, "new_token_id": tok.id, "old_valid_until": grace_end.isoformat()},
+        details={
+            "old_token_id": old.id,
+            "new_token_id": tok.id,
+            "old_valid_until": grace_end.isoformat(),
+            "renewed_after_expiry": renewing_expired,
+        },
         now=ctx.now,
     )
     return tok, secret

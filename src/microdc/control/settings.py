@@ -43,6 +43,11 @@ class Settings(BaseModel):
     enrollment_ttl_s: int = Field(15 * 60, gt=0, description="lifetime of a one-time enrollment token")
     site_token_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="lifetime of a site credential")
     rotation_grace_s: int = Field(120, ge=0, description="old site credential stays valid this long")
+    expired_renewal_s: int = Field(
+        90 * 24 * 3600,
+        ge=0,
+        description="an expired site credential may still be rotated (once) this long after expiry",
+    )
     scrypt_n: int = Field(2**14, ge=2, description="scrypt cost for passwords")
 
     # rate limits (token buckets: capacity, refill per second)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
@@ -104,6 +105,28 @@ def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_renewing_site(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal:
+    """Like get_principal, but a site credential that expired while the site was offline (within
+    `expired_renewal_s`, never revoked) is accepted — for the rotation route only."""
+    services: Services = request.app.state.services
+    if creds is None or not creds.credentials:
+        raise unauthorized("missing bearer token")
+    window = timedelta(seconds=services.settings.expired_renewal_s)
+    with services.db.lookup_session() as s:
+        principal = lookup_principal(s, creds.credentials, services.clock(), site_expired_within=window)
+    if principal is None:
+        security_event(request, "auth.invalid_token", sample=True)
+        raise unauthorized("invalid, revoked or long-expired token")
+    request.state.principal = principal
+    return principal
+
+
+RenewingPrincipalDep = Annotated[Principal, Depends(get_renewing_site)]
 
 
 def require(role: Role) -> Callable[..., Principal]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from microdc.control import identity
 from microdc.control.api.deps import (
     Admin,
-    PrincipalDep,
+    RenewingPrincipalDep,
     ServicesDep,
     SiteIdPath,
     client_ip,
@@ -92,7 +92,7 @@ def enroll(body: EnrollIn, request: Request, services: ServicesDep) -> SiteCrede
     summary="Agent: replace the calling site credential (the old one stays valid for a short grace period)",
     responses=problem_responses(401, 403, 429),
 )
-def rotate(request: Request, principal: PrincipalDep, services: ServicesDep) -> SiteCredentialOut:
+def rotate(request: Request, principal: RenewingPrincipalDep, services: ServicesDep) -> SiteCredentialOut:
     if principal.kind != "site" or principal.site_id is None:
         security_event(
             request, "auth.forbidden", actor=principal.actor, details={"needed": "site credential"}
