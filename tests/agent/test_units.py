@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from microdc.agent.alarms import LocalAlarms, event_id
 from microdc.agent.config import BackoffConfig, ModbusPoint, SimulatedSource, parse_config
-from microdc.control.decompress import DecompressMiddleware
 from microdc.agent.readings import InvalidReading, make_reading
 from microdc.agent.sensors.modbus import decode, encode
 from microdc.agent.sensors.simulated import SimulatedSite
@@ -22,6 +21,7 @@ from microdc.agent.sovereignty import SyncGate, build_policy_book
 from microdc.agent.state import State
 from microdc.agent.uplink import Backoff, TokenBucket, compress, zstd_available
 from microdc.control import alarm_rules
+from microdc.control.decompress import DecompressMiddleware
 from microdc.model import load_scenario
 
 T0 = datetime(2026, 3, 2, 12, tzinfo=UTC)
