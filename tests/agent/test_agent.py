@@ -82,10 +82,13 @@ def test_keeps_running_the_last_desired_state_without_the_cloud(tmp_path: Path) 
     # restart the agent with no control plane at all: it re-applies what it had, stops nothing
     at2 = run_agent(cp, tmp_path, None)
     try:
-        wait_for(lambda: at2.agent.state.counter("readings_ingested") > 20, what="local readings")
-        assert set(at2.agent.state.running()) == {"w1", "w2"}
         st2 = at2.agent.state
-        assert not at2.agent.online and st2.pending_count() + st2.batch_count() > 0
+        # Counters are durable, so wait for *new* readings queued while offline, not the old count.
+        before = st2.counter("readings_ingested")
+        wait_for(lambda: st2.counter("readings_ingested") > before + 20, what="local readings")
+        assert set(st2.running()) == {"w1", "w2"}
+        wait_for(lambda: st2.pending_count() + st2.batch_count() > 0, what="readings queued offline")
+        assert not at2.agent.online
     finally:
         at2.stop()
 
