@@ -154,7 +154,7 @@ def problems(draw: Any, n_plus: int | None = None, penalty: bool | None = None) 
     )
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -169,6 +169,20 @@ def test_milp_matches_brute_force(p: FacilityProblem) -> None:
     assert sol.objective == pytest.approx(best, rel=TOL, abs=TOL)
     assert sol.lower_bound <= best + TOL * max(1.0, abs(best))
     assert p.violations(sol) == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_baseline_formulations_match_brute_force(p: FacilityProblem) -> None:
+    """The benchmark's plain baselines must be correct models too, only weaker ones."""
+    best, _ = brute_force(p)
+    for form in ("textbook", "weak"):
+        sol = solve_milp(p, formulation=form)
+        if not np.isfinite(best):
+            assert sol.status == "infeasible"
+            continue
+        assert sol.objective == pytest.approx(best, rel=TOL, abs=TOL)
+        assert p.violations(sol) == []
 
 
 @SETTINGS
@@ -233,7 +247,7 @@ def random_problem(seed: int, n_f: int = 40, n_c: int = 400) -> FacilityProblem:
 
 
 def test_medium_random_problem_pipeline_agrees_with_plain_milp() -> None:
-    p = random_problem(3)
+    p = random_problem(3, n_f=30, n_c=300)
     a = solve_milp(p, heuristic=True)
     b = solve_milp(p, heuristic=False)
     assert a.status == b.status == "optimal"
@@ -245,7 +259,7 @@ def test_medium_random_problem_pipeline_agrees_with_plain_milp() -> None:
 def test_time_limit_returns_valid_bound_and_progress_events() -> None:
     p = random_problem(5, n_f=60, n_c=600)
     events: list[ProgressEvent] = []
-    sol = solve_milp(p, time_limit_s=1.0, progress=lambda e: events.append(e) and None)
+    sol = solve_milp(p, time_limit_s=1.0, progress=events.append)
     assert sol.status in ("optimal", "time_limit", "gap_limit")
     assert np.isfinite(sol.objective) and sol.lower_bound <= sol.objective + 1e-6
     assert p.violations(sol) == []
@@ -258,3 +272,62 @@ def test_warm_start_with_open_vector() -> None:
     ref = solve_milp(p)
     sol = solve_milp(p, warm_start=ref.open)
     assert sol.objective == pytest.approx(ref.objective, rel=1e-9)
+
+
+def test_progress_hook_can_stop_the_solve() -> None:
+    p = random_problem(11, n_f=60, n_c=600)
+    seen: list[ProgressEvent] = []
+
+    def stop(e: ProgressEvent) -> bool:
+        seen.append(e)
+        return True
+
+    sol = solve_milp(p, progress=stop)
+    assert seen
+    assert sol.status in ("time_limit", "optimal")
+    assert np.isfinite(sol.objective) and sol.lower_bound <= sol.objective + 1e-6
+    assert p.violations(sol) == []
+
+
+def test_gap_tolerance_is_reported() -> None:
+    p = random_problem(13, n_f=40, n_c=400)
+    sol = solve_milp(p, mip_rel_gap=0.05)
+    assert sol.status in ("optimal", "gap_limit")
+    assert sol.gap <= 0.05 + 1e-12
+    assert (sol.status == "optimal") == (sol.gap <= 1e-8)
+
+
+def planner_like_problem(seed: int, n_sites: int = 25, n_c: int = 120) -> FacilityProblem:
+    """Sites with three module sizes (a group each), two resources, and an unlimited cloud region."""
+    rng = np.random.default_rng(seed)
+    pos_s, pos_c = rng.random((n_sites, 2)), rng.random((n_c, 2))
+    sizes = np.array([[32.0, 256.0], [64.0, 512.0], [128.0, 1024.0]])
+    cap = np.vstack([np.tile(sizes, (n_sites, 1)), [[np.inf, np.inf]]])
+    fixed = np.concatenate(
+        [np.tile([900.0, 1500.0, 2600.0], n_sites) * rng.uniform(0.8, 1.2, 3 * n_sites), [0.0]]
+    )
+    usage = np.column_stack([rng.uniform(1, 12, n_c), rng.uniform(4, 80, n_c)])
+    dist = np.linalg.norm(pos_s[:, None] - pos_c[None], axis=2)
+    cost = np.vstack([np.repeat(dist * usage[None, :, 0] * 30, 3, axis=0), usage[None, :, 0] * 60])
+    allowed = np.vstack([np.repeat(dist < 0.5, 3, axis=0), rng.random((1, n_c)) < 0.7])
+    return FacilityProblem.build(
+        fixed_cost=fixed,
+        capacity=cap,
+        usage=usage,
+        assign_cost=cost,
+        allowed=allowed,
+        group=np.concatenate([np.repeat(np.arange(n_sites), 3), [-1]]),
+        fixed_open=np.concatenate([np.zeros(3 * n_sites, bool), [True]]),
+        failure_domain=np.concatenate([np.repeat(np.arange(n_sites), 3), [-1]]),
+    )
+
+
+@pytest.mark.parametrize(("n_plus", "seed"), [(0, 17), (1, 7)])
+def test_planner_like_pipeline_agrees_with_plain_milp(n_plus: int, seed: int) -> None:
+    base = planner_like_problem(seed, n_sites=8, n_c=50)
+    p = FacilityProblem(**{**base.__dict__, "n_plus": n_plus})
+    a = solve_milp(p, heuristic=True, mip_rel_gap=1e-7)
+    b = solve_milp(p, heuristic=False, mip_rel_gap=1e-7)
+    assert a.status in ("optimal", "gap_limit") and b.status in ("optimal", "gap_limit")
+    assert a.objective == pytest.approx(b.objective, rel=1e-6)
+    assert p.violations(a) == [] and p.violations(b) == []

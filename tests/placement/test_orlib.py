@@ -102,12 +102,13 @@ def test_lagrangian_pipeline_on_cap71(optima: dict[tuple[str, int | None], float
     assert abs(sol.objective - optima[("cap71", None)]) / optima[("cap71", None)] < 1e-6
 
 
-def test_uncapacitated_strong_and_textbook_agree() -> None:
+def test_uncapacitated_formulations_agree() -> None:
     p = read_orlib_cap(INST / "cap41.txt").to_problem(uncapacitated=True)
     a = solve_milp(p)
-    b = solve_milp(p, formulation="textbook")
-    assert a.status == b.status == "optimal"
-    assert a.objective == pytest.approx(b.objective, rel=1e-9)
+    for form in ("textbook", "weak"):
+        b = solve_milp(p, formulation=form)
+        assert a.status == b.status == "optimal"
+        assert a.objective == pytest.approx(b.objective, rel=1e-9)
 
 
 def test_benchmark_cli_prints_one_json_line() -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from microdc import __version__
-from microdc.control import jobs
+from microdc.control import dashboard, jobs
 from microdc.control.api import (
     admin,
     alarms,
@@ -74,6 +74,7 @@ ROUTERS = (
     audit,
     admin,
     metrics,
+    dashboard,
 )
 
 

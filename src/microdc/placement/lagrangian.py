@@ -1,26 +1,31 @@
 """Lagrangian relaxation heuristic for :class:`FacilityProblem`: a good plan fast plus a valid bound.
 
 Why: the strong LP relaxation of capa-sized problems (100k x ≤ y rows) costs HiGHS tens of seconds,
-while the Lagrangian dual reaches (almost) the same bound in well under a second, its open sets are
-near-optimal plans, and its reduced costs prove most facilities' y in advance (reduced-cost fixing),
-leaving HiGHS a small MILP.
+while the Lagrangian dual gets a bound at least as strong (it keeps y integral in its subproblem) in
+a second or two, its open sets are near-optimal plans, and its reduced costs and probes prove most
+facilities' y in advance, leaving HiGHS a small MILP or nothing at all.
 
 Relaxation (valid for every problem variant, also ``n_plus = 1`` and ``unserved_penalty``): drop the
 backup variables z and their rows (they carry no cost), keep x ≤ y, groups, fixed_open and capacity;
 several resources are merged into one surrogate knapsack row (a non-negative combination of the
 capacity rows, so still a relaxation); the aggregate cover ``sum_f cap_f y_f >= (1 + n_plus) D`` is kept
-for the tightest fully-capacitated resource when all demand must be served. Dualizing the assignment
-rows ``sum_f x_fc + u_c = 1`` with multipliers λ gives
+for the tightest fully-capacitated resource when all demand must be served, together with the
+cardinality bound it implies (at least k_min facilities). Dualizing the assignment rows
+``sum_f x_fc + u_c = 1`` with multipliers λ gives
 
     L(λ) = sum_c λ_c + sum_c min(0, pen_c - λ_c) + min_y { sum_f v_f(λ) y_f : groups, fixed_open, cover }
     v_f(λ) = fixed_f + min { sum_c (cost_fc - λ_c) x_c : sum_c w_fc x_c <= W_f, 0 <= x <= 1 }
 
-The inner problem per facility is a continuous knapsack (sorted greedy, vectorized over all
-facilities at once); the y problem is solved exactly up to the cover, which is itself dualized with a
-multiplier μ chosen by bisection (any μ ≥ 0 gives a valid bound). λ follows Polyak subgradient steps.
-Every few iterations the Lagrangian open set is repaired into a plan by the exact assignment LP, and the
-best plan is improved by close/open/swap local search whose moves are ranked by LP-dual estimates and
-checked by the LP.
+The inner problem per facility is a continuous knapsack (greedy on reduced cost per unit weight,
+vectorized over all facilities: only the best ~K items per facility are partitioned out and sorted);
+the y problem is solved exactly with groups and the cardinality bound, the cover dualized with a
+multiplier μ found by bisection (any μ ≥ 0 gives a valid bound). λ follows Polyak subgradient steps.
+
+Primal side: Lagrangian open sets are repaired into plans by the exact assignment LP (skipped when an
+LP-dual bound shows the set cannot win), and good plans are improved by local search (single and
+double close/open/swap moves, ranked by LP-dual bounds, checked by the LP, from several starts).
+Fixing: every iterate proves facilities closed/open against the incumbent (reduced-cost fixing); at
+the end, probing re-optimizes the multipliers with each undecided y forced the other way.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class LagrangianResult:
     fix_open: NDArray[np.bool_]  # y_f = 1 in every plan cheaper than solution.objective
     iterations: int = 0
     lp_solves: int = 0
+    stopped: bool = False  # the progress hook asked to stop
     seconds: float = 0.0
     history: list[tuple[float, float, int]] = field(default_factory=list)  # (bound, incumbent, n fixed)
 
@@ -96,6 +102,10 @@ class _Relaxation:
         self._k = 64
         self.cost = np.where(allowed, p.assign_cost, np.inf)
         self.fixed = p.fixed_cost
+        fin_cost = p.assign_cost[p.allowed]
+        self.cost_scale = (
+            float(p.fixed_cost.max(initial=0.0)) + float(np.abs(fin_cost).max(initial=0.0)) + 1.0
+        )
         self.pen = p.unserved_penalty
         # Cover on the scarcest resource whose capacity is finite everywhere.
         self.cover_cap: NDArray[np.float64] | None = None
@@ -166,7 +176,19 @@ class _Relaxation:
         cap_rows = self.cap_rows
         if cap_rows.size:
             sub = rc if cap_rows.size == n_f else rc[cap_rows]
-            inv = self.inv_w
+            neg = sub < 0
+            # Rows whose negative items all fit take them all: no sorting needed.
+            fits = np.where(neg, self.w_cap, 0.0).sum(axis=1) <= 1.0
+            if fits.any():
+                hi, ci = np.nonzero(neg & fits[:, None])
+                emit(cap_rows[hi], ci, np.ones(hi.shape[0]))
+                if fits.all():
+                    return self._pack(kval, rows, cols, vals)
+                keep = np.flatnonzero(~fits)
+                cap_rows, sub, inv = cap_rows[keep], sub[keep], self.inv_w[keep]
+                w_cap = self.w_cap[keep]
+            else:
+                inv, w_cap = self.inv_w, self.w_cap
             with np.errstate(invalid="ignore"):
                 ratio = np.where(sub < 0, sub * inv, np.inf)
             k = min(n_c, self._k)
@@ -174,18 +196,27 @@ class _Relaxation:
                 part = np.argpartition(ratio, k - 1, axis=1)[:, :k]
             else:
                 part = np.broadcast_to(np.arange(n_c), ratio.shape)
-            hi, ci, xv, ok, taken = self._greedy_rows(ratio, self.w_cap, part)
+            hi, ci, xv, ok, taken = self._greedy_rows(ratio, w_cap, part)
             sel = ok[hi]
             emit(cap_rows[hi[sel]], ci[sel], xv[sel])
             rest = np.flatnonzero(~ok)
             if rest.size:
                 order = np.argsort(ratio[rest], axis=1)
-                hi2, ci2, xv2, _, taken2 = self._greedy_rows(ratio[rest], self.w_cap[rest], order)
+                hi2, ci2, xv2, _, taken2 = self._greedy_rows(ratio[rest], w_cap[rest], order)
                 emit(cap_rows[rest[hi2]], ci2, xv2)
                 taken = np.maximum(taken, taken2.max(initial=0))
                 self._k = min(n_c, max(self._k * 2, int(1.3 * taken.max()) + 16))
             else:
                 self._k = min(n_c, max(64, int(1.3 * taken.max(initial=0)) + 16))
+        return self._pack(kval, rows, cols, vals)
+
+    @staticmethod
+    def _pack(
+        kval: NDArray[np.float64],
+        rows: list[NDArray[np.int64]],
+        cols: list[NDArray[np.int64]],
+        vals: list[NDArray[np.float64]],
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
         return (
             kval,
             np.concatenate(rows) if rows else np.zeros(0, np.int64),
@@ -317,17 +348,26 @@ class _Relaxation:
         b: NDArray[np.float64],
         second: NDArray[np.float64],
     ) -> _YSol:
-        selected = self.forced_unit | (b < 0)
+        selected = self._choose(b, 0.0)
+        # The y handed to the subgradient ignores units that are only round-off below zero: with
+        # tied reduced costs (e.g. many identical sites) they would all "open" and serve the same
+        # customers, and the step would zigzag. The bound itself uses the exact choice.
+        tol = 1e-9 * self.cost_scale
+        chosen = selected if not np.any((b < 0) & (b >= -tol)) else self._choose(b, tol)
+        y = np.zeros(rc.shape[0], bool)
+        y[member[chosen]] = True
+        return _YSol(float(b[selected].sum()), y, b, member, second, selected, int(selected.sum()))
+
+    def _choose(self, b: NDArray[np.float64], tol: float) -> NDArray[np.bool_]:
+        """Units to open: forced ones, those below -tol, then the cheapest others up to k_min."""
+        selected = self.forced_unit | (b < -tol)
         cnt = int(selected.sum())
         if cnt < self.k_min:
             rest = np.flatnonzero(~selected)
             need = min(self.k_min - cnt, rest.size)
             pick = rest[np.argpartition(b[rest], need - 1)[:need]] if need < rest.size else rest
             selected[pick] = True
-            cnt += int(pick.size)
-        y = np.zeros(rc.shape[0], bool)
-        y[member[selected]] = True
-        return _YSol(float(b[selected].sum()), y, b, member, second, selected, cnt)
+        return selected
 
 
 @dataclass
@@ -413,9 +453,7 @@ def _repair_open(
 
 
 def _move_bounds(
-    p: FacilityProblem,
-    cur: AssignmentResult,
-    candidates: list[tuple[NDArray[np.int64], NDArray[np.int64]]],
+    p: FacilityProblem, cur: AssignmentResult, close: NDArray[np.int64], add: NDArray[np.int64]
 ) -> NDArray[np.float64]:
     """Cheap valid lower bounds on the cost of open sets derived from the current one.
 
@@ -423,44 +461,54 @@ def _move_bounds(
     fixed(S) + sum_c min_{f in S} (cost_fc - usage_c·ρ_f) + sum_{f in S} cap_f·ρ_f (plus the unserved
     option). Reusing the current plan's capacity duals (0 for newly opened facilities) makes this
     a tight-ish bound that needs no LP: moves whose bound cannot beat the incumbent are skipped.
-    Each candidate is (closed facilities, opened facilities) relative to ``cur.open``.
+    Move i closes ``close[i]`` and opens ``add[i]`` (two slots each, padded with F = "none").
     """
     rho = np.minimum(cur.capacity_dual if cur.capacity_dual is not None else 0.0, 0.0)
     cap = np.where(np.isfinite(p.capacity), p.capacity, 0.0)
-    price = np.where(p.allowed, p.assign_cost - rho @ p.usage.T, np.inf)  # (F, C)
-    rent = (cap * rho).sum(axis=1)  # (F,) <= 0
+    n_f, n_c = p.n_facilities, p.n_customers
+    # Row n_f is a sentinel "no facility" (price inf, no cost) so moves can be padded to two slots.
+    price = np.full((n_f + 1, n_c), np.inf)
+    price[:n_f] = np.where(p.allowed, p.assign_cost - rho @ p.usage.T, np.inf)
+    fixed_rent = np.zeros(n_f + 1)
+    fixed_rent[:n_f] = p.fixed_cost + (cap * rho).sum(axis=1)
     open_idx = np.flatnonzero(cur.open)
-    po = price[open_idx]  # (S, C)
-    none = np.full(p.n_customers, np.inf)
+    # The three cheapest open facilities per customer: enough to know the best survivor of <= 2 closures.
+    top = np.full((3, n_c), n_f, np.int64)
     if open_idx.size:
-        order = np.argsort(po, axis=0)
-        best1 = np.take_along_axis(po, order[:1], axis=0)[0]
-        arg1 = open_idx[order[0]]
-        best2 = np.take_along_axis(po, order[1:2], axis=0)[0] if open_idx.size > 1 else none
-    else:
-        best1, best2, arg1 = none, none, np.full(p.n_customers, -1)
-    base_fixed = float(p.fixed_cost[cur.open].sum()) + float(rent[cur.open].sum())
+        k = min(3, open_idx.size)
+        order = np.argsort(price[open_idx], axis=0)[:k]
+        top[:k] = open_idx[order]
+    top_price = price[top, np.arange(n_c)[None, :]]  # (3, C)
+    base = float(fixed_rent[open_idx].sum())
     pen = p.unserved_penalty
-    out = np.empty(len(candidates))
-    for i, (close, add) in enumerate(candidates):
-        if close.size == 0:
-            m = best1
-        elif close.size == 1:
-            m = np.where(arg1 == close[0], best2, best1)
-        else:
-            keep = np.setdiff1d(open_idx, close)
-            m = price[keep].min(axis=0) if keep.size else np.full(p.n_customers, np.inf)
-        if add.size:
-            m = np.minimum(m, price[add].min(axis=0))
+    m_ = close.shape[0]
+    out = np.empty(m_)
+    step = max(1, 2_000_000 // max(n_c, 1))
+    for s0 in range(0, m_, step):
+        cl, ad = close[s0 : s0 + step], add[s0 : s0 + step]
+        best = np.full((cl.shape[0], n_c), np.inf)
+        for j in range(2, -1, -1):  # the first survivor among the three cheapest
+            alive = (top[j][None, :] != cl[:, :1]) & (top[j][None, :] != cl[:, 1:2])
+            best = np.where(alive, top_price[j][None, :], best)
+        best = np.minimum(best, np.minimum(price[ad[:, 0]], price[ad[:, 1]]))
         if pen is not None:
-            m = np.minimum(m, pen)
-        out[i] = (
-            base_fixed
-            - float(p.fixed_cost[close].sum() + rent[close].sum())
-            + float(p.fixed_cost[add].sum() + rent[add].sum())
-            + float(m.sum())
+            best = np.minimum(best, pen[None, :])
+        out[s0 : s0 + step] = (
+            base - fixed_rent[cl].sum(axis=1) + fixed_rent[ad].sum(axis=1) + best.sum(axis=1)
         )
     return out
+
+
+def _set_bound(p: FacilityProblem, ref: AssignmentResult, open_: NDArray[np.bool_]) -> float:
+    """Valid lower bound on the cost of any open set, from a solved plan's capacity duals (see above)."""
+    rho = np.minimum(ref.capacity_dual if ref.capacity_dual is not None else 0.0, 0.0)
+    s = np.flatnonzero(open_ | p.fixed_open)
+    cap = np.where(np.isfinite(p.capacity[s]), p.capacity[s], 0.0)
+    price = np.where(p.allowed[s], p.assign_cost[s] - rho[s] @ p.usage.T, np.inf)
+    m = price.min(axis=0) if s.size else np.full(p.n_customers, np.inf)
+    if p.unserved_penalty is not None:
+        m = np.minimum(m, p.unserved_penalty)
+    return float(p.fixed_cost[s].sum() + (cap * rho[s]).sum() + m.sum())
 
 
 def _local_search(
@@ -476,78 +524,92 @@ def _local_search(
 ) -> AssignmentResult | None:
     """Best-bound-first moves: LP-dual bounds filter and rank them, the assignment LP decides.
 
-    Single moves (close one, open one, swap one for one) first; when none improves, double moves
-    (two for two, two for one, one for two) among the most promising facilities (``pool`` by their
-    single-open bound) — capacity-tight plans often need two changes at once. Facilities proven closed
-    or open by reduced-cost fixing are never moved; moves that break the aggregate capacity or a group
-    are not generated. Climbs from ``start`` and returns the local optimum reached.
+    Single moves (close one, open one — within a group that is a swap) for every facility; swaps
+    between the ``2 * pool`` most promising closes and opens (ranked by their single-move bounds);
+    when none improves, double moves (two for two, two for one, one for two) among the ``pool`` best —
+    capacity-tight plans often need two changes at once. The neighbourhood stays small on big
+    problems. Facilities proven closed or open by reduced-cost fixing are never moved; moves that
+    break the aggregate capacity are not tried. Climbs from ``start``; returns the local optimum.
     """
+    n_f = p.n_facilities
     finite = np.isfinite(p.capacity).all(axis=0)
     need = (1 + p.n_plus) * p.usage.sum(axis=0)
-    capsum = np.where(np.isfinite(p.capacity), p.capacity, 0.0)
-    Move = tuple[NDArray[np.int64], NDArray[np.int64]]
+    capx = np.zeros((n_f + 1, p.n_resources))
+    capx[:n_f] = np.where(np.isfinite(p.capacity), p.capacity, 0.0)
+    check_cap = p.unserved_penalty is None and bool(finite.any())
 
-    def try_moves(cur: AssignmentResult, moves: list[Move]) -> AssignmentResult | None:
-        if p.unserved_penalty is None and finite.any():
-            have = capsum[cur.open].sum(axis=0)
-            moves = [
-                (c, a)
-                for c, a in moves
-                if np.all(
-                    (have - capsum[c].sum(axis=0) + capsum[a].sum(axis=0))[finite]
-                    >= need[finite] * (1 - 1e-12)
-                )
-            ]
-        if not moves:
+    def pad(cols: list[NDArray[np.int64]] | NDArray[np.int64]) -> NDArray[np.int64]:
+        out = np.full((len(cols), 2), n_f, np.int64)
+        for i, c in enumerate(cols):
+            out[i, : len(c)] = c
+        return out
+
+    def try_moves(
+        cur: AssignmentResult, close: NDArray[np.int64], add: NDArray[np.int64]
+    ) -> AssignmentResult | None:
+        if check_cap and close.shape[0]:
+            have = capx[:n_f][cur.open].sum(axis=0)
+            after = have[None, :] - capx[close].sum(axis=1) + capx[add].sum(axis=1)
+            ok = np.all(after[:, finite] >= need[finite] * (1 - 1e-12), axis=1)
+            close, add = close[ok], add[ok]
+        if not close.shape[0]:
             return None
-        lbs = _move_bounds(p, cur, moves)
+        lbs = _move_bounds(p, cur, close, add)
         limit = cur.objective - 1e-9 * max(abs(cur.objective), 1.0)
         for n_lp, i in enumerate(np.argsort(lbs)):
             if lbs[i] >= limit or n_lp >= max_lp or time.perf_counter() > deadline:
                 return None
-            close, add = moves[i]
             new = cur.open.copy()
-            new[close] = False
-            new[add] = True
+            new[close[i][close[i] < n_f]] = False
+            new[add[i][add[i] < n_f]] = True
             res = evaluate(new)
             if res.feasible and res.objective < limit:
                 return res
         return None
 
-    none = np.zeros(0, np.int64)
     cur = start
     while cur is not None and time.perf_counter() < deadline:
         open_ = cur.open
-        unit_open = np.zeros(rel.n_units, bool)
-        unit_open[rel.unit[open_]] = True
         closable = np.flatnonzero(open_ & ~fix_open)
         openable = np.flatnonzero(~open_ & ~fix_closed)
-        moves: list[Move] = [(np.array([f]), none) for f in closable]
-        free_open: list[int] = []
-        for g in openable:
-            members = np.flatnonzero((rel.unit == rel.unit[g]) & open_)
-            if members.size and np.any(fix_open[members]):
-                continue
-            moves.append((members, np.array([g])))  # opening into an open group swaps within it
-            if members.size == 0:
-                free_open.append(int(g))
-                moves.extend((np.array([f]), np.array([g])) for f in closable)
-        nxt = try_moves(cur, moves)
+        # Which open facility shares each openable's group (opening there is a swap within the group).
+        open_of_unit = np.full(rel.n_units, n_f, np.int64)
+        open_of_unit[rel.unit[open_]] = np.flatnonzero(open_)
+        partner = open_of_unit[rel.unit[openable]]
+        usable = (partner == n_f) | ~fix_open[np.minimum(partner, n_f - 1)]
+        openable, partner = openable[usable], partner[usable]
+        # Single moves.
+        sc = np.column_stack([closable, np.full(closable.size, n_f)])
+        sa = np.full_like(sc, n_f)
+        oc = np.column_stack([partner, np.full(partner.size, n_f)])
+        oa = np.column_stack([openable, np.full(openable.size, n_f)])
+        close_lb = _move_bounds(p, cur, sc, sa) if closable.size else np.zeros(0)
+        free = partner == n_f
+        add_lb = _move_bounds(p, cur, oc[free], oa[free]) if free.any() else np.zeros(0)
+        top_c = closable[np.argsort(close_lb)[: 2 * pool]]
+        top_o = openable[free][np.argsort(add_lb)[: 2 * pool]]
+        sw_c = np.repeat(top_c, top_o.size)
+        sw_o = np.tile(top_o, top_c.size)
+        close = np.vstack([sc, oc, np.column_stack([sw_c, np.full(sw_c.size, n_f)])])
+        add = np.vstack([sa, oa, np.column_stack([sw_o, np.full(sw_o.size, n_f)])])
+        nxt = try_moves(cur, close, add)
         if nxt is not None:
             cur = nxt
             continue
-        # Double moves among the facilities whose opening looks most promising.
-        if not free_open or time.perf_counter() > deadline:
+        # Double moves among the most promising few.
+        if not top_o.size or time.perf_counter() > deadline:
             return cur
-        add_lb = _move_bounds(p, cur, [(none, np.array([g])) for g in free_open])
-        top = [free_open[i] for i in np.argsort(add_lb)[:pool]]
-        top = [g for k, g in enumerate(top) if rel.unit[g] not in {rel.unit[h] for h in top[:k]}]
-        pairs_g = [np.array([g1, g2]) for i, g1 in enumerate(top) for g2 in top[i + 1 :]]
-        pairs_f = [np.array([f1, f2]) for i, f1 in enumerate(closable) for f2 in closable[i + 1 :]]
-        doubles: list[Move] = [(fs, gs) for fs in pairs_f for gs in pairs_g]
-        doubles += [(fs, np.array([g])) for fs in pairs_f for g in top]
-        doubles += [(np.array([f]), gs) for f in closable for gs in pairs_g]
-        nxt = try_moves(cur, doubles)
+        go = [g for k, g in enumerate(top_o[:pool]) if rel.unit[g] not in set(rel.unit[top_o[:k]].tolist())]
+        gc = top_c[:pool]
+        pairs_g = [np.array([g1, g2]) for i, g1 in enumerate(go) for g2 in go[i + 1 :]]
+        pairs_f = [np.array([f1, f2]) for i, f1 in enumerate(gc) for f2 in gc[i + 1 :]]
+        cl_list = [fs for fs in pairs_f for _ in pairs_g] + [fs for fs in pairs_f for _ in go]
+        ad_list = [gs for _ in pairs_f for gs in pairs_g] + [np.array([g]) for _ in pairs_f for g in go]
+        cl_list += [np.array([f]) for f in gc for _ in pairs_g]
+        ad_list += [gs for _ in gc for gs in pairs_g]
+        if not cl_list:
+            return cur
+        nxt = try_moves(cur, pad(cl_list), pad(ad_list))
         if nxt is None:
             return cur
         cur = nxt
@@ -586,7 +648,131 @@ def _multi_start_search(
 #: incumbent is still poor).
 THETA0 = 2.0
 PATIENCE = 30
+COLLAPSE = 3.0
+INIT_SHARE = 1.0
+#: Probing re-optimizes the multipliers once per undecided facility: only worth it when few remain.
+PROBE_MAX_FREE = 40
 TARGET_CAP = 0.01
+#: Stop when, over this many iterations, nothing new got fixed and the bound closed less than this
+#: fraction of the remaining gap (the tail of a subgradient run rarely pays for itself).
+STAGNATION_WINDOW = 100
+STAGNATION_GAIN = 0.05
+
+
+def _restricted(
+    p: FacilityProblem, keep: NDArray[np.bool_], force: int | None = None
+) -> FacilityProblem | None:
+    """The problem on the facilities in ``keep`` (others closed), optionally with ``force`` open.
+
+    None when forcing ``force`` open contradicts a pre-built facility of the same group.
+    """
+    idx = np.flatnonzero(keep)
+    fo = p.fixed_open[idx].copy()
+    if force is not None:
+        j = int(np.searchsorted(idx, force))
+        g = p.group[force]
+        if g >= 0 and np.any(fo & (p.group[idx] == g) & (idx != force)):
+            return None
+        fo[j] = True
+    return FacilityProblem(
+        fixed_cost=p.fixed_cost[idx],
+        capacity=p.capacity[idx],
+        usage=p.usage,
+        assign_cost=p.assign_cost[idx],
+        allowed=p.allowed[idx],
+        group=p.group[idx],
+        fixed_open=fo,
+        failure_domain=p.failure_domain[idx],
+        n_plus=p.n_plus,
+        unserved_penalty=p.unserved_penalty,
+    )
+
+
+def _dual_bound(p: FacilityProblem, lam0: NDArray[np.float64], target: float, iters: int) -> float:
+    """Best Lagrangian bound of ``p`` within ``iters`` subgradient steps from ``lam0``.
+
+    Steps aim at ``target`` and stop as soon as the bound exceeds it (that is all a probe needs).
+    """
+    rel = _Relaxation(p)
+    if rel.cover_impossible:
+        return np.inf
+    lam = lam0.copy()
+    best, theta, since = -np.inf, 1.0, 0
+    n_c = p.n_customers
+    for _ in range(iters):
+        kval, fi, ci, xval = rel.knapsacks(lam)
+        yval, y, _rc, _ys = rel.y_problem(p.fixed_cost + kval)
+        bound = float(lam.sum() + yval)
+        if rel.pen is not None:
+            bound += float(np.minimum(0.0, rel.pen - lam).sum())
+        if not np.isfinite(bound):
+            return bound
+        if bound > best:
+            best, since = bound, 0
+        else:
+            since += 1
+            if since >= 10:
+                theta, since = theta * 0.5, 0
+        if best > target:
+            break
+        g = 1.0 - np.bincount(ci, weights=xval * y[fi], minlength=n_c)
+        gg = float(g @ g)
+        if gg <= 1e-18:
+            break
+        lam = lam + theta * max(target - bound, 1e-9 * abs(target)) / gg * g
+        if rel.pen is not None:
+            lam = np.minimum(lam, rel.pen)
+    return best
+
+
+def probe_fixings(
+    p: FacilityProblem,
+    incumbent: Solution,
+    lam: NDArray[np.float64],
+    fix_closed: NDArray[np.bool_],
+    fix_open: NDArray[np.bool_],
+    deadline: float,
+    iters: int = 60,
+    rounds: int = 2,
+) -> None:
+    """Lagrangian probing: try to prove each undecided facility's y by re-optimizing the multipliers.
+
+    Reduced-cost fixing only looks one step ahead from fixed multipliers. Here, for each facility not
+    yet fixed, the relaxation of the problem restricted to the remaining candidates is re-optimized
+    with y_f forced the other way than in the incumbent (open if it is closed there, removed if it is
+    open); if that bound exceeds the incumbent, y_f is fixed. Updates ``fix_closed`` / ``fix_open``.
+    """
+    ub = incumbent.objective
+    margin = 1e-9 * max(abs(ub), 1.0)
+    for _round in range(rounds):
+        progress = False
+        for f in np.flatnonzero(~fix_closed & ~fix_open):
+            if time.perf_counter() > deadline:
+                return
+            keep = ~fix_closed
+            if incumbent.open[f]:
+                keep = keep.copy()
+                keep[f] = False
+                if not keep.any():  # no facility left: everything unserved, or no plan at all
+                    pen = p.unserved_penalty
+                    bound = np.inf if pen is None else float(pen.sum())
+                    sub = None
+                else:
+                    sub = _restricted(p, keep)
+            else:
+                sub = _restricted(p, keep, force=int(f))
+            if sub is not None:
+                bound = _dual_bound(sub, lam, ub + margin, iters)
+            elif not incumbent.open[f]:
+                bound = np.inf  # forcing f open contradicts a pre-built facility of its group
+            if bound > ub + margin:
+                progress = True
+                if incumbent.open[f]:
+                    fix_open[f] = True
+                else:
+                    fix_closed[f] = True
+        if not progress:  # a smaller candidate set makes the next round's bounds stronger
+            return
 
 
 def lagrangian_heuristic(
@@ -600,6 +786,7 @@ def lagrangian_heuristic(
     threads: int | None = None,
     initial: Solution | None = None,
     max_options: int | None = 8,
+    probe: bool = True,
 ) -> LagrangianResult:
     """Subgradient optimization of the Lagrangian dual with LP-repaired plans and local search."""
     t0 = time.perf_counter()
@@ -612,7 +799,7 @@ def lagrangian_heuristic(
     # Initial multipliers: cheapest allowed cost plus an amortized share of the fixed cost.
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(rel.capacitated[:, None], rel.w, 1.0 / max(n_c, 1)) * p.fixed_cost[:, None]
-    lam = np.min(np.where(rel.allowed, p.assign_cost + share, np.inf), axis=0)
+    lam = np.min(np.where(rel.allowed, p.assign_cost + INIT_SHARE * share, np.inf), axis=0)
     lam = np.where(np.isfinite(lam), lam, 0.0)
     if rel.pen is not None:
         lam = np.minimum(lam, rel.pen)
@@ -644,6 +831,7 @@ def lagrangian_heuristic(
     best_lam = lam.copy()
     theta = THETA0
     since_improve = 0
+    last_target = np.inf
     history: list[tuple[float, float, int]] = []
     it = 0
     last_open: bytes | None = None
@@ -653,6 +841,7 @@ def lagrangian_heuristic(
     fix_closed = np.zeros(n_f, bool)
     fix_open = p.fixed_open.copy()
     all_fixed = False
+    stopped = False
     refixed_ub = np.inf
 
     def fix_at(lam_: NDArray[np.float64], ub_: float) -> bool:
@@ -671,7 +860,7 @@ def lagrangian_heuristic(
         return bool(np.all(fix_closed | fix_open))
 
     next_ls = 100
-    window = 200
+    window = STAGNATION_WINDOW
     last_reset = 0
     for it in range(1, max_iter + 1):
         kval, fi, ci, xval = rel.knapsacks(lam)
@@ -692,7 +881,10 @@ def lagrangian_heuristic(
             since_improve = 0
         else:
             since_improve += 1
-            if since_improve >= PATIENCE:
+            # Halve the step after PATIENCE iterations without progress, or at once when the bound
+            # collapses far below the best (the steps zigzag: many facilities take the same customers).
+            collapsed = bound < best_bound - COLLAPSE * (last_target - best_bound)
+            if since_improve >= PATIENCE or collapsed:
                 theta *= 0.5
                 since_improve = 0
                 lam = best_lam.copy()
@@ -715,7 +907,10 @@ def lagrangian_heuristic(
         key = np.packbits(y).tobytes()
         if key != last_open and (it % repair_every == 1 or it <= 3):
             last_open = key
-            evaluate(_repair_open(p, rel, (y & ~fix_closed) | fix_open, np.where(fix_closed, np.inf, rc)))
+            cand = _repair_open(p, rel, (y & ~fix_closed) | fix_open, np.where(fix_closed, np.inf, rc))
+            # Skip the LP when LP duality already shows the set cannot beat the incumbent.
+            if best is None or _set_bound(p, best, cand) < best.objective * (1 - 1e-9):
+                evaluate(cand)
             ub = best.objective if best is not None else np.inf
         # Polish the incumbent now and then (doubling intervals): a good incumbent early makes the
         # Polyak steps better aimed and the reduced-cost fixing stronger.
@@ -728,7 +923,7 @@ def lagrangian_heuristic(
         # if that helps, the fixing has a better incumbent to work with, so carry on for a while.
         if it - last_reset > window and np.isfinite(ub):
             old_bound, _, old_fixed = history[-window]
-            if history[-1][2] == old_fixed and best_bound - old_bound < 0.01 * (ub - best_bound):
+            if history[-1][2] == old_fixed and best_bound - old_bound < STAGNATION_GAIN * (ub - best_bound):
                 if not local_search or best is None:
                     break
                 _multi_start_search(p, rel, fix_closed, fix_open, evaluate, cache, deadline)
@@ -737,10 +932,13 @@ def lagrangian_heuristic(
                 ub = best.objective
                 last_reset = it
                 theta = max(theta, 0.1)
-        if progress is not None and it % 25 == 0:
-            stop = progress(ProgressEvent("lagrangian", time.perf_counter() - t0, ub, best_bound, it))
-            if stop:
-                break
+        if (
+            progress is not None
+            and it % 25 == 0
+            and progress(ProgressEvent("lagrangian", time.perf_counter() - t0, ub, best_bound, it))
+        ):
+            stopped = True
+            break
         if np.isfinite(ub) and ub - best_bound <= target_gap * max(abs(ub), 1e-9):
             break
         if theta < 1e-4 or time.perf_counter() > loop_deadline:
@@ -752,12 +950,15 @@ def lagrangian_heuristic(
         if gg <= 1e-18:
             break  # the relaxed solution satisfies the dualized rows: λ is dual optimal
         target = min(ub, best_bound + TARGET_CAP * abs(best_bound) + 1.0)
+        last_target = target
         step = theta * max(target - bound, 1e-9 * abs(bound) + 1e-9) / gg
         lam = lam + step * g
         if rel.pen is not None:
             lam = np.minimum(lam, rel.pen + 0.0)  # λ_c > pen_c is never useful (u_c takes over)
 
     # Polish the incumbent (unless the fixings already determine the open set).
+    if stopped:
+        deadline = time.perf_counter()  # the caller wants out: no more polishing or probing
     if local_search and not all_fixed and best is not None and time.perf_counter() < deadline:
         _multi_start_search(p, rel, fix_closed, fix_open, evaluate, cache, deadline)
 
@@ -768,13 +969,18 @@ def lagrangian_heuristic(
         if exact.feasible and exact.objective <= best.objective:
             best = exact
 
+    newly_fixed = False
     if best is not None and not all_fixed and best.objective < refixed_ub and np.isfinite(best_bound):
-        all_fixed = fix_at(best_lam, best.objective)
-        if all_fixed:
-            exact = solve_assignment(p, fix_open, threads=threads)
-            lp_solves += 1
-            if exact.feasible and exact.objective <= best.objective:
-                best = exact
+        all_fixed = newly_fixed = fix_at(best_lam, best.objective)
+    n_free = int((~fix_closed & ~fix_open).sum())
+    if probe and best is not None and not all_fixed and np.isfinite(best_bound) and n_free <= PROBE_MAX_FREE:
+        probe_fixings(p, best.solution(p), best_lam, fix_closed, fix_open, deadline)
+        all_fixed = newly_fixed = bool(np.all(fix_closed | fix_open))
+    if newly_fixed and best is not None:
+        exact = solve_assignment(p, fix_open, threads=threads)
+        lp_solves += 1
+        if exact.feasible and exact.objective <= best.objective:
+            best = exact
     safe_bound = best_bound - 1e-9 * abs(best_bound) if np.isfinite(best_bound) else best_bound
     sol: Solution | None = None
     if best is not None:
@@ -797,6 +1003,7 @@ def lagrangian_heuristic(
         fix_open=fix_open,
         iterations=it,
         lp_solves=lp_solves,
+        stopped=stopped,
         seconds=time.perf_counter() - t0,
         history=history,
     )

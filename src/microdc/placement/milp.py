@@ -2,20 +2,29 @@
 
 The model is built from the arrays in whole blocks (COO triplets → one CSR matrix → one ``passModel``
 call), with variables only for allowed (facility, customer) pairs, so capa (100 × 1000, 100k pairs)
-builds in milliseconds. :func:`solve` is the planner's entry point: a Lagrangian heuristic gives an
-incumbent and a bound, reduced-cost fixing removes facilities that provably cannot be in a better
-plan, and HiGHS proves optimality on what is left (warm-started with the incumbent).
+builds in milliseconds. :func:`solve_milp` (alias :func:`solve`) is the planner's entry point: a
+Lagrangian heuristic gives an incumbent and a bound, reduced-cost fixing and probing remove
+facilities that provably cannot be in a better plan, and HiGHS proves optimality on what is left
+(warm-started with the incumbent). Small problems go to HiGHS directly.
 
-Formulation ("strong"; the "textbook" variant for the benchmark drops the rows marked *)::
+Formulation ("strong"). The benchmark baselines solve it with HiGHS alone: "textbook" drops the rows
+marked * ([K], [N]; all capacity rows kept), "weak" also drops [L] (capacity rows are then the only
+link between x and y, with big-M = total allowed usage where capacity is unlimited)::
 
     min  sum_f fixed_f y_f + sum_{allowed f,c} cost_fc x_fc + sum_c pen_c u_c
     [A]  sum_f x_fc + u_c = 1                                  each customer c
     [C]  sum_c usage_cr (x_fc + z_fc) <= cap_fr y_f            each f, r with finite capacity
-    [L]* x_fc + z_fc <= y_f                                    each allowed pair (strong linking)
+    [L]  x_fc + z_fc <= y_f                                    each allowed pair (strong linking)
     [G]  sum_{f in g} y_f <= 1                                 each group g
     [K]* sum_f cap_fr y_f >= (1 + n_plus) sum_c usage_cr       each r with all capacities finite,
                                                                only when nothing may go unserved
+    [N]* sum_f y_f >= k_min                                    fewest facilities (one per group) whose
+                                                               capacities can reach that total
     y_f = 1 for fixed_open, y binary, x, z, u in [0, 1].
+
+Capacity rows that [L] makes redundant (all allowed usage fits) are skipped. The x ≤ y rows are what
+makes the LP bound useful; [K] and [N] are valid only for integer y and cut off fractional "6.4
+facilities" solutions of capacity-tight instances.
 
 Redundancy (``n_plus = 1``): dedicated backup assignment with reserved capacity::
 
@@ -61,7 +70,7 @@ from microdc.placement.facility import (
     pairs_to_matrix,
 )
 
-Formulation = Literal["strong", "textbook"]
+Formulation = Literal["strong", "textbook", "weak"]
 
 
 @dataclass(frozen=True)
@@ -273,7 +282,8 @@ def build_model(
     fac = np.unique(fac)
     pf, pc = allowed_pairs(p, fac, pair_mask)
     n_p = pf.shape[0]
-    strong = formulation == "strong"
+    strong = formulation == "strong"  # our extras: cover, cardinality, redundant-row skipping
+    linking = formulation in ("strong", "textbook")
     has_y = not fixed_open_set
     n_y = fac.shape[0] if has_y else 0
     redundancy = p.n_plus > 0
@@ -329,8 +339,10 @@ def build_model(
         finite = np.isfinite(capr)
         if strong or fixed_open_set:
             need = finite & (load > capr * (1 + 1e-12))
+        elif linking:
+            need = finite  # textbook: every finite capacity row, redundant or not
         else:
-            need = np.ones(fac.shape[0], bool)  # textbook: the capacity row is the only linking
+            need = np.ones(fac.shape[0], bool)  # weak: the capacity row is the only linking
         idx = np.flatnonzero(need)
         if idx.size == 0:
             continue
@@ -357,11 +369,22 @@ def build_model(
         cap_res.append(np.full(idx.size, r, np.int64))
 
     # [L] strong linking x + z <= y (with y fixed and no backup it is just the column bound).
-    if has_y and strong:
+    if has_y and linking:
         rows_l = [np.arange(n_p)] * mult + [np.arange(n_p)]
         cols_l = [*pair_cols, ycol[pf]]
         vals_l = [ones_p] * mult + [-ones_p]
         R.block(n_p, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -np.inf, 0.0)
+    elif has_y:
+        # Weak: the aggregated capacity rows link x to y, except for customers that use nothing.
+        k = np.flatnonzero(p.usage[pc].sum(axis=1) <= 0)
+        if redundancy or k.size:
+            k = np.arange(n_p) if redundancy else k
+            rows_l = [np.arange(k.size)] * mult + [np.arange(k.size)]
+            cols_l = [c[k] for c in pair_cols] + [ycol[pf[k]]]
+            vals_l = [np.ones(k.size)] * mult + [-np.ones(k.size)]
+            R.block(
+                k.size, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -np.inf, 0.0
+            )
     elif redundancy:
         R.block(n_p, np.tile(np.arange(n_p), 2), np.concatenate(pair_cols), np.ones(2 * n_p), -np.inf, 1.0)
 
@@ -564,7 +587,7 @@ def solve_assignment(
 # ------------------------------------------------------------------------------------------------
 # MILP
 # ------------------------------------------------------------------------------------------------
-_STATUS_TEXT: dict[highspy.HighsModelStatus, str] = {
+_STATUS_TEXT: dict[highspy.HighsModelStatus, SolveStatus] = {
     highspy.HighsModelStatus.kOptimal: "optimal",
     highspy.HighsModelStatus.kTimeLimit: "time_limit",
     highspy.HighsModelStatus.kInterrupt: "time_limit",
@@ -593,8 +616,9 @@ def solve_milp(
     Pipeline: (1) cheap infeasibility diagnosis; (2) for larger problems the Lagrangian heuristic
     (plan + valid bound + reduced-cost fixing; ``heuristic=None`` decides by size); (3) HiGHS on the
     facilities that fixing could not rule out, warm-started with the heuristic plan.
-    The returned bound is always valid for the *whole* problem. ``formulation="textbook"`` solves the
-    plain weak formulation with HiGHS only (the benchmark baseline). ``mip_rel_gap`` defaults to 1e-9
+    The returned bound is always valid for the *whole* problem. ``formulation="textbook"`` / ``"weak"``
+    solve the plain textbook / weak formulation with HiGHS only (benchmark baselines: no heuristic, no
+    extra cuts, no warm start unless given). ``mip_rel_gap`` defaults to 1e-9
     so published optima are reproduced exactly; use e.g. 1e-4 for interactive planning.
     """
     t0 = time.perf_counter()
@@ -644,8 +668,13 @@ def solve_milp(
         )
     heur = lag.solution
     if heur is not None and (heur.status == "optimal" or heur.gap <= mip_rel_gap):
-        heur.status = "optimal"
+        heur.status = "optimal" if heur.gap <= OPTIMAL_GAP else "gap_limit"
         heur.seconds = time.perf_counter() - t0
+        return heur
+    if lag.stopped and heur is not None:
+        heur.status = "time_limit"
+        heur.seconds = time.perf_counter() - t0
+        heur.messages.append("stopped on request during the Lagrangian phase")
         return heur
 
     remaining = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.05)
@@ -664,10 +693,12 @@ def solve_milp(
         external_bound=lag.lower_bound,
         external_incumbent=ub,
         t0=t0,
+        prove_only=heur is not None and heur.gap < PROVE_ONLY_GAP,
     )
     if heur is not None and (not np.isfinite(sol.objective) or heur.objective < sol.objective):
         # HiGHS found nothing better within its time: keep the heuristic plan, with the better bound.
         bound = max(heur.lower_bound, min(sol.lower_bound, heur.objective))
+        msgs = sol.messages
         sol = make_solution(
             problem,
             heur.open,
@@ -677,6 +708,7 @@ def solve_milp(
             lower_bound=bound,
             status=sol.status if sol.status != "infeasible" else "time_limit",
             nodes=sol.nodes,
+            messages=msgs,
         )
     sol.seconds = time.perf_counter() - t0
     sol.method = "lagrangian+milp"
@@ -685,17 +717,20 @@ def solve_milp(
         f"{lag.lower_bound:.10g}, {int(lag.fix_closed.sum())} facilities fixed closed, "
         f"{int(lag.fix_open.sum())} open; HiGHS on {int((~lag.fix_closed).sum())} candidates"
     )
-    if sol.status == "optimal" and sol.gap > max(mip_rel_gap, 1e-9) * 1.0001:
+    if sol.status == "optimal" and sol.gap > OPTIMAL_GAP:
         sol.status = "gap_limit"
     return sol
 
 
+#: Status "optimal" means a relative gap of at most this (round-off level); a larger gap that is within
+#: mip_rel_gap gives "gap_limit".
+OPTIMAL_GAP = 1e-8
 #: Below this many allowed pairs HiGHS alone is faster than running the Lagrangian first.
 HEURISTIC_MIN_PAIRS = 10_000
+#: Below this heuristic gap the MILP phase only needs to prove: HiGHS's own heuristics are switched off.
+PROVE_ONLY_GAP = 0.005
 #: Upper limit on the Lagrangian phase (it usually stops much earlier, on convergence).
 LAGRANGIAN_MAX_S = 20.0
-
-_HEUR_EFFORT: float | None = None
 
 #: Alias: the planner's single entry point.
 solve = solve_milp
@@ -716,21 +751,27 @@ def solve_restricted(
     external_bound: float = -np.inf,
     external_incumbent: float = np.inf,
     t0: float | None = None,
+    prove_only: bool = False,
 ) -> Solution:
     """HiGHS alone on the (optionally restricted) MILP.
 
     ``facilities`` / ``force_open`` restrict the model after reduced-cost fixing; the caller then
     guarantees every excluded plan costs more than ``external_incumbent``, so the reported bound
     ``max(external_bound, min(external_incumbent, milp_bound))`` is valid for the whole problem.
-    ``warm_start`` is a Solution or an open vector (completed by the assignment LP).
+    ``warm_start`` is a Solution or an open vector (completed by the assignment LP). ``prove_only``
+    switches HiGHS's primal heuristics off (for when the warm start is believed optimal).
     """
     t0 = time.perf_counter() if t0 is None else t0
     model = build_model(problem, facilities=facilities, formulation=formulation, force_open=force_open)
     h = _new_highs(verbose, threads, time_limit_s)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("mip_abs_gap", 1e-9)
-    if _HEUR_EFFORT is not None:
-        h.setOptionValue("mip_heuristic_effort", _HEUR_EFFORT)
+    if prove_only:
+        # The incumbent is (nearly) optimal already: HiGHS's primal heuristics (RINS/RENS sub-MIPs,
+        # feasibility jump) would only cost time; the bound is what is missing.
+        for opt in ("rins", "rens", "root_reduced_cost", "feasibility_jump"):
+            h.setOptionValue(f"mip_heuristic_run_{opt}", False)
+        h.setOptionValue("mip_heuristic_effort", 0.0)
     model.to_highs(h)
 
     if warm_start is not None:
@@ -752,17 +793,23 @@ def solve_restricted(
     info = h.getInfo()
     seconds = time.perf_counter() - t0
     nodes = int(info.mip_node_count)
-    method = "milp" if formulation == "strong" else "milp-textbook"
+    method = "milp" if formulation == "strong" else f"milp-{formulation}"
     if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         if np.isfinite(external_incumbent):
-            raise RuntimeError("HiGHS reports the restricted MILP infeasible although it holds the incumbent")
+            # Contradiction (the incumbent lies in the restricted problem): numerical trouble. Report
+            # no plan and only the bound proven elsewhere; the caller keeps its incumbent.
+            sol = infeasible_solution(problem, seconds=seconds, method=method)
+            sol.status = "time_limit"
+            sol.lower_bound = external_bound
+            sol.messages.append("HiGHS reported the restricted problem infeasible (numerical trouble)")
+            return sol
         msgs = diagnose_infeasibility(problem) or [
             "HiGHS proved the problem infeasible (no simple cause found)"
         ]
         return infeasible_solution(problem, seconds=seconds, method=method, messages=msgs)
     if ms not in _STATUS_TEXT:
         raise RuntimeError(f"HiGHS ended with model status {h.modelStatusToString(ms)}")
-    status: SolveStatus = _STATUS_TEXT[ms]  # type: ignore[assignment]
+    status: SolveStatus = _STATUS_TEXT[ms]
     bound = max(external_bound, min(external_incumbent, float(info.mip_dual_bound)))
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
         sol = infeasible_solution(problem, seconds=seconds, method=method)
@@ -776,8 +823,8 @@ def solve_restricted(
     sol = make_solution(
         problem, open_, x, z, u, lower_bound=bound, status=status, seconds=seconds, nodes=nodes, method=method
     )
-    if status == "optimal" and sol.gap > max(mip_rel_gap, 1e-9) * 1.0001:
-        sol.status = "gap_limit"
+    if status == "optimal" and sol.gap > OPTIMAL_GAP:
+        sol.status = "gap_limit"  # stopped by the mip_rel_gap tolerance, not proven optimal
     return sol
 
 
