@@ -234,20 +234,17 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
         if d.profile != FLAT_PROFILE and d.profile not in s.profiles:
             yield ("demand", i, "profile"), f"unknown profile {d.profile!r}; define it under profiles"
 
-    for zone, src in s.timeseries.carbon.items():
-        if src.format == "constant" and src.constant_gco2_per_kwh is None:
-            yield ("timeseries", "carbon", zone), "format 'constant' needs constant_gco2_per_kwh"
+    sources: list[tuple[str, str, str, Any]] = [
+        ("carbon", key, "constant_gco2_per_kwh", src) for key, src in s.timeseries.carbon.items()
+    ] + [("weather", key, "constant_c", src) for key, src in s.timeseries.weather.items()]
+    for kind, key, constant_field, src in sources:
+        loc: Loc = ("timeseries", kind, key)
+        if src.format == "constant" and getattr(src, constant_field) is None:
+            yield loc, f"format 'constant' needs {constant_field}"
         if src.format != "constant" and src.path is None:
-            yield ("timeseries", "carbon", zone), f"format {src.format!r} needs a path"
+            yield loc, f"format {src.format!r} needs a path"
         if src.path is not None and not s.resolve(src.path).is_file():
-            yield ("timeseries", "carbon", zone, "path"), f"file not found: {s.resolve(src.path)}"
-    for climate, wsrc in s.timeseries.weather.items():
-        if wsrc.format == "constant" and wsrc.constant_c is None:
-            yield ("timeseries", "weather", climate), "format 'constant' needs constant_c"
-        if wsrc.format != "constant" and wsrc.path is None:
-            yield ("timeseries", "weather", climate), f"format {wsrc.format!r} needs a path"
-        if wsrc.path is not None and not s.resolve(wsrc.path).is_file():
-            yield ("timeseries", "weather", climate, "path"), f"file not found: {s.resolve(wsrc.path)}"
+            yield (*loc, "path"), f"file not found: {s.resolve(src.path)}"
     for pname, prof in s.profiles.items():
         if prof.kind == "trace" and not s.resolve(prof.csv).is_file():
             yield ("profiles", pname, "csv"), f"file not found: {s.resolve(prof.csv)}"
