@@ -33,8 +33,8 @@ log = logging.getLogger("microdc.agent.fleet")
 def create_admin(db_url: str, name: str = "demo-admin") -> str:
     """Migrate the database and create an admin user; returns its API token."""
     from microdc.control.db import Database
-    from microdc.control.desired import RulePlacer
     from microdc.control.identity import create_user, issue_user_token
+    from microdc.control.online_placer import OnlinePlacer
     from microdc.control.security import Role
     from microdc.control.services import Services
     from microdc.control.settings import Settings
@@ -42,7 +42,7 @@ def create_admin(db_url: str, name: str = "demo-admin") -> str:
     db = Database(db_url)
     try:
         db.migrate()
-        services = Services.build(Settings(db_url=db_url), RulePlacer(), db)
+        services = Services.build(Settings(db_url=db_url), OnlinePlacer(), db)
         ctx = services.ctx("demo-fleet")
         with db.session() as s:
             user = create_user(s, ctx, name, Role.ADMIN, None)

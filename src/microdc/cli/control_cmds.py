@@ -111,8 +111,8 @@ def admin_create(
 ) -> None:
     """Create an admin user and print its API token once (store it: it cannot be shown again)."""
     from microdc.control.db import Database
-    from microdc.control.desired import RulePlacer
     from microdc.control.identity import create_user, issue_user_token
+    from microdc.control.online_placer import OnlinePlacer
     from microdc.control.problems import ProblemError
     from microdc.control.schemas import UserIn
     from microdc.control.security import Role
@@ -130,7 +130,7 @@ def admin_create(
     database = Database(settings.db_url)
     try:
         database.migrate()
-        services = Services.build(settings, RulePlacer(), database)
+        services = Services.build(settings, OnlinePlacer(), database)
         ctx = services.ctx("cli:admin-create")
         with database.session() as s:
             user = create_user(s, ctx, name, Role.ADMIN, pw)

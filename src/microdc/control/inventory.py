@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from microdc.control import audit, placements
 from microdc.control.context import Ctx
-from microdc.control.desired import RulePlacer
 from microdc.control.models import Module, PowerFeed, Sensor, Server, Site, readings, utcnow
+from microdc.control.online_placer import OnlinePlacer
 from microdc.control.problems import conflict, not_found
 from microdc.control.schemas import ModuleIn, PowerFeedIn, ServerIn, SiteIn, SiteOut, feed_power_kw
 from microdc.control.settings import Settings
@@ -276,7 +276,7 @@ def import_sites(
     overwritten, and with `replace_inventory` its modules/servers/feeds are replaced by the given ones
     (when the SiteIn lists any). Every site is audited as actor ``ctx.actor`` (default ``system``).
     """
-    ctx = ctx or Ctx(settings=Settings(), placer=RulePlacer(), now=utcnow(), actor="system:import")
+    ctx = ctx or Ctx(settings=Settings(), placer=OnlinePlacer(), now=utcnow(), actor="system:import")
     created: list[str] = []
     updated: list[str] = []
     for data in sites:

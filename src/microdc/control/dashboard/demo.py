@@ -243,15 +243,15 @@ class SimFleet:
 def _bootstrap(db_url: str, password: str) -> str:
     """Migrate, create admin/operator/viewer users with `password`; returns an admin API token."""
     from microdc.control.db import Database
-    from microdc.control.desired import RulePlacer
     from microdc.control.identity import create_user, issue_user_token
+    from microdc.control.online_placer import OnlinePlacer
     from microdc.control.security import Role
     from microdc.control.services import Services
     from microdc.control.settings import Settings
 
     db = Database(db_url)
     db.migrate()
-    services = Services.build(Settings(db_url=db_url), RulePlacer(), db)
+    services = Services.build(Settings(db_url=db_url), OnlinePlacer(), db)
     ctx = services.ctx("demo:setup")
     with db.session() as s:
         from sqlalchemy import select
