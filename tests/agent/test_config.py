@@ -80,7 +80,11 @@ def test_missing_register_map_and_unknown_data_class(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
-    (tmp_path / "agent.yaml").write_text("site_id: [unclosed\n")
+    bad = "site_id: munich-1: oops"  # a second ':' on one line: "mapping values are not allowed here"
+    text = GOOD.replace("site_id: munich-1", bad)
+    (tmp_path / "agent.yaml").write_text(text)
     with pytest.raises(AgentConfigError) as e:
         load_config(tmp_path / "agent.yaml")
-    assert e.value.problems[0].line is not None
+    (p,) = e.value.problems
+    assert p.file.endswith("agent.yaml")
+    assert p.line == text.splitlines().index(bad) + 1  # the line holding the error, not just any number

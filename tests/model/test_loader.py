@@ -132,9 +132,12 @@ def test_duplicate_ids_and_bad_policy_reference(tiny_dir: Path) -> None:
 
 
 def test_yaml_syntax_error_has_line(tiny_dir: Path) -> None:
-    _edit(tiny_dir / "scenario.yaml", "name: tiny", "name: [tiny")
+    bad = "name: tiny: oops"  # a second ':' on one line: "mapping values are not allowed here"
+    _edit(tiny_dir / "scenario.yaml", "name: tiny", bad)
     (p,) = _problems(tiny_dir)
-    assert p.line is not None and "YAML syntax error" in p.message
+    assert "YAML syntax error" in p.message
+    expected = (tiny_dir / "scenario.yaml").read_text().splitlines().index(bad) + 1
+    assert p.file.endswith("scenario.yaml") and p.line == expected
 
 
 def test_idle_above_peak_rejected(tiny_dir: Path) -> None:

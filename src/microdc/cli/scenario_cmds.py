@@ -7,17 +7,32 @@ import json
 import typer
 from rich.table import Table
 
-from microdc.cli.common import console, load_or_exit
-from microdc.examples import list_examples
-from microdc.model import Scenario
+from microdc.cli.common import console, load_or_exit, report_problems
+from microdc.examples import list_examples, resolve_scenario
+from microdc.model import Problem, ScenarioError
 
 
 def validate(
     scenario: str = typer.Argument(..., help="Example name or path to scenario.yaml"),
     physics: bool = typer.Option(True, "--physics/--no-physics", help="Also print a physics summary"),
 ) -> None:
-    """Check a scenario; exit 0 if valid, 2 with every problem found (file, line, field, expected)."""
+    """Check a scenario; exit 0 if valid, 2 with every problem found (file, line, field, expected).
+
+    Besides the scenario file and its tables, it reads every time series and load profile the
+    scenario names, as `plan` and `simulate` do, so it rejects what they would reject.
+    """
+    from microdc.model.series import read_everything
+    from microdc.placement.planner import unbuildable_reasons
+
     s = load_or_exit(scenario)
+    problems = read_everything(s)
+    reasons = unbuildable_reasons(s)
+    if reasons:
+        path = resolve_scenario(scenario)
+        where = str(path / "scenario.yaml" if path.is_dir() else path)
+        problems.append(Problem(where, None, "sites.grid_power_kw", "; ".join(reasons)))
+    if problems:
+        report_problems(ScenarioError(problems))
     table = Table(title=f"Scenario {s.name!r} is valid", show_header=True)
     table.add_column("part")
     table.add_column("count", justify="right")
@@ -42,7 +57,9 @@ def validate(
 
 def schema() -> None:
     """Print the JSON Schema of a scenario (for editor completion and validation)."""
-    typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+    from microdc.model.loader import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 
 def examples() -> None:

@@ -20,12 +20,14 @@ class Jurisdiction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(pattern=CODE_PATTERN, description="Unique code, e.g. EU, DE, AU-VIC")
-    name: str = ""
+    code: str = Field(pattern=CODE_PATTERN, description="unique code, e.g. EU, DE, AU-VIC")
+    name: str = Field("", description="human-readable name")
     bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="[min_lat, min_lon, max_lat, max_lon] in degrees; sites must lie inside"
+        default=None, description="[min_lat, min_lon, max_lat, max_lon], degrees; sites must lie inside"
     )
-    children: list[Jurisdiction] = Field(default_factory=list)
+    children: list[Jurisdiction] = Field(
+        default_factory=list, description="jurisdictions inside this one (e.g. the states of a country)"
+    )
 
     @field_validator("bbox")
     @classmethod

@@ -104,6 +104,45 @@ def _expand_tables(
     return problems, failed
 
 
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a scenario.yaml as the loader reads it (`microdc schema`).
+
+    The model's own schema describes the scenario after loading; the file may also give each table
+    (sites, demand, cloud_regions) as `{csv: FILE, defaults: {...}}`, so those accept either form.
+    """
+    schema = Scenario.model_json_schema()
+    defs = schema.get("$defs", {})
+    props = schema["properties"]
+    for key in CSV_TABLES:
+        inline = dict(props[key])
+        description = inline.pop("description", "")
+        item_ref = inline["items"]["$ref"]
+        item = defs[item_ref.rsplit("/", 1)[-1]]
+        table = {
+            "type": "object",
+            "title": f"{key} from a CSV file",
+            "description": f"{key} as a CSV table: one row per item, field names as header",
+            "properties": {
+                "csv": {
+                    "type": "string",
+                    "description": "path of the CSV file, relative to the scenario file; empty cells take "
+                    "the defaults",
+                },
+                "defaults": {
+                    "type": "object",
+                    "description": "values for fields the CSV leaves out or leaves empty",
+                    "properties": dict(item["properties"]),
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["csv"],
+            "additionalProperties": False,
+        }
+        inline["description"] = f"{key} inline, one entry per item"
+        props[key] = {"description": description, "anyOf": [inline, table]}
+    return schema
+
+
 def _describe(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     if kind == "missing":
@@ -118,6 +157,28 @@ def _describe(err: dict[str, Any]) -> str:
 
 def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
+
+
+def _user_loc(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The error location as the user wrote it: pydantic inserts union labels into it (the tag of a
+    tagged union, as in `profiles.day.diurnal.timezone`, or a member type such as `str`), which name
+    no key of the file."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(part, str):
+            if isinstance(node, dict) and part not in node and node.get("kind") == part:
+                continue  # a discriminated union's tag
+            if node is not None and not isinstance(node, dict):
+                continue  # a union member label (a list or scalar value has no keys)
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -144,7 +205,7 @@ def load_scenario(path: str | Path) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            loc = _user_loc(data, tuple(err["loc"]))
             if loc and loc[0] in failed_tables and len(loc) == 1:
                 continue  # already reported: the table's file could not be read
             where, line = smap.lookup(loc, file_)

@@ -14,23 +14,37 @@ Where = str | list[str]
 
 
 class DataClassPolicy(BaseModel):
+    """Where data of one class may be processed and stored, and how secure the place must be."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     process_in: Where = Field(description="'origin', 'any', a jurisdiction code, or a list of codes")
-    store_in: Where | None = Field(default=None, description="defaults to process_in")
+    store_in: Where | None = Field(
+        default=None, description="same forms as process_in; defaults to process_in"
+    )
     aggregates_may_leave: bool = Field(False, description="aggregates may sync beyond store_in")
-    min_security_tier: Annotated[int, Field(ge=1, le=4)] = 1
-    description: str = ""
+    min_security_tier: Annotated[int, Field(ge=1, le=4)] = Field(
+        1, description="lowest physical security tier allowed to process it, 1 (street) to 4 (vault)"
+    )
+    description: str = Field("", description="free text, e.g. the law that applies")
 
 
 class Redundancy(BaseModel):
+    """How many site failures the fleet must survive."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_plus: Annotated[int, Field(ge=0, le=1)] = 0
+    n_plus: Annotated[int, Field(ge=0, le=1)] = Field(
+        0, description="site failures every demand must survive, count (0 or 1: N+1 with a backup elsewhere)"
+    )
 
 
 class Policies(BaseModel):
+    """Declared rules; evaluated only by microdc.policy."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    data_classes: dict[str, DataClassPolicy] = Field(min_length=1)
-    redundancy: Redundancy = Field(default_factory=Redundancy)
+    data_classes: dict[str, DataClassPolicy] = Field(
+        min_length=1, description="policy per data class (demand's data_class keys)"
+    )
+    redundancy: Redundancy = Field(default_factory=Redundancy, description="redundancy rule")

@@ -28,22 +28,37 @@ def _week_matrix(p: DiurnalProfile) -> FloatArray:
 def _read_trace(p: TraceProfile, base: Path) -> pd.Series:
     path = (base / p.csv).resolve()
     try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError) as exc:
+        # Strings, blank lines kept: data row k is then line k + 2 of the file.
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise ScenarioError(
+            [Problem(str(path), 1, "", "empty file; expected a header timestamp,factor")]
+        ) from None
+    except (OSError, ValueError) as exc:  # ParserError and UnicodeDecodeError are ValueErrors
         raise ScenarioError([Problem(str(path), None, "", f"cannot read trace: {exc}")]) from None
+    df.columns = [str(c).strip() for c in df.columns]
     missing = {"timestamp", "factor"} - set(df.columns)
     if missing:
         raise ScenarioError(
             [Problem(str(path), 1, "", f"missing columns {sorted(missing)}; need timestamp,factor")]
         )
-    ts = pd.to_datetime(df["timestamp"], errors="coerce", utc=False)
-    factor = pd.to_numeric(df["factor"], errors="coerce")
-    bad = ts.isna() | factor.isna() | (factor < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ScenarioError(
-            [Problem(str(path), row + 2, "factor", "expected an ISO timestamp and a factor >= 0")]
-        )
+    blank = (df["timestamp"].str.strip() == "") & (df["factor"].str.strip() == "")
+    lines = np.flatnonzero(~blank.to_numpy()) + 2
+    df = df[~blank]
+    if df.empty:
+        raise ScenarioError([Problem(str(path), 2, "", "no data rows after the header")])
+    ts = pd.to_datetime(df["timestamp"].str.strip(), errors="coerce", utc=False, format="ISO8601")
+    factor = pd.to_numeric(df["factor"].str.strip(), errors="coerce")
+    for column, bad, expected in (
+        ("timestamp", ts.isna().to_numpy(), "an ISO 8601 timestamp, e.g. 2023-01-01T00:00"),
+        ("factor", (factor.isna() | ~np.isfinite(factor) | (factor < 0)).to_numpy(), "a number >= 0"),
+    ):
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            found = df[column].iloc[k]
+            raise ScenarioError(
+                [Problem(str(path), int(lines[k]), column, f"expected {expected}, found {found!r}")]
+            )
     idx = pd.DatetimeIndex(ts)
     if idx.tz is None:
         idx = idx.tz_localize(p.timezone)

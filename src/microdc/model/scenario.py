@@ -23,6 +23,7 @@ from microdc.model.components import (
     ServerType,
     Service,
     Site,
+    TimeZone,
 )
 from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
 from microdc.model.policies import DataClassPolicy, Policies
@@ -32,49 +33,87 @@ FLAT_PROFILE = "flat"
 
 
 class CarbonSource(BaseModel):
+    """Where a grid zone's carbon intensity comes from: an hourly file, or a constant."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["electricitymaps", "eia", "constant"]
-    path: str | None = None
-    basis: Literal["lca", "direct"] = Field("lca", description="Electricity Maps life-cycle or direct")
-    constant_gco2_per_kwh: Annotated[float, Field(ge=0)] | None = None
+    format: Literal["electricitymaps", "eia", "constant"] = Field(
+        description="electricitymaps (hourly CSV export), eia (hourly CSV as prepared by dc-rl) or constant"
+    )
+    path: str | None = Field(
+        None, description="the hourly file (at least a year), relative to the scenario file; not for constant"
+    )
+    basis: Literal["lca", "direct"] = Field(
+        "lca", description="Electricity Maps life-cycle (lca) or direct (combustion-only) intensity"
+    )
+    constant_gco2_per_kwh: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="for format constant: the intensity, gCO2eq/kWh"
+    )
 
 
 class WeatherSource(BaseModel):
+    """Where a climate's outdoor temperature comes from: an hourly file, or a constant."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["openmeteo", "epw", "constant"]
-    path: str | None = None
-    timezone: str = "UTC"
-    utc_offset_hours: float | None = Field(
-        None, description="fixed UTC offset of the file's local times (Open-Meteo exports use one)"
+    format: Literal["openmeteo", "epw", "constant"] = Field(
+        description="openmeteo (hourly CSV, local times), epw (EnergyPlus weather file) or constant"
     )
-    constant_c: float | None = None
+    path: str | None = Field(
+        None, description="the hourly file (at least a year), relative to the scenario file; not for constant"
+    )
+    timezone: TimeZone = Field(
+        "UTC", description="IANA time zone of an Open-Meteo file's local times, e.g. Australia/Melbourne"
+    )
+    utc_offset_hours: Annotated[float, Field(ge=-14, le=14)] | None = Field(
+        None,
+        description="fixed UTC offset of an Open-Meteo file's local times, hours (-14 to 14; Open-Meteo "
+        "exports use one); overrides timezone",
+    )
+    constant_c: float | None = Field(None, description="for format constant: the outdoor temperature, °C")
 
 
 class TimeSeriesRefs(BaseModel):
+    """The hourly series the scenario names, by key."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    carbon: dict[str, CarbonSource] = Field(default_factory=dict)
-    weather: dict[str, WeatherSource] = Field(default_factory=dict)
+    carbon: dict[str, CarbonSource] = Field(
+        default_factory=dict, description="grid carbon intensity per grid zone (sites' grid_zone keys)"
+    )
+    weather: dict[str, WeatherSource] = Field(
+        default_factory=dict, description="outdoor weather per climate (sites' climate keys)"
+    )
 
 
 class Economics(BaseModel):
+    """Prices that apply everywhere (sites may override the energy price)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    currency: str = "USD"
-    energy_price_per_kwh: Annotated[float, Field(ge=0)] = 0.20
-    carbon_price_per_tonne: Annotated[float, Field(ge=0)] = 0.0
-    discount_rate: Annotated[float, Field(ge=0, lt=1)] = 0.07
+    currency: str = Field("USD", description="currency code every price is in, e.g. EUR")
+    energy_price_per_kwh: Annotated[float, Field(ge=0)] = Field(
+        0.20, description="grid energy price, currency units per kWh"
+    )
+    carbon_price_per_tonne: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="carbon price, currency units per tonne CO2e"
+    )
+    discount_rate: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.07, description="yearly discount rate for annualizing capex, fraction (0.07 = 7 %)"
+    )
     network_price_per_gb: Annotated[float, Field(ge=0)] = Field(
-        0.0, description="backhaul price for data an MDC syncs upstream, per GB"
+        0.0,
+        description="backhaul price for data sent upstream (to the cloud or synced), currency units per GB",
     )
     unserved_penalty_per_rps_year: Annotated[float, Field(ge=0)] = Field(
-        1000.0, description="penalty per (req/s)-year of unserved demand with --allow-unserved"
+        1000.0,
+        description="penalty for unserved demand with --allow-unserved, currency units per (req/s)-year",
     )
 
 
 class Network(BaseModel):
+    """Fixed parts of every round trip (the distance-dependent part is the latency model's)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     access_ms: Annotated[float, Field(ge=0)] = Field(
@@ -85,25 +124,41 @@ class Network(BaseModel):
     )
 
 
+TABLE_NOTE = (
+    "; inline as a list, or as {csv: FILE, defaults: {...}}: a CSV file beside the scenario with one row "
+    "per item and the field names as header, empty cells taking the defaults"
+)
+
+
 class Scenario(BaseModel):
     """A whole world: what exists, what may be built, who asks for what, and the rules."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    description: str = ""
-    start: date = date(2023, 1, 1)
-    jurisdictions: list[Jurisdiction] = Field(min_length=1)
-    sites: list[Site] = Field(min_length=1)
-    catalog: Catalog
-    cloud_regions: list[CloudRegion] = Field(default_factory=list)
-    services: list[Service] = Field(min_length=1)
-    profiles: dict[str, Profile] = Field(default_factory=dict)
-    demand: list[DemandSource] = Field(min_length=1)
-    policies: Policies
-    timeseries: TimeSeriesRefs = Field(default_factory=TimeSeriesRefs)
-    economics: Economics = Field(default_factory=Economics)
-    network: Network = Field(default_factory=Network)
+    name: str = Field(description="scenario name (used in reports and output folders)")
+    description: str = Field("", description="free text")
+    start: date = Field(
+        date(2023, 1, 1), description="first day of the planning year and default simulation start (ISO date)"
+    )
+    jurisdictions: list[Jurisdiction] = Field(
+        min_length=1, description="the tree of legal areas (e.g. EU containing DE and FR)"
+    )
+    sites: list[Site] = Field(min_length=1, description="candidate and existing MDC sites" + TABLE_NOTE)
+    catalog: Catalog = Field(description="module and server types that may be built")
+    cloud_regions: list[CloudRegion] = Field(
+        default_factory=list, description="cloud regions that may serve demand" + TABLE_NOTE
+    )
+    services: list[Service] = Field(min_length=1, description="the services devices call")
+    profiles: dict[str, Profile] = Field(
+        default_factory=dict, description="load profiles by name (demand's profile keys)"
+    )
+    demand: list[DemandSource] = Field(min_length=1, description="groups of devices asking" + TABLE_NOTE)
+    policies: Policies = Field(description="data sovereignty, security and redundancy rules")
+    timeseries: TimeSeriesRefs = Field(
+        default_factory=TimeSeriesRefs, description="hourly grid carbon and weather series"
+    )
+    economics: Economics = Field(default_factory=Economics, description="prices")
+    network: Network = Field(default_factory=Network, description="fixed parts of network round trips")
 
     _base_dir: Path = PrivateAttr(default=Path("."))
     _tree: JurisdictionTree | None = PrivateAttr(default=None)

@@ -4,18 +4,24 @@ loaded once and put onto any simulation window.
 Sub-hourly steps take the value of their hour (weather and grid intensity are published hourly).
 A year of data drives any window: the hourly series repeats cyclically from its first hour (so a
 2023 year drives 2024, and a window crossing New Year); the data must be complete and hourly, which
-the loaders guarantee (they fill short gaps and refuse long ones).
+the loaders guarantee (they fill short gaps and refuse long ones), and cover at least a whole year
+(a shorter, e.g. truncated, file is refused: repeating a few weeks would pass January off as July).
+
+`read_everything` reads every series and load profile a scenario names, exactly as `plan` and
+`simulate` do, so `microdc validate` rejects what they would.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from microdc.model.errors import Problem, ScenarioError
+from microdc.model.profiles import profile_peak
 from microdc.model.scenario import Scenario
 from microdc.model.timeseries import (
     TimeSeriesError,
@@ -27,6 +33,41 @@ from microdc.model.timeseries import (
 
 FloatArray = npt.NDArray[np.float64]
 
+#: The shortest series a scenario may name: one (non-leap) year of hourly values.
+MIN_HOURS = 8760
+
+
+def _last_line(path: Path) -> int | None:
+    """1-based number of the last non-blank line of a text file (where a truncated file stops)."""
+    last = None
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as fh:
+            for k, line in enumerate(fh, 1):
+                if line.strip():
+                    last = k
+    except OSError:
+        return None
+    return last
+
+
+def _whole_year(data: pd.Series, path: Path, where: str) -> pd.Series:
+    n = len(data)
+    if n >= MIN_HOURS:
+        return data
+    first, last = data.index[0], data.index[-1]
+    raise ScenarioError(
+        [
+            Problem(
+                str(path),
+                _last_line(path),
+                where,
+                f"the series ends after {n} hour(s) ({first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC); "
+                f"a scenario's series must cover a whole year, at least {MIN_HOURS} hourly values, since "
+                "it repeats over any simulated window (is the file truncated?)",
+            )
+        ]
+    )
+
 
 class ScenarioSeries:
     """Weather and carbon of one scenario; each file is read once."""
@@ -36,10 +77,12 @@ class ScenarioSeries:
         self._weather = cache(self._load_weather)
         self._carbon = cache(self._load_carbon)
 
-    def _wrap(self, exc: Exception, where: str) -> ScenarioError:
+    def _wrap(self, exc: Exception, path: Path, where: str) -> ScenarioError:
         if isinstance(exc, TimeSeriesError):
             return ScenarioError([Problem(str(exc.path), exc.line, where, exc.message)])
-        return ScenarioError([Problem(where, None, where, str(exc))])
+        if isinstance(exc, OSError):
+            return ScenarioError([Problem(str(path), None, where, f"cannot read: {exc.strerror or exc}")])
+        return ScenarioError([Problem(str(path), None, where, str(exc))])
 
     def _load_weather(self, climate: str) -> pd.Series | float:
         src = self.s.timeseries.weather[climate]
@@ -53,8 +96,8 @@ class ScenarioSeries:
             else:
                 frame = load_epw(path, self.s.start.year)
         except (TimeSeriesError, ValueError, OSError) as exc:
-            raise self._wrap(exc, f"timeseries.weather.{climate}") from None
-        return frame["temperature_c"]
+            raise self._wrap(exc, path, f"timeseries.weather.{climate}") from None
+        return _whole_year(frame["temperature_c"], path, f"timeseries.weather.{climate}")
 
     def _load_carbon(self, zone: str) -> pd.Series | float:
         src = self.s.timeseries.carbon[zone]
@@ -64,10 +107,12 @@ class ScenarioSeries:
         path = self.s.resolve(src.path)
         try:
             if src.format == "electricitymaps":
-                return load_electricitymaps_csv(path, basis=src.basis)
-            return load_eia_csv(path)
+                data = load_electricitymaps_csv(path, basis=src.basis)
+            else:
+                data = load_eia_csv(path)
         except (TimeSeriesError, ValueError, OSError) as exc:
-            raise self._wrap(exc, f"timeseries.carbon.{zone}") from None
+            raise self._wrap(exc, path, f"timeseries.carbon.{zone}") from None
+        return _whole_year(data, path, f"timeseries.carbon.{zone}")
 
     @staticmethod
     def _on(data: pd.Series | float, times_utc: pd.DatetimeIndex) -> FloatArray:
@@ -97,3 +142,26 @@ class ScenarioSeries:
             return 0.0
         data = self._carbon(zone)
         return data if isinstance(data, float) else float(data.mean())
+
+
+def read_everything(s: Scenario) -> list[Problem]:
+    """Read every weather and carbon series and every load profile the scenario declares, the way
+    `plan` and `simulate` read them; return every problem found (empty: they will load)."""
+    problems: list[Problem] = []
+    series = ScenarioSeries(s)
+    for climate in s.timeseries.weather:
+        try:
+            series._weather(climate)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    for zone in s.timeseries.carbon:
+        try:
+            series._carbon(zone)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    for profile in s.profiles.values():
+        try:
+            profile_peak(profile, s.base_dir)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    return problems

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from microdc.placement.facility import FacilityProblem, Solution, make_solution
+from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution, make_solution
 
 IntArray = npt.NDArray[np.int64]
 DIGITS = 9  # relative precision at which two normalized rows count as equal
@@ -43,6 +43,20 @@ def _signature(p: FacilityProblem, c: int, scale: float) -> bytes:
     return b"|".join(parts)
 
 
+def _merged_names(p: FacilityProblem, members: IntArray, k: int, shown: int = 3) -> tuple[str, ...]:
+    """A merged customer is named by the customers it holds ("a + b + c + 4 more"), so a message about
+    it (e.g. why the problem is infeasible) still names things the user wrote, never an index."""
+    heads: list[list[str]] = [[] for _ in range(k)]
+    for c, g in enumerate(members.tolist()):
+        if len(heads[g]) < shown:
+            heads[g].append(p.customer_label(c))
+    sizes = np.bincount(members, minlength=k)
+    return tuple(
+        " + ".join(head) + (f" + {int(n) - shown} more" if n > shown else "")
+        for head, n in zip(heads, sizes, strict=True)
+    )
+
+
 def aggregate_customers(p: FacilityProblem) -> Aggregation:
     """Merge customers with identical allowed sets and proportional cost/usage/penalty rows."""
     n_c = p.n_customers
@@ -65,7 +79,7 @@ def aggregate_customers(p: FacilityProblem) -> Aggregation:
         assign_cost=p.assign_cost @ onehot,
         allowed=p.allowed[:, first],
         unserved_penalty=None if p.unserved_penalty is None else onehot.T @ p.unserved_penalty,
-        customer_names=None,
+        customer_names=_merged_names(p, members, k),
     )
     return Aggregation(merged, members)
 
@@ -74,6 +88,14 @@ def expand_solution(original: FacilityProblem, agg: Aggregation, sol: Solution) 
     """Give every original customer its merged customer's fractions; costs are recomputed on the original."""
     if not agg.reduced:
         return sol
+    if not np.isfinite(sol.objective):
+        # No plan (infeasible, or none found within the time limit): stay "no plan". Recomputing the
+        # objective from the all-zero arrays would turn it into a plan that costs 0 and serves nothing.
+        none = infeasible_solution(original, seconds=sol.seconds, method=sol.method, messages=sol.messages)
+        none.status = sol.status
+        none.lower_bound = sol.lower_bound
+        none.nodes = sol.nodes
+        return none
     m = agg.members
     x = sol.x_dense()[:, m]
     z_full = sol.z_dense()

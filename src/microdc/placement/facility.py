@@ -65,6 +65,7 @@ class FacilityProblem:
     unserved_penalty: NDArray[np.float64] | None = None
     facility_names: tuple[str, ...] | None = None
     customer_names: tuple[str, ...] | None = None
+    resource_names: tuple[str, ...] | None = None  # e.g. ("cores", "memory_gb"), for messages
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -151,6 +152,10 @@ class FacilityProblem:
             if len(self.customer_names) != n_c:
                 raise ValueError(f"customer_names has {len(self.customer_names)} entries, expected {n_c}")
             set_(self, "customer_names", tuple(self.customer_names))
+        if self.resource_names is not None:
+            if len(self.resource_names) != n_r:
+                raise ValueError(f"resource_names has {len(self.resource_names)} entries, expected {n_r}")
+            set_(self, "resource_names", tuple(self.resource_names))
 
         # Costs where a pair is forbidden are ignored: store 0 so sums never see inf/NaN.
         cost = np.where(allowed, cost, 0.0)
@@ -182,6 +187,7 @@ class FacilityProblem:
         unserved_penalty: ArrayLike | None = None,
         facility_names: Sequence[str] | None = None,
         customer_names: Sequence[str] | None = None,
+        resource_names: Sequence[str] | None = None,
     ) -> FacilityProblem:
         """Construct with defaults: all pairs allowed, no groups, nothing pre-built, a domain per facility."""
         cost = np.asarray(assign_cost, dtype=np.float64)
@@ -203,6 +209,7 @@ class FacilityProblem:
             unserved_penalty=None if unserved_penalty is None else np.asarray(unserved_penalty, np.float64),
             facility_names=None if facility_names is None else tuple(facility_names),
             customer_names=None if customer_names is None else tuple(customer_names),
+            resource_names=None if resource_names is None else tuple(resource_names),
         )
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -223,6 +230,15 @@ class FacilityProblem:
 
     def customer_label(self, c: int) -> str:
         return self.customer_names[c] if self.customer_names is not None else f"customer {c}"
+
+    def resource_label(self, r: int) -> str:
+        return self.resource_names[r] if self.resource_names is not None else f"resource {r}"
+
+    def amount(self, value: float, r: int) -> str:
+        """`12 cores` with named resources, `12 of resource 0` without."""
+        if self.resource_names is not None:
+            return f"{value:.6g} {self.resource_names[r]}"
+        return f"{value:.6g} of resource {r}"
 
     # -- evaluation ------------------------------------------------------------------------------
     def cost_parts(
@@ -286,7 +302,8 @@ class FacilityProblem:
         over = finite & (load > cap + tol * np.maximum(1.0, cap))
         for f, r in np.argwhere(over)[:5]:
             out.append(
-                f"{self.facility_label(f)} resource {r}: load {load[f, r]:.6g} > capacity {cap[f, r]:.6g}"
+                f"{self.facility_label(f)} {self.resource_label(r)}: load {load[f, r]:.6g} "
+                f"> capacity {cap[f, r]:.6g}"
             )
         return out
 
@@ -452,7 +469,7 @@ def diagnose_infeasibility(problem: FacilityProblem) -> list[str]:
     reachable = np.asarray(allowed.any(axis=0), dtype=bool)
     for c, r in np.argwhere(short & reachable[:, None]):
         msgs.append(
-            f"{problem.customer_label(int(c))} needs {mult * usage[c, r]:.6g} of resource {r} but its "
+            f"{problem.customer_label(int(c))} needs {problem.amount(mult * usage[c, r], int(r))} but its "
             f"allowed facilities offer only {total[c, r]:.6g} together"
         )
     if problem.n_plus:
@@ -473,6 +490,7 @@ def diagnose_infeasibility(problem: FacilityProblem) -> list[str]:
     have = gcap.sum(axis=0)
     for r in np.flatnonzero(~ginf.any(axis=0) & (have < need * (1 - 1e-12))):
         msgs.append(
-            f"total demand for resource {r} is {need[r]:.6g} but all facilities offer only {have[r]:.6g}"
+            f"total demand for {problem.resource_label(int(r))} is {need[r]:.6g} but all facilities offer "
+            f"only {have[r]:.6g}"
         )
     return msgs

@@ -8,11 +8,13 @@ asks for `allow_unserved`, which prices unserved demand with a penalty instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from microdc.model import Scenario
 from microdc.placement.facility import Solution
@@ -37,6 +39,66 @@ class PlannerOptions:
     threads: int | None = None
     allow_unserved: bool = False
     progress: ProgressCallback | None = None
+
+    def __post_init__(self) -> None:
+        reasons = option_problems(self.time_limit_s, self.mip_rel_gap, self.threads)
+        if reasons:
+            raise PlanningError(reasons)
+
+
+def option_problems(time_limit_s: float | None, mip_rel_gap: float, threads: int | None) -> list[str]:
+    """What is wrong with the solver options (each message names the command-line option)."""
+    out: list[str] = []
+    if time_limit_s is not None and not time_limit_s > 0:  # also catches NaN
+        out.append(f"--time-limit must be a positive number of seconds, got {time_limit_s:g}")
+    if not 0 <= mip_rel_gap < 1:  # also catches NaN
+        out.append(
+            f"--gap must lie in [0, 1) (a relative optimality gap, e.g. 0.01 for 1 %), got {mip_rel_gap:g}"
+        )
+    if threads is not None and threads < 1:
+        out.append(f"--threads must be at least 1, got {threads}")
+    return out
+
+
+def unbuildable_reasons(s: Scenario) -> list[str]:
+    """Why nothing at all could serve the demand: no site can power even the smallest module option
+    within its grid cap, and there is no cloud region. Empty when some site option or region exists."""
+    from microdc.placement.options import DESIGN_OUTDOOR_C, default_counts, design_facility_kw
+
+    if s.cloud_regions or any(site.existing for site in s.sites):
+        return []
+    # The same rule as enumerate_options (an option fits where its design power <= the site's cap),
+    # without building every site's options: only the smallest option and the largest cap matter.
+    head = "nothing can serve the demand: no site can power any module and the scenario has no cloud region"
+    fix_cloud = "or add a cloud region under cloud_regions"
+    options = [
+        (design_facility_kw(n * v.peak_w / 1000.0, m), m.id, v.id, n)
+        for m in s.catalog.modules
+        for v in s.catalog.servers
+        for n in default_counts(m, v)
+    ]
+    if not options:
+        return [
+            head,
+            "no server type fits into any module (each module's rack_units and max_it_kw admit none of "
+            "the catalog's servers, by rack_units and peak_w)",
+            f"fix: add a larger module or a smaller server type to the catalog, {fix_cloud}",
+        ]
+    smallest = min(options)
+    if max(site.grid_power_kw for site in s.sites) >= smallest[0]:
+        return []
+    kw, module, server, n = smallest
+    by_cap = sorted(s.sites, key=lambda x: -x.grid_power_kw)
+    shown = ", ".join(f"{x.id} {x.grid_power_kw:g} kW" for x in by_cap[:8])
+    more = f" and {len(by_cap) - 8} more site(s) with less" if len(by_cap) > 8 else ""
+    return [
+        head,
+        f"the smallest module option, {module!r} with {n} x {server!r}, needs {kw:.3g} kW of grid power "
+        f"at the {DESIGN_OUTDOOR_C:g} °C design temperature, but every site's grid_power_kw is lower: "
+        f"{shown}{more}",
+        f"fix: raise grid_power_kw of a site to at least {kw:.3g} kW, add a smaller module or server type, "
+        f"{fix_cloud}",
+    ]
 
 
 def unservable_reasons(pp: PlanningProblem) -> dict[int, list[str]]:
@@ -84,8 +146,25 @@ def _solve(pp: PlanningProblem, opts: PlannerOptions) -> Solution:
     )
 
 
+def _served(sol: Solution) -> np.ndarray:
+    """(C,) fraction of each customer that the solution serves or explicitly leaves unserved."""
+    x = sol.x
+    primary = np.asarray(x.sum(axis=0)).ravel() if sp.issparse(x) else np.asarray(x).sum(axis=0)
+    return np.asarray(primary + np.asarray(sol.unserved), dtype=np.float64)
+
+
+def _no_plan_reason(opts: PlannerOptions, sol: Solution) -> str:
+    t = opts.time_limit_s
+    if t is not None and math.isfinite(t):
+        return f"no feasible solution found within the {t:g} s time limit; raise --time-limit"
+    return f"no feasible solution found (solver status {sol.status})"
+
+
 def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, PlanningProblem, Solution]:
     opts = opts or PlannerOptions()
+    nothing = unbuildable_reasons(s)
+    if nothing:
+        raise PlanningError(nothing)
     pp = build_problem(s, allow_unserved=opts.allow_unserved)
     blocked = unservable_reasons(pp)
     if blocked and not opts.allow_unserved:
@@ -101,13 +180,28 @@ def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, Plannin
     if sol.status == "infeasible":
         raise PlanningError(
             [
-                "no plan serves all demand within capacity:",
+                "no plan serves all demand within capacity (a demand source's allowed facilities are the "
+                "site modules and cloud regions where it may legally run within its SLO):",
                 *sol.messages,
                 "fix: add candidate sites or larger modules, or plan with --allow-unserved",
             ]
         )
     if not np.isfinite(sol.objective):
-        raise PlanningError([f"no feasible plan found ({sol.status}); raise --time-limit", *sol.messages])
+        raise PlanningError([_no_plan_reason(opts, sol)])
+    short = np.flatnonzero(_served(sol) < 1 - 1e-6)
+    if short.size:
+        # A safety net: never hand back (or write) a plan that silently drops demand.
+        ids = ", ".join(repr(s.demand[int(c)].id) for c in short[:10])
+        more = f" and {short.size - 10} more" if short.size > 10 else ""
+        raise PlanningError(
+            [
+                f"the solver ({sol.method}, {sol.status}) returned a plan that does not serve "
+                f"{short.size} demand source(s): {ids}{more}; no plan written",
+                _no_plan_reason(opts, sol)
+                if sol.status == "time_limit"
+                else "this is a bug; please report it",
+            ]
+        )
     return (
         solution_to_plan(pp, sol, alternative="microdc", blocked=blocked, allow_unserved=opts.allow_unserved),
         pp,

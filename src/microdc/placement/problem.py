@@ -270,6 +270,7 @@ def build_problem(
         unserved_penalty=penalty,
         facility_names=tuple(labels),
         customer_names=tuple(d.id for d in s.demand),
+        resource_names=RESOURCES,
     )
     return PlanningProblem(
         scenario=s,
