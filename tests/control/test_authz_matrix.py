@@ -323,3 +323,14 @@ def test_forbidden_attempts_are_audited(world: dict[str, Any]) -> None:
     assert any(
         e["actor"] == "site:s2" and e["target"] == "site:s1" and e["outcome"] == "denied" for e in entries
     )
+
+
+def test_a_site_cannot_vouch_for_itself(world: dict[str, Any]) -> None:
+    """A probe says "this site was reachable by another path": the site itself is no other path."""
+    client: TestClient = world["client"]
+    body = {"target_site_id": "s1", "reachable": True}
+    r = client.post("/api/v1/probes", json=body, headers=world["heads"]["own_site"])
+    assert r.status_code == 403, r.text
+    assert "vouch for itself" in r.json()["detail"]
+    peer = client.post("/api/v1/probes", json=body, headers=world["heads"]["other_site"])
+    assert peer.status_code == 201, peer.text  # the clean case: a peer may

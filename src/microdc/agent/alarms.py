@@ -79,7 +79,8 @@ class LocalAlarms:
         """Run the rules over readings inside the caller's transaction; queue and return wire events.
 
         `redact(reading)` says whether the triggering value may not leave the site (its data class may
-        not be synced raw): the event is still sent, without the value.
+        not be synced raw, `may_sync`): the event is still sent, without the value and without the
+        rule's message (which quotes the value).
         """
         rules_in = [r.for_rules() for r in readings]
         by_key = {(r.sensor_id, r.ts): r for r in readings}
@@ -100,7 +101,7 @@ class LocalAlarms:
                 severity=ev.severity or "warning",
                 sensor_id=ev.sensor_id,
                 ts=ev.ts,
-                message=ev.message[:1024],
+                message=(f"{ev.kind}: value withheld at the site (may_sync)" if hide else ev.message)[:1024],
                 value=None if hide else ev.value,
                 break_in=ev.break_in,
             ).model_dump(mode="json")

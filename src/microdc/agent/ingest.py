@@ -87,9 +87,11 @@ class Ingestor:
             )
             res.alarm_events = len(events)
             out: list[Reading] = []
+            withheld: dict[str, int] = {}
             for r in readings:
                 if self.gate.decision(r.data_class) != "raw":
                     res.withheld += 1
+                    withheld[r.data_class] = withheld.get(r.data_class, 0) + 1
                 elif self.deadband.changed(r):
                     self.deadband.mark(r)
                     out.append(r)
@@ -99,5 +101,7 @@ class Ingestor:
             self.state.bump("readings_ingested", res.stored, conn)
             self.state.bump("readings_queued", res.queued, conn)
             self.state.bump("readings_withheld", res.withheld, conn)
+            for cls, n in withheld.items():  # refused by may_sync, per data class
+                self.state.bump(f"readings_withheld.{cls[:40]}", n, conn)
             self.state.bump("readings_suppressed", res.suppressed, conn)
         return res

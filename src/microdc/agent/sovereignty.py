@@ -11,6 +11,7 @@ The answer is one of:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,7 @@ from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
 from microdc.model.policies import DataClassPolicy
 from microdc.policy import PolicyBook
 
+log = logging.getLogger("microdc.agent.sovereignty")
 Decision = Literal["raw", "aggregate", "local"]
 DEFAULT_FACILITY_POLICY = DataClassPolicy(
     process_in="any", description="facility telemetry (temperatures, power, UPS, doors): no personal data"
@@ -83,6 +85,14 @@ class SyncGate:
             d = "aggregate"
         else:
             d = "local"
+        if d != "raw":
+            log.info(
+                "may_sync: raw %r data made in %s may not leave for %s; %s",
+                data_class,
+                self.origin,
+                self.destination,
+                "only aggregates are sent" if d == "aggregate" else "nothing of it leaves the site",
+            )
         self._cache[data_class] = d
         return d
 

@@ -271,8 +271,11 @@ class Uplink:
                 raise
             resp = await self.request("POST", path, body=body.encode(), coding="identity")
             if self.cfg.compression == "auto":
-                self.state.set("server_compression", {"gzip": False, "checked": self.clock()})
-                self.state.audit("uplink.compression_refused", {"coding": coding, "status": e.status})
+                # one transaction: whoever sees the capability flag also sees its audit entry
+                with self.state.tx() as conn:
+                    details = {"coding": coding, "status": e.status}
+                    self.state.audit("uplink.compression_refused", details, conn)
+                    self.state.set("server_compression", {"gzip": False, "checked": self.clock()}, conn)
             return dict(resp.json())
         if coding != "identity" and self.cfg.compression == "auto":
             caps = self.state.get("server_compression") or {}

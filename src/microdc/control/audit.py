@@ -6,7 +6,8 @@ appends lock it (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite transactions st
 so writers are already serialized) so that two concurrent appends can never fork the chain.
 
 `verify()` walks the chain in seq order and reports the first entry that was edited (hash mismatch),
-deleted (seq gap / broken link / head mismatch) or reordered (broken link).
+deleted (seq gap / broken link / head mismatch) or reordered (broken link). Each reason starts with the
+name of the check that failed: ``sequence:``, ``link:``, ``hash:`` or ``head:``.
 """
 
 from __future__ import annotations
@@ -102,27 +103,35 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
         if e.seq != expected_seq:
             missing = expected_seq if e.seq > expected_seq else e.seq
             return VerifyResult(
-                False, checked, missing, f"entry seq={expected_seq} is missing (next present is seq={e.seq})"
+                False,
+                checked,
+                missing,
+                f"sequence: entry seq={expected_seq} is missing (next present is seq={e.seq})",
             )
         if e.prev_hash != prev_hash:
             return VerifyResult(
-                False, checked, e.seq, "prev_hash does not link to the previous entry (deleted or reordered)"
+                False,
+                checked,
+                e.seq,
+                "link: prev_hash does not link to the previous entry (deleted or reordered)",
             )
         if entry_hash(_fields(e), e.prev_hash) != e.hash:
-            return VerifyResult(False, checked, e.seq, "stored hash does not match its contents (edited)")
+            return VerifyResult(
+                False, checked, e.seq, "hash: stored hash does not match its contents (edited)"
+            )
         prev_hash = e.hash
         expected_seq += 1
         checked += 1
     head = session.get(AuditHead, 1)
     if head is None:
-        return VerifyResult(False, checked, None, "chain head row is missing")
+        return VerifyResult(False, checked, None, "head: chain head row is missing")
     if head.last_seq != checked or head.last_hash != prev_hash:
         bad = checked + 1 if head.last_seq > checked else head.last_seq
         return VerifyResult(
             False,
             checked,
             bad,
-            f"chain head says seq={head.last_seq} but the log ends at seq={checked}"
+            f"head: chain head says seq={head.last_seq} but the log ends at seq={checked}"
             " (tail deleted or head edited)",
         )
     return VerifyResult(True, checked)
