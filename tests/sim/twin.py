@@ -140,3 +140,22 @@ def twin_plan(n_plus: int = 1, cores: float | None = None) -> Plan:
             assign("sensors-lyon", "us-east", kind="cloud", role="backup"),
         ],
     )
+
+
+def write_twin_with(
+    root: Path, edits: dict[str, str], *, n_plus: int = 1, profile: str = "day", vision_cpu: float = 0.005
+) -> Path:
+    """``write_twin`` then exact text edits of scenario.yaml (each old text must occur exactly once)."""
+    write_twin(root, n_plus=n_plus, profile=profile, vision_cpu=vision_cpu)
+    path = root / "scenario.yaml"
+    text = path.read_text(encoding="utf-8")
+    for old, new in edits.items():
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in the twin scenario"
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    return root
+
+
+def hand_plan(sites: list[BuiltSite], assignments: list[Assignment]) -> Plan:
+    """A hand-made plan for the twin: these sites built, these assignments (nothing checked)."""
+    return twin_plan().model_copy(update={"sites": sites, "assignments": assignments})

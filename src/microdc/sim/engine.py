@@ -577,6 +577,9 @@ class Simulation:
                 need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
                 servers = np.where(self.q_cloud, np.maximum(1.0, np.ceil(need)), servers)
             cap_q = cfg.max_utilization * servers * mu_q
+            # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
+            # this keeps the twin honest when it cannot)
+            cap_q = np.where(self.alive[self.q_target], cap_q, 0.0)
             served_q, keep_q, busy_q, latency = self._serve(k, lam_w, lam_q, mu_q, servers, cap_q, acc)
             keep_r = keep_q[self.r_queue]
             served_r = lam_r * keep_r
