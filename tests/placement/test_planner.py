@@ -82,7 +82,7 @@ def test_random_scenarios_plan_legally(tmp_path: Path, sites: list, demand: list
         # Refusal must name a reason; then pricing unserved demand must still give a legal plan.
         assert exc.reasons
         p, pp, _sol = plan(s, PlannerOptions(time_limit_s=20, allow_unserved=True))
-    assert check_plan(s, p) == []
+    assert check_plan(s, p, allow_unserved=True) == []
     assert p.lower_bound <= p.objective * (1 + 1e-9) + 1e-6
     # No assignment crosses a sovereignty boundary (checked directly, not only by the checker).
     sites_j = {x.id: x.jurisdiction for x in s.sites}
@@ -129,7 +129,7 @@ def test_unservable_demand_is_named_with_reason_and_fix(tiny_dir: Path) -> None:
     assert "cams-paris" in text and "may be processed" in text and "fix:" in text
     p, _pp, _sol = plan(s, PlannerOptions(allow_unserved=True))
     assert [u.demand for u in p.unserved] == ["cams-paris"]
-    assert check_plan(s, p) == []
+    assert check_plan(s, p, allow_unserved=True) == []
 
 
 def test_security_tier_reason(tiny_dir: Path) -> None:
@@ -190,7 +190,7 @@ def test_capacity_split_across_sites(tiny_dir: Path) -> None:
     (tiny_dir / "demand.csv").write_text(text)
     s = load_scenario(tiny_dir)
     p, _pp, _sol = plan(s, PlannerOptions(allow_unserved=True))
-    assert check_plan(s, p) == []
+    assert check_plan(s, p, allow_unserved=True) == []
     fr = [a.fraction for a in p.assignments if a.demand == "cams-berlin"]
     assert (
         len(fr) >= 1
