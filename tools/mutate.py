@@ -322,12 +322,34 @@ def report(results: list[dict[str, object]]) -> None:
     console.print(score)
 
 
+def markdown(results: list[dict[str, object]], seconds: float, jobs: int) -> str:
+    """The tables of docs/testing.md: the score per module and each rule's guard, from one run."""
+    per_module: dict[str, list[bool]] = {}
+    for r in results:
+        per_module.setdefault(str(r["module"]), []).append(bool(r["killed"]))
+    killed = sum(bool(r["killed"]) for r in results)
+    lines = [
+        f"{killed} of {len(results)} mutants killed in {seconds:.0f} s on {jobs} worker(s).",
+        "",
+        "| module | mutants | killed | score |",
+        "|---|---:|---:|---:|",
+    ]
+    for mod, ks in sorted(per_module.items()):
+        lines.append(f"| `{mod}` | {len(ks)} | {sum(ks)} | {100 * sum(ks) / len(ks):.0f} % |")
+    lines += ["", "| rule | mutated file | guard test(s) | outcome |", "|---|---|---|---|"]
+    for r in results:
+        tests = "<br>".join(f"`{t}`" for t in r["tests"])  # type: ignore[attr-defined]
+        lines.append(f"| {r['rule']} | `{r['file']}` | {tests} | {r['outcome']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", type=Path, help="mutant TOML files (default: tools/mutants/*.toml)")
     ap.add_argument("--list", action="store_true", help="list the mutants and their guard tests, run nothing")
     ap.add_argument("--rule", action="append", default=[], help="only mutants whose rule contains this text")
     ap.add_argument("--json", type=Path, help="write the results to this JSON file")
+    ap.add_argument("--markdown", type=Path, help="write the score and rule tables (docs/testing.md)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants run side by side")
     ap.add_argument("--zygote", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -361,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(
             json.dumps({"seconds": round(total_s, 1), "results": results}, indent=2), encoding="utf-8"
         )
+    if args.markdown:
+        args.markdown.write_text(markdown(results, total_s, max(1, args.jobs)), encoding="utf-8")
     console.print(
         f"{len(results) - len(survived)}/{len(results)} mutants killed in {total_s:.0f} s"
         + (f"; [bold red]{len(survived)} survived[/]" if survived else "")

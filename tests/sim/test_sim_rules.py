@@ -4,8 +4,10 @@ The counters (summary.json, docs/simulator.md): ``sovereignty_violations`` and `
 ((piece, step) pairs that served requests where the data's rule forbids), ``slo_violation_rate`` (overall
 and per service in ``latency``), ``unserved`` (requests offered but not served: left unassigned by the
 plan, shed by an overloaded queue, or with no legal alive target after a fault) and per fault
-``displaced`` / ``re_placed`` / ``unserved``. The simulator serves a plan as written: a hand-made plan that
-routes data where its rule forbids is served and counted, never silently fixed. Re-placement after a
+``displaced`` / ``re_placed`` / ``unserved``; ``grid_cap_violations``, ``module_kw_violations`` and
+``memory_violations`` ((site, step) pairs over the grid cap, the module's IT envelope, the site's memory).
+The simulator serves a plan as written: a hand-made plan that routes data where its rule forbids (or
+overloads a site) is served and counted, never silently fixed. Re-placement after a
 fault goes through the online placer, and the counters check its choices independently.
 Mutants of each rule: tools/mutants/sim.toml.
 """
@@ -18,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.sim.twin import assign, built, hand_plan, write_twin, write_twin_with
+from tests.sim.twin import SITES, assign, built, hand_plan, twin_plan, write_twin, write_twin_with
 
 from microdc.model import Scenario, load_scenario
+from microdc.placement.online import demand_sizes
 from microdc.placement.plan import BuiltSite, Plan
 from microdc.sim import Fault, FaultKind, FaultSpec, SimConfig, SimResult, Simulation, simulate
 from microdc.sim.config import Mode
@@ -380,3 +383,103 @@ def test_site_outage_with_a_full_backup_counts_unserved(
     assert (impact["displaced"], impact["re_placed"], impact["unserved"]) == (1, 0, 1)
     assert s["unserved"]["requests"] > 0
     assert s["latency"]["batch"]["unserved_requests"] == 0.0  # Lyon keeps serving its own
+
+
+# ------------------------------------------------------------------------- grid cap, module kW, memory
+
+LIMITS = ("grid_cap_violations", "module_kw_violations", "memory_violations")
+
+
+def _no_limit_broken(summary: dict[str, Any], *rules: str) -> None:
+    for rule in rules or LIMITS:
+        worst = "worst_excess_gb" if rule == "memory_violations" else "worst_excess_kw"
+        assert summary[rule] == {"site_steps": 0, worst: 0.0, "sites": []}, rule
+
+
+def _site_max(res: SimResult, site: str, column: str) -> float:
+    ts = res.timeseries
+    assert ts is not None
+    return float(ts.loc[ts["site"].astype(str) == site, column].max())
+
+
+def test_clean_plan_breaks_no_power_or_memory_limit(twin: Scenario, plan: Plan) -> None:
+    _no_limit_broken(simulate(twin, plan, CFG).summary)
+
+
+def test_heat_wave_pushes_facility_power_over_the_grid_cap(tmp_path: Path) -> None:
+    # Paris's grid connection is 0.35 kW: its ~0.2 kW of IT with cooling and losses (~0.31 kW at 15 °C)
+    # fits, but at 40 °C the cooling alone adds ~0.12 kW.
+    def run(outdoor_c: float) -> SimResult:
+        root = write_twin(tmp_path / f"twin-{outdoor_c:g}", n_plus=1, outdoor_c=outdoor_c)
+        sites = root / "sites.csv"
+        sites.write_text(SITES.replace("FR,2,30,22000", "FR,2,0.35,22000"), encoding="utf-8")
+        return simulate(load_scenario(root), twin_plan(), CFG, keep_frames=True)
+
+    mild = run(15.0)
+    assert _site_max(mild, "paris", "total_w") < 350.0  # the same plan fits on a mild day
+    _no_limit_broken(mild.summary)
+    hot = run(40.0)
+    total, it = _site_max(hot, "paris", "total_w"), _site_max(hot, "paris", "it_w")
+    assert it < 350.0 < total  # the IT load alone fits: the cooling breaks the cap
+    got = hot.summary["grid_cap_violations"]
+    assert got["site_steps"] == STEPS and got["sites"] == ["paris"]
+    assert got["worst_excess_kw"] == pytest.approx((total - 350.0) / 1000.0, abs=1e-6)
+    assert got["worst_excess_kw"] > 0.05
+    _no_limit_broken(hot.summary, "module_kw_violations", "memory_violations")
+
+
+@pytest.mark.parametrize("mode", ["fluid", "requests"])
+def test_it_power_over_the_module_envelope_is_counted(twin: Scenario, mode: Mode) -> None:
+    # 70 servers idle at 100 W draw 7 kW in Berlin; the module's IT envelope is 6 kW (grid cap 30 kW).
+    p = hand_plan(
+        [built("berlin", servers=70), built("paris"), built("lyon")],
+        [assign("cams-berlin", "berlin"), assign("cams-paris", "paris"), assign("sensors-lyon", "lyon")],
+    )
+    cfg = SimConfig(days=3 / 1440, step_s=60, seed=1, mode=mode)  # 3 steps of 1 min
+    res = simulate(twin, p, cfg, keep_frames=True)
+    got = res.summary["module_kw_violations"]
+    assert got["site_steps"] == 3 and got["sites"] == ["berlin"]
+    it = _site_max(res, "berlin", "it_w")
+    assert 7000.0 < it < 7100.0
+    assert got["worst_excess_kw"] == pytest.approx((it - 6000.0) / 1000.0, abs=1e-6)
+    _no_limit_broken(res.summary, "grid_cap_violations", "memory_violations")
+
+
+def test_memory_over_the_built_site_is_counted(twin: Scenario) -> None:
+    # cams-berlin reserves 12.05 GB (peak 300 req/s, 2 GB per 50 req/s instance).
+    need = float(demand_sizes(twin).memory_gb[[d.id for d in twin.demand].index("cams-berlin")])
+    assert need == pytest.approx(12.0502, abs=1e-4)
+
+    def run(memory_gb: float) -> dict[str, Any]:
+        berlin = built("berlin").model_copy(update={"memory_gb": memory_gb})
+        p = hand_plan(
+            [berlin, built("paris"), built("lyon")],
+            [assign("cams-berlin", "berlin"), assign("cams-paris", "paris"), assign("sensors-lyon", "lyon")],
+        )
+        return simulate(twin, p, CFG).summary
+
+    _no_limit_broken(run(need))  # exactly enough
+    short = run(need - 2.0)
+    assert short["memory_violations"] == {"site_steps": STEPS, "worst_excess_gb": 2.0, "sites": ["berlin"]}
+    _no_limit_broken(short, "grid_cap_violations", "module_kw_violations")
+    assert short["unserved"]["requests"] == 0.0  # served as planned, and counted
+
+
+def test_memory_counter_trusts_the_catalog_not_the_plan(tmp_path: Path) -> None:
+    # vision at 50 GB per instance: cams-berlin reserves 301 GB; one 256 GB server, the plan claims 1 TB.
+    s = load_scenario(
+        write_twin_with(tmp_path / "twin", {"memory_gb_per_instance: 2": "memory_gb_per_instance: 50"})
+    )
+    need = float(demand_sizes(s).memory_gb[0])
+    berlin = built("berlin", servers=1).model_copy(update={"memory_gb": 1024.0})
+    p = hand_plan(
+        [berlin, built("paris"), built("lyon")],
+        [assign("cams-berlin", "berlin"), assign("cams-paris", "paris"), assign("sensors-lyon", "lyon")],
+    )
+    got = simulate(s, p, CFG).summary["memory_violations"]
+    assert got == {
+        "site_steps": STEPS,
+        "worst_excess_gb": pytest.approx(need - 256.0, abs=1e-6),
+        "sites": ["berlin"],
+    }
+    assert need - 256.0 > 40.0

@@ -248,6 +248,10 @@ def compare(s: Scenario, alt: AlternativeRun) -> dict[str, Any]:
         "sovereignty_violations_planned": len(planned),
         "sovereignty_violations_simulated": simulated,
         "security_violations_simulated": security,
+        **{  # (site, step) pairs over a hard limit in the simulation (summary.json, docs/simulator.md)
+            f"{k}_simulated": int(_num((summary.get(k) or {}).get("site_steps")) or 0)
+            for k in ("grid_cap_violations", "module_kw_violations", "memory_violations")
+        },
         "sovereignty_violation_details": planned,
         "unserved_fraction": sim_unserved
         if sim_unserved is not None

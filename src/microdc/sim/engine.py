@@ -38,7 +38,7 @@ from microdc.physics import power as server_power
 from microdc.physics.queueing import erlang_c
 from microdc.physics.site_power import module_power
 from microdc.physics.thermal import inlet_temperature_c, time_to_threshold_s
-from microdc.placement.online import Outcome, Placer, WorkloadTable
+from microdc.placement.online import RESOURCES, Outcome, Placer, WorkloadTable
 from microdc.placement.online.network import rtt_pairs_ms
 from microdc.placement.plan import Plan
 from microdc.policy import PolicyBook, tier_with_trust
@@ -51,6 +51,9 @@ from microdc.sim.output import OutputWriter, build_summary
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+
+#: Column of the memory a workload reserves in ``WorkloadTable.demand`` (GB).
+MEMORY = RESOURCES.index("memory_gb")
 
 #: Site states, in precedence order when several apply (the first that applies is reported).
 STATES = ("down", "throttled", "cooling_failure", "grid_outage", "link_down", "untrusted", "up")
@@ -344,6 +347,7 @@ class Simulation:
         self.r_gen = self.d_data_gb_day[self.p_demand[rows]] * self.p_fraction[rows] * (self.step_s / 86400.0)
         self.r_illegal_sov = np.flatnonzero(self.p_illegal_sov[rows])
         self.r_illegal_tier = np.flatnonzero(self.p_illegal_tier[rows])
+        self.r_memory_gb = self.table.demand[rows, MEMORY]
         on_cloud = np.flatnonzero(f.is_cloud[at])
         self.r_cloud = on_cloud
         self.cloud_memory_gb = np.bincount(
@@ -648,6 +652,12 @@ class Simulation:
                 self.sovereignty_violations += int(np.count_nonzero(served_r[self.r_illegal_sov] > 0))
             if self.r_illegal_tier.size:
                 self.security_violations += int(np.count_nonzero(served_r[self.r_illegal_tier] > 0))
+            # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
+            # vs the module's envelope, memory reserved by the pieces serving there vs the site's memory.
+            totals.grid_cap.add(total, f.grid_power_w)
+            totals.module_kw.add(it_w, f.module_it_w)
+            mem_used = _bincount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
+            totals.memory.add(mem_used, f.memory_gb)
             totals.add_step(
                 self,
                 energy=energy,
@@ -807,6 +817,19 @@ def _bincount(idx: IntArray, weights: FloatArray, n: int) -> FloatArray:
     return np.asarray(np.bincount(idx, weights=weights, minlength=n), dtype=np.float64)
 
 
+class _Limit:
+    """A hard limit per target: steps it was exceeded and the worst excess (units of ``used``)."""
+
+    def __init__(self, n: int) -> None:
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.worst = np.zeros(n)
+
+    def add(self, used: FloatArray, limit: FloatArray) -> None:
+        over = used > limit * (1.0 + 1e-9)
+        self.steps += over
+        self.worst = np.where(over, np.maximum(self.worst, used - limit), self.worst)
+
+
 class _Totals:
     """Run totals accumulated step by step (for summary.json)."""
 
@@ -826,6 +849,9 @@ class _Totals:
         self.violated_requests = z(v_n)  # requests in steps where the service missed its SLO
         self.steps_violated = z(v_n, dtype=np.int64)
         self.max_backlog_gb = 0.0
+        self.grid_cap = _Limit(n)  # W of facility power over the site's grid_power_kw
+        self.module_kw = _Limit(n)  # W of IT power over the module's max_it_kw
+        self.memory = _Limit(n)  # GB reserved over the site's memory
 
     def add_step(
         self,

@@ -96,6 +96,10 @@ class SimFleet:
     idle_w: FloatArray  # per server
     peak_w: FloatArray
     it_capacity_w: FloatArray  # module IT envelope (sizes UPS and misc loads)
+    # Hard limits the twin checks each step (inf for cloud regions):
+    grid_power_w: FloatArray  # the site's grid connection cap (scenario `grid_power_kw`), W of facility power
+    module_it_w: FloatArray  # the built module's IT envelope (catalog `max_it_kw`), W of IT power
+    memory_gb: FloatArray  # memory the site has: the plan's figure, at most what its servers have (catalog)
     ups_kwh: FloatArray
     ups_eff: FloatArray
     climate: IntArray  # index into climates (-1 for cloud)
@@ -137,6 +141,9 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
             "idle_w",
             "peak_w",
             "cap",
+            "grid",
+            "module",
+            "memory",
             "ups_kwh",
             "ups_eff",
             "price",
@@ -158,6 +165,9 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         arr["cores"][i] = b.cores
         arr["idle_w"][i], arr["peak_w"][i] = v.idle_w, v.peak_w
         arr["cap"][i] = max(m.max_it_kw * 1000.0, b.servers * v.peak_w)
+        arr["grid"][i] = site.grid_power_kw * 1000.0
+        arr["module"][i] = m.max_it_kw * 1000.0
+        arr["memory"][i] = min(b.memory_gb, b.servers * v.memory_gb)
         arr["ups_kwh"][i], arr["ups_eff"][i] = m.ups.energy_kwh, m.ups.efficiency
         arr["price"][i] = (
             site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
@@ -176,6 +186,7 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
     for k, r in enumerate(s.cloud_regions):
         i = n_b + k
         mods.append(None)
+        arr["grid"][i] = arr["module"][i] = arr["memory"][i] = np.inf
         arr["wpc"][i], arr["pue"][i] = r.watts_per_core, r.pue
         arr["pch"][i], arr["pgh"][i], arr["egress"][i] = (
             r.price_per_core_hour,
@@ -196,6 +207,9 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         idle_w=arr["idle_w"],
         peak_w=arr["peak_w"],
         it_capacity_w=arr["cap"],
+        grid_power_w=arr["grid"],
+        module_it_w=arr["module"],
+        memory_gb=arr["memory"],
         ups_kwh=arr["ups_kwh"],
         ups_eff=arr["ups_eff"],
         climate=climate,

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
-    from microdc.sim.engine import Simulation, _Totals
+    from microdc.sim.engine import Simulation, _Limit, _Totals
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -263,6 +263,15 @@ def _r(x: float, nd: int = 4) -> float:
     return round(float(x), nd) if math.isfinite(float(x)) else float("nan")
 
 
+def _limit(c: _Limit, ids: tuple[str, ...], worst_key: str, scale: float) -> dict[str, Any]:
+    """A hard-limit counter for summary.json: (site, step) pairs over it, worst excess, the sites."""
+    return {
+        "site_steps": int(c.steps.sum()),
+        worst_key: _r(float(c.worst.max(initial=0.0)) * scale, 6),
+        "sites": [ids[i] for i in np.flatnonzero(c.steps > 0).tolist()],
+    }
+
+
 def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[str, Any]:
     f = sim.fleet
     s = sim.s
@@ -364,6 +373,9 @@ def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[
         },
         "sovereignty_violations": int(sim.sovereignty_violations),
         "security_violations": int(sim.security_violations),
+        "grid_cap_violations": _limit(totals.grid_cap, f.ids, "worst_excess_kw", 1e-3),
+        "module_kw_violations": _limit(totals.module_kw, f.ids, "worst_excess_kw", 1e-3),
+        "memory_violations": _limit(totals.memory, f.ids, "worst_excess_gb", 1.0),
         "unserved": {
             "requests": _r(unserved_all, 1),
             "fraction": _r(
