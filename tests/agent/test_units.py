@@ -206,3 +206,26 @@ def test_simulated_site_follows_the_twin_physics() -> None:
     assert runtimes[-1] < runtimes[0] and st_["ups_state"] == 1
     sim.inject("cooling_failure", False)
     assert sim.step(T0 + timedelta(seconds=400))["inlet_c"] < 25
+
+
+def test_an_enrollment_token_file_is_taken_only_once_it_is_complete(tmp_path: Path) -> None:
+    """An installer writing the token must not lose it: an empty or just-written file is not consumed."""
+    import os
+    import time
+    from types import SimpleNamespace
+
+    from microdc.agent.runner import TOKEN_FILE_SETTLE_S, Agent
+
+    p = tmp_path / "enroll.token"
+    fake = SimpleNamespace(cfg=SimpleNamespace(enroll_token_file=str(p), resolve=Path))
+    take = Agent._enroll_file_token
+    assert take(fake) is None  # no file
+    p.write_text("")
+    assert take(fake) is None and p.exists()  # opened, not yet written: left alone
+    p.write_text("tok-123\n")
+    assert take(fake, peek=True) == "tok-123" and p.exists()
+    assert take(fake) is None and p.exists()  # written a moment ago: next round
+    old = time.time() - 10 * TOKEN_FILE_SETTLE_S
+    os.utime(p, (old, old))
+    assert take(fake) == "tok-123" and not p.exists()  # settled: taken, and only once
+    assert take(fake) is None

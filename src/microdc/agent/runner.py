@@ -47,6 +47,9 @@ from microdc.agent.uplink import Backoff, Uplink, UplinkError
 
 log = logging.getLogger("microdc.agent")
 
+#: An enrollment token file younger than this may still be being written; it is taken on a later round.
+TOKEN_FILE_SETTLE_S = 0.5
+
 
 class AgentError(RuntimeError):
     """The agent cannot start (no identity, wrong site, bad enrollment token)."""
@@ -172,12 +175,18 @@ class Agent:
         if not self.cfg.enroll_token_file:
             return None
         p = self.cfg.resolve(self.cfg.enroll_token_file)
-        if not p.is_file():
+        try:
+            st = p.stat()
+            token = p.read_text(encoding="utf-8").strip()
+        except OSError:
             return None
-        token = p.read_text(encoding="utf-8").strip()
+        if not token:
+            return None  # empty: an installer is still writing it (or wrote nothing); never consume it
         if not peek:
+            if time.time() - st.st_mtime < TOKEN_FILE_SETTLE_S:
+                return None  # written a moment ago, perhaps not yet in full: take it on the next round
             p.unlink(missing_ok=True)  # one-time: never tried twice
-        return token or None
+        return token
 
     async def _enroll(self, token: str) -> None:
         try:
