@@ -59,7 +59,13 @@ def build(n_sites: int, n_demand: int, seed: int) -> tuple[Scenario, Plan]:
     # --- sites, as the planner records them ---------------------------------------------------------
     it_w = SERVERS * (srv.idle_w + 0.5 * (srv.peak_w - srv.idle_w))
     pue_of = {
-        c: annual_pue(it_w, series.year_outdoor_c(c), mod, it_capacity_w=SERVERS * srv.peak_w)
+        c: annual_pue(
+            it_w,
+            series.year_outdoor_c(c),
+            mod,
+            it_capacity_w=SERVERS * srv.peak_w,
+            dew_point_c=series.year_dew_point_c(c),
+        )
         for c in {x.climate for x in s.sites}
     }
     price_of = {

@@ -11,6 +11,7 @@ from microdc.model.timeseries import (
     TimeSeriesError,
     TimeSeriesGapWarning,
     align_hourly,
+    dew_point_of,
     load_eia_csv,
     load_electricitymaps_csv,
     load_epw,
@@ -181,10 +182,54 @@ def test_openmeteo_fixed_offset() -> None:
 def test_openmeteo_malformed() -> None:
     with pytest.raises(TimeSeriesError, match=r"openmeteo_bad_number\.csv, line 4: column 'temperature_c'"):
         load_openmeteo_csv(DATA / "openmeteo_bad_number.csv", MEL)
-    with pytest.raises(TimeSeriesError, match=r"line 1: missing column.*relative_humidity_pct"):
-        load_openmeteo_csv(DATA / "openmeteo_missing_column.csv", MEL)
     with pytest.raises(TimeSeriesError, match=r"line 4: duplicate timestamp"):
         load_openmeteo_csv(DATA / "openmeteo_dst_end_repeated.csv", MEL, utc_offset_hours=10.0)
+
+
+def test_openmeteo_without_humidity_loads_dry_bulb_only(tmp_path: Path) -> None:
+    # Humidity is optional (the physics then falls back to dry-bulb limits, and says so); the
+    # temperature is not.
+    df = load_openmeteo_csv(DATA / "openmeteo_missing_column.csv", MEL)
+    assert list(df.columns) == ["temperature_c"] and df.attrs["humidity"] == []
+    assert dew_point_of(df) is None
+    p = tmp_path / "no_temperature.csv"
+    p.write_text("time_local,relative_humidity_pct\n2023-01-01T00:00,80\n")
+    with pytest.raises(TimeSeriesError, match=r"no_temperature\.csv, line 1: missing column.*temperature_c"):
+        load_openmeteo_csv(p, MEL)
+
+
+def test_openmeteo_api_humidity_columns(tmp_path: Path) -> None:
+    # The API's hourly variable names, with the units its CSV export appends.
+    p = tmp_path / "api.csv"
+    p.write_text(
+        "time_local,temperature_c,relative_humidity_2m (%),dew_point_2m (°C)\n"
+        "2023-01-01T00:00,25.0,50,13.9\n2023-01-01T01:00,30.0,80,26.2\n"
+    )
+    df = load_openmeteo_csv(p, "UTC")
+    assert df.attrs["humidity"] == ["relative_humidity_pct", "dew_point_c"]
+    np.testing.assert_allclose(df["relative_humidity_pct"], [50.0, 80.0])
+    np.testing.assert_allclose(dew_point_of(df), [13.9, 26.2])  # the file's dew point wins over RH
+    rh_only = tmp_path / "rh.csv"
+    rh_only.write_text("time_local,temperature_c,relative_humidity_2m\n2023-01-01T00:00,25.0,50\n")
+    # 25 °C, 50 % → 13.86 °C (ASHRAE psychrometric chart: 13.9 °C)
+    np.testing.assert_allclose(dew_point_of(load_openmeteo_csv(rh_only, "UTC")), [13.86], atol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("relative_humidity_pct", "120", r"relative humidity in \(0, 100\]"),
+        ("relative_humidity_pct", "0", r"relative humidity in \(0, 100\]"),
+        ("dew_point_c", "150", r"dew point between -90 and 70"),
+    ],
+)
+def test_openmeteo_humidity_out_of_range_names_line(
+    tmp_path: Path, column: str, value: str, expected: str
+) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text(f"time_local,temperature_c,{column}\n2023-01-01T00:00,20,10\n2023-01-01T01:00,20,{value}\n")
+    with pytest.raises(TimeSeriesError, match=rf"bad\.csv, line 3: column '{column}': expected a {expected}"):
+        load_openmeteo_csv(p, "UTC")
 
 
 def test_openmeteo_ambiguous_hour_three_times(tmp_path: Path) -> None:
@@ -231,6 +276,9 @@ def test_epw_restamp_and_utc_wrap(tmp_path: Path) -> None:
     # Phoenix is UTC-7: UTC 07:00 on 1 Jan is local 00:00, i.e. EPW day 1 hour 1
     assert df["temperature_c"].loc["2023-01-01 07:00"] == pytest.approx(1.01)
     assert df["relative_humidity_pct"].loc["2023-01-01 07:00"] == 1.0
+    # field 8, the dew point, is carried too (the Phoenix template row says -6.1 °C)
+    assert df["dew_point_c"].loc["2023-01-01 07:00"] == pytest.approx(-6.1)
+    np.testing.assert_array_equal(dew_point_of(df), df["dew_point_c"].to_numpy())
     # UTC 00:00 on 1 Jan is local 17:00 on 31 Dec (day 365, hour 18), wrapped from the same file
     assert df["temperature_c"].iloc[0] == pytest.approx(365.18)
 
@@ -282,6 +330,20 @@ def test_epw_missing_sentinel_is_a_gap(tmp_path: Path) -> None:
         df = load_epw(_epw_year(tmp_path, edit={201: ",".join(row)}), 2023)
     assert df.attrs["filled_hours"] == 1
     assert not df.isna().any().any()
+
+
+def test_epw_dew_point_sentinel_is_a_gap_and_range_checked(tmp_path: Path) -> None:
+    good = _epw_year(tmp_path).read_text(encoding="latin-1").splitlines()
+    row = good[300].split(",")
+    row[7] = "99.9"
+    with pytest.warns(TimeSeriesGapWarning, match="interpolated 1"):
+        df = load_epw(_epw_year(tmp_path, edit={301: ",".join(row)}), 2023)
+    assert not df["dew_point_c"].isna().any()
+    row[7] = "-99"
+    with pytest.raises(
+        TimeSeriesError, match=r"line 301: column 'dew point temperature': expected a dew point"
+    ):
+        load_epw(_epw_year(tmp_path, edit={301: ",".join(row)}), 2023)
 
 
 # ------------------------------------------------------------------ align_hourly

@@ -45,11 +45,13 @@ def print_physics_summary(s: Scenario) -> None:
         pue.add_column(f"{m.id} ({m.cooling.kind.value})", justify="right")
     for climate in sorted({x.climate for x in s.sites}):
         temps = series.year_outdoor_c(climate)
+        dew = series.year_dew_point_c(climate)
         cells = [
-            f"{annual_pue(m.max_it_kw * 500.0, temps, m, m.max_it_kw * 1000.0):.3f}"
+            f"{annual_pue(m.max_it_kw * 500.0, temps, m, m.max_it_kw * 1000.0, dew_point_c=dew):.3f}"
             for m in s.catalog.modules
         ]
-        pue.add_row(f"{climate} (mean {temps.mean():.1f} °C, max {temps.max():.1f} °C)", *cells)
+        humidity = "dry bulb only: no humidity data" if dew is None else f"mean dew point {dew.mean():.1f} °C"
+        pue.add_row(f"{climate} (mean {temps.mean():.1f} °C, max {temps.max():.1f} °C, {humidity})", *cells)
     console.print(pue)
 
     carbon = Table(title="Grid carbon intensity (gCO2eq/kWh)")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from microdc.cli.common import console, load_or_exit, report_problems
+from microdc.cli.common import console, err_console, load_or_exit, report_problems
 from microdc.examples import list_examples, resolve_scenario
 from microdc.model import Problem, ScenarioError
 
@@ -21,11 +23,18 @@ def validate(
     Besides the scenario file and its tables, it reads every time series and load profile the
     scenario names, as `plan` and `simulate` do, so it rejects what they would reject.
     """
-    from microdc.model.series import read_everything
+    from microdc.model.series import HumidityMissingWarning, read_everything
     from microdc.placement.planner import unbuildable_reasons
 
     s = load_or_exit(scenario)
-    problems = read_everything(s)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problems = read_everything(s)
+    for w in caught:
+        if issubclass(w.category, HumidityMissingWarning):
+            err_console.print(f"[bold yellow]warning:[/] {escape(str(w.message))}", highlight=False)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     reasons = unbuildable_reasons(s)
     if reasons:
         path = resolve_scenario(scenario)
@@ -52,7 +61,9 @@ def validate(
     if physics:
         from microdc.cli.physics_summary import print_physics_summary
 
-        print_physics_summary(s)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", HumidityMissingWarning)  # printed above
+            print_physics_summary(s)
 
 
 def schema() -> None:

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from microdc.physics.cooling import ASHRAE_ENVELOPES
+
 
 def _known_time_zone(name: str) -> str:
     """An IANA time zone that pandas (which converts every local time here) can use."""
@@ -86,6 +88,11 @@ class Module(Strict):
         description="IT power envelope: most server power the module can feed and cool, kW"
     )
     cooling: Cooling = Field(description="the cooling plant")
+    ashrae_class: Literal["recommended", "A1", "A2", "A3", "A4"] = Field(
+        "recommended",
+        description="ASHRAE TC 9.9 (2021) envelope of the IT inlet air that limits a free_air economizer: "
+        "recommended (18-27 °C, dew point -9 to 15 °C, <= 70 % RH) or an allowable class A1-A4",
+    )
     ups: Ups = Field(description="the UPS")
     capex: NonNeg = Field(description="purchase and installation of the module, currency units")
     lifetime_years: Annotated[float, Field(gt=0, le=40)] = Field(
@@ -96,6 +103,19 @@ class Module(Strict):
         default=None,
         description="server counts the planner may choose, count; default: quarter, half and full",
     )
+
+    @model_validator(mode="after")
+    def _supply_inside_envelope(self) -> Module:
+        supply = self.cooling.supply_temp_c
+        env = ASHRAE_ENVELOPES[self.ashrae_class]
+        free_air = self.cooling.kind is CoolingKind.FREE_AIR
+        if free_air and supply is not None and not env.dry_bulb_min_c <= supply <= env.dry_bulb_max_c:
+            raise ValueError(
+                f"cooling.supply_temp_c {supply} °C lies outside the ASHRAE {self.ashrae_class} envelope "
+                f"({env.dry_bulb_min_c:g}-{env.dry_bulb_max_c:g} °C) that a free_air economizer "
+                "supplies; lower it or choose an allowable ashrae_class (A1-A4)"
+            )
+        return self
 
 
 class ServerType(Strict):

@@ -9,10 +9,18 @@ the loaders guarantee (they fill short gaps and refuse long ones), and cover at 
 
 `read_everything` reads every series and load profile a scenario names, exactly as `plan` and
 `simulate` do, so `microdc validate` rejects what they would.
+
+Humidity: a weather file's dew point (or its relative humidity, converted) goes with its
+temperature to the cooling physics, so that an air-side economizer keeps to its ASHRAE envelope.
+A file without humidity (and a constant climate) falls back to dry-bulb-only economizer limits;
+for a file that is announced with a :class:`HumidityMissingWarning` naming it, which `microdc
+validate` prints.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -25,6 +33,7 @@ from microdc.model.profiles import profile_peak
 from microdc.model.scenario import Scenario
 from microdc.model.timeseries import (
     TimeSeriesError,
+    dew_point_of,
     load_eia_csv,
     load_electricitymaps_csv,
     load_epw,
@@ -32,6 +41,19 @@ from microdc.model.timeseries import (
 )
 
 FloatArray = npt.NDArray[np.float64]
+
+
+class HumidityMissingWarning(UserWarning):
+    """A weather file has no humidity column: the economizer physics uses the dry bulb only."""
+
+
+@dataclass(frozen=True)
+class _Weather:
+    """One climate: dry bulb and dew point (None: no humidity known), hourly series or constants."""
+
+    temperature: pd.Series | float
+    dew_point: pd.Series | None
+
 
 #: The shortest series a scenario may name: one (non-leap) year of hourly values.
 MIN_HOURS = 8760
@@ -84,20 +106,32 @@ class ScenarioSeries:
             return ScenarioError([Problem(str(path), None, where, f"cannot read: {exc.strerror or exc}")])
         return ScenarioError([Problem(str(path), None, where, str(exc))])
 
-    def _load_weather(self, climate: str) -> pd.Series | float:
+    def _load_weather(self, climate: str) -> _Weather:
         src = self.s.timeseries.weather[climate]
         if src.format == "constant":
-            return float(src.constant_c or 0.0)
+            return _Weather(float(src.constant_c or 0.0), None)
         assert src.path is not None
         path = self.s.resolve(src.path)
+        where = f"timeseries.weather.{climate}"
         try:
             if src.format == "openmeteo":
                 frame = load_openmeteo_csv(path, src.timezone, utc_offset_hours=src.utc_offset_hours)
             else:
                 frame = load_epw(path, self.s.start.year)
+            dew = dew_point_of(frame)
         except (TimeSeriesError, ValueError, OSError) as exc:
-            raise self._wrap(exc, path, f"timeseries.weather.{climate}") from None
-        return _whole_year(frame["temperature_c"], path, f"timeseries.weather.{climate}")
+            raise self._wrap(exc, path, where) from None
+        temperature = _whole_year(frame["temperature_c"], path, where)
+        if dew is None:
+            warnings.warn(
+                f"{path}: no humidity column (relative_humidity_2m / relative_humidity_pct or "
+                f"dew_point_2m / dew_point_c); climate {climate!r} falls back to dry-bulb-only "
+                "economizer limits, which overstate free cooling in humid weather",
+                HumidityMissingWarning,
+                stacklevel=2,
+            )
+            return _Weather(temperature, None)
+        return _Weather(temperature, pd.Series(dew, index=temperature.index, name="dew_point_c"))
 
     def _load_carbon(self, zone: str) -> pd.Series | float:
         src = self.s.timeseries.carbon[zone]
@@ -126,16 +160,31 @@ class ScenarioSeries:
 
     def outdoor_c(self, climate: str, times_utc: pd.DatetimeIndex) -> FloatArray:
         """Outdoor dry-bulb temperature, °C, at each UTC time."""
-        return self._on(self._weather(climate), times_utc)
+        return self._on(self._weather(climate).temperature, times_utc)
+
+    def dew_point_c(self, climate: str, times_utc: pd.DatetimeIndex) -> FloatArray | None:
+        """Outdoor dew point, °C, at each UTC time; None when the climate has no humidity data."""
+        dew = self._weather(climate).dew_point
+        return None if dew is None else self._on(dew, times_utc)
+
+    def has_humidity(self, climate: str) -> bool:
+        """Whether the climate's weather carries humidity (else: dry-bulb-only economizer limits)."""
+        return self._weather(climate).dew_point is not None
 
     def intensity(self, zone: str, times_utc: pd.DatetimeIndex) -> FloatArray:
         """Grid carbon intensity, gCO2eq/kWh, at each UTC time."""
         return self._on(self._carbon(zone), times_utc)
 
+    def _year(self) -> pd.DatetimeIndex:
+        return pd.date_range(pd.Timestamp(self.s.start, tz="UTC"), periods=8760, freq="h")
+
     def year_outdoor_c(self, climate: str) -> FloatArray:
         """A full year of hourly temperatures starting at the scenario's start (for annual PUE)."""
-        times = pd.date_range(pd.Timestamp(self.s.start, tz="UTC"), periods=8760, freq="h")
-        return self.outdoor_c(climate, times)
+        return self.outdoor_c(climate, self._year())
+
+    def year_dew_point_c(self, climate: str) -> FloatArray | None:
+        """The same year's hourly dew points, °C; None when the climate has no humidity data."""
+        return self.dew_point_c(climate, self._year())
 
     def mean_intensity(self, zone: str | None) -> float:
         if zone is None:

@@ -257,6 +257,59 @@ def load_eia_csv(path: PathLike, *, max_gap_hours: int = DEFAULT_MAX_GAP_HOURS) 
 # --------------------------------------------------------------------------- weather
 
 WEATHER_COLUMNS = ("temperature_c", "relative_humidity_pct")
+#: Optional humidity columns of an Open-Meteo CSV, as returned → the header names accepted (this
+#: project's layout, then the API's hourly variable names; a trailing unit such as " (%)" is ignored).
+OPENMETEO_HUMIDITY = {
+    "relative_humidity_pct": ("relative_humidity_pct", "relative_humidity_2m"),
+    "dew_point_c": ("dew_point_c", "dew_point_2m"),
+}
+#: Plausible outdoor dew points, °C (the EPW field's valid range is -70 to 70).
+DEW_POINT_RANGE_C = (-90.0, 70.0)
+
+
+def _header_line(path: Path) -> list[str]:
+    if not path.is_file():
+        raise TimeSeriesError(path, None, "file not found")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _without_unit(name: str) -> str:
+    """``'relative_humidity_2m (%)'`` → ``'relative_humidity_2m'``."""
+    base = _normalise_header(name)
+    return base[: base.index("(")].strip() if base.endswith(")") and "(" in base else base
+
+
+def _check_humidity(
+    path: Path, values: npt.NDArray[np.float64], lines: npt.NDArray[np.int64], column: str, kind: str
+) -> None:
+    """Relative humidity in (0, 100] %, dew point within DEW_POINT_RANGE_C; NaN (a gap) passes."""
+    if kind == "relative_humidity_pct":
+        bad, expected = (values <= 0.0) | (values > 100.0), "a relative humidity in (0, 100] %"
+    else:
+        lo, hi = DEW_POINT_RANGE_C
+        bad, expected = (values < lo) | (values > hi), f"a dew point between {lo:g} and {hi:g} °C"
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise TimeSeriesError(
+            path, int(lines[i]), f"column {column!r}: expected {expected}, found {values[i]:g}"
+        )
+
+
+def dew_point_of(frame: pd.DataFrame) -> npt.NDArray[np.float64] | None:
+    """Outdoor dew point, °C, of a weather frame from these loaders: its ``dew_point_c`` column, else
+    computed from ``temperature_c`` and ``relative_humidity_pct`` (ASHRAE psychrometrics), else None
+    (the file had no humidity)."""
+    from microdc.physics.psychro import dew_point_c
+
+    if "dew_point_c" in frame.columns:
+        return np.asarray(frame["dew_point_c"].to_numpy(dtype=np.float64), dtype=np.float64)
+    if "relative_humidity_pct" in frame.columns:
+        return dew_point_c(
+            frame["temperature_c"].to_numpy(dtype=np.float64),
+            frame["relative_humidity_pct"].to_numpy(dtype=np.float64),
+        )
+    return None
 
 
 def _localize_wall_clock(
@@ -293,9 +346,14 @@ def load_openmeteo_csv(
     utc_offset_hours: float | None = None,
     max_gap_hours: int = DEFAULT_MAX_GAP_HOURS,
 ) -> pd.DataFrame:
-    """Outdoor temperature (°C) and relative humidity (%) from an Open-Meteo hourly CSV.
+    """Outdoor temperature (°C) and, when the file has them, relative humidity (%) and dew point
+    (°C) from an Open-Meteo hourly CSV.
 
-    The file's ``time_local`` is local time. With ``utc_offset_hours=None`` it is read as
+    Columns: ``time_local``, ``temperature_c``, and optionally ``relative_humidity_pct`` (or the
+    API's ``relative_humidity_2m``) and ``dew_point_c`` (or ``dew_point_2m``); the frame holds
+    ``temperature_c`` and whichever of ``relative_humidity_pct`` and ``dew_point_c`` the file has
+    (``attrs["humidity"]`` lists them; empty: the file has no humidity). The file's
+    ``time_local`` is local time. With ``utc_offset_hours=None`` it is read as
     wall-clock time in the IANA zone ``tz`` (e.g. ``"Australia/Melbourne"``), with DST:
 
     * a repeated (ambiguous) hour: first row → DST instant, second row → standard time;
@@ -310,11 +368,20 @@ def load_openmeteo_csv(
     ``utc_offset_hours`` (e.g. 11.0 for AEDT) to convert with it exactly instead.
     """
     p = Path(path)
-    table = _read_csv(p, ["time_local", *WEATHER_COLUMNS])
+    header = _header_line(p)
+    found = {
+        col: next(h for h in header if _without_unit(h) in names)
+        for col, names in OPENMETEO_HUMIDITY.items()
+        if any(_without_unit(h) in names for h in header)
+    }
+    table = _read_csv(p, ["time_local", "temperature_c", *found.values()])
     local = _parse_times(
         p, table.columns["time_local"], table.lines, "%Y-%m-%dT%H:%M", "2023-01-01T00:00", False
     )
-    data = {c: _parse_numbers(p, table.columns[c], table.lines, c) for c in WEATHER_COLUMNS}
+    data = {"temperature_c": _parse_numbers(p, table.columns["temperature_c"], table.lines, "temperature_c")}
+    for col, name in found.items():
+        data[col] = _parse_numbers(p, table.columns[name], table.lines, name)
+        _check_humidity(p, data[col], table.lines, name, col)
     lines = table.lines
     dropped = 0
     if utc_offset_hours is not None:
@@ -346,18 +413,20 @@ def load_openmeteo_csv(
         _check_order(p, utc, lines)
     frame = _fill_gaps(p, pd.DataFrame(data, index=utc), lines, max_gap_hours, dropped)
     frame.index.name = "time_utc"
-    frame.attrs.update({"unit": {"temperature_c": "degC", "relative_humidity_pct": "%"}, "tz": tz})
+    units = {"temperature_c": "degC", "relative_humidity_pct": "%", "dew_point_c": "degC"}
+    frame.attrs.update({"unit": {c: units[c] for c in frame.columns}, "tz": tz, "humidity": list(found)})
     return frame
 
 
 # EPW data-row fields (0-based): year, month, day, hour (1-24), minute, flags, dry bulb, dew point, RH, ...
-_EPW_MONTH, _EPW_DAY, _EPW_HOUR, _EPW_DRY_BULB, _EPW_RH = 1, 2, 3, 6, 8
+_EPW_MONTH, _EPW_DAY, _EPW_HOUR, _EPW_DRY_BULB, _EPW_DEW_POINT, _EPW_RH = 1, 2, 3, 6, 7, 8
+EPW_COLUMNS = ("temperature_c", "relative_humidity_pct", "dew_point_c")
 _EPW_HEADER_LINES = 8
 
 
 def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_HOURS) -> pd.DataFrame:
-    """Dry-bulb temperature (°C) and relative humidity (%) from an EnergyPlus EPW file,
-    re-stamped onto calendar ``year`` and returned in UTC covering exactly that UTC year.
+    """Dry-bulb temperature (°C), relative humidity (%) and dew point (°C) from an EnergyPlus EPW
+    file, re-stamped onto calendar ``year`` and returned in UTC covering exactly that UTC year.
 
     * EPW times are local standard time (no DST) at the LOCATION line's offset (field 9).
       Row ``hour = h`` (1-24) describes the hour ending at h; it is stamped at local
@@ -368,7 +437,7 @@ def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_
     * The local year is shifted by the UTC offset and wrapped cyclically, so that e.g.
       for Phoenix (−7 h) the UTC hours 00-06 of 1 January come from the local evening
       of 31 December of the same typical year.
-    * Missing-value sentinels (dry bulb 99.9, RH 999) count as gaps.
+    * Missing-value sentinels (dry bulb and dew point 99.9, RH 999) count as gaps.
     """
     p = Path(path)
     if not p.is_file():
@@ -414,6 +483,8 @@ def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_
     month, day, hour = col(_EPW_MONTH, "month"), col(_EPW_DAY, "day"), col(_EPW_HOUR, "hour")
     temp = col(_EPW_DRY_BULB, "dry bulb temperature", (99.9,))
     rh = col(_EPW_RH, "relative humidity", (999.0,))
+    dew = col(_EPW_DEW_POINT, "dew point temperature", (99.9,))
+    _check_humidity(p, dew, lines, "dew point temperature", "dew_point_c")
     for arr, k, name, lo, hi in (
         (month, _EPW_MONTH, "month", 1, 12),
         (day, _EPW_DAY, "day", 1, 31),
@@ -432,7 +503,7 @@ def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_
     keep = ~feb29 if not leap else np.ones(len(body), dtype=bool)
     if feb29.any() and not leap:
         notes.append(f"dropped {int(feb29.sum())} Feb 29 row(s): {year} is not a leap year")
-    month, day, hour, temp, rh, lines = (a[keep] for a in (month, day, hour, temp, rh, lines))
+    month, day, hour, temp, rh, dew, lines = (a[keep] for a in (month, day, hour, temp, rh, dew, lines))
     stamp = pd.DataFrame({"year": year, "month": month.astype(int), "day": day.astype(int)})
     dates = pd.to_datetime(stamp, errors="coerce")
     if dates.isna().any():
@@ -440,7 +511,9 @@ def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_
         raise TimeSeriesError(p, int(lines[i]), f"no such date {int(month[i])}/{int(day[i])} in {year}")
     local = pd.DatetimeIndex(dates) + pd.to_timedelta(hour - 1, unit="h")
     _check_order(p, local, lines)
-    frame = pd.DataFrame({"temperature_c": temp, "relative_humidity_pct": rh, "line": lines}, index=local)
+    frame = pd.DataFrame(
+        {"temperature_c": temp, "relative_humidity_pct": rh, "dew_point_c": dew, "line": lines}, index=local
+    )
     if leap and not feb29.any():
         feb28 = frame[(local.month == 2) & (local.day == 28)].copy()
         if len(feb28):
@@ -472,11 +545,12 @@ def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_
     index = pd.date_range(
         pd.Timestamp(year=year, month=1, day=1, tz="UTC"), periods=n, freq="h", name="time_utc"
     )
-    out = pd.DataFrame(wrapped, index=index, columns=list(WEATHER_COLUMNS), dtype=np.float64)
+    out = pd.DataFrame(wrapped, index=index, columns=list(EPW_COLUMNS), dtype=np.float64)
     out.attrs.update(frame.attrs)
     out.attrs.update(
         {
-            "unit": {"temperature_c": "degC", "relative_humidity_pct": "%"},
+            "unit": {"temperature_c": "degC", "relative_humidity_pct": "%", "dew_point_c": "degC"},
+            "humidity": ["relative_humidity_pct", "dew_point_c"],
             "utc_offset_hours": offset_h,
             "location": location[1].strip(),
             "notes": notes,

@@ -8,7 +8,7 @@ Energy balance per step (every term ≥ 0, so PUE ≥ 1)::
     ups_loss_w          = rated · (a + b·f + c·f²),  f = it_w / rated            (UpsParams)
     distribution_loss_w = distribution_loss_fraction · (it_w + ups_loss_w)        (PDU, transformer)
     heat_w              = it_w + ups_loss_w + distribution_loss_w                 (all inside the MDC shell)
-    cooling_w           = fan_fraction · it_w + mechanical_share(T) · heat_w / COP(T)
+    cooling_w           = fan_fraction · it_w + mechanical_share(T, T_dew) · heat_w / COP(T)
     misc_w              = misc_fixed_w + misc_fraction_of_capacity · capacity     (lights, controls, security)
     total_w             = it_w + cooling_w + ups_loss_w + distribution_loss_w + misc_w
 
@@ -31,22 +31,94 @@ Cooling modes by outdoor dry bulb ``T``:
   order of the ASHRAE 90.1 minimum net sensible COP of small air-cooled computer-room
   units (AHRI 1360 rating at 95 °F) — i.e. ordinary, not best-in-class, equipment.
 
-Humidity limits on air-side economizers are not modelled (dry-bulb only).
+Humidity (direct air-side economizers, ``direct_air=True``, i.e. ``kind="free_air"``): outdoor
+air may enter the IT space only inside the module's ASHRAE TC 9.9 (2021) supply envelope
+(``ashrae_class``: the recommended envelope, 18–27 °C, dew point −9 to 15 °C and ≤ 70 % RH, or
+the allowable classes A1–A4, see :data:`ASHRAE_ENVELOPES`). Full free cooling needs the outdoor
+dry bulb ≤ ``min(economizer_max_c, dry_bulb_max_c)`` and its humidity ratio ≤ the envelope's
+(dew point limit, and the RH limit at the supply temperature). Air that is too cold or too dry
+is mixed with return air (humidification energy is not counted: adiabatic humidifiers draw
+little).
+Air that is too wet must be dehumidified on the cooling coil; with ``x`` the share of the
+design air flow taken from outdoors, the coil load per unit of heat is::
+
+    q(x) = max(0, 1 − x·s) + x·L
+    s = (T_return − T) / (T_return − T_econ)                 sensible cooling the outdoor air brings
+    L = (h(T, W_out) − h(T, W_max)) / (h(T_return, W_s) − h(T_econ, W_s))   latent load it brings
+
+(``h`` moist-air enthalpy, ``W_s = min(W_out, W_max)``, ``T_return = economizer_max_c +
+transition_band_c``). The plant picks the cheapest ``x ∈ [0, 1]`` (an enthalpy economizer), so
+``mechanical_share = min(1, max(0, 1 − s) + L / max(s, 1))`` when ``s > L`` and 1 (closed
+dampers, recirculation) otherwise; ``L = 0`` gives back the dry-bulb band above exactly. The
+dehumidifying coil is assumed to reach the envelope's dew point at the same evaporating
+temperature (12 °C), so the COP stays a function of the dry bulb. Without a dew point (a
+weather file with no humidity, or NaN entries) the dry-bulb-only rule applies. Water-side and
+dry-cooler economizers (``chilled_water``, ``liquid``) never bring outdoor air in: dry bulb only.
+There is no evaporative or cooling-tower kind, so no COP depends on the wet bulb.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from microdc.physics.psychro import (
+    EPSILON,
+    P_STD_PA,
+    humidity_ratio,
+    humidity_ratio_from_rh,
+    saturation_vapor_pressure_pa,
+)
+
 FloatArray = npt.NDArray[np.float64]
 CoolingKind = Literal["free_air", "dx", "chilled_water", "liquid"]
+AshraeClass = Literal["recommended", "A1", "A2", "A3", "A4"]
 
 _KELVIN = 273.15
+
+
+@dataclass(frozen=True)
+class AirEnvelope:
+    """Allowed IT inlet (supply) air, ASHRAE TC 9.9 *Thermal Guidelines for Data Processing
+    Environments*, 5th ed. (2021): dry bulb, dew point and relative humidity limits."""
+
+    name: str
+    dry_bulb_min_c: float
+    dry_bulb_max_c: float
+    dew_point_min_c: float
+    dew_point_max_c: float
+    rh_min_pct: float
+    rh_max_pct: float
+
+    def max_humidity_ratio(self, supply_c: float, pressure_pa: float = P_STD_PA) -> float:
+        """Wettest air allowed at a supply temperature, kg/kg: the dew point or the RH limit."""
+        return _max_humidity_ratio(self, float(supply_c), float(pressure_pa))
+
+
+@lru_cache(maxsize=256)
+def _max_humidity_ratio(env: AirEnvelope, supply_c: float, pressure_pa: float) -> float:
+    return float(
+        min(
+            humidity_ratio(env.dew_point_max_c, pressure_pa),
+            humidity_ratio_from_rh(supply_c, env.rh_max_pct, pressure_pa),
+        )
+    )
+
+
+#: The 2021 envelopes: recommended (all air-cooled classes; ≤ 70 % RH with low pollutant levels),
+#: and the allowable ranges of classes A1–A4.
+ASHRAE_ENVELOPES: dict[str, AirEnvelope] = {
+    "recommended": AirEnvelope("recommended", 18.0, 27.0, -9.0, 15.0, 0.0, 70.0),
+    "A1": AirEnvelope("A1", 15.0, 32.0, -12.0, 17.0, 8.0, 80.0),
+    "A2": AirEnvelope("A2", 10.0, 35.0, -12.0, 21.0, 8.0, 80.0),
+    "A3": AirEnvelope("A3", 5.0, 40.0, -12.0, 24.0, 8.0, 85.0),
+    "A4": AirEnvelope("A4", 5.0, 45.0, -12.0, 24.0, 8.0, 90.0),
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +137,9 @@ class CoolingParams:
         min_condensing_c: lowest condensing temperature (head-pressure control), °C.
         carnot_efficiency: η, achieved fraction of the Carnot COP.
         cop_min, cop_max: clip of the COP (protects against extreme inputs).
+        direct_air: the economizer brings outdoor air into the IT space (free_air), so the
+            ASHRAE envelope of ``ashrae_class`` limits it; False for water-side economizers.
+        ashrae_class: the supply-air envelope, a key of :data:`ASHRAE_ENVELOPES`.
     """
 
     kind: CoolingKind = "free_air"
@@ -79,10 +154,16 @@ class CoolingParams:
     carnot_efficiency: float = 0.35
     cop_min: float = 1.5
     cop_max: float = 8.0
+    direct_air: bool = True
+    ashrae_class: AshraeClass = "recommended"
 
     def __post_init__(self) -> None:
         if self.kind not in ("free_air", "dx", "chilled_water", "liquid"):
             raise ValueError(f"unknown cooling kind {self.kind!r}")
+        if self.ashrae_class not in ASHRAE_ENVELOPES:
+            raise ValueError(
+                f"unknown ASHRAE class {self.ashrae_class!r}; expected one of {', '.join(ASHRAE_ENVELOPES)}"
+            )
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -109,8 +190,9 @@ class CoolingParams:
         """
         presets: dict[str, dict[str, Any]] = {
             "free_air": {},
-            "dx": {"economizer": False, "fan_fraction": 0.05},
+            "dx": {"economizer": False, "fan_fraction": 0.05, "direct_air": False},
             "chilled_water": {
+                "direct_air": False,
                 "fan_fraction": 0.04,
                 "economizer_max_c": 10.0,
                 "transition_band_c": 10.0,
@@ -120,6 +202,7 @@ class CoolingParams:
                 "carnot_efficiency": 0.4,
             },
             "liquid": {
+                "direct_air": False,
                 "fan_fraction": 0.02,
                 "economizer_max_c": 30.0,
                 "transition_band_c": 10.0,
@@ -132,6 +215,11 @@ class CoolingParams:
         if kind not in presets:
             raise ValueError(f"unknown cooling kind {kind!r}")
         return replace(cls(kind=kind, **presets[kind]), **overrides)
+
+    @property
+    def envelope(self) -> AirEnvelope:
+        """The ASHRAE supply-air envelope of ``ashrae_class``."""
+        return ASHRAE_ENVELOPES[self.ashrae_class]
 
 
 @dataclass(frozen=True)
@@ -228,15 +316,58 @@ def cooling_cop(outdoor_c: npt.ArrayLike, params: CoolingParams = CoolingParams(
     return np.asarray(np.clip(cop, params.cop_min, params.cop_max), dtype=np.float64)
 
 
-def mechanical_share(outdoor_c: npt.ArrayLike, params: CoolingParams = CoolingParams()) -> FloatArray:
-    """Fraction of the heat load removed by compressors (0 = full economizer, 1 = none)."""
+def mechanical_share(
+    outdoor_c: npt.ArrayLike,
+    params: CoolingParams = CoolingParams(),
+    dew_point_c: npt.ArrayLike | None = None,
+    pressure_pa: float = P_STD_PA,
+) -> FloatArray:
+    """Fraction of the heat load removed by compressors (0 = full economizer, 1 = none).
+
+    With a dew point (°C, broadcasting with ``outdoor_c``; NaN = unknown) and ``direct_air``,
+    the share includes the latent load of dehumidifying outdoor air wetter than the module's
+    ASHRAE envelope, as an enthalpy economizer would choose it (module docstring); it may then
+    exceed the dry-bulb share but never 1. Without one, the dry-bulb rule.
+    """
     t_out = np.asarray(outdoor_c, dtype=np.float64)
+    dp: FloatArray | None = None
+    if dew_point_c is not None:
+        t_out, dp = np.broadcast_arrays(t_out, np.asarray(dew_point_c, dtype=np.float64))
     if not params.economizer:
-        return np.ones_like(t_out)
-    if params.transition_band_c == 0.0:
-        return np.asarray((t_out > params.economizer_max_c).astype(np.float64), dtype=np.float64)
-    share = (t_out - params.economizer_max_c) / params.transition_band_c
-    return np.asarray(np.clip(share, 0.0, 1.0), dtype=np.float64)
+        return np.ones(t_out.shape, dtype=np.float64)
+    t_econ = params.economizer_max_c
+    if params.direct_air:
+        t_econ = min(t_econ, params.envelope.dry_bulb_max_c)  # hotter air may not enter uncooled
+    band = params.transition_band_c + (params.economizer_max_c - t_econ)  # up to the return air
+    t_return = t_econ + band
+    if band == 0.0:
+        sensible = (t_out > t_econ).astype(np.float64)
+    else:
+        sensible = np.clip((t_out - t_econ) / band, 0.0, 1.0)
+    if dp is None or not params.direct_air or not np.isfinite(dp).any():
+        return np.asarray(sensible, dtype=np.float64)
+    known = np.isfinite(dp)
+    all_known = bool(known.all())
+    # Outdoor humidity ratio (a dew point above the dry bulb is read as saturation); 0 where unknown.
+    dp_c = np.minimum(dp, t_out) if all_known else np.where(known, np.minimum(dp, t_out), 0.0)
+    p_w = saturation_vapor_pressure_pa(np.clip(dp_c, -100.0, 200.0), check=False)
+    w_out = EPSILON * p_w / (pressure_pa - p_w)
+    if not all_known:
+        w_out = np.where(known, w_out, 0.0)
+    w_max = params.envelope.max_humidity_ratio(params.supply_temp_c, pressure_pa)
+    excess = np.maximum(w_out - w_max, 0.0)
+    if not excess.any():  # nothing wetter than the envelope: the dry-bulb rule holds
+        return np.asarray(sensible, dtype=np.float64)
+    if band == 0.0:  # no band: the economizer carries all or nothing
+        return np.asarray(np.where(excess > 0.0, 1.0, sensible), dtype=np.float64)
+    s = (t_return - t_out) / band  # sensible cooling that outdoor air brings, per unit of heat
+    # L = (h(T, W_out) − h(T, W_max)) / (h(T_return, W_s) − h(T_econ, W_s)),
+    # written out with h(t, W) = 1.006 t + W (2501 + 1.86 t)
+    w_s = np.minimum(w_out, w_max)
+    latent = excess * (2501.0 + 1.86 * t_out) / (band * (1.006 + 1.86 * w_s))
+    mixed = sensible + latent / np.maximum(s, 1.0)  # all outdoor air (s < 1) or mixed to T_econ
+    share = np.where(s > latent, np.minimum(mixed, 1.0), 1.0)  # else recirculate: cheaper
+    return np.asarray(share, dtype=np.float64)
 
 
 def facility_power_w(
@@ -244,6 +375,7 @@ def facility_power_w(
     outdoor_c: npt.ArrayLike,
     *,
     it_capacity_w: npt.ArrayLike,
+    dew_point_c: npt.ArrayLike | None = None,
     cooling: CoolingParams = CoolingParams(),
     ups: UpsParams = UpsParams(),
     facility: FacilityParams = FacilityParams(),
@@ -251,7 +383,9 @@ def facility_power_w(
     """Facility power breakdown for IT power ``it_w`` at outdoor temperature ``outdoor_c``.
 
     ``it_capacity_w`` (design IT power; broadcasts per site) sizes the UPS and the
-    miscellaneous load. Inputs broadcast together; all outputs have the broadcast shape.
+    miscellaneous load. ``dew_point_c`` (outdoor dew point, °C, NaN = unknown) lets a direct
+    air-side economizer respect its humidity envelope; None: dry-bulb limits only. Inputs
+    broadcast together; all outputs have the broadcast shape.
     """
     it = np.asarray(it_w, dtype=np.float64)
     t_out = np.asarray(outdoor_c, dtype=np.float64)
@@ -262,14 +396,15 @@ def facility_power_w(
         raise ValueError("outdoor_c must be finite")
     if np.any(cap <= 0.0):
         raise ValueError("it_capacity_w must be > 0")
+    if dew_point_c is not None and np.any(np.isinf(np.asarray(dew_point_c, dtype=np.float64))):
+        raise ValueError("dew_point_c must be finite (or NaN where unknown)")
     it, t_out, cap = np.broadcast_arrays(it, t_out, cap)
+    share = mechanical_share(t_out, cooling, dew_point_c)
 
     ups_loss = ups.loss_w(it, cap)
     dist_loss = facility.distribution_loss_fraction * (it + ups_loss)
     heat = it + ups_loss + dist_loss
-    cooling_w = cooling.fan_fraction * it + mechanical_share(t_out, cooling) * heat / cooling_cop(
-        t_out, cooling
-    )
+    cooling_w = cooling.fan_fraction * it + share * heat / cooling_cop(t_out, cooling)
     misc = facility.misc_fixed_w + facility.misc_fraction_of_capacity * cap
     total = it + cooling_w + ups_loss + dist_loss + misc
     return FacilityPower(

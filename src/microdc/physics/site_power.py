@@ -27,15 +27,22 @@ def cooling_params(module: Module) -> CoolingParams:
         )
         if v is not None
     }
-    return CoolingParams.for_kind(c.kind.value, **overrides)
+    return CoolingParams.for_kind(c.kind.value, ashrae_class=module.ashrae_class, **overrides)
 
 
 def module_power(
-    it_w: npt.ArrayLike, outdoor_c: npt.ArrayLike, module: Module, it_capacity_w: npt.ArrayLike | None = None
+    it_w: npt.ArrayLike,
+    outdoor_c: npt.ArrayLike,
+    module: Module,
+    it_capacity_w: npt.ArrayLike | None = None,
+    dew_point_c: npt.ArrayLike | None = None,
 ) -> FacilityPower:
-    """Facility power breakdown of a module carrying `it_w` at outdoor temperature `outdoor_c`."""
+    """Facility power breakdown of a module carrying `it_w` at outdoor temperature `outdoor_c`
+    (and outdoor dew point `dew_point_c`, °C; None or NaN: unknown, dry-bulb limits only)."""
     cap = module.max_it_kw * 1000.0 if it_capacity_w is None else it_capacity_w
-    return facility_power_w(it_w, outdoor_c, it_capacity_w=cap, cooling=cooling_params(module))
+    return facility_power_w(
+        it_w, outdoor_c, it_capacity_w=cap, dew_point_c=dew_point_c, cooling=cooling_params(module)
+    )
 
 
 def design_power_kw(it_kw: float, module: Module, outdoor_c: float) -> float:
@@ -44,7 +51,15 @@ def design_power_kw(it_kw: float, module: Module, outdoor_c: float) -> float:
     return float(p.total_w) / 1000.0
 
 
-def annual_pue(it_w: float, outdoor_c: FloatArray, module: Module, it_capacity_w: float) -> float:
-    """Energy-weighted PUE over a weather series at a constant IT load."""
-    p = module_power(np.full_like(outdoor_c, it_w), outdoor_c, module, it_capacity_w=it_capacity_w)
+def annual_pue(
+    it_w: float,
+    outdoor_c: FloatArray,
+    module: Module,
+    it_capacity_w: float,
+    dew_point_c: FloatArray | None = None,
+) -> float:
+    """Energy-weighted PUE over a weather series at a constant IT load (with its dew points, if known)."""
+    p = module_power(
+        np.full_like(outdoor_c, it_w), outdoor_c, module, it_capacity_w=it_capacity_w, dew_point_c=dew_point_c
+    )
     return float(p.total_w.sum() / p.it_w.sum())

@@ -207,6 +207,7 @@ class _Checker:
         }
         self._intensity: dict[str | None, float] = {}
         self._year_c: dict[str, FloatArray] = {}
+        self._year_dp: dict[str, FloatArray | None] = {}
         self._pue: dict[tuple[str, str, int, str], float] = {}
         self._design: dict[tuple[str, str, int], float] = {}
 
@@ -236,8 +237,11 @@ class _Checker:
         if key not in self._pue:
             if climate not in self._year_c:
                 self._year_c[climate] = self.series.year_outdoor_c(climate)
+                self._year_dp[climate] = self.series.year_dew_point_c(climate)
             it_w = n * (v.idle_w + 0.5 * (v.peak_w - v.idle_w))  # the planner's working point
-            self._pue[key] = annual_pue(it_w, self._year_c[climate], m, it_capacity_w=n * v.peak_w)
+            self._pue[key] = annual_pue(
+                it_w, self._year_c[climate], m, it_capacity_w=n * v.peak_w, dew_point_c=self._year_dp[climate]
+            )
         return self._pue[key]
 
     def design_kw(self, m: Module, v: ServerType, n: int) -> float:

@@ -152,6 +152,7 @@ def build_problem(
     demand = size_demand(s)
     series = ScenarioSeries(s)
     year_c = {c: series.year_outdoor_c(c) for c in {site.climate for site in s.sites}}
+    year_dp = {c: series.year_dew_point_c(c) for c in year_c}
 
     target_site = np.array([o.site for o in options] + [-1] * n_cloud, dtype=np.int64)
     target_cloud = np.array([-1] * n_opt + list(range(n_cloud)), dtype=np.int64)
@@ -171,7 +172,9 @@ def build_problem(
         site, m, v = s.sites[o.site], modules[o.module], servers[o.server]
         # PUE at the load the servers draw at half utilization (the planner's working point).
         it_w = o.servers * (v.idle_w + 0.5 * (v.peak_w - v.idle_w))
-        pue[f] = annual_pue(it_w, year_c[site.climate], m, it_capacity_w=o.it_kw * 1000.0)
+        pue[f] = annual_pue(
+            it_w, year_c[site.climate], m, it_capacity_w=o.it_kw * 1000.0, dew_point_c=year_dp[site.climate]
+        )
         intensity = series.mean_intensity(site.grid_zone)
         energy_price = (
             site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh

@@ -120,6 +120,10 @@ class Simulation:
         self.outdoor = np.array([series.outdoor_c(c, self.times) for c in f.climates]).reshape(
             len(f.climates), self.n_steps
         )
+        dew = [series.dew_point_c(c, self.times) for c in f.climates]  # None: no humidity → NaN
+        self.dew_point = np.array([np.full(self.n_steps, np.nan) if d is None else d for d in dew]).reshape(
+            len(f.climates), self.n_steps
+        )
         self.intensity = np.array([series.intensity(z, self.times) for z in f.zones]).reshape(
             len(f.zones), self.n_steps
         )
@@ -613,12 +617,13 @@ class Simulation:
             it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
             it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
             outdoor = np.where(f.climate >= 0, self.outdoor[np.maximum(f.climate, 0), k], np.nan)
+            dew_point = np.where(f.climate >= 0, self.dew_point[np.maximum(f.climate, 0), k], np.nan)
             cooling, ups, dist, misc = (np.zeros(n) for _ in range(4))
             for module, idx in self.module_groups:
                 on = idx[alive[idx]]
                 if on.size == 0:
                     continue
-                fp = module_power(it_w[on], outdoor[on], module, f.it_capacity_w[on])
+                fp = module_power(it_w[on], outdoor[on], module, f.it_capacity_w[on], dew_point[on])
                 cooling[on], ups[on] = fp.cooling_w, fp.ups_loss_w
                 dist[on], misc[on] = fp.distribution_loss_w, fp.misc_w
             cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
