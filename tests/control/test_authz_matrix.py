@@ -308,6 +308,10 @@ def _fresh_headers(world: dict[str, Any], caller: str) -> dict[str, str]:
     admin = world["heads"]["admin"]
     et = client.post(f"/api/v1/sites/{site}/enrollment-tokens", headers=admin).json()["token"]
     tok = client.post("/api/v1/enroll", json={"token": et}).json()["token"]
+    # Re-enrolling revoked the site's earlier credentials (tests/security): rotate, so the world keeps a
+    # current credential; the enrolled one stays valid for the rotation grace, for the caller to use.
+    r = client.post("/api/v1/site-credentials/rotate", headers={"Authorization": f"Bearer {tok}"})
+    world["heads"][caller] = {"Authorization": f"Bearer {r.json()['token']}"}
     return {"Authorization": f"Bearer {tok}"}
 
 

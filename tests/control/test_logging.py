@@ -44,6 +44,7 @@ def test_flows_log_no_secrets(
     secrets.append(et)
     secrets.append(client.post("/api/v1/enroll", json={"token": et}).json()["token"])
     client.post("/api/v1/enroll", json={"token": et})  # failure path is logged/audited too
+    h = {"Authorization": f"Bearer {secrets[-1]}"}  # re-enrolling revoked the first credential
     rot = client.post("/api/v1/site-credentials/rotate", headers=h).json()["token"]
     secrets.append(rot)
     client.post(

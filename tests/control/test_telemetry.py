@@ -42,9 +42,9 @@ def test_ingest_and_idempotent_retry(
     r2 = client.post("/api/v1/sites/a/telemetry", json=b, headers=h)
     assert r2.status_code == 200
     assert r2.json() == {**ack, "duplicate": True}
-    # even a retry with different content under the same batch id is not stored twice
+    # the same batch id with different content is a conflict (tests/security), and is not stored either
     b3 = {**b, "readings": b["readings"][:1]}
-    assert client.post("/api/v1/sites/a/telemetry", json=b3, headers=h).json()["accepted"] == 30
+    assert client.post("/api/v1/sites/a/telemetry", json=b3, headers=h).status_code == 409
     assert _count(services) == 30
     with services.db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(TelemetryBatch)) == 1

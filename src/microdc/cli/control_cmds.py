@@ -35,6 +35,21 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     return cfg
 
 
+def uvicorn_options(settings: Any, log_level: str = "info") -> dict[str, Any]:
+    """uvicorn keyword arguments for `serve`. Proxy headers only from `trusted_proxies`: uvicorn's own
+    default believes X-Forwarded-For from 127.0.0.1, which would let anything on the host forge it."""
+    trusted = list(settings.trusted_proxies)
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": log_config(log_level),
+        "access_log": False,
+        "timeout_keep_alive": settings.keep_alive_s,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted if trusted else None,
+    }
+
+
 def serve(
     db: DbOpt = None,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
@@ -46,10 +61,19 @@ def serve(
     public_docs: Annotated[
         bool, typer.Option("--public-docs", help="serve /docs and /openapi.json openly")
     ] = False,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="IP or CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable; "
+            "default: $MICRODC_TRUSTED_PROXIES or none)",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run the control plane (FastAPI under uvicorn). Migrates the database first."""
     import uvicorn
+    from pydantic import ValidationError
 
     from microdc.control.app import create_app
     from microdc.control.db import Database
@@ -59,33 +83,26 @@ def serve(
         overrides["metrics_public"] = True
     if public_docs:
         overrides["public_docs"] = True
-    settings = _settings(db, **overrides)
+    if trusted_proxy:
+        overrides["trusted_proxies"] = tuple(trusted_proxy)
+    try:
+        settings = _settings(db, **overrides)
+    except ValidationError as e:
+        for err in e.errors(include_url=False):
+            where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+            typer.echo(f"error: {where}: {err.get('msg', '')}", err=True)
+        raise typer.Exit(2) from None
     database = Database(settings.db_url)
     database.migrate()  # once, before any worker starts
     database.dispose()
     typer.echo(f"microdc control plane on http://{host}:{port} (db: {_safe_url(settings.db_url)})", err=True)
+    opts = uvicorn_options(settings, log_level)
     if workers == 1:
         app = create_app(settings.model_copy(update={"migrate_on_start": False}))
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_config=log_config(log_level),
-            access_log=False,
-            timeout_keep_alive=settings.keep_alive_s,
-        )
+        uvicorn.run(app, **opts)
         return
     os.environ.update(settings.model_copy(update={"migrate_on_start": False}).to_env())
-    uvicorn.run(
-        "microdc.control.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=log_config(log_level),
-        access_log=False,
-        timeout_keep_alive=settings.keep_alive_s,
-    )
+    uvicorn.run("microdc.control.app:app_from_env", factory=True, workers=workers, **opts)
 
 
 def _safe_url(url: str) -> str:
@@ -110,6 +127,8 @@ def admin_create(
     ] = False,
 ) -> None:
     """Create an admin user and print its API token once (store it: it cannot be shown again)."""
+    from pydantic import ValidationError
+
     from microdc.control.db import Database
     from microdc.control.identity import create_user, issue_user_token
     from microdc.control.online_placer import OnlinePlacer
@@ -123,8 +142,10 @@ def admin_create(
         pw = typer.prompt("Password (12+ characters)", hide_input=True, confirmation_prompt=True)
     try:
         UserIn(name=name, role=Role.ADMIN, password=pw)
-    except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
+    except ValidationError as e:  # each message names the field and rule, never echoes the input
+        for err in e.errors(include_url=False, include_input=False):
+            where = ".".join(str(x) for x in err.get("loc", ())) or "user"
+            typer.echo(f"error: {where}: {err.get('msg', '')}", err=True)
         raise typer.Exit(2) from None
     settings = _settings(db)
     database = Database(settings.db_url)

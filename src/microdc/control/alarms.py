@@ -21,6 +21,15 @@ from microdc.control.schemas import AgentAlarmEventIn
 from microdc.control.trust import set_trust
 
 OPEN_STATES = ("raised", "acknowledged")
+# Rule alarm-clear-by-people: a site's own credential (its telemetry or its agent's events) cannot clear
+# these alarms about itself — an intruder who owns the cabinet would simply close them. Only a person
+# (operator role) clears them; heartbeat_lost also clears when the server itself sees the site live again.
+RULE_PEOPLE_CLEAR = "alarm-clear-by-people"
+PEOPLE_CLEAR_KINDS = frozenset({"heartbeat_lost", "door_open", "tamper"})
+
+
+def people_must_clear(alarm: Alarm) -> bool:
+    return alarm.break_in or alarm.kind in PEOPLE_CLEAR_KINDS
 
 
 def _audit(
@@ -122,10 +131,18 @@ def clear_open(
 
 
 def apply_rule_events(session: Session, ctx: Ctx, site_id: str, events: Iterable[AlarmEvent]) -> int:
+    """Apply the rules' events for the site's own readings (so a clear is the site's say-so)."""
     n = 0
     for ev in events:
         n += 1
         if ev.action == "clear":
+            alarm = find_open(session, site_id, ev.kind, ev.sensor_id)
+            if alarm is not None and people_must_clear(alarm):
+                # stays open until an operator clears it; the reading itself is stored as usual
+                _audit(
+                    session, ctx, "alarm.clear_refused", alarm, {"rule": RULE_PEOPLE_CLEAR, "why": ev.message}
+                )
+                continue
             clear_open(session, ctx, site_id, ev.kind, ev.sensor_id, ev.message)
         else:
             raise_or_update(
@@ -196,6 +213,18 @@ def agent_event(session: Session, ctx: Ctx, site_id: str, ev: AgentAlarmEventIn)
     if seen is not None:
         return (session.get(Alarm, seen.alarm_id) if seen.alarm_id else None), True
     if ev.action == "clear":
+        target = find_open(session, site_id, ev.kind, ev.sensor_id)
+        if target is not None and people_must_clear(target):
+            raise ProblemError(
+                403,
+                f"{RULE_PEOPLE_CLEAR}: alarm {target.id} ({target.kind}"
+                f"{', break-in' if target.break_in else ''}) is cleared only by an operator, "
+                "never by the site it is about",
+                slug=RULE_PEOPLE_CLEAR,
+                title="Only an operator may clear this alarm",
+                rule=RULE_PEOPLE_CLEAR,
+                alarm_id=target.id,
+            )
         alarm = clear_open(session, ctx, site_id, ev.kind, ev.sensor_id, ev.message or "cleared by agent")
     else:
         alarm = raise_or_update(

@@ -12,7 +12,21 @@ from microdc.control import audit
 from microdc.control.context import Ctx
 from microdc.control.models import ApiToken, EnrollmentToken, Site, User
 from microdc.control.problems import ProblemError, conflict, not_found
-from microdc.control.security import Principal, Role, TokenKind, hash_password, hash_token, new_token
+from microdc.control.security import (
+    PasswordPolicy,
+    Principal,
+    Role,
+    TokenKind,
+    hash_password,
+    hash_token,
+    new_token,
+    password_needs_rehash,
+)
+
+# Rule names (they start the problem details and name the guard tests and mutants).
+RULE_CURRENT_RENEWS = "credential-superseded"
+RULE_REENROLL_REVOKES = "re-enrollment-revokes"
+RULE_PASSWORD_ENDS_SESSIONS = "password-change-ends-sessions"
 
 
 def lookup_principal(
@@ -65,7 +79,7 @@ def create_user(session: Session, ctx: Ctx, name: str, role: Role, password: str
     user = User(
         name=name,
         role=role.value,
-        password_hash=hash_password(password, n=ctx.settings.scrypt_n) if password else None,
+        password_hash=hash_password(password, ctx.settings.password_policy) if password else None,
         created_at=ctx.now,
     )
     session.add(user)
@@ -131,13 +145,70 @@ def revoke_token(session: Session, ctx: Ctx, token_id: int) -> ApiToken:
     return tok
 
 
-def revoke_site_credentials(session: Session, ctx: Ctx, site_id: str) -> int:
+def end_user_sessions(session: Session, ctx: Ctx, user: User, *, keep_token_id: int | None, why: str) -> int:
+    """Revoke every live token of `user` except `keep_token_id` (the session that made the change)."""
+    q = update(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.kind == "user", ApiToken.revoked_at.is_(None)
+    )
+    if keep_token_id is not None:
+        q = q.where(ApiToken.id != keep_token_id)
+    res = session.execute(q.values(revoked_at=ctx.now, revoked_by=f"{why} by {ctx.actor}"[:128]))
+    n = int(getattr(res, "rowcount", 0) or 0)
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action="user.sessions_end",
+        target=f"user:{user.name}",
+        client_ip=ctx.client_ip,
+        details={"rule": RULE_PASSWORD_ENDS_SESSIONS, "reason": why, "revoked": n, "kept": keep_token_id},
+        now=ctx.now,
+    )
+    return n
+
+
+def set_password(session: Session, ctx: Ctx, user: User, password: str, *, keep_token_id: int | None) -> int:
+    """Change a password; every other token of the user stops working (returns how many were revoked)."""
+    user.password_hash = hash_password(password, ctx.settings.password_policy)
+    return end_user_sessions(session, ctx, user, keep_token_id=keep_token_id, why="password change")
+
+
+def rehash_after_login(session: Session, ctx: Ctx, user: User, password: str, policy: PasswordPolicy) -> bool:
+    """After a successful login (`user` as read then, maybe detached), replace a legacy (scrypt) or
+    differently tuned hash with argon2id at the current policy — transparently, so databases of older
+    versions keep working. Returns whether it did."""
+    old_hash = user.password_hash
+    if not password_needs_rehash(old_hash, policy):
+        return False
+    new_hash = hash_password(password, policy)
+    res = session.execute(
+        update(User).where(User.id == user.id, User.password_hash == old_hash).values(password_hash=new_hash)
+    )
+    if not getattr(res, "rowcount", 0):
+        return False  # changed meanwhile: keep the newer one
+    scheme = "scrypt" if (old_hash or "").startswith("scrypt$") else "argon2id (other parameters)"
+    audit.append(
+        session,
+        actor=ctx.actor,
+        action="user.password_rehash",
+        target=f"user:{user.name}",
+        client_ip=ctx.client_ip,
+        details={"from": scheme, "to": f"argon2id m={policy.memory_kib} t={policy.time_cost}"},
+        now=ctx.now,
+    )
+    return True
+
+
+def _revoke_site_tokens(session: Session, ctx: Ctx, site_id: str, by: str) -> int:
     res = session.execute(
         update(ApiToken)
         .where(ApiToken.site_id == site_id, ApiToken.kind == "site", ApiToken.revoked_at.is_(None))
-        .values(revoked_at=ctx.now, revoked_by=ctx.actor[:128])
+        .values(revoked_at=ctx.now, revoked_by=by[:128])
     )
-    n = int(getattr(res, "rowcount", 0) or 0)
+    return int(getattr(res, "rowcount", 0) or 0)
+
+
+def revoke_site_credentials(session: Session, ctx: Ctx, site_id: str) -> int:
+    n = _revoke_site_tokens(session, ctx, site_id, ctx.actor)
     audit.append(
         session,
         actor=ctx.actor,
@@ -224,6 +295,8 @@ def redeem_enrollment(session: Session, ctx: Ctx, token: str, agent_version: str
     )
     if not getattr(res, "rowcount", 0):
         return EnrollOutcome(False, et.site_id, "enrollment token already used")
+    # A fresh enrollment replaces the site's identity: every earlier credential dies now.
+    revoked = _revoke_site_tokens(session, ctx, et.site_id, f"re-enrollment (enrollment token {et.id})")
     tok, secret = _issue_site_token(session, ctx, et.site_id, f"enrolled agent {agent_version or ''}".strip())
     site = session.get(Site, et.site_id)
     if site is not None and agent_version:
@@ -234,19 +307,43 @@ def redeem_enrollment(session: Session, ctx: Ctx, token: str, agent_version: str
         action="enrollment.redeem",
         target=f"site:{et.site_id}",
         client_ip=ctx.client_ip,
-        details={"enrollment_token_id": et.id, "token_id": tok.id, "expires_at": _iso(tok.expires_at)},
+        details={
+            "enrollment_token_id": et.id,
+            "token_id": tok.id,
+            "expires_at": _iso(tok.expires_at),
+            "revoked_earlier_credentials": revoked,
+        },
         now=ctx.now,
     )
     return EnrollOutcome(True, et.site_id, token=tok, secret=secret)
 
 
 def rotate_site_credential(session: Session, ctx: Ctx, principal: Principal) -> tuple[ApiToken, str]:
-    """New credential for the calling site; the old one stays valid for `rotation_grace_s` only."""
+    """New credential for the calling site; the old one stays valid for `rotation_grace_s` only.
+
+    Only the site's *current* credential (no later one was issued) may renew, so a credential renews at
+    most once and a copy that was already rotated (a stolen disk, a cloned agent) cannot mint more."""
     if principal.kind != "site" or principal.site_id is None:
         raise ProblemError(403, "only a site credential can be rotated here")
     old = session.get(ApiToken, principal.token_id, with_for_update=True)
     if old is None or old.revoked_at is not None:
         raise ProblemError(401, "credential no longer valid")
+    newer = session.scalar(
+        select(ApiToken.id)
+        .where(ApiToken.site_id == principal.site_id, ApiToken.kind == "site", ApiToken.id > old.id)
+        .limit(1)
+    )
+    if newer is not None:
+        raise ProblemError(
+            401,
+            f"{RULE_CURRENT_RENEWS}: credential {old.id} was already renewed (credential {newer} replaced "
+            "it); only the site's current credential may renew — re-enroll the site",
+            slug=RULE_CURRENT_RENEWS,
+            title="Credential already renewed",
+            headers={"WWW-Authenticate": 'Bearer realm="microdc", error="invalid_token"'},
+            rule=RULE_CURRENT_RENEWS,
+            token_id=old.id,
+        )
     renewing_expired = old.expires_at is not None and old.expires_at <= ctx.now
     tok, secret = _issue_site_token(session, ctx, principal.site_id, f"rotated from token {old.id}")
     grace_end = ctx.now + timedelta(seconds=ctx.settings.rotation_grace_s)

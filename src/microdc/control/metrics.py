@@ -121,6 +121,12 @@ class Metrics:
         self.rate_limited = Counter(
             "microdc_rate_limited", "Requests refused with 429", ["scope"], registry=self.registry
         )
+        self.refused = Counter(
+            "microdc_refused",
+            "Client input refused by a named rule (timestamp-window, batch-conflict, alarm-clear-by-people)",
+            ["rule", "route"],
+            registry=self.registry,
+        )
         self.security_events = Counter(
             "microdc_security_events",
             "Security events (audited or sampled)",

@@ -222,6 +222,8 @@ class TelemetryBatch(Base):
     reading_count: Mapped[int] = mapped_column(Integer)
     first_ts: Mapped[datetime | None] = mapped_column()
     last_ts: Mapped[datetime | None] = mapped_column()
+    # SHA-256 of the batch's content (seq and readings), so a reused batch_id with other data is a 409
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class Rollup(Base):

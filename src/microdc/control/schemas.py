@@ -7,9 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from microdc.control.security import Role
+from microdc.control.security import MIN_PASSWORD_LENGTH, Role, password_problem
 from microdc.control.vocab import UNITS, PhysicalContext, ReadingType
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
@@ -83,16 +83,41 @@ class WhoAmI(Out):
 # --- users and tokens ------------------------------------------------------------------------
 
 
+def _strong(password: str) -> str:
+    problem = password_problem(password)
+    if problem:
+        raise ValueError(problem)
+    return password
+
+
+Password = Annotated[
+    str,
+    Field(
+        max_length=1024,
+        json_schema_extra={"minLength": MIN_PASSWORD_LENGTH},
+        description=f"{MIN_PASSWORD_LENGTH}+ characters, not a common password (rule password-strength)",
+    ),
+    AfterValidator(_strong),
+]
+
+
 class UserIn(In):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=64)]
     role: Role
-    password: Annotated[str, Field(min_length=12, max_length=1024)] | None = None
+    password: Password | None = None
+
+    @model_validator(mode="after")
+    def _not_the_name(self) -> UserIn:
+        problem = password_problem(self.password, user_name=self.name) if self.password else None
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class UserPatch(In):
     role: Role | None = None
     disabled: bool | None = None
-    password: Annotated[str, Field(min_length=12, max_length=1024)] | None = None
+    password: Password | None = None
 
 
 class UserOut(Out):

@@ -6,10 +6,13 @@ through an import-string factory) get the same settings as the `microdc serve` p
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from microdc.control.security import OWASP_MIN_MEMORY_KIB, OWASP_MIN_TIME_COST, PasswordPolicy
 
 DEFAULT_DB_URL = "sqlite:///./microdc.db"
 
@@ -36,7 +39,14 @@ class Settings(BaseModel):
     accept_compressed_bodies: bool = Field(True, description="decode gzip/zstd request bodies (agents)")
     max_readings_per_batch: int = Field(5000, gt=0)
     keep_alive_s: int = Field(30, ge=1, le=3600, description="HTTP keep-alive (agents post every ~10 s)")
-    trust_forwarded_for: bool = Field(False, description="take the client IP from X-Forwarded-For")
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed; from "
+        "any other peer those headers are ignored (env: comma-separated)",
+    )
+    trust_forwarded_for: bool = Field(
+        False, description="deprecated: needs trusted_proxies, which alone decides whose headers count"
+    )
 
     # identity
     user_token_ttl_s: int = Field(12 * 3600, gt=0, description="lifetime of a token issued by /auth/login")
@@ -48,7 +58,14 @@ class Settings(BaseModel):
         ge=0,
         description="an expired site credential may still be rotated (once) this long after expiry",
     )
-    scrypt_n: int = Field(2**14, ge=2, description="scrypt cost for passwords")
+    scrypt_n: int = Field(
+        2**14, ge=2, description="deprecated, unused: passwords are argon2id (old scrypt hashes still verify)"
+    )
+    password_memory_kib: int = Field(
+        65536, ge=OWASP_MIN_MEMORY_KIB, description="argon2id memory (KiB); RFC 9106 low-memory profile"
+    )
+    password_time_cost: int = Field(3, ge=OWASP_MIN_TIME_COST, description="argon2id passes")
+    password_parallelism: int = Field(4, ge=1, le=64, description="argon2id lanes")
 
     # rate limits (token buckets: capacity, refill per second)
     login_burst: int = Field(5, ge=1)
@@ -73,6 +90,15 @@ class Settings(BaseModel):
     heartbeat_interval_s: float = Field(30.0, gt=0)
     heartbeat_missed_intervals: int = Field(3, ge=1)
     probe_max_age_s: float = Field(300.0, gt=0, description="probe reports older than this are ignored")
+    live_clock_window_s: float = Field(
+        600.0, gt=0, description="a probe's or heartbeat's timestamp must be this close to the server's clock"
+    )
+    max_clock_skew_s: float = Field(
+        300.0,
+        gt=0,
+        description="readings and agent alarm events may be this far in the future (older is fine: queued "
+        "while offline, but never before 2000)",
+    )
 
     # alarms (ASHRAE A1 class, see alarm_rules.Thresholds for the defaults)
     temperature_dwell_s: float = Field(300.0, ge=0)
@@ -89,6 +115,37 @@ class Settings(BaseModel):
         description="effective tier of an untrusted site for the rule placer (policy module: 1)",
     )
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return tuple(x.strip() for x in v.split(",") if x.strip())
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for item in v:
+            try:
+                out.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {item!r} is not an IP address or CIDR network") from None
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _forwarded_needs_proxies(self) -> Settings:
+        if self.trust_forwarded_for and not self.trusted_proxies:
+            raise ValueError(
+                "trust_forwarded_for: set trusted_proxies to the CIDRs of your reverse proxies instead; "
+                "X-Forwarded-For is honoured only from them (from anyone else it could be forged)"
+            )
+        return self
+
+    @property
+    def password_policy(self) -> PasswordPolicy:
+        return PasswordPolicy(self.password_memory_kib, self.password_time_cost, self.password_parallelism)
+
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
@@ -101,7 +158,12 @@ class Settings(BaseModel):
         """The MICRODC_* variables that make `from_env` rebuild these settings (for worker processes)."""
         out: dict[str, str] = {}
         for name, value in self.model_dump().items():
-            out[f"MICRODC_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                out[f"MICRODC_{name.upper()}"] = str(value).lower()
+            elif isinstance(value, (list, tuple)):
+                out[f"MICRODC_{name.upper()}"] = ",".join(str(x) for x in value)
+            else:
+                out[f"MICRODC_{name.upper()}"] = str(value)
         return out
 
     @classmethod

@@ -1,14 +1,16 @@
 """Telemetry ingest and queries.
 
-Ingest of one batch is one transaction: claim (site, batch_id) in `telemetry_batches` (a retry finds the
-row and gets the original ack back — nothing is double-counted), upsert the batch's sensors (one
-multi-row statement, returning their keys), bulk-insert the readings (PostgreSQL: binary COPY; SQLite:
-one executemany), and run the alarm rules for the readings they look at. The ack is sent only after
-the commit, so an acknowledged reading is durable.
+Ingest of one batch is one transaction: claim (site, batch_id) in `telemetry_batches` (a retry with the
+same content finds the row and gets the original ack back — nothing is double-counted; the same batch_id
+with *different* content is a 409 `batch-conflict`, never a silent drop of the new data), upsert the
+batch's sensors (one multi-row statement, returning their keys), bulk-insert the readings (PostgreSQL:
+binary COPY; SQLite: one executemany), and run the alarm rules for the readings they look at. The ack
+is sent only after the commit, so an acknowledged reading is durable.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,7 @@ from sqlalchemy import BigInteger, Float, Select, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from microdc.control import alarm_rules, alarms, health
+from microdc.control import alarm_rules, alarms, clientclock, health
 from microdc.control.context import Ctx
 from microdc.control.models import (
     MaintenanceWindow,
@@ -47,7 +49,7 @@ RULE_TYPES = frozenset(
         ReadingType.INTRUSION,
     }
 )
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+RULE_BATCH_CONFLICT = "batch-conflict"
 
 
 def _rule_relevant(r: ReadingIn) -> bool:
@@ -75,25 +77,49 @@ class IngestResult:
     received_at: datetime
 
 
-def _existing(session: Session, site_id: str, batch: TelemetryBatchIn) -> IngestResult:
+def batch_digest(batch: TelemetryBatchIn) -> str:
+    """SHA-256 over the batch's meaning (seq and every reading, in order), not its bytes: a retry that
+    was re-serialised or re-compressed is still the same batch."""
+    lines = [str(batch.seq)]
+    lines.extend(
+        f"{r.sensor_id}\x1f{r.reading_type.value}\x1f{r.unit}\x1f{r.physical_context.value}"
+        f"\x1f{r.ts.timestamp()!r}\x1f{r.value!r}"
+        for r in batch.readings
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _existing(session: Session, site_id: str, batch: TelemetryBatchIn, digest: str) -> IngestResult:
     row = session.scalars(
         select(TelemetryBatch).where(
             TelemetryBatch.site_id == site_id, TelemetryBatch.batch_id == batch.batch_id
         )
     ).one()
+    # rows stored before the digest existed (NULL) cannot be compared: treated as the same batch
+    if row.content_sha256 is not None and row.content_sha256 != digest:
+        raise ProblemError(
+            409,
+            f"{RULE_BATCH_CONFLICT}: batch_id {batch.batch_id!r} was already stored with other content "
+            f"(seq {row.seq}, {row.reading_count} readings); nothing of this batch was stored — "
+            "send new data under a new batch_id",
+            slug=RULE_BATCH_CONFLICT,
+            title="Batch id reused with different content",
+            rule=RULE_BATCH_CONFLICT,
+            batch_id=batch.batch_id,
+            stored_sha256=row.content_sha256,
+            sent_sha256=digest,
+        )
     return IngestResult(site_id, row.batch_id, row.seq, row.reading_count, True, row.received_at)
 
 
 def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) -> IngestResult:
     rs = batch.readings
-    limit = ctx.now + MAX_CLOCK_SKEW
     first_ts = min(r.ts for r in rs)
     last_ts = max(r.ts for r in rs)
-    if last_ts > limit:
-        raise ProblemError(
-            422,
-            f"reading timestamp {last_ts.isoformat()} is in the future (server time {ctx.now.isoformat()})",
-        )
+    skew = ctx.settings.max_clock_skew_s
+    clientclock.check_recorded("reading timestamp", last_ts, ctx.now, skew)
+    clientclock.check_recorded("reading timestamp", first_ts, ctx.now, skew)
+    digest = batch_digest(batch)
     claim = (
         dialect_insert(session, TelemetryBatch.__table__)
         .values(
@@ -104,6 +130,7 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
             reading_count=len(rs),
             first_ts=first_ts,
             last_ts=last_ts,
+            content_sha256=digest,
         )
         .on_conflict_do_nothing(index_elements=["site_id", "batch_id"])
         # the site's liveness rides along, saving a round trip
@@ -113,7 +140,7 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
     )
     claimed = session.execute(claim).first()
     if claimed is None:
-        return _existing(session, site_id, batch)
+        return _existing(session, site_id, batch, digest)
     liveness = claimed[1]
 
     sensor_keys = _upsert_sensors(session, ctx, site_id, rs)

@@ -7,10 +7,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy import select
 
-from microdc.control import alarms
-from microdc.control.api.deps import Operator, OwnSite, ServicesDep, SiteIdPath, Viewer, make_ctx
+from microdc.control import alarms, clientclock
+from microdc.control.api.deps import (
+    Operator,
+    OwnSite,
+    ServicesDep,
+    SiteIdPath,
+    Viewer,
+    count_refusal,
+    make_ctx,
+    security_event,
+)
 from microdc.control.models import Alarm
-from microdc.control.problems import problem_responses
+from microdc.control.problems import ProblemError, problem_responses
 from microdc.control.schemas import AgentAlarmEventIn, AlarmNoteIn, AlarmOut, AlarmState, BreakInIn
 
 router = APIRouter(prefix="/api/v1", tags=["alarms"])
@@ -105,6 +114,8 @@ def break_in(
     status_code=status.HTTP_201_CREATED,
     summary="Agent: report an alarm event it evaluated locally (idempotent on event_id)",
     responses={**problem_responses(401, 403, 422), 200: {"description": "duplicate event: nothing changed"}},
+    description="A site cannot clear heartbeat_lost, door_open, tamper or break-in alarms about itself "
+    "(403 alarm-clear-by-people): only an operator clears those.",
 )
 def agent_event(
     site_id: SiteIdPath,
@@ -114,8 +125,21 @@ def agent_event(
     principal: OwnSite,
     services: ServicesDep,
 ) -> AlarmOut | None:
-    with services.db.session() as s:
-        alarm, duplicate = alarms.agent_event(s, make_ctx(request, principal), site_id, body)
-        if duplicate:
-            response.status_code = status.HTTP_200_OK
-        return AlarmOut.model_validate(alarm) if alarm is not None else None
+    ctx = make_ctx(request, principal)
+    try:
+        clientclock.check_recorded("alarm event ts", body.ts, ctx.now, services.settings.max_clock_skew_s)
+        with services.db.session() as s:
+            alarm, duplicate = alarms.agent_event(s, ctx, site_id, body)
+            if duplicate:
+                response.status_code = status.HTTP_200_OK
+            return AlarmOut.model_validate(alarm) if alarm is not None else None
+    except ProblemError as e:
+        if count_refusal(request, e, "alarm_event") == alarms.RULE_PEOPLE_CLEAR:
+            security_event(
+                request,
+                "alarm.clear_refused",
+                actor=principal.actor,
+                target=f"alarm:{e.extra.get('alarm_id')}",
+                details={"rule": alarms.RULE_PEOPLE_CLEAR, "kind": body.kind, "event_id": body.event_id},
+            )
+        raise

@@ -14,7 +14,7 @@ from microdc.control.api.deps import (
     rate_limit,
     security_event,
 )
-from microdc.control.identity import issue_user_token, revoke_token
+from microdc.control.identity import issue_user_token, rehash_after_login, revoke_token
 from microdc.control.models import ApiToken, User
 from microdc.control.problems import problem_responses, unauthorized
 from microdc.control.schemas import IssuedToken, LoginIn, WhoAmI
@@ -36,13 +36,15 @@ def login(body: LoginIn, request: Request, services: ServicesDep) -> IssuedToken
     rate_limit(request, services.limits.login_user, body.username, "login")
     with services.db.read_session() as s:
         user = s.scalar(select(User).where(User.name == body.username))
-        ok = verify_password(body.password, user.password_hash if user else None)
+        policy = services.settings.password_policy
+        ok = verify_password(body.password, user.password_hash if user else None, policy)
         ok = ok and user is not None and not user.disabled
     if not ok or user is None:
         security_event(request, "auth.login_failed", actor=f"anonymous:{body.username[:64]}")
         raise unauthorized("invalid user name or password")
     ctx = make_ctx(request, None).as_actor(f"user:{user.name}", ip)
     with services.db.session() as s:
+        rehash_after_login(s, ctx, user, body.password, policy)
         fresh = s.get(User, user.id)
         assert fresh is not None
         tok, secret = issue_user_token(

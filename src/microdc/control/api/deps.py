@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from microdc.control import audit
+from microdc.control import audit, proxies
 from microdc.control.context import Ctx
 from microdc.control.identity import lookup_principal
 from microdc.control.problems import ProblemError, forbidden, unauthorized
@@ -30,13 +30,21 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def client_ip(request: Request) -> str:
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def from_trusted_proxy(request: Request) -> bool:
+    """Whether the direct peer is one of `trusted_proxies` (only then do X-Forwarded-* headers count)."""
     services: Services = request.app.state.services
-    if services.settings.trust_forwarded_for:
-        fwd = request.headers.get("x-forwarded-for")
-        if fwd:
-            return fwd.split(",")[0].strip()[:64]
-    return (request.client.host if request.client else "")[:64]
+    return proxies.is_trusted(_peer(request), services.settings.trusted_proxies)
+
+
+def client_ip(request: Request) -> str:
+    """The IP that rate limits and the audit log see: X-Forwarded-For only via a trusted proxy."""
+    services: Services = request.app.state.services
+    fwd = request.headers.getlist("x-forwarded-for")
+    return proxies.client_address(_peer(request), fwd, services.settings.trusted_proxies)[:64]
 
 
 def security_event(
@@ -74,6 +82,15 @@ def security_event(
             )
     except Exception:  # never turn a 401/403 into a 500
         log.exception("could not audit security event %s", action)
+
+
+def count_refusal(request: Request, err: ProblemError, route: str) -> str | None:
+    """Count a refusal by a named rule (problem member `rule`) in microdc_refused_total; returns the rule."""
+    rule = err.extra.get("rule")
+    if rule:
+        services: Services = request.app.state.services
+        services.metrics.refused.labels(rule=str(rule), route=route).inc()
+    return str(rule) if rule else None
 
 
 def rate_limit(request: Request, bucket: TokenBucket, key: str, scope: str) -> None:

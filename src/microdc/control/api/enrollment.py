@@ -99,9 +99,20 @@ def rotate(request: Request, principal: RenewingPrincipalDep, services: Services
         )
         raise forbidden("only a site credential can be rotated")
     rate_limit(request, services.limits.rotate_site, principal.site_id, "credential rotation")
-    with services.db.session() as s:
-        tok, secret = identity.rotate_site_credential(s, make_ctx(request, principal), principal)
-        return _credential(services.settings.site_token_ttl_s, principal.site_id, tok, secret)
+    try:
+        with services.db.session() as s:
+            tok, secret = identity.rotate_site_credential(s, make_ctx(request, principal), principal)
+            return _credential(services.settings.site_token_ttl_s, principal.site_id, tok, secret)
+    except ProblemError as e:
+        if e.extra.get("rule") == identity.RULE_CURRENT_RENEWS:  # a copy of a rotated credential
+            security_event(
+                request,
+                "auth.superseded_credential",
+                actor=principal.actor,
+                target=f"site:{principal.site_id}",
+                details={"token_id": principal.token_id, "rule": identity.RULE_CURRENT_RENEWS},
+            )
+        raise
 
 
 @router.get(

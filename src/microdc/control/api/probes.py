@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from microdc.control import health
-from microdc.control.api.deps import PrincipalDep, ServicesDep, make_ctx, security_event
-from microdc.control.problems import forbidden, problem_responses
+from microdc.control import clientclock, health
+from microdc.control.api.deps import PrincipalDep, ServicesDep, count_refusal, make_ctx, security_event
+from microdc.control.problems import ProblemError, forbidden, problem_responses
 from microdc.control.schemas import ProbeIn, ProbeOut, SiteState
 from microdc.control.security import Role
 
@@ -32,6 +32,14 @@ def post_probe(body: ProbeIn, request: Request, principal: PrincipalDep, service
         security_event(request, "auth.forbidden", actor=principal.actor, details={"needed": "operator"})
         raise forbidden("requires role operator or a site credential")
     ctx = make_ctx(request, principal)
+    if body.observed_at is not None:  # a probe dated 2099 would pin the target's liveness for ever
+        try:
+            clientclock.check_live(
+                "probe observed_at", body.observed_at, ctx.now, services.settings.live_clock_window_s
+            )
+        except ProblemError as e:
+            count_refusal(request, e, "probe")
+            raise
     with services.db.session() as s:
         report, site = health.record_probe(
             s,

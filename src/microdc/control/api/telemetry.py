@@ -12,13 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from microdc.control import health, telemetry
+from microdc.control import clientclock, health, telemetry
 from microdc.control.api.deps import (
     OwnSite,
     ServicesDep,
     SiteIdPath,
     SiteOrViewer,
     bearer,
+    count_refusal,
     make_ctx,
     security_event,
 )
@@ -53,7 +54,7 @@ TELEMETRY_BODY_DOC = {
     response_model=TelemetryAck,
     summary="Agent: post a batch of readings (idempotent on batch_id; a retry returns the original ack)",
     responses={
-        **problem_responses(400, 401, 403, 413, 422),
+        **problem_responses(400, 401, 403, 409, 413, 422),
         200: {"model": TelemetryAck, "description": "duplicate batch: the original ack, nothing stored"},
     },
     status_code=status.HTTP_201_CREATED,
@@ -72,9 +73,14 @@ async def post_telemetry(
     if creds is None or not creds.credentials:
         raise unauthorized("missing bearer token")
     raw = await request.body()
-    res = await run_in_threadpool(
-        _authenticate_and_ingest, request, services, creds.credentials, site_id, raw
-    )
+    try:
+        res = await run_in_threadpool(
+            _authenticate_and_ingest, request, services, creds.credentials, site_id, raw
+        )
+    except ProblemError as e:
+        if count_refusal(request, e, "telemetry") == telemetry.RULE_BATCH_CONFLICT:
+            services.metrics.batches.labels(result="conflict").inc()
+        raise
     m = services.metrics
     if res.duplicate:
         response.status_code = status.HTTP_200_OK
@@ -109,13 +115,28 @@ def _authenticate_and_ingest(
     request: Request, services: Services, token: str, site_id: str, raw: bytes
 ) -> telemetry.IngestResult:
     denied: Principal | None = None
+    conflict: ProblemError | None = None
     with services.db.session() as s:
         principal = lookup_principal(s, token, services.clock())
         if principal is not None and principal.kind == "site" and principal.site_id == site_id:
             request.state.principal = principal
             body = _parse(raw, services.settings.max_readings_per_batch)
-            return telemetry.ingest(s, make_ctx(request, principal), site_id, body)
+            try:
+                return telemetry.ingest(s, make_ctx(request, principal), site_id, body)
+            except ProblemError as e:
+                if e.extra.get("rule") != telemetry.RULE_BATCH_CONFLICT:
+                    raise
+                conflict = e  # nothing was written; audit it once the transaction is closed
         denied = principal
+    if conflict is not None and principal is not None:
+        security_event(
+            request,
+            "telemetry.batch_conflict",
+            actor=principal.actor,
+            target=f"site:{site_id}",
+            details={k: conflict.extra.get(k) for k in ("rule", "batch_id", "stored_sha256", "sent_sha256")},
+        )
+        raise conflict
     # outside the transaction: record the security event, then refuse
     if denied is None:
         security_event(request, "auth.invalid_token", sample=True)
@@ -134,6 +155,14 @@ def heartbeat(
     site_id: SiteIdPath, body: HeartbeatIn, request: Request, principal: OwnSite, services: ServicesDep
 ) -> HeartbeatOut:
     ctx = make_ctx(request, principal)
+    if body.sent_at is not None:
+        try:
+            clientclock.check_live(
+                "heartbeat sent_at", body.sent_at, ctx.now, services.settings.live_clock_window_s
+            )
+        except ProblemError as e:
+            count_refusal(request, e, "heartbeat")
+            raise
     with services.db.session() as s:
         site = health.heartbeat(s, ctx, site_id, seq=body.seq, agent_version=body.agent_version)
         return HeartbeatOut(

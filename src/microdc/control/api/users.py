@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from microdc.control import audit
 from microdc.control.api.deps import Admin, ServicesDep, make_ctx
-from microdc.control.identity import create_user, issue_user_token, revoke_token
+from microdc.control.identity import create_user, issue_user_token, revoke_token, set_password
 from microdc.control.models import ApiToken, User
 from microdc.control.problems import not_found, problem_responses
 from microdc.control.schemas import IssuedToken, TokenCreateIn, TokenInfo, UserIn, UserOut, UserPatch
-from microdc.control.security import Role, hash_password
+from microdc.control.security import Role
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -68,7 +68,7 @@ def get(user_id: UserId, principal: Admin, services: ServicesDep) -> UserOut:
 @router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    summary="Change a user's role, password or disabled flag",
+    summary="Change a user's role, password or disabled flag (a new password ends the user's other tokens)",
     responses=problem_responses(401, 403, 404, 422),
 )
 def patch(
@@ -85,7 +85,9 @@ def patch(
         if "disabled" in changes and changes["disabled"] is not None:
             u.disabled = bool(changes["disabled"])
         if changes.get("password"):
-            u.password_hash = hash_password(changes["password"], n=services.settings.scrypt_n)
+            # Every token of the user issued before the change dies; the caller's own session survives.
+            keep = principal.token_id if principal.user_id == u.id else None
+            set_password(s, ctx, u, changes["password"], keep_token_id=keep)
         audit.append(
             s,
             actor=ctx.actor,

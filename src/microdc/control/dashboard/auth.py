@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
-from microdc.control.api.deps import security_event
+from microdc.control.api.deps import from_trusted_proxy, security_event
 from microdc.control.identity import lookup_principal
 from microdc.control.problems import ProblemError, forbidden, unauthorized
 from microdc.control.security import Principal, Role
@@ -72,7 +72,7 @@ def _services(request: Request) -> Services:
 def is_https(request: Request) -> bool:
     if request.url.scheme == "https":
         return True
-    if _services(request).settings.trust_forwarded_for:
+    if from_trusted_proxy(request):
         return request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
     return False
 
@@ -152,7 +152,7 @@ def _same_origin(request: Request) -> bool:
     if origin == "null":
         return False
     hosts = {request.headers.get("host", "")}
-    if _services(request).settings.trust_forwarded_for:
+    if from_trusted_proxy(request):
         hosts.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip())
     return urlsplit(origin).netloc in hosts
 

@@ -35,11 +35,11 @@ from microdc.control.dashboard.assets import Assets
 from microdc.control.dashboard.auth import DashSession
 from microdc.control.dashboard.events import Cursor, DashboardConfig, Hub
 from microdc.control.dashboard.metrics import AuditVerifier, DashboardMetrics, VerifyStatus
-from microdc.control.identity import issue_user_token, lookup_principal, revoke_token
+from microdc.control.identity import issue_user_token, lookup_principal, rehash_after_login, revoke_token
 from microdc.control.models import User
 from microdc.control.problems import ProblemError, not_found
 from microdc.control.schemas import AlarmNoteIn, TrustIn
-from microdc.control.security import Role, verify_password
+from microdc.control.security import Role, password_needs_rehash, verify_password
 from microdc.control.services import Services
 from microdc.control.trust import set_trust
 
@@ -261,13 +261,18 @@ def _password_login(request: Request, username: str, password: str) -> tuple[Use
     rate_limit(request, services.limits.login_user, username, "login")
     with services.db.read_session() as s:
         user = s.scalar(select(User).where(User.name == username))
-        ok = verify_password(password, user.password_hash if user else None)
+        policy = services.settings.password_policy
+        ok = verify_password(password, user.password_hash if user else None, policy)
         ok = ok and user is not None and not user.disabled
     if not ok or user is None:
         security_event(
             request, "auth.login_failed", actor=f"anonymous:{username[:64]}", details={"via": "dashboard"}
         )
         return None, "invalid user name or password"
+    if password_needs_rehash(user.password_hash, policy):  # a legacy hash: upgrade it transparently
+        ctx = make_ctx(request, None).as_actor(f"user:{user.name}", client_ip(request))
+        with services.db.session() as s:
+            rehash_after_login(s, ctx, user, password, policy)
     return user, ""
 
 
