@@ -45,7 +45,7 @@ from microdc.model.timeseries import TimeSeriesGapWarning, dew_point_of, load_ep
 from microdc.physics.cooling import CoolingParams, annual_pue, facility_power_w, mechanical_share
 from microdc.physics.power import server_power_specpower_w
 from microdc.physics.site_power import annual_pue as module_annual_pue
-from microdc.physics.site_power import cooling_params
+from microdc.physics.site_power import cooling_params, module_rating_w, ups_params
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "src" / "microdc" / "examples"
@@ -230,9 +230,11 @@ def module_tables(climates: list[Climate], modules: list[Module]) -> tuple[str, 
 
 def no_economizer_pue(c: Climate, m: Module) -> float:
     """Half-load PUE of the module's own mechanical fallback: same plant, economizer shut all year."""
-    cap_w = m.max_it_kw * 1000.0
+    cap_w = float(module_rating_w(m))
     params = replace(cooling_params(m), economizer=False)
-    fp = facility_power_w(np.full_like(c.temp_c, 0.5 * cap_w), c.temp_c, it_capacity_w=cap_w, cooling=params)
+    fp = facility_power_w(
+        np.full_like(c.temp_c, 0.5 * cap_w), c.temp_c, it_capacity_w=cap_w, cooling=params, ups=ups_params(m)
+    )
     return float(fp.total_w.sum() / fp.it_w.sum())
 
 

@@ -44,12 +44,14 @@ def test_hand_computed_breakdown() -> None:
     fp = facility_power_w(5000.0, 10.0, it_capacity_w=10_000.0, cooling=cooling, ups=ups, facility=fac)
     assert float(fp.ups_loss_w) == pytest.approx(10_000 * (0.01 + 0.02 * 0.5))  # 200 W
     assert float(fp.distribution_loss_w) == pytest.approx(0.02 * 5200.0)
-    assert float(fp.cooling_w) == pytest.approx(0.05 * 5000.0)  # economizer: fans only
+    # economizer: fans only, at their 2/3 minimum speed (half load is below it): 0.05 · 10 kW · (2/3)³
+    fans = 0.05 * 10_000.0 * 8.0 / 27.0  # 148.1 W
+    assert float(fp.cooling_w) == pytest.approx(fans)
     assert float(fp.misc_w) == pytest.approx(150.0)
-    assert float(fp.total_w) == pytest.approx(5000 + 250 + 200 + 104 + 150)
+    assert float(fp.total_w) == pytest.approx(5000 + fans + 200 + 104 + 150)
     hot = facility_power_w(5000.0, 40.0, it_capacity_w=10_000.0, cooling=cooling, ups=ups, facility=fac)
     heat = 5000 + 200 + 104
-    assert float(hot.cooling_w) == pytest.approx(250 + heat / float(cooling_cop(40.0, cooling)))
+    assert float(hot.cooling_w) == pytest.approx(fans + heat / float(cooling_cop(40.0, cooling)))
 
 
 def test_total_is_exact_sum_and_shapes() -> None:

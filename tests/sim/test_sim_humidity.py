@@ -13,9 +13,9 @@ from tests.sim.twin import twin_plan, write_twin
 
 from microdc.model import Scenario, load_scenario
 from microdc.model.series import HumidityMissingWarning, ScenarioSeries
-from microdc.physics.cooling import cooling_cop
+from microdc.physics.cooling import cooling_cop, fan_power_w
 from microdc.physics.psychro import dew_point_c
-from microdc.physics.site_power import annual_pue, cooling_params
+from microdc.physics.site_power import annual_pue, cooling_params, module_rating_w
 from microdc.placement.check import check_plan
 from microdc.placement.planner import plan
 from microdc.sim import SimConfig, simulate
@@ -98,5 +98,6 @@ def test_twin_cools_humid_air_mechanically(humid: Scenario, dry_bulb_only: Scena
         up = ts[(ts["state"].astype(str) == "up") & ~ts["site"].astype(str).str.startswith("cloud")]
         assert len(up) > 0
         heat = up["it_w"] + up["ups_loss_w"] + up["distribution_loss_w"]
-        expected = params.fan_fraction * up["it_w"] + share * heat / cop
+        fans = fan_power_w(up["it_w"].to_numpy(), module_rating_w(humid.catalog.modules[0]), params)
+        expected = fans + share * heat / cop
         np.testing.assert_allclose(up["cooling_w"], expected, rtol=1e-9)

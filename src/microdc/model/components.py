@@ -60,7 +60,12 @@ class Cooling(Strict):
         None, description="band above economizer_max_c over which compressors take over, °C (0-30)"
     )
     fan_fraction: Annotated[float, Field(ge=0, le=0.5)] | None = Field(
-        None, description="fan and pump power as a fraction of IT power (0-0.5)"
+        None, description="fan and pump power at full IT load, as a fraction of the IT capacity (0-0.5)"
+    )
+    fan_min_speed: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
+        description="lowest fan/pump speed, fraction of design speed (0-1; 1: constant speed); fans follow "
+        "the IT load down to it, power ∝ speed³",
     )
     supply_temp_c: Annotated[float, Field(ge=5, le=45)] | None = Field(
         None, description="supply air or coolant temperature, °C (5-45)"

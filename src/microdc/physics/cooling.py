@@ -8,7 +8,8 @@ Energy balance per step (every term ≥ 0, so PUE ≥ 1)::
     ups_loss_w          = rated · (a + b·f + c·f²),  f = it_w / rated            (UpsParams)
     distribution_loss_w = distribution_loss_fraction · (it_w + ups_loss_w)        (PDU, transformer)
     heat_w              = it_w + ups_loss_w + distribution_loss_w                 (all inside the MDC shell)
-    cooling_w           = fan_fraction · it_w + mechanical_share(T, T_dew) · heat_w / COP(T)
+    fan_w               = fan_fraction · rated · max(f, fan_min_speed)³           (affinity law, speed floor)
+    cooling_w           = fan_w + mechanical_share(T, T_dew) · heat_w / COP(T)
     misc_w              = misc_fixed_w + misc_fraction_of_capacity · capacity     (lights, controls, security)
     total_w             = it_w + cooling_w + ups_loss_w + distribution_loss_w + misc_w
 
@@ -128,7 +129,14 @@ class CoolingParams:
     Attributes:
         kind: label of the technology ("free_air" | "dx" | "chilled_water" | "liquid").
         economizer: whether outdoor air/water can carry load (False for plain DX).
-        fan_fraction: air movers and pumps, always running, as a fraction of IT power.
+        fan_fraction: air movers and pumps at design air (or water) flow, as a fraction of the
+            IT capacity: what they draw at full IT load.
+        fan_min_speed: lowest fan/pump speed as a fraction of design speed. Air flow follows the
+            IT load (speed ∝ load fraction) down to this floor and power follows the affinity law
+            (∝ speed³), so ``fan_w = fan_fraction · capacity · max(load fraction, fan_min_speed)³``;
+            1 is a constant-speed fan. Presets: 2/3 for DX plant (free_air's backup and dx), 1/2
+            for chilled-water and pumped-water plant, the highest minimum speeds ASHRAE 90.1-2016
+            §6.5.3.2.1 (fan airflow control) and §6.5.4.2 (hydronic variable flow) permit.
         economizer_max_c: outdoor dry bulb up to which the economizer carries 100 %.
         transition_band_c: width of the partial-economizer band above that, K.
         supply_temp_c: supply air (or coolant) temperature to the IT, °C.
@@ -145,6 +153,7 @@ class CoolingParams:
     kind: CoolingKind = "free_air"
     economizer: bool = True
     fan_fraction: float = 0.03
+    fan_min_speed: float = 2.0 / 3.0
     economizer_max_c: float = 21.0
     transition_band_c: float = 12.0
     supply_temp_c: float = 24.0
@@ -170,6 +179,8 @@ class CoolingParams:
                 raise ValueError(f"CoolingParams.{f.name} must be finite")
         if self.fan_fraction < 0.0 or self.transition_band_c < 0.0:
             raise ValueError("fan_fraction and transition_band_c must be >= 0")
+        if not 0.0 <= self.fan_min_speed <= 1.0:
+            raise ValueError("fan_min_speed must lie in [0, 1]")
         if not 0.0 < self.carnot_efficiency <= 1.0:
             raise ValueError("carnot_efficiency must lie in (0, 1]")
         if not 0.0 < self.cop_min <= self.cop_max:
@@ -194,6 +205,7 @@ class CoolingParams:
             "chilled_water": {
                 "direct_air": False,
                 "fan_fraction": 0.04,
+                "fan_min_speed": 0.5,
                 "economizer_max_c": 10.0,
                 "transition_band_c": 10.0,
                 "supply_temp_c": 15.0,
@@ -204,6 +216,7 @@ class CoolingParams:
             "liquid": {
                 "direct_air": False,
                 "fan_fraction": 0.02,
+                "fan_min_speed": 0.5,
                 "economizer_max_c": 30.0,
                 "transition_band_c": 10.0,
                 "supply_temp_c": 35.0,
@@ -220,6 +233,15 @@ class CoolingParams:
     def envelope(self) -> AirEnvelope:
         """The ASHRAE supply-air envelope of ``ashrae_class``."""
         return ASHRAE_ENVELOPES[self.ashrae_class]
+
+
+#: Shares of a UPS's full-load loss that are no-load, proportional and square-law (I²R) losses.
+#: N. Rasmussen, "Electrical Efficiency Modeling for Data Centers", APC/Schneider White Paper 113,
+#: and "Making Large UPS Systems More Efficient", White Paper 108: the three-term loss model, with
+#: no-load losses "over 40 % of all UPS losses" and square-law losses of 1-4 % of the rating at high
+#: load. 40 % no-load, the rest split evenly (30 % / 30 %: 1.6 % of the rating at full load for a
+#: 95 % UPS, inside that 1-4 % range).
+UPS_LOSS_SHARES: tuple[float, float, float] = (0.4, 0.3, 0.3)
 
 
 @dataclass(frozen=True)
@@ -241,6 +263,22 @@ class UpsParams:
             raise ValueError("UPS loss fractions must be >= 0")
         if self.rated_w is not None and not self.rated_w > 0.0:
             raise ValueError("rated_w must be > 0")
+
+    @classmethod
+    def from_efficiency(cls, efficiency: float, rated_w: float | None = None) -> UpsParams:
+        """The curve of a UPS whose efficiency at full (rated) load is ``efficiency``.
+
+        The full-load loss ``ℓ = (1 − η) / η`` of the rating is split by the shares of
+        :data:`UPS_LOSS_SHARES` (no-load 40 %, proportional 30 %, square-law 30 %), so
+        ``efficiency(1) == η`` exactly and the efficiency falls at part load.
+        """
+        if not 0.0 < efficiency <= 1.0:
+            raise ValueError(f"UPS efficiency must lie in (0, 1], got {efficiency}")
+        full = (1.0 - efficiency) / efficiency
+        a, b, c = (share * full for share in UPS_LOSS_SHARES)
+        return cls(
+            no_load_loss_fraction=a, proportional_loss_fraction=b, square_loss_fraction=c, rated_w=rated_w
+        )
 
     def loss_w(self, load_w: npt.ArrayLike, rated_w: npt.ArrayLike) -> FloatArray:
         """UPS losses, W, carrying ``load_w`` on a unit rated ``rated_w``."""
@@ -303,6 +341,19 @@ class FacilityPower:
     def pue(self) -> FloatArray:
         """Per-step PUE (nan where IT power is zero)."""
         return pue(self.total_w, self.it_w)
+
+
+def fan_power_w(
+    it_w: npt.ArrayLike, it_capacity_w: npt.ArrayLike, params: CoolingParams = CoolingParams()
+) -> FloatArray:
+    """Air movers and pumps, W: ``fan_fraction · capacity · max(it / capacity, fan_min_speed)³``.
+
+    Flow follows the IT load down to the minimum speed (below it the fans keep turning at that
+    speed), and power follows the fan affinity law, ∝ speed³.
+    """
+    cap = np.asarray(it_capacity_w, dtype=np.float64)
+    speed = np.maximum(np.asarray(it_w, dtype=np.float64) / cap, params.fan_min_speed)
+    return np.asarray(params.fan_fraction * cap * speed**3, dtype=np.float64)
 
 
 def cooling_cop(outdoor_c: npt.ArrayLike, params: CoolingParams = CoolingParams()) -> FloatArray:
@@ -382,10 +433,10 @@ def facility_power_w(
 ) -> FacilityPower:
     """Facility power breakdown for IT power ``it_w`` at outdoor temperature ``outdoor_c``.
 
-    ``it_capacity_w`` (design IT power; broadcasts per site) sizes the UPS and the
-    miscellaneous load. ``dew_point_c`` (outdoor dew point, °C, NaN = unknown) lets a direct
-    air-side economizer respect its humidity envelope; None: dry-bulb limits only. Inputs
-    broadcast together; all outputs have the broadcast shape.
+    ``it_capacity_w`` (design IT power; broadcasts per site) sizes the UPS, the fans (their
+    design flow) and the miscellaneous load. ``dew_point_c`` (outdoor dew point, °C, NaN =
+    unknown) lets a direct air-side economizer respect its humidity envelope; None: dry-bulb
+    limits only. Inputs broadcast together; all outputs have the broadcast shape.
     """
     it = np.asarray(it_w, dtype=np.float64)
     t_out = np.asarray(outdoor_c, dtype=np.float64)
@@ -404,7 +455,8 @@ def facility_power_w(
     ups_loss = ups.loss_w(it, cap)
     dist_loss = facility.distribution_loss_fraction * (it + ups_loss)
     heat = it + ups_loss + dist_loss
-    cooling_w = cooling.fan_fraction * it + share * heat / cooling_cop(t_out, cooling)
+    fan_w = fan_power_w(it, cap, cooling)
+    cooling_w = fan_w + share * heat / cooling_cop(t_out, cooling)
     misc = facility.misc_fixed_w + facility.misc_fraction_of_capacity * cap
     total = it + cooling_w + ups_loss + dist_loss + misc
     return FacilityPower(
