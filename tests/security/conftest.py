@@ -12,7 +12,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -23,43 +23,21 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+# the control-plane tests' clock, user helper and settings (pytest imports that conftest as
+# control.conftest, with tests/ on sys.path); T0 and Clock are re-exported for the tests here
+from control.conftest import T0, Clock, make_user, test_settings  # noqa: E402, F401
 from microdc.control.app import create_app  # noqa: E402
-from microdc.control.identity import create_user, issue_user_token  # noqa: E402
 from microdc.control.models import AuditEntry  # noqa: E402
 from microdc.control.security import Role  # noqa: E402
 from microdc.control.services import Services  # noqa: E402
 from microdc.control.settings import Settings  # noqa: E402
 
-T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 
 
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now = self.now + timedelta(seconds=seconds)
-        return self.now
-
-
 def sec_settings(db_url: str, **kw: Any) -> Settings:
-    base: dict[str, Any] = {
-        "db_url": db_url,
-        "background_tasks": False,
-        "password_memory_kib": 19456,  # OWASP minimum: the cheapest the settings accept
-        "password_time_cost": 2,
-        "password_parallelism": 1,
-        "login_burst": 1000,
-        "enroll_burst": 1000,
-        "rotate_burst": 1000,
-        "temperature_dwell_s": 0,
-    }
-    base.update(kw)
-    return Settings(**base)
+    """The control-plane tests' settings (cheap argon2id, generous rate limits), alarms with no dwell."""
+    return test_settings(db_url, **({"temperature_dwell_s": 0} | kw))
 
 
 @pytest.fixture
@@ -94,14 +72,6 @@ def client(app: FastAPI, peer: tuple[str, int]) -> Iterator[TestClient]:
 def services(app: FastAPI, client: TestClient) -> Services:
     s: Services = app.state.services
     return s
-
-
-def make_user(services: Services, name: str, role: Role, password: str | None = None) -> dict[str, str]:
-    ctx = services.ctx("test:setup")
-    with services.db.session() as s:
-        u = create_user(s, ctx, name, role, password)
-        _, secret = issue_user_token(s, ctx, u)
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
