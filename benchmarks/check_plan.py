@@ -32,7 +32,7 @@ from microdc.model.series import ScenarioSeries
 from microdc.physics.geo import great_circle_km
 from microdc.physics.latency import LatencyModel
 from microdc.physics.site_power import annual_pue
-from microdc.placement.check import check_plan
+from microdc.placement.check import COST_LINES, check_plan
 from microdc.placement.plan import Assignment, BuiltSite, Plan, ServiceLatency, read_plan
 from microdc.placement.planner import _weighted_quantile
 from microdc.placement.problem import (
@@ -158,15 +158,8 @@ def build(n_sites: int, n_demand: int, seed: int) -> tuple[Scenario, Plan]:
     )
     if (prim & cloud).any():
         raise SystemExit("the synthetic plan sends demand to the cloud; this benchmark prices sites only")
-    for k in (
-        "cloud_compute",
-        "cloud_memory",
-        "cloud_egress",
-        "network_backhaul",
-        "cloud_carbon",
-        "unserved_penalty",
-    ):
-        costs[k] = 0.0
+    for k in COST_LINES:  # the cloud, backhaul and penalty lines: nothing goes to the cloud here
+        costs.setdefault(k, 0.0)
     costs["total"] = float(sum(costs.values()))
     latency = {}
     svc_of = np.array([d.service for d in s.demand])
