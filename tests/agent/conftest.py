@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from microdc.agent.config import AgentConfig, parse_config
-from microdc.agent.fleet import ControlPlaneThread, create_admin
+from microdc.demo.fleet import ControlPlaneThread, create_admin
 
 
 class Capture:

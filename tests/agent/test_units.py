@@ -20,9 +20,9 @@ from microdc.agent.sensors.simulated import SimulatedSite
 from microdc.agent.sovereignty import SyncGate, build_policy_book
 from microdc.agent.state import State
 from microdc.agent.uplink import Backoff, TokenBucket, compress, zstd_available
-from microdc.control import alarm_rules
 from microdc.control.decompress import DecompressMiddleware
 from microdc.model import load_scenario
+from microdc.protocol import alarm_rules
 
 T0 = datetime(2026, 3, 2, 12, tzinfo=UTC)
 EXAMPLE = Path(__file__).parents[2] / "src" / "microdc" / "examples" / "eu-sovereign"

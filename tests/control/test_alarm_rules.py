@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microdc.control.alarm_rules import (
+from microdc.protocol.alarm_rules import (
     Reading,
     Thresholds,
     evaluate,
@@ -31,7 +31,7 @@ def run(readings: list[Reading], state: dict | None = None, th: Thresholds = TH,
 
 def test_module_is_pure() -> None:
     code = (
-        "import sys, microdc.control.alarm_rules, microdc.control.site_state, microdc.control.desired;"
+        "import sys, microdc.protocol.alarm_rules, microdc.control.site_state, microdc.control.desired;"
         "bad=[m for m in ('fastapi','sqlalchemy','starlette','pydantic') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

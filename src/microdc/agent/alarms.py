@@ -1,6 +1,6 @@
 """Alarms evaluated at the site, with or without an uplink, by the control plane's own pure rules.
 
-`microdc.control.alarm_rules.evaluate` is called with exactly the thresholds and dwell times the server
+`microdc.protocol.alarm_rules.evaluate` is called with exactly the thresholds and dwell times the server
 uses (overridable in agent.yaml ``alarms.thresholds``); its JSON state is persisted in the agent's
 SQLite file in the same transaction as the readings, so dwell timers survive restarts.
 
@@ -24,8 +24,8 @@ from typing import Any
 from microdc.agent.config import AgentConfig
 from microdc.agent.readings import Reading, iso
 from microdc.agent.state import State
-from microdc.control import alarm_rules
-from microdc.control.schemas import AgentAlarmEventIn
+from microdc.protocol import alarm_rules
+from microdc.protocol.wire import AgentAlarmEventIn
 
 log = logging.getLogger("microdc.agent.alarms")
 STATE_KEY = "alarm_rules_state"

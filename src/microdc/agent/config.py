@@ -21,11 +21,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from microdc.control.vocab import PhysicalContext, ReadingType
 from microdc.model.errors import Problem
 from microdc.model.jurisdiction import Jurisdiction
 from microdc.model.policies import DataClassPolicy
 from microdc.model.yaml_source import SourceMap, YamlSyntaxError, load_yaml_with_lines
+from microdc.protocol.vocab import PhysicalContext, ReadingType
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=64)]
 SensorId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$", min_length=1, max_length=128)]
@@ -224,7 +224,7 @@ class MaintenanceWindowConfig(Strict):
 
 class AlarmsConfig(Strict):
     thresholds: dict[str, float | bool] = Field(
-        default_factory=dict, description="overrides of microdc.control.alarm_rules.Thresholds"
+        default_factory=dict, description="overrides of microdc.protocol.alarm_rules.Thresholds"
     )
     maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list)
 

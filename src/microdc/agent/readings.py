@@ -1,7 +1,7 @@
 """One reading as the agent handles it, validated against the control plane's own wire schema.
 
 Every source (Redfish, SNMP, Modbus, contacts, MQTT devices, the simulated twin) produces `Reading`s;
-`make_reading` checks them with `microdc.control.schemas.ReadingIn` (the exact model the server
+`make_reading` checks them with `microdc.protocol.wire.ReadingIn` (the exact model the server
 validates batches with), so a reading the server would refuse never enters the durable queue.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from microdc.control.alarm_rules import Reading as RuleReading
-from microdc.control.schemas import ReadingIn
-from microdc.control.vocab import ReadingType
+from microdc.protocol.alarm_rules import Reading as RuleReading
+from microdc.protocol.vocab import ReadingType
+from microdc.protocol.wire import ReadingIn
 
 # Discrete / event-like reading types: a change is an event, so they are never downsampled or dropped.
 PROTECTED_TYPES = frozenset(

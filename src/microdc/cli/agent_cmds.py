@@ -101,7 +101,7 @@ def demo_fleet(
     from rich.console import Console
     from rich.table import Table
 
-    from microdc.agent.fleet import ControlPlaneThread, create_admin, run_fleet
+    from microdc.demo.fleet import ControlPlaneThread, create_admin, run_fleet
     from microdc.model import ScenarioError
 
     _configure_logging(log_level)

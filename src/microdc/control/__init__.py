@@ -1,5 +1,5 @@
 """Control plane: the `microdc serve` service (inventory, enrollment, telemetry, alarms, desired state).
 
 This package's ``__init__`` imports nothing on purpose: the site agent imports
-``microdc.control.alarm_rules`` and ``microdc.control.site_state`` offline, without FastAPI or SQLAlchemy.
+``microdc.protocol.alarm_rules`` and ``microdc.control.site_state`` offline, without FastAPI or SQLAlchemy.
 """

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microdc.control import audit
-from microdc.control.alarm_rules import AlarmEvent
 from microdc.control.context import Ctx
 from microdc.control.models import AgentAlarmEvent, Alarm, Site
 from microdc.control.problems import ProblemError, not_found
 from microdc.control.schemas import AgentAlarmEventIn
 from microdc.control.trust import set_trust
+from microdc.protocol.alarm_rules import AlarmEvent
 
 OPEN_STATES = ("raised", "acknowledged")
 # Rule alarm-clear-by-people: a site's own credential (its telemetry or its agent's events) cannot clear

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from microdc.control.alarm_rules import Thresholds
 from microdc.control.desired import Placer
 from microdc.control.settings import Settings
+from microdc.protocol.alarm_rules import Thresholds
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from microdc.control import alarms, audit, placements
-from microdc.control.alarm_rules import Reading, heartbeat_overdue, inlet_temperatures_normal
 from microdc.control.context import Ctx
 from microdc.control.models import ProbeReport, Sensor, Site, SiteStateEvent, TelemetryBatch
 from microdc.control.problems import not_found
 from microdc.control.site_state import Evidence, Liveness, assess, display_state
-from microdc.control.vocab import ReadingType, UpsState
+from microdc.protocol.alarm_rules import Reading, heartbeat_overdue, inlet_temperatures_normal
+from microdc.protocol.vocab import ReadingType, UpsState
 
 
 def transition(session: Session, ctx: Ctx, site: Site, new: Liveness, reason: str) -> bool:

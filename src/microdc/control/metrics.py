@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from microdc.control.db import Database
 from microdc.control.models import Alarm, Sensor, Site, Workload
 from microdc.control.site_state import display_state
-from microdc.control.vocab import FACILITY_POWER_CONTEXTS, IT_POWER_CONTEXTS, to_watts
+from microdc.protocol.vocab import FACILITY_POWER_CONTEXTS, IT_POWER_CONTEXTS, to_watts
 
 log = logging.getLogger("microdc.control")
 

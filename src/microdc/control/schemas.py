@@ -7,24 +7,34 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from microdc.control.security import MIN_PASSWORD_LENGTH, Role, password_problem
-from microdc.control.vocab import UNITS, PhysicalContext, ReadingType
 
-Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
-Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length=1, max_length=64)]
-Name = Annotated[str, Field(max_length=256)]
-Text = Annotated[str, Field(max_length=1024)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+# the wire schemas are part of the API: re-exported so API code imports its models from one place
+from microdc.protocol.wire import (  # noqa: F401
+    AgentAlarmEventIn,
+    Code,
+    DesiredAckIn,
+    DesiredAckOut,
+    DesiredStateOut,
+    DesiredWorkload,
+    EnrollIn,
+    Finite,
+    HeartbeatIn,
+    HeartbeatOut,
+    Id,
+    In,
+    Name,
+    Out,
+    ProbeIn,
+    ReadingIn,
+    SiteCredentialOut,
+    SiteState,
+    TelemetryAck,
+    TelemetryBatchIn,
+    Text,
+)
 
 
 class CoolingKind(StrEnum):
@@ -41,12 +51,6 @@ class SiteStatus(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
-class SiteState(StrEnum):
-    UNKNOWN = "unknown"
-    UP = "up"
-    LINK_DOWN = "link_down"
-    DOWN = "down"
-    UNTRUSTED = "untrusted"
 
 
 # --- health / auth ---------------------------------------------------------------------------
@@ -324,68 +328,21 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
-class EnrollIn(In):
-    token: Annotated[str, Field(min_length=1, max_length=256)]
-    agent_version: Annotated[str, Field(max_length=64)] | None = None
 
 
-class SiteCredentialOut(Out):
-    site_id: str
-    token: str
-    token_id: int
-    expires_at: datetime
-    renew_after: datetime = Field(description="rotate (POST /api/v1/site-credentials/rotate) after this")
 
 
 # --- telemetry -------------------------------------------------------------------------------
 
 
-class ReadingIn(In):
-    sensor_id: Annotated[str, Field(min_length=1, max_length=128)]
-    reading_type: ReadingType
-    unit: Annotated[str, Field(max_length=16, description="UCUM: Cel, %, W, kW, kW.h, V, A, Hz, min, 1")]
-    physical_context: PhysicalContext
-    ts: AwareDatetime
-    value: Finite
-
-    @model_validator(mode="after")
-    def _unit_matches(self) -> ReadingIn:
-        if self.unit not in UNITS[self.reading_type]:
-            allowed = ", ".join(sorted(UNITS[self.reading_type]))
-            raise ValueError(f"unit {self.unit!r} is not valid for {self.reading_type.value} (use {allowed})")
-        return self
 
 
-class TelemetryBatchIn(In):
-    batch_id: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64, description="client-generated")
-    ]
-    seq: Annotated[int, Field(ge=0, le=2**62, description="per-site batch sequence number")]
-    readings: list[ReadingIn] = Field(min_length=1, max_length=5000)
 
 
-class TelemetryAck(Out):
-    site_id: str
-    batch_id: str
-    seq: int
-    accepted: int = Field(description="readings stored by this batch (the original count on a retry)")
-    duplicate: bool = Field(description="true when this batch id was already stored: nothing new written")
-    received_at: datetime
 
 
-class HeartbeatIn(In):
-    seq: Annotated[int, Field(ge=0, le=2**62)] | None = None
-    sent_at: AwareDatetime | None = None
-    agent_version: Annotated[str, Field(max_length=64)] | None = None
-    buffered_batches: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
-class HeartbeatOut(Out):
-    site_id: str
-    state: SiteState
-    desired_version: int
-    heartbeat_interval_s: float
-    server_time: datetime
 
 
 class SensorOut(Out):
@@ -416,14 +373,6 @@ class HistoryOut(Out):
     points: list[HistoryPoint]
 
 
-class ProbeIn(In):
-    target_site_id: Id
-    reachable: bool
-    path: Annotated[str, Field(max_length=256)] = ""
-    observed_at: AwareDatetime | None = None
-    observer: Annotated[str, Field(max_length=128)] | None = Field(
-        default=None, description="ignored for site credentials (the observer is the calling site)"
-    )
 
 
 class ProbeOut(Out):
@@ -482,18 +431,6 @@ class BreakInIn(In):
     note: Annotated[str, Field(max_length=1024)] = ""
 
 
-class AgentAlarmEventIn(In):
-    """An alarm event the agent evaluated locally (e.g. while its link was down)."""
-
-    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64)]
-    action: Literal["raise", "clear"]
-    kind: Annotated[str, Field(pattern=r"^[a-z0-9_]+$", max_length=32)]
-    severity: Literal["warning", "critical"] = "warning"
-    sensor_id: Annotated[str, Field(max_length=128)] | None = None
-    ts: AwareDatetime
-    message: Text = ""
-    value: Finite | None = None
-    break_in: bool = False
 
 
 class MaintenanceWindowIn(In):
@@ -567,34 +504,12 @@ class RecomputeOut(Out):
     changes: list[PlacementChange]
 
 
-class DesiredWorkload(Out):
-    id: str
-    name: str
-    data_class: str
-    cores: float
-    state: str
 
 
-class DesiredStateOut(Out):
-    site_id: str
-    version: int
-    etag: str
-    state: SiteState
-    workloads: list[DesiredWorkload]
 
 
-class DesiredAckIn(In):
-    version: Annotated[int, Field(ge=0)]
-    status: Literal["applied", "failed"]
-    message: Annotated[str, Field(max_length=1024)] = ""
 
 
-class DesiredAckOut(Out):
-    site_id: str
-    acked_version: int
-    current_version: int
-    status: str
-    up_to_date: bool
 
 
 # --- audit and admin -------------------------------------------------------------------------

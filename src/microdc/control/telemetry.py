@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Float, Select, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from microdc.control import alarm_rules, alarms, clientclock, health
+from microdc.control import alarms, clientclock, health
 from microdc.control.context import Ctx
 from microdc.control.models import (
     MaintenanceWindow,
@@ -35,7 +35,8 @@ from microdc.control.models import (
 from microdc.control.problems import ProblemError, not_found
 from microdc.control.schemas import HistoryPoint, ReadingIn, TelemetryBatchIn
 from microdc.control.site_state import Liveness
-from microdc.control.vocab import ReadingType
+from microdc.protocol import alarm_rules
+from microdc.protocol.vocab import ReadingType
 
 RULE_TYPES = frozenset(
     {

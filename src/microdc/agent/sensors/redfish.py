@@ -24,7 +24,7 @@ from typing import Any
 
 from microdc.agent.config import AgentConfig, RedfishSource
 from microdc.agent.sensors.base import PollResult, SourceError, slug
-from microdc.control.vocab import UNITS, PhysicalContext, ReadingType
+from microdc.protocol.vocab import UNITS, PhysicalContext, ReadingType
 
 ROOT = "/redfish/v1"
 CONTEXTS = {c.value for c in PhysicalContext}

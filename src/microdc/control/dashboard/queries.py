@@ -18,7 +18,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from microdc.control import inventory, placements, telemetry
-from microdc.control.alarm_rules import Thresholds
 from microdc.control.desired import FleetSite, effective_tier, sovereign
 from microdc.control.models import (
     Alarm,
@@ -36,7 +35,8 @@ from microdc.control.models import (
 from microdc.control.problems import ProblemError, not_found
 from microdc.control.schemas import AlarmOut
 from microdc.control.site_state import display_state
-from microdc.control.vocab import FACILITY_POWER_CONTEXTS, IT_POWER_CONTEXTS, to_watts
+from microdc.protocol.alarm_rules import Thresholds
+from microdc.protocol.vocab import FACILITY_POWER_CONTEXTS, IT_POWER_CONTEXTS, to_watts
 
 STATES = ("up", "link_down", "down", "untrusted", "unknown")
 OPEN_ALARM_STATES = ("raised", "acknowledged")

@@ -27,7 +27,7 @@ from microdc.agent.runner import Agent
 from microdc.control.decompress import DecompressMiddleware
 from microdc.control.devserver import free_port
 
-log = logging.getLogger("microdc.agent.fleet")
+log = logging.getLogger("microdc.demo.fleet")
 
 
 def create_admin(db_url: str, name: str = "demo-admin") -> str:

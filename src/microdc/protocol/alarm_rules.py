@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from microdc.control.vocab import ReadingType, UpsState
+from microdc.protocol.vocab import ReadingType, UpsState
 
 Severity = Literal["warning", "critical"]
 SEVERITY_BY_LEVEL: dict[int, Severity] = {1: "warning", 2: "critical"}

@@ -1,0 +1,1 @@
+"""A control plane and agents with simulated sensors on one machine (demos and end-to-end tests)."""

@@ -1,0 +1,158 @@
+"""Wire schemas the site agent and the control plane exchange (pydantic; inputs forbid unknown fields).
+
+Both sides import these exact models, so what the agent checks offline is what the server accepts. This
+module must never import `microdc.control` or `microdc.agent` (tests/test_layers.py checks the graph).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from microdc.protocol.vocab import UNITS, PhysicalContext, ReadingType
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length=1, max_length=64)]
+Name = Annotated[str, Field(max_length=256)]
+Text = Annotated[str, Field(max_length=1024)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class SiteState(StrEnum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    LINK_DOWN = "link_down"
+    DOWN = "down"
+    UNTRUSTED = "untrusted"
+
+
+# --- enrollment ---
+
+class EnrollIn(In):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    agent_version: Annotated[str, Field(max_length=64)] | None = None
+
+
+class SiteCredentialOut(Out):
+    site_id: str
+    token: str
+    token_id: int
+    expires_at: datetime
+    renew_after: datetime = Field(description="rotate (POST /api/v1/site-credentials/rotate) after this")
+
+
+# --- telemetry, heartbeats, probes, alarms ---
+
+class ReadingIn(In):
+    sensor_id: Annotated[str, Field(min_length=1, max_length=128)]
+    reading_type: ReadingType
+    unit: Annotated[str, Field(max_length=16, description="UCUM: Cel, %, W, kW, kW.h, V, A, Hz, min, 1")]
+    physical_context: PhysicalContext
+    ts: AwareDatetime
+    value: Finite
+
+    @model_validator(mode="after")
+    def _unit_matches(self) -> ReadingIn:
+        if self.unit not in UNITS[self.reading_type]:
+            allowed = ", ".join(sorted(UNITS[self.reading_type]))
+            raise ValueError(f"unit {self.unit!r} is not valid for {self.reading_type.value} (use {allowed})")
+        return self
+
+
+class TelemetryBatchIn(In):
+    batch_id: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64, description="client-generated")
+    ]
+    seq: Annotated[int, Field(ge=0, le=2**62, description="per-site batch sequence number")]
+    readings: list[ReadingIn] = Field(min_length=1, max_length=5000)
+
+
+class TelemetryAck(Out):
+    site_id: str
+    batch_id: str
+    seq: int
+    accepted: int = Field(description="readings stored by this batch (the original count on a retry)")
+    duplicate: bool = Field(description="true when this batch id was already stored: nothing new written")
+    received_at: datetime
+
+
+class HeartbeatIn(In):
+    seq: Annotated[int, Field(ge=0, le=2**62)] | None = None
+    sent_at: AwareDatetime | None = None
+    agent_version: Annotated[str, Field(max_length=64)] | None = None
+    buffered_batches: Annotated[int, Field(ge=0, le=10**9)] = 0
+
+
+class HeartbeatOut(Out):
+    site_id: str
+    state: SiteState
+    desired_version: int
+    heartbeat_interval_s: float
+    server_time: datetime
+
+
+class ProbeIn(In):
+    target_site_id: Id
+    reachable: bool
+    path: Annotated[str, Field(max_length=256)] = ""
+    observed_at: AwareDatetime | None = None
+    observer: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="ignored for site credentials (the observer is the calling site)"
+    )
+
+
+class AgentAlarmEventIn(In):
+    """An alarm event the agent evaluated locally (e.g. while its link was down)."""
+
+    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64)]
+    action: Literal["raise", "clear"]
+    kind: Annotated[str, Field(pattern=r"^[a-z0-9_]+$", max_length=32)]
+    severity: Literal["warning", "critical"] = "warning"
+    sensor_id: Annotated[str, Field(max_length=128)] | None = None
+    ts: AwareDatetime
+    message: Text = ""
+    value: Finite | None = None
+    break_in: bool = False
+
+
+# --- desired state ---
+
+class DesiredWorkload(Out):
+    id: str
+    name: str
+    data_class: str
+    cores: float
+    state: str
+
+
+class DesiredStateOut(Out):
+    site_id: str
+    version: int
+    etag: str
+    state: SiteState
+    workloads: list[DesiredWorkload]
+
+
+class DesiredAckIn(In):
+    version: Annotated[int, Field(ge=0)]
+    status: Literal["applied", "failed"]
+    message: Annotated[str, Field(max_length=1024)] = ""
+
+
+class DesiredAckOut(Out):
+    site_id: str
+    acked_version: int
+    current_version: int
+    status: str
+    up_to_date: bool
