@@ -47,7 +47,60 @@ def uvicorn_options(settings: Any, log_level: str = "info") -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_s,
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted if trusted else None,
+        **tls_options(settings),
     }
+
+
+def tls_options(settings: Any) -> dict[str, Any]:
+    """uvicorn's ssl_* keyword arguments, and the HTTP protocol that hands the verified client
+    certificate to the app (microdc.control.tlsext). Empty without tls_certfile: plain HTTP."""
+    import ssl
+
+    if not settings.tls_certfile:
+        return {}
+    opts: dict[str, Any] = {
+        "ssl_certfile": settings.tls_certfile,
+        "ssl_keyfile": settings.tls_keyfile,
+        "http": "microdc.control.tlsext:AutoTlsProtocol",
+    }
+    if settings.tls_client_ca:
+        opts["ssl_ca_certs"] = settings.tls_client_ca
+        required = settings.tls_client_certs == "required"
+        opts["ssl_cert_reqs"] = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+    return opts
+
+
+def check_tls_files(settings: Any) -> list[str]:
+    """Problems with the TLS files named in settings, found before uvicorn would fail with a traceback."""
+    import ssl
+
+    from microdc.protocol import pki
+
+    out: list[str] = []
+    if settings.tls_certfile:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_cert_chain(settings.tls_certfile, settings.tls_keyfile)
+        except FileNotFoundError as e:
+            out.append(f"--tls-cert/--tls-key: file not found: {e.filename}")
+        except ssl.SSLError as e:
+            out.append(
+                f"--tls-cert {settings.tls_certfile} / --tls-key {settings.tls_keyfile}: not a PEM "
+                f"certificate and its matching key ({e.reason or e})"
+            )
+    if settings.tls_client_ca:
+        try:
+            ssl.create_default_context(cafile=settings.tls_client_ca)
+        except (FileNotFoundError, ssl.SSLError) as e:
+            out.append(f"--tls-client-ca {settings.tls_client_ca}: not a readable PEM CA bundle ({e})")
+    if settings.ca_dir:
+        from pathlib import Path
+
+        try:
+            pki.Ca.load(Path(settings.ca_dir))
+        except pki.PkiError as e:
+            out.append(f"--ca-dir: {e}")
+    return out
 
 
 def serve(
@@ -70,6 +123,30 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    tls_cert: Annotated[
+        str | None, typer.Option("--tls-cert", help="PEM server certificate (chain): serve HTTPS")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")] = None,
+    tls_client_ca: Annotated[
+        str | None,
+        typer.Option("--tls-client-ca", help="CA bundle client certificates must chain to (mutual TLS)"),
+    ] = None,
+    require_client_cert: Annotated[
+        bool,
+        typer.Option(
+            "--require-client-cert",
+            help="refuse TLS handshakes without a valid client certificate (default: optional, so "
+            "agents can enroll and people can log in)",
+        ),
+    ] = False,
+    site_cert_required: Annotated[
+        bool,
+        typer.Option("--site-cert-required", help="site credentials count only with the site's client cert"),
+    ] = False,
+    ca_dir: Annotated[
+        str | None,
+        typer.Option("--ca-dir", help="fleet CA (`microdc ca init`): signs CSRs agents send at enrollment"),
+    ] = None,
 ) -> None:
     """Run the control plane (FastAPI under uvicorn). Migrates the database first."""
     import uvicorn
@@ -85,6 +162,11 @@ def serve(
         overrides["public_docs"] = True
     if trusted_proxy:
         overrides["trusted_proxies"] = tuple(trusted_proxy)
+    overrides.update(tls_certfile=tls_cert, tls_keyfile=tls_key, tls_client_ca=tls_client_ca, ca_dir=ca_dir)
+    if require_client_cert:
+        overrides["tls_client_certs"] = "required"
+    if site_cert_required:
+        overrides["site_cert_required"] = True
     try:
         settings = _settings(db, **overrides)
     except ValidationError as e:
@@ -92,10 +174,18 @@ def serve(
             where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
             typer.echo(f"error: {where}: {err.get('msg', '')}", err=True)
         raise typer.Exit(2) from None
+    tls_problems = check_tls_files(settings)
+    for problem in tls_problems:
+        typer.echo(f"error: {problem}", err=True)
+    if tls_problems:
+        raise typer.Exit(2)
     database = Database(settings.db_url)
     database.migrate()  # once, before any worker starts
     database.dispose()
-    typer.echo(f"microdc control plane on http://{host}:{port} (db: {_safe_url(settings.db_url)})", err=True)
+    scheme = "https" if settings.tls_certfile else "http"
+    mtls = f", client certificates {settings.tls_client_certs}" if settings.tls_client_ca else ""
+    where = f"{scheme}://{host}:{port}{mtls}"
+    typer.echo(f"microdc control plane on {where} (db: {_safe_url(settings.db_url)})", err=True)
     opts = uvicorn_options(settings, log_level)
     if workers == 1:
         app = create_app(settings.model_copy(update={"migrate_on_start": False}))
@@ -221,7 +311,7 @@ def sites_import(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `serve`, `admin create` and `audit verify` to the main CLI."""
+    """Add `serve`, `admin create`, `audit verify` and `sites import` to the main CLI."""
     app.command("serve")(serve)
     app.add_typer(admin_app, name="admin")
     app.add_typer(audit_app, name="audit")

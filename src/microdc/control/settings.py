@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -77,6 +77,25 @@ class Settings(BaseModel):
     security_audit_burst: int = Field(30, ge=1, description="audited auth failures per IP before sampling")
     security_audit_per_s: float = Field(0.5, gt=0)
 
+    # TLS and mutual TLS (docs/security.md)
+    tls_certfile: str | None = Field(None, description="PEM server certificate (chain): serve HTTPS")
+    tls_keyfile: str | None = Field(None, description="PEM private key of tls_certfile")
+    tls_client_ca: str | None = Field(
+        None, description="PEM CA bundle that client certificates must chain to (mutual TLS)"
+    )
+    tls_client_certs: Literal["optional", "required"] = Field(
+        "optional",
+        description="with tls_client_ca: 'required' refuses every TLS handshake without a valid client "
+        "certificate; 'optional' lets certificate-less clients (enrollment, browsers) connect",
+    )
+    site_cert_required: bool = Field(
+        False, description="a site credential counts only over TLS with that site's client certificate"
+    )
+    ca_dir: str | None = Field(
+        None, description="fleet CA directory (`microdc ca init`): signs CSRs sent at enrollment/rotation"
+    )
+    site_cert_days: int = Field(365, ge=1, le=3650, description="lifetime of a site certificate it signs")
+
     # exposure
     metrics_public: bool = Field(False, description="serve /metrics without a token")
     public_docs: bool = Field(False, description="serve /openapi.json and /docs without a token")
@@ -134,6 +153,16 @@ class Settings(BaseModel):
         return tuple(out)
 
     @model_validator(mode="after")
+    def _tls_is_whole(self) -> Settings:
+        if bool(self.tls_certfile) != bool(self.tls_keyfile):
+            raise ValueError("tls_certfile and tls_keyfile: give both (certificate and its key) or neither")
+        if self.tls_client_ca and not self.tls_certfile:
+            raise ValueError("tls_client_ca: client certificates need TLS; give tls_certfile and tls_keyfile")
+        if self.site_cert_required and not self.tls_client_ca:
+            raise ValueError("site_cert_required: needs tls_client_ca (the CA that signs site certificates)")
+        return self
+
+    @model_validator(mode="after")
     def _forwarded_needs_proxies(self) -> Settings:
         if self.trust_forwarded_for and not self.trusted_proxies:
             raise ValueError(
@@ -158,6 +187,8 @@ class Settings(BaseModel):
         """The MICRODC_* variables that make `from_env` rebuild these settings (for worker processes)."""
         out: dict[str, str] = {}
         for name, value in self.model_dump().items():
+            if value is None:
+                continue
             if isinstance(value, bool):
                 out[f"MICRODC_{name.upper()}"] = str(value).lower()
             elif isinstance(value, (list, tuple)):

@@ -39,9 +39,24 @@ class SiteState(StrEnum):
 
 # --- enrollment ---
 
+Csr = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=8192,
+        description="PEM certificate signing request of the site's own key (the key never leaves the site)",
+    ),
+]
+
+
 class EnrollIn(In):
     token: Annotated[str, Field(min_length=1, max_length=256)]
     agent_version: Annotated[str, Field(max_length=64)] | None = None
+    csr: Csr | None = None
+
+
+class RotateIn(In):
+    csr: Csr | None = None
 
 
 class SiteCredentialOut(Out):
@@ -50,6 +65,10 @@ class SiteCredentialOut(Out):
     token_id: int
     expires_at: datetime
     renew_after: datetime = Field(description="rotate (POST /api/v1/site-credentials/rotate) after this")
+    client_certificate: str | None = Field(
+        None, description="PEM client certificate for the CSR sent (mutual TLS), signed by the fleet CA"
+    )
+    ca_certificate: str | None = Field(None, description="PEM certificate of the fleet CA that signed it")
 
 
 # --- telemetry, heartbeats, probes, alarms ---

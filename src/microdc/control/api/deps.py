@@ -10,13 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from microdc.control import audit, proxies
+from microdc.control import audit, certbind, proxies
 from microdc.control.context import Ctx
 from microdc.control.identity import lookup_principal
 from microdc.control.problems import ProblemError, forbidden, unauthorized
 from microdc.control.ratelimit import TokenBucket
 from microdc.control.security import Principal, Role
 from microdc.control.services import Services
+from microdc.control.tlsext import peer_certificate
 
 log = logging.getLogger("microdc.control")
 bearer = HTTPBearer(auto_error=False, description="API token or site credential (mdc_u_… / mdc_s_…)")
@@ -105,6 +106,32 @@ def rate_limit(request: Request, bucket: TokenBucket, key: str, scope: str) -> N
         )
 
 
+def bind_client_certificate(request: Request, principal: Principal) -> None:
+    """403 when a site credential arrives over a TLS connection whose client certificate is another
+    site's (or, with `site_cert_required`, without one); see microdc.control.certbind."""
+    if principal.kind != "site" or principal.site_id is None:
+        return
+    services: Services = request.app.state.services
+    cert = peer_certificate(request.scope)
+    refusal = certbind.check_site_certificate(
+        principal.site_id, cert, required=services.settings.site_cert_required
+    )
+    if refusal is None:
+        return
+    err = ProblemError(
+        403, refusal.message, slug=refusal.rule, title="Client certificate refused", rule=refusal.rule
+    )
+    count_refusal(request, err, "auth")
+    security_event(
+        request,
+        "auth.client_cert_refused",
+        actor=principal.actor,
+        target=f"site:{principal.site_id}",
+        details={"rule": refusal.rule, "token_id": principal.token_id},
+    )
+    raise err
+
+
 def get_principal(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -117,6 +144,7 @@ def get_principal(
     if principal is None:
         security_event(request, "auth.invalid_token", sample=True)
         raise unauthorized("invalid, expired or revoked token")
+    bind_client_certificate(request, principal)
     request.state.principal = principal
     return principal
 
@@ -139,6 +167,7 @@ def get_renewing_site(
     if principal is None:
         security_event(request, "auth.invalid_token", sample=True)
         raise unauthorized("invalid, revoked or long-expired token")
+    bind_client_certificate(request, principal)
     request.state.principal = principal
     return principal
 
