@@ -247,6 +247,42 @@ class MqttConfig(Strict):
     qos: Literal[0, 1, 2] = 1
 
 
+class TlsConfig(Strict):
+    """TLS to the control plane (docs/agent.md, docs/security.md)."""
+
+    ca_file: str | None = Field(
+        None, description="PEM CA bundle that signs the control plane's certificate (only it is trusted)"
+    )
+    pins: list[str] = Field(
+        default_factory=list,
+        description="accept only these server keys/certs: 'sha256//BASE64' (SPKI) or 'cert-sha256:HEX'",
+    )
+    client_cert: str | None = Field(None, description="PEM client certificate presented (mutual TLS)")
+    client_key: str | None = Field(None, description="its private key (0600)")
+    request_certificate: bool = Field(
+        True, description="make a key and send a CSR at enrollment (and near expiry) to get client_cert"
+    )
+    renew_before_days: Annotated[float, Field(ge=0)] = Field(30.0, description="renew client_cert this early")
+    key_type: Literal["ec", "ed25519"] = "ec"
+
+    @model_validator(mode="after")
+    def _check(self) -> TlsConfig:
+        from microdc.protocol.pki import PkiError, parse_pin
+
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ValueError("give both client_cert and client_key, or neither")
+        for pin in self.pins:
+            try:
+                parse_pin(pin)
+            except PkiError as e:
+                raise ValueError(str(e)) from None
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.ca_file or self.pins or self.client_cert)
+
+
 class Intervals(Strict):
     poll_s: Pos = 10.0
     heartbeat_s: Pos = Field(30.0, description="until the server says otherwise")
@@ -264,6 +300,7 @@ class AgentConfig(Strict):
     agent_version: str | None = None
     intervals: Intervals = Field(default_factory=Intervals)
     uplink: UplinkConfig = Field(default_factory=UplinkConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     policy: PolicyConfig
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
@@ -367,9 +404,35 @@ def parse_config(
             if pts is not None:
                 src.registers = [*src.registers, *pts]
     problems.extend(_policy_problems(cfg, smap, file))
+    problems.extend(_tls_problems(cfg, smap, file))
     if problems:
         raise AgentConfigError(problems)
     return cfg
+
+
+def _tls_problems(cfg: AgentConfig, smap: SourceMap, file: str) -> list[Problem]:
+    """TLS settings with a plain-HTTP server would silently do nothing; a CA file must exist."""
+    out: list[Problem] = []
+    if cfg.tls.configured and cfg.server and cfg.server.lower().startswith("http://"):
+        where, line = smap.lookup(("server",), file)
+        out.append(Problem(where, line, "server", "tls: is set but the server URL is http:// (use https://)"))
+    if cfg.tls.ca_file and not cfg.resolve(cfg.tls.ca_file).is_file():
+        where, line = smap.lookup(("tls", "ca_file"), file)
+        out.append(
+            Problem(where, line, "tls.ca_file", f"CA bundle not found: {cfg.resolve(cfg.tls.ca_file)}")
+        )
+    tls = cfg.tls
+    if tls.client_cert and tls.client_key and not tls.request_certificate:
+        for field in ("client_cert", "client_key"):
+            path = cfg.resolve(getattr(tls, field))
+            if not path.is_file():
+                where, line = smap.lookup(("tls", field), file)
+                out.append(
+                    Problem(
+                        where, line, f"tls.{field}", f"file not found: {path} (or set request_certificate)"
+                    )
+                )
+    return out
 
 
 def _policy_problems(cfg: AgentConfig, smap: SourceMap, file: str) -> list[Problem]:

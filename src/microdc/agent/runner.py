@@ -43,6 +43,7 @@ from microdc.agent.reconcile import Executor, Reconciler, RecordingExecutor
 from microdc.agent.sensors import Source, SourceError, build_source
 from microdc.agent.sovereignty import SyncGate, build_policy_book
 from microdc.agent.state import State
+from microdc.agent.tls import AgentTls
 from microdc.agent.uplink import Backoff, Uplink, UplinkError
 
 log = logging.getLogger("microdc.agent")
@@ -104,7 +105,8 @@ class Agent:
         self.clock = clock
         self.book = build_policy_book(cfg.policy, cfg.base_dir)
         self.gate = SyncGate(self.book, cfg.policy.jurisdiction, cfg.policy.upstream_jurisdiction)
-        self.uplink = Uplink(server, self.state, cfg.uplink, transport=transport)
+        tls = AgentTls(cfg.tls, cfg.resolve) if cfg.tls.configured else None
+        self.uplink = Uplink(server, self.state, cfg.uplink, transport=transport, tls=tls)
         self.backoff = Backoff(cfg.uplink.backoff)
         self.heartbeat_s = cfg.intervals.heartbeat_s
         self.agent_version = cfg.agent_version or f"microdc-agent/{__version__}"
@@ -190,7 +192,7 @@ class Agent:
 
     async def _enroll(self, token: str) -> None:
         try:
-            cred = await self.uplink.enroll(token, self.agent_version)
+            cred = await self.uplink.enroll(token, self.agent_version, self.cfg.site_id)
         except UplinkError as e:
             if e.kind in ("auth", "rejected"):
                 self.state.audit("credential.enroll_failed", {"status": e.status})
@@ -205,7 +207,7 @@ class Agent:
             return
         if self.clock() < datetime.fromisoformat(str(cred["renew_after"]).replace("Z", "+00:00")):
             return
-        new = await self.uplink.rotate()
+        new = await self.uplink.rotate(self.site_id)
         self._save_credential(new, "rotated")
         log.info("site credential rotated (expires %s)", new.get("expires_at"))
 
@@ -384,7 +386,9 @@ class Agent:
                 else:
                     self._set_online(False)
                     delay = max(self.backoff.next(), e.retry_after or 0.0)
-                    log.info("uplink: %s; retrying in %.1f s", e, delay)
+                    # a certificate problem needs a person; "offline" heals by itself
+                    level = logging.ERROR if e.kind == "tls" else logging.INFO
+                    log.log(level, "uplink: %s; retrying in %.1f s", e, delay)
             except AgentError as e:
                 log.error("%s", e)
                 self.enroll_token = None  # a refused token is not tried again
@@ -488,7 +492,8 @@ class Agent:
                     await self._enroll(self.enroll_token or self._enroll_file_token() or "")
                 except UplinkError as e:
                     d = self.backoff.next()
-                    log.info("enrollment: %s; retrying in %.1f s", e, d)
+                    level = logging.ERROR if e.kind == "tls" else logging.INFO
+                    log.log(level, "enrollment: %s; retrying in %.1f s", e, d)
                     await self._sleep(d)
             self.backoff.reset()
         site_id = self.site_id

@@ -296,6 +296,10 @@ def spki_sha256(cert: x509.Certificate) -> bytes:
     return hashlib.sha256(cert.public_key().public_bytes(*_SPKI)).digest()
 
 
+def spki_sha256_of_key(key: PrivateKey) -> bytes:
+    return hashlib.sha256(key.public_key().public_bytes(*_SPKI)).digest()
+
+
 def cert_sha256(der: bytes) -> bytes:
     return hashlib.sha256(der).digest()
 

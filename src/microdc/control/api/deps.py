@@ -111,11 +111,14 @@ def bind_client_certificate(request: Request, principal: Principal) -> None:
     site's (or, with `site_cert_required`, without one); see microdc.control.certbind."""
     if principal.kind != "site" or principal.site_id is None:
         return
+    check_client_certificate(request, principal.site_id, principal.actor, principal.token_id)
+
+
+def check_client_certificate(request: Request, site_id: str, actor: str, token_id: int | None) -> None:
+    """Refuse (403, counted, audited) unless this connection's client certificate may speak for `site_id`."""
     services: Services = request.app.state.services
     cert = peer_certificate(request.scope)
-    refusal = certbind.check_site_certificate(
-        principal.site_id, cert, required=services.settings.site_cert_required
-    )
+    refusal = certbind.check_site_certificate(site_id, cert, required=services.settings.site_cert_required)
     if refusal is None:
         return
     err = ProblemError(
@@ -125,9 +128,9 @@ def bind_client_certificate(request: Request, principal: Principal) -> None:
     security_event(
         request,
         "auth.client_cert_refused",
-        actor=principal.actor,
-        target=f"site:{principal.site_id}",
-        details={"rule": refusal.rule, "token_id": principal.token_id},
+        actor=actor,
+        target=f"site:{site_id}",
+        details={"rule": refusal.rule, "token_id": token_id},
     )
     raise err
 

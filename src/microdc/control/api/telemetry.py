@@ -19,6 +19,7 @@ from microdc.control.api.deps import (
     SiteIdPath,
     SiteOrViewer,
     bearer,
+    check_client_certificate,
     count_refusal,
     make_ctx,
     security_event,
@@ -116,6 +117,8 @@ def _authenticate_and_ingest(
 ) -> telemetry.IngestResult:
     denied: Principal | None = None
     conflict: ProblemError | None = None
+    # only site_id's own credential may post here, so its client certificate must be site_id's too
+    check_client_certificate(request, site_id, "anonymous", None)
     with services.db.session() as s:
         principal = lookup_principal(s, token, services.clock())
         if principal is not None and principal.kind == "site" and principal.site_id == site_id:
