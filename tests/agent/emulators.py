@@ -112,7 +112,10 @@ SNMPSIM_AS_ROOT = (
 )
 
 
-def snmpsim(tmp: Path, recordings: list[str]) -> tuple[Proc, int]:
+def snmpsim(tmp: Path, recordings: list[str], v3: list[str] | None = None) -> tuple[Proc, int]:
+    """snmpsim serving `recordings` (v1/v2c community = recording name); `v3` adds USM options after
+    ``--v3-engine-id auto`` (e.g. --v3-user, --v3-auth-proto SHA256, --v3-priv-proto AES); with v3 the
+    recording is chosen by the SNMPv3 context name."""
     exe = need_binary("snmpsim-command-responder")
     try:
         import pysmi  # noqa: F401  (snmpsim imports it without declaring it)
@@ -124,9 +127,10 @@ def snmpsim(tmp: Path, recordings: list[str]) -> tuple[Proc, int]:
         shutil.copy(DATA / "snmp" / f"{name}.snmprec", data / f"{name}.snmprec")
     port = free_udp_port()
     args = [
+        f"--cache-dir={tmp / 'snmpcache'}",
+        *(["--v3-engine-id", "auto", *v3] if v3 else []),
         f"--data-dir={data}",
         f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-        f"--cache-dir={tmp / 'snmpcache'}",
     ]
     cmd = [sys.executable, "-c", SNMPSIM_AS_ROOT, *args] if os.geteuid() == 0 else [exe, *args]
     p = Proc(cmd, tmp / "snmpsim.log")

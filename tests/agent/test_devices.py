@@ -119,6 +119,56 @@ def test_snmp_ups_mib_and_unknown_values(tmp_path: Path) -> None:
         asyncio.run(SnmpUpsPoller(cfg, CFG).poll(NOW))
 
 
+V3_USER, V3_AUTH, V3_PRIV = "microdc", "auth-secret-8", "priv-secret-8"
+
+
+@pytest.mark.services
+def test_snmp_v3_authpriv_sha256_aes(tmp_path: Path) -> None:
+    """SNMPv3 with SHA-256 authentication and AES-128 privacy; wrong keys fail with a clear error."""
+    v3_args = ["--v3-user", V3_USER, "--v3-auth-key", V3_AUTH, "--v3-auth-proto", "SHA256",
+               "--v3-priv-key", V3_PRIV, "--v3-priv-proto", "AES"]  # fmt: skip
+    proc, port = snmpsim(tmp_path, ["ups"], v3=v3_args)
+
+    def source(**v3: str) -> SnmpUpsSource:
+        block = {"user": V3_USER, "auth_key": V3_AUTH, "priv_key": V3_PRIV, "context_name": "ups", **v3}
+        return SnmpUpsSource.model_validate(
+            {"kind": "snmp_ups", "name": "ups", "host": "127.0.0.1", "port": port, "version": "3",
+             "v3": block, "timeout_s": 1.0, "retries": 0}
+        )  # fmt: skip
+
+    try:
+        res = asyncio.run(SnmpUpsPoller(source(), CFG).poll(NOW))
+        v = values(res)
+        assert v["ups.output_power"][3] > 0 and "ups.state" in v
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(auth_key="not-the-key"), CFG).poll(NOW))
+        assert "authentication failed" in str(ei.value) and V3_USER in str(ei.value)
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(auth_protocol="SHA512"), CFG).poll(NOW))
+        assert "auth_protocol" in str(ei.value)
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(priv_key="not-the-priv"), CFG).poll(NOW))
+        assert "priv_key" in str(ei.value)
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(user="intruder"), CFG).poll(NOW))
+        assert "intruder" in str(ei.value)
+    finally:
+        proc.stop()
+
+
+def test_snmp_v3_config_is_authpriv_with_sha2_and_aes() -> None:
+    base = {"kind": "snmp_ups", "name": "u", "host": "h", "version": "3"}
+    with pytest.raises(ValueError, match="v3"):
+        SnmpUpsSource.model_validate(base)
+    with pytest.raises(ValueError, match="auth_protocol"):
+        SnmpUpsSource.model_validate(
+            base
+            | {"v3": {"user": "u", "auth_key": "12345678", "priv_key": "12345678", "auth_protocol": "MD5"}}
+        )
+    with pytest.raises(ValueError, match="priv_key"):
+        SnmpUpsSource.model_validate(base | {"v3": {"user": "u", "auth_key": "12345678"}})
+
+
 MODBUS_MAP = [
     {
         "sensor_id": "crac.supply",

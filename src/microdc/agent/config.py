@@ -70,15 +70,35 @@ class RedfishSource(SourceBase):
     sensor_prefix: str = Field("", description="prefix of sensor ids; default the source name")
 
 
+class SnmpV3(Strict):
+    """SNMPv3 USM, always authPriv: SHA-2 authentication and AES privacy (RFC 7860, RFC 3826)."""
+
+    user: Annotated[str, Field(min_length=1, max_length=32)]
+    auth_protocol: Literal["SHA224", "SHA256", "SHA384", "SHA512"] = "SHA256"
+    auth_key: Annotated[str, Field(min_length=8, description="passphrase (at least 8 characters)")]
+    priv_protocol: Literal["AES128", "AES192", "AES256"] = "AES128"
+    priv_key: Annotated[str, Field(min_length=8, description="passphrase (at least 8 characters)")]
+    context_name: str = Field("", description="SNMPv3 context (some PDUs/UPS cards need one)")
+
+
 class SnmpUpsSource(SourceBase):
     kind: Literal["snmp_ups"]
     host: str
     port: Annotated[int, Field(ge=1, le=65535)] = 161
     community: str = "public"
-    version: Literal["1", "2c"] = "2c"
+    version: Literal["1", "2c", "3"] = "2c"
+    v3: SnmpV3 | None = Field(None, description="with version '3': user, SHA-2 auth and AES priv keys")
     timeout_s: Pos = 2.0
     retries: Annotated[int, Field(ge=0, le=10)] = 1
     sensor_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _v3_settings(self) -> SnmpUpsSource:
+        if self.version == "3" and self.v3 is None:
+            raise ValueError("version '3' needs a `v3:` block (user, auth_key, priv_key)")
+        if self.version != "3" and self.v3 is not None:
+            raise ValueError(f"`v3:` is set but version is {self.version!r}; set version: '3'")
+        return self
 
 
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "bool"]
