@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from microdc.agent.config import ContactsSource, ModbusSource, RedfishSource, SnmpUpsSource, parse_config
+from microdc.agent.config import (
+    AgentConfigError,
+    ContactsSource,
+    ModbusSource,
+    RedfishSource,
+    SnmpUpsSource,
+    parse_config,
+)
 from microdc.agent.sensors.base import PollResult, SourceError
 from microdc.agent.sensors.contacts import ContactsPoller
 from microdc.agent.sensors.modbus import ModbusPoller, encode
@@ -117,6 +124,53 @@ def test_snmp_ups_mib_and_unknown_values(tmp_path: Path) -> None:
             kind="snmp_ups", name="ups", host="127.0.0.1", port=port, timeout_s=0.3, retries=0
         )
         asyncio.run(SnmpUpsPoller(cfg, CFG).poll(NOW))
+
+
+@pytest.mark.services
+def test_redfish_over_https_verifies_the_bmc_certificate(tmp_path: Path) -> None:
+    """sushy-emulator over HTTPS with a certificate of a CA minted here: trusted through ca_file, refused
+    (with the reason) without it or with another CA."""
+    from microdc.protocol import pki
+
+    ca = pki.init_ca(tmp_path / "ca", "site BMC CA")
+    key = pki.new_key()
+    pki.write_private(tmp_path / "bmc.key", pki.key_pem(key))
+    pki.write_public(tmp_path / "bmc.pem", pki.cert_pem(pki.issue_server(ca, ["127.0.0.1"], key)))
+    pki.init_ca(tmp_path / "other", "another CA")
+    proc, url = sushy_emulator(
+        tmp_path, (tmp_path / "bmc.pem", tmp_path / "bmc.key", tmp_path / "ca" / "ca.pem")
+    )
+    assert url.startswith("https://")
+
+    def poll(**kw: object) -> PollResult:
+        src = RedfishSource.model_validate(
+            {"kind": "redfish", "name": "bmc", "base_url": url, "timeout_s": 3, **kw}
+        )
+        return asyncio.run(RedfishPoller(src, CFG).poll(NOW))
+
+    try:
+        res = poll(ca_file=str(tmp_path / "ca" / "ca.pem"))
+        assert any(r.reading_type == "Temperature" for r in res.readings)
+        for kw, trust in (({}, "system's CAs"), ({"ca_file": str(tmp_path / "other" / "ca.pem")}, "other")):
+            with pytest.raises(SourceError) as ei:
+                poll(**kw)
+            assert "TLS: the BMC's certificate is not trusted" in str(ei.value) and trust in str(ei.value)
+    finally:
+        proc.stop()
+
+
+def test_redfish_ca_file_must_exist_and_needs_verification(tmp_path: Path) -> None:
+    data = {
+        "policy": {"jurisdiction": "DE", "upstream_jurisdiction": "DE"},
+        "sensors": [{"kind": "redfish", "name": "bmc", "base_url": "https://b", "ca_file": "missing.pem"}],
+    }
+    with pytest.raises(AgentConfigError) as ei:
+        parse_config(data, file="agent.yaml", base_dir=tmp_path)
+    assert any(p.field == "sensors.0.ca_file" and "not found" in p.message for p in ei.value.problems)
+    data["sensors"][0]["verify_tls"] = False  # type: ignore[index]
+    with pytest.raises(AgentConfigError) as ei:
+        parse_config(data, file="agent.yaml", base_dir=tmp_path)
+    assert any("verify_tls" in p.message for p in ei.value.problems)
 
 
 V3_USER, V3_AUTH, V3_PRIV = "microdc", "auth-secret-8", "priv-secret-8"

@@ -60,7 +60,12 @@ class RedfishSource(SourceBase):
     base_url: str = Field(description="e.g. https://bmc-1.site.local (the service root is /redfish/v1)")
     username: str | None = None
     password: str | None = None
-    verify_tls: bool = True
+    verify_tls: bool = Field(
+        True, description="verify the BMC's HTTPS certificate (never turn off in the field)"
+    )
+    ca_file: str | None = Field(
+        None, description="PEM CA bundle that signs the BMC's certificate (default: the system's CAs)"
+    )
     timeout_s: Pos = 10.0
     resources: list[str] = Field(
         default_factory=lambda: ["auto"],
@@ -68,6 +73,12 @@ class RedfishSource(SourceBase):
         "or explicit resource paths",
     )
     sensor_prefix: str = Field("", description="prefix of sensor ids; default the source name")
+
+    @model_validator(mode="after")
+    def _ca_needs_verify(self) -> RedfishSource:
+        if self.ca_file and not self.verify_tls:
+            raise ValueError("ca_file is set but verify_tls is false: the CA would never be checked")
+        return self
 
 
 class SnmpV3(Strict):
@@ -441,6 +452,14 @@ def _tls_problems(cfg: AgentConfig, smap: SourceMap, file: str) -> list[Problem]
         out.append(
             Problem(where, line, "tls.ca_file", f"CA bundle not found: {cfg.resolve(cfg.tls.ca_file)}")
         )
+    for i, src in enumerate(cfg.sensors):
+        if isinstance(src, RedfishSource) and src.ca_file and not cfg.resolve(src.ca_file).is_file():
+            where, line = smap.lookup(("sensors", i, "ca_file"), file)
+            out.append(
+                Problem(
+                    where, line, f"sensors.{i}.ca_file", f"CA bundle not found: {cfg.resolve(src.ca_file)}"
+                )
+            )
     tls = cfg.tls
     if tls.client_cert and tls.client_key and not tls.request_certificate:
         for field in ("client_cert", "client_key"):
