@@ -492,8 +492,12 @@ class Agent:
                     await self._enroll(self.enroll_token or self._enroll_file_token() or "")
                 except UplinkError as e:
                     d = self.backoff.next()
-                    level = logging.ERROR if e.kind == "tls" else logging.INFO
-                    log.log(level, "enrollment: %s; retrying in %.1f s", e, d)
+                    log.log(
+                        logging.ERROR if e.kind == "tls" else logging.INFO,
+                        "enrollment: %s; retrying in %.1f s",
+                        e,
+                        d,
+                    )
                     await self._sleep(d)
             self.backoff.reset()
         site_id = self.site_id

@@ -65,9 +65,10 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> None:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise PkiError(f"{path}: already exists; refusing to overwrite a private key") from None
+    if overwrite:
+        os.fchmod(fd, 0o600)  # O_TRUNC keeps an existing file's mode
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    os.chmod(path, 0o600)
 
 
 def write_public(path: Path, data: bytes) -> None:
