@@ -380,3 +380,32 @@ def test_tls_failure_is_logged_as_error_not_offline(
         run(once())
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors and "wrong CA" in errors[0]
+
+
+def test_tls_to_a_plain_http_port_says_so(pki_dir: Path, tmp_path: Path) -> None:
+    """An agent pointed with https:// at a plain-HTTP listener: kind tls, 'does not speak TLS'."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+
+    def answer_plainly() -> None:
+        for _ in range(4):
+            try:
+                conn, _addr = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    t = threading.Thread(target=answer_plainly, daemon=True)
+    t.start()
+    tls = AgentTls(TlsConfig(ca_file=str(pki_dir / "ca" / "ca.pem")), lambda p: Path(p))
+    cred = {"site_id": "north-1", "token": "mdc_s_x"}
+    try:
+        with pytest.raises(UplinkError) as ei:
+            run(_heartbeat(f"https://127.0.0.1:{port}", tls, cred, tmp_path / "a.db"))
+    finally:
+        srv.close()
+    assert ei.value.kind == "tls" and "does not speak TLS" in str(ei.value), str(ei.value)
