@@ -232,6 +232,29 @@ def test_ssl_cert_file_in_the_environment_is_not_trusted(
     with pytest.raises(UplinkError) as ei:
         run(_heartbeat(plane.url, tls, enrolled["north-1"], tmp_path / "a.db"))
     assert ei.value.kind == "tls" and "tls.ca_file" in str(ei.value)
+    # and an agent whose agent.yaml has no `tls:` at all gets the same explicit setup
+    from microdc.agent.runner import Agent
+
+    cfg = parse_config(
+        {
+            "site_id": "north-1",
+            "server": plane.url,
+            "policy": {"jurisdiction": "DE", "upstream_jurisdiction": "DE"},
+        },
+        base_dir=tmp_path,
+    )
+    agent = Agent(cfg, sources=[])
+    agent.state.set("credential", enrolled["north-1"])
+
+    async def beat() -> None:
+        try:
+            await agent.uplink.heartbeat("north-1", {"seq": 1})
+        finally:
+            await agent.uplink.close()
+
+    with pytest.raises(UplinkError) as ei:
+        run(beat())
+    assert ei.value.kind == "tls"
 
 
 def test_hostname_mismatch(plane: Plane, pki_dir: Path, enrolled: dict[str, Any], tmp_path: Path) -> None:

@@ -105,8 +105,10 @@ class Agent:
         self.clock = clock
         self.book = build_policy_book(cfg.policy, cfg.base_dir)
         self.gate = SyncGate(self.book, cfg.policy.jurisdiction, cfg.policy.upstream_jurisdiction)
-        tls = AgentTls(cfg.tls, cfg.resolve) if cfg.tls.configured else None
-        self.uplink = Uplink(server, self.state, cfg.uplink, transport=transport, tls=tls)
+        # always an explicit TLS setup: trust comes from agent.yaml (or certifi), never the environment
+        self.uplink = Uplink(
+            server, self.state, cfg.uplink, transport=transport, tls=AgentTls(cfg.tls, cfg.resolve)
+        )
         self.backoff = Backoff(cfg.uplink.backoff)
         self.heartbeat_s = cfg.intervals.heartbeat_s
         self.agent_version = cfg.agent_version or f"microdc-agent/{__version__}"
