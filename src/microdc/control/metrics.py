@@ -23,8 +23,12 @@ log = logging.getLogger("microdc.control")
 
 
 class FleetCollector(Collector):
-    def __init__(self, db: Database) -> None:
+    """Fleet gauges. Per-sensor series are capped at `site_series` per site (lowest sensor ids first;
+    the rest counted in microdc_metrics_series_suppressed), so one site cannot blow up a scrape."""
+
+    def __init__(self, db: Database, site_series: int = 32) -> None:
         self.db = db
+        self.site_series = site_series
 
     def describe(self) -> Iterator[Metric]:
         """Metric families without values (so registering never touches the database)."""
@@ -47,10 +51,17 @@ class FleetCollector(Collector):
         )
         placements = GaugeMetricFamily("microdc_placements", "Workloads by placement state", labels=["state"])
         sites = GaugeMetricFamily("microdc_sites", "Sites by state", labels=["state"])
-        return power, pue, inlet, alarms, placements, sites
+        suppressed = GaugeMetricFamily(
+            "microdc_metrics_series_suppressed",
+            "Per-sensor series of a site left out of /metrics (over site_metrics_series)",
+            labels=["site"],
+        )
+        return power, pue, inlet, alarms, placements, sites, suppressed
 
     def collect(self) -> Iterator[Metric]:
-        power, pue, inlet, alarms, placements, sites = self._families()
+        power, pue, inlet, alarms, placements, sites, suppressed = self._families()
+        shown: dict[str, int] = {}
+        hidden: dict[str, int] = {}
         try:
             with self.db.read_session() as s:
                 facility: dict[str, float] = {}
@@ -63,13 +74,19 @@ class FleetCollector(Collector):
                         Sensor.physical_context,
                         Sensor.unit,
                         Sensor.latest_value,
-                    ).where(
+                    )
+                    .where(
                         (Sensor.reading_type == "Power")
                         | ((Sensor.reading_type == "Temperature") & (Sensor.physical_context == "Intake"))
                     )
+                    .order_by(Sensor.site_id, Sensor.sensor_id)
                 ):
                     if rtype == "Temperature":
-                        inlet.add_metric([site_id, sensor_id], value)
+                        if shown.get(site_id, 0) < self.site_series:
+                            shown[site_id] = shown.get(site_id, 0) + 1
+                            inlet.add_metric([site_id, sensor_id], value)
+                        else:
+                            hidden[site_id] = hidden.get(site_id, 0) + 1
                     elif ctx in FACILITY_POWER_CONTEXTS:
                         facility[site_id] = facility.get(site_id, 0.0) + to_watts(value, unit)
                     elif ctx in IT_POWER_CONTEXTS:
@@ -80,6 +97,8 @@ class FleetCollector(Collector):
                     power.add_metric([site_id, "it"], w)
                     if w > 0 and site_id in facility:
                         pue.add_metric([site_id], facility[site_id] / w)
+                for site_id, n in hidden.items():
+                    suppressed.add_metric([site_id], n)
                 for sev, kind, n in s.execute(
                     select(Alarm.severity, Alarm.kind, func.count())
                     .where(Alarm.state.in_(("raised", "acknowledged")))
@@ -100,11 +119,11 @@ class FleetCollector(Collector):
                     sites.add_metric([state], n)
         except Exception:  # a scrape must not fail because the database blinked
             log.exception("metrics: fleet query failed")
-        yield from (power, pue, inlet, alarms, placements, sites)
+        yield from (power, pue, inlet, alarms, placements, sites, suppressed)
 
 
 class Metrics:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, site_series: int = 32) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.readings = Counter(
             "microdc_ingest_readings", "Readings stored by telemetry ingest", registry=self.registry
@@ -127,10 +146,16 @@ class Metrics:
             ["rule", "route"],
             registry=self.registry,
         )
+        self.site_limited = Counter(
+            "microdc_site_limited",
+            "Site requests refused by a per-site limit (429), by reason (request-rate, sensors)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.security_events = Counter(
             "microdc_security_events",
             "Security events (audited or sampled)",
             ["action"],
             registry=self.registry,
         )
-        self.registry.register(FleetCollector(db))
+        self.registry.register(FleetCollector(db, site_series))

@@ -14,6 +14,7 @@ from microdc.control.security import MIN_PASSWORD_LENGTH, Role, password_problem
 # the wire schemas are part of the API: re-exported so API code imports its models from one place
 from microdc.protocol.wire import (  # noqa: F401
     AgentAlarmEventIn,
+    AuditCheckpointOut,
     Code,
     DesiredAckIn,
     DesiredAckOut,
@@ -533,6 +534,11 @@ class AuditVerifyOut(Out):
     checked: int
     first_bad_seq: int | None
     reason: str
+
+
+class CheckpointPublishedOut(Out):
+    checkpoint: AuditCheckpointOut
+    path: str | None = Field(description="file written, or null when no audit_checkpoint_dir is set")
 
 
 class MaintenanceRunOut(Out):
