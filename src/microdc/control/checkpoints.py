@@ -188,9 +188,10 @@ def check_against(session: Session, ring: Keyring, files: Iterable[tuple[str, An
     stored: dict[int, str] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        stored.update(
-            session.execute(select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.seq.in_(chunk)))
-        )
+        for seq, h in session.execute(
+            select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.seq.in_(chunk))
+        ):
+            stored[seq] = h
     findings: list[tuple[int, str]] = []
     for where, cp in cps:
         if cp.seq == 0:

@@ -64,7 +64,7 @@ class RateLimits:
         enroll: tuple[int, float],
         rotate: tuple[int, float],
         security_audit: tuple[int, float],
-        site: tuple[int, float] = (120, 2.0),
+        site: tuple[int, float] = (300, 10.0),
     ) -> None:
         self.login_ip = TokenBucket(*login)
         self.login_user = TokenBucket(*login)

@@ -133,8 +133,8 @@ class Settings(BaseModel):
         ge=0,
         description="per-sensor series one site may put in /metrics (the rest are counted, not shown)",
     )
-    site_request_burst: int = Field(120, ge=1, description="requests one site credential may make at once")
-    site_requests_per_s: float = Field(2.0, gt=0, description="sustained requests per second per site")
+    site_request_burst: int = Field(300, ge=1, description="requests one site credential may make at once")
+    site_requests_per_s: float = Field(10.0, gt=0, description="sustained requests per second per site")
     site_limit_retry_s: int = Field(
         3600, ge=1, description="Retry-After of a 429 for a full sensor quota (an operator must raise it)"
     )
