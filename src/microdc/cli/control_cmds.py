@@ -83,6 +83,14 @@ def serve(
             "default: $MICRODC_TRUSTED_PROXIES or none)",
         ),
     ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="example name or scenario.yaml whose policies.data_classes are the only data classes "
+            "workloads may name (default: $MICRODC_DATA_CLASSES, else any)",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run the control plane (FastAPI under uvicorn). Migrates the database first."""
@@ -98,6 +106,10 @@ def serve(
         overrides["public_docs"] = True
     if trusted_proxy:
         overrides["trusted_proxies"] = tuple(trusted_proxy)
+    if scenario:
+        from microdc.cli.common import load_or_exit
+
+        overrides["data_classes"] = tuple(sorted(load_or_exit(scenario).policies.data_classes))
     try:
         settings = _settings(db, **overrides)
     except ValidationError as e:

@@ -52,8 +52,6 @@ class SiteStatus(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
-
-
 # --- health / auth ---------------------------------------------------------------------------
 
 
@@ -272,6 +270,17 @@ class SiteIn(In):
     modules: list[ModuleIn] = Field(default_factory=list, max_length=100)
     power_feeds: list[PowerFeedIn] = Field(default_factory=list, max_length=100)
 
+    @model_validator(mode="after")
+    def _unique_modules_and_acyclic_chain(self) -> SiteIn:
+        names = [m.name for m in self.modules]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"modules: duplicate module name(s) {', '.join(map(repr, dup))} in one site")
+        chain = (self.jurisdiction, *self.jurisdiction_ancestors)
+        if len(set(chain)) != len(chain):
+            raise ValueError(f"jurisdiction-tree: {' ⊂ '.join(chain)} names a jurisdiction twice (a cycle)")
+        return self
+
 
 class SitePatch(In):
     name: Name | None = None
@@ -329,21 +338,7 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
-
-
-
-
 # --- telemetry -------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 class SensorOut(Out):
@@ -372,8 +367,6 @@ class HistoryOut(Out):
     start: datetime
     end: datetime
     points: list[HistoryPoint]
-
-
 
 
 class ProbeOut(Out):
@@ -430,8 +423,6 @@ class AlarmNoteIn(In):
 class BreakInIn(In):
     break_in: bool = True
     note: Annotated[str, Field(max_length=1024)] = ""
-
-
 
 
 class MaintenanceWindowIn(In):
@@ -503,14 +494,6 @@ class PlacementChange(Out):
 
 class RecomputeOut(Out):
     changes: list[PlacementChange]
-
-
-
-
-
-
-
-
 
 
 # --- audit and admin -------------------------------------------------------------------------

@@ -135,11 +135,16 @@ class Settings(BaseModel):
     )
     site_request_burst: int = Field(300, ge=1, description="requests one site credential may make at once")
     site_requests_per_s: float = Field(10.0, gt=0, description="sustained requests per second per site")
+    data_classes: tuple[str, ...] = Field(
+        (),
+        description="data classes workloads may name (a scenario's policies.data_classes; `serve --scenario` "
+        "sets them). Empty: any class is accepted (env: comma-separated)",
+    )
     site_limit_retry_s: int = Field(
         3600, ge=1, description="Retry-After of a 429 for a full sensor quota (an operator must raise it)"
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "data_classes", mode="before")
     @classmethod
     def _split_proxies(cls, v: Any) -> Any:
         if isinstance(v, str):
