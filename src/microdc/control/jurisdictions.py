@@ -58,7 +58,9 @@ def check(chains: Iterable[tuple[str, Sequence[str]]], site_id: str) -> None:
     for start in parent:
         seen = [start]
         code = start
-        while code in parent:
+        for _ in range(len(parent)):  # a path up has at most len(parent) links
+            if code not in parent:
+                break
             code = parent[code][0]
             if code in seen:
                 loop = " ⊂ ".join([*seen[seen.index(code) :], code])
