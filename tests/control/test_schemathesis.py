@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from microdc.control.app import create_app
 from microdc.control.security import Role
@@ -58,7 +59,11 @@ SITE_OPERATIONS = ("/telemetry", "/heartbeat", "/alarm-events", "/desired-state"
 
 
 def test_site_operations_as_the_site(fuzz_app: tuple[FastAPI, dict[str, str], dict[str, str]]) -> None:
-    """The agent-facing operations, authenticated as site s1 and aimed at s1: no 5xx, answers conform."""
+    """The agent-facing operations, authenticated as site s1 and aimed at s1: no 5xx, answers conform.
+
+    Schema-valid bodies may still be refused here: a reading's unit must fit its type, its value its
+    type's range, its timestamp the server's clock — rules JSON Schema cannot express — so the
+    "schema-valid request accepted" check is left out (their refusals are tested in tests/security)."""
     app, _admin, site_h = fuzz_app
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=_admin)
     ops = [r.ok() for r in schema.get_all_operations()]
@@ -71,7 +76,11 @@ def test_site_operations_as_the_site(fuzz_app: tuple[FastAPI, dict[str, str], di
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def fuzz(case: Any) -> None:
             case.path_parameters = {**(case.path_parameters or {}), "site_id": "s1"}
-            case.call_and_validate(headers=site_h, additional_checks=[not_a_server_error])
+            case.call_and_validate(
+                headers=site_h,
+                additional_checks=[not_a_server_error],
+                excluded_checks=[positive_data_acceptance],
+            )
 
         try:
             fuzz()
