@@ -226,3 +226,19 @@ def test_metrics_cannot_be_blown_up_by_one_site(
     assert sum('site="a"' in ln for ln in inlet) == 10
     assert sum('site="b"' in ln for ln in inlet) == 3
     assert 'microdc_metrics_series_suppressed{site="a"} 490.0' in text
+
+
+def test_made_up_alarm_kinds_share_one_metrics_series(
+    client: TestClient, fleet: Fleet, services: Services, clock: Clock
+) -> None:
+    h = fleet.add_site("a")
+    for i in range(40):
+        ev = {"event_id": f"e{i}", "action": "raise", "kind": f"made_up_{i}", "ts": clock.now.isoformat()}
+        assert client.post("/api/v1/sites/a/alarm-events", json=ev, headers=h).status_code == 201
+    ev = {"event_id": "s", "action": "raise", "kind": "smoke", "ts": clock.now.isoformat()}
+    assert client.post("/api/v1/sites/a/alarm-events", json=ev, headers=h).status_code == 201
+    text = client.get("/metrics", headers=fleet.admin_h).text
+    series = [ln for ln in text.splitlines() if ln.startswith("microdc_alarms_open{")]
+    assert 'microdc_alarms_open{kind="other",severity="warning"} 40.0' in series, series
+    assert 'microdc_alarms_open{kind="smoke",severity="warning"} 1.0' in series
+    assert len(series) == 2
