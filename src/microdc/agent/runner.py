@@ -430,6 +430,12 @@ class Agent:
                 else:
                     self._set_online(True)
                     self.heartbeat_s = float(out.get("heartbeat_interval_s") or self.heartbeat_s)
+                    if out.get("audit_checkpoint") is not None:
+                        kept = self.state.keep_audit_checkpoint(out["audit_checkpoint"])
+                        if kept == "older":
+                            log.warning(
+                                "the control plane's audit checkpoint went backwards (log truncated?)"
+                            )
                     if self.reconciler and (
                         out.get("desired_version") != self.reconciler.version
                         or self.state.get("desired_ack_pending")

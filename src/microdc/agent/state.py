@@ -167,6 +167,39 @@ class State:
         with self.tx() as c:
             c.execute("DELETE FROM kv WHERE k = ?", (key,))
 
+    # --- the control plane's audit checkpoints ---------------------------------------------------------
+
+    def keep_audit_checkpoint(self, cp: Any) -> str:
+        """Keep the latest signed audit checkpoint the control plane sent (evidence kept off its
+        database: `microdc audit verify --checkpoints` takes it). One with a *lower* seq than the one
+        kept means the server's audit log shrank: the higher one is kept, the event counted
+        (``audit_checkpoint_regressions``) and audited. Returns "kept", "same", "older" or "invalid"."""
+        if not isinstance(cp, dict) or not isinstance(cp.get("seq"), int) or not cp.get("signature"):
+            return "invalid"
+        with self.tx() as c:
+            row = c.execute("SELECT v FROM kv WHERE k = 'audit_checkpoint'").fetchone()
+            held = json.loads(row[0]) if row else None
+            if held is not None and cp["seq"] < int(held.get("seq", 0)):
+                self.bump("audit_checkpoint_regressions", conn=c)
+                self.audit(
+                    "audit_checkpoint.regressed",
+                    {"kept_seq": held.get("seq"), "kept_hash": held.get("head_hash"), "sent": cp},
+                    conn=c,
+                )
+                return "older"
+            if (
+                held is not None
+                and cp["seq"] == held.get("seq")
+                and cp.get("head_hash") == held.get("head_hash")
+            ):
+                return "same"
+            self.set("audit_checkpoint", cp, conn=c)
+            return "kept"
+
+    def audit_checkpoint(self) -> dict[str, Any] | None:
+        cp = self.get("audit_checkpoint")
+        return cp if isinstance(cp, dict) else None
+
     # --- counters and audit -----------------------------------------------------------------------
 
     def bump(self, name: str, n: int = 1, conn: sqlite3.Connection | None = None) -> None:

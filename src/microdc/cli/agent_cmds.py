@@ -170,6 +170,41 @@ def demo_fleet(
     )
 
 
+def agent_checkpoint(
+    state: Annotated[Path, typer.Argument(help="the agent's state database (state_path in agent.yaml)")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="folder to write it to, for `microdc audit verify --checkpoints`"),
+    ] = None,
+) -> None:
+    """Show the latest signed audit checkpoint this agent received from the control plane."""
+    from microdc.agent.state import State
+
+    if not state.exists():
+        typer.echo(f"error: {state}: no such agent state file", err=True)
+        raise typer.Exit(2)
+    st = State(state)
+    try:
+        cp = st.audit_checkpoint()
+        regressions = st.counter("audit_checkpoint_regressions")
+    finally:
+        st.close()
+    if cp is None:
+        typer.echo("error: this agent has not received an audit checkpoint yet", err=True)
+        raise typer.Exit(1)
+    body = json.dumps(cp, indent=2)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / f"agent-{state.stem}-checkpoint-{int(cp['seq']):012d}.json"
+        target.write_text(body)
+        typer.echo(f"written to {target}", err=True)
+    else:
+        typer.echo(body)
+    if regressions:
+        typer.echo(f"warning: the control plane sent {regressions} older checkpoint(s) since", err=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("agent")(agent)
+    app.command("agent-checkpoint")(agent_checkpoint)
     app.command("demo-fleet")(demo_fleet)

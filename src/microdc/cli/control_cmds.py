@@ -15,12 +15,26 @@ DbOpt = Annotated[
     str | None,
     typer.Option("--db", help="SQLAlchemy URL (default: $MICRODC_DB_URL or sqlite:///./microdc.db)"),
 ]
+KeyFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key-file",
+        help="audit key file (default: $MICRODC_AUDIT_KEY_FILE, else next to a SQLite file or "
+        "$XDG_STATE_HOME/microdc/audit.key)",
+    ),
+]
 
 
 def _settings(db: str | None, **overrides: Any) -> Any:
     from microdc.control.settings import Settings
 
     return Settings.from_env(db_url=db, **overrides)
+
+
+def _database(settings: Any) -> Any:
+    from microdc.control.db import Database
+
+    return Database(settings.db_url, audit_key_file=settings.audit_key_file)
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:
@@ -122,6 +136,14 @@ def serve(
             "default: $MICRODC_TRUSTED_PROXIES or none)",
         ),
     ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="example name or scenario.yaml whose policies.data_classes are the only data classes "
+            "workloads may name (default: $MICRODC_DATA_CLASSES, else any)",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     tls_cert: Annotated[
         str | None, typer.Option("--tls-cert", help="PEM server certificate (chain): serve HTTPS")
@@ -153,7 +175,6 @@ def serve(
     from pydantic import ValidationError
 
     from microdc.control.app import create_app
-    from microdc.control.db import Database
 
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
     if metrics_public:
@@ -167,6 +188,10 @@ def serve(
         overrides["tls_client_certs"] = "required"
     if site_cert_required:
         overrides["site_cert_required"] = True
+    if scenario:
+        from microdc.cli.common import load_or_exit
+
+        overrides["data_classes"] = tuple(sorted(load_or_exit(scenario).policies.data_classes))
     try:
         settings = _settings(db, **overrides)
     except ValidationError as e:
@@ -179,8 +204,8 @@ def serve(
         typer.echo(f"error: {problem}", err=True)
     if tls_problems:
         raise typer.Exit(2)
-    database = Database(settings.db_url)
-    database.migrate()  # once, before any worker starts
+    database = _database(settings)
+    database.migrate()  # once, before any worker starts (creates the audit key file at first start)
     database.dispose()
     scheme = "https" if settings.tls_certfile else "http"
     mtls = f", client certificates {settings.tls_client_certs}" if settings.tls_client_ca else ""
@@ -219,7 +244,6 @@ def admin_create(
     """Create an admin user and print its API token once (store it: it cannot be shown again)."""
     from pydantic import ValidationError
 
-    from microdc.control.db import Database
     from microdc.control.identity import create_user, issue_user_token
     from microdc.control.online_placer import OnlinePlacer
     from microdc.control.problems import ProblemError
@@ -238,7 +262,7 @@ def admin_create(
             typer.echo(f"error: {where}: {err.get('msg', '')}", err=True)
         raise typer.Exit(2) from None
     settings = _settings(db)
-    database = Database(settings.db_url)
+    database = _database(settings)
     try:
         database.migrate()
         services = Services.build(settings, OnlinePlacer(), database)
@@ -255,23 +279,131 @@ def admin_create(
     typer.echo(secret)
 
 
+def _keyring_or_exit(settings: Any, create: bool = False) -> Any:
+    from pathlib import Path
+
+    from microdc.control.auditkeys import KeyringError, default_key_path, load, load_or_create
+
+    path = Path(settings.audit_key_file) if settings.audit_key_file else default_key_path(settings.db_url)
+    if path is None:
+        typer.echo("error: an in-memory database has no audit key file; pass --key-file", err=True)
+        raise typer.Exit(2)
+    try:
+        return load_or_create(path) if create else load(path)
+    except KeyringError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 @audit_app.command("verify")
-def audit_verify(db: DbOpt = None) -> None:
-    """Recompute the audit hash chain; exit 1 naming the first bad entry if it was tampered with."""
+def audit_verify(
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoints",
+            help="folder of signed checkpoints (published ones, agents' copies): also detects truncation, "
+            "rewrite and wipe",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the keyed audit chain (and compare it with signed checkpoints); exit 1 naming the first
+    bad entry if it was tampered with."""
+    from pathlib import Path
+
     from microdc.control import audit
+    from microdc.control import checkpoints as cps
     from microdc.control.db import Database
 
-    database = Database(_settings(db).db_url)
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings)
+    files = None
+    if checkpoints is not None:
+        try:
+            files = cps.load_folder(Path(checkpoints))
+        except cps.CheckpointError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+    database = Database(settings.db_url)
     try:
         with database.read_session() as s:
-            result = audit.verify(s)
+            result = audit.verify(s, keyring=ring)
+            against = cps.check_against(s, ring, files) if files is not None else None
     finally:
         database.dispose()
-    if result.ok:
-        typer.echo(result.describe())
+    lines = [(result.ok, result.describe())]
+    if against is not None:
+        lines.append((against.ok, against.describe()))
+    bad = [r for r in (result, against) if r is not None and not r.ok]
+    for ok, line in lines:
+        typer.echo(line, err=not ok)
+    if not bad:
         return
-    typer.echo(result.describe(), err=True)
+    seqs = [r.first_bad_seq for r in bad if r.first_bad_seq is not None]
+    if seqs:
+        typer.echo(f"first bad sequence: {min(seqs)}", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """Create the audit key file (mode 0600) before the first start; an existing one is kept."""
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings, create=True)
+    typer.echo(f"audit key file {ring.path}: current key id {ring.current_id} ({len(ring.keys)} key(s))")
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """Add a new current audit key; old keys stay in the file to verify what they keyed and signed.
+    Restart the control plane to use it; the rotation is audited at the next start."""
+    from microdc.control import audit
+
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings)
+    old = ring.current_id
+    new = ring.rotate()
+    ring.save()
+    database = _database(settings.model_copy(update={"audit_key_file": str(ring.path)}))
+    try:
+        database.migrate()
+        with database.session() as s:
+            audit.append(
+                s,
+                actor="cli:audit-rotate-key",
+                action="audit.key_rotated",
+                target="audit",
+                details={"old_key_id": old, "new_key_id": new.id},
+            )
+    finally:
+        database.dispose()
+    typer.echo(f"audit key rotated: {old} -> {new.id} (file {ring.path})")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    checkpoints: Annotated[str, typer.Option("--checkpoints", help="folder to write the checkpoint to")],
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Sign the audit chain's head now and write it to a folder (keep that folder off the database)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from microdc.control import checkpoints as cps
+    from microdc.control.db import Database
+
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings)
+    database = Database(settings.db_url)
+    try:
+        with database.read_session() as s:
+            cp = cps.of_head(s, ring, datetime.now(UTC))
+    finally:
+        database.dispose()
+    path = cps.publish(Path(checkpoints), cp)
+    typer.echo(f"checkpoint seq={cp.seq} key={cp.key_id} written to {path}")
 
 
 sites_app = typer.Typer(help="Manage the control plane's site inventory.", no_args_is_help=True)
@@ -289,7 +421,6 @@ def sites_import(
     from pathlib import Path
 
     from microdc.cli.common import load_or_exit, report_problems
-    from microdc.control.db import Database
     from microdc.control.inventory import import_sites
     from microdc.control.scenario_import import sites_from_scenario
     from microdc.model import ScenarioError
@@ -300,7 +431,7 @@ def sites_import(
         p = read_plan(Path(plan)) if plan else None
     except ScenarioError as exc:
         report_problems(exc)
-    database = Database(_settings(db).db_url)
+    database = _database(_settings(db))
     try:
         database.migrate()
         with database.session() as session:

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from microdc.control import audit, placements
+from microdc.control import audit, jurisdictions, placements
 from microdc.control.context import Ctx
 from microdc.control.models import Module, PowerFeed, Sensor, Server, Site, readings, utcnow
 from microdc.control.online_placer import OnlinePlacer
@@ -106,6 +106,7 @@ def _add_feed(session: Session, site_id: str, f: PowerFeedIn) -> PowerFeed:
 def create_site(session: Session, ctx: Ctx, data: SiteIn) -> Site:
     if session.get(Site, data.id) is not None:
         raise conflict(f"site {data.id!r} already exists")
+    jurisdictions.check_site(session, data.id, data.jurisdiction, data.jurisdiction_ancestors)
     site = Site(
         id=data.id,
         name=data.name,
@@ -135,6 +136,13 @@ def create_site(session: Session, ctx: Ctx, data: SiteIn) -> Site:
 
 def update_site(session: Session, ctx: Ctx, site_id: str, changes: dict[str, Any]) -> Site:
     site = get_site(session, site_id, lock=True)
+    if {"jurisdiction", "jurisdiction_ancestors"} & changes.keys():
+        jurisdictions.check_site(
+            session,
+            site_id,
+            changes.get("jurisdiction", site.jurisdiction),
+            changes.get("jurisdiction_ancestors", site.jurisdiction_ancestors),
+        )
     for k, v in changes.items():
         setattr(site, k, v.value if hasattr(v, "value") else v)
     site.updated_at = ctx.now
@@ -181,6 +189,11 @@ def get_module(session: Session, module_id: int) -> Module:
 
 def update_module(session: Session, ctx: Ctx, module_id: int, changes: dict[str, Any]) -> Module:
     mod = get_module(session, module_id)
+    new_name = changes.get("name")
+    if new_name is not None and new_name != mod.name:
+        taken = select(Module.id).where(Module.site_id == mod.site_id, Module.name == new_name)
+        if session.scalar(taken):
+            raise conflict(f"module {new_name!r} already exists at {mod.site_id}")
     for k, v in changes.items():
         setattr(mod, k, v.value if hasattr(v, "value") else v)
     session.flush()
@@ -285,6 +298,7 @@ def import_sites(
             create_site(session, ctx, data)
             created.append(data.id)
             continue
+        jurisdictions.check_site(session, data.id, data.jurisdiction, data.jurisdiction_ancestors)
         fields = data.model_dump(exclude={"id", "modules", "power_feeds"})
         for k, v in fields.items():
             setattr(existing, k, v.value if hasattr(v, "value") else v)

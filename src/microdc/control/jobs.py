@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from microdc.control import health, rollups
+from microdc.control import checkpoints, health, rollups
 from microdc.control.schemas import MaintenanceRunOut
 from microdc.control.services import Services
 
@@ -40,6 +41,14 @@ def run_rollups(services: Services) -> rollups.RollupReport:
         return rollups.run_rollups(s, ctx)
 
 
+def publish_checkpoint(services: Services) -> tuple[checkpoints.Checkpoint, Path | None]:
+    """Sign the audit chain's head; write it to `audit_checkpoint_dir` when one is set."""
+    with services.db.read_session() as s:
+        cp = services.checkpoints.current(s, services.db.audit_keyring, services.clock())
+    folder = services.settings.audit_checkpoint_dir
+    return cp, (checkpoints.publish(Path(folder), cp) if folder else None)
+
+
 def run_all(services: Services) -> MaintenanceRunOut:
     transitions = run_health(services)
     rep = run_rollups(services)
@@ -50,7 +59,9 @@ def run_all(services: Services) -> MaintenanceRunOut:
 
 async def periodic(services: Services, stop: asyncio.Event) -> None:
     s = services.settings
-    last_rollup = time.monotonic()
+    last_rollup = last_checkpoint = time.monotonic()
+    if s.audit_checkpoint_dir:
+        await asyncio.to_thread(publish_checkpoint, services)
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=s.maintenance_interval_s)
@@ -70,5 +81,9 @@ async def periodic(services: Services, stop: asyncio.Event) -> None:
                     rep.rollup_1h_buckets,
                     rep.deleted_raw,
                 )
+            if s.audit_checkpoint_dir and time.monotonic() - last_checkpoint >= s.audit_checkpoint_interval_s:
+                last_checkpoint = time.monotonic()
+                cp, path = await asyncio.to_thread(publish_checkpoint, services)
+                log.info("audit checkpoint seq=%d written to %s", cp.seq, path)
         except Exception:
             log.exception("periodic maintenance failed; will retry")

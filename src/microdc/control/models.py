@@ -333,6 +333,8 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # id of the audit key whose HMAC made `hash`; NULL only for entries written before keying
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
 
 
 class AuditHead(Base):

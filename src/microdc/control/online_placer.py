@@ -21,13 +21,27 @@ from microdc.policy import PolicyBook
 
 
 def _tree(fleet: Sequence[FleetSite], workloads: Sequence[WorkloadSpec]) -> JurisdictionTree:
-    """Rebuild the jurisdiction tree from nearest-first ancestor chains; unknown codes become roots."""
+    """Rebuild the jurisdiction tree from nearest-first ancestor chains; unknown codes become roots.
+
+    Writes refuse chains that do not form a tree (control/jurisdictions.py), but a bad state stored
+    before that rule must not fail every placement: a link that would close a cycle is left out. That
+    only narrows what a site counts as inside (a workload allowed in the dropped ancestor does not go
+    there), so sovereignty is never widened by it."""
     parent: dict[str, str | None] = {}
+
+    def closes_cycle(child: str, up: str) -> bool:
+        code: str | None = up
+        while code is not None:
+            if code == child:
+                return True
+            code = parent.get(code)
+        return False
+
     for s in fleet:
         chain = s.jurisdictions()
         for child, up in zip(chain, (*chain[1:], None), strict=True):
             if parent.get(child) is None:
-                parent[child] = up
+                parent[child] = None if up is not None and closes_cycle(child, up) else up
     for w in workloads:
         for code in (w.origin_jurisdiction, *w.allowed()):
             parent.setdefault(code, None)

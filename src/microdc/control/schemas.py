@@ -14,6 +14,7 @@ from microdc.control.security import MIN_PASSWORD_LENGTH, Role, password_problem
 # the wire schemas are part of the API: re-exported so API code imports its models from one place
 from microdc.protocol.wire import (  # noqa: F401
     AgentAlarmEventIn,
+    AuditCheckpointOut,
     Code,
     DesiredAckIn,
     DesiredAckOut,
@@ -49,8 +50,6 @@ class SiteStatus(StrEnum):
     ACTIVE = "active"
     MAINTENANCE = "maintenance"
     DECOMMISSIONED = "decommissioned"
-
-
 
 
 # --- health / auth ---------------------------------------------------------------------------
@@ -271,6 +270,17 @@ class SiteIn(In):
     modules: list[ModuleIn] = Field(default_factory=list, max_length=100)
     power_feeds: list[PowerFeedIn] = Field(default_factory=list, max_length=100)
 
+    @model_validator(mode="after")
+    def _unique_modules_and_acyclic_chain(self) -> SiteIn:
+        names = [m.name for m in self.modules]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"modules: duplicate module name(s) {', '.join(map(repr, dup))} in one site")
+        chain = (self.jurisdiction, *self.jurisdiction_ancestors)
+        if len(set(chain)) != len(chain):
+            raise ValueError(f"jurisdiction-tree: {' ⊂ '.join(chain)} names a jurisdiction twice (a cycle)")
+        return self
+
 
 class SitePatch(In):
     name: Name | None = None
@@ -328,21 +338,7 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
-
-
-
-
 # --- telemetry -------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 class SensorOut(Out):
@@ -371,8 +367,6 @@ class HistoryOut(Out):
     start: datetime
     end: datetime
     points: list[HistoryPoint]
-
-
 
 
 class ProbeOut(Out):
@@ -429,8 +423,6 @@ class AlarmNoteIn(In):
 class BreakInIn(In):
     break_in: bool = True
     note: Annotated[str, Field(max_length=1024)] = ""
-
-
 
 
 class MaintenanceWindowIn(In):
@@ -504,14 +496,6 @@ class RecomputeOut(Out):
     changes: list[PlacementChange]
 
 
-
-
-
-
-
-
-
-
 # --- audit and admin -------------------------------------------------------------------------
 
 
@@ -533,6 +517,11 @@ class AuditVerifyOut(Out):
     checked: int
     first_bad_seq: int | None
     reason: str
+
+
+class CheckpointPublishedOut(Out):
+    checkpoint: AuditCheckpointOut
+    path: str | None = Field(description="file written, or null when no audit_checkpoint_dir is set")
 
 
 class MaintenanceRunOut(Out):

@@ -134,7 +134,36 @@ class Settings(BaseModel):
         description="effective tier of an untrusted site for the rule placer (policy module: 1)",
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    # --- issue 15 (sec-control): audit keying, checkpoints and per-site limits -------------------------
+    audit_key_file: str | None = Field(
+        None,
+        description="audit key file (HMAC + Ed25519, mode 0600; created at first start). Default: next to a "
+        "SQLite file (<db>.audit-key), else $XDG_STATE_HOME/microdc/audit.key. Keep it off the database host",
+    )
+    audit_checkpoint_dir: str | None = Field(
+        None, description="folder that receives signed audit checkpoints (periodically and on demand)"
+    )
+    audit_checkpoint_interval_s: float = Field(300.0, gt=0, description="checkpoint publishing period")
+    site_max_sensors: int = Field(
+        1000, ge=1, description="sensors one site may have; a batch adding more gets 429 (kept by the agent)"
+    )
+    site_metrics_series: int = Field(
+        32,
+        ge=0,
+        description="per-sensor series one site may put in /metrics (the rest are counted, not shown)",
+    )
+    site_request_burst: int = Field(300, ge=1, description="requests one site credential may make at once")
+    site_requests_per_s: float = Field(10.0, gt=0, description="sustained requests per second per site")
+    data_classes: tuple[str, ...] = Field(
+        (),
+        description="data classes workloads may name (a scenario's policies.data_classes; `serve --scenario` "
+        "sets them). Empty: any class is accepted (env: comma-separated)",
+    )
+    site_limit_retry_s: int = Field(
+        3600, ge=1, description="Retry-After of a 429 for a full sensor quota (an operator must raise it)"
+    )
+
+    @field_validator("trusted_proxies", "data_classes", mode="before")
     @classmethod
     def _split_proxies(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -187,7 +216,7 @@ class Settings(BaseModel):
         """The MICRODC_* variables that make `from_env` rebuild these settings (for worker processes)."""
         out: dict[str, str] = {}
         for name, value in self.model_dump().items():
-            if value is None:
+            if value is None:  # unset optional setting: absent from the environment
                 continue
             if isinstance(value, bool):
                 out[f"MICRODC_{name.upper()}"] = str(value).lower()

@@ -113,12 +113,27 @@ class HeartbeatIn(In):
     buffered_batches: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
+class AuditCheckpointOut(Out):
+    """A signed audit checkpoint (control/checkpoints.py): the agent keeps the latest it saw, off the
+    control plane's database, as evidence against truncation, rewrite or wipe of the audit log."""
+
+    format: Literal["microdc-audit-checkpoint/1"] = "microdc-audit-checkpoint/1"
+    seq: Annotated[int, Field(ge=0)]
+    head_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    time: Annotated[str, Field(max_length=40)]
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    signature: Annotated[str, Field(max_length=128, description="base64 Ed25519 signature")]
+
+
 class HeartbeatOut(Out):
     site_id: str
     state: SiteState
     desired_version: int
     heartbeat_interval_s: float
     server_time: datetime
+    audit_checkpoint: AuditCheckpointOut | None = Field(
+        default=None, description="the audit chain's latest signed checkpoint (keep it: see docs/security.md)"
+    )
 
 
 class ProbeIn(In):

@@ -133,6 +133,23 @@ def check_client_certificate(request: Request, site_id: str, actor: str, token_i
         details={"rule": refusal.rule, "token_id": token_id},
     )
     raise err
+def site_rate_limit(request: Request, site_id: str) -> None:
+    """Rule ``site-request-rate``: one site credential gets a bounded share of the control plane.
+    Counted in microdc_site_limited_total{reason="request-rate"} and microdc_rate_limited_total."""
+    services: Services = request.app.state.services
+    wait = services.limits.site.take(site_id)
+    if wait > 0:
+        services.metrics.site_limited.labels(reason="request-rate").inc()
+        services.metrics.rate_limited.labels(scope="site").inc()
+        raise ProblemError(
+            429,
+            f"site-request-rate: site {site_id!r} sends more than {services.settings.site_requests_per_s:g} "
+            f"requests/s (burst {services.settings.site_request_burst}); retry later",
+            slug="site-request-rate",
+            title="Too many requests from one site",
+            headers={"Retry-After": TokenBucket.retry_after(wait)},
+            rule="site-request-rate",
+        )
 
 
 def get_principal(
@@ -202,12 +219,14 @@ def own_site(request: Request, site_id: SiteIdPath, principal: PrincipalDep) -> 
             request, "auth.forbidden_site", actor=principal.actor, target=f"site:{site_id}", details={}
         )
         raise forbidden("only this site's own credential may write its data")
+    site_rate_limit(request, site_id)
     return principal
 
 
 def site_or_viewer(request: Request, site_id: SiteIdPath, principal: PrincipalDep) -> Principal:
     """Users (viewer and up) or the site's own credential may read."""
     if principal.kind == "site" and principal.site_id == site_id:
+        site_rate_limit(request, site_id)
         return principal
     if principal.has_role(Role.VIEWER):
         return principal

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from microdc.control import clientclock, health, telemetry
+from microdc.control import clientclock, health, sitelimits, telemetry
 from microdc.control.api.deps import (
     OwnSite,
     ServicesDep,
@@ -23,10 +23,12 @@ from microdc.control.api.deps import (
     count_refusal,
     make_ctx,
     security_event,
+    site_rate_limit,
 )
 from microdc.control.identity import lookup_principal
 from microdc.control.problems import ProblemError, forbidden, problem_responses, unauthorized
 from microdc.control.schemas import (
+    AuditCheckpointOut,
     HeartbeatIn,
     HeartbeatOut,
     HistoryOut,
@@ -55,7 +57,7 @@ TELEMETRY_BODY_DOC = {
     response_model=TelemetryAck,
     summary="Agent: post a batch of readings (idempotent on batch_id; a retry returns the original ack)",
     responses={
-        **problem_responses(400, 401, 403, 409, 413, 422),
+        **problem_responses(400, 401, 403, 409, 413, 422, 429),
         200: {"model": TelemetryAck, "description": "duplicate batch: the original ack, nothing stored"},
     },
     status_code=status.HTTP_201_CREATED,
@@ -79,8 +81,11 @@ async def post_telemetry(
             _authenticate_and_ingest, request, services, creds.credentials, site_id, raw
         )
     except ProblemError as e:
-        if count_refusal(request, e, "telemetry") == telemetry.RULE_BATCH_CONFLICT:
+        rule = count_refusal(request, e, "telemetry")
+        if rule == telemetry.RULE_BATCH_CONFLICT:
             services.metrics.batches.labels(result="conflict").inc()
+        elif rule == sitelimits.RULE_SENSOR_LIMIT:
+            services.metrics.site_limited.labels(reason="sensors").inc()
         raise
     m = services.metrics
     if res.duplicate:
@@ -123,6 +128,7 @@ def _authenticate_and_ingest(
         principal = lookup_principal(s, token, services.clock())
         if principal is not None and principal.kind == "site" and principal.site_id == site_id:
             request.state.principal = principal
+            site_rate_limit(request, site_id)
             body = _parse(raw, services.settings.max_readings_per_batch)
             try:
                 return telemetry.ingest(s, make_ctx(request, principal), site_id, body)
@@ -152,7 +158,7 @@ def _authenticate_and_ingest(
     "/heartbeat",
     response_model=HeartbeatOut,
     summary="Agent: heartbeat (marks the site up; returns the desired-state version to fetch)",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
 )
 def heartbeat(
     site_id: SiteIdPath, body: HeartbeatIn, request: Request, principal: OwnSite, services: ServicesDep
@@ -168,12 +174,14 @@ def heartbeat(
             raise
     with services.db.session() as s:
         site = health.heartbeat(s, ctx, site_id, seq=body.seq, agent_version=body.agent_version)
+        cp = services.checkpoints.current(s, services.db.audit_keyring, ctx.now)
         return HeartbeatOut(
             site_id=site.id,
             state=SiteState(site.state),
             desired_version=site.desired_version,
             heartbeat_interval_s=services.settings.heartbeat_interval_s,
             server_time=ctx.now,
+            audit_checkpoint=AuditCheckpointOut(**cp.to_json()),
         )
 
 
@@ -181,7 +189,7 @@ def heartbeat(
     "/sensors",
     response_model=list[SensorOut],
     summary="Latest value of every sensor of the site",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 429),
 )
 def sensors(site_id: SiteIdPath, principal: SiteOrViewer, services: ServicesDep) -> list[SensorOut]:
     with services.db.read_session() as s:
@@ -192,7 +200,7 @@ def sensors(site_id: SiteIdPath, principal: SiteOrViewer, services: ServicesDep)
     "/sensors/{sensor_id}/history",
     response_model=HistoryOut,
     summary="A sensor's history: raw readings or 5-minute / 1-hour min/mean/max/count",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422, 429),
 )
 def sensor_history(
     site_id: SiteIdPath,

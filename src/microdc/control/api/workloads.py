@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 from sqlalchemy import select
 
-from microdc.control import audit, placements
+from microdc.control import audit, dataclasses_known, placements
 from microdc.control.api.deps import Operator, ServicesDep, Viewer, make_ctx
 from microdc.control.models import Site, Workload
 from microdc.control.problems import conflict, not_found, problem_responses
@@ -39,6 +39,7 @@ def create_workload(
     body: WorkloadIn, request: Request, principal: Operator, services: ServicesDep
 ) -> WorkloadOut:
     ctx = make_ctx(request, principal)
+    dataclasses_known.check(body.data_class, services.settings.data_classes)
     with services.db.session() as s:
         if s.get(Workload, body.id) is not None:
             raise conflict(f"workload {body.id!r} already exists")
@@ -87,6 +88,8 @@ def patch_workload(
 ) -> WorkloadOut:
     ctx = make_ctx(request, principal)
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if "data_class" in changes:
+        dataclasses_known.check(changes["data_class"], services.settings.data_classes)
     with services.db.session() as s:
         w = s.get(Workload, workload_id, with_for_update=True)
         if w is None:
