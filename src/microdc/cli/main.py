@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "microdc.cli.run_cmds",
     "microdc.cli.control_cmds",
     "microdc.cli.agent_cmds",
+    "microdc.cli.workload_cmds",
 )
 
 for _name in COMMAND_MODULES:
