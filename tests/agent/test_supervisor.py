@@ -284,3 +284,27 @@ def test_volumes_are_created_and_handed_over(executor: ProcessExecutor, tmp_path
     step_until(sup, lambda s: out.exists() and out.read_text() != "", what="volume env")
     assert Path(out.read_text()) == tmp_path / "volumes" / "w" / "data"
     assert Path(out.read_text()).is_dir()
+
+
+def test_nothing_is_touched_before_a_desired_state_is_known(
+    executor: ProcessExecutor, tmp_path: Path
+) -> None:
+    """A fresh agent (no desired state yet) must not stop what runs: only a desired state stops work."""
+    spec = WorkloadRunSpec.model_validate({"command": ["sleep", "300"], "stop_timeout_s": 1})
+    executor.start("w", spec, spec_hash(spec), {})
+    sup = make_supervisor(executor, tmp_path)
+    assert sup.step() == []
+    assert len(pids(executor, "w")) == 1
+    sup.set_desired([])  # an explicit, empty desired state does stop it
+    sup.step()
+    assert pids(executor, "w") == []
+
+
+def test_a_broken_engine_is_reported_per_workload(tmp_path: Path) -> None:
+    from microdc.agent.executors.podman import PodmanExecutor
+
+    ex = PodmanExecutor("s", podman=str(tmp_path / "no-such-podman"))
+    sup = make_supervisor(ex, tmp_path)
+    sup.set_desired([want("web", WorkloadRunSpec.model_validate({"image": "busybox:1.35"}))])
+    (st,) = sup.step()
+    assert st.state == "failed" and "podman not found" in st.message

@@ -86,6 +86,7 @@ class Supervisor:
         self.slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
         self._step_lock = threading.Lock()
+        self.ready = False  # no desired state known yet: touch nothing (never stop what may be wanted)
 
     # --- desired -------------------------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ class Supervisor:
                     slot.next_start_at = 0.0
                 new[w.workload_id] = slot
             self.slots = new
+            self.ready = True
 
     # --- one reconciliation round ---------------------------------------------------------------------
 
@@ -119,7 +121,14 @@ class Supervisor:
         with self._step_lock:
             with self._lock:
                 slots = dict(self.slots)
-            insts = self.executor.instances()
+                if not self.ready:
+                    return []
+            try:
+                insts = self.executor.instances()
+            except ExecutorError as e:  # the engine itself fails (podman missing, storage broken)
+                for slot in slots.values():
+                    self._set(slot, "failed", f"executor: {e}")
+                return [self._status(s) for s in slots.values()]
             by_wid: dict[str, list[Instance]] = {}
             for i in insts:
                 by_wid.setdefault(i.workload_id, []).append(i)
