@@ -216,3 +216,16 @@ def test_agent_runs_podman_workload_keeps_it_without_uplink_and_adopts(
         assert not at2.agent.online
     finally:
         at2.stop()
+
+
+def test_a_missing_image_is_reported_and_leaves_no_container(
+    image: str, site_id: str, tmp_path: Path
+) -> None:
+    ex = podman_executor(site_id)
+    sup = make_supervisor(ex, tmp_path)
+    sup.set_desired([want("ghost", WorkloadRunSpec.model_validate({"image": "localhost/no-such-image:1"}))])
+    (st,) = sup.step()
+    assert st.state == "backoff" and "start failed" in st.message and "no-such-image" in st.message, st
+    assert ex.instances() == []  # nothing half-created is left to be mistaken for a dead copy
+    (st,) = sup.step()
+    assert st.restarts == 1  # one failed start counted once

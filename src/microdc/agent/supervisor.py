@@ -65,7 +65,6 @@ class Slot:
     healthy_since: float | None = None
     old_spec: WorkloadRunSpec | None = None  # spec being replaced (to decide start-first)
     old_healthy: bool | None = None
-    history: list[str] = field(default_factory=list)
 
 
 class Supervisor:

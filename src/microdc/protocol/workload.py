@@ -163,8 +163,6 @@ def start_first(old: WorkloadRunSpec | None, new: WorkloadRunSpec) -> bool:
 # --- what the agent reports --------------------------------------------------------------------------
 
 RunState = Literal["pending", "starting", "running", "unhealthy", "backoff", "failed", "exited", "refused"]
-RUN_STATES: tuple[str, ...] = ("pending", "starting", "running", "unhealthy", "backoff", "failed", "exited",
-                               "refused")  # fmt: skip
 
 
 class WorkloadStatus(Spec):

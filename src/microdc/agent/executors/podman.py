@@ -111,7 +111,13 @@ class PodmanExecutor:
         why = self.check(spec)
         if why:
             raise ExecutorError(why)
-        cid = self._run(self.run_args(workload_id, spec, spec_hash, volumes)).strip().splitlines()[-1]
+        args = self.run_args(workload_id, spec, spec_hash, volumes)
+        try:
+            cid = self._run(args).strip().splitlines()[-1]
+        except ExecutorError:
+            # a container that was created but could not start must not linger as a "dead copy"
+            self._run(["rm", "--force", args[args.index("--name") + 1]], check=False)
+            raise
         return Instance(cid, workload_id, spec_hash, True, None, time.time())
 
     def instances(self) -> list[Instance]:
@@ -189,7 +195,7 @@ def import_busybox_image(ex: PodmanExecutor, tag: str, busybox: Path = Path("/bi
 def _instance(row: dict[str, Any]) -> Instance:
     labels = row.get("Labels") or {}
     state = str(row.get("State", ""))
-    running = state in ("running", "created", "configured", "initialized", "paused", "stopping")
+    running = state in ("running", "paused", "stopping")  # "created" after `run -d` returned: it failed
     started = row.get("StartedAt") or row.get("Created") or 0
     if isinstance(started, str):
         try:
