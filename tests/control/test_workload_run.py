@@ -3,6 +3,7 @@ bumping the site's version, volume sovereignty in placement (rule and online pla
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -179,6 +180,12 @@ def test_status_report_is_stored_and_shown(
     client.post("/api/v1/sites/de1/workload-status", json=report, headers=site_h)
     rows = client.get("/api/v1/sites/de1/workload-status", headers=admin_h).json()
     assert [(x["state"], x["healthy"], x["exit_code"]) for x in rows] == [("running", True, None)]
+    # a change of state is audited (the dashboard's event stream follows the audit log); a repeat is not
+    audited = client.get("/api/v1/audit", params={"action": "site.workload_status"}, headers=admin_h).json()
+    assert [json.loads(e["details"])["changes"][0]["to"] for e in audited] == ["failed", "running"]
+    client.post("/api/v1/sites/de1/workload-status", json=report, headers=site_h)
+    again = client.get("/api/v1/audit", params={"action": "site.workload_status"}, headers=admin_h).json()
+    assert len(again) == 2
     bad = {**report, "workloads": [{"workload_id": "w1", "state": "sleeping"}]}
     r = client.post("/api/v1/sites/de1/workload-status", json=bad, headers=site_h)
     assert r.status_code == 422 and "state" in r.text
