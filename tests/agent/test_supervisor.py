@@ -309,3 +309,26 @@ def test_a_broken_engine_is_reported_per_workload(tmp_path: Path) -> None:
     sup.set_desired([want("web", WorkloadRunSpec.model_validate({"image": "busybox:1.35"}))])
     (st,) = sup.step()
     assert st.state == "failed" and "podman not found" in st.message
+
+
+def test_a_hanging_probe_does_not_hold_up_the_others(executor: ProcessExecutor, tmp_path: Path) -> None:
+    """Probes due in one round run at once: five services whose checks each take 1 s cost one second."""
+    spec = WorkloadRunSpec.model_validate(
+        {
+            "command": ["sleep", "300"],
+            "stop_timeout_s": 1,
+            "health": {
+                "probe": {"kind": "command", "command": ["sleep", "1"]},
+                "interval_s": 0.1,
+                "timeout_s": 5,
+            },
+        }
+    )
+    sup = make_supervisor(executor, tmp_path)
+    sup.set_desired([want(f"w{i}", spec) for i in range(5)])
+    step_until(sup, lambda s: all(x.healthy for x in s.values()), what="all healthy")
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    statuses = sup.step()
+    assert all(s.healthy for s in statuses)
+    assert time.monotonic() - t0 < 4.5  # in line, five 1-s probes take at least 5 s

@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +87,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._step_lock = threading.Lock()
         self.ready = False  # no desired state known yet: touch nothing (never stop what may be wanted)
+        self._probed: dict[str, bool] = {}
 
     # --- desired -------------------------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class Supervisor:
             by_wid: dict[str, list[Instance]] = {}
             for i in insts:
                 by_wid.setdefault(i.workload_id, []).append(i)
+            self._probed = self._probe_due(slots, insts)
             for wid, slot in slots.items():
                 try:
                     self._reconcile(slot, by_wid.get(wid, []))
@@ -142,6 +145,24 @@ class Supervisor:
                     for i in group:
                         self._stop(i, 10.0 if i.running else 0.0, why="no longer desired")
             return [self._status(s) for s in slots.values()]
+
+    def _probe_due(self, slots: dict[str, Slot], insts: list[Instance]) -> dict[str, bool]:
+        """Run every health probe due this round at once, so one slow or hanging service cannot hold
+        up the others' restarts; results are used by `_health` for the same instance."""
+        running = {i.handle: i for i in insts if i.running}
+        now = self.clock()
+        due: list[tuple[WorkloadRunSpec, Instance]] = []
+        for slot in slots.values():
+            spec, inst = slot.want.spec, running.get(slot.live or "")
+            if spec is None or spec.health is None or inst is None or inst.spec_hash != slot.want.spec_hash:
+                continue
+            if slot.last_probe_at is None or now - slot.last_probe_at >= spec.health.interval_s:
+                due.append((spec, inst))
+        if len(due) < 2:
+            return {}  # nothing to overlap: probed in line
+        with ThreadPoolExecutor(max_workers=min(16, len(due)), thread_name_prefix="probe") as pool:
+            results = list(pool.map(lambda d: self.probe(*d), due))
+        return {inst.handle: ok for (_spec, inst), ok in zip(due, results, strict=True)}
 
     def _set(self, slot: Slot, state: RunState, message: str = "") -> None:
         if state != slot.state or message != slot.message:
@@ -275,7 +296,10 @@ class Supervisor:
             self._maybe_reset(slot, spec, now)
             return
         slot.last_probe_at = now
-        if self.probe(spec, live):
+        ok = self._probed.pop(live.handle, None)
+        if ok is None:  # not probed ahead (adopted or started this round)
+            ok = self.probe(spec, live)
+        if ok:
             slot.fails_in_row = 0
             if slot.healthy is not True:
                 slot.healthy_since = now
