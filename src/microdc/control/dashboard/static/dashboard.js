@@ -554,8 +554,11 @@
       // what the agent reports really runs, not what was assigned
       const placed = d.workloads.filter((w) => w.state === "assigned" || w.state === "held");
       const byRun = {};
-      for (const w of placed) { const k = w.run ? w.run.state : "not reported"; byRun[k] = (byRun[k] || 0) + 1; }
-      const healthyRun = byRun.running || 0;
+      for (const w of placed) {
+        const k = !w.run ? "not reported" : w.run.state === "refused" && w.run.message.startsWith("no run spec") ? "planning only" : w.run.state;
+        byRun[k] = (byRun[k] || 0) + 1;
+      }
+      const healthyRun = (byRun.running || 0) + (byRun["planning only"] || 0);
       const runText = placed.length ? Object.entries(byRun).map(([k, n]) => `${n} ${k}`).join(", ") : "none placed";
       $("#t-work .body").replaceChildren(dl([
         ["at the site", runText, placed.length && healthyRun < placed.length ? "warn" : placed.length ? "good" : null],
@@ -579,6 +582,7 @@
 
     function runCell(run) {
       if (!run) return el("td", { class: "muted", text: "not reported" });
+      if (run.state === "refused" && run.message.startsWith("no run spec")) return el("td", { class: "muted", text: "planning only (no run spec)" });
       const bad = ["failed", "unhealthy", "refused", "backoff"].includes(run.state);
       const label = run.state + (run.healthy === true ? " · healthy" : run.healthy === false ? " · unhealthy" : "")
         + (run.exit_code !== null && run.exit_code !== undefined ? ` · exit ${run.exit_code}` : "")
