@@ -319,6 +319,29 @@ class Intervals(Strict):
     heartbeat_s: Pos = Field(30.0, description="until the server says otherwise")
     desired_s: Pos = Field(300.0, description="fallback poll; heartbeats announce new versions")
     housekeeping_s: Pos = 30.0
+    supervise_s: Pos = Field(1.0, description="how often workloads are listed, probed and restarted")
+    status_s: Pos = Field(30.0, description="report workload status at least this often (and on change)")
+
+
+class PodmanConfig(Strict):
+    binary: str = "podman"
+    runtime: str = Field("runc", description="OCI runtime passed as --runtime")
+    cgroup_manager: Literal["cgroupfs", "systemd"] = "cgroupfs"
+    containers_conf: str | None = Field(
+        None, description="containers.conf for podman (CONTAINERS_CONF), e.g. deploy/podman/containers.conf"
+    )
+    network: str = Field("host", description="podman --network; health checks probe 127.0.0.1")
+    timeout_s: Pos = Field(120.0, description="longest a podman command may take")
+
+
+class ExecutorConfig(Strict):
+    kind: Literal["process", "podman"] = Field(
+        "process", description="podman (containers) or process (plain process groups, no container engine)"
+    )
+    work_dir: str = Field(
+        "agent-state/workloads", description="volumes, logs and working dirs (relative to agent.yaml)"
+    )
+    podman: PodmanConfig = Field(default_factory=PodmanConfig)
 
 
 class AgentConfig(Strict):
@@ -337,6 +360,7 @@ class AgentConfig(Strict):
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     sensors: list[SourceConfig] = Field(default_factory=list)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     _base_dir: Path = Path(".")
 

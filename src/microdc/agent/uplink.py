@@ -356,6 +356,10 @@ class Uplink:
         )
         return dict(resp.json())
 
+    async def report_workloads(self, site_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self.request("POST", f"/api/v1/sites/{site_id}/workload-status", body=body)
+        return dict(resp.json())
+
 
 def _detail(resp: httpx.Response) -> str:
     try:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "microdc.cli.control_cmds",
     "microdc.cli.agent_cmds",
     "microdc.cli.ca_cmds",
+    "microdc.cli.workload_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -35,6 +35,7 @@ from microdc.control.api import (
     sites,
     telemetry,
     users,
+    workload_status,
     workloads,
 )
 from microdc.control.api.deps import bearer, get_principal
@@ -70,6 +71,7 @@ ROUTERS = (
     maintenance_windows,
     probes,
     workloads,
+    workload_status,
     desired,
     audit,
     admin,

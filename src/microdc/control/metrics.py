@@ -133,8 +133,8 @@ class FleetCollector(Collector):
                 for liveness, trusted, n in s.execute(
                     select(Site.liveness, Site.trusted, func.count()).group_by(Site.liveness, Site.trusted)
                 ):
-                    shown = display_state(liveness, trusted)
-                    counts[shown] = counts.get(shown, 0) + n
+                    state_label = display_state(liveness, trusted)
+                    counts[state_label] = counts.get(state_label, 0) + n
                 for state, n in counts.items():
                     sites.add_metric([state], n)
         except Exception:  # a scrape must not fail because the database blinked

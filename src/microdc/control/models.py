@@ -319,6 +319,27 @@ class Workload(Base):
     placed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # what to run (microdc.protocol.workload.WorkloadRunSpec as JSON); NULL: a planning-only workload
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    spec_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class WorkloadRunStatus(Base):
+    """What a site's agent last reported of a workload it was told to run (replaced by each report)."""
+
+    __tablename__ = "workload_status"
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    workload_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    spec_hash: Mapped[str] = mapped_column(String(64), default="")
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    healthy: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    message: Mapped[str] = mapped_column(String(1024), default="")
+    since: Mapped[str] = mapped_column(String(40), default="")
+    desired_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    observed_at: Mapped[datetime] = mapped_column()
+    reported_at: Mapped[datetime] = mapped_column()
 
 
 class AuditEntry(Base):

@@ -47,6 +47,11 @@ def fleet_view(session: Session) -> list[FleetSite]:
     return out
 
 
+def volume_jurisdictions(spec: dict[str, Any] | None) -> tuple[str, ...]:
+    """The jurisdictions the workload's stored data is bound to (one per distinct volume tag)."""
+    return tuple(sorted({str(v["jurisdiction"]) for v in (spec or {}).get("volumes", [])}))
+
+
 def workload_spec(w: Workload) -> WorkloadSpec:
     return WorkloadSpec(
         id=w.id,
@@ -56,6 +61,7 @@ def workload_spec(w: Workload) -> WorkloadSpec:
         min_security_tier=w.min_security_tier,
         cores=w.cores,
         current_site=w.site_id,
+        volume_jurisdictions=volume_jurisdictions(w.spec),
     )
 
 

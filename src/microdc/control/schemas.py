@@ -10,8 +10,6 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from microdc.control.security import MIN_PASSWORD_LENGTH, Role, password_problem
-
-# the wire schemas are part of the API: re-exported so API code imports its models from one place
 from microdc.protocol.wire import (  # noqa: F401
     AgentAlarmEventIn,
     AuditCheckpointOut,
@@ -35,7 +33,12 @@ from microdc.protocol.wire import (  # noqa: F401
     TelemetryAck,
     TelemetryBatchIn,
     Text,
+    WorkloadStatusReportIn,
+    WorkloadStatusReportOut,
 )
+
+# the wire schemas are part of the API: re-exported so API code imports its models from one place
+from microdc.protocol.workload import WorkloadRunSpec
 
 
 class CoolingKind(StrEnum):
@@ -460,6 +463,9 @@ class WorkloadIn(In):
     )
     min_security_tier: Annotated[int, Field(ge=1, le=4)] = 1
     cores: Annotated[float, Field(gt=0, le=1e6)]
+    spec: WorkloadRunSpec | None = Field(
+        None, description="what to run (image or command, limits, health check, restart, volumes)"
+    )
 
 
 class WorkloadPatch(In):
@@ -468,6 +474,7 @@ class WorkloadPatch(In):
     allowed_jurisdictions: list[Code] | None = Field(default=None, max_length=64)
     min_security_tier: Annotated[int, Field(ge=1, le=4)] | None = None
     cores: Annotated[float, Field(gt=0, le=1e6)] | None = None
+    spec: WorkloadRunSpec | None = Field(None, description="a new spec: the site replaces the running copy")
 
 
 class WorkloadOut(Out):
@@ -482,6 +489,23 @@ class WorkloadOut(Out):
     placement_state: str
     placement_reason: str
     placed_at: datetime | None
+    spec: WorkloadRunSpec | None = None
+    spec_hash: str | None = None
+
+
+class WorkloadRunStatusOut(Out):
+    site_id: str
+    workload_id: str
+    state: str
+    spec_hash: str
+    restarts: int
+    exit_code: int | None
+    healthy: bool | None
+    message: str
+    since: str
+    desired_version: int | None
+    observed_at: datetime
+    reported_at: datetime
 
 
 class PlacementChange(Out):

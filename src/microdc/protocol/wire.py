@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from microdc.protocol.vocab import UNITS, PhysicalContext, ReadingType
+from microdc.protocol.workload import WorkloadRunSpec, WorkloadStatus
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length=1, max_length=64)]
@@ -168,6 +169,8 @@ class DesiredWorkload(Out):
     data_class: str
     cores: float
     state: str
+    spec: WorkloadRunSpec | None = Field(None, description="what to run; None: a planning-only workload")
+    spec_hash: str | None = None
 
 
 class DesiredStateOut(Out):
@@ -190,3 +193,19 @@ class DesiredAckOut(Out):
     current_version: int
     status: str
     up_to_date: bool
+
+
+# --- workload status (agent → control plane) ---
+
+class WorkloadStatusReportIn(In):
+    """The agent's view of every desired workload: real state, restarts, exit codes, health."""
+
+    desired_version: Annotated[int, Field(ge=0)] | None = None
+    observed_at: AwareDatetime
+    workloads: list[WorkloadStatus] = Field(max_length=10000)
+
+
+class WorkloadStatusReportOut(Out):
+    site_id: str
+    stored: int
+    received_at: datetime

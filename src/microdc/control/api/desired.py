@@ -39,7 +39,13 @@ def get_desired(
             state=SiteState(site.state),
             workloads=[
                 DesiredWorkload(
-                    id=w.id, name=w.name, data_class=w.data_class, cores=w.cores, state=w.placement_state
+                    id=w.id,
+                    name=w.name,
+                    data_class=w.data_class,
+                    cores=w.cores,
+                    state=w.placement_state,
+                    spec=w.spec,
+                    spec_hash=w.spec_hash,
                 )
                 for w in workloads
             ],

@@ -31,6 +31,7 @@ from microdc.control.models import (
     SiteStateEvent,
     TelemetryBatch,
     Workload,
+    WorkloadRunStatus,
 )
 from microdc.control.problems import ProblemError, not_found
 from microdc.control.schemas import AlarmOut
@@ -280,7 +281,11 @@ def site_detail(
     out["sensors"] = groups
 
     wls = list(session.scalars(select(Workload).where(Workload.site_id == site_id).order_by(Workload.id)))
-    out["workloads"] = [_workload(w) for w in wls]
+    runs = {
+        r.workload_id: r
+        for r in session.scalars(select(WorkloadRunStatus).where(WorkloadRunStatus.site_id == site_id))
+    }
+    out["workloads"] = [{**_workload(w), "run": _run(runs.get(w.id), w)} for w in wls]
     out["data_classes"] = sorted({w.data_class for w in wls if w.placement_state in RUNNING_STATES})
 
     last = session.execute(
@@ -488,6 +493,22 @@ def _escape_like(text: str) -> str:
 
 
 # --- placement -------------------------------------------------------------------------------
+
+
+def _run(r: WorkloadRunStatus | None, w: Workload) -> dict[str, Any] | None:
+    """What the site's agent last reported of this workload (None: nothing reported yet)."""
+    if r is None:
+        return None
+    return {
+        "state": r.state,
+        "healthy": r.healthy,
+        "restarts": r.restarts,
+        "exit_code": r.exit_code,
+        "message": r.message,
+        "since": r.since,
+        "reported_at": iso(r.reported_at),
+        "current_spec": w.spec_hash is None or r.spec_hash == w.spec_hash,
+    }
 
 
 def _workload(w: Workload) -> dict[str, Any]:

@@ -551,9 +551,18 @@
         ["agent", up.agent_version || "–"],
         ["trusted", up.trusted ? "yes" : `no — ${up.trust_reason || ""}`, up.trusted ? null : "bad"],
       ]));
-      const running = d.workloads.filter((w) => w.state === "assigned" || w.state === "held");
+      // what the agent reports really runs, not what was assigned
+      const placed = d.workloads.filter((w) => w.state === "assigned" || w.state === "held");
+      const byRun = {};
+      for (const w of placed) {
+        const k = !w.run ? "not reported" : w.run.state === "refused" && w.run.message.startsWith("no run spec") ? "planning only" : w.run.state;
+        byRun[k] = (byRun[k] || 0) + 1;
+      }
+      const healthyRun = (byRun.running || 0) + (byRun["planning only"] || 0);
+      const runText = placed.length ? Object.entries(byRun).map(([k, n]) => `${n} ${k}`).join(", ") : "none placed";
       $("#t-work .body").replaceChildren(dl([
-        ["running", `${running.length} workload(s), ${num(r.cores_used, 0)} of ${num(r.cores_cap, 0)} cores`],
+        ["at the site", runText, placed.length && healthyRun < placed.length ? "warn" : placed.length ? "good" : null],
+        ["cores", `${num(r.cores_used, 0)} of ${num(r.cores_cap, 0)} allocated`],
         ["data classes", el("span", {}, d.data_classes.length ? d.data_classes.map((c) => el("span", { class: "chip", text: c })) : "none")],
       ]));
 
@@ -562,11 +571,23 @@
       const wt = $("#site-workloads tbody");
       wt.replaceChildren(...d.workloads.map((w) => el("tr", { dataset: { workload: w.id } },
         el("td", { text: w.id }), el("td", { text: w.data_class }), el("td", { class: "num", text: num(w.cores, 1) }),
-        el("td", { text: w.state }), el("td", { class: "wrap", text: w.reason }))));
+        el("td", { text: w.state }), runCell(w.run),
+        el("td", { class: "num", text: w.run ? String(w.run.restarts) : "–" }),
+        el("td", { class: "wrap", text: w.run && w.run.message ? `${w.run.message} (agent)` : w.reason }))));
       $("#site-events").replaceChildren(...(d.events.length ? d.events.map((e) => el("li", {}, `${when(e.at)}: `, stateBadge(e.from), " → ", stateBadge(e.to), ` ${e.reason}`)) : [el("li", { class: "muted", text: "no transitions yet" })]));
       $("#site-maintenance").replaceChildren(...(d.maintenance.length ? d.maintenance.map((m) => el("li", { text: `${when(m.starts_at)} – ${when(m.ends_at)} ${m.reason} (${m.by})` })) : [el("li", { class: "muted", text: "none planned" })]));
       const tb = $("#trust-button");
       if (tb) tb.textContent = up.trusted ? "Mark untrusted" : "Mark trusted";
+    }
+
+    function runCell(run) {
+      if (!run) return el("td", { class: "muted", text: "not reported" });
+      if (run.state === "refused" && run.message.startsWith("no run spec")) return el("td", { class: "muted", text: "planning only (no run spec)" });
+      const bad = ["failed", "unhealthy", "refused", "backoff"].includes(run.state);
+      const label = run.state + (run.healthy === true ? " · healthy" : run.healthy === false ? " · unhealthy" : "")
+        + (run.exit_code !== null && run.exit_code !== undefined ? ` · exit ${run.exit_code}` : "")
+        + (run.current_spec ? "" : " · old spec");
+      return el("td", { class: bad ? "bad" : run.state === "running" ? "good" : "warn", title: `since ${run.since}, reported ${run.reported_at}`, text: label });
     }
 
     async function renderCharts() {
