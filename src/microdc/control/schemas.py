@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
@@ -49,8 +49,6 @@ class SiteStatus(StrEnum):
     ACTIVE = "active"
     MAINTENANCE = "maintenance"
     DECOMMISSIONED = "decommissioned"
-
-
 
 
 # --- health / auth ---------------------------------------------------------------------------
@@ -296,6 +294,8 @@ class SiteOut(Out):
     state: SiteState
     liveness: str
     liveness_since: datetime
+    liveness_reason: str = ""
+    liveness_evidence: dict[str, Any] = Field(default_factory=dict)
     trusted: bool
     trust_reason: str | None
     last_heartbeat_at: datetime | None
@@ -312,9 +312,44 @@ class TrustIn(In):
     reason: Annotated[str, Field(min_length=1, max_length=512)]
 
 
+class ImportFieldChange(Out):
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class ImportSiteChange(Out):
+    site_id: str
+    action: Literal["added", "updated", "unchanged"]
+    changes: list[ImportFieldChange] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
 class ImportResult(Out):
     created: list[str]
     updated: list[str]
+    unchanged: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+    sites: list[ImportSiteChange] = Field(default_factory=list)
+
+    @classmethod
+    def from_report(cls, report: Any, *, dry_run: bool) -> ImportResult:
+        """From a `site_import.ImportReport` (duck-typed: schemas sit below the data layer)."""
+        return cls(
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            dry_run=dry_run,
+            sites=[
+                ImportSiteChange(
+                    site_id=c.site_id,
+                    action=c.action,
+                    changes=[ImportFieldChange(field=f.field, old=f.old, new=f.new) for f in c.changes],
+                    notes=list(c.notes),
+                )
+                for c in report.sites
+            ],
+        )
 
 
 # --- enrollment ------------------------------------------------------------------------------
@@ -328,21 +363,7 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
-
-
-
-
 # --- telemetry -------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 class SensorOut(Out):
@@ -373,13 +394,12 @@ class HistoryOut(Out):
     points: list[HistoryPoint]
 
 
-
-
 class ProbeOut(Out):
     id: int
     observer: str
     target_site_id: str
     reachable: bool
+    kind: str = "peer"
     path: str
     observed_at: datetime
     site_state: SiteState
@@ -391,6 +411,7 @@ class SiteStateEventOut(Out):
     from_state: str
     to_state: str
     reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
     at: datetime
 
 
@@ -429,8 +450,6 @@ class AlarmNoteIn(In):
 class BreakInIn(In):
     break_in: bool = True
     note: Annotated[str, Field(max_length=1024)] = ""
-
-
 
 
 class MaintenanceWindowIn(In):
@@ -502,14 +521,6 @@ class PlacementChange(Out):
 
 class RecomputeOut(Out):
     changes: list[PlacementChange]
-
-
-
-
-
-
-
-
 
 
 # --- audit and admin -------------------------------------------------------------------------
