@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from microdc.cli.control_cmds import register
 from microdc.control.app import create_app
-from microdc.control.models import AuditHead, Module
+from microdc.control.models import AuditHead, Module, Server
 from microdc.control.schemas import SiteIn
 from microdc.control.security import Role
 from microdc.control.site_import import apply_import, plan_import
@@ -179,25 +179,33 @@ def test_import_sites_via_api(client: TestClient, admin_h: dict[str, str], servi
     with services.db.session() as s:
         report = apply_import(s, ctx, sites)
     assert (report.created, report.updated, report.unchanged) == (["x", "y"], [], [])
-    with services.db.read_session() as s:
-        module_ids = list(s.scalars(select(Module.id).where(Module.site_id == "x")))
+    def rows() -> tuple[list[int], list[int]]:
+        with services.db.read_session() as s:
+            mods = list(s.scalars(select(Module.id).where(Module.site_id == "x")))
+            return mods, list(s.scalars(select(Server.id).where(Server.module_id.in_(mods))))
+
+    module_ids, server_ids = rows()
     # the same again: unchanged, module rows kept (not deleted and re-created)
     with services.db.session() as s:
         report = apply_import(s, ctx, sites)
     assert (report.created, report.updated, report.unchanged) == ([], [], ["x", "y"])
+    assert rows() == (module_ids, server_ids)
+    renamed = SiteIn.model_validate({**site_body("x"), "name": "Renamed"})
+    with services.db.session() as s:
+        assert apply_import(s, ctx, [renamed]).updated == ["x"]
+    assert rows() == (module_ids, server_ids)  # the site updated; its unchanged module and servers kept
     changed = SiteIn.model_validate({**site_body("x", cores=8), "name": "Renamed"})
     with services.db.read_session() as s:
         plan = plan_import(s, [changed])
     fields = {c.field: (c.old, c.new) for c in plan.sites[0].changes}
-    assert fields["name"] == ("X", "Renamed")
+    assert "name" not in fields
     assert fields["module m1.servers"] == ("1x r650 (64 cores)", "1x r650 (8 cores)")
     with services.db.session() as s:
         report = apply_import(s, ctx, [changed])
     assert (report.created, report.updated) == ([], ["x"])
     got = client.get("/api/v1/sites/x", headers=admin_h).json()
     assert got["name"] == "Renamed" and got["capacity_cores"] == 8
-    with services.db.read_session() as s:
-        assert list(s.scalars(select(Module.id).where(Module.site_id == "x"))) == module_ids
+    assert rows()[0] == module_ids  # the module updated in place; its servers replaced
 
     # the API: dry run first (nothing written), then for real
     z = site_body("z")

@@ -250,14 +250,12 @@ def _apply_feeds(session: Session, site_id: str, wanted: Sequence[PowerFeedIn]) 
             setattr(cur, k, getattr(f, k))
 
 
-def apply_import(
-    session: Session, ctx: Ctx, sites: Sequence[SiteIn], *, dry_run: bool = False
-) -> ImportReport:
-    """Plan the import and, unless `dry_run`, carry it out (audited; placements re-run only on changes)."""
+def apply_import(session: Session, ctx: Ctx, sites: Sequence[SiteIn]) -> ImportReport:
+    """Plan the import and carry it out (audited; placements re-run only on changes).
+
+    A dry run is `plan_import` alone, in a read-only session."""
     report = plan_import(session, sites)
-    report.dry_run = dry_run
-    if dry_run:
-        return report
+    report.dry_run = False
     by_id = {s.id: s for s in sites}
     for change in report.sites:
         data = by_id[change.site_id]

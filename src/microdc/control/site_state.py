@@ -86,11 +86,12 @@ class Evidence:
         return None
 
     def dead(self) -> tuple[str, datetime | None] | None:
-        """Corroboration that the site is dead (beyond its silence) and since when, or None."""
+        """Corroboration that the site is dead (beyond its silence) and since when, or None.
+
+        `assess` asks `alive` first (unless the UPS ran out): with the uplink reported down, failed
+        probes prove nothing, as they cannot pass a dead uplink."""
         if self.runtime_exhausted:
             return "its UPS runtime ran out (last telemetry: on battery)", self.runtime_exhausted_at
-        if self.uplink_up is False:
-            return None  # probes cannot pass a dead uplink: their failure proves nothing
         if self.probes_unreachable and not self.probes_reachable:
             return f"{self.probes_unreachable} probe observer(s) fail to reach it", self.probes_failing_since
         if self.uplink_up and not self.probes_reachable:
