@@ -25,7 +25,11 @@ def transition(
     new: Liveness,
     reason: str,
     evidence: dict[str, Any] | None = None,
+    *,
+    replace: bool = True,
 ) -> bool:
+    """Record the site's state, reason and evidence; on a change, log it, raise/clear the alarm and (if
+    `replace`) re-run the placer. `check_all` passes replace=False and runs the placer once at the end."""
     evidence = evidence or {}
     site.liveness_reason = reason[:512]
     site.liveness_evidence = evidence
@@ -69,7 +73,8 @@ def transition(
             source="system",
         )
     session.flush()
-    placements.recompute(session, ctx)
+    if replace:
+        placements.recompute(session, ctx)
     return True
 
 
@@ -188,7 +193,9 @@ def heartbeat_fresh(site: Site, ctx: Ctx) -> bool:
     )
 
 
-def check_site(session: Session, ctx: Ctx, site: Site, view: WatchView | None = None) -> str | None:
+def check_site(
+    session: Session, ctx: Ctx, site: Site, view: WatchView | None = None, *, replace: bool = True
+) -> str | None:
     """Re-assess one site; returns a description of the transition, if any.
 
     Not while the control plane's restart grace covers the site (silent since before the control plane
@@ -214,7 +221,7 @@ def check_site(session: Session, ctx: Ctx, site: Site, view: WatchView | None = 
     if verdict.hold_down_until is not None:
         recorded["hold_down_until"] = verdict.hold_down_until.isoformat()
     before = site.liveness
-    if transition(session, ctx, site, verdict.liveness, verdict.reason, recorded):
+    if transition(session, ctx, site, verdict.liveness, verdict.reason, recorded, replace=replace):
         return f"{site.id}: {before} -> {verdict.liveness.value} ({verdict.reason})"
     return None
 
@@ -224,9 +231,11 @@ def check_all(session: Session, ctx: Ctx) -> list[str]:
     view = watch.current(session)
     sites = session.scalars(select(Site).where(Site.liveness != Liveness.UNKNOWN.value).order_by(Site.id))
     for site in sites:
-        msg = check_site(session, ctx, site, view)
+        msg = check_site(session, ctx, site, view, replace=False)
         if msg:
             out.append(msg)
+    if out:  # one placer run for all of this pass's transitions, not one per site
+        placements.recompute(session, ctx)
     return out
 
 
