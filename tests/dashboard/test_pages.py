@@ -53,7 +53,7 @@ def test_fleet_page_embeds_rows_and_the_map_layout(admin: TestClient) -> None:
     boot = json.loads(re.search(r'<script type="application/json" id="boot">(.*?)</script>', r.text, re.S)[1])
     assert len(boot["rows"]) == 6
     fig = boot["map"]
-    assert [t["type"] for t in fig["data"]] == ["scatter"] * 5  # plain scatter: no geo/mapbox tiles
+    assert [t["type"] for t in fig["data"]] == ["scatter"] * 6  # one per state; no geo/mapbox tiles
     assert fig["layout"]["yaxis"]["scaleanchor"] == "x"
 
 

@@ -416,13 +416,27 @@ def sites_import(
         str | None, typer.Option("--plan", help="plan.json: import only the sites it builds, with modules")
     ] = None,
     db: DbOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="show what would change (added/updated/unchanged); write nothing"),
+    ] = False,
 ) -> None:
-    """Fill the inventory from a scenario (NetBox-style sites, modules, servers); audited."""
+    """Fill the inventory from a scenario (NetBox-style sites, modules, servers); audited.
+
+    Safe on a live fleet: adds new sites (planned, or active with --plan) and updates the inventory of
+    existing ones, but never changes an existing site's status (except planned → active), liveness,
+    trust or desired state, and never deletes modules or feeds.
+    """
     from pathlib import Path
 
     from microdc.cli.common import load_or_exit, report_problems
-    from microdc.control.inventory import import_sites
+    from microdc.cli.import_table import import_table
+    from microdc.control.context import Ctx
+    from microdc.control.db import current_revision, head_revision
+    from microdc.control.models import utcnow
+    from microdc.control.online_placer import OnlinePlacer
     from microdc.control.scenario_import import sites_from_scenario
+    from microdc.control.site_import import apply_import, plan_import, plan_new
     from microdc.model import ScenarioError
     from microdc.placement.plan import read_plan
 
@@ -431,14 +445,42 @@ def sites_import(
         p = read_plan(Path(plan)) if plan else None
     except ScenarioError as exc:
         report_problems(exc)
-    database = _database(_settings(db))
+    settings = _settings(db)
+    sites = sites_from_scenario(s, p)
+    database = _database(settings)
     try:
-        database.migrate()
-        with database.session() as session:
-            created, updated = import_sites(session, sites_from_scenario(s, p))
+        if dry_run:
+            revision = current_revision(database.engine)
+            if revision is None:  # an empty database: everything would be added
+                report = plan_new(sites)
+            elif revision != head_revision():
+                typer.echo(
+                    f"error: the database {settings.db_url} is at schema {revision}, not {head_revision()}; "
+                    "a dry run writes nothing, so migrate it first (`microdc sites import` without "
+                    "--dry-run, or `microdc serve`)",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            else:
+                with database.read_session() as session:
+                    report = plan_import(session, sites)
+        else:
+            database.migrate()
+            ctx = Ctx(settings=settings, placer=OnlinePlacer(), now=utcnow(), actor="system:import")
+            with database.session() as session:
+                report = apply_import(session, ctx, sites)
+    except ValueError as exc:
+        typer.echo(f"error: {scenario}: {exc}", err=True)
+        raise typer.Exit(2) from None
     finally:
         database.dispose()
-    typer.echo(f"{len(created)} site(s) created, {len(updated)} updated from {s.name!r}")
+    title = f"sites import from {s.name!r}" + (" (dry run: nothing written)" if dry_run else "")
+    import_table(report, title=title)
+    verb = "would be" if dry_run else ""
+    typer.echo(
+        f"{len(report.created)} site(s) {verb + ' ' if verb else ''}added, {len(report.updated)} "
+        f"{verb + ' ' if verb else ''}updated, {len(report.unchanged)} unchanged from {s.name!r}"
+    )
 
 
 def register(app: typer.Typer) -> None:

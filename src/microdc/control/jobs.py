@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from microdc.control import checkpoints, health, rollups
+from microdc.control import checkpoints, health, rollups, watch
 from microdc.control.schemas import MaintenanceRunOut
 from microdc.control.services import Services
 
@@ -31,6 +31,12 @@ def run_health(services: Services) -> list[str]:
         if not _try_lock(s):
             return []
         return health.check_all(s, ctx)
+
+
+def record_watch(services: Services, *, start: bool) -> watch.WatchView:
+    """Record a process start or a periodic tick of the control plane's own watch (see watch.py)."""
+    with services.db.session() as s:
+        return watch.record(s, services.clock(), services.settings, start=start, actor="system:watch")
 
 
 def run_rollups(services: Services) -> rollups.RollupReport:
@@ -58,6 +64,7 @@ def run_all(services: Services) -> MaintenanceRunOut:
 
 
 async def periodic(services: Services, stop: asyncio.Event) -> None:
+    """Tick the control plane's own watch, check site liveness and, less often, roll up telemetry."""
     s = services.settings
     last_rollup = last_checkpoint = time.monotonic()
     if s.audit_checkpoint_dir:
@@ -69,6 +76,7 @@ async def periodic(services: Services, stop: asyncio.Event) -> None:
         except TimeoutError:
             pass
         try:
+            await asyncio.to_thread(record_watch, services, start=False)
             moved = await asyncio.to_thread(run_health, services)
             for m in moved:
                 log.info("site state: %s", m)

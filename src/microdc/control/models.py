@@ -93,6 +93,9 @@ class Site(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     liveness: Mapped[str] = mapped_column(String(16), default="unknown")
     liveness_since: Mapped[datetime] = mapped_column(default=utcnow)
+    # why the site is in its liveness state, and the evidence that was weighed (shown on the dashboard)
+    liveness_reason: Mapped[str] = mapped_column(String(512), default="")
+    liveness_evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     trusted: Mapped[bool] = mapped_column(Boolean, default=True)
     trust_reason: Mapped[str | None] = mapped_column(String(512))
     last_heartbeat_at: Mapped[datetime | None] = mapped_column()
@@ -287,6 +290,7 @@ class ProbeReport(Base):
     __table_args__ = (Index("ix_probe_reports_target_observed", "target_site_id", "observed_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     observer: Mapped[str] = mapped_column(String(160))
+    kind: Mapped[str] = mapped_column(String(8), default="peer")  # peer | uplink
     target_site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     reachable: Mapped[bool] = mapped_column(Boolean)
     path: Mapped[str] = mapped_column(String(256), default="")
@@ -301,6 +305,7 @@ class SiteStateEvent(Base):
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(512))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column()
 
 
@@ -365,3 +370,17 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ControlPlaneWatch(Base):
+    """Single row (id=1): the control plane's own liveness, so a gap in it (it was not running, or its
+    periodic watch stalled) is known and sites are not judged on heartbeats it could not receive."""
+
+    __tablename__ = "control_plane_watch"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column()  # the latest process start
+    last_tick_at: Mapped[datetime] = mapped_column()  # the latest process start or periodic tick
+    watching_since: Mapped[datetime] = mapped_column()  # end of the latest gap: judged from here on
+    last_gap_from: Mapped[datetime | None] = mapped_column()
+    last_gap_to: Mapped[datetime | None] = mapped_column()
+    gaps: Mapped[int] = mapped_column(Integer, default=0)

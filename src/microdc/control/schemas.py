@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
@@ -309,6 +309,8 @@ class SiteOut(Out):
     state: SiteState
     liveness: str
     liveness_since: datetime
+    liveness_reason: str = ""
+    liveness_evidence: dict[str, Any] = Field(default_factory=dict)
     trusted: bool
     trust_reason: str | None
     last_heartbeat_at: datetime | None
@@ -325,9 +327,44 @@ class TrustIn(In):
     reason: Annotated[str, Field(min_length=1, max_length=512)]
 
 
+class ImportFieldChange(Out):
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class ImportSiteChange(Out):
+    site_id: str
+    action: Literal["added", "updated", "unchanged"]
+    changes: list[ImportFieldChange] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
 class ImportResult(Out):
     created: list[str]
     updated: list[str]
+    unchanged: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+    sites: list[ImportSiteChange] = Field(default_factory=list)
+
+    @classmethod
+    def from_report(cls, report: Any, *, dry_run: bool) -> ImportResult:
+        """From a `site_import.ImportReport` (duck-typed: schemas sit below the data layer)."""
+        return cls(
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            dry_run=dry_run,
+            sites=[
+                ImportSiteChange(
+                    site_id=c.site_id,
+                    action=c.action,
+                    changes=[ImportFieldChange(field=f.field, old=f.old, new=f.new) for f in c.changes],
+                    notes=list(c.notes),
+                )
+                for c in report.sites
+            ],
+        )
 
 
 # --- enrollment ------------------------------------------------------------------------------
@@ -377,6 +414,7 @@ class ProbeOut(Out):
     observer: str
     target_site_id: str
     reachable: bool
+    kind: str = "peer"
     path: str
     observed_at: datetime
     site_state: SiteState
@@ -388,6 +426,7 @@ class SiteStateEventOut(Out):
     from_state: str
     to_state: str
     reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
     at: datetime
 
 

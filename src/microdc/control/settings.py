@@ -109,6 +109,20 @@ class Settings(BaseModel):
     heartbeat_interval_s: float = Field(30.0, gt=0)
     heartbeat_missed_intervals: int = Field(3, ge=1)
     probe_max_age_s: float = Field(300.0, gt=0, description="probe reports older than this are ignored")
+    down_hold_s: float = Field(
+        60.0,
+        ge=0,
+        description="hold-down: missed heartbeats and corroborating evidence (a failed peer probe, an "
+        "uplink reported up, an exhausted UPS) must both last this long before a site is declared down "
+        "and its work re-placed",
+    )
+    restart_grace_margin_s: float = Field(
+        60.0,
+        ge=0,
+        description="after the control plane was not running (a restart or a gap in its own periodic "
+        "watch), sites not heard from since are not judged for heartbeat_interval_s x "
+        "heartbeat_missed_intervals plus this margin (the agents' time to reconnect)",
+    )
     live_clock_window_s: float = Field(
         600.0, gt=0, description="a probe's or heartbeat's timestamp must be this close to the server's clock"
     )
@@ -211,6 +225,18 @@ class Settings(BaseModel):
     @property
     def heartbeat_timeout_s(self) -> float:
         return self.heartbeat_interval_s * self.heartbeat_missed_intervals
+
+    @property
+    def restart_grace_s(self) -> float:
+        """How long after the control plane resumes watching before a silent site may be judged."""
+        return self.heartbeat_timeout_s + self.restart_grace_margin_s
+
+    @property
+    def watch_gap_s(self) -> float:
+        """A pause in the control plane's own periodic watch longer than this counts as an outage: the
+        loop ticks every maintenance_interval_s, and a pause of one heartbeat interval loses no more than
+        one beat of any agent."""
+        return max(3 * self.maintenance_interval_s, self.heartbeat_interval_s)
 
     def to_env(self) -> dict[str, str]:
         """The MICRODC_* variables that make `from_env` rebuild these settings (for worker processes)."""

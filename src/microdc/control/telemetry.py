@@ -159,7 +159,7 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
     relevant = [r for r in rs if _rule_relevant(r)]
     if relevant:
         _run_rules(session, ctx, site_id, relevant, first_ts, last_ts)
-    if liveness in (Liveness.DOWN.value, Liveness.LINK_DOWN.value):
+    if liveness in (Liveness.DOWN.value, Liveness.LINK_DOWN.value, Liveness.SUSPECT.value):
         site = session.get(Site, site_id, with_for_update=True)
         if site is not None:
             health.check_site(session, ctx, site)

@@ -33,6 +33,7 @@ class Out(BaseModel):
 class SiteState(StrEnum):
     UNKNOWN = "unknown"
     UP = "up"
+    SUSPECT = "suspect"
     LINK_DOWN = "link_down"
     DOWN = "down"
     UNTRUSTED = "untrusted"
@@ -73,6 +74,7 @@ class SiteCredentialOut(Out):
 
 
 # --- telemetry, heartbeats, probes, alarms ---
+
 
 class ReadingIn(In):
     sensor_id: Annotated[str, Field(min_length=1, max_length=128)]
@@ -140,6 +142,11 @@ class HeartbeatOut(Out):
 class ProbeIn(In):
     target_site_id: Id
     reachable: bool
+    kind: Literal["peer", "uplink"] = Field(
+        default="peer",
+        description="peer: could the observer reach the site by another path; uplink: is the site's uplink "
+        "up as the network sees it (e.g. the carrier's or upstream router's link state)",
+    )
     path: Annotated[str, Field(max_length=256)] = ""
     observed_at: AwareDatetime | None = None
     observer: Annotated[str, Field(max_length=128)] | None = Field(
@@ -162,6 +169,7 @@ class AgentAlarmEventIn(In):
 
 
 # --- desired state ---
+
 
 class DesiredWorkload(Out):
     id: str

@@ -57,12 +57,14 @@ def post_probe(body: ProbeIn, request: Request, principal: PrincipalDep, service
             reachable=body.reachable,
             path=body.path,
             observed_at=body.observed_at or ctx.now,
+            kind=body.kind,
         )
         return ProbeOut(
             id=report.id,
             observer=report.observer,
             target_site_id=report.target_site_id,
             reachable=report.reachable,
+            kind=report.kind,
             path=report.path,
             observed_at=report.observed_at,
             site_state=SiteState(site.state),

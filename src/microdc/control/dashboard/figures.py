@@ -16,6 +16,7 @@ from microdc.report.style import Figure, axis, layout
 
 STATE_COLOURS = {
     "up": "#1b7f5b",
+    "suspect": "#d27a1e",
     "link_down": "#e6a100",
     "down": "#c23b3b",
     "untrusted": "#7b3fb5",
@@ -23,6 +24,7 @@ STATE_COLOURS = {
 }
 STATE_LABELS = {
     "up": "up",
+    "suspect": "suspect (silent, not corroborated)",
     "link_down": "link down",
     "down": "down",
     "untrusted": "untrusted",

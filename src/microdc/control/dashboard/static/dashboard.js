@@ -13,8 +13,8 @@
   const PAGE = document.body.dataset.page;
   const ROLE_RANK = { viewer: 1, operator: 2, admin: 3 };
   const can = (role) => (ROLE_RANK[BOOT.role] || 0) >= ROLE_RANK[role];
-  const STATE_LABEL = { up: "up", link_down: "link down", down: "down", untrusted: "untrusted", unknown: "unknown" };
-  const STATE_ORDER = { down: 0, untrusted: 1, link_down: 2, unknown: 3, up: 4 };
+  const STATE_LABEL = { up: "up", suspect: "suspect", link_down: "link down", down: "down", untrusted: "untrusted", unknown: "unknown" };
+  const STATE_ORDER = { down: 0, untrusted: 1, suspect: 2, link_down: 3, unknown: 4, up: 5 };
   window.MDC = { boot: BOOT, updates: 0, lastUpdate: null, ready: false };
 
   // --- small helpers ---------------------------------------------------------------------------
@@ -205,7 +205,7 @@
     const COLS = ["id", "jurisdiction", "state", "it_kw", "pue", "inlet_c", "util", "alarms_open", "last_reading"];
     // which row fields each cell shows: a cell is rebuilt only when one of them changed
     const DEPS = {
-      id: ["name"], jurisdiction: ["jurisdiction", "tier"], state: ["state"], it_kw: ["it_kw"], pue: ["pue"],
+      id: ["name"], jurisdiction: ["jurisdiction", "tier"], state: ["state", "state_reason", "state_evidence"], it_kw: ["it_kw"], pue: ["pue"],
       inlet_c: ["inlet_c"], util: ["util", "util_src"], alarms_open: ["alarms_open", "alarms_critical", "alarms_warning", "alarms_unacked"],
       last_reading: ["last_reading"],
     };
@@ -216,7 +216,11 @@
       switch (k) {
         case "id": td.replaceChildren(siteLink(r.id), r.name && r.name !== r.id ? el("span", { class: "muted", text: ` ${r.name}` }) : ""); break;
         case "jurisdiction": td.textContent = `${r.jurisdiction} · tier ${r.tier}`; break;
-        case "state": td.replaceChildren(stateBadge(r.state)); break;
+        case "state":
+          // why the site is in this state (and, on hover, the evidence weighed), unless it is simply up
+          td.replaceChildren(stateBadge(r.state), r.state !== "up" && r.state_reason ? el("div", { class: "why muted", text: r.state_reason }) : "");
+          if (r.state_evidence && r.state_evidence.length) td.title = r.state_evidence.join("\n");
+          break;
         case "it_kw": td.className = "num"; td.textContent = num(r.it_kw, 2); break;
         case "pue": td.className = "num"; td.textContent = num(r.pue, 2); break;
         case "inlet_c": {
@@ -281,7 +285,7 @@
     function renderSummary() {
       const s = BOOT.summary;
       $("#sum-sites").textContent = String(rows.size);
-      for (const k of ["up", "link_down", "down", "untrusted"]) $(`#sum-${k}`).textContent = String(s.states[k] || 0);
+      for (const k of ["up", "suspect", "link_down", "down", "untrusted"]) $(`#sum-${k}`).textContent = String(s.states[k] || 0);
       let it = 0;
       for (const r of rows.values()) it += r.it_kw || 0;
       $("#sum-it").textContent = `${num(it, 1)} kW`;
@@ -543,6 +547,8 @@
       $("#t-uplink .body").replaceChildren(dl([
         ["uplink", stateBadge(up.state)],
         ["since", when(up.since)],
+        ["why", up.reason || "–", up.liveness === "up" ? null : up.liveness === "down" ? "bad" : "warn"],
+        ...(up.evidence || []).map((line, i) => [i ? "" : "evidence", line]),
         ["last heartbeat", ago(up.last_heartbeat), hbCls],
         ["newest reading", ago(up.newest_reading)],
         ["last batch", up.last_batch_received ? `${ago(up.last_batch_received)} (seq ${up.last_batch_seq})` : "none"],
@@ -574,7 +580,7 @@
         el("td", { text: w.state }), runCell(w.run),
         el("td", { class: "num", text: w.run ? String(w.run.restarts) : "–" }),
         el("td", { class: "wrap", text: w.run && w.run.message ? `${w.run.message} (agent)` : w.reason }))));
-      $("#site-events").replaceChildren(...(d.events.length ? d.events.map((e) => el("li", {}, `${when(e.at)}: `, stateBadge(e.from), " → ", stateBadge(e.to), ` ${e.reason}`)) : [el("li", { class: "muted", text: "no transitions yet" })]));
+      $("#site-events").replaceChildren(...(d.events.length ? d.events.map((e) => el("li", { title: (e.evidence || []).join("\n") }, `${when(e.at)}: `, stateBadge(e.from), " → ", stateBadge(e.to), ` ${e.reason}`, (e.evidence || []).length ? el("div", { class: "why muted", text: e.evidence.join(" · ") }) : "")) : [el("li", { class: "muted", text: "no transitions yet" })]));
       $("#site-maintenance").replaceChildren(...(d.maintenance.length ? d.maintenance.map((m) => el("li", { text: `${when(m.starts_at)} – ${when(m.ends_at)} ${m.reason} (${m.by})` })) : [el("li", { class: "muted", text: "none planned" })]));
       const tb = $("#trust-button");
       if (tb) tb.textContent = up.trusted ? "Mark untrusted" : "Mark trusted";
