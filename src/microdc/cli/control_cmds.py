@@ -70,6 +70,14 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    tiles: Annotated[
+        str | None,
+        typer.Option(
+            "--tiles",
+            help="your own tile server for street maps under the fleet map, https://host/{z}/{x}/{y}.png "
+            "(default: $MICRODC_MAP_TILE_URL or none: the offline Natural Earth basemap only)",
+        ),
+    ] = None,
 ) -> None:
     """Run the control plane (FastAPI under uvicorn). Migrates the database first."""
     import uvicorn
@@ -85,6 +93,8 @@ def serve(
         overrides["public_docs"] = True
     if trusted_proxy:
         overrides["trusted_proxies"] = tuple(trusted_proxy)
+    if tiles:
+        overrides["map_tile_url"] = tiles
     try:
         settings = _settings(db, **overrides)
     except ValidationError as e:

@@ -51,8 +51,6 @@ class SiteStatus(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
-
-
 # --- health / auth ---------------------------------------------------------------------------
 
 
@@ -328,21 +326,7 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
-
-
-
-
 # --- telemetry -------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 class SensorOut(Out):
@@ -371,8 +355,6 @@ class HistoryOut(Out):
     start: datetime
     end: datetime
     points: list[HistoryPoint]
-
-
 
 
 class ProbeOut(Out):
@@ -429,8 +411,6 @@ class AlarmNoteIn(In):
 class BreakInIn(In):
     break_in: bool = True
     note: Annotated[str, Field(max_length=1024)] = ""
-
-
 
 
 class MaintenanceWindowIn(In):
@@ -502,14 +482,6 @@ class PlacementChange(Out):
 
 class RecomputeOut(Out):
     changes: list[PlacementChange]
-
-
-
-
-
-
-
-
 
 
 # --- audit and admin -------------------------------------------------------------------------
