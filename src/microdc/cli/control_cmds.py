@@ -149,7 +149,9 @@ def admin_create(
 
     pw: str | None = None
     if password:
-        pw = typer.prompt("Password (12+ characters)", hide_input=True, confirmation_prompt=True)
+        pw = typer.prompt(  # on stderr: stdout carries only the token, for scripts
+            "Password (12+ characters)", hide_input=True, confirmation_prompt=True, err=True
+        )
     try:
         UserIn(name=name, role=Role.ADMIN, password=pw)
     except ValidationError as e:  # each message names the field and rule, never echoes the input
