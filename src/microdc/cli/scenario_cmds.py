@@ -12,7 +12,7 @@ from rich.table import Table
 
 from microdc.cli.common import console, err_console, load_or_exit, report_problems
 from microdc.examples import list_examples, resolve_scenario
-from microdc.model import Problem, ScenarioError
+from microdc.model import Problem, Scenario, ScenarioError
 
 
 def validate(
@@ -59,12 +59,30 @@ def validate(
     ):
         table.add_row(part, f"{n:,}")
     console.print(table)
+    _print_explanation(s)
     if physics:
         from microdc.cli.physics_summary import print_physics_summary
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HumidityMissingWarning)  # printed above
             print_physics_summary(s)
+
+
+def _print_explanation(s: Scenario) -> None:
+    """What the scenario holds, and warnings (not errors) about what looks unusual."""
+    from microdc.placement.explain import explain
+
+    ex = explain(s)
+    found = Table(title="What it holds", show_header=False)
+    found.add_column("what", style="bold")
+    found.add_column("found")
+    for what, text in ex.facts:
+        found.add_row(what, escape(text))
+    console.print(found)
+    for w in ex.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    if not ex.warnings:
+        console.print("nothing unusual: every site has demand in reach and every demand a legal target")
 
 
 def schema(
