@@ -57,6 +57,21 @@ def test_operator_session(live_world: tuple[World, LiveServer], tmp_path: Path) 
         wait_for(b, "document.querySelector('#map[data-drawn]') !== null")
         pts = wait_for(b, "document.querySelectorAll('#map .scatterlayer .point').length")
         assert pts == n
+        # real geography under the sites, shipped (Natural Earth), not fetched: a filled land shape
+        layers = b.evaluate(
+            "document.querySelector('#map')._fullData.map(t => String(t.meta))"
+            ".filter(m => m.startsWith('basemap-'))"
+        )
+        assert "basemap-land" in layers
+        assert (
+            b.evaluate(
+                "Math.max(0, ...Array.from(document.querySelectorAll('#map .scatterlayer .js-fill'))"
+                ".map(p => (p.getAttribute('d') || '').length))"
+            )
+            > 200
+        )
+        # sites with open alarms first: the hot site (one open alarm) heads the table by default
+        wait_for(b, f"document.querySelector('#fleet tbody tr').dataset.site === {js(hot)}")
         assert (
             b.evaluate(
                 f"document.querySelector('tr[data-site={js(hot)}] td[data-k=alarms_open]').textContent"
