@@ -13,6 +13,7 @@ import types
 from collections.abc import Iterator, Sequence
 from datetime import date
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -94,12 +95,12 @@ def _cell(text: str) -> str:
 
 def _examples() -> list[dict[str, Any]]:
     """The built-in scenarios as the user wrote them (fields left unset are absent)."""
-    from microdc.examples import EXAMPLES_DIR
     from microdc.model.loader import load_scenario
 
+    examples_dir = Path(__file__).resolve().parents[1] / "examples"  # data beside the package, not a layer
     return [
         load_scenario(p).model_dump(mode="json", exclude_unset=True)
-        for p in sorted(EXAMPLES_DIR.glob("*/scenario.yaml"))
+        for p in sorted(examples_dir.glob("*/scenario.yaml"))
     ]
 
 
