@@ -133,13 +133,17 @@ def cropped(name: str, v: View, step: float) -> list[FloatArray]:
     layer = load_basemap()[name]
     out: list[FloatArray] = []
     for i in _intersecting(layer, v):
-        line = layer.line(int(i))
-        if name in POLYGON_LAYERS:
+        line = thin(layer.line(int(i)), step)  # thin first: a continent's coast has 10^5 points
+        b = layer.boxes[i]
+        whole = b[0] >= v[1] and b[2] <= v[3] and b[1] >= v[0] and b[3] <= v[2]
+        if whole:
+            out.append(line)
+        elif name in POLYGON_LAYERS:
             ring = clip_ring(line, v)
             if len(ring) >= 3:
-                out.append(thin(np.vstack([ring, ring[:1]]), step))
+                out.append(np.vstack([ring, ring[:1]]))
         else:
-            out.extend(thin(run, step) for run in clip_line(line, v))
+            out.extend(clip_line(line, v))
     return out
 
 
