@@ -76,6 +76,17 @@ def test_operator_tile_server_is_allowed_by_the_page_policy(world: World) -> Non
     assert not [t for t in fig["data"] if t["meta"] == "basemap-land"]
 
 
+def test_a_tile_url_without_placeholders_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from microdc.control.settings import Settings
+
+    with pytest.raises(ValidationError, match=r"expected http\(s\)://host/\{z\}/\{x\}/\{y\}.png"):
+        Settings(map_tile_url="https://tiles.example.org/tile.png")
+    assert Settings(map_tile_url="").map_tile_url == ""
+
+
 def test_a_site_at_zero_zero_is_left_out_of_the_view() -> None:
     from microdc.control.dashboard.figures import fleet_map
 
