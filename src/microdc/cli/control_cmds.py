@@ -169,6 +169,14 @@ def serve(
         str | None,
         typer.Option("--ca-dir", help="fleet CA (`microdc ca init`): signs CSRs agents send at enrollment"),
     ] = None,
+    tiles: Annotated[
+        str | None,
+        typer.Option(
+            "--tiles",
+            help="your own tile server for street maps under the fleet map, https://host/{z}/{x}/{y}.png "
+            "(default: $MICRODC_MAP_TILE_URL or none: the offline Natural Earth basemap only)",
+        ),
+    ] = None,
 ) -> None:
     """Run the control plane (FastAPI under uvicorn). Migrates the database first."""
     import uvicorn
@@ -192,6 +200,8 @@ def serve(
         from microdc.cli.common import load_or_exit
 
         overrides["data_classes"] = tuple(sorted(load_or_exit(scenario).policies.data_classes))
+    if tiles:
+        overrides["map_tile_url"] = tiles
     try:
         settings = _settings(db, **overrides)
     except ValidationError as e:
@@ -253,7 +263,9 @@ def admin_create(
 
     pw: str | None = None
     if password:
-        pw = typer.prompt("Password (12+ characters)", hide_input=True, confirmation_prompt=True)
+        pw = typer.prompt(  # on stderr: stdout carries only the token, for scripts
+            "Password (12+ characters)", hide_input=True, confirmation_prompt=True, err=True
+        )
     try:
         UserIn(name=name, role=Role.ADMIN, password=pw)
     except ValidationError as e:  # each message names the field and rule, never echoes the input

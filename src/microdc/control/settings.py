@@ -177,6 +177,22 @@ class Settings(BaseModel):
         3600, ge=1, description="Retry-After of a 429 for a full sensor quota (an operator must raise it)"
     )
 
+    map_tile_url: str = Field(
+        "",
+        description="the operator's own slippy-map tile server for street maps under the fleet map, "
+        "https://host/{z}/{x}/{y}.png (the page may then load images from that origin); empty: only the "
+        "offline Natural Earth basemap",
+    )
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_url(cls, v: str) -> str:
+        if v == "":
+            return v
+        if not v.startswith(("https://", "http://")) or not all(k in v for k in ("{z}", "{x}", "{y}")):
+            raise ValueError(f"expected http(s)://host/{{z}}/{{x}}/{{y}}.png, got {v!r}")
+        return v
+
     @field_validator("trusted_proxies", "data_classes", mode="before")
     @classmethod
     def _split_proxies(cls, v: Any) -> Any:

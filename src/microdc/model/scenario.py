@@ -25,6 +25,7 @@ from microdc.model.components import (
     Site,
     TimeZone,
 )
+from microdc.model.geometry import geometry_problems
 from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
 from microdc.model.policies import DataClassPolicy, Policies
 from microdc.model.yaml_source import Loc
@@ -303,3 +304,4 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
     for pname, prof in s.profiles.items():
         if prof.kind == "trace" and not s.resolve(prof.csv).is_file():
             yield ("profiles", pname, "csv"), f"file not found: {s.resolve(prof.csv)}"
+    yield from geometry_problems(s)

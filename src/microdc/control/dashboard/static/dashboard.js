@@ -179,7 +179,10 @@
     return {
       sort(rows) {
         if (!key) return rows;
-        const v = (r) => (key === "state" ? STATE_ORDER[r.state] : r[key]);
+        // "attention" (the fleet's default): open critical alarms first, then warnings, then by state
+        const v = (r) => (key === "state" ? STATE_ORDER[r.state]
+          : key === "attention" ? -(1e6 * (r.alarms_critical || 0) + 1e3 * (r.alarms_warning || 0)) + STATE_ORDER[r.state]
+          : r[key]);
         return rows.slice().sort((a, b) => {
           const x = v(a), y = v(b);
           if (x === y) return String(a.id).localeCompare(String(b.id));
@@ -278,7 +281,7 @@
       countShown();
       return nextFrame().then(() => { tbody.append(build(sorted.slice(60))); });
     }
-    sorter = sortable($("#fleet"), () => rows, renderTable, ["state", 1]);
+    sorter = sortable($("#fleet"), () => rows, renderTable, ["attention", 1]);
     filter.addEventListener("input", renderTable);
     stateFilter.addEventListener("change", renderTable);
 
@@ -300,6 +303,7 @@
     const mapFig = BOOT.map;
     function mapData() {
       return mapFig.data.map((t) => {
+        if (!(t.meta in STATE_ORDER)) return t;  // the basemap and other fixed layers
         const pts = [...rows.values()].filter((r) => r.state === t.meta);
         return Object.assign({}, t, {
           x: pts.map((r) => r.lon),

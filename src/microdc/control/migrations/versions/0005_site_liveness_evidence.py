@@ -7,8 +7,8 @@
 * ``control_plane_watch``: process starts and periodic ticks, so a gap in the control plane's own
   liveness is known and no site is judged on heartbeats it could not receive.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-07 01:45:00
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 
 from microdc.control.models import UTCDateTime
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

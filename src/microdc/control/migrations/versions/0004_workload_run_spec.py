@@ -1,7 +1,7 @@
 """workloads.spec / spec_hash (what to run) and workload_status (what the site's agent reports runs).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-07 02:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from microdc.control.models import UTCDateTime
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
