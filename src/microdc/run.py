@@ -31,8 +31,8 @@ from microdc.model import Scenario
 from microdc.placement.plan import Plan
 from microdc.report.comparison import compare
 from microdc.report.data import AlternativeRun, RunResult
-from microdc.report.render import write_report
 from microdc.report.faults import exposure
+from microdc.report.render import write_report
 from microdc.sim import Fault, FaultKind, FaultSpec, SimConfig, simulate
 from microdc.sim.fault_rates import site_faults
 

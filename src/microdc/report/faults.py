@@ -235,7 +235,7 @@ def exposure(
     The same schedule applies to every alternative, so these numbers compare like with like; the
     simulator's summary adds the requests actually lost while faults were active."""
     built = {b.site for b in plan.sites}
-    mean_rps = {d.id: d.devices * d.rate_per_device_rps for d in s.demand}
+    mean_rps = {d.id: d.mean_rate_rps for d in s.demand}
     site_rps: dict[str, float] = {}
     for a in plan.assignments:
         if a.kind == "site" and a.role == "primary":
@@ -248,9 +248,9 @@ def exposure(
     for f in faults:
         if f.site not in built:
             continue
-        a = max(f.start, start)
-        b = min(f.end if f.end is not None else end, end)
-        h = max((b - a) / pd.Timedelta(hours=1), 0.0)
+        t0 = max(f.start, start)
+        t1 = min(f.end if f.end is not None else end, end)
+        h = max((t1 - t0) / pd.Timedelta(hours=1), 0.0)
         if h <= 0:
             continue
         count += 1
@@ -258,7 +258,9 @@ def exposure(
         hours += h
         by_kind[f.kind.value] = by_kind.get(f.kind.value, 0.0) + h
         demand_hours += h * site_rps.get(f.site, 0.0)
-    lost = sum(float(x.get("unserved_requests_while_active") or 0.0) for x in (summary or {}).get("faults", []))
+    lost = sum(
+        float(x.get("unserved_requests_while_active") or 0.0) for x in (summary or {}).get("faults", [])
+    )
     return {
         "faults": count,
         "sites_hit": len(sites_hit),
