@@ -158,6 +158,21 @@ def _set(node: Any, parts: list[str], value: Value, path: str, done: list[str]) 
     raise SweepParamError(f"--vary {path}: {where} is a value ({node!r}), it has no field {key!r}")
 
 
+def _named(data: Any, loc: tuple[Any, ...]) -> str:
+    """A pydantic error location with list indices shown as the entries' ids (services.vision.slo)."""
+    out: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            item = node[part]
+            out.append(str(item["id"]) if isinstance(item, dict) and "id" in item else str(part))
+            node = item
+        else:
+            out.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(out)
+
+
 def apply(base: Scenario, assignments: dict[str, Value]) -> Scenario:
     """The scenario with these parameter values, validated like a loaded one (errors name the parameter)."""
     data = base.model_dump(mode="python")
@@ -175,7 +190,7 @@ def apply(base: Scenario, assignments: dict[str, Value]) -> Scenario:
     try:
         s = Scenario.model_validate(data)
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        reasons = "; ".join(f"{_named(data, e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         raise SweepParamError(f"--vary {label}: the scenario does not accept it ({reasons})") from None
     s._base_dir = base.base_dir
     problems = [f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in cross_reference_problems(s)]
