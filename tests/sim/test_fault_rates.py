@@ -53,6 +53,8 @@ def test_schedule_is_seeded_per_site_and_independent_of_other_sites(tiny_dir: Pa
     assert a == site_faults(s, START, 3650, seed=7)
     assert a != site_faults(s, START, 3650, seed=8)
     assert {f.site for f in a.faults} == {x.id for x in s.sites}  # every candidate site, built or not
+    starts = {x.id: [f.start for f in a.faults if f.site == x.id] for x in s.sites}
+    assert starts["berlin"] != starts["paris"]  # each site has its own stream
     fewer = s.model_copy(update={"sites": [x for x in s.sites if x.id != "munich"]})
     b = site_faults(fewer, START, 3650, seed=7)
     assert [f for f in a.faults if f.site != "munich"] == list(b.faults)
