@@ -164,3 +164,19 @@ def test_cli_errors_are_one_clear_line(tiny_dir: Path, tmp_path: Path, args: lis
     assert res.exit_code == 2, res.output
     assert says in " ".join(res.output.split())
     assert "Traceback" not in res.output
+
+
+def test_without_ray_the_error_says_how_to_install_it(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from microdc.sweep import SweepError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(SweepError, match=r"pip install 'microdc\[sweep\]'"):
+        sweep(tiny_dir / "scenario.yaml", ["demand.scale=1"], tmp_path / "o", days=0.5)
+    res = CliRunner().invoke(
+        app, ["sweep", str(tiny_dir / "scenario.yaml"), "-o", str(tmp_path / "c"), "--vary", "demand.scale=1"]
+    )
+    assert res.exit_code == 2 and "microdc[sweep]" in " ".join(res.output.split())
