@@ -47,16 +47,33 @@ def bench(name: str, points: int, days: float, workdir: Path, console: Console) 
     ours.write(plan_path)
     price = s.economics.carbon_price_per_tonne
     vary = [f"economics.carbon_price_per_tonne={price}:{price + 140}:{points}"]
-    kw: dict[str, object] = {"plan": plan_path, "days": days, "step_s": 3600, "replicas": 1, "faults": "random"}
-    out: dict[str, object] = {"scenario": name, "runs": points, "days": days, "sites": len(s.sites),
-                              "demand": len(s.demand), "built": len(ours.sites)}
+    kw: dict[str, object] = {
+        "plan": plan_path,
+        "days": days,
+        "step_s": 3600,
+        "replicas": 1,
+        "faults": "random",
+    }
+    out: dict[str, object] = {
+        "scenario": name,
+        "runs": points,
+        "days": days,
+        "sites": len(s.sites),
+        "demand": len(s.demand),
+        "built": len(ours.sites),
+    }
     serial_s, serial = _timed_sweep(s, vary, workdir / f"{name}-serial", engine="serial", **kw)
     out["serial_s"] = serial_s
     console.print(f"{name}: serial {points} runs in {serial_s:.1f} s")
     for workers in (1, 2):
         t0 = time.perf_counter()
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(
+            address="local",
+            num_cpus=workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
         start_s = time.perf_counter() - t0
         try:
             ray_s, df = _timed_sweep(s, vary, workdir / f"{name}-ray{workers}", batch_size=1, **kw)
@@ -65,7 +82,9 @@ def bench(name: str, points: int, days: float, workdir: Path, console: Console) 
         pd.testing.assert_frame_equal(df, serial)  # same results whatever runs them
         out[f"ray{workers}_s"] = ray_s
         out[f"ray{workers}_start_s"] = start_s
-        console.print(f"{name}: Ray with {workers} worker(s) {points} runs in {ray_s:.1f} s (+{start_s:.1f} s start)")
+        console.print(
+            f"{name}: Ray with {workers} worker(s) {points} runs in {ray_s:.1f} s (+{start_s:.1f} s start)"
+        )
     return out
 
 
@@ -83,8 +102,15 @@ def main() -> None:
         for name in args.scenarios.split(","):
             results.append(bench(name, args.points, args.days, Path(tmp), console))
     table = Table(title=f"microdc sweep: {args.points} runs per variant, {args.days:g} simulated days each")
-    for col in ("scenario", "serial runs/s", "Ray 1 runs/s", "Ray 2 runs/s", "scaling eff. (2 vs 1)",
-                "Ray overhead/run (1 worker)", "Ray start"):
+    for col in (
+        "scenario",
+        "serial runs/s",
+        "Ray 1 runs/s",
+        "Ray 2 runs/s",
+        "scaling eff. (2 vs 1)",
+        "Ray overhead/run (1 worker)",
+        "Ray start",
+    ):
         table.add_column(col, justify="right")
     for r in results:
         n = float(r["runs"])  # type: ignore[arg-type]
@@ -92,13 +118,21 @@ def main() -> None:
         r["serial_runs_per_s"], r["ray1_runs_per_s"], r["ray2_runs_per_s"] = n / s, n / r1, n / r2
         r["scaling_efficiency"] = (n / r2) / (2 * n / r1)
         r["overhead_per_run_s"] = (r1 - s) / n
-        table.add_row(str(r["scenario"]), f"{n / s:.3f}", f"{n / r1:.3f}", f"{n / r2:.3f}",
-                      f"{r['scaling_efficiency']:.0%}", f"{(r1 - s) / n * 1000:+.0f} ms",
-                      f"{float(r['ray1_start_s']):.1f} s")  # type: ignore[arg-type]
+        table.add_row(
+            str(r["scenario"]),
+            f"{n / s:.3f}",
+            f"{n / r1:.3f}",
+            f"{n / r2:.3f}",
+            f"{r['scaling_efficiency']:.0%}",
+            f"{(r1 - s) / n * 1000:+.0f} ms",
+            f"{float(r['ray1_start_s']):.1f} s",
+        )  # type: ignore[arg-type]
     Console().print(table)
     load1 = os.getloadavg()
-    print(f"load average (1 min) before {load0[0]:.1f}, after {load1[0]:.1f}; cores {os.cpu_count()}",
-          file=sys.stderr)
+    print(
+        f"load average (1 min) before {load0[0]:.1f}, after {load1[0]:.1f}; cores {os.cpu_count()}",
+        file=sys.stderr,
+    )
     if args.json:
         args.json.write_text(json.dumps({"results": results, "load": [load0, load1]}, indent=2))
 
