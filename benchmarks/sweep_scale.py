@@ -8,8 +8,9 @@ scaling efficiency, and Ray's overhead per run.
 A *run* is one point × replica: apply the point's parameters, build the planning problem, plan the three
 baselines, and simulate all four alternatives (microdc's plan is planned once up front and reused with
 --plan, so a solver time limit does not turn the measurement into a wall-clock wait). Random faults per
-candidate site are on. Ray is started before the timed part (its start-up is reported on its own) and
-every Ray variant must produce the same sweep.parquet as the serial loop, which the script checks.
+candidate site are on. Ray is started and its workers warmed up (microdc imported in each) before the
+timed part; start-up, warm-up and the cost of an empty Ray task are reported on their own. Every Ray
+variant must produce the same sweep.parquet as the serial loop, which the script checks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -36,6 +38,30 @@ def _timed_sweep(scenario: object, vary: list[str], out: Path, **kw: object) -> 
     t0 = time.perf_counter()
     df = sweep(scenario, vary, out, html=False, **kw)  # type: ignore[arg-type]
     return time.perf_counter() - t0, df
+
+
+def _import_runner(_: int) -> float:
+    t0 = time.perf_counter()
+    import microdc.sweep.runner  # noqa: F401  (what every sweep task needs)
+
+    time.sleep(1.0)  # hold the worker so the next warm-up task lands on another one
+    return time.perf_counter() - t0
+
+
+def _noop(x: int) -> int:
+    return x
+
+
+def _warm_up(ray: Any, workers: int) -> tuple[float, float]:
+    """Import microdc in every worker (a one-off cost a long sweep pays once per worker), then time
+    200 empty tasks: Ray's own cost per task on this machine."""
+    t0 = time.perf_counter()
+    ray.get([ray.remote(num_cpus=1)(_import_runner).remote(i) for i in range(workers)])
+    warm_s = time.perf_counter() - t0
+    noop = ray.remote(num_cpus=1)(_noop)
+    t1 = time.perf_counter()
+    ray.get([noop.remote(i) for i in range(200)])
+    return warm_s, (time.perf_counter() - t1) / 200 * 1000
 
 
 def bench(name: str, points: int, days: float, workdir: Path, console: Console) -> dict[str, object]:
@@ -75,6 +101,9 @@ def bench(name: str, points: int, days: float, workdir: Path, console: Console) 
             configure_logging=False,
         )
         start_s = time.perf_counter() - t0
+        warm_s, noop_ms = _warm_up(ray, workers)
+        out[f"ray{workers}_warm_s"] = warm_s
+        out[f"ray{workers}_noop_task_ms"] = noop_ms
         try:
             ray_s, df = _timed_sweep(s, vary, workdir / f"{name}-ray{workers}", batch_size=1, **kw)
         finally:
@@ -109,6 +138,7 @@ def main() -> None:
         "Ray 2 runs/s",
         "scaling eff. (2 vs 1)",
         "Ray overhead/run (1 worker)",
+        "empty Ray task",
         "Ray start",
     ):
         table.add_column(col, justify="right")
@@ -125,6 +155,7 @@ def main() -> None:
             f"{n / r2:.3f}",
             f"{r['scaling_efficiency']:.0%}",
             f"{(r1 - s) / n * 1000:+.0f} ms",
+            f"{float(r['ray1_noop_task_ms']):.1f} ms",  # type: ignore[arg-type]
             f"{float(r['ray1_start_s']):.1f} s",
         )  # type: ignore[arg-type]
     Console().print(table)
