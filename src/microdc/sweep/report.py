@@ -136,14 +136,17 @@ def _finite(x: Any) -> float | None:
 
 
 def availability_bands(df: pd.DataFrame) -> Figure:
-    """Availability against spare capacity per alternative: mean over replicas with a 95 % band."""
+    """Availability against spare capacity per alternative: the mean over the runs at each level of spare
+    capacity (replicas, and points whose plans have the same headroom), with a 95 % band."""
     ok = _ok(df, None)
     data: list[dict[str, Any]] = []
     for i, alt in enumerate(dict.fromkeys(ok["alternative"])):
         sub = ok[(ok["alternative"] == alt) & np.isfinite(ok["spare_capacity"].astype(float))]
         if sub.empty:
             continue
-        g = sub.groupby("point").agg(
+        # one level per distinct spare capacity (points whose plans have the same headroom pool together)
+        sub = sub.assign(level=sub["spare_capacity"].astype(float).map(lambda v: float(f"{v:.3g}")))
+        g = sub.groupby("level").agg(
             x=("spare_capacity", "mean"),
             y=("availability", "mean"),
             sd=("availability", "std"),
@@ -177,7 +180,7 @@ def availability_bands(df: pd.DataFrame) -> Figure:
                 "y": y.tolist(),
                 "name": str(alt),
                 "line": {"color": col},
-                "text": [f"point {p}: n={int(n)}" for p, n in zip(g.index, g["n"], strict=True)],
+                "text": [f"{int(n)} run(s)" for n in g["n"]],
             }
         )
     return {
