@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "agent": {"model", "physics", "policy", "protocol"},
     "control": {"model", "physics", "policy", "protocol", "placement", "report", "cli"},
     "report": {"model", "physics", "policy", "placement", "sim"},
+    "sweep": {"model", "physics", "policy", "placement", "sim", "report", "examples"},
     "demo": {"model", "physics", "policy", "protocol", "placement", "sim", "agent", "control"},
 }
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "microdc.cli.plan_cmds",
     "microdc.cli.sim_cmds",
     "microdc.cli.run_cmds",
+    "microdc.cli.sweep_cmds",
     "microdc.cli.control_cmds",
     "microdc.cli.agent_cmds",
     "microdc.cli.ca_cmds",

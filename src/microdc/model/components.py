@@ -185,6 +185,11 @@ class Site(Strict):
         description="modules already installed (the site then offers exactly these); in a CSV: "
         "module:server:count entries separated by ';'",
     )
+    failure_class: str | None = Field(
+        default=None,
+        description="key into reliability.classes: failure rates of this kind of site (default: "
+        "reliability.defaults)",
+    )
 
 
 class CloudRegion(Strict):

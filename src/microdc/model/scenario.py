@@ -28,6 +28,7 @@ from microdc.model.components import (
 from microdc.model.geometry import geometry_problems
 from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
 from microdc.model.policies import DataClassPolicy, Policies
+from microdc.model.reliability import Reliability
 from microdc.model.yaml_source import Loc
 
 FLAT_PROFILE = "flat"
@@ -160,6 +161,9 @@ class Scenario(BaseModel):
     )
     economics: Economics = Field(default_factory=Economics, description="prices")
     network: Network = Field(default_factory=Network, description="fixed parts of network round trips")
+    reliability: Reliability = Field(
+        default_factory=Reliability, description="failure rates for random faults (docs/reliability.md)"
+    )
 
     _base_dir: Path = PrivateAttr(default=Path("."))
     _tree: JurisdictionTree | None = PrivateAttr(default=None)
@@ -248,6 +252,12 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
                 ("sites", i, "climate"),
                 f"climate {site.climate!r} has no weather series under timeseries.weather "
                 f"(have: {', '.join(s.timeseries.weather) or 'none'})",
+            )
+        if site.failure_class is not None and site.failure_class not in s.reliability.classes:
+            yield (
+                ("sites", i, "failure_class"),
+                f"unknown failure class {site.failure_class!r}; define it under reliability.classes "
+                f"(have: {', '.join(s.reliability.classes) or 'none'})",
             )
         for k, inst in enumerate(site.existing):
             if inst.module not in module_ids:

@@ -161,6 +161,7 @@ def build(result: RunResult) -> tuple[dict[str, Any], dict[str, Figure]]:
         faults.append(
             {
                 "alternative": a.name,
+                "exposure": e.get("fault_exposure"),
                 "figure": fid if events or spans else None,
                 "spans": spans,
                 "count": len(spans),
