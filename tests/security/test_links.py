@@ -432,3 +432,39 @@ def test_tls_to_a_plain_http_port_says_so(pki_dir: Path, tmp_path: Path) -> None
     finally:
         srv.close()
     assert ei.value.kind == "tls" and "does not speak TLS" in str(ei.value), str(ei.value)
+
+
+def test_agent_renews_its_certificate_with_a_rotation_near_expiry(
+    plane: Plane, pki_dir: Path, tmp_path: Path
+) -> None:
+    """A certificate with less than renew_before_days left: the next rotation carries a CSR of a new key;
+    key and certificate are replaced together, and the site goes on speaking with them."""
+    tls = agent_tls(tmp_path, "west-1")
+    tls.ca_file = pki_dir / "ca" / "ca.pem"
+    cred = run(_enroll(plane, tls, plane.enrollment_token("west-1"), tmp_path / "a.db"))
+    old_key = pki.load_key(tmp_path / "west-1.key")
+    # the CA re-issues the same key with 10 days left (as if 355 days had passed)
+    short = pki.issue_site(pki.Ca.load(pki_dir / "ca"), "west-1", key=old_key, days=10)
+    (tmp_path / "west-1.pem").write_bytes(pki.cert_pem(short))
+    tls = agent_tls(tmp_path, "west-1")
+    tls.ca_file = pki_dir / "ca" / "ca.pem"
+
+    async def rotate() -> dict[str, Any]:
+        st = State(tmp_path / "b.db")
+        st.set("credential", cred)
+        up = Uplink(plane.url, st, UplinkConfig(), tls=tls)
+        try:
+            return await up.rotate("west-1")
+        finally:
+            await up.close()
+
+    new = run(rotate())
+    assert new["client_certificate"]
+    cert = pki.load_cert(tmp_path / "west-1.pem")
+    key = pki.load_key(tmp_path / "west-1.key")
+    assert pki.spki_sha256(cert) == pki.spki_sha256_of_key(key) != pki.spki_sha256_of_key(old_key)
+    assert cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300)
+    assert (tmp_path / "west-1.key").stat().st_mode & 0o777 == 0o600
+    assert "heartbeat_interval_s" in run(_heartbeat(plane.url, tls, new, tmp_path / "c.db"))
+    # a certificate far from its end is not renewed
+    assert tls.csr("west-1", dt.datetime.now(dt.UTC), enrolling=False) is None
