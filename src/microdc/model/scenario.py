@@ -49,6 +49,14 @@ class CarbonSource(BaseModel):
     constant_gco2_per_kwh: Annotated[float, Field(ge=0)] | None = Field(
         None, description="for format constant: the intensity, gCO2eq/kWh"
     )
+    gaps: Literal["fill", "reject"] = Field(
+        "fill",
+        description="missing hours: fill (interpolate runs up to max_gap_hours, warning with the count) "
+        "or reject (refuse the file, naming the first gap)",
+    )
+    max_gap_hours: Annotated[int, Field(ge=0)] = Field(
+        3, description="with gaps: fill, the longest run of missing hours that is interpolated, hours"
+    )
 
 
 class WeatherSource(BaseModel):
@@ -57,7 +65,8 @@ class WeatherSource(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: Literal["openmeteo", "epw", "constant"] = Field(
-        description="openmeteo (hourly CSV, local times), epw (EnergyPlus weather file) or constant"
+        description="openmeteo (the historical-weather API's JSON or CSV exactly as returned, or an hourly "
+        "CSV time_local,temperature_c,...), epw (EnergyPlus weather file) or constant"
     )
     path: str | None = Field(
         None, description="the hourly file (at least a year), relative to the scenario file; not for constant"
@@ -71,6 +80,26 @@ class WeatherSource(BaseModel):
         "exports use one); overrides timezone",
     )
     constant_c: float | None = Field(None, description="for format constant: the outdoor temperature, °C")
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = Field(
+        None, description="where the series was measured, degrees; sites without a climate take the nearest"
+    )
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = Field(
+        None, description="where the series was measured, degrees (give with lat)"
+    )
+    gaps: Literal["fill", "reject"] = Field(
+        "fill",
+        description="missing hours: fill (interpolate runs up to max_gap_hours, warning with the count) "
+        "or reject (refuse the file, naming the first gap)",
+    )
+    max_gap_hours: Annotated[int, Field(ge=0)] = Field(
+        3, description="with gaps: fill, the longest run of missing hours that is interpolated, hours"
+    )
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> WeatherSource:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon of a weather series, or neither")
+        return self
 
 
 class TimeSeriesRefs(BaseModel):
