@@ -5,7 +5,9 @@ its SLO, the sites it builds and the expected annual cost.
     python tools/access_sensitivity.py [--values 2 5 10 20 30]
 
 Plans with --allow-unserved, so demand that no target can serve within its SLO at that access round
-trip is priced as unserved instead of failing the plan; the SLO share is the served share of requests.
+trip is priced as unserved instead of failing the plan. Two shares of requests: "servable" has at least
+one legal target (sovereignty, tier) that meets its SLO; "served" is what the plan serves (it may leave
+servable demand unserved where serving costs more than the scenario's unserved penalty).
 """
 
 from __future__ import annotations
@@ -33,18 +35,20 @@ def main() -> None:
         services = [v.id for v in base.services]
         print(f"\n**{name}** (scenario's own access_ms: {base.network.access_ms:g} ms)\n")
         head = " | ".join(f"p95 {v} (SLO)" for v in services)
-        print(f"| access RTT | {head} | served within SLO | sites | expected cost / year |")
-        print("|---:|" + "---:|" * (len(services) + 3))
+        print(f"| access RTT | {head} | servable within SLO | served | sites | expected cost / year |")
+        print("|---:|" + "---:|" * (len(services) + 4))
         rps = {d.id: d.mean_rate_rps for d in base.demand}
         total = sum(rps.values())
         for ms in args.values:
             s = with_access(base, ms)
             try:
-                p, _pp, _sol = plan(s, PlannerOptions(allow_unserved=True))
+                p, pp, _sol = plan(s, PlannerOptions(allow_unserved=True))
             except PlanningError as exc:
                 print(f"| {ms:g} ms | no plan: {exc.reasons[0]} |")
                 continue
             lost = sum(u.fraction * rps[u.demand] for u in p.unserved)
+            ok = pp.facility.allowed.any(axis=0)
+            servable = sum(rps[d.id] for d, k in zip(s.demand, ok, strict=True) if k) / total
             cells = []
             for v in services:
                 lat = p.latency[v]
@@ -53,8 +57,8 @@ def main() -> None:
                 cells.append(f"{got} ({slo:g})" if slo is not None else got)
             cost = p.expected.costs["total"] if p.expected else p.objective
             print(
-                f"| {ms:g} ms | {' | '.join(cells)} | {1 - lost / total:.1%} | {len(p.sites)} | "
-                f"{cost:,.0f} {p.currency} |"
+                f"| {ms:g} ms | {' | '.join(cells)} | {servable:.1%} | {1 - lost / total:.1%} | "
+                f"{len(p.sites)} | {cost:,.0f} {p.currency} |"
             )
 
 

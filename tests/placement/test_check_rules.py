@@ -487,6 +487,7 @@ def test_transport_and_sync_lines_are_recomputed(eu: tuple[Scenario, Plan, Any],
     under-reports either line is named."""
     s, p, _pp = eu
     assert p.costs[line] > 0  # eu-sovereign serves patients from tier-3 sites in other cities, and syncs
+    assert not [m for m in check_plan(s, p) if m.startswith(f"plan field costs.{line}")]  # recomputed alike
     bad = p.model_copy(deep=True)
     bad.costs[line] *= 0.5
     report = check_plan(s, bad)
