@@ -47,8 +47,8 @@ def main() -> None:
             f"{p.expected.costs['total'] if p.expected else float('nan'):,.2f} "
             "(the solver's linear energy model against the hourly evaluation)\n"
         )
+        print("\n\n".join(parts[-2:]), flush=True)
     text = "\n\n".join(parts)
-    print(text)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
 
