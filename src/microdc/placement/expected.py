@@ -34,11 +34,12 @@ def planning_hours(s: Scenario, hours: int = int(ledger.HOURS_PER_YEAR)) -> pd.D
     return pd.date_range(pd.Timestamp(s.start, tz="UTC"), periods=hours, freq="h")
 
 
-def expected_year(s: Scenario, plan: Plan) -> ExpectedYear:
-    """Energy, PUE, carbon and every cost line of the plan's year, hour by hour (see the module doc)."""
+def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None) -> ExpectedYear:
+    """Energy, PUE, carbon and every cost line of the plan's year, hour by hour (see the module doc);
+    ``series``: the scenario's weather and carbon if already loaded (the planner's)."""
     times = planning_hours(s)
     hours = float(len(times))
-    series = ScenarioSeries(s)
+    series = series or ScenarioSeries(s)
     eco = s.economics
     sites = {x.id: x for x in s.sites}
     regions = {r.id: r for r in s.cloud_regions}
@@ -62,9 +63,9 @@ def expected_year(s: Scenario, plan: Plan) -> ExpectedYear:
     resp_gb = np.zeros((n_t, len(names)))
     memory = np.zeros(n_t)
     sync_gb_day = np.zeros(n_t)
-    from microdc.placement.online import demand_sizes
+    from microdc.placement.problem import size_demand
 
-    sizes = demand_sizes(s)
+    sizes = size_demand(s)  # the memory a cloud region bills (peak-sized, as the twin reserves it)
     d_index = {d.id: i for i, d in enumerate(s.demand)}
     for a in plan.primary():
         d = demand[a.demand]
@@ -100,21 +101,28 @@ def expected_year(s: Scenario, plan: Plan) -> ExpectedYear:
     module_of = {m.id: m for m in s.catalog.modules}
     server_of = {v.id: v for v in s.catalog.servers}
     site_pue: dict[str, float] = {}
+    outdoor, dew_points, zone_intensity = {}, {}, {}  # per climate / zone: each series put on the hours once
+    for b in plan.sites:
+        site = sites[b.site]
+        if site.climate not in outdoor:
+            outdoor[site.climate] = series.outdoor_c(site.climate, times)
+            dew_points[site.climate] = series.dew_point_c(site.climate, times)
+        if site.grid_zone not in zone_intensity:
+            zone_intensity[site.grid_zone] = series.intensity(site.grid_zone, times)
     for k, b in enumerate(plan.sites):
         site, m, srv = sites[b.site], module_of[b.module], server_of[b.server]
-        intensity[k] = series.intensity(site.grid_zone, times)
+        intensity[k] = zone_intensity[site.grid_zone]
         price[k] = (
             site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
         )
         util = np.minimum(busy_h[k] / max(b.cores, 1e-9), 1.0)
         it_w = server_power_linear_w(util, srv.idle_w, srv.peak_w) * b.servers
-        dew = series.dew_point_c(site.climate, times)
         fp = module_power(
             it_w,
-            series.outdoor_c(site.climate, times),
+            outdoor[site.climate],
             m,
             max(m.max_it_kw * 1000.0, b.servers * srv.peak_w),
-            dew,
+            dew_points[site.climate],
         )
         parts["it"][k] = it_w
         parts["cooling"][k], parts["ups_loss"][k] = fp.cooling_w, fp.ups_loss_w

@@ -334,4 +334,4 @@ def solution_to_plan(
     )
     from microdc.placement.expected import expected_year
 
-    return out.model_copy(update={"expected": expected_year(s, out)})
+    return out.model_copy(update={"expected": expected_year(s, out, pp.series)})

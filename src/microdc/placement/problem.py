@@ -88,6 +88,7 @@ class PlanningProblem:
     tier_ok: BoolArray
     slo_ok: BoolArray
     labels: list[str] = field(default_factory=list)
+    series: ScenarioSeries | None = None  # the loaded weather and carbon (reused by the expected year)
 
     @property
     def n_facilities(self) -> int:
@@ -309,4 +310,5 @@ def build_problem(
         tier_ok=tier_ok,
         slo_ok=slo_ok,
         labels=labels,
+        series=series,
     )
