@@ -38,13 +38,14 @@ from microdc.physics import power as server_power
 from microdc.physics.queueing import erlang_c
 from microdc.physics.site_power import module_power
 from microdc.physics.thermal import inlet_temperature_c, time_to_threshold_s
+from microdc.placement.ledger import LOAD_LINES
 from microdc.placement.online import RESOURCES, Outcome, Placer, WorkloadTable
 from microdc.placement.online.network import rtt_pairs_ms
 from microdc.placement.plan import Plan
 from microdc.policy import PolicyBook, tier_with_trust
 from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
-from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet
+from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet, piece_transport, step_cost_lines
 from microdc.sim.latency import Atoms, RunAccumulator, StepLatency, build_atoms, step_latency
 from microdc.sim.output import OutputWriter, build_summary
 
@@ -152,6 +153,7 @@ class Simulation:
             dtype=np.float64,
         )
         self.v_slo_p95 = np.array([v.slo.p95_ms or np.inf for v in sv], dtype=np.float64)
+        self.min_pool_cores = float(min(v.cores for v in scenario.catalog.servers))
         self.v_slo_p99 = np.array([v.slo.p99_ms or np.inf for v in sv], dtype=np.float64)
 
         # Pieces (the plan's primary assignments).
@@ -326,6 +328,7 @@ class Simulation:
                 f.is_cloud[tr],
                 access_ms=self.s.network.access_ms,
                 edge_extra_ms=self.s.network.edge_extra_ms,
+                metro_radius_km=self.s.network.metro_radius_km,
             )
         self.p_rtt = rtt
         self.atoms: Atoms = build_atoms(
@@ -352,6 +355,10 @@ class Simulation:
         self.r_illegal_sov = np.flatnonzero(self.p_illegal_sov[rows])
         self.r_illegal_tier = np.flatnonzero(self.p_illegal_tier[rows])
         self.r_memory_gb = self.table.demand[rows, MEMORY]
+        self.r_kb_both = self.v_payload_kb[self.r_service] + self.v_response_kb[self.r_service]
+        self.r_transport_price, self.r_transport_kwh = piece_transport(
+            f, self.p_lat[rows], self.p_lon[rows], at
+        )
         on_cloud = np.flatnonzero(f.is_cloud[at])
         self.r_cloud = on_cloud
         self.cloud_memory_gb = np.bincount(
@@ -552,7 +559,7 @@ class Simulation:
         """Arrival rate per demand source in step k (req/s), seeded noise included."""
         base = self.d_mean * self.profile[:, k][self.d_profile]
         z = self.rng_noise.standard_normal(base.size)
-        if self.cfg.mode == "fluid":
+        if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
             var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
         else:
             var = (self.cfg.noise_cv * base) ** 2
@@ -583,7 +590,8 @@ class Simulation:
             servers = self.q_servers
             if self.q_cloud.any():
                 need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
-                servers = np.where(self.q_cloud, np.maximum(1.0, np.ceil(need)), servers)
+                # pooled on at least the smallest server's cores, as the planner's latency assumes
+                servers = np.where(self.q_cloud, np.maximum(self.min_pool_cores, np.ceil(need)), servers)
             cap_q = cfg.max_utilization * servers * mu_q
             # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
             # this keeps the twin honest when it cannot)
@@ -848,6 +856,8 @@ class _Totals:
         self.energy_cost = z(n)
         self.cloud_cost = 0.0
         self.network_cost = 0.0
+        self.lines = dict.fromkeys(LOAD_LINES, 0.0)  # placement.ledger's cost lines, this run
+        self.transport_kwh = 0.0
         self.synced_gb = 0.0
         self.served_requests = z(v_n)
         self.unserved_requests = z(v_n)
@@ -872,34 +882,24 @@ class _Totals:
         cloud_cores: FloatArray,
         violated: BoolArray,
     ) -> None:
-        f = sim.fleet
-        eco = sim.s.economics
         h = sim.step_h
         self.energy_kwh += energy
         for name, w in zip(self.PARTS, parts, strict=True):
             self.parts_kwh[name] += w * (h / 1000.0)
         self.carbon_g += carbon
-        self.energy_cost += np.where(f.is_cloud, 0.0, energy * f.energy_price) + carbon * (
-            eco.carbon_price_per_tonne / 1e6
+        step = step_cost_lines(
+            sim, energy=energy, carbon=carbon, served_r=served_r, synced=synced, cloud_cores=cloud_cores
         )
-        # Cloud bill: cores billed, memory of what it hosts, egress of responses, backhaul of requests.
-        c = sim.r_cloud
-        resp_kb = req_kb = 0.0
-        if c.size:
-            svc = sim.r_service[c]
-            by = sim.r_target[c]
-            resp = np.bincount(by, weights=served_r[c] * sim.v_response_kb[svc], minlength=f.is_cloud.size)
-            resp_kb = float(np.sum(resp * f.egress_per_gb))
-            req_kb = float(np.sum(served_r[c] * sim.v_payload_kb[svc]))
+        for name, value in step.lines.items():
+            self.lines[name] += value
+        self.energy_cost += step.energy_cost
         self.cloud_cost += (
-            float(
-                np.sum(
-                    cloud_cores * f.price_per_core_hour * h + sim.cloud_memory_gb * f.price_per_gb_hour * h
-                )
-            )
-            + resp_kb * sim.step_s / 1e6
+            step.lines["cloud_compute"] + step.lines["cloud_memory"] + step.lines["cloud_egress"]
         )
-        self.network_cost += (req_kb * sim.step_s / 1e6 + float(synced.sum())) * eco.network_price_per_gb
+        self.network_cost += (
+            step.lines["network_backhaul"] + step.lines["data_sync"] + step.lines["site_transport"]
+        )
+        self.transport_kwh += step.transport_kwh
         self.synced_gb += float(synced.sum())
         self.served_requests += served_v * sim.step_s
         self.unserved_requests += unserved_v * sim.step_s

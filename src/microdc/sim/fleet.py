@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,8 @@ import numpy.typing as npt
 from microdc.model import Scenario
 from microdc.model.components import Module
 from microdc.model.errors import Problem, ScenarioError
+from microdc.physics.geo import great_circle_km
+from microdc.placement import ledger
 from microdc.placement.online import (
     DemandSizes,
     FleetState,
@@ -228,3 +231,66 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         pieces=pieces,
         sizes=sizes,
     )
+
+
+def piece_transport(
+    f: SimFleet, lat: npt.ArrayLike, lon: npt.ArrayLike, target: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Per routed piece (demand at lat/lon, served at fleet target): backhaul price and network
+    electricity per GB of its requests and responses (placement.ledger, as the planner prices them)."""
+    pf = f.placer_fleet
+    km = great_circle_km(lat, lon, pf.lat[target], pf.lon[target])
+    return ledger.device_transport(np.asarray(km), f.is_cloud[target], f.scenario)
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """One step's cost lines (placement.ledger.LOAD_LINES), its energy bill per target (MDC energy at
+    its price plus the carbon price on all emissions) and its network electricity, kWh."""
+
+    lines: dict[str, float]
+    energy_cost: FloatArray
+    transport_kwh: float
+
+
+def step_cost_lines(
+    sim: Any,
+    *,
+    energy: FloatArray,
+    carbon: FloatArray,
+    served_r: FloatArray,
+    synced: FloatArray,
+    cloud_cores: FloatArray,
+) -> StepCost:
+    """Price one twin step with the planner's ledger: the plan's expected year is the sum of these."""
+    f: SimFleet = sim.fleet
+    eco = f.scenario.economics
+    h, secs = sim.step_h, sim.step_s
+    cp = eco.carbon_price_per_tonne
+    site_energy = np.where(f.is_cloud, 0.0, ledger.energy_cost(energy, f.energy_price, carbon, cp))
+    cloud_carbon = np.where(f.is_cloud, ledger.carbon_cost(carbon, cp), 0.0)
+    c = sim.r_cloud
+    egress = req_gb = 0.0
+    if c.size:
+        svc = sim.r_service[c]
+        resp = np.bincount(
+            sim.r_target[c],
+            weights=ledger.gigabytes(served_r[c], sim.v_response_kb[svc], secs),
+            minlength=f.is_cloud.size,
+        )
+        egress = float(np.sum(resp * f.egress_per_gb))
+        req_gb = float(ledger.gigabytes(served_r[c], sim.v_payload_kb[svc], secs).sum())
+    carried_gb = ledger.gigabytes(served_r, sim.r_kb_both, secs)
+    synced_gb = float(synced.sum())
+    lines = {
+        "site_energy": float(site_energy.sum()),
+        "cloud_compute": float(np.sum(cloud_cores * f.price_per_core_hour * h)),
+        "cloud_memory": float(np.sum(sim.cloud_memory_gb * f.price_per_gb_hour * h)),
+        "cloud_egress": egress,
+        "network_backhaul": req_gb * eco.network_price_per_gb,
+        "cloud_carbon": float(cloud_carbon.sum()),
+        "site_transport": float(np.sum(carried_gb * sim.r_transport_price)),
+        "data_sync": synced_gb * eco.network_price_per_gb,
+    }
+    kwh = float(np.sum(carried_gb * sim.r_transport_kwh)) + synced_gb * ledger.sync_kwh_per_gb(f.scenario)
+    return StepCost(lines=lines, energy_cost=site_energy + cloud_carbon, transport_kwh=kwh)
