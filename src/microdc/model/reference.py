@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from microdc.model.loader import CSV_TABLES
 from microdc.model.scenario import Scenario
@@ -82,11 +82,11 @@ def _default(info: FieldInfo) -> str:
         value = info.default_factory()  # type: ignore[call-arg]
         if isinstance(value, BaseModel):
             return "all defaults"
-        return "`" + json.dumps(value) + "`" if value not in ([], {}) else "empty"
+        return "`" + json.dumps(to_jsonable_python(value)) + "`" if value not in ([], {}) else "empty"
     if info.default is None or info.default is PydanticUndefined:
         return "none"
     value = info.default.value if isinstance(info.default, Enum) else info.default
-    return f"`{value.isoformat() if isinstance(value, date) else json.dumps(value)}`"
+    return f"`{value.isoformat() if isinstance(value, date) else json.dumps(to_jsonable_python(value))}`"
 
 
 def _cell(text: str) -> str:
