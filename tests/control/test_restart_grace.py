@@ -141,9 +141,10 @@ def _outage(db_url: str, tmp_path: Path) -> None:
             gaps = c.get("/api/v1/audit", params={"action": "control_plane.gap"}).json()
         assert seen == {"up"}, f"states seen after the restart: {seen}"
         assert after == before
-        assert gaps, "the server did not record its own outage"
-        gap = json.loads(gaps[-1]["details"])
-        assert gap["cause"] == "process start" and gap["seconds"] >= OUTAGE_S
+        # (on a loaded machine the watch may also have seen its own loop stall: that is a gap too)
+        starts = [d for d in (json.loads(g["details"]) for g in gaps) if d["cause"] == "process start"]
+        assert starts, f"the server did not record its own outage: {gaps}"
+        assert starts[-1]["seconds"] >= OUTAGE_S
     finally:
         if agents is not None:
             agents.stop()

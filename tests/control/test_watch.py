@@ -55,6 +55,10 @@ def test_record_detects_gaps_and_audits_them(tmp_path: Any) -> None:
             assert row is not None and row.gaps == 1
             actions = [a.action for a in s.query(AuditEntry).order_by(AuditEntry.seq)]
         assert actions == ["control_plane.gap"]
+        # the tick that ends a long health pass is no gap: requests were served meanwhile
+        with db.session() as s:
+            v2 = watch.record(s, later + timedelta(seconds=300), settings, start=False, actor="t", busy=True)
+        assert v2.watching_since == later
         # grace: a site silent since before `later` is not judged until later + 30 + 5 s
         hb = T0
         assert watch.in_restart_grace(v, hb, later + timedelta(seconds=34), settings)

@@ -33,10 +33,12 @@ def run_health(services: Services) -> list[str]:
         return health.check_all(s, ctx)
 
 
-def record_watch(services: Services, *, start: bool) -> watch.WatchView:
+def record_watch(services: Services, *, start: bool, busy: bool = False) -> watch.WatchView:
     """Record a process start or a periodic tick of the control plane's own watch (see watch.py)."""
     with services.db.session() as s:
-        return watch.record(s, services.clock(), services.settings, start=start, actor="system:watch")
+        return watch.record(
+            s, services.clock(), services.settings, start=start, actor="system:watch", busy=busy
+        )
 
 
 def run_rollups(services: Services) -> rollups.RollupReport:
@@ -93,5 +95,8 @@ async def periodic(services: Services, stop: asyncio.Event) -> None:
                 last_checkpoint = time.monotonic()
                 cp, path = await asyncio.to_thread(publish_checkpoint, services)
                 log.info("audit checkpoint seq=%d written to %s", cp.seq, path)
+            # again after the work: a long pass is no blindness (requests are served meanwhile), so the
+            # next tick measures only the wait between passes
+            await asyncio.to_thread(record_watch, services, start=False, busy=True)
         except Exception:
             log.exception("periodic maintenance failed; will retry")

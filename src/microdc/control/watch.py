@@ -40,8 +40,13 @@ def _view(row: ControlPlaneWatch | None) -> WatchView:
     return WatchView(row.watching_since, row.last_gap_from, row.last_gap_to)
 
 
-def record(session: Session, now: datetime, settings: Settings, *, start: bool, actor: str) -> WatchView:
+def record(
+    session: Session, now: datetime, settings: Settings, *, start: bool, actor: str, busy: bool = False
+) -> WatchView:
     """Record a process start (`start`) or a periodic tick; detect and audit a gap since the last one.
+
+    `busy`: the tick that ends a health pass. The time since the previous tick was spent working on the
+    pass while requests (heartbeats) were still served, so it is no gap, however long the pass took.
 
     A first-ever record (new database, or an upgrade from a version without the watch) counts as a gap
     that ends now: whatever happened before it was not watched.
@@ -53,7 +58,7 @@ def record(session: Session, now: datetime, settings: Settings, *, start: bool, 
         session.flush()
         return _view(row)
     silent_s = (now - row.last_tick_at).total_seconds()
-    if silent_s > settings.watch_gap_s:
+    if silent_s > settings.watch_gap_s and not busy:
         row.last_gap_from = row.last_tick_at
         row.last_gap_to = now
         row.watching_since = now
