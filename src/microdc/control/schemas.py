@@ -51,6 +51,8 @@ class SiteStatus(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
+
+
 # --- health / auth ---------------------------------------------------------------------------
 
 
@@ -326,7 +328,21 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
+
+
+
+
 # --- telemetry -------------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
+
 
 
 class SensorOut(Out):
@@ -355,6 +371,8 @@ class HistoryOut(Out):
     start: datetime
     end: datetime
     points: list[HistoryPoint]
+
+
 
 
 class ProbeOut(Out):
@@ -411,6 +429,8 @@ class AlarmNoteIn(In):
 class BreakInIn(In):
     break_in: bool = True
     note: Annotated[str, Field(max_length=1024)] = ""
+
+
 
 
 class MaintenanceWindowIn(In):
@@ -482,6 +502,14 @@ class PlacementChange(Out):
 
 class RecomputeOut(Out):
     changes: list[PlacementChange]
+
+
+
+
+
+
+
+
 
 
 # --- audit and admin -------------------------------------------------------------------------
