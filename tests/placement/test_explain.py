@@ -55,6 +55,11 @@ def test_clean_example_has_facts_and_no_warning() -> None:
     assert ex.warnings == []
 
 
+def test_a_region_in_a_jurisdiction_without_an_area_is_not_flagged() -> None:
+    tiny = load_scenario(Path(__file__).parents[1] / "data" / "tiny")  # us-east is in US, which has no bbox
+    assert not [w for w in explain(tiny).warnings if "us-east" in w]
+
+
 def test_unusual_rows_are_warned_about(unusual: Path) -> None:
     s: Scenario = load_scenario(unusual)
     text = "\n".join(explain(s).warnings)

@@ -443,7 +443,10 @@ def build(req: NewScenario) -> Path:
     data["sites"] = {"csv": "sites.csv", "defaults": defaults}
     data["demand"] = {"csv": "demand.csv"}
     path = out / "scenario.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None),
+        encoding="utf-8",
+    )
     return path
 
 

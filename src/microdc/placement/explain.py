@@ -91,7 +91,12 @@ def outside_warnings(s: Scenario) -> list[str]:
             assert b is not None
             inside[c] = (lat >= b[0]) & (lat <= b[2]) & (lon >= b[1]) & (lon <= b[3])
     in_any = np.any(np.stack(list(inside.values())), axis=0)
-    nowhere = [f"{r[0]} {r[1]} at ({r[2]:g}, {r[3]:g})" for k, r in enumerate(rows) if not in_any[k]]
+    # judged only where the row's own jurisdiction (or one above it) has an area: a region in a
+    # jurisdiction given without a box or shape (US in a European scenario) is not "nowhere"
+    known = [any(a in inside for a in s.tree.ancestors(r[4])) for r in rows]
+    nowhere = [
+        f"{r[0]} {r[1]} at ({r[2]:g}, {r[3]:g})" for k, r in enumerate(rows) if known[k] and not in_any[k]
+    ]
     warnings = []
     if nowhere:
         warnings.append(f"{len(nowhere)} rows lie outside every jurisdiction's area: {_named(nowhere)}")
