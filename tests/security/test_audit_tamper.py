@@ -123,8 +123,12 @@ def test_rewrite_without_the_key_is_caught_at_the_first_rewritten_entry(db: Data
 
 
 def test_rewrite_with_a_stolen_key_is_still_caught_by_the_checkpoints(db: Database, tmp_path: Path) -> None:
-    """Even someone holding the key who recomputes every HMAC cannot re-sign the published checkpoints."""
+    """Even someone holding the key who recomputes every HMAC cannot re-sign the published checkpoints;
+    the report names the earliest checkpoint that disagrees."""
     folder = tmp_path / "cp"
+    with db.read_session() as s:  # an early checkpoint (seq 3) as well as the head's
+        h3 = s.execute(text("SELECT hash FROM audit_log WHERE seq = 3")).scalar_one()
+    checkpoints.publish(folder, checkpoints.sign(db.audit_keyring, 3, h3, T0))
     _publish(db, folder)
     key = db.audit_keyring.current
     with db.session() as s:
@@ -138,7 +142,7 @@ def test_rewrite_with_a_stolen_key_is_still_caught_by_the_checkpoints(db: Databa
         s.execute(text("UPDATE audit_head SET last_hash = :h"), {"h": prev})
     assert _verify(db).ok  # the chain alone cannot tell
     c = _check(db, folder)
-    assert not c.ok and c.reason.startswith("rewrite:") and c.first_bad_seq == N
+    assert not c.ok and c.reason.startswith("rewrite:") and c.first_bad_seq == 3, c
 
 
 # --- truncation and wipe: only the checkpoints can tell ------------------------------------------------

@@ -185,11 +185,20 @@ def load(path: Path) -> Keyring:
 
 
 def load_or_create(path: Path) -> Keyring:
-    """The keyring at `path`, generated (0600) on first use."""
+    """The keyring at `path`, generated (0600) on first use. Two processes starting at once agree on
+    one key: the new file is linked into place only if none exists (else the winner's is loaded)."""
     if path.exists():
         return load(path)
     ring = Keyring.ephemeral()
-    ring.save(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    ring.save(tmp)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return load(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    ring.path = path
     return ring
 
 

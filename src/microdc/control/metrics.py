@@ -121,8 +121,8 @@ class FleetCollector(Collector):
                     .where(Alarm.state.in_(("raised", "acknowledged")))
                     .group_by(Alarm.severity, Alarm.kind)
                 ):
-                    key = (sev, kind if kind in METRIC_ALARM_KINDS else "other")
-                    open_alarms[key] = open_alarms.get(key, 0) + n
+                    kind_key = (sev, kind if kind in METRIC_ALARM_KINDS else "other")
+                    open_alarms[kind_key] = open_alarms.get(kind_key, 0) + n
                 for (sev, kind), n in open_alarms.items():
                     alarms.add_metric([sev, kind], n)
                 for state, n in s.execute(
