@@ -76,7 +76,9 @@ def enroll(body: EnrollIn, request: Request, services: ServicesDep) -> SiteCrede
     if site_hint is not None:
         rate_limit(request, services.limits.enroll_site, site_hint, "enrollment")
     settings = services.settings
-    csr = site_certs.checked_csr(settings.ca_dir, body.csr)  # a bad CSR does not spend the token
+    # a bad CSR does not spend the token; an unknown token is refused (401) before the CSR is read, so
+    # a caller without a token learns nothing about the control plane's CA
+    csr = site_certs.checked_csr(settings.ca_dir, body.csr) if site_hint is not None else None
     ctx = make_ctx(request, None)
     with services.db.session() as s:
         outcome = identity.redeem_enrollment(s, ctx, body.token, body.agent_version)
