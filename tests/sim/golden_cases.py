@@ -30,9 +30,7 @@ def _h(hours: float) -> pd.Timestamp:
     return T0 + pd.Timedelta(hours=hours)
 
 
-def _case(
-    tmp: Path, cfg: SimConfig, faults: tuple[Fault, ...] = (), **twin: object
-) -> SimResult:
+def _case(tmp: Path, cfg: SimConfig, faults: tuple[Fault, ...] = (), **twin: object) -> SimResult:
     s = load_scenario(write_twin(tmp / "twin", **twin))  # type: ignore[arg-type]
     return simulate(s, twin_plan(), cfg, faults=FaultSpec(faults), keep_frames=True)
 
@@ -40,9 +38,11 @@ def _case(
 def _random(tmp: Path) -> SimResult:
     from microdc.sim import load_faults
 
+    tmp.mkdir(parents=True, exist_ok=True)
     p = tmp / "faults.yaml"
     p.write_text(
-        "random:\n  site_outage: {mtbf_hours: 5, mttr_hours: 1}\n  uplink_cut: {mtbf_hours: 5, mttr_hours: 1}\n"
+        "random:\n  site_outage: {mtbf_hours: 5, mttr_hours: 1}\n"
+        "  uplink_cut: {mtbf_hours: 5, mttr_hours: 1}\n"
         "  cooling_failure: {mtbf_hours: 8, mttr_hours: 2}\n",
         encoding="utf-8",
     )
@@ -56,10 +56,22 @@ def _eu(tmp: Path) -> SimResult:
     from microdc.sim.synthetic import synthetic_plan
 
     s = load_scenario(resolve_scenario("eu-sovereign"))
-    faults = (Fault(FaultKind.SITE_OUTAGE, s.sites[0].id, pd.Timestamp(s.start, tz="UTC") + pd.Timedelta(hours=20),
-                    pd.Timestamp(s.start, tz="UTC") + pd.Timedelta(hours=30), "test"),)
-    return simulate(s, synthetic_plan(s), SimConfig(days=2, step_s=900, seed=5), faults=FaultSpec(faults),
-                    keep_frames=True)
+    faults = (
+        Fault(
+            FaultKind.SITE_OUTAGE,
+            s.sites[0].id,
+            pd.Timestamp(s.start, tz="UTC") + pd.Timedelta(hours=20),
+            pd.Timestamp(s.start, tz="UTC") + pd.Timedelta(hours=30),
+            "test",
+        ),
+    )
+    return simulate(
+        s,
+        synthetic_plan(s),
+        SimConfig(days=2, step_s=900, seed=5),
+        faults=FaultSpec(faults),
+        keep_frames=True,
+    )
 
 
 CASES: dict[str, Callable[[Path], SimResult]] = {

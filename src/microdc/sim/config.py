@@ -47,6 +47,8 @@ class SimConfig:
     uplink_gbps: backhaul bandwidth that drains an MDC's sync backlog.
     max_atoms / atom_tolerance_ms: latency mixture resolution (see sim.latency).
     request_timeout_s: request mode: a request waiting longer than this is dropped (unserved).
+    block_steps: steps computed together between events (None: as many as keep each (steps × …) array
+      of a block within ``block_elements`` numbers). Results are identical for every block size.
     """
 
     start: pd.Timestamp | None = None
@@ -67,6 +69,8 @@ class SimConfig:
     latency_grid_points: int = 48
     request_timeout_s: float = 30.0
     rows_per_group: int = 1_000_000
+    block_steps: int | None = None
+    block_elements: int = 2_000_000
     placer: PlacerConfig = field(default_factory=PlacerConfig)
     progress: ProgressCallback | None = None
 
@@ -83,5 +87,9 @@ class SimConfig:
             raise SimConfigError("throttle_speed must lie in (0, 1]")
         if not self.setpoint_inlet_c < self.throttle_inlet_c < self.shutdown_inlet_c:
             raise SimConfigError("need setpoint_inlet_c < throttle_inlet_c < shutdown_inlet_c")
+        if self.block_steps is not None and self.block_steps < 1:
+            raise SimConfigError("block_steps must be >= 1 (or None: chosen from the fleet size)")
+        if self.block_elements < 1:
+            raise SimConfigError("block_elements must be >= 1")
         if self.noise_cv < 0 or self.uplink_gbps <= 0 or self.max_atoms < 1:
             raise SimConfigError("noise_cv must be >= 0, uplink_gbps > 0 and max_atoms >= 1")

@@ -45,7 +45,15 @@ from microdc.policy import PolicyBook, tier_with_trust
 from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
 from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet
-from microdc.sim.latency import Atoms, RunAccumulator, StepLatency, build_atoms, step_latency
+from microdc.sim.latency import (
+    Atoms,
+    BlockLatency,
+    RunAccumulator,
+    ServiceAtoms,
+    block_latency,
+    build_atoms,
+    service_atoms,
+)
 from microdc.sim.output import OutputWriter, build_summary
 
 FloatArray = npt.NDArray[np.float64]
@@ -336,6 +344,7 @@ class Simulation:
             max_atoms=self.cfg.max_atoms,
             tolerance_ms=self.cfg.atom_tolerance_ms,
         )
+        self.by_service: ServiceAtoms = service_atoms(self.atoms, len(self.services))
         rows = np.flatnonzero(routed)
         at = self.route[rows]
         self.p_illegal_sov = np.zeros(self.route.size, dtype=bool)
@@ -548,15 +557,47 @@ class Simulation:
 
     # ------------------------------------------------------------------------------------ the run
 
-    def rates(self, k: int) -> FloatArray:
-        """Arrival rate per demand source in step k (req/s), seeded noise included."""
-        base = self.d_mean * self.profile[:, k][self.d_profile]
-        z = self.rng_noise.standard_normal(base.size)
+    def rates_block(self, k0: int, k1: int) -> FloatArray:
+        """Arrival rate per demand source in steps k0..k1-1 (steps × sources, req/s), seeded noise
+        included: the same numbers, bit for bit, as drawing them one step at a time."""
+        base = self.d_mean * self.profile[self.d_profile, k0:k1].T
+        z = self.rng_noise.standard_normal(base.shape)
         if self.cfg.mode == "fluid":
             var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
         else:
             var = (self.cfg.noise_cv * base) ** 2
         return np.asarray(np.maximum(base + np.sqrt(var) * z, 0.0), dtype=np.float64)
+
+    def rates(self, k: int) -> FloatArray:
+        """Arrival rate per demand source in step k (req/s), seeded noise included."""
+        return self.rates_block(k, k + 1)[0]
+
+    def _block_len(self) -> int:
+        """Steps per block: the configured number, or as many as keep the largest (steps × …) array
+        of a block within ``block_elements`` (so memory per block is bounded whatever the fleet)."""
+        cfg = self.cfg
+        if cfg.block_steps is not None:
+            return cfg.block_steps
+        per_step = max(
+            2 * self.d_mean.size,
+            3 * self.p_mean.size,
+            8 * max(self.q_target.size, 1),
+            30 * self.n_targets,
+            2 * len(self.services) * self.by_service.width * (cfg.latency_grid_points + 4),
+        )
+        return max(1, cfg.block_elements // per_step)
+
+    def _block_end(self, k: int) -> int:
+        """End (exclusive) of the block starting at step k: the next event splits it; while a thermal
+        or battery chain runs (its next event depends on this step's state) a block is one step."""
+        sites = ~self.fleet.is_cloud
+        if (sites & (self.cooling_failed > 0)).any() or (sites & (self.grid_out > 0) & self.alive).any():
+            return k + 1
+        end = min(self.n_steps, k + self._block_len())
+        if self._events:
+            nxt = int(self.times.searchsorted(self._events[0].time, side="left"))
+            end = min(end, max(nxt, k + 1))
+        return end
 
     def run(self, out_dir: Path | None = None, *, keep_frames: bool = False) -> SimResult:
         f = self.fleet
@@ -567,148 +608,14 @@ class Simulation:
         )
         acc = RunAccumulator(v_n)
         totals = _Totals(n, v_n)
-        speed_throttle = cfg.throttle_speed
-        mu_v = 1.0 / self.v_cpu
-        sites = ~f.is_cloud
-        for k in range(self.n_steps):
-            t = self.times[k]
-            self._apply_events(k, t)
-            lam_d = self.rates(k)
-            lam_w = lam_d[self.p_demand] * self.p_fraction
-            lam_r = lam_w[self.r_idx]
-            nq = self.q_target.size
-            lam_q = _bincount(self.r_queue, lam_r, nq)
-            speed = np.where(self.throttled[self.q_target], speed_throttle, 1.0)
-            mu_q = mu_v[self.q_service] * speed
-            servers = self.q_servers
-            if self.q_cloud.any():
-                need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
-                servers = np.where(self.q_cloud, np.maximum(1.0, np.ceil(need)), servers)
-            cap_q = cfg.max_utilization * servers * mu_q
-            # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
-            # this keeps the twin honest when it cannot)
-            cap_q = np.where(self.alive[self.q_target], cap_q, 0.0)
-            served_q, keep_q, busy_q, latency = self._serve(k, lam_w, lam_q, mu_q, servers, cap_q, acc)
-            keep_r = keep_q[self.r_queue]
-            served_r = lam_r * keep_r
-            served_v = _bincount(self.r_service, served_r, v_n)
-            offered_v = _bincount(self.p_service, lam_w, v_n) + _bincount(
-                self.d_service, lam_d * self.d_uncovered, v_n
-            )
-            unserved_v = np.maximum(offered_v - served_v, 0.0)
-
-            # --- per target: load, utilization, power -------------------------------------------------
-            alive = self.alive
-            load = _bincount(self.q_target, served_q, n)
-            busy = _bincount(self.q_target, busy_q, n)
-            util = np.where(sites, np.minimum(busy / np.maximum(f.cores, 1e-9), 1.0), 0.0)
-            cloud_need = np.where(
-                self.q_cloud, served_q * self.v_cpu[self.q_service] / self.v_util[self.q_service], 0.0
-            )
-            cloud_cores = _bincount(self.q_target, cloud_need, n)
-            util = np.where(
-                f.is_cloud, np.where(cloud_cores > 0, busy / np.maximum(cloud_cores, 1e-9), 0.0), util
-            )
-            u_eff = util * np.where(self.throttled, speed_throttle, 1.0)
-            if cfg.power_curve == "linear":
-                per_server = server_power.server_power_linear_w(u_eff, f.idle_w, f.peak_w)
-            else:
-                per_server = server_power.server_power_specpower_w(u_eff, f.idle_w, f.peak_w)
-            it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
-            it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
-            outdoor = np.where(f.climate >= 0, self.outdoor[np.maximum(f.climate, 0), k], np.nan)
-            dew_point = np.where(f.climate >= 0, self.dew_point[np.maximum(f.climate, 0), k], np.nan)
-            cooling, ups, dist, misc = (np.zeros(n) for _ in range(4))
-            for module, idx in self.module_groups:
-                on = idx[alive[idx]]
-                if on.size == 0:
-                    continue
-                fp = module_power(it_w[on], outdoor[on], module, f.it_capacity_w[on], dew_point[on])
-                cooling[on], ups[on] = fp.cooling_w, fp.ups_loss_w
-                dist[on], misc[on] = fp.distribution_loss_w, fp.misc_w
-            cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
-            cooling = np.where(f.is_cloud, it_w * (f.cloud_pue - 1.0), cooling)
-            total = it_w + cooling + ups + dist + misc
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pue = np.where(it_w > 0, total / np.where(it_w > 0, it_w, 1.0), np.nan)
-            self.last_pue = np.where(np.isfinite(pue), pue, self.last_pue)
-            intensity = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k], 0.0)
-            energy = total * self.step_h / 1000.0
-            carbon = energy * intensity
-
-            # --- inlet temperature, battery, sync backlog ------------------------------------------
-            inlet_now = self.inlet.copy()
-            self._thermal(k, t, it_w, outdoor, alive)
-            self._battery(t, total, alive)
-            gen = np.where(sites & alive, _bincount(self.r_target, self.r_gen * keep_r, n), 0.0)
-            link_ok = (self.link_cut == 0) & alive
-            pool = self.backlog + gen
-            synced = np.where(link_ok, np.minimum(pool, cfg.uplink_gbps / 8.0 * self.step_s), 0.0)
-            self.backlog = np.where(sites, pool - synced, 0.0)
-
-            # --- services, costs, checks -------------------------------------------------------------
-            with np.errstate(divide="ignore", invalid="ignore"):
-                viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
-            slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (
-                served_v <= 0
-            )
-            slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
-            if self.r_illegal_sov.size:
-                self.sovereignty_violations += int(np.count_nonzero(served_r[self.r_illegal_sov] > 0))
-            if self.r_illegal_tier.size:
-                self.security_violations += int(np.count_nonzero(served_r[self.r_illegal_tier] > 0))
-            # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
-            # vs the module's envelope, memory reserved by the pieces serving there vs the site's memory.
-            totals.grid_cap.add(total, f.grid_power_w)
-            totals.module_kw.add(it_w, f.module_it_w)
-            mem_used = _bincount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
-            totals.memory.add(mem_used, f.memory_gb)
-            totals.add_step(
-                self,
-                energy=energy,
-                parts=(it_w, cooling, ups, dist, misc, total),
-                carbon=carbon,
-                served_r=served_r,
-                unserved_v=unserved_v,
-                served_v=served_v,
-                synced=synced,
-                cloud_cores=cloud_cores,
-                violated=~slo_met,
-            )
-            unserved_req = float(unserved_v.sum()) * self.step_s
-            if unserved_req > 0:
-                for i, ft in enumerate(self.faults):
-                    if ft.active(t):
-                        self.impact[i].unserved_requests += unserved_req
-            writer.add_step(
-                time=t,
-                state=self.state_codes(),
-                load_rps=load,
-                utilization=util,
-                it_w=it_w,
-                cooling_w=cooling,
-                ups_loss_w=ups,
-                distribution_loss_w=dist,
-                misc_w=misc,
-                total_w=total,
-                pue=pue,
-                outdoor_c=outdoor,
-                inlet_c=inlet_now,
-                intensity=intensity,
-                carbon_g=carbon,
-                energy_kwh=energy,
-                backlog_gb=self.backlog,
-                p50=latency.p50_ms,
-                p95=latency.p95_ms,
-                p99=latency.p99_ms,
-                mean=latency.mean_ms,
-                served=served_v,
-                unserved=unserved_v,
-                violation=viol,
-                slo_met=slo_met,
-            )
+        k = 0
+        while k < self.n_steps:
+            self._apply_events(k, self.times[k])
+            end = self._block_end(k)
+            self._run_block(k, end, writer, acc, totals)
+            k = end
             if cfg.progress is not None:
-                cfg.progress(k + 1, self.n_steps)
+                cfg.progress(k, self.n_steps)
         frames = writer.close()
         summary = build_summary(self, totals, self._latency_totals(acc))
         if out_dir is not None:
@@ -721,42 +628,237 @@ class Simulation:
             service_latency=frames[1] if frames else None,
         )
 
+    def _run_block(
+        self, k0: int, k1: int, writer: OutputWriter, acc: RunAccumulator, totals: _Totals
+    ) -> None:
+        """Steps k0..k1-1 with the fleet as it is (no event in between), every quantity an array of
+        steps × sources, pieces, queues or targets."""
+        f = self.fleet
+        cfg = self.cfg
+        n, v_n, b = self.n_targets, len(self.services), k1 - k0
+        sites = ~f.is_cloud
+        lam_d = self.rates_block(k0, k1)
+        lam_w = lam_d[:, self.p_demand] * self.p_fraction
+        lam_r = lam_w[:, self.r_idx]
+        nq = self.q_target.size
+        lam_q = _rowcount(self.r_queue, lam_r, nq)
+        speed = np.where(self.throttled[self.q_target], cfg.throttle_speed, 1.0)
+        mu_q = (1.0 / self.v_cpu)[self.q_service] * speed
+        servers = np.broadcast_to(self.q_servers, (b, nq))
+        if self.q_cloud.any():
+            need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
+            servers = np.where(self.q_cloud, np.maximum(1.0, np.ceil(need)), servers)
+        cap_q = cfg.max_utilization * servers * mu_q
+        # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
+        # this keeps the twin honest when it cannot)
+        cap_q = np.where(self.alive[self.q_target], cap_q, 0.0)
+        served_q, keep_q, busy_q, latency = self._serve_block(k0, lam_w, lam_q, mu_q, servers, cap_q, acc)
+        keep_r = keep_q[:, self.r_queue]
+        served_r = lam_r * keep_r
+        served_v = _rowcount(self.r_service, served_r, v_n)
+        offered_v = _rowcount(self.p_service, lam_w, v_n) + _rowcount(
+            self.d_service, lam_d * self.d_uncovered, v_n
+        )
+        unserved_v = np.maximum(offered_v - served_v, 0.0)
+
+        # --- per target: load, utilization, power -------------------------------------------------
+        alive = self.alive
+        load = _rowcount(self.q_target, served_q, n)
+        busy = _rowcount(self.q_target, busy_q, n)
+        util = np.where(sites, np.minimum(busy / np.maximum(f.cores, 1e-9), 1.0), 0.0)
+        cloud_need = np.where(
+            self.q_cloud, served_q * self.v_cpu[self.q_service] / self.v_util[self.q_service], 0.0
+        )
+        cloud_cores = _rowcount(self.q_target, cloud_need, n)
+        util = np.where(
+            f.is_cloud, np.where(cloud_cores > 0, busy / np.maximum(cloud_cores, 1e-9), 0.0), util
+        )
+        u_eff = util * np.where(self.throttled, cfg.throttle_speed, 1.0)
+        if cfg.power_curve == "linear":
+            per_server = server_power.server_power_linear_w(u_eff, f.idle_w, f.peak_w)
+        else:
+            per_server = server_power.server_power_specpower_w(u_eff, f.idle_w, f.peak_w)
+        it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
+        it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
+        clim = np.maximum(f.climate, 0)
+        outdoor = np.where(f.climate >= 0, self.outdoor[clim, k0:k1].T, np.nan)
+        dew_point = np.where(f.climate >= 0, self.dew_point[clim, k0:k1].T, np.nan)
+        cooling, ups, dist, misc = (np.zeros((b, n)) for _ in range(4))
+        for module, idx in self.module_groups:
+            on = idx[alive[idx]]
+            if on.size == 0:
+                continue
+            fp = module_power(it_w[:, on], outdoor[:, on], module, f.it_capacity_w[on], dew_point[:, on])
+            cooling[:, on], ups[:, on] = fp.cooling_w, fp.ups_loss_w
+            dist[:, on], misc[:, on] = fp.distribution_loss_w, fp.misc_w
+        cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
+        cooling = np.where(f.is_cloud, it_w * (f.cloud_pue - 1.0), cooling)
+        total = it_w + cooling + ups + dist + misc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pue = np.where(it_w > 0, total / np.where(it_w > 0, it_w, 1.0), np.nan)
+        finite = np.isfinite(pue)
+        last = b - 1 - np.argmax(finite[::-1], axis=0)
+        self.last_pue = np.where(finite.any(axis=0), pue[last, np.arange(n)], self.last_pue)
+        intensity = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0)
+        energy = total * self.step_h / 1000.0
+        carbon = energy * intensity
+
+        # --- inlet temperature, battery, sync backlog ------------------------------------------
+        inlet_now = self._thermal_block(k0, k1, it_w, outdoor, alive)
+        if b == 1:
+            self._battery(self.times[k0], total[0], alive)
+        gen = np.where(sites & alive, _rowcount(self.r_target, self.r_gen * keep_r, n), 0.0)
+        synced, backlog = self._sync_block(gen, alive)
+
+        # --- services, costs, checks -------------------------------------------------------------
+        with np.errstate(divide="ignore", invalid="ignore"):
+            viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
+        slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
+        slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
+        if self.r_illegal_sov.size:
+            self.sovereignty_violations += int(np.count_nonzero(served_r[:, self.r_illegal_sov] > 0))
+        if self.r_illegal_tier.size:
+            self.security_violations += int(np.count_nonzero(served_r[:, self.r_illegal_tier] > 0))
+        # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
+        # vs the module's envelope, memory reserved by the pieces serving there vs the site's memory.
+        totals.grid_cap.add(total, f.grid_power_w)
+        totals.module_kw.add(it_w, f.module_it_w)
+        mem_used = _rowcount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
+        totals.memory.add(mem_used, f.memory_gb)
+        totals.add_block(
+            self,
+            energy=energy,
+            parts=(it_w, cooling, ups, dist, misc, total),
+            carbon=carbon,
+            served_r=served_r,
+            unserved_v=unserved_v,
+            served_v=served_v,
+            synced=synced,
+            backlog=backlog,
+            cloud_cores=cloud_cores,
+            violated=~slo_met,
+        )
+        times = self.times[k0:k1]
+        unserved_req = unserved_v.sum(axis=1) * self.step_s
+        if self.faults and (unserved_req > 0).any():
+            for i, ft in enumerate(self.faults):
+                act = np.asarray(times >= ft.start) & (unserved_req > 0)
+                if ft.end is not None:
+                    act &= np.asarray(times < ft.end)
+                if act.any():
+                    imp = self.impact[i]
+                    imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
+        writer.add_block(
+            times=np.asarray(times.as_unit("ns").asi8, dtype=np.int64),
+            state=np.broadcast_to(self.state_codes(), (b, n)),
+            targets={
+                "load_rps": load,
+                "utilization": util,
+                "it_w": it_w,
+                "cooling_w": cooling,
+                "ups_loss_w": ups,
+                "distribution_loss_w": dist,
+                "misc_w": misc,
+                "total_w": total,
+                "pue": pue,
+                "outdoor_c": outdoor,
+                "inlet_c": inlet_now,
+                "carbon_intensity_g_per_kwh": intensity,
+                "carbon_g": carbon,
+                "energy_kwh": energy,
+                "sync_backlog_gb": backlog,
+            },
+            services={
+                "p50_ms": latency.p50_ms,
+                "p95_ms": latency.p95_ms,
+                "p99_ms": latency.p99_ms,
+                "mean_ms": latency.mean_ms,
+                "served_rps": served_v,
+                "unserved_rps": unserved_v,
+                "slo_violation_fraction": viol,
+            },
+            slo_met=slo_met,
+        )
+
     def _latency_totals(self, acc: RunAccumulator) -> Any:
         """Run-level latency source for the summary (the request mode uses every request instead)."""
         return acc
 
-    def _serve(
+    def _serve_block(
         self,
-        k: int,
+        k0: int,
         lam_w: FloatArray,
         lam_q: FloatArray,
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
         acc: RunAccumulator,
-    ) -> tuple[FloatArray, FloatArray, FloatArray, StepLatency]:
-        """Fluid queues: served rate, kept share and busy servers per queue, and the step's latency."""
+    ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
+        """Fluid queues over a block: served rate, kept share and busy servers per step and queue, and
+        the block's latency."""
         served_q = np.minimum(lam_q, cap_q)
         with np.errstate(divide="ignore", invalid="ignore"):
             keep_q = np.where(lam_q > 0, served_q / np.where(lam_q > 0, lam_q, 1.0), 1.0)
-        pw_q = erlang_c(served_q, mu_q, servers) if served_q.size else np.zeros(0)
+        pw_q = erlang_c(served_q, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
         theta_q = servers * mu_q - served_q
         busy_q = served_q / mu_q
-        served_r = lam_w[self.r_idx] * keep_q[self.r_queue]
-        atom_w = _bincount(self.r_atom, served_r, self.atoms.size)
-        latency = step_latency(
+        served_r = lam_w[:, self.r_idx] * keep_q[:, self.r_queue]
+        atom_w = _rowcount(self.r_atom, served_r, self.atoms.size)
+        latency = block_latency(
             self.atoms,
+            self.by_service,
             atom_w,
             pw_q,
-            mu_q,
+            np.broadcast_to(mu_q, served_q.shape),
             theta_q,
-            len(self.services),
             self.v_slo_bound,
             acc,
             self.step_s,
             grid_points=self.cfg.latency_grid_points,
         )
         return served_q, keep_q, busy_q, latency
+
+    def _thermal_block(
+        self, k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
+    ) -> FloatArray:
+        """Inlet temperature at the start of each step of the block (steps × targets); evolves it."""
+        sites = ~self.fleet.is_cloud
+        b = k1 - k0
+        rows = np.empty((b, self.n_targets))
+        if (sites & ((self.cooling_failed > 0) | ~alive)).any():  # warming or cooling down: step by step
+            for j in range(b):
+                rows[j] = self.inlet
+                self._thermal(k0 + j, self.times[k0 + j], it_w[j], outdoor[j], alive)
+            return rows
+        rows[0] = self.inlet
+        self.inlet = np.where(sites, self.cfg.setpoint_inlet_c, np.nan)
+        rows[1:] = self.inlet
+        return rows
+
+    def _sync_block(self, gen: FloatArray, alive: BoolArray) -> tuple[FloatArray, FloatArray]:
+        """Data synced to the cloud and the backlog left, per step and target: a fluid queue
+        q_t = max(0, q_{t-1} + gen_t − uplink) where the link is up, q_t = q_{t-1} + gen_t where not."""
+        sites = ~self.fleet.is_cloud
+        cap = self.cfg.uplink_gbps / 8.0 * self.step_s
+        link_ok = (self.link_cut == 0) & alive
+        synced = np.zeros_like(gen)
+        backlog = np.zeros_like(gen)
+        cut = np.flatnonzero(sites & ~link_ok)
+        if cut.size:  # nothing leaves: the backlog is the running sum
+            backlog[:, cut] = _running_rows(self.backlog[cut], gen[:, cut])
+        ok = link_ok & sites
+        clear = ok & (self.backlog == 0) & (gen <= cap).all(axis=0)
+        synced[:, clear] = gen[:, clear]  # everything made in a step leaves in it
+        busy = np.flatnonzero(ok & ~clear)
+        q = self.backlog[busy]
+        for j in range(gen.shape[0] if busy.size else 0):
+            pool = q + gen[j, busy]
+            sent = np.minimum(pool, cap)
+            q = pool - sent
+            synced[j, busy] = sent
+            backlog[j, busy] = q
+        self.backlog = backlog[-1].copy()
+        return synced, backlog
 
     def _thermal(
         self, k: int, t: pd.Timestamp, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
@@ -818,8 +920,29 @@ class Simulation:
         self.battery[idx] = np.maximum(self.battery[idx] - drain, 0.0)
 
 
-def _bincount(idx: IntArray, weights: FloatArray, n: int) -> FloatArray:
-    return np.asarray(np.bincount(idx, weights=weights, minlength=n), dtype=np.float64)
+def _rowcount(idx: IntArray, weights: FloatArray, n: int) -> FloatArray:
+    """``np.bincount(idx, weights=row, minlength=n)`` for every row of a (steps × len(idx)) block, in
+    one call; each bin adds its weights in the same order as the one-row bincount (bit for bit)."""
+    b = weights.shape[0]
+    if b == 1:
+        return np.asarray(np.bincount(idx, weights=weights[0], minlength=n), dtype=np.float64)[None, :]
+    flat = (np.arange(b, dtype=np.int64)[:, None] * n + idx[None, :]).ravel()
+    out = np.bincount(flat, weights=np.ascontiguousarray(weights).ravel(), minlength=b * n)
+    return np.asarray(out, dtype=np.float64).reshape(b, n)
+
+
+def _running_rows(start: FloatArray, rows: FloatArray) -> FloatArray:
+    """start + rows[0], then + rows[1], …: every partial sum (steps × …), added in step order."""
+    return np.cumsum(np.concatenate([np.asarray(start, dtype=np.float64)[None], rows]), axis=0)[1:]
+
+
+def _running(start: Any, rows: Any) -> Any:
+    """start + rows[0] + rows[1] + …, added in step order (so a total does not depend on how steps are
+    grouped into blocks)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.shape[0] == 0:
+        return start
+    return _running_rows(start, rows)[-1]
 
 
 class _Limit:
@@ -830,13 +953,15 @@ class _Limit:
         self.worst = np.zeros(n)
 
     def add(self, used: FloatArray, limit: FloatArray) -> None:
+        """``used``: steps × targets."""
         over = used > limit * (1.0 + 1e-9)
-        self.steps += over
-        self.worst = np.where(over, np.maximum(self.worst, used - limit), self.worst)
+        self.steps += over.sum(axis=0)
+        excess = np.where(over, used - limit, -np.inf).max(axis=0)
+        self.worst = np.where(over.any(axis=0), np.maximum(self.worst, excess), self.worst)
 
 
 class _Totals:
-    """Run totals accumulated step by step (for summary.json)."""
+    """Run totals, accumulated block by block in step order (for summary.json)."""
 
     PARTS = ("it", "cooling", "ups_loss", "distribution_loss", "misc", "total")
 
@@ -858,7 +983,7 @@ class _Totals:
         self.module_kw = _Limit(n)  # W of IT power over the module's max_it_kw
         self.memory = _Limit(n)  # GB reserved over the site's memory
 
-    def add_step(
+    def add_block(
         self,
         sim: Simulation,
         *,
@@ -869,43 +994,47 @@ class _Totals:
         unserved_v: FloatArray,
         served_v: FloatArray,
         synced: FloatArray,
+        backlog: FloatArray,
         cloud_cores: FloatArray,
         violated: BoolArray,
     ) -> None:
+        """Add a block's steps (every argument steps × …)."""
         f = sim.fleet
         eco = sim.s.economics
         h = sim.step_h
-        self.energy_kwh += energy
+        self.energy_kwh = _running(self.energy_kwh, energy)
         for name, w in zip(self.PARTS, parts, strict=True):
-            self.parts_kwh[name] += w * (h / 1000.0)
-        self.carbon_g += carbon
-        self.energy_cost += np.where(f.is_cloud, 0.0, energy * f.energy_price) + carbon * (
-            eco.carbon_price_per_tonne / 1e6
+            self.parts_kwh[name] = _running(self.parts_kwh[name], w * (h / 1000.0))
+        self.carbon_g = _running(self.carbon_g, carbon)
+        self.energy_cost = _running(
+            self.energy_cost,
+            np.where(f.is_cloud, 0.0, energy * f.energy_price) + carbon * (eco.carbon_price_per_tonne / 1e6),
         )
         # Cloud bill: cores billed, memory of what it hosts, egress of responses, backhaul of requests.
         c = sim.r_cloud
-        resp_kb = req_kb = 0.0
+        b = energy.shape[0]
+        resp_kb: Any = 0.0
+        req_kb: Any = 0.0
         if c.size:
             svc = sim.r_service[c]
-            by = sim.r_target[c]
-            resp = np.bincount(by, weights=served_r[c] * sim.v_response_kb[svc], minlength=f.is_cloud.size)
-            resp_kb = float(np.sum(resp * f.egress_per_gb))
-            req_kb = float(np.sum(served_r[c] * sim.v_payload_kb[svc]))
-        self.cloud_cost += (
-            float(
-                np.sum(
-                    cloud_cores * f.price_per_core_hour * h + sim.cloud_memory_gb * f.price_per_gb_hour * h
-                )
-            )
-            + resp_kb * sim.step_s / 1e6
+            resp = _rowcount(sim.r_target[c], served_r[:, c] * sim.v_response_kb[svc], f.is_cloud.size)
+            resp_kb = (resp * f.egress_per_gb).sum(axis=1)
+            req_kb = (served_r[:, c] * sim.v_payload_kb[svc]).sum(axis=1)
+        cloud = (cloud_cores * f.price_per_core_hour * h + sim.cloud_memory_gb * f.price_per_gb_hour * h).sum(
+            axis=1
+        ) + resp_kb * sim.step_s / 1e6
+        self.cloud_cost = float(_running(self.cloud_cost, cloud))
+        sent = synced.sum(axis=1)
+        network = (req_kb * sim.step_s / 1e6 + sent) * eco.network_price_per_gb
+        self.network_cost = float(_running(self.network_cost, np.broadcast_to(network, (b,))))
+        self.synced_gb = float(_running(self.synced_gb, sent))
+        self.served_requests = _running(self.served_requests, served_v * sim.step_s)
+        self.unserved_requests = _running(self.unserved_requests, unserved_v * sim.step_s)
+        self.violated_requests = _running(
+            self.violated_requests, np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0)
         )
-        self.network_cost += (req_kb * sim.step_s / 1e6 + float(synced.sum())) * eco.network_price_per_gb
-        self.synced_gb += float(synced.sum())
-        self.served_requests += served_v * sim.step_s
-        self.unserved_requests += unserved_v * sim.step_s
-        self.violated_requests += np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0)
-        self.steps_violated += violated.astype(np.int64)
-        self.max_backlog_gb = max(self.max_backlog_gb, float(sim.backlog.max(initial=0.0)))
+        self.steps_violated += violated.sum(axis=0)
+        self.max_backlog_gb = max(self.max_backlog_gb, float(backlog.max(initial=0.0)))
 
 
 def simulate(

@@ -158,6 +158,45 @@ class RunAccumulator:
         self.weight[v] += n_requests
         self.mean_num[v] += n_requests * mean_ms
 
+    def add_block(
+        self, grid: FloatArray, surv: FloatArray, n_requests: FloatArray, mean_ms: FloatArray
+    ) -> None:
+        """``add`` for every (step, service) of a block: grid and surv (B, V, G) with the block's
+        quadratic grid, n_requests and mean_ms (B, V). Interpolation is vectorized (the grid point below
+        each accumulator point found from the grid's shape), and steps are added in order (a running
+        sum), so the result does not depend on how steps are grouped into blocks."""
+        n_v, g = surv.shape[1:]
+        lo, hi = grid[..., 0], grid[..., -1]
+        logs = np.log(np.maximum(surv, 1e-300))
+        with np.errstate(all="ignore"):
+            slope = np.minimum((logs[..., -1] - logs[..., -2]) / (grid[..., -1] - grid[..., -2]), 0.0)
+            slope = np.where(grid[..., -1] > grid[..., -2], slope, 0.0)
+        rows = max(1, 250_000 // self.x.size)
+        for v in range(n_v):
+            live = np.flatnonzero(n_requests[:, v] > 0)
+            for a in range(0, live.size, rows):
+                sel = live[a : a + rows]
+                gv, lv = grid[sel, v], logs[sel, v]  # (R, G)
+                lo_v, hi_v = lo[sel, v][:, None], hi[sel, v][:, None]
+                x = self.x[None, :]
+                with np.errstate(all="ignore"):
+                    u = np.clip((x - lo_v) / (hi_v - lo_v), 0.0, 1.0)
+                j = np.clip((np.sqrt(u) * (g - 1)).astype(np.int64), 0, g - 2)
+                j -= (j > 0) & (x < np.take_along_axis(gv, j, axis=1))
+                j += (j < g - 2) & (x >= np.take_along_axis(gv, j + 1, axis=1))
+                x0, x1 = np.take_along_axis(gv, j, axis=1), np.take_along_axis(gv, j + 1, axis=1)
+                y0, y1 = np.take_along_axis(lv, j, axis=1), np.take_along_axis(lv, j + 1, axis=1)
+                with np.errstate(all="ignore"):
+                    f = np.where(x1 > x0, (x - x0) / (x1 - x0), 0.0)
+                vals = np.where(x < lo_v, 0.0, y0 + np.clip(f, 0.0, 1.0) * (y1 - y0))
+                tail = lv[:, -1:] + slope[sel, v][:, None] * (x - hi_v)
+                vals = np.where(x > hi_v, tail, vals)
+                n = n_requests[sel, v]
+                contrib = n[:, None] * np.exp(vals)
+                self.surv[v] = np.cumsum(np.vstack([self.surv[v][None, :], contrib]), axis=0)[-1]
+                self.weight[v] = np.cumsum(np.r_[self.weight[v], n])[-1]
+                self.mean_num[v] = np.cumsum(np.r_[self.mean_num[v], n * mean_ms[sel, v]])[-1]
+
     def quantile_ms(self, v: int, p: float) -> float:
         if self.weight[v] <= 0:
             return float("nan")
@@ -227,55 +266,177 @@ def step_latency(
     grid_points: int = 48,
     newton_steps: int = 3,
 ) -> StepLatency:
-    """Per-service p50/p95/p99, mean and share over the SLO bound for one step (see module doc)."""
-    nan = np.full(n_services, np.nan)
-    out = StepLatency(nan.copy(), nan.copy(), nan.copy(), nan.copy(), np.zeros(n_services))
-    if atoms.size == 0:
+    """Per-service p50/p95/p99, mean and share over the SLO bound for one step (a block of one)."""
+    res = block_latency(
+        atoms,
+        service_atoms(atoms, n_services),
+        atom_w[None, :],
+        pw_q[None, :],
+        mu_q[None, :],
+        theta_q[None, :],
+        slo_bound_ms,
+        accumulator,
+        step_s,
+        grid_points=grid_points,
+        newton_steps=newton_steps,
+    )
+    return StepLatency(res.p50_ms[0], res.p95_ms[0], res.p99_ms[0], res.mean_ms[0], res.over_slo[0])
+
+
+# ------------------------------------------------------------------------------------ blocks of steps
+
+
+@dataclass(frozen=True)
+class ServiceAtoms:
+    """Each service's atoms as a padded (services × width) index table, for work over blocks of steps:
+    ``index[v, j]`` is an atom of service v where ``valid[v, j]``, else a harmless pad (atom 0)."""
+
+    index: IntArray
+    valid: npt.NDArray[np.bool_]
+
+    @property
+    def width(self) -> int:
+        return int(self.index.shape[1])
+
+
+def service_atoms(atoms: Atoms, n_services: int) -> ServiceAtoms:
+    count = np.bincount(atoms.service, minlength=n_services) if atoms.size else np.zeros(n_services, int)
+    width = max(1, int(count.max(initial=0)))
+    index = np.zeros((n_services, width), dtype=np.int64)
+    valid = np.zeros((n_services, width), dtype=bool)
+    if atoms.size:
+        order = np.argsort(atoms.service, kind="stable")
+        svc = atoms.service[order]
+        first = np.r_[0, np.cumsum(count)[:-1]]
+        pos = np.arange(order.size) - first[svc]
+        index[svc, pos] = order
+        valid[svc, pos] = True
+    return ServiceAtoms(index, valid)
+
+
+@dataclass
+class BlockLatency:
+    """Per-step, per-service results of a block (arrays of steps × services)."""
+
+    p50_ms: FloatArray
+    p95_ms: FloatArray
+    p99_ms: FloatArray
+    mean_ms: FloatArray
+    over_slo: FloatArray  # fraction of served requests slower than the SLO bound
+
+    @staticmethod
+    def empty(steps: int, n_services: int) -> BlockLatency:
+        nan = np.full((steps, n_services), np.nan)
+        return BlockLatency(nan.copy(), nan.copy(), nan.copy(), nan.copy(), np.zeros((steps, n_services)))
+
+
+def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Sum over the last axis in index order (a running sum): numpy's own sum may pair or reorder terms
+    depending on the array's shape, which would make a step's result depend on its block."""
+    return np.cumsum(x, axis=-1)[..., -1]
+
+
+def _mixture(
+    x_ms: npt.NDArray[Any],
+    wn: npt.NDArray[Any],
+    rtt: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    *,
+    exact: bool,
+) -> tuple[FloatArray, FloatArray]:
+    """Mixture survival and density (per ms) at points x (B, V, P) over atoms (B, V, A); float32 unless
+    exact. Atoms with zero weight add exact zeros, so padding never changes a sum."""
+    dt: Any = np.float64 if exact else np.float32
+    c: list[Any] = [a.astype(dt, copy=False)[..., None, :] for a in (wn, rtt, pw, mu, th)]
+    wn_, rtt_, pw_, mu_, th_ = c
+    r = np.minimum(th_, mu_)
+    d = np.maximum(th_, mu_) - r
+    y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
+    y: Any = np.maximum(y_raw, dt(0.0))
+    e_mu = np.exp(-mu_ * y)
+    e_r = np.exp(-r * y)
+    xx = np.maximum(d * y, dt(1e-12 if exact else 1e-6))
+    g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
+    surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
+    s_mix = np.asarray(_sum_atoms(surv * wn_), dtype=np.float64)
+    if not exact:
+        return s_mix, np.zeros_like(s_mix)
+    dens = ((1 - pw_) * mu_ * e_mu + pw_ * th_ * mu_ * g) * (y_raw >= 0)
+    return s_mix, np.asarray(_sum_atoms(dens * wn_), dtype=np.float64) / 1000.0
+
+
+def block_latency(
+    atoms: Atoms,
+    by_service: ServiceAtoms,
+    atom_w: FloatArray,
+    pw_q: FloatArray,
+    mu_q: FloatArray,
+    theta_q: FloatArray,
+    slo_bound_ms: FloatArray,
+    accumulator: RunAccumulator | None,
+    step_s: float,
+    *,
+    grid_points: int = 48,
+    newton_steps: int = 3,
+) -> BlockLatency:
+    """Per-step, per-service p50/p95/p99, mean and share over the SLO bound for a block of steps:
+    ``atom_w`` is (steps × atoms), the queue parameters (steps × queues). Every step and service is
+    solved at once (grid bracket + safeguarded Newton, as the module doc says); each (step, service)
+    is computed on its own, so results do not depend on how steps are grouped into blocks."""
+    n_steps, n_v = atom_w.shape[0], by_service.index.shape[0]
+    out = BlockLatency.empty(n_steps, n_v)
+    if atoms.size == 0 or n_steps == 0:
         return out
     with np.errstate(all="ignore"):
-        live = atom_w > 0
-        mean_t_ms = 1000.0 * (
-            np.where(theta_q > 0, pw_q / np.where(theta_q > 0, theta_q, 1.0), np.inf) + 1.0 / mu_q
-        )
-        tails = 1.0 - np.array(LEVELS)
-        log_tails = np.log(tails)
+        idx, valid = by_service.index, by_service.valid
+        q = atoms.queue[idx]  # (V, A)
+        rtt = np.broadcast_to(atoms.rtt_ms[idx], (n_steps, *idx.shape))
+        w = np.where(valid, atom_w[:, idx], 0.0)  # (B, V, A)
+        live = w > 0
+        total = _sum_atoms(w)  # (B, V)
+        has = total > 0
+        pw = np.where(live, pw_q[:, q], 0.0)
+        mu = np.where(live, mu_q[:, q], 1.0)
+        th = np.where(live, theta_q[:, q], 1.0)
+        mean_t = 1000.0 * (np.where(th > 0, pw / np.where(th > 0, th, 1.0), np.inf) + 1.0 / mu)
+        mean = _sum_atoms(np.where(live, w * (rtt + mean_t), 0.0)) / np.where(has, total, 1.0)
+        wn = w / np.where(has, total, 1.0)[..., None]
+        lo = np.where(has, np.where(live, rtt, np.inf).min(axis=-1), 0.0)
+        hi = np.where(live, rtt + sojourn_upper_ms(pw, mu, th, 1e-5), -np.inf).max(axis=-1)
+        hi = np.where(has, hi, 1.0)
         shape = np.linspace(0.0, 1.0, grid_points) ** 2
-        for v in range(n_services):
-            sel = np.flatnonzero(live & (atoms.service == v))
-            if sel.size == 0:
-                continue
-            q = atoms.queue[sel]
-            w, rtt = atom_w[sel], atoms.rtt_ms[sel]
-            pw, mu, th = pw_q[q], mu_q[q], theta_q[q]
-            aset = _AtomSet(w, rtt, pw, mu, th)
-            out.mean_ms[v] = float(w @ (rtt + mean_t_ms[q]) / aset.total)
-            lo = float(rtt.min())
-            hi = float((rtt + sojourn_upper_ms(pw, mu, th, 1e-5)).max())
-            grid = lo + (hi - lo) * shape
-            s_grid = np.minimum.accumulate(np.clip(aset.survival(grid, exact=False)[0], 0.0, 1.0))
-            # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
-            k = np.clip(np.searchsorted(-s_grid, -tails, side="left"), 1, grid_points - 1)
-            a_x, b_x = grid[k - 1], grid[k]
-            la = np.log(np.maximum(s_grid[k - 1], 1e-300))
-            lb = np.log(np.maximum(s_grid[k], 1e-300))
-            t = np.where(la > lb, (la - log_tails) / np.where(la > lb, la - lb, 1.0), 0.5)
-            x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
-            lo_b, hi_b = a_x.copy(), b_x.copy()
-            bound = slo_bound_ms[v]
-            probe = np.isfinite(bound)
-            for it in range(newton_steps):
-                pts = np.append(x, bound) if (probe and it == 0) else x
-                s_all, d_all = aset.survival(pts, exact=True)
-                if probe and it == 0:
-                    out.over_slo[v] = float(s_all[-1])
-                s_x, d_x = s_all[: x.size], d_all[: x.size]
-                above = s_x > tails
-                lo_b = np.where(above, x, lo_b)
-                hi_b = np.where(above, hi_b, x)
-                nx = x + (s_x - tails) / d_x
-                bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
-                x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
-            out.p50_ms[v], out.p95_ms[v], out.p99_ms[v] = (float(z) for z in x)
-            if accumulator is not None:
-                accumulator.add(v, grid, s_grid, aset.total * step_s, out.mean_ms[v])
+        grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
+        s_grid = _mixture(grid, wn, rtt, pw, mu, th, exact=False)[0]
+        s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
+        tails = 1.0 - np.array(LEVELS)
+        # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
+        k = np.clip((s_grid[..., None, :] > tails[:, None]).sum(axis=-1), 1, grid_points - 1)  # (B,V,L)
+        a_x = np.take_along_axis(grid, k - 1, axis=-1)
+        b_x = np.take_along_axis(grid, k, axis=-1)
+        la = np.log(np.maximum(np.take_along_axis(s_grid, k - 1, axis=-1), 1e-300))
+        lb = np.log(np.maximum(np.take_along_axis(s_grid, k, axis=-1), 1e-300))
+        t = np.where(la > lb, (la - np.log(tails)) / np.where(la > lb, la - lb, 1.0), 0.5)
+        x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
+        lo_b, hi_b = a_x.copy(), b_x.copy()
+        bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
+        probe = np.isfinite(bound)
+        for it in range(newton_steps):
+            pts = np.concatenate([x, np.where(probe, bound, 0.0)], axis=-1) if it == 0 else x
+            s_all, d_all = _mixture(pts, wn, rtt, pw, mu, th, exact=True)
+            if it == 0:
+                out.over_slo = np.where(has & probe[..., 0], s_all[..., -1], 0.0)
+            s_x, d_x = s_all[..., : tails.size], d_all[..., : tails.size]
+            above = s_x > tails
+            lo_b = np.where(above, x, lo_b)
+            hi_b = np.where(above, hi_b, x)
+            nx = x + (s_x - tails) / d_x
+            bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
+            x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
+        x = np.where(has[..., None], x, np.nan)
+        out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
+        out.mean_ms = np.where(has, mean, np.nan)
+        if accumulator is not None:
+            accumulator.add_block(grid, s_grid, np.where(has, total * step_s, 0.0), out.mean_ms)
     return out
