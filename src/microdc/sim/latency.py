@@ -140,6 +140,13 @@ class StepLatency:
     over_slo: FloatArray  # fraction of served requests slower than the SLO bound
 
 
+def _quantize(x: FloatArray, quantum: float) -> FloatArray:
+    """x rounded to a multiple of ``quantum`` (a power of two), for |x| < 2^51 quanta: adding and
+    subtracting 1.5 · 2^52 quanta leaves exactly that rounding (two operations instead of three)."""
+    big = 1.5 * 2.0**52 * quantum
+    return np.asarray((x + big) - big, dtype=np.float64)
+
+
 class RunAccumulator:
     """Request-weighted survival over the whole run, per service, on a fixed log grid (ms).
 
@@ -175,7 +182,7 @@ class RunAccumulator:
         n_requests and mean_ms (B, V)."""
         n_v, g = surv.shape[1:]
         q = self.QUANTUM
-        n_all = np.round(np.where(np.isfinite(n_requests), n_requests, 0.0) / q) * q
+        n_all = _quantize(np.where(np.isfinite(n_requests), n_requests, 0.0), q)
         rows = np.flatnonzero(n_all.ravel() > 0)
         if rows.size == 0:
             return
@@ -184,62 +191,46 @@ class RunAccumulator:
         gr = grid.reshape(-1, g)[rows]
         with np.errstate(all="ignore"):
             lg = np.log(np.maximum(surv.reshape(-1, g)[rows], 1e-300))
-            lo, hi = gr[:, 0], gr[:, -1]
+            hi = gr[:, -1]
             slope = (lg[:, -1] - lg[:, -2]) / (gr[:, -1] - gr[:, -2])
             slope = np.where((gr[:, -1] > gr[:, -2]) & np.isfinite(slope), np.minimum(slope, 0.0), 0.0)
             x_end = np.where(slope < 0, hi + (np.log(0.5 * q / nn) - lg[:, -1]) / slope, np.inf)
         n_x = self.x.size
-        j_lo = np.searchsorted(self.x, lo, side="left")
-        j_end = np.maximum(np.searchsorted(self.x, np.maximum(x_end, hi), side="right"), j_lo)
-        np.add.at(self.below, (vv, j_lo), nn)
+        # Accumulator points per segment of each row's grid: segment i (i < G − 1) interpolates log S
+        # linearly between grid points i and i + 1; the last one is the exponential tail beyond hi.
+        edges = np.searchsorted(self.x, gr.ravel(), side="left").reshape(gr.shape)  # first x_j >= grid
+        j_end = np.maximum(np.searchsorted(self.x, np.maximum(x_end, hi), side="right"), edges[:, -1])
+        np.add.at(self.below, (vv, edges[:, 0]), nn)
         np.add.at(self.weight, vv, nn)
         qm = self.QUANTUM_MEAN
-        mean_w = np.round(nn * np.nan_to_num(mean_ms.ravel()[rows]) / qm) * qm
+        mean_w = _quantize(nn * np.nan_to_num(mean_ms.ravel()[rows]), qm)
         np.add.at(self.mean_num, vv, mean_w)
-        count = j_end - j_lo
+        with np.errstate(all="ignore"):
+            dx = np.diff(gr, axis=1)
+            seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
+        seg_slope = np.concatenate([seg_slope, slope[:, None]], axis=1)  # (rows, G)
+        seg_base = lg - gr * seg_slope  # log S = base + x · slope on the segment
+        seg_start = edges.ravel()
+        seg_count = np.diff(np.concatenate([edges, j_end[:, None]], axis=1), axis=1).ravel()
+        seg_row = np.repeat(np.arange(rows.size), g)
         budget = 400_000
+        csum = np.cumsum(seg_count)
         a = 0
-        while a < rows.size:  # chunks of rows with at most ``budget`` points (at least one row)
-            csum = np.cumsum(count[a:])
-            b = a + max(1, int(np.searchsorted(csum, budget, side="right")))
-            self._add_points(gr[a:b], lg[a:b], slope[a:b], nn[a:b], vv[a:b], j_lo[a:b], count[a:b], n_x)
+        while a < seg_count.size:  # chunks of segments with at most ``budget`` points
+            b = max(a + 1, int(np.searchsorted(csum, (csum[a - 1] if a else 0) + budget, side="right")))
+            cnt = seg_count[a:b]
+            total = int(cnt.sum())
+            if total:
+                seg = np.repeat(np.arange(a, b), cnt)
+                first = np.cumsum(cnt) - cnt
+                j = seg_start[seg] + (np.arange(total) - np.repeat(first, cnt))
+                vals = seg_base.ravel()[seg] + self.x[j] * seg_slope.ravel()[seg]
+                r = seg_row[seg]
+                contrib = _quantize(nn[r] * np.exp(np.minimum(vals, 0.0)), q)
+                self.surv_in += np.bincount(
+                    vv[r] * n_x + j, weights=contrib, minlength=self.surv_in.size
+                ).reshape(self.surv_in.shape)
             a = b
-
-    def _add_points(
-        self,
-        gr: FloatArray,
-        lg: FloatArray,
-        slope: FloatArray,
-        nn: FloatArray,
-        vv: IntArray,
-        j_lo: IntArray,
-        count: IntArray,
-        n_x: int,
-    ) -> None:
-        total = int(count.sum())
-        if total == 0:
-            return
-        g = gr.shape[1]
-        rid = np.repeat(np.arange(count.size), count)
-        start = np.cumsum(count) - count
-        j = j_lo[rid] + np.arange(total) - start[rid]
-        x = self.x[j]
-        lo, hi = gr[rid, 0], gr[rid, -1]
-        with np.errstate(all="ignore"):
-            u = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-        k = np.clip((np.sqrt(u) * (g - 1)).astype(np.int64), 0, g - 2)  # grid = lo + (hi − lo)·(i/(G−1))²
-        k -= (k > 0) & (x < gr[rid, k])
-        k += (k < g - 2) & (x >= gr[rid, k + 1])
-        x0, x1 = gr[rid, k], gr[rid, k + 1]
-        y0, y1 = lg[rid, k], lg[rid, k + 1]
-        with np.errstate(all="ignore"):
-            f = np.clip(np.where(x1 > x0, (x - x0) / (x1 - x0), 0.0), 0.0, 1.0)
-        vals = np.where(x > hi, lg[rid, -1] + slope[rid] * (x - hi), y0 + f * (y1 - y0))
-        q = self.QUANTUM
-        contrib = np.round(nn[rid] * np.exp(np.minimum(vals, 0.0)) / q) * q
-        self.surv_in += np.bincount(vv[rid] * n_x + j, weights=contrib, minlength=self.surv_in.size).reshape(
-            self.surv_in.shape
-        )
 
     def quantile_ms(self, v: int, p: float) -> float:
         if self.weight[v] <= 0:
@@ -400,15 +391,31 @@ def _mixture(
     d = np.maximum(th_, mu_) - r
     y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
     y: Any = np.maximum(y_raw, dt(0.0))
+    w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
+    if not exact:  # the bracket grid: two transcendentals per point and atom, in place
+        xx = np.multiply(d, y)
+        e_d = np.exp(np.negative(xx))  # e^{-(R − r) y}
+        # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
+        # scalar code, several times slower than exp)
+        small = xx < dt(1e-2)
+        phi = np.where(small, 1 - xx * (dt(0.5) - xx / dt(6.0)), (1 - e_d) / np.where(small, dt(1.0), xx))
+        e_r = np.multiply(-r, y)
+        np.exp(e_r, out=e_r)
+        g = np.multiply(y, e_r)
+        g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
+        e_mu = np.where(mu_ <= th_, e_r, e_r * e_d)  # μ is r or R
+        g *= r
+        g += e_r
+        g *= pw_
+        e_mu *= 1 - pw_
+        g += e_mu
+        return np.asarray((g @ w_col)[..., 0], dtype=np.float64), np.zeros(x_ms.shape)
     e_mu = np.exp(-mu_ * y)
     e_r = np.exp(-r * y)
     xx = np.maximum(d * y, dt(1e-12 if exact else 1e-6))
     g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
     surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
-    w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
     s_mix = np.asarray((surv @ w_col)[..., 0], dtype=np.float64)
-    if not exact:
-        return s_mix, np.zeros_like(s_mix)
     dens = ((1 - pw_) * mu_ * e_mu + pw_ * th_ * mu_ * g) * (y_raw >= 0)
     return s_mix, np.asarray((dens @ w_col)[..., 0], dtype=np.float64) / 1000.0
 
