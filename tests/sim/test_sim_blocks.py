@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from tests.sim.golden_cases import CASES, GOLDEN, arrays
 
 import microdc.sim.engine as engine_mod
-from microdc.sim import SimConfig
+from microdc.sim import Fault, FaultKind, FaultSpec, SimConfig
 
 #: Latency figures come from an iterative solve (grid bracket + 3 safeguarded Newton steps, now over
 #: whole blocks, the mixture summed in another order), so they are compared within tolerances; the rest
@@ -99,3 +100,45 @@ def test_block_config_is_checked() -> None:
 
     with pytest.raises(SimConfigError, match="block_steps"):
         SimConfig(block_steps=0)
+
+
+def _quiet_eu() -> tuple[Any, Any]:
+    from microdc.examples import resolve_scenario
+    from microdc.model import load_scenario
+    from microdc.sim.synthetic import synthetic_plan
+
+    s = load_scenario(resolve_scenario("eu-sovereign"))
+    return s, synthetic_plan(s)
+
+
+def test_replicas_in_one_pass_equal_separate_runs(tmp_path: Path) -> None:
+    from microdc.sim import simulate, simulate_replicas
+
+    s, plan = _quiet_eu()
+    cfg = SimConfig(days=1, step_s=900)
+    seeds = [3, 4, 5]
+    batch = simulate_replicas(s, plan, cfg, seeds=seeds, keep_frames=True)
+    assert len(batch) == 3
+    for seed, got in zip(seeds, batch, strict=True):
+        alone = simulate(s, plan, replace(cfg, seed=seed), keep_frames=True)
+        want = arrays(alone)
+        for name, value in arrays(got).items():
+            np.testing.assert_array_equal(value, want[name], err_msg=f"seed {seed}: {name}")
+    # Replicas really differ (their demand noise is their own).
+    assert batch[0].summary["energy_kwh"] != batch[1].summary["energy_kwh"]
+
+
+def test_replicas_with_faults_run_one_by_one_and_still_match(tmp_path: Path) -> None:
+    from microdc.sim import simulate, simulate_replicas
+
+    s, plan = _quiet_eu()
+    t0 = pd.Timestamp(s.start, tz="UTC")
+    faults = FaultSpec(
+        (Fault(FaultKind.SITE_OUTAGE, plan.sites[0].site, t0 + pd.Timedelta(hours=3), None, "t"),)
+    )
+    cfg = SimConfig(days=0.5, step_s=900)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    batch = simulate_replicas(s, plan, cfg, seeds=[1, 2], faults=faults, out_dirs=outs)
+    alone = simulate(s, plan, replace(cfg, seed=2), faults=faults)
+    assert json.dumps(batch[1].summary, sort_keys=True) == json.dumps(alone.summary, sort_keys=True)
+    assert (outs[0] / "summary.json").is_file() and (outs[1] / "timeseries.parquet").is_file()

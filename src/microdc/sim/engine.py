@@ -20,8 +20,10 @@ output, bit for bit.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet
 from microdc.sim.latency import (
     Atoms,
     BlockLatency,
+    CurveSink,
     RunAccumulator,
     ServiceAtoms,
     block_latency,
@@ -83,6 +86,34 @@ class _Event:
     action: str = field(compare=False)  # start | end | throttle | shutdown | battery_empty
     site: int = field(compare=False)
     fault: int = field(compare=False)  # index into faults (-1: none)
+
+
+#: What a replica does not share with the run it was made from (arrays copied, then evolved).
+_PER_RUN_STATE = (
+    "route",
+    "failed",
+    "link_cut",
+    "cooling_failed",
+    "grid_out",
+    "untrusted",
+    "throttled",
+    "shut_thermal",
+    "shut_battery",
+    "inlet",
+    "battery",
+    "backlog",
+    "last_pue",
+)
+
+
+@dataclass
+class _Member:
+    """One replica in a pass: its simulation (own noise, state and counters) and its outputs."""
+
+    sim: Simulation
+    writer: OutputWriter
+    acc: RunAccumulator
+    totals: _Totals
 
 
 @dataclass
@@ -587,64 +618,107 @@ class Simulation:
         )
         return max(1, cfg.block_elements // per_step)
 
-    def _block_end(self, k: int) -> int:
+    def _block_end(self, k: int, replicas: int = 1) -> int:
         """End (exclusive) of the block starting at step k: the next event splits it; while a thermal
         or battery chain runs (its next event depends on this step's state) a block is one step."""
         sites = ~self.fleet.is_cloud
         if (sites & (self.cooling_failed > 0)).any() or (sites & (self.grid_out > 0) & self.alive).any():
             return k + 1
-        end = min(self.n_steps, k + self._block_len())
+        end = min(self.n_steps, k + max(1, self._block_len() // replicas))
         if self._events:
             nxt = int(self.times.searchsorted(self._events[0].time, side="left"))
             end = min(end, max(nxt, k + 1))
         return end
 
     def run(self, out_dir: Path | None = None, *, keep_frames: bool = False) -> SimResult:
+        return self._run_members([self], [out_dir], keep_frames=keep_frames)[0]
+
+    def replica(self, seed: int) -> Simulation:
+        """This run with another seed, sharing everything the seed does not change (fleet, series,
+        routing); only for runs without faults (whose draws and re-placements depend on the seed)."""
+        if self.faults:
+            raise ValueError("a replica shares its fault schedule; build one Simulation per seed instead")
+        twin = copy.copy(self)
+        twin.cfg = replace(self.cfg, seed=seed)
+        seeds = np.random.SeedSequence(seed).spawn(3)
+        twin.rng_noise, twin.rng_faults, twin.rng_requests = (np.random.default_rng(x) for x in seeds)
+        for name in _PER_RUN_STATE:
+            setattr(twin, name, getattr(self, name).copy())
+        twin.event_log = []
+        twin._events = []
+        twin._cause = {}
+        twin.sovereignty_violations = twin.security_violations = 0
+        return twin
+
+    def _run_members(
+        self, sims: list[Simulation], out_dirs: list[Path | None], *, keep_frames: bool = False
+    ) -> list[SimResult]:
+        """Run ``sims`` (this one and its replicas) in one pass: each block's steps of every replica are
+        stacked as rows of the same arrays; state, totals and outputs stay per replica."""
         f = self.fleet
         cfg = self.cfg
         n, v_n = self.n_targets, len(self.services)
-        writer = OutputWriter(
-            out_dir, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames
-        )
-        acc = RunAccumulator(v_n)
-        totals = _Totals(n, v_n)
+        members = [
+            _Member(
+                sim,
+                OutputWriter(out, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames),
+                RunAccumulator(v_n),
+                _Totals(n, v_n),
+            )
+            for sim, out in zip(sims, out_dirs, strict=True)
+        ]
         k = 0
         while k < self.n_steps:
-            self._apply_events(k, self.times[k])
-            end = self._block_end(k)
-            self._run_block(k, end, writer, acc, totals)
+            for m in members:
+                m.sim._apply_events(k, self.times[k])
+            end = self._block_end(k, len(members))
+            self._run_block(k, end, members)
             k = end
             if cfg.progress is not None:
                 cfg.progress(k, self.n_steps)
-        frames = writer.close()
-        summary = build_summary(self, totals, self._latency_totals(acc))
-        if out_dir is not None:
-            writer.write_json(out_dir, summary, self.event_log)
-        return SimResult(
-            summary=summary,
-            events=self.event_log,
-            out_dir=out_dir,
-            timeseries=frames[0] if frames else None,
-            service_latency=frames[1] if frames else None,
-        )
+        results = []
+        for m, out_dir in zip(members, out_dirs, strict=True):
+            frames = m.writer.close()
+            summary = build_summary(m.sim, m.totals, m.sim._latency_totals(m.acc))
+            if out_dir is not None:
+                m.writer.write_json(out_dir, summary, m.sim.event_log)
+            results.append(
+                SimResult(
+                    summary=summary,
+                    events=m.sim.event_log,
+                    out_dir=out_dir,
+                    timeseries=frames[0] if frames else None,
+                    service_latency=frames[1] if frames else None,
+                )
+            )
+        return results
 
-    def _run_block(
-        self, k0: int, k1: int, writer: OutputWriter, acc: RunAccumulator, totals: _Totals
-    ) -> None:
+    def _run_block(self, k0: int, k1: int, members: list[_Member]) -> None:
         """Steps k0..k1-1 with the fleet as it is (no event in between), every quantity an array of
-        steps × sources, pieces, queues or targets."""
+        rows × sources, pieces, queues or targets, a row being one step of one replica."""
         f = self.fleet
         cfg = self.cfg
         n, v_n, b = self.n_targets, len(self.services), k1 - k0
+        n_rows = b * len(members)
         sites = ~f.is_cloud
-        lam_d = self.rates_block(k0, k1)
+        if len(members) == 1:
+            lam_d = self.rates_block(k0, k1)
+            acc: RunAccumulator | CurveSink = members[0].acc
+        else:
+            lam_d = np.concatenate([m.sim.rates_block(k0, k1) for m in members])
+
+            def acc(row0: int, grid: FloatArray, surv: FloatArray, req: FloatArray, mean: FloatArray) -> None:
+                for i in range(row0 // b, (row0 + surv.shape[0] - 1) // b + 1):
+                    sl = slice(max(i * b - row0, 0), min((i + 1) * b - row0, surv.shape[0]))
+                    members[i].acc.add_block(grid[sl], surv[sl], req[sl], mean[sl])
+
         lam_w = lam_d[:, self.p_demand] * self.p_fraction
         lam_r = lam_w[:, self.r_idx]
         nq = self.q_target.size
         lam_q = _rowcount(self.r_queue, lam_r, nq)
         speed = np.where(self.throttled[self.q_target], cfg.throttle_speed, 1.0)
         mu_q = (1.0 / self.v_cpu)[self.q_service] * speed
-        servers = np.broadcast_to(self.q_servers, (b, nq))
+        servers = np.broadcast_to(self.q_servers, (n_rows, nq))
         if self.q_cloud.any():
             need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
             servers = np.where(self.q_cloud, np.maximum(1.0, np.ceil(need)), servers)
@@ -681,9 +755,10 @@ class Simulation:
         it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
         it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
         clim = np.maximum(f.climate, 0)
-        outdoor = np.where(f.climate >= 0, self.outdoor[clim, k0:k1].T, np.nan)
-        dew_point = np.where(f.climate >= 0, self.dew_point[clim, k0:k1].T, np.nan)
-        cooling, ups, dist, misc = (np.zeros((b, n)) for _ in range(4))
+        reps = (len(members), 1)
+        outdoor = np.tile(np.where(f.climate >= 0, self.outdoor[clim, k0:k1].T, np.nan), reps)
+        dew_point = np.tile(np.where(f.climate >= 0, self.dew_point[clim, k0:k1].T, np.nan), reps)
+        cooling, ups, dist, misc = (np.zeros((n_rows, n)) for _ in range(4))
         for module, idx in self.module_groups:
             on = idx[alive[idx]]
             if on.size == 0:
@@ -696,89 +771,92 @@ class Simulation:
         total = it_w + cooling + ups + dist + misc
         with np.errstate(divide="ignore", invalid="ignore"):
             pue = np.where(it_w > 0, total / np.where(it_w > 0, it_w, 1.0), np.nan)
-        finite = np.isfinite(pue)
-        last = b - 1 - np.argmax(finite[::-1], axis=0)
-        self.last_pue = np.where(finite.any(axis=0), pue[last, np.arange(n)], self.last_pue)
-        intensity = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0)
+        intensity = np.tile(np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0), reps)
         energy = total * self.step_h / 1000.0
         carbon = energy * intensity
-
-        # --- inlet temperature, battery, sync backlog ------------------------------------------
-        inlet_now = self._thermal_block(k0, k1, it_w, outdoor, alive)
-        if b == 1:
-            self._battery(self.times[k0], total[0], alive)
         gen = np.where(sites & alive, _rowcount(self.r_target, self.r_gen * keep_r, n), 0.0)
-        synced, backlog = self._sync_block(gen, alive)
-
-        # --- services, costs, checks -------------------------------------------------------------
         with np.errstate(divide="ignore", invalid="ignore"):
             viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
         slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
         slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
-        if self.r_illegal_sov.size:
-            self.sovereignty_violations += int(np.count_nonzero(served_r[:, self.r_illegal_sov] > 0))
-        if self.r_illegal_tier.size:
-            self.security_violations += int(np.count_nonzero(served_r[:, self.r_illegal_tier] > 0))
-        # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
-        # vs the module's envelope, memory reserved by the pieces serving there vs the site's memory.
-        totals.grid_cap.add(total, f.grid_power_w)
-        totals.module_kw.add(it_w, f.module_it_w)
         mem_used = _rowcount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
-        totals.memory.add(mem_used, f.memory_gb)
-        totals.add_block(
-            self,
-            energy=energy,
-            parts=(it_w, cooling, ups, dist, misc, total),
-            carbon=carbon,
-            served_r=served_r,
-            unserved_v=unserved_v,
-            served_v=served_v,
-            synced=synced,
-            backlog=backlog,
-            cloud_cores=cloud_cores,
-            violated=~slo_met,
-        )
         times = self.times[k0:k1]
-        unserved_req = unserved_v.sum(axis=1) * self.step_s
-        if self.faults and (unserved_req > 0).any():
-            for i, ft in enumerate(self.faults):
-                act = np.asarray(times >= ft.start) & (unserved_req > 0)
-                if ft.end is not None:
-                    act &= np.asarray(times < ft.end)
-                if act.any():
-                    imp = self.impact[i]
-                    imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
-        writer.add_block(
-            times=np.asarray(times.as_unit("ns").asi8, dtype=np.int64),
-            state=np.broadcast_to(self.state_codes(), (b, n)),
-            targets={
-                "load_rps": load,
-                "utilization": util,
-                "it_w": it_w,
-                "cooling_w": cooling,
-                "ups_loss_w": ups,
-                "distribution_loss_w": dist,
-                "misc_w": misc,
-                "total_w": total,
-                "pue": pue,
-                "outdoor_c": outdoor,
-                "inlet_c": inlet_now,
-                "carbon_intensity_g_per_kwh": intensity,
-                "carbon_g": carbon,
-                "energy_kwh": energy,
-                "sync_backlog_gb": backlog,
-            },
-            services={
-                "p50_ms": latency.p50_ms,
-                "p95_ms": latency.p95_ms,
-                "p99_ms": latency.p99_ms,
-                "mean_ms": latency.mean_ms,
-                "served_rps": served_v,
-                "unserved_rps": unserved_v,
-                "slo_violation_fraction": viol,
-            },
-            slo_met=slo_met,
-        )
+        time_ns = np.asarray(times.as_unit("ns").asi8, dtype=np.int64)
+        unserved_all = unserved_v.sum(axis=1) * self.step_s
+        for i, m in enumerate(members):
+            sl = slice(i * b, (i + 1) * b)
+            ms, totals = m.sim, m.totals
+            finite = np.isfinite(pue[sl])
+            last = b - 1 - np.argmax(finite[::-1], axis=0)
+            ms.last_pue = np.where(finite.any(axis=0), pue[sl][last, np.arange(n)], ms.last_pue)
+            # --- inlet temperature, battery, sync backlog --------------------------------------
+            inlet_now = ms._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
+            if b == 1:
+                ms._battery(self.times[k0], total[sl][0], alive)
+            synced, backlog = ms._sync_block(gen[sl], alive)
+            # --- services, costs, checks ---------------------------------------------------------
+            if self.r_illegal_sov.size:
+                ms.sovereignty_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_sov] > 0))
+            if self.r_illegal_tier.size:
+                ms.security_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_tier] > 0))
+            # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT
+            # power vs the module's envelope, memory reserved by the pieces serving there vs the site's.
+            totals.grid_cap.add(total[sl], f.grid_power_w)
+            totals.module_kw.add(it_w[sl], f.module_it_w)
+            totals.memory.add(mem_used[sl], f.memory_gb)
+            totals.add_block(
+                ms,
+                energy=energy[sl],
+                parts=(it_w[sl], cooling[sl], ups[sl], dist[sl], misc[sl], total[sl]),
+                carbon=carbon[sl],
+                served_r=served_r[sl],
+                unserved_v=unserved_v[sl],
+                served_v=served_v[sl],
+                synced=synced,
+                backlog=backlog,
+                cloud_cores=cloud_cores[sl],
+                violated=~slo_met[sl],
+            )
+            unserved_req = unserved_all[sl]
+            if ms.faults and (unserved_req > 0).any():
+                for j, ft in enumerate(ms.faults):
+                    act = np.asarray(times >= ft.start) & (unserved_req > 0)
+                    if ft.end is not None:
+                        act &= np.asarray(times < ft.end)
+                    if act.any():
+                        imp = ms.impact[j]
+                        imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
+            m.writer.add_block(
+                times=time_ns,
+                state=np.broadcast_to(ms.state_codes(), (b, n)),
+                targets={
+                    "load_rps": load[sl],
+                    "utilization": util[sl],
+                    "it_w": it_w[sl],
+                    "cooling_w": cooling[sl],
+                    "ups_loss_w": ups[sl],
+                    "distribution_loss_w": dist[sl],
+                    "misc_w": misc[sl],
+                    "total_w": total[sl],
+                    "pue": pue[sl],
+                    "outdoor_c": outdoor[sl],
+                    "inlet_c": inlet_now,
+                    "carbon_intensity_g_per_kwh": intensity[sl],
+                    "carbon_g": carbon[sl],
+                    "energy_kwh": energy[sl],
+                    "sync_backlog_gb": backlog,
+                },
+                services={
+                    "p50_ms": latency.p50_ms[sl],
+                    "p95_ms": latency.p95_ms[sl],
+                    "p99_ms": latency.p99_ms[sl],
+                    "mean_ms": latency.mean_ms[sl],
+                    "served_rps": served_v[sl],
+                    "unserved_rps": unserved_v[sl],
+                    "slo_violation_fraction": viol[sl],
+                },
+                slo_met=slo_met[sl],
+            )
 
     def _latency_totals(self, acc: RunAccumulator) -> Any:
         """Run-level latency source for the summary (the request mode uses every request instead)."""
@@ -792,7 +870,7 @@ class Simulation:
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
-        acc: RunAccumulator,
+        acc: RunAccumulator | CurveSink,
     ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
         """Fluid queues over a block: served rate, kept share and busy servers per step and queue, and
         the block's latency."""
@@ -1056,4 +1134,48 @@ def simulate(
     return sim.run(out_dir, keep_frames=keep_frames)
 
 
-__all__ = ["HOURS_PER_YEAR", "STATES", "SimResult", "Simulation", "simulate"]
+def simulate_replicas(
+    scenario: Scenario,
+    plan: Plan,
+    config: SimConfig | None = None,
+    *,
+    seeds: Sequence[int],
+    faults: FaultSpec | None = None,
+    out_dirs: Sequence[Path | None] | None = None,
+    plan_path: str | Path = "plan.json",
+    keep_frames: bool = False,
+) -> list[SimResult]:
+    """One run per seed of the same scenario and plan; result i is what ``simulate`` gives with
+    ``seed=seeds[i]`` (bit for bit). Fluid runs without faults share one pass: each block holds every
+    replica's steps as rows of the same arrays. With faults (whose random draws, re-placements and
+    thermal or battery chains differ per seed), or in request mode, the replicas run one after another
+    on one fleet. ``out_dirs[i]``: where replica i writes its files (None: nowhere)."""
+    cfg = config or SimConfig()
+    dirs: list[Path | None] = list(out_dirs) if out_dirs is not None else [None] * len(seeds)
+    if len(dirs) != len(seeds):
+        raise ValueError(f"{len(seeds)} seeds but {len(dirs)} output directories")
+    for d in dirs:
+        if d is not None:
+            d.mkdir(parents=True, exist_ok=True)
+    if not seeds:
+        return []
+    spec = faults or FaultSpec(())
+    if cfg.mode == "fluid" and not spec.faults and spec.random is None:
+        lead = Simulation(scenario, plan, replace(cfg, seed=seeds[0]), None, plan_path)
+        sims = [lead] + [lead.replica(s) for s in seeds[1:]]
+        return lead._run_members(sims, dirs, keep_frames=keep_frames)
+    fleet = build_fleet(scenario, plan, plan_path)
+    out: list[SimResult] = []
+    for seed, d in zip(seeds, dirs, strict=True):
+        one = replace(cfg, seed=seed)
+        if cfg.mode == "requests":
+            from microdc.sim.requests import RequestSimulation
+
+            sim: Simulation = RequestSimulation(scenario, plan, one, faults, plan_path)
+        else:
+            sim = Simulation(scenario, plan, one, faults, plan_path, fleet=fleet)
+        out.append(sim.run(d, keep_frames=keep_frames))
+    return out
+
+
+__all__ = ["HOURS_PER_YEAR", "STATES", "SimResult", "Simulation", "simulate", "simulate_replicas"]

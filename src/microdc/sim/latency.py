@@ -16,6 +16,7 @@ requests) onto a fixed fine log-spaced grid per service and inverted at the end 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,6 +350,10 @@ def service_atoms(atoms: Atoms, n_services: int) -> ServiceAtoms:
     return ServiceAtoms(index, valid)
 
 
+#: Receives a block's survival curves for run-level figures: (first row, grid, survival, requests, mean).
+CurveSink = Callable[[int, FloatArray, FloatArray, FloatArray, FloatArray], None]
+
+
 @dataclass
 class BlockLatency:
     """Per-step, per-service results of a block (arrays of steps × services)."""
@@ -428,11 +433,12 @@ def block_latency(
     mu_q: FloatArray,
     theta_q: FloatArray,
     slo_bound_ms: FloatArray,
-    accumulator: RunAccumulator | None,
+    accumulator: RunAccumulator | CurveSink | None,
     step_s: float,
     *,
     grid_points: int = 48,
     newton_steps: int = 3,
+    row0: int = 0,
 ) -> BlockLatency:
     """Per-step, per-service p50/p95/p99, mean and share over the SLO bound for a block of steps:
     ``atom_w`` is (steps × atoms), the queue parameters (steps × queues). Every step and service is
@@ -457,6 +463,7 @@ def block_latency(
                 step_s,
                 grid_points=grid_points,
                 newton_steps=newton_steps,
+                row0=row0 + a,
             )
             for a in range(0, n_steps, chunk)
         ]
@@ -515,6 +522,8 @@ def block_latency(
         x = np.where(has[..., None], x, np.nan)
         out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
         out.mean_ms = np.where(has, mean, np.nan)
-        if accumulator is not None:
+        if isinstance(accumulator, RunAccumulator):
             accumulator.add_block(grid, s_grid, np.where(has, total * step_s, 0.0), out.mean_ms)
+        elif accumulator is not None:
+            accumulator(row0, grid, s_grid, np.where(has, total * step_s, 0.0), out.mean_ms)
     return out

@@ -21,7 +21,7 @@ from microdc.placement.plan import Plan
 from microdc.sim.config import SimConfig
 from microdc.sim.engine import FloatArray, Simulation
 from microdc.sim.faults import FaultSpec
-from microdc.sim.latency import LEVELS, BlockLatency, RunAccumulator, StepLatency
+from microdc.sim.latency import LEVELS, BlockLatency, CurveSink, RunAccumulator, StepLatency
 
 
 class RequestTotals:
@@ -80,12 +80,11 @@ class RequestSimulation(Simulation):
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
-        acc: RunAccumulator,
+        acc: RunAccumulator | CurveSink,
     ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
         """Requests are simulated one step after another (queues carry over), the block stacked."""
         rows = [
-            self._serve(k0 + j, lam_w[j], lam_q[j], mu_q, servers[j], cap_q[j], acc)
-            for j in range(lam_w.shape[0])
+            self._serve(k0 + j, lam_w[j], lam_q[j], mu_q, servers[j], cap_q[j]) for j in range(lam_w.shape[0])
         ]
         lat = [r[3] for r in rows]
         block = BlockLatency(
@@ -109,7 +108,6 @@ class RequestSimulation(Simulation):
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
-        acc: RunAccumulator,
     ) -> tuple[FloatArray, FloatArray, FloatArray, StepLatency]:
         rng = self.rng_requests
         dt = self.step_s
