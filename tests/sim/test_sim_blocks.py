@@ -142,3 +142,27 @@ def test_replicas_with_faults_run_one_by_one_and_still_match(tmp_path: Path) -> 
     alone = simulate(s, plan, replace(cfg, seed=2), faults=faults)
     assert json.dumps(batch[1].summary, sort_keys=True) == json.dumps(alone.summary, sort_keys=True)
     assert (outs[0] / "summary.json").is_file() and (outs[1] / "timeseries.parquet").is_file()
+
+
+def test_cli_replicas_write_one_summary_per_seed(tmp_path: Path) -> None:
+    from tests.sim.twin import twin_plan, write_twin
+    from typer.testing import CliRunner
+
+    from microdc.cli.main import app
+    from microdc.model import load_scenario
+    from microdc.sim import simulate
+
+    root = write_twin(tmp_path / "twin", n_plus=1)
+    plan_path = tmp_path / "plan.json"
+    twin_plan().write(plan_path)
+    out = tmp_path / "out"
+    args = ["simulate", str(root), "--plan", str(plan_path), "-o", str(out), "--days", "0.25"]
+    r = CliRunner().invoke(app, [*args, "--step", "10min", "--seed", "4", "--replicas", "3", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    table = json.loads((out / "replicas.json").read_text())
+    assert [row["seed"] for row in table] == [4, 5, 6]
+    alone = simulate(load_scenario(root), twin_plan(), SimConfig(days=0.25, step_s=600, seed=5))
+    got = json.loads((out / "replica-5" / "summary.json").read_text())
+    assert got["seed"] == 5 and got["energy_kwh"] == alone.summary["energy_kwh"]
+    assert len({row["energy_kwh"] for row in table}) == 3  # each replica its own noise
+    assert "3 replicas" in r.output
