@@ -115,7 +115,7 @@ def test_replicas_in_one_pass_equal_separate_runs(tmp_path: Path) -> None:
     from microdc.sim import simulate, simulate_replicas
 
     s, plan = _quiet_eu()
-    cfg = SimConfig(days=1, step_s=900)
+    cfg = SimConfig(days=1, step_s=900, uplink_gbps=1e-5)  # a thin uplink: sync backlogs build up
     seeds = [3, 4, 5]
     batch = simulate_replicas(s, plan, cfg, seeds=seeds, keep_frames=True)
     assert len(batch) == 3
@@ -124,8 +124,9 @@ def test_replicas_in_one_pass_equal_separate_runs(tmp_path: Path) -> None:
         want = arrays(alone)
         for name, value in arrays(got).items():
             np.testing.assert_array_equal(value, want[name], err_msg=f"seed {seed}: {name}")
-    # Replicas really differ (their demand noise is their own).
+    # Replicas really differ (their demand noise is their own), and the backlog state is exercised.
     assert batch[0].summary["energy_kwh"] != batch[1].summary["energy_kwh"]
+    assert batch[0].summary["sync"]["max_backlog_gb"] > 0
 
 
 def test_replicas_with_faults_run_one_by_one_and_still_match(tmp_path: Path) -> None:
