@@ -474,11 +474,55 @@ def block_latency(
             )
         )
     out = BlockLatency.empty(n_steps, n_v)
+    grid = np.zeros((n_steps, n_v, grid_points))
+    s_grid = np.ones((n_steps, n_v, grid_points))
+    n_req = np.zeros((n_steps, n_v))
+    for v in range(n_v):  # one service at a time: its own number of atoms, no padding
+        sel = by_service.index[v][by_service.valid[v]]
+        if sel.size == 0:
+            continue
+        res, g, s, nr = _solve(
+            atoms,
+            sel[None, :],
+            atom_w,
+            pw_q,
+            mu_q,
+            theta_q,
+            slo_bound_ms[v : v + 1],
+            step_s,
+            grid_points,
+            newton_steps,
+        )
+        for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
+            getattr(out, name)[:, v] = getattr(res, name)[:, 0]
+        grid[:, v], s_grid[:, v], n_req[:, v] = g[:, 0], s[:, 0], nr[:, 0]
+    if isinstance(accumulator, RunAccumulator):
+        accumulator.add_block(grid, s_grid, n_req, out.mean_ms)
+    elif accumulator is not None:
+        accumulator(row0, grid, s_grid, n_req, out.mean_ms)
+    return out
+
+
+def _solve(
+    atoms: Atoms,
+    idx: IntArray,
+    atom_w: FloatArray,
+    pw_q: FloatArray,
+    mu_q: FloatArray,
+    theta_q: FloatArray,
+    slo_bound_ms: FloatArray,
+    step_s: float,
+    grid_points: int,
+    newton_steps: int,
+) -> tuple[BlockLatency, FloatArray, FloatArray, FloatArray]:
+    """The quantile solve for the services whose atoms are ``idx`` (services × atoms): results, and each
+    (step, service)'s grid, survival on it and requests, for the run-level accumulator."""
+    n_steps, n_v = atom_w.shape[0], idx.shape[0]
+    out = BlockLatency.empty(n_steps, n_v)
     with np.errstate(all="ignore"):
-        idx, valid = by_service.index, by_service.valid
         q = atoms.queue[idx]  # (V, A)
         rtt = np.broadcast_to(atoms.rtt_ms[idx], (n_steps, *idx.shape))
-        w = np.where(valid, atom_w[:, idx], 0.0)  # (B, V, A)
+        w = atom_w[:, idx]  # (B, V, A)
         live = w > 0
         total = _sum_atoms(w)  # (B, V)
         has = total > 0
@@ -522,8 +566,4 @@ def block_latency(
         x = np.where(has[..., None], x, np.nan)
         out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
         out.mean_ms = np.where(has, mean, np.nan)
-        if isinstance(accumulator, RunAccumulator):
-            accumulator.add_block(grid, s_grid, np.where(has, total * step_s, 0.0), out.mean_ms)
-        elif accumulator is not None:
-            accumulator(row0, grid, s_grid, np.where(has, total * step_s, 0.0), out.mean_ms)
-    return out
+    return out, grid, s_grid, np.where(has, total * step_s, 0.0)
