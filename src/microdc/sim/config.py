@@ -40,13 +40,15 @@ class SimConfig:
     start: first step (UTC; default the scenario's start date at 00:00 UTC).
     noise_cv: extra multiplicative per-step noise on each source's rate (seeded), on top of the
       Poisson sampling noise of a step's request count (fluid mode; request mode realizes it).
-    max_utilization: a queue serves at most this share of its capacity; the rest is unserved (shed).
+    max_utilization: a queue's M/M/c latency is taken at most at this utilization; arrivals beyond it
+      are served with the servers flat out, and what they cannot serve waits in a fluid backlog.
     throttle_speed: a throttled site's cores run at this share of their speed (and dynamic power).
     setpoint_inlet_c / throttle_inlet_c / shutdown_inlet_c: inlet air held by working cooling; ASHRAE
       A1 allowable maximum (throttle); the limit at which servers shut down.
     uplink_gbps: backhaul bandwidth that drains an MDC's sync backlog.
     max_atoms / atom_tolerance_ms: latency mixture resolution (see sim.latency).
-    request_timeout_s: request mode: a request waiting longer than this is dropped (unserved).
+    request_timeout_s: a request waiting longer than this is dropped (unserved): request mode per
+      request, fluid mode from the backlog (at most servers × timeout requests wait).
     block_steps: steps computed together between events (None: as many as keep each (steps × …) array
       of a block within ``block_elements`` numbers). Results are identical for every block size.
     """

@@ -1,13 +1,15 @@
 """The digital twin: step a plan through time with its demand, weather, grid carbon and faults.
 
-Per step (fluid mode, every quantity an array over sources, pieces, queues or targets):
+Per step (fluid mode, every quantity an array over sources, pieces, queues or targets; steps between
+two events are computed together as a block, see docs/simulator.md):
 
 1. events due at the step start apply (faults start or end; throttles, thermal shutdowns and empty
    batteries found during the previous step); what a fault displaces is re-placed by the online placer;
 2. arrival rates: each source's mean × its load profile × seeded noise;
 3. routing: the plan's pieces (primary assignments, or where the placer moved them) → per-queue rates,
-   a queue being one service at one target; a queue serves at most ``max_utilization`` of its capacity
-   and sheds the rest (unserved);
+   a queue being one service at one target; up to ``max_utilization`` of its capacity a queue serves
+   what arrives; beyond, its servers run flat out and the rest waits in a fluid backlog carried across
+   steps, dropped (unserved) once it would wait longer than ``request_timeout_s``;
 4. latency: M/M/c per queue + network RTT per piece, mixed per service (sim.latency);
 5. power: servers from utilization; cooling, UPS, distribution and misc from that hour's outdoor
    temperature (physics.site_power); cloud regions from cores used × watts per core × PUE; energy,
@@ -103,6 +105,8 @@ _PER_RUN_STATE = (
     "battery",
     "backlog",
     "last_pue",
+    "q_backlog",
+    "lost_v",
 )
 
 
@@ -256,6 +260,9 @@ class Simulation:
         self._cause: dict[int, int] = {}  # site -> fault behind its current thermal/battery chain
         self.sovereignty_violations = 0
         self.security_violations = 0
+        self.lost_v = np.zeros(len(self.services))  # backlogged requests lost with their queue
+        self.q_backlog: FloatArray = np.zeros(0)  # fluid backlog per queue (requests)
+        self._q_keys: IntArray = np.zeros(0, dtype=np.int64)  # target × services + service per queue
         self._reroute()
 
     @staticmethod
@@ -346,6 +353,17 @@ class Simulation:
         self.q_target = (uniq // v_n).astype(np.int64)
         self.q_service = (uniq % v_n).astype(np.int64)
         nq = uniq.size
+        # The fluid backlog stays with its queue (same target and service) while the target is alive;
+        # what waited on a queue that is gone or dead is lost (counted unserved in the next step).
+        backlog = np.zeros(nq)
+        if self.q_backlog.size:
+            pos = np.clip(np.searchsorted(self._q_keys, uniq), 0, self._q_keys.size - 1)
+            kept = (self._q_keys[pos] == uniq) & self.alive[self.q_target]
+            backlog = np.where(kept, self.q_backlog[pos], 0.0)
+            self.lost_v = self.lost_v + np.bincount(self._q_keys % v_n, self.q_backlog, minlength=v_n)
+            self.lost_v = self.lost_v - np.bincount(self.q_service, backlog, minlength=v_n)
+        self._q_keys = uniq
+        self.q_backlog = backlog
         # Servers (cores) per site queue: the site's cores shared in proportion to the peak core needs
         # of what it hosts; at least one each.
         need = np.bincount(self.p_queue[routed], weights=self.table.demand[routed, 0], minlength=nq)
@@ -726,14 +744,27 @@ class Simulation:
         # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
         # this keeps the twin honest when it cannot)
         cap_q = np.where(self.alive[self.q_target], cap_q, 0.0)
-        served_q, keep_q, busy_q, latency = self._serve_block(k0, lam_w, lam_q, mu_q, servers, cap_q, acc)
+        if cfg.mode == "fluid":
+            full_q = np.where(self.alive[self.q_target], servers * mu_q, 0.0)
+            avail_q, wait_ms, grown = self._backlog_block(members, b, lam_q, cap_q, full_q)
+        else:  # request mode keeps its own queues
+            avail_q, wait_ms, grown = None, None, np.zeros((n_rows, nq))
+        served_q, keep_q, busy_q, latency = self._serve_block(
+            k0, lam_w, lam_q, mu_q, servers, cap_q, acc, avail_q=avail_q, wait_ms=wait_ms
+        )
         keep_r = keep_q[:, self.r_queue]
         served_r = lam_r * keep_r
         served_v = _rowcount(self.r_service, served_r, v_n)
         offered_v = _rowcount(self.p_service, lam_w, v_n) + _rowcount(
             self.d_service, lam_d * self.d_uncovered, v_n
         )
-        unserved_v = np.maximum(offered_v - served_v, 0.0)
+        # unserved: what the plan leaves uncovered, pieces without a target, and requests that timed
+        # out in a backlog (offered − served − backlog growth); lost backlogs count at a block's start
+        unserved_v = np.maximum(offered_v - served_v - _rowcount(self.q_service, grown, v_n), 0.0)
+        for i, m in enumerate(members):
+            if m.sim.lost_v.any():
+                unserved_v[i * b] += m.sim.lost_v / self.step_s
+                m.sim.lost_v = np.zeros(v_n)
 
         # --- per target: load, utilization, power -------------------------------------------------
         alive = self.alive
@@ -871,14 +902,20 @@ class Simulation:
         servers: FloatArray,
         cap_q: FloatArray,
         acc: RunAccumulator | CurveSink,
+        *,
+        avail_q: FloatArray | None = None,
+        wait_ms: FloatArray | None = None,
     ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
         """Fluid queues over a block: served rate, kept share and busy servers per step and queue, and
-        the block's latency."""
-        served_q = np.minimum(lam_q, cap_q)
+        the block's latency. ``avail_q``: the served rate when a backlog decides it (servers flat out;
+        the M/M/c part of the latency is then taken at cap_q); ``wait_ms``: the backlog's mean extra
+        wait per step and queue (None: none)."""
+        served_q = np.minimum(lam_q, cap_q) if avail_q is None else avail_q
         with np.errstate(divide="ignore", invalid="ignore"):
             keep_q = np.where(lam_q > 0, served_q / np.where(lam_q > 0, lam_q, 1.0), 1.0)
-        pw_q = erlang_c(served_q, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
-        theta_q = servers * mu_q - served_q
+        in_queue = served_q if avail_q is None else np.minimum(served_q, cap_q)
+        pw_q = erlang_c(in_queue, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
+        theta_q = servers * mu_q - in_queue
         busy_q = served_q / mu_q
         served_r = lam_w[:, self.r_idx] * keep_q[:, self.r_queue]
         atom_w = _rowcount(self.r_atom, served_r, self.atoms.size)
@@ -893,8 +930,42 @@ class Simulation:
             acc,
             self.step_s,
             grid_points=self.cfg.latency_grid_points,
+            queue_wait_ms=wait_ms,
         )
         return served_q, keep_q, busy_q, latency
+
+    def _backlog_block(
+        self, members: list[_Member], b: int, lam_q: FloatArray, cap_q: FloatArray, full_q: FloatArray
+    ) -> tuple[FloatArray | None, FloatArray | None, FloatArray]:
+        """The fluid queue of each (target, service) across steps. Below ``cap_q`` (max_utilization of
+        the servers) a step serves what arrives; above it the servers run flat out (``full_q``) and what
+        they cannot serve waits, q_t = min(max(0, q_{t−1} + a_t − full_t), full · timeout): what would
+        wait longer than the request timeout is dropped (unserved), as in request mode. Returns per row
+        and queue: the served rate (None: every step below cap_q with nothing waiting, the common case,
+        computed as before), the backlog's mean extra wait (ms) and the backlog's growth (rate)."""
+        dt = self.step_s
+        grown = np.zeros_like(lam_q)
+        if not any(m.sim.q_backlog.any() for m in members) and bool((lam_q <= cap_q).all()):
+            return None, None, grown
+        served = np.minimum(lam_q, cap_q)
+        wait = np.zeros_like(lam_q)
+        limit = full_q * self.cfg.request_timeout_s  # requests that can wait at most the timeout
+        for i, m in enumerate(members):
+            q = m.sim.q_backlog
+            for j in range(i * b, (i + 1) * b):
+                over = (lam_q[j] > cap_q[j]) | (q > 0)
+                if not over.any():
+                    continue
+                avail = lam_q[j] + q / dt
+                out = np.where(over, np.minimum(avail, full_q[j]), served[j])
+                new = np.where(over, np.minimum((avail - out) * dt, limit[j]), 0.0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    wait[j] = np.where(full_q[j] > 0, 500.0 * (q + new) / full_q[j], 0.0)
+                served[j] = out
+                grown[j] = (new - q) / dt
+                q = new
+            m.sim.q_backlog = q
+        return served, wait, grown
 
     def _thermal_block(
         self, k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray

@@ -439,6 +439,7 @@ def block_latency(
     grid_points: int = 48,
     newton_steps: int = 3,
     row0: int = 0,
+    queue_wait_ms: FloatArray | None = None,
 ) -> BlockLatency:
     """Per-step, per-service p50/p95/p99, mean and share over the SLO bound for a block of steps:
     ``atom_w`` is (steps × atoms), the queue parameters (steps × queues). Every step and service is
@@ -464,6 +465,7 @@ def block_latency(
                 grid_points=grid_points,
                 newton_steps=newton_steps,
                 row0=row0 + a,
+                queue_wait_ms=None if queue_wait_ms is None else queue_wait_ms[a : a + chunk],
             )
             for a in range(0, n_steps, chunk)
         ]
@@ -492,6 +494,7 @@ def block_latency(
             step_s,
             grid_points,
             newton_steps,
+            queue_wait_ms,
         )
         for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
             getattr(out, name)[:, v] = getattr(res, name)[:, 0]
@@ -514,6 +517,7 @@ def _solve(
     step_s: float,
     grid_points: int,
     newton_steps: int,
+    queue_wait_ms: FloatArray | None,
 ) -> tuple[BlockLatency, FloatArray, FloatArray, FloatArray]:
     """The quantile solve for the services whose atoms are ``idx`` (services × atoms): results, and each
     (step, service)'s grid, survival on it and requests, for the run-level accumulator."""
@@ -522,6 +526,8 @@ def _solve(
     with np.errstate(all="ignore"):
         q = atoms.queue[idx]  # (V, A)
         rtt = np.broadcast_to(atoms.rtt_ms[idx], (n_steps, *idx.shape))
+        if queue_wait_ms is not None:  # a fluid backlog ahead of the queue delays all it serves
+            rtt = rtt + queue_wait_ms[:, q]
         w = atom_w[:, idx]  # (B, V, A)
         live = w > 0
         total = _sum_atoms(w)  # (B, V)

@@ -81,6 +81,9 @@ class RequestSimulation(Simulation):
         servers: FloatArray,
         cap_q: FloatArray,
         acc: RunAccumulator | CurveSink,
+        *,
+        avail_q: FloatArray | None = None,
+        wait_ms: FloatArray | None = None,
     ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
         """Requests are simulated one step after another (queues carry over), the block stacked."""
         rows = [
