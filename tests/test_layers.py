@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "agent": {"model", "physics", "policy", "protocol"},
     "control": {"model", "physics", "policy", "protocol", "placement", "report", "cli"},
     "report": {"model", "physics", "policy", "placement", "sim"},
-    "demo": {"model", "physics", "policy", "protocol", "placement", "agent", "control"},
+    "sweep": {"model", "physics", "policy", "placement", "sim", "report", "examples"},
+    "demo": {"model", "physics", "policy", "protocol", "placement", "sim", "agent", "control"},
 }
 
 

@@ -24,7 +24,11 @@ def _run(*args: str) -> tuple[int, str]:
 
 def test_run_tiny_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code, text = _run(str(tiny_dir / "scenario.yaml"), "-o", str(out), "--days", "2", "--step", "1h")
+    scenario = tiny_dir / "scenario.yaml"  # sites that fail often, so that two days see faults
+    scenario.write_text(
+        scenario.read_text() + "reliability:\n  defaults:\n    site_outage: {mtbf_hours: 12, mttr_hours: 2}\n"
+    )
+    code, text = _run(str(scenario), "-o", str(out), "--days", "2", "--step", "1h")
     assert code == 0, text
     for name in ("report.html", "comparison.json", "plan.json"):
         assert (out / name).is_file()
@@ -40,7 +44,13 @@ def test_run_tiny_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     doc = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
     assert [e["alternative"] for e in doc["alternatives"]] == list(ALTERNATIVES)
     assert doc["days"] == 2 and doc["step_minutes"] == 60
-    assert {f["kind"] for f in doc["faults"]} == {"site_outage", "cooling_failure", "uplink_cut"}
+    # faults per candidate site from the failure rates, one schedule for every alternative
+    assert doc["faults"] and {f["source"] for f in doc["faults"]} == {"failure rates"}
+    assert {f["site"] for f in doc["faults"] if f["kind"] == "site_outage"} == {"berlin", "munich", "paris"}
+    exposure = {e["alternative"]: e["fault_exposure"] for e in doc["alternatives"]}
+    assert exposure["cloud-only"]["fault_hours"] == 0 and exposure["cloud-only"]["sites_built"] == 0
+    assert exposure["microdc"]["fault_hours"] > 0
+    assert "Exposure: the same fault schedule" in (out / "report.html").read_text(encoding="utf-8")
     ours = doc["alternatives"][0]
     assert ours["sovereignty_violations"] == 0
     assert set(ours["cost_breakdown"]) == {"capex", "energy", "cloud", "egress", "site"}
@@ -68,6 +78,15 @@ def test_run_without_faults_and_one_baseline(tiny_dir: Path, tmp_path: Path) -> 
     assert [e["alternative"] for e in doc["alternatives"]] == ["microdc", "cloud-only"]
     assert doc["faults"] == []
     assert json.loads((out / "microdc" / "events.json").read_text(encoding="utf-8")) == []
+
+
+def test_run_with_the_fault_drill(tiny_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["-o", str(out), "--days", "2", "--step", "1h", "--faults", "drill", "--baselines", "cloud-only"]
+    code, text = _run(str(tiny_dir / "scenario.yaml"), *args)
+    assert code == 0, text
+    doc = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    assert {f["kind"] for f in doc["faults"]} == {"site_outage", "cooling_failure", "uplink_cut"}
 
 
 def test_run_with_a_faults_file(tiny_dir: Path, tmp_path: Path) -> None:

@@ -7,9 +7,12 @@ the same period, weather, grid carbon, load and faults, compare them and write t
     DIR/comparison.json           one entry per alternative (microdc.report.comparison)
     DIR/report.html               the self-contained report
 
-Faults: unless told otherwise, every run includes a small *fault drill* on the sites of microdc's plan
-(`fault_drill`). A fault hits a physical site; an alternative that built a micro data center there
-suffers it, one that did not is unaffected (cloud regions do not fail in the simulator).
+Faults: unless told otherwise, faults are drawn at random for every physical candidate site from the
+scenario's failure rates (`microdc.sim.fault_rates`, docs/reliability.md), seeded by the run's seed. The
+same schedule applies to every alternative: one that built a micro data center at a site suffers that
+site's faults, one that did not is unaffected (cloud regions do not fail in the simulator). The report
+shows each alternative's exposure. `fault_drill` (three faults on microdc's largest sites) remains as a
+demonstration on request.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 
@@ -28,8 +31,10 @@ from microdc.model import Scenario
 from microdc.placement.plan import Plan
 from microdc.report.comparison import compare
 from microdc.report.data import AlternativeRun, RunResult
+from microdc.report.faults import exposure
 from microdc.report.render import write_report
 from microdc.sim import Fault, FaultKind, FaultSpec, SimConfig, simulate
+from microdc.sim.fault_rates import site_faults
 
 DEFAULT_DAYS = 14.0
 DEFAULT_STEP_S = 900
@@ -69,7 +74,8 @@ class _Quiet:
 @dataclass(frozen=True)
 class RunOptions:
     """days/step_s: the simulated window; time_limit_s: the planner's budget; faults: a fault schedule
-    (None: the built-in drill when `drill` is true, no faults otherwise)."""
+    (None: `fault_source` says where faults come from: random per candidate site from the scenario's
+    failure rates, the built-in drill on microdc's largest sites, or none)."""
 
     days: float = DEFAULT_DAYS
     step_s: int = DEFAULT_STEP_S
@@ -77,7 +83,7 @@ class RunOptions:
     time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     faults: FaultSpec | None = None
-    drill: bool = True
+    fault_source: Literal["rates", "drill", "none"] = "rates"
     allow_unserved: bool = False
     write_html: bool = True
 
@@ -88,6 +94,8 @@ class RunOptions:
             raise ValueError(f"step must lie in (0 s, 1 day], not {self.step_s!r} s")
         from microdc.placement.baselines import BASELINES
 
+        if self.fault_source not in ("rates", "drill", "none"):
+            raise ValueError(f"unknown fault source {self.fault_source!r}; expected rates, drill or none")
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(BASELINES)}")
@@ -114,6 +122,17 @@ def fault_drill(plan: Plan, start: pd.Timestamp, days: float) -> FaultSpec:
             continue
         faults.append(Fault(kind, sites[rank % len(sites)], begin, begin + length, "fault drill"))
     return FaultSpec(tuple(faults))
+
+
+def faults_of_run(s: Scenario, ours: Plan, start: pd.Timestamp, opts: RunOptions) -> FaultSpec:
+    """The one fault schedule every alternative of a run faces."""
+    if opts.faults is not None:
+        return opts.faults
+    if opts.fault_source == "rates":
+        return site_faults(s, start, opts.days, opts.seed)
+    if opts.fault_source == "drill":
+        return fault_drill(ours, start, opts.days)
+    return FaultSpec(())
 
 
 def faults_for(spec: FaultSpec, plan: Plan) -> FaultSpec:
@@ -221,17 +240,15 @@ def run(
     seconds["planning"] = clock() - t0
     plans[0].write(out_dir / "plan.json")
     start = window_start(s)
-    if opts.faults is not None:
-        spec = opts.faults
-    elif opts.drill:
-        spec = fault_drill(plans[0], start, opts.days)
-    else:
-        spec = FaultSpec(())
+    spec = faults_of_run(s, plans[0], start, opts)
     t1 = clock()
     alts = [simulate_alternative(s, p, spec, opts, out_dir / p.alternative, progress) for p in plans]
     seconds["simulation"] = clock() - t1
     progress.stage("report")
     entries = [compare(s, a) for a in alts]
+    end = start + pd.Timedelta(days=opts.days)
+    for entry, alt in zip(entries, alts, strict=True):
+        entry["fault_exposure"] = exposure(s, alt.plan, spec.faults, start, end, alt.summary)
     result = RunResult(
         scenario=s,
         alternatives=alts,

@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -69,13 +70,14 @@ class Proc:
                 self.proc.wait(10)
 
 
-def wait_http(url: str, proc: Proc, timeout: float = 30.0) -> None:
+def wait_http(url: str, proc: Proc, timeout: float = 30.0, verify: str | bool = True) -> None:
+    ctx = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not proc.alive():
             raise RuntimeError(f"emulator exited: {proc.log.read_text()[-2000:]}")
         try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
+            if httpx.get(url, timeout=1.0, verify=ctx).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
@@ -92,12 +94,14 @@ def sushy_static(tmp: Path) -> tuple[Proc, str]:
     return p, url
 
 
-def sushy_emulator(tmp: Path) -> tuple[Proc, str]:
+def sushy_emulator(tmp: Path, tls: tuple[Path, Path, Path] | None = None) -> tuple[Proc, str]:
+    """sushy-emulator with its fake driver; `tls` = (certificate, key, CA that signed it) serves HTTPS."""
     exe = need_binary("sushy-emulator")
     port = free_port()
-    p = Proc([exe, "--fake", "-i", "127.0.0.1", "-p", str(port)], tmp / "sushy-emulator.log")
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/redfish/v1/", p)
+    extra = ["--ssl-certificate", str(tls[0]), "--ssl-key", str(tls[1])] if tls else []
+    p = Proc([exe, "--fake", "-i", "127.0.0.1", "-p", str(port), *extra], tmp / "sushy-emulator.log")
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    wait_http(f"{url}/redfish/v1/", p, verify=str(tls[2]) if tls else True)
     return p, url
 
 
@@ -112,7 +116,10 @@ SNMPSIM_AS_ROOT = (
 )
 
 
-def snmpsim(tmp: Path, recordings: list[str]) -> tuple[Proc, int]:
+def snmpsim(tmp: Path, recordings: list[str], v3: list[str] | None = None) -> tuple[Proc, int]:
+    """snmpsim serving `recordings` (v1/v2c community = recording name); `v3` adds USM options after
+    ``--v3-engine-id auto`` (e.g. --v3-user, --v3-auth-proto SHA256, --v3-priv-proto AES); with v3 the
+    recording is chosen by the SNMPv3 context name."""
     exe = need_binary("snmpsim-command-responder")
     try:
         import pysmi  # noqa: F401  (snmpsim imports it without declaring it)
@@ -124,9 +131,10 @@ def snmpsim(tmp: Path, recordings: list[str]) -> tuple[Proc, int]:
         shutil.copy(DATA / "snmp" / f"{name}.snmprec", data / f"{name}.snmprec")
     port = free_udp_port()
     args = [
+        f"--cache-dir={tmp / 'snmpcache'}",
+        *(["--v3-engine-id", "auto", *v3] if v3 else []),
         f"--data-dir={data}",
         f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-        f"--cache-dir={tmp / 'snmpcache'}",
     ]
     cmd = [sys.executable, "-c", SNMPSIM_AS_ROOT, *args] if os.geteuid() == 0 else [exe, *args]
     p = Proc(cmd, tmp / "snmpsim.log")

@@ -3,9 +3,13 @@ desired state with the uplink gone, credential renewal and re-enrollment, and wh
 
 from __future__ import annotations
 
+import os
+import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
+from microdc.agent.executors.process import ProcessExecutor
 from microdc.agent.readings import make_reading, now_utc
 from microdc.agent.runner import Agent
 from microdc.agent.state import State
@@ -13,6 +17,18 @@ from microdc.agent.state import State
 from .conftest import AgentThread, agent_config, start_control_plane, wait_for
 
 SIM = [{"kind": "simulated", "name": "twin", "seed": 3}]
+SLEEPER = {"command": ["sleep", "600"], "stop_timeout_s": 1}
+
+
+def stop_site_processes(site_id: str) -> None:
+    """Workloads outlive the agent by design; tests end them."""
+    ex = ProcessExecutor(site_id, Path("/nonexistent"))
+    for inst in ex.instances():
+        ex.stop(inst, 1.0)
+
+
+def pids(site_id: str) -> dict[str, str]:
+    return {i.workload_id: i.handle for i in ProcessExecutor(site_id, Path("/x")).instances() if i.running}
 
 
 def run_agent(cp: Any, tmp_path: Path, token: str | None, **cfg: Any) -> AgentThread:
@@ -21,32 +37,45 @@ def run_agent(cp: Any, tmp_path: Path, token: str | None, **cfg: Any) -> AgentTh
 
 
 def test_enroll_send_telemetry_gzip_and_reconcile(control_plane: Any, tmp_path: Path) -> None:
+    sid = f"s1-{uuid.uuid4().hex[:8]}"  # process labels are host-wide: a site id of its own
     cp = control_plane
-    token = cp.add_site("s1")
+    token = cp.add_site(sid)
     at = run_agent(cp, tmp_path, token)
     try:
-        wait_for(lambda: len(cp.sensors("s1")) == 7, what="7 simulated sensors on the server")
+        wait_for(lambda: len(cp.sensors(sid)) == 7, what="7 simulated sensors on the server")
         st: State = at.agent.state
-        assert st.get("credential")["site_id"] == "s1"
+        assert st.get("credential")["site_id"] == sid
         caps = wait_for(lambda: st.get("server_compression"), what="compression capability")
         assert caps["gzip"] is True
-        # a workload placed on the site is started locally and acked
+        # a workload placed on the site is started locally (a real process), acked and reported
         with cp.client() as c:
             r = c.post(
                 "/api/v1/workloads",
-                json={"id": "w1", "data_class": "public", "origin_jurisdiction": "DE", "cores": 4},
+                json={
+                    "id": "w1",
+                    "data_class": "public",
+                    "origin_jurisdiction": "DE",
+                    "cores": 4,
+                    "spec": SLEEPER,
+                },
             )
             assert r.status_code == 201, r.text
         wait_for(lambda: "w1" in st.running(), what="w1 running")
+        assert "w1" in pids(sid)
         with cp.client() as c:
             wait_for(
-                lambda: c.get("/api/v1/sites/s1").json()["desired_acked_version"] is not None, what="ack"
+                lambda: c.get(f"/api/v1/sites/{sid}").json()["desired_acked_version"] is not None, what="ack"
             )
-            site = c.get("/api/v1/sites/s1").json()
+            site = c.get(f"/api/v1/sites/{sid}").json()
+            rows = wait_for(
+                lambda: c.get(f"/api/v1/sites/{sid}/workload-status").json(), what="status report"
+            )
         assert site["desired_acked_version"] == site["desired_version"]
+        assert [(r["workload_id"], r["state"]) for r in rows] == [("w1", "running")]
         assert cp.capture.bodies("/heartbeat")
     finally:
         at.stop()
+        stop_site_processes(sid)
 
 
 def test_falls_back_to_identity_when_the_server_cannot_read_gzip(tmp_path: Path) -> None:
@@ -66,31 +95,48 @@ def test_falls_back_to_identity_when_the_server_cannot_read_gzip(tmp_path: Path)
 
 
 def test_keeps_running_the_last_desired_state_without_the_cloud(tmp_path: Path) -> None:
+    sid = f"s1-{uuid.uuid4().hex[:8]}"  # process labels are host-wide: a site id of its own
     cp = start_control_plane(tmp_path)
-    at = run_agent(cp, tmp_path, cp.add_site("s1"))
+    at = run_agent(cp, tmp_path, cp.add_site(sid))
     try:
         with cp.client() as c:
             for w in ("w1", "w2"):
                 c.post(
                     "/api/v1/workloads",
-                    json={"id": w, "data_class": "public", "origin_jurisdiction": "DE", "cores": 2},
+                    json={
+                        "id": w,
+                        "data_class": "public",
+                        "origin_jurisdiction": "DE",
+                        "cores": 2,
+                        "spec": SLEEPER,
+                    },
                 ).raise_for_status()
         wait_for(lambda: set(at.agent.state.running()) == {"w1", "w2"}, what="both running")
+        before_pids = pids(sid)
+        assert set(before_pids) == {"w1", "w2"}
     finally:
         at.stop()
         cp.thread.stop()  # the cloud is gone for good
-    # restart the agent with no control plane at all: it re-applies what it had, stops nothing
-    at2 = run_agent(cp, tmp_path, None)
     try:
-        st2 = at2.agent.state
-        # Counters are durable, so wait for *new* readings queued while offline, not the old count.
-        before = st2.counter("readings_ingested")
-        wait_for(lambda: st2.counter("readings_ingested") > before + 20, what="local readings")
-        assert set(st2.running()) == {"w1", "w2"}
-        wait_for(lambda: st2.pending_count() + st2.batch_count() > 0, what="readings queued offline")
-        assert not at2.agent.online
+        # restart the agent with no control plane at all: it re-applies what it had, stops nothing,
+        # adopts the processes that kept running (same pids, no second copy), and restarts one that dies
+        at2 = run_agent(cp, tmp_path, None)
+        try:
+            st2 = at2.agent.state
+            # Counters are durable, so wait for *new* readings queued while offline, not the old count.
+            before = st2.counter("readings_ingested")
+            wait_for(lambda: st2.counter("readings_ingested") > before + 20, what="local readings")
+            assert set(st2.running()) == {"w1", "w2"}
+            assert pids(sid) == before_pids
+            wait_for(lambda: st2.pending_count() + st2.batch_count() > 0, what="readings queued offline")
+            assert not at2.agent.online
+            os.killpg(int(before_pids["w1"].split(":")[1]), signal.SIGKILL)
+            wait_for(lambda: st2.running().get("w1", {}).get("restarts") == 1, what="w1 restarted offline")
+            assert pids(sid)["w1"] != before_pids["w1"] and pids(sid)["w2"] == before_pids["w2"]
+        finally:
+            at2.stop()
     finally:
-        at2.stop()
+        stop_site_processes(sid)
 
 
 def test_rotates_when_due_and_reenrolls_after_revocation(tmp_path: Path) -> None:

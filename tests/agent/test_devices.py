@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from microdc.agent.config import ContactsSource, ModbusSource, RedfishSource, SnmpUpsSource, parse_config
+from microdc.agent.config import (
+    AgentConfigError,
+    ContactsSource,
+    ModbusSource,
+    RedfishSource,
+    SnmpUpsSource,
+    parse_config,
+)
 from microdc.agent.sensors.base import PollResult, SourceError
 from microdc.agent.sensors.contacts import ContactsPoller
 from microdc.agent.sensors.modbus import ModbusPoller, encode
@@ -117,6 +124,103 @@ def test_snmp_ups_mib_and_unknown_values(tmp_path: Path) -> None:
             kind="snmp_ups", name="ups", host="127.0.0.1", port=port, timeout_s=0.3, retries=0
         )
         asyncio.run(SnmpUpsPoller(cfg, CFG).poll(NOW))
+
+
+@pytest.mark.services
+def test_redfish_over_https_verifies_the_bmc_certificate(tmp_path: Path) -> None:
+    """sushy-emulator over HTTPS with a certificate of a CA minted here: trusted through ca_file, refused
+    (with the reason) without it or with another CA."""
+    from microdc.protocol import pki
+
+    ca = pki.init_ca(tmp_path / "ca", "site BMC CA")
+    key = pki.new_key()
+    pki.write_private(tmp_path / "bmc.key", pki.key_pem(key))
+    pki.write_public(tmp_path / "bmc.pem", pki.cert_pem(pki.issue_server(ca, ["127.0.0.1"], key)))
+    pki.init_ca(tmp_path / "other", "another CA")
+    proc, url = sushy_emulator(
+        tmp_path, (tmp_path / "bmc.pem", tmp_path / "bmc.key", tmp_path / "ca" / "ca.pem")
+    )
+    assert url.startswith("https://")
+
+    def poll(**kw: object) -> PollResult:
+        src = RedfishSource.model_validate(
+            {"kind": "redfish", "name": "bmc", "base_url": url, "timeout_s": 3, **kw}
+        )
+        return asyncio.run(RedfishPoller(src, CFG).poll(NOW))
+
+    try:
+        res = poll(ca_file=str(tmp_path / "ca" / "ca.pem"))
+        assert any(r.reading_type == "Temperature" for r in res.readings)
+        for kw, trust in (({}, "system's CAs"), ({"ca_file": str(tmp_path / "other" / "ca.pem")}, "other")):
+            with pytest.raises(SourceError) as ei:
+                poll(**kw)
+            assert "TLS: the BMC's certificate is not trusted" in str(ei.value) and trust in str(ei.value)
+    finally:
+        proc.stop()
+
+
+def test_redfish_ca_file_must_exist_and_needs_verification(tmp_path: Path) -> None:
+    data = {
+        "policy": {"jurisdiction": "DE", "upstream_jurisdiction": "DE"},
+        "sensors": [{"kind": "redfish", "name": "bmc", "base_url": "https://b", "ca_file": "missing.pem"}],
+    }
+    with pytest.raises(AgentConfigError) as ei:
+        parse_config(data, file="agent.yaml", base_dir=tmp_path)
+    assert any(p.field == "sensors.0.ca_file" and "not found" in p.message for p in ei.value.problems)
+    data["sensors"][0]["verify_tls"] = False  # type: ignore[index]
+    with pytest.raises(AgentConfigError) as ei:
+        parse_config(data, file="agent.yaml", base_dir=tmp_path)
+    assert any("verify_tls" in p.message for p in ei.value.problems)
+
+
+V3_USER, V3_AUTH, V3_PRIV = "microdc", "auth-secret-8", "priv-secret-8"
+
+
+@pytest.mark.services
+def test_snmp_v3_authpriv_sha256_aes(tmp_path: Path) -> None:
+    """SNMPv3 with SHA-256 authentication and AES-128 privacy; wrong keys fail with a clear error."""
+    v3_args = ["--v3-user", V3_USER, "--v3-auth-key", V3_AUTH, "--v3-auth-proto", "SHA256",
+               "--v3-priv-key", V3_PRIV, "--v3-priv-proto", "AES"]  # fmt: skip
+    proc, port = snmpsim(tmp_path, ["ups"], v3=v3_args)
+
+    def source(**v3: str) -> SnmpUpsSource:
+        block = {"user": V3_USER, "auth_key": V3_AUTH, "priv_key": V3_PRIV, "context_name": "ups", **v3}
+        return SnmpUpsSource.model_validate(
+            {"kind": "snmp_ups", "name": "ups", "host": "127.0.0.1", "port": port, "version": "3",
+             "v3": block, "timeout_s": 1.0, "retries": 0}
+        )  # fmt: skip
+
+    try:
+        res = asyncio.run(SnmpUpsPoller(source(), CFG).poll(NOW))
+        v = values(res)
+        assert v["ups.output_power"][3] > 0 and "ups.state" in v
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(auth_key="not-the-key"), CFG).poll(NOW))
+        assert "authentication failed" in str(ei.value) and V3_USER in str(ei.value)
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(auth_protocol="SHA512"), CFG).poll(NOW))
+        assert "auth_protocol" in str(ei.value)
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(priv_key="not-the-priv"), CFG).poll(NOW))
+        assert "priv_key" in str(ei.value)
+        with pytest.raises(SourceError) as ei:
+            asyncio.run(SnmpUpsPoller(source(user="intruder"), CFG).poll(NOW))
+        assert "intruder" in str(ei.value)
+    finally:
+        proc.stop()
+
+
+def test_snmp_v3_config_is_authpriv_with_sha2_and_aes() -> None:
+    base = {"kind": "snmp_ups", "name": "u", "host": "h", "version": "3"}
+    with pytest.raises(ValueError, match="v3"):
+        SnmpUpsSource.model_validate(base)
+    with pytest.raises(ValueError, match="auth_protocol"):
+        SnmpUpsSource.model_validate(
+            base
+            | {"v3": {"user": "u", "auth_key": "12345678", "priv_key": "12345678", "auth_protocol": "MD5"}}
+        )
+    with pytest.raises(ValueError, match="priv_key"):
+        SnmpUpsSource.model_validate(base | {"v3": {"user": "u", "auth_key": "12345678"}})
 
 
 MODBUS_MAP = [

@@ -71,18 +71,32 @@ def test_edited_hash_breaks_the_hash_check_at_that_entry(db: Database) -> None:
     _broken(db, "hash", 3)  # not only the link of seq 4
 
 
-def test_edited_and_rehashed_entry_breaks_the_link_of_the_next(db: Database) -> None:
-    """An attacker who recomputes the edited entry's own hash is caught by the next entry's prev_hash."""
+def _rehash_entry_3(db: Database, secret: bytes | None) -> None:
+    """Edit entry 3's details and recompute its hash: with `secret` (someone holding the audit key) as
+    HMAC, without it as the plain SHA-256 anyone can compute."""
     row = _row(db, 3)
     fields = {k: row[k] for k in ("seq", "ts", "actor", "action", "target", "outcome", "client_ip")}
     fields["details"] = audit.canonical_json({"i": 99})
-    new_hash = audit.entry_hash(fields, str(row["prev_hash"]))
+    prev = str(row["prev_hash"])
+    kid = str(row["key_id"])
+    new_hash = audit.keyed_hash(fields, prev, kid, secret) if secret else audit.legacy_hash(fields, prev)
     with db.session() as s:
         s.execute(
             text("UPDATE audit_log SET details = :d, hash = :h WHERE seq = 3"),
             {"d": fields["details"], "h": new_hash},
         )
+
+
+def test_edited_and_rehashed_entry_breaks_the_link_of_the_next(db: Database) -> None:
+    """Even someone with the key who recomputes the edited entry's hash is caught by the next link."""
+    _rehash_entry_3(db, db.audit_keyring.current.hmac_key)
     _broken(db, "link", 4)
+
+
+def test_rehash_without_the_key_breaks_the_hash(db: Database) -> None:
+    """Without the audit key, a recomputed hash (plain SHA-256) does not match: caught at that entry."""
+    _rehash_entry_3(db, None)
+    _broken(db, "hash", 3)
 
 
 def test_deleted_middle_entry_is_a_sequence_gap(db: Database) -> None:

@@ -192,6 +192,13 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("POST", "/api/v1/placements/recompute", "operator", None),
     ("GET", "/api/v1/sites/{site}/desired-state", "site_or_viewer", None),
     ("POST", "/api/v1/sites/{site}/desired-state/ack", "own_site", {"version": 0, "status": "applied"}),
+    (
+        "POST",
+        "/api/v1/sites/{site}/workload-status",
+        "own_site",
+        {"observed_at": T0.isoformat(), "workloads": [{"workload_id": "w1", "state": "running"}]},
+    ),
+    ("GET", "/api/v1/sites/{site}/workload-status", "site_or_viewer", None),
     ("GET", "/api/v1/audit", "admin", None),
     ("GET", "/api/v1/audit/verify", "admin", None),
     ("POST", "/api/v1/admin/maintenance", "admin", None),

@@ -43,6 +43,18 @@ def test_admin_create_prints_a_working_token_once(tmp_path: Any) -> None:
     assert again.exit_code == 1 and "already exists" in again.output
 
 
+def test_admin_create_with_password_prompts_on_stderr_and_prints_only_the_token(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/pw.db"
+    pw = "Vq7-mdc-seaweed-Orbit-41"
+    r = CliRunner().invoke(
+        _cli(), ["admin", "create", "root", "--db", url, "--password"], input=f"{pw}\n{pw}\n"
+    )
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().startswith("mdc_u_") and len(r.stdout.strip().splitlines()) == 1
+    assert "Password" in r.stderr and "Repeat" in r.stderr
+    assert "Password" not in r.stdout and pw not in r.stdout + r.stderr
+
+
 def test_admin_create_rejects_bad_names(tmp_path: Any) -> None:
     r = CliRunner().invoke(_cli(), ["admin", "create", "bad name!", "--db", f"sqlite:///{tmp_path}/x.db"])
     assert r.exit_code == 2

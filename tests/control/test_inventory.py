@@ -7,9 +7,7 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 
-from microdc.control.inventory import import_sites
 from microdc.control.schemas import SiteIn, feed_power_kw
-from microdc.control.services import Services
 
 from .conftest import site_body
 
@@ -76,24 +74,6 @@ def test_site_crud_and_derived_fields(
         "site.delete",
     ):
         assert a in actions
-
-
-def test_import_sites(services: Services, client: TestClient, admin_h: dict[str, str]) -> None:
-    sites = [SiteIn.model_validate(site_body("x")), SiteIn.model_validate(site_body("y", jurisdiction="FR"))]
-    with services.db.session() as s:
-        created, updated = import_sites(s, sites)
-    assert (created, updated) == (["x", "y"], [])
-    changed = SiteIn.model_validate({**site_body("x", cores=8), "name": "Renamed"})
-    with services.db.session() as s:
-        created, updated = import_sites(s, [changed])
-    assert (created, updated) == ([], ["x"])
-    got = client.get("/api/v1/sites/x", headers=admin_h).json()
-    assert got["name"] == "Renamed" and got["capacity_cores"] == 8
-    r = client.post("/api/v1/sites/import", json=[site_body("z")], headers=admin_h)
-    assert r.json() == {"created": ["z"], "updated": []}
-    assert {s["id"] for s in client.get("/api/v1/sites", headers=admin_h).json()} == {"x", "y", "z"}
-    fr = client.get("/api/v1/sites", params={"jurisdiction": "FR"}, headers=admin_h).json()
-    assert [s["id"] for s in fr] == ["y"]
 
 
 def test_site_in_schema_is_strict() -> None:

@@ -63,4 +63,4 @@ def test_sites_import_from_scenario_and_plan(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
     res = CliRunner().invoke(app, ["sites", "import", "eu-sovereign", "--db", db])
     assert res.exit_code == 0, res.output
-    assert "20 site(s) created" in res.output
+    assert "20 site(s) added" in res.output

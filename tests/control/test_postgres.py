@@ -106,6 +106,15 @@ def test_state_machine_and_placement_on_postgres(
     assert r.json()["site_id"] == "a"
     clock.advance(3600)
     c.post("/api/v1/admin/maintenance", headers=fleet.admin_h)
+    # silence alone: suspect, the work held where it is
+    assert c.get("/api/v1/sites/a", headers=fleet.admin_h).json()["state"] == "suspect"
+    assert c.get("/api/v1/workloads/w", headers=fleet.admin_h).json()["placement_state"] == "held"
+    # corroborated (a failed probe) for the hold-down: down, the work re-placed (nowhere legal: degraded)
+    probe = {"target_site_id": "a", "reachable": False}
+    assert c.post("/api/v1/probes", json=probe, headers=fleet.admin_h).status_code == 201
+    clock.advance(120)
+    c.post("/api/v1/probes", json=probe, headers=fleet.admin_h)
+    c.post("/api/v1/admin/maintenance", headers=fleet.admin_h)
     assert c.get("/api/v1/sites/a", headers=fleet.admin_h).json()["state"] == "down"
     assert c.get("/api/v1/workloads/w", headers=fleet.admin_h).json()["placement_state"] == "degraded"
     assert c.get("/api/v1/audit/verify", headers=fleet.admin_h).json()["ok"]

@@ -15,7 +15,11 @@ from .conftest import Clock, Fleet, batch, reading
 
 
 def _post_minutes(client: TestClient, h: dict[str, str], start: datetime, minutes: int, value: Any) -> None:
-    rs = [reading("inlet", "Temperature", value(k), start + timedelta(minutes=k)) for k in range(minutes)]
+    # Exhaust, not Intake: values up to 119 °C are in range there (an inlet stops at 85 °C)
+    rs = [
+        reading("inlet", "Temperature", value(k), start + timedelta(minutes=k), ctx="Exhaust")
+        for k in range(minutes)
+    ]
     for i in range(0, len(rs), 500):
         r = client.post("/api/v1/sites/a/telemetry", json=batch(rs[i : i + 500]), headers=h)
         assert r.status_code == 201, r.text
@@ -53,7 +57,7 @@ def test_rollups_and_retention(
     assert [(p["min"], p["max"], p["count"]) for p in pts] == [(0.0, 59.0, 60), (60.0, 119.0, 60)]
 
     # late data for an already rolled-up bucket is folded in on the next run
-    late = [reading("inlet", "Temperature", -10.0, start + timedelta(minutes=2, seconds=30))]
+    late = [reading("inlet", "Temperature", -10.0, start + timedelta(minutes=2, seconds=30), ctx="Exhaust")]
     assert client.post("/api/v1/sites/a/telemetry", json=batch(late), headers=h).status_code == 201
     out = client.post("/api/v1/admin/maintenance", headers=admin_h).json()
     assert _rollups(services, 300)[0][1:] == (-10.0, 4.0, 0.0, 6)

@@ -237,3 +237,39 @@ def test_audit_search_and_verification(world: World) -> None:
     assert not v["ok"] and v["first_bad_seq"] == 5 and "edited" in v["reason"]
     cached = get(world, "/dashboard/api/audit/verify", "alice")
     assert cached == v
+
+
+def test_fleet_and_site_pages_show_why_a_site_is_in_its_state(world: World) -> None:
+    """A silent site with a failed probe: suspect, its reason and the evidence on both pages."""
+    from datetime import timedelta
+
+    from microdc.control.models import ControlPlaneWatch, Site
+
+    long_ago = now() - timedelta(minutes=10)
+    with world.services.db.session() as s:
+        site = s.get(Site, SITE)
+        assert site is not None
+        site.last_heartbeat_at = long_ago  # silent for 10 minutes, while the control plane was watching
+        watch = s.get(ControlPlaneWatch, 1)
+        assert watch is not None
+        watch.watching_since = long_ago - timedelta(hours=1)
+    r = world.client.post(
+        "/api/v1/probes",
+        json={"target_site_id": SITE, "reachable": False, "path": "icmp from the ISP"},
+        headers=world.bearer("otto"),
+    )
+    assert r.status_code == 201 and r.json()["site_state"] == "suspect", r.text
+
+    fleet = get(world, "/dashboard/api/fleet")
+    assert fleet["summary"]["states"]["suspect"] == 1
+    r = next(x for x in fleet["rows"] if x["id"] == SITE)
+    assert r["state"] == "suspect" and "hold-down until" in r["state_reason"]
+    assert "peer probes: 0 observer(s) reached it, 1 failed" in " ".join(r["state_evidence"])
+    others = [x for x in fleet["rows"] if x["id"] != SITE]
+    assert {x["state"] for x in others} == {"up"} and all(x["state_evidence"] == [] for x in others)
+
+    detail = get(world, f"/dashboard/api/sites/{SITE}")
+    assert detail["uplink"]["reason"] == r["state_reason"]
+    assert any(line.startswith("heartbeats overdue since") for line in detail["uplink"]["evidence"])
+    assert detail["events"][0]["to"] == "suspect"
+    assert any("hold-down until" in line for line in detail["events"][0]["evidence"])

@@ -33,6 +33,9 @@ def test_operator_session(live_world: tuple[World, LiveServer], tmp_path: Path) 
     fleet.backfill(hot, hours=6, step_s=120)  # history for the site's charts
     # an alarm to acknowledge: inlet above the allowable band (dwell 0 in the test settings)
     fleet.post(hot, [reading(f"{hot}.inlet", "Temperature", "Intake", 34.0, datetime.now(UTC))])
+    # a second alarm at the site that sorts last by id, so "open alarms first" is visible in the order
+    last = sorted(ids)[-1]
+    fleet.post(last, [reading(f"{last}.inlet", "Temperature", "Intake", 34.0, datetime.now(UTC))])
     # workloads needing tier 2: one may only run in the target's jurisdiction, one anywhere in the EU
     origin = world.client.get(f"/api/v1/sites/{target}", headers=world.bearer("vera")).json()["jurisdiction"]
     fleet.workload("wl-a", origin=origin, data_class="health", cores=4, min_tier=2)
@@ -57,6 +60,24 @@ def test_operator_session(live_world: tuple[World, LiveServer], tmp_path: Path) 
         wait_for(b, "document.querySelector('#map[data-drawn]') !== null")
         pts = wait_for(b, "document.querySelectorAll('#map .scatterlayer .point').length")
         assert pts == n
+        # real geography under the sites, shipped (Natural Earth), not fetched: a filled land shape
+        layers = b.evaluate(
+            "document.querySelector('#map')._fullData.map(t => String(t.meta))"
+            ".filter(m => m.startsWith('basemap-'))"
+        )
+        assert "basemap-land" in layers
+        assert (
+            b.evaluate(
+                "Math.max(0, ...Array.from(document.querySelectorAll('#map .scatterlayer .js-fill'))"
+                ".map(p => (p.getAttribute('d') || '').length))"
+            )
+            > 200
+        )
+        # sites with open alarms first: the hot site (one open alarm) heads the table by default
+        order = b.evaluate(
+            "Array.from(document.querySelectorAll('#fleet tbody tr')).map(r => r.dataset.site)"
+        )
+        assert set(order[:2]) == {hot, last} and order[2:] == sorted(order[2:]), order
         assert (
             b.evaluate(
                 f"document.querySelector('tr[data-site={js(hot)}] td[data-k=alarms_open]').textContent"

@@ -53,8 +53,47 @@ def test_fleet_page_embeds_rows_and_the_map_layout(admin: TestClient) -> None:
     boot = json.loads(re.search(r'<script type="application/json" id="boot">(.*?)</script>', r.text, re.S)[1])
     assert len(boot["rows"]) == 6
     fig = boot["map"]
-    assert [t["type"] for t in fig["data"]] == ["scatter"] * 5  # plain scatter: no geo/mapbox tiles
+    assert {t["type"] for t in fig["data"]} == {"scatter"}  # plain scatter: no geo/mapbox tiles
+    states = [t["meta"] for t in fig["data"] if not t["meta"].startswith("basemap-")]
+    assert states == ["up", "suspect", "link_down", "down", "untrusted", "unknown"]  # one trace per state
+    land = [t for t in fig["data"] if t["meta"] == "basemap-land"]
+    assert land and len(land[0]["x"]) > 10  # the Natural Earth land under the sites, shipped, not fetched
+    assert "Natural Earth" in fig["layout"]["annotations"][0]["text"]
+    assert fig["layout"]["images"] == []
     assert fig["layout"]["yaxis"]["scaleanchor"] == "x"
+
+
+def test_operator_tile_server_is_allowed_by_the_page_policy(world: World) -> None:
+    from microdc.control.dashboard.figures import fleet_map
+    from microdc.control.dashboard.router import page_headers
+
+    url = "https://tiles.example.org/{z}/{x}/{y}.png"
+    csp = page_headers(url)["Content-Security-Policy"]
+    assert "img-src 'self' data: https://tiles.example.org;" in csp
+    assert "tiles.example.org" not in page_headers(None)["Content-Security-Policy"]
+    fig = fleet_map([{"id": "a", "lat": 48.1, "lon": 11.5}, {"id": "b", "lat": 48.2, "lon": 11.6}], url)
+    assert fig["layout"]["images"][0]["source"].startswith("https://tiles.example.org/")
+    assert not [t for t in fig["data"] if t["meta"] == "basemap-land"]
+
+
+def test_a_tile_url_without_placeholders_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from microdc.control.settings import Settings
+
+    with pytest.raises(ValidationError, match=r"expected http\(s\)://host/\{z\}/\{x\}/\{y\}.png"):
+        Settings(map_tile_url="https://tiles.example.org/tile.png")
+    assert Settings(map_tile_url="").map_tile_url == ""
+
+
+def test_a_site_at_zero_zero_is_left_out_of_the_view() -> None:
+    from microdc.control.dashboard.figures import fleet_map
+
+    rows = [{"id": f"s{i}", "lat": 48.1 + i * 0.01, "lon": 11.5 + i * 0.01} for i in range(5)]
+    fig = fleet_map([*rows, {"id": "typo", "lat": 0.0, "lon": 0.0}])
+    assert fig["layout"]["yaxis"]["range"][0] > 47.0 and fig["layout"]["xaxis"]["range"][0] > 11.0
+    assert "typo" in fig["layout"]["annotations"][0]["text"]
 
 
 def test_boot_json_cannot_break_out_of_its_script_tag(world: World, admin: TestClient) -> None:

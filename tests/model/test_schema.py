@@ -31,6 +31,7 @@ UNITS = (
     "degrees",
     "GB",
     "kB",
+    " km",
     "TB",
     " U",
     "req/s",

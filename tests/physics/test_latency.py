@@ -89,3 +89,18 @@ def test_default_model_beats_straight_line_on_measurements() -> None:
     line = np.median(np.abs(26.3 + 0.0171 * d - y) / y)
     assert line == pytest.approx(0.235, abs=0.01)
     assert ours < 0.18 < line
+
+
+def test_metro_fibre_only_within_the_metro_radius() -> None:
+    """An MDC 2,000 km away is not on the device's metro network: it costs the Internet path (plus the
+    hop into the MDC), not twice the fibre bound; within the radius it is metro fibre."""
+    from microdc.physics.latency import METRO_INFLATION, device_rtt_ms, fibre_bound_rtt_ms
+
+    model = LatencyModel()
+    km = np.array([50.0, 2000.0])
+    got = device_rtt_ms(km, False, access_ms=10.0, edge_extra_ms=0.5, metro_radius_km=80.0)
+    assert got[0] == pytest.approx(10.5 + METRO_INFLATION * float(fibre_bound_rtt_ms(50.0)))
+    assert got[1] == pytest.approx(10.5 + float(model.rtt_ms(2000.0)))
+    assert got[1] > 10.5 + METRO_INFLATION * float(fibre_bound_rtt_ms(2000.0))
+    cloud = device_rtt_ms(km, True, access_ms=10.0, edge_extra_ms=0.5, metro_radius_km=80.0)
+    np.testing.assert_allclose(cloud, 10.0 + model.rtt_ms(km))  # a cloud region pays no edge hop

@@ -18,6 +18,7 @@ from microdc.examples import resolve_scenario
 from microdc.model import Scenario, load_scenario
 from microdc.physics.geo import great_circle_km
 from microdc.physics.latency import LatencyModel
+from microdc.physics.latency import device_rtt_ms as device_rtt_ms_physics
 from microdc.placement import check_physics as mine
 from microdc.placement.problem import device_rtt_ms, response_quantile_ms, size_demand
 
@@ -61,9 +62,28 @@ def test_round_trip_agrees(scenario: Scenario) -> None:
     for kind in ("site", "cloud"):
         theirs = device_rtt_ms(kind, theirs_km, net, model)
         ours = mine.round_trip_ms(
-            ours_km, kind == "cloud", access_ms=net.access_ms, edge_extra_ms=net.edge_extra_ms
+            ours_km,
+            kind == "cloud",
+            access_ms=net.access_ms,
+            edge_extra_ms=net.edge_extra_ms,
+            metro_radius_km=net.metro_radius_km,
         )
         np.testing.assert_allclose(ours, theirs, rtol=RTOL, err_msg=kind)
+    if s.name == "eu-sovereign":  # MDCs in other cities: both sides of the metro radius are exercised
+        assert (theirs_km[:, : len(s.sites)] > net.metro_radius_km).any()
+        assert (theirs_km[:, : len(s.sites)] <= net.metro_radius_km).any()
+
+
+def test_round_trip_agrees_across_the_metro_radius() -> None:
+    """Both implementations, over distances around and far beyond the radius, for MDCs and clouds."""
+    km = np.concatenate([np.linspace(0.0, 200.0, 401), [79.999, 80.0, 80.001, 2000.0, 15000.0]])
+    for radius in (10.0, 80.0, 150.0):
+        for cloud in (False, True):
+            theirs = device_rtt_ms_physics(
+                km, cloud, access_ms=10.0, edge_extra_ms=0.5, metro_radius_km=radius
+            )
+            ours = mine.round_trip_ms(km, cloud, access_ms=10.0, edge_extra_ms=0.5, metro_radius_km=radius)
+            np.testing.assert_allclose(ours, theirs, rtol=RTOL, err_msg=f"radius {radius}, cloud {cloud}")
 
 
 def test_response_quantile_agrees(scenario: Scenario) -> None:

@@ -119,9 +119,12 @@ def test_baselines_agree_on_costs_including_cloud_lines(eu: tuple[Scenario, Plan
     cloud = BASELINES["cloud-only"](pp)
     assert cloud.costs["cloud_compute"] > 0 and cloud.costs["cloud_egress"] > 0
     report = check_plan(s, cloud, allow_unserved=False)
-    # cloud-only cannot place personal data with no region in its country: named as unserved, and
-    # every cost line (cloud compute, memory, egress, backhaul, carbon) agrees with the planner's.
-    assert hard(report) == {"unserved"} and "plan field" not in rules(report), report
+    # cloud-only cannot place personal data with no region in its country: named as unserved; with a
+    # 10 ms access round trip, retail vision (p95 35 ms) from a city 300 km off a region misses its SLO
+    # (the baseline goes there anyway, and pays); every cost line (cloud compute, memory, egress,
+    # backhaul, carbon) agrees with the planner's.
+    assert hard(report) == {"unserved", "SLO"} and "plan field" not in rules(report), report
+    assert all("retail-vision" in m for m in report if m.startswith("SLO:")), report
     near = BASELINES["nearest"](pp)
     assert hard(check_plan(s, near, allow_unserved=False)) == {"redundancy"}  # baselines reserve no backups
 
@@ -131,7 +134,12 @@ def test_sovereignty(tiny: tuple[Scenario, Plan]) -> None:
     s, p = tiny
     bad = p.model_copy(deep=True)
     next(a for a in bad.assignments if a.demand == "cams-paris").target = "berlin"  # FR personal data in DE
-    report = check_plan(s, bad, allow_unserved=False)
+    # Berlin is 880 km from Paris: beyond the default metro radius and with a 10 ms access round trip
+    # the move would also miss the 40 ms SLO, so the network is made fast to isolate sovereignty (the
+    # metro radius has its own guard below).
+    fast = {"metro_radius_km": 2000.0, "access_ms": 2.0}
+    wide = s.model_copy(update={"network": s.network.model_copy(update=fast)})
+    report = check_plan(wide, bad, allow_unserved=False)
     assert hard(report) == {"sovereignty"}, report
     (msg,) = only(report, "sovereignty")
     assert msg.startswith("sovereignty: 'cams-paris'") and "'berlin'" in msg and "in DE" in msg
@@ -455,3 +463,45 @@ def test_cli_exit_codes(tiny: tuple[Scenario, Plan], tmp_path: Path) -> None:
     assert res.exit_code == 2 and "cannot read plan" in res.output
     res = runner.invoke(app, ["check-plan", str(tmp_path / "nowhere"), str(good)])
     assert res.exit_code == 2
+
+
+def test_metro_radius(tiny: tuple[Scenario, Plan]) -> None:
+    """An MDC beyond the metro radius is reached over the Internet path, not metro fibre: an SLO that
+    the plan meets over metro fibre is missed once the radius is smaller than the distance."""
+    s, p = tiny
+    p95 = max(a.p95_ms for a in p.primary() if a.demand in ("cams-berlin", "cams-paris"))
+    tight = edit_service(s, "vision", slo=s.service("vision").slo.model_copy(update={"p95_ms": p95 + 3.0}))
+    assert hard(check_plan(tight, p)) == set()  # cameras ~4 km from their MDC: metro fibre, within SLO
+    small = tight.model_copy(update={"network": tight.network.model_copy(update={"metro_radius_km": 1.0})})
+    report = check_plan(small, p)
+    assert hard(report) == {"SLO"}, report
+    named = " ".join(only(report, "SLO"))
+    assert "'cams-berlin'" in named and "'cams-paris'" in named
+    # and the plan's recorded round trips (metro fibre) are named as stale
+    assert any(m.startswith("plan field assignments[") and ".rtt_ms" in m for m in report), report
+
+
+@pytest.mark.parametrize("line", ["site_transport", "data_sync"])
+def test_transport_and_sync_lines_are_recomputed(eu: tuple[Scenario, Plan, Any], line: str) -> None:
+    """check-plan prices site traffic by distance class and the synced data itself: a plan that
+    under-reports either line is named."""
+    s, p, _pp = eu
+    assert p.costs[line] > 0  # eu-sovereign serves patients from tier-3 sites in other cities, and syncs
+    assert not [m for m in check_plan(s, p) if m.startswith(f"plan field costs.{line}")]  # recomputed alike
+    bad = p.model_copy(deep=True)
+    bad.costs[line] *= 0.5
+    report = check_plan(s, bad)
+    assert any(m.startswith(f"plan field costs.{line}:") for m in report), report
+    free = s.model_copy(
+        update={
+            "network": s.network.model_copy(
+                update={
+                    "transport_classes": [
+                        c.model_copy(update={"price_per_gb": 0.0}) for c in s.network.transport_classes
+                    ]
+                }
+            ),
+            "economics": s.economics.model_copy(update={"network_price_per_gb": 0.0}),
+        }
+    )
+    assert any(m.startswith(f"plan field costs.{line}:") for m in check_plan(free, p))

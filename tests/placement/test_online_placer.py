@@ -250,3 +250,21 @@ def test_unknown_registry_plugin_message() -> None:
     reg = Registry()
     with pytest.raises(PlacerError, match="unknown plugin 'latency'; known: "):
         reg.create("latency", None)  # type: ignore[arg-type]
+
+
+def test_geometry_knows_the_metro_radius() -> None:
+    """The placer's fast float32 RTT matrix is the shared device_rtt_ms on both sides of the metro
+    radius: an MDC 2,000 km off is reached over the Internet path, not metro fibre."""
+    from microdc.physics.geo import great_circle_km
+    from microdc.physics.latency import device_rtt_ms
+    from microdc.placement.online.network import TargetGeometry
+
+    lat, lon = np.array([48.0, 48.3, 60.0, 50.0]), np.array([11.0, 11.2, 11.0, 8.7])
+    cloud = np.array([False, False, False, True])
+    geo = TargetGeometry(lat, lon, cloud, 10.0, 0.5, 80.0)
+    dev_lat, dev_lon = np.array([48.1, 45.0]), np.array([11.1, 5.0])
+    got = geo.rtt_ms(dev_lat, dev_lon)
+    km = great_circle_km(dev_lat[:, None], dev_lon[:, None], lat[None, :], lon[None, :])
+    want = device_rtt_ms(km, cloud[None, :], access_ms=10.0, edge_extra_ms=0.5, metro_radius_km=80.0)
+    assert (km[:, :3] > 80.0).any() and (km[:, :3] <= 80.0).any()
+    np.testing.assert_allclose(got, want, rtol=1e-4)

@@ -19,5 +19,5 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, Path]
     shutil.copytree(DATA / "tiny", root / "tiny")
     s = load_scenario(root / "tiny" / "scenario.yaml")
     out = root / "out"
-    result = run(s, out, RunOptions(days=2, step_s=3600, time_limit_s=10))
+    result = run(s, out, RunOptions(days=2, step_s=3600, time_limit_s=10, fault_source="drill"))
     return result, out

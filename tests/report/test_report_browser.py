@@ -74,3 +74,34 @@ def test_report_renders_offline(tiny_run: tuple[RunResult, Path], tmp_path: Path
     assert errors == []
     assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
     assert (ARTIFACTS / "report-tiny.png").stat().st_size > 10_000
+
+
+def test_report_map_draws_the_offline_basemap(tiny_run: tuple[RunResult, Path], tmp_path: Path) -> None:
+    """The fleet map shows real geography (Natural Earth land and borders shipped in the package) with
+    the network off: the land is a filled SVG path under the sites, not an empty axis."""
+    exe = _chromium()
+    report = tiny_run[1] / "report.html"
+    html = report.read_text(encoding="utf-8")
+    n_figures = len(
+        json.loads(re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)[1])
+    )
+    with Browser(tmp_path / "profile", executable=exe) as b:
+        b.navigate(report.resolve().as_uri())
+        _wait_for_plots(b, n_figures)
+        layers = b.evaluate(
+            "Array.from(document.querySelector('[data-figure=\"map\"]')._fullData || [])"
+            ".filter(t => String(t.meta || '').startsWith('basemap-')).map(t => t.meta)"
+        )
+        fill_len = b.evaluate(
+            "Math.max(0, ...Array.from(document.querySelectorAll("
+            "'[data-figure=\"map\"] .scatterlayer .js-fill')).map(p => (p.getAttribute('d') || '').length))"
+        )
+        bg = b.evaluate("getComputedStyle(document.querySelector('[data-figure=\"map\"] .bglayer .bg')).fill")
+        b.screenshot(ARTIFACTS / "report-map-basemap.png")
+        requests = b.requests()
+        errors = b.errors()
+    assert "basemap-land" in layers and "basemap-borders" in layers  # DE/FR: land and the border between
+    assert fill_len > 200, "the land is drawn as a filled shape"
+    assert bg == "rgb(223, 234, 243)"  # the sea behind the land
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file://", "data:"))] == []

@@ -189,3 +189,18 @@ def test_fault_drill_hits_the_largest_sites(tiny: Scenario) -> None:
     cloud = fake_plan(tiny, "cloud-only", cloud=True)
     assert faults_for(spec, cloud).faults == ()
     assert fault_drill(cloud, start, 4).faults == ()
+
+
+def test_network_transport_energy_is_shown_for_every_alternative(tiny: Scenario) -> None:
+    """Carrying traffic costs energy too: the twin's energy_kwh.transport reaches comparison.json, the
+    table and the summary line for each alternative (docs/fidelity.md)."""
+    ours = fake_run(tiny, fake_plan(tiny, "microdc"))
+    cloud = fake_run(tiny, fake_plan(tiny, "cloud-only", cloud=True))
+    ours.summary.setdefault("energy_kwh", {})["transport"] = 1234.0
+    cloud.summary.setdefault("energy_kwh", {})["transport"] = 5678.0
+    entries = [compare(tiny, ours), compare(tiny, cloud)]
+    assert [e["transport_energy_kwh"] for e in entries] == [1234.0, 5678.0]
+    lines = {line.topic: line.text for line in summarize(entries, 2)}
+    assert "1,234 kWh of network energy against 5,678 kWh" in lines["Energy and carbon"]
+    html = render_report(RunResult(tiny, [ours, cloud], entries, 2, 60))
+    assert "network transport energy (kWh)" in html and "5,678" in html

@@ -272,7 +272,7 @@ def test_reused_batch_id_with_other_content_is_a_counted_audited_conflict(
     first = batch([reading("t", "Temperature", 22.5, clock.now)], batch_id="b-1", seq=1)
     assert client.post("/api/v1/sites/a/telemetry", json=first, headers=h).status_code == 201
     variants = [
-        {**first, "readings": [reading("t", "Temperature", 99.0, clock.now)]},  # another value
+        {**first, "readings": [reading("t", "Temperature", 35.0, clock.now)]},  # another value
         {**first, "readings": [reading("t", "Temperature", 22.5, clock.now - timedelta(seconds=1))]},
         {**first, "readings": [*first["readings"], reading("u", "Temperature", 1.0, clock.now)]},  # more data
         {**first, "seq": 2},

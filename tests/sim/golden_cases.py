@@ -3,6 +3,12 @@ the engine (blocks of steps, replicas) is checked against the step-by-step engin
 
     python -m tests.sim.golden_cases record     # rewrite the golden files (only on purpose)
 
+The files in the tree were recorded from the step-by-step engine of main after the fidelity merge
+(ae19949: one cost ledger, transport lines, 10 ms access RTT, DX cycling losses), by running ``record``'s
+loop with that commit's ``src`` first on PYTHONPATH (``git archive ae19949 src | tar -x -C DIR``); the
+block engine matches them (tests/sim/test_sim_blocks.py), and re-recording with the block engine gives
+the same files up to the latency solve's tolerance.
+
 Each case writes ``<name>.npz``: every float column of timeseries and service_latency, the state codes,
 and the summary and events as JSON text.
 """

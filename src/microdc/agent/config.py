@@ -60,7 +60,12 @@ class RedfishSource(SourceBase):
     base_url: str = Field(description="e.g. https://bmc-1.site.local (the service root is /redfish/v1)")
     username: str | None = None
     password: str | None = None
-    verify_tls: bool = True
+    verify_tls: bool = Field(
+        True, description="verify the BMC's HTTPS certificate (never turn off in the field)"
+    )
+    ca_file: str | None = Field(
+        None, description="PEM CA bundle that signs the BMC's certificate (default: the system's CAs)"
+    )
     timeout_s: Pos = 10.0
     resources: list[str] = Field(
         default_factory=lambda: ["auto"],
@@ -69,16 +74,42 @@ class RedfishSource(SourceBase):
     )
     sensor_prefix: str = Field("", description="prefix of sensor ids; default the source name")
 
+    @model_validator(mode="after")
+    def _ca_needs_verify(self) -> RedfishSource:
+        if self.ca_file and not self.verify_tls:
+            raise ValueError("ca_file is set but verify_tls is false: the CA would never be checked")
+        return self
+
+
+class SnmpV3(Strict):
+    """SNMPv3 USM, always authPriv: SHA-2 authentication and AES privacy (RFC 7860, RFC 3826)."""
+
+    user: Annotated[str, Field(min_length=1, max_length=32)]
+    auth_protocol: Literal["SHA224", "SHA256", "SHA384", "SHA512"] = "SHA256"
+    auth_key: Annotated[str, Field(min_length=8, description="passphrase (at least 8 characters)")]
+    priv_protocol: Literal["AES128", "AES192", "AES256"] = "AES128"
+    priv_key: Annotated[str, Field(min_length=8, description="passphrase (at least 8 characters)")]
+    context_name: str = Field("", description="SNMPv3 context (some PDUs/UPS cards need one)")
+
 
 class SnmpUpsSource(SourceBase):
     kind: Literal["snmp_ups"]
     host: str
     port: Annotated[int, Field(ge=1, le=65535)] = 161
     community: str = "public"
-    version: Literal["1", "2c"] = "2c"
+    version: Literal["1", "2c", "3"] = "2c"
+    v3: SnmpV3 | None = Field(None, description="with version '3': user, SHA-2 auth and AES priv keys")
     timeout_s: Pos = 2.0
     retries: Annotated[int, Field(ge=0, le=10)] = 1
     sensor_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _v3_settings(self) -> SnmpUpsSource:
+        if self.version == "3" and self.v3 is None:
+            raise ValueError("version '3' needs a `v3:` block (user, auth_key, priv_key)")
+        if self.version != "3" and self.v3 is not None:
+            raise ValueError(f"`v3:` is set but version is {self.version!r}; set version: '3'")
+        return self
 
 
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "bool"]
@@ -247,11 +278,70 @@ class MqttConfig(Strict):
     qos: Literal[0, 1, 2] = 1
 
 
+class TlsConfig(Strict):
+    """TLS to the control plane (docs/agent.md, docs/security.md)."""
+
+    ca_file: str | None = Field(
+        None, description="PEM CA bundle that signs the control plane's certificate (only it is trusted)"
+    )
+    pins: list[str] = Field(
+        default_factory=list,
+        description="accept only these server keys/certs: 'sha256//BASE64' (SPKI) or 'cert-sha256:HEX'",
+    )
+    client_cert: str | None = Field(None, description="PEM client certificate presented (mutual TLS)")
+    client_key: str | None = Field(None, description="its private key (0600)")
+    request_certificate: bool = Field(
+        True, description="make a key and send a CSR at enrollment (and near expiry) to get client_cert"
+    )
+    renew_before_days: Annotated[float, Field(ge=0)] = Field(30.0, description="renew client_cert this early")
+    key_type: Literal["ec", "ed25519"] = "ec"
+
+    @model_validator(mode="after")
+    def _check(self) -> TlsConfig:
+        from microdc.protocol.pki import PkiError, parse_pin
+
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ValueError("give both client_cert and client_key, or neither")
+        for pin in self.pins:
+            try:
+                parse_pin(pin)
+            except PkiError as e:
+                raise ValueError(str(e)) from None
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.ca_file or self.pins or self.client_cert)
+
+
 class Intervals(Strict):
     poll_s: Pos = 10.0
     heartbeat_s: Pos = Field(30.0, description="until the server says otherwise")
     desired_s: Pos = Field(300.0, description="fallback poll; heartbeats announce new versions")
     housekeeping_s: Pos = 30.0
+    supervise_s: Pos = Field(1.0, description="how often workloads are listed, probed and restarted")
+    status_s: Pos = Field(30.0, description="report workload status at least this often (and on change)")
+
+
+class PodmanConfig(Strict):
+    binary: str = "podman"
+    runtime: str = Field("runc", description="OCI runtime passed as --runtime")
+    cgroup_manager: Literal["cgroupfs", "systemd"] = "cgroupfs"
+    containers_conf: str | None = Field(
+        None, description="containers.conf for podman (CONTAINERS_CONF), e.g. deploy/podman/containers.conf"
+    )
+    network: str = Field("host", description="podman --network; health checks probe 127.0.0.1")
+    timeout_s: Pos = Field(120.0, description="longest a podman command may take")
+
+
+class ExecutorConfig(Strict):
+    kind: Literal["process", "podman"] = Field(
+        "process", description="podman (containers) or process (plain process groups, no container engine)"
+    )
+    work_dir: str = Field(
+        "agent-state/workloads", description="volumes, logs and working dirs (relative to agent.yaml)"
+    )
+    podman: PodmanConfig = Field(default_factory=PodmanConfig)
 
 
 class AgentConfig(Strict):
@@ -264,11 +354,13 @@ class AgentConfig(Strict):
     agent_version: str | None = None
     intervals: Intervals = Field(default_factory=Intervals)
     uplink: UplinkConfig = Field(default_factory=UplinkConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     policy: PolicyConfig
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     sensors: list[SourceConfig] = Field(default_factory=list)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     _base_dir: Path = Path(".")
 
@@ -367,9 +459,43 @@ def parse_config(
             if pts is not None:
                 src.registers = [*src.registers, *pts]
     problems.extend(_policy_problems(cfg, smap, file))
+    problems.extend(_tls_problems(cfg, smap, file))
     if problems:
         raise AgentConfigError(problems)
     return cfg
+
+
+def _tls_problems(cfg: AgentConfig, smap: SourceMap, file: str) -> list[Problem]:
+    """TLS settings with a plain-HTTP server would silently do nothing; a CA file must exist."""
+    out: list[Problem] = []
+    if cfg.tls.configured and cfg.server and cfg.server.lower().startswith("http://"):
+        where, line = smap.lookup(("server",), file)
+        out.append(Problem(where, line, "server", "tls: is set but the server URL is http:// (use https://)"))
+    if cfg.tls.ca_file and not cfg.resolve(cfg.tls.ca_file).is_file():
+        where, line = smap.lookup(("tls", "ca_file"), file)
+        out.append(
+            Problem(where, line, "tls.ca_file", f"CA bundle not found: {cfg.resolve(cfg.tls.ca_file)}")
+        )
+    for i, src in enumerate(cfg.sensors):
+        if isinstance(src, RedfishSource) and src.ca_file and not cfg.resolve(src.ca_file).is_file():
+            where, line = smap.lookup(("sensors", i, "ca_file"), file)
+            out.append(
+                Problem(
+                    where, line, f"sensors.{i}.ca_file", f"CA bundle not found: {cfg.resolve(src.ca_file)}"
+                )
+            )
+    tls = cfg.tls
+    if tls.client_cert and tls.client_key and not tls.request_certificate:
+        for field in ("client_cert", "client_key"):
+            path = cfg.resolve(getattr(tls, field))
+            if not path.is_file():
+                where, line = smap.lookup(("tls", field), file)
+                out.append(
+                    Problem(
+                        where, line, f"tls.{field}", f"file not found: {path} (or set request_certificate)"
+                    )
+                )
+    return out
 
 
 def _policy_problems(cfg: AgentConfig, smap: SourceMap, file: str) -> list[Problem]:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from microdc.protocol.alarm_rules import Reading as RuleReading
-from microdc.protocol.vocab import ReadingType
+from microdc.protocol.vocab import EARLIEST_READING, ReadingType, range_problem
 from microdc.protocol.wire import ReadingIn
 
 # Discrete / event-like reading types: a change is an event, so they are never downsampled or dropped.
@@ -116,6 +116,14 @@ def make_reading(
         first = e.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "reading"
         raise InvalidReading(f"{sensor_id}: {where}: {first.get('msg')}") from None
+    # the control plane's own checks (protocol/vocab.py), so a reading it would refuse never queues
+    why = range_problem(ReadingType(reading_type), unit, physical_context, float(value))
+    if why is not None:
+        raise InvalidReading(f"{sensor_id}: value-range: {why}")
+    if ts < EARLIEST_READING:
+        raise InvalidReading(
+            f"{sensor_id}: timestamp-window: {ts.isoformat()} is before {EARLIEST_READING.date()}"
+        )
     return Reading(
         sensor_id=sensor_id,
         reading_type=reading_type,

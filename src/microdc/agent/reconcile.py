@@ -1,60 +1,79 @@
-"""Desired state: run the workloads the control plane assigns to this site, through a pluggable executor.
+"""Desired state: fetch it, keep it, hand it to the supervisor, acknowledge it.
 
 * The desired state (``GET /api/v1/sites/{id}/desired-state``, with ``If-None-Match``) is stored in the
   agent's SQLite file before it is applied, then acknowledged (``POST …/desired-state/ack`` with
   ``applied`` or ``failed``). A version whose ack did not get through is acked again later.
 * On start the agent re-applies the **last stored** desired state without asking anyone: with the uplink
-  down it keeps running exactly what it ran. Only a newer desired state from the control plane ever
-  stops a workload — never a timeout, an unreachable server or a refused credential.
+  down it keeps running exactly what it ran, indefinitely. Only a newer desired state from the control
+  plane ever stops a workload — never a timeout, an unreachable server or a refused credential.
 * Workloads in state ``assigned`` or ``held`` run; anything else (the server lists no others today)
   does not.
 
-An executor implements `Executor`: ``start(workload)``, ``stop(workload_id)``, ``running()``. The
-default `RecordingExecutor` records what runs in the state file (``workloads`` table) and starts nothing
-— a stand-in for a container runtime or a VM manager.
+"Applied" means every workload was handed to the `Supervisor` (agent/supervisor.py), which runs them
+through the configured executor; a workload whose spec this site refuses — a volume its policy forbids,
+an image on a host without a container engine — makes the ack ``failed``, naming it. What actually runs
+(running, starting, unhealthy, failed with exit code, restarts) is reported separately.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
 
 from microdc.agent.state import State
+from microdc.agent.supervisor import Supervisor, Want
 from microdc.agent.uplink import Uplink, UplinkError
+from microdc.protocol.workload import Volume, WorkloadRunSpec, spec_hash
 
 log = logging.getLogger("microdc.agent.reconcile")
 RUN_STATES = ("assigned", "held")
+NO_SPEC = "no run spec (image or command): nothing to run"
+
+VolumeCheck = Callable[[Volume], str | None]
+ExecutorCheck = Callable[[WorkloadRunSpec], str | None]
 
 
-class Executor(Protocol):
-    def start(self, workload: dict[str, Any]) -> None: ...
-
-    def stop(self, workload_id: str) -> None: ...
-
-    def running(self) -> dict[str, dict[str, Any]]: ...
-
-
-class RecordingExecutor:
-    """Records what should run (durably); runs nothing."""
-
-    def __init__(self, state: State):
-        self.state = state
-
-    def start(self, workload: dict[str, Any]) -> None:
-        self.state.set_running(str(workload["id"]), workload)
-
-    def stop(self, workload_id: str) -> None:
-        self.state.set_running(workload_id, None)
-
-    def running(self) -> dict[str, dict[str, Any]]:
-        return self.state.running()
+def want_of(w: dict[str, Any], volume_check: VolumeCheck, executor_check: ExecutorCheck) -> Want:
+    """One desired workload → what the supervisor should do with it (refusals say why)."""
+    wid = str(w["id"])
+    raw = w.get("spec")
+    if raw is None:
+        return Want(wid, None, "", refused=NO_SPEC)
+    try:
+        spec = WorkloadRunSpec.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return Want(wid, None, "", refused=f"spec.{where}: {first['msg']}")
+    h = spec_hash(spec)
+    for v in spec.volumes:
+        why = volume_check(v)
+        if why:
+            return Want(wid, spec, h, refused=f"{why} (volume {v.name!r})")
+    why = executor_check(spec)
+    if why:
+        return Want(wid, spec, h, refused=why)
+    return Want(wid, spec, h)
 
 
 class Reconciler:
-    def __init__(self, state: State, executor: Executor, site_id: str):
+    def __init__(
+        self,
+        state: State,
+        supervisor: Supervisor,
+        site_id: str,
+        *,
+        volume_check: VolumeCheck,
+        executor_check: ExecutorCheck,
+    ):
         self.state = state
-        self.executor = executor
+        self.supervisor = supervisor
         self.site_id = site_id
+        self.volume_check = volume_check
+        self.executor_check = executor_check
 
     @property
     def version(self) -> int | None:
@@ -62,28 +81,23 @@ class Reconciler:
         return int(d["version"]) if d else None
 
     def apply_local(self) -> tuple[bool, str]:
-        """Apply the stored desired state (no network): used at start and after every fetch."""
+        """Hand the stored desired state to the supervisor (no network): at start and after every fetch."""
         desired = self.state.get("desired")
         if desired is None:
             return True, "no desired state yet"
-        want = {str(w["id"]): w for w in desired.get("workloads", []) if w.get("state") in RUN_STATES}
-        have = self.executor.running()
-        errors: list[str] = []
-        for wid, w in want.items():
-            if have.get(wid) != w:
-                try:
-                    self.executor.start(w)
-                except Exception as e:
-                    errors.append(f"start {wid}: {e}")
-        for wid in set(have) - set(want):
-            try:
-                self.executor.stop(wid)
-            except Exception as e:
-                errors.append(f"stop {wid}: {e}")
+        wants = [
+            want_of(w, self.volume_check, self.executor_check)
+            for w in desired.get("workloads", [])
+            if w.get("state") in RUN_STATES
+        ]
+        restarts = {wid: int(s.get("restarts", 0)) for wid, s in self.state.workload_status().items()}
+        self.supervisor.set_desired(wants, restarts)
+        errors = [f"{w.workload_id}: {w.refused}" for w in wants if w.refused and w.refused != NO_SPEC]
         if errors:
             log.warning("desired state v%s: %s", desired.get("version"), "; ".join(errors))
             return False, "; ".join(errors)[:1024]
-        return True, f"running {len(want)} workload(s)"
+        runnable = sum(1 for w in wants if not w.refused)
+        return True, f"{runnable} workload(s) handed to the supervisor"
 
     async def sync(self, uplink: Uplink) -> bool:
         """Fetch (conditional GET), store, apply and ack. Returns True if a new version was applied.

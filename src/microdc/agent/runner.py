@@ -8,7 +8,11 @@ Independent asyncio tasks, none of which waits for the cloud to do local work:
   (alarm events first, then telemetry batches in ``seq`` order), every ``flush_s`` or at once when an
   alarm is raised or a full batch is waiting; on failure exponential backoff with jitter;
 * the **heartbeat loop** (the server's interval), which also learns of new desired-state versions;
-* the **desired-state loop**: conditional GET, apply through the executor, ack (`Reconciler`);
+* the **desired-state loop**: conditional GET, store, hand to the supervisor, ack (`Reconciler`);
+* the **supervise loop**: the `Supervisor` starts, probes, restarts and replaces workloads through the
+  executor chosen in agent.yaml (podman or process) every ``supervise_s``, stores their status in the
+  state file and reports it (``POST /api/v1/sites/{id}/workload-status``) on change and every
+  ``status_s`` — with the uplink down it goes on running the last desired state, indefinitely;
 * **housekeeping**: aggregates of aggregate-only data classes, the queue's disk budget, raw retention.
 
 Credentials: the agent rotates its credential after ``renew_after``. If the server refuses it (expired
@@ -37,12 +41,16 @@ from microdc import __version__
 from microdc.agent.alarms import LocalAlarms
 from microdc.agent.config import AgentConfig
 from microdc.agent.dataplane import Aggregator, MqttIngest
+from microdc.agent.executors import Executor, build_executor
+from microdc.agent.health import probe
 from microdc.agent.ingest import Ingestor
 from microdc.agent.readings import iso, now_utc
-from microdc.agent.reconcile import Executor, Reconciler, RecordingExecutor
+from microdc.agent.reconcile import Reconciler
 from microdc.agent.sensors import Source, SourceError, build_source
-from microdc.agent.sovereignty import SyncGate, build_policy_book
+from microdc.agent.sovereignty import SyncGate, build_policy_book, volume_refusal
 from microdc.agent.state import State
+from microdc.agent.supervisor import Supervisor
+from microdc.agent.tls import AgentTls
 from microdc.agent.uplink import Backoff, Uplink, UplinkError
 
 log = logging.getLogger("microdc.agent")
@@ -104,7 +112,10 @@ class Agent:
         self.clock = clock
         self.book = build_policy_book(cfg.policy, cfg.base_dir)
         self.gate = SyncGate(self.book, cfg.policy.jurisdiction, cfg.policy.upstream_jurisdiction)
-        self.uplink = Uplink(server, self.state, cfg.uplink, transport=transport)
+        # always an explicit TLS setup: trust comes from agent.yaml (or certifi), never the environment
+        self.uplink = Uplink(
+            server, self.state, cfg.uplink, transport=transport, tls=AgentTls(cfg.tls, cfg.resolve)
+        )
         self.backoff = Backoff(cfg.uplink.backoff)
         self.heartbeat_s = cfg.intervals.heartbeat_s
         self.agent_version = cfg.agent_version or f"microdc-agent/{__version__}"
@@ -115,6 +126,9 @@ class Agent:
         self.ingestor: Ingestor | None = None
         self.alarms: LocalAlarms | None = None
         self.reconciler: Reconciler | None = None
+        self.supervisor: Supervisor | None = None
+        self._status_due = asyncio.Event()
+        self._supervise_now = asyncio.Event()
         self.aggregator: Aggregator | None = None
         self.online = False
         self.credential_ok = True
@@ -190,7 +204,7 @@ class Agent:
 
     async def _enroll(self, token: str) -> None:
         try:
-            cred = await self.uplink.enroll(token, self.agent_version)
+            cred = await self.uplink.enroll(token, self.agent_version, self.cfg.site_id)
         except UplinkError as e:
             if e.kind in ("auth", "rejected"):
                 self.state.audit("credential.enroll_failed", {"status": e.status})
@@ -205,7 +219,7 @@ class Agent:
             return
         if self.clock() < datetime.fromisoformat(str(cred["renew_after"]).replace("Z", "+00:00")):
             return
-        new = await self.uplink.rotate()
+        new = await self.uplink.rotate(self.site_id)
         self._save_credential(new, "rotated")
         log.info("site credential rotated (expires %s)", new.get("expires_at"))
 
@@ -243,7 +257,21 @@ class Agent:
             self.state, self.gate, self.alarms, self.cfg.uplink, jurisdiction=self.cfg.policy.jurisdiction
         )
         self.aggregator = Aggregator(self.state, self.gate, self.cfg.policy)
-        self.reconciler = Reconciler(self.state, self._executor or RecordingExecutor(self.state), site_id)
+        executor = self._executor or build_executor(self.cfg, site_id)
+        self.executor = executor
+        self.supervisor = Supervisor(
+            executor,
+            self.cfg.resolve(self.cfg.executor.work_dir) / "volumes",
+            probe=lambda spec, inst: spec.health is not None and probe(spec.health, inst, executor),
+        )
+        jurisdiction = self.cfg.policy.jurisdiction
+        self.reconciler = Reconciler(
+            self.state,
+            self.supervisor,
+            site_id,
+            volume_check=lambda v: volume_refusal(self.book, jurisdiction, v.data_class, v.jurisdiction),
+            executor_check=executor.check,
+        )
         if self._sources_override is not None:
             self.sources = list(self._sources_override)
         else:
@@ -278,6 +306,7 @@ class Agent:
             "open_alarms": self.alarms.open_alarms() if self.alarms else {},
             "desired_version": self.reconciler.version if self.reconciler else None,
             "running": sorted(self.state.running()),
+            "workloads": {k: v.get("state") for k, v in self.state.workload_status().items()},
             "bytes_out": self.uplink.stats.bytes_out,
             "bytes_in": self.uplink.stats.bytes_in,
             "counters": self.state.counters(),
@@ -384,7 +413,9 @@ class Agent:
                 else:
                     self._set_online(False)
                     delay = max(self.backoff.next(), e.retry_after or 0.0)
-                    log.info("uplink: %s; retrying in %.1f s", e, delay)
+                    # a certificate problem needs a person; "offline" heals by itself
+                    level = logging.ERROR if e.kind == "tls" else logging.INFO
+                    log.log(level, "uplink: %s; retrying in %.1f s", e, delay)
             except AgentError as e:
                 log.error("%s", e)
                 self.enroll_token = None  # a refused token is not tried again
@@ -424,6 +455,12 @@ class Agent:
                 else:
                     self._set_online(True)
                     self.heartbeat_s = float(out.get("heartbeat_interval_s") or self.heartbeat_s)
+                    if out.get("audit_checkpoint") is not None:
+                        kept = self.state.keep_audit_checkpoint(out["audit_checkpoint"])
+                        if kept == "older":
+                            log.warning(
+                                "the control plane's audit checkpoint went backwards (log truncated?)"
+                            )
                     if self.reconciler and (
                         out.get("desired_version") != self.reconciler.version
                         or self.state.get("desired_ack_pending")
@@ -444,11 +481,47 @@ class Agent:
             if self.credential is None or not self.credential_ok:
                 continue
             try:
-                await self.reconciler.sync(self.uplink)
+                if await self.reconciler.sync(self.uplink):
+                    self._supervise_now.set()
+                    self._status_due.set()
             except UplinkError as e:
                 if e.kind == "auth":
                     self._kick.set()
                 log.debug("desired state not fetched: %s", e)
+
+    async def _supervise_loop(self) -> None:
+        """Run the supervisor; store and report what it saw (the report waits for a working uplink)."""
+        assert self.supervisor is not None
+        last: list[dict[str, Any]] | None = None
+        sent: list[dict[str, Any]] | None = None
+        last_sent = 0.0
+        while not self._stop.is_set():
+            try:
+                statuses = [s.model_dump(mode="json") for s in await asyncio.to_thread(self.supervisor.step)]
+            except Exception:
+                log.exception("supervisor round failed")
+                statuses = last or []
+            if statuses != last:
+                self.state.set_workload_status(statuses)
+                last = statuses
+            due = time.monotonic() - last_sent >= self.cfg.intervals.status_s or self._status_due.is_set()
+            changed = [{k: v for k, v in s.items() if k != "since"} for s in statuses] != sent
+            site_id = self.site_id
+            if (changed or due) and self.credential is not None and self.credential_ok and site_id:
+                body = {"desired_version": self.reconciler.version if self.reconciler else None,
+                        "observed_at": iso(self.clock()), "workloads": statuses}  # fmt: skip
+                try:
+                    await self.uplink.report_workloads(site_id, body)
+                except UplinkError as e:
+                    if e.kind == "auth":
+                        self._kick.set()
+                    log.debug("workload status not reported: %s", e)
+                else:
+                    sent = [{k: v for k, v in s.items() if k != "since"} for s in statuses]
+                    last_sent = time.monotonic()
+                    self._status_due.clear()
+            await self._sleep(self.cfg.intervals.supervise_s, self._supervise_now)
+            self._supervise_now.clear()
 
     async def _housekeeping_loop(self) -> None:
         assert self.aggregator is not None
@@ -488,7 +561,12 @@ class Agent:
                     await self._enroll(self.enroll_token or self._enroll_file_token() or "")
                 except UplinkError as e:
                     d = self.backoff.next()
-                    log.info("enrollment: %s; retrying in %.1f s", e, d)
+                    log.log(
+                        logging.ERROR if e.kind == "tls" else logging.INFO,
+                        "enrollment: %s; retrying in %.1f s",
+                        e,
+                        d,
+                    )
                     await self._sleep(d)
             self.backoff.reset()
         site_id = self.site_id
@@ -505,6 +583,7 @@ class Agent:
             asyncio.create_task(self._uplink_loop(), name="uplink"),
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._desired_loop(), name="desired"),
+            asyncio.create_task(self._supervise_loop(), name="supervise"),
             asyncio.create_task(self._housekeeping_loop(), name="housekeeping"),
         ]
         self._desired_due.set()

@@ -98,3 +98,28 @@ class SyncGate:
 
     def known(self, data_class: str) -> bool:
         return data_class in self.book.policies
+
+
+def volume_refusal(
+    book: PolicyBook, site_jurisdiction: str, data_class: str, jurisdiction: str
+) -> str | None:
+    """Why this site must not hold a volume of `data_class` bound to `jurisdiction` (None: it may).
+
+    The same predicate as sync: may raw data of this class, made in the volume's jurisdiction, be
+    stored here? Unknown classes and jurisdictions fail closed.
+    """
+    if data_class not in book.policies:
+        return f"volume sovereignty: data class {data_class!r} is unknown to this site's policy"
+    if jurisdiction not in book.tree:
+        return f"volume sovereignty: jurisdiction {jurisdiction!r} is not in this site's jurisdiction tree"
+    if not book.tree.is_inside(site_jurisdiction, jurisdiction):
+        return (
+            f"volume sovereignty: the volume's data must stay in {jurisdiction}; "
+            f"this site is in {site_jurisdiction}"
+        )
+    if not book.may_sync(data_class, jurisdiction, site_jurisdiction, aggregate=False):
+        return (
+            f"volume sovereignty: {data_class!r} data bound to {jurisdiction} may not be stored at this "
+            f"site ({site_jurisdiction})"
+        )
+    return None

@@ -13,7 +13,8 @@ Tables:
 * ``raw``        every reading the site produced, tagged with data class and jurisdiction (the local
                  sovereign store; most of it never leaves the site);
 * ``audit``      local audit events (enrollment, rotation, desired-state applications, drops);
-* ``workloads``  what the executor runs locally; ``rejected`` a sample of refused device payloads.
+* ``workloads``  the supervisor's last status of each desired workload (so restarts survive a restart);
+                 ``rejected`` a sample of refused device payloads.
 
 Moving readings from ``pending`` into a batch, and deleting an acknowledged batch, are single
 transactions: a reading is in exactly one place at any instant.
@@ -166,6 +167,39 @@ class State:
     def delete(self, key: str) -> None:
         with self.tx() as c:
             c.execute("DELETE FROM kv WHERE k = ?", (key,))
+
+    # --- the control plane's audit checkpoints ---------------------------------------------------------
+
+    def keep_audit_checkpoint(self, cp: Any) -> str:
+        """Keep the latest signed audit checkpoint the control plane sent (evidence kept off its
+        database: `microdc audit verify --checkpoints` takes it). One with a *lower* seq than the one
+        kept means the server's audit log shrank: the higher one is kept, the event counted
+        (``audit_checkpoint_regressions``) and audited. Returns "kept", "same", "older" or "invalid"."""
+        if not isinstance(cp, dict) or not isinstance(cp.get("seq"), int) or not cp.get("signature"):
+            return "invalid"
+        with self.tx() as c:
+            row = c.execute("SELECT v FROM kv WHERE k = 'audit_checkpoint'").fetchone()
+            held = json.loads(row[0]) if row else None
+            if held is not None and cp["seq"] < int(held.get("seq", 0)):
+                self.bump("audit_checkpoint_regressions", conn=c)
+                self.audit(
+                    "audit_checkpoint.regressed",
+                    {"kept_seq": held.get("seq"), "kept_hash": held.get("head_hash"), "sent": cp},
+                    conn=c,
+                )
+                return "older"
+            if (
+                held is not None
+                and cp["seq"] == held.get("seq")
+                and cp.get("head_hash") == held.get("head_hash")
+            ):
+                return "same"
+            self.set("audit_checkpoint", cp, conn=c)
+            return "kept"
+
+    def audit_checkpoint(self) -> dict[str, Any] | None:
+        cp = self.get("audit_checkpoint")
+        return cp if isinstance(cp, dict) else None
 
     # --- counters and audit -----------------------------------------------------------------------
 
@@ -492,23 +526,27 @@ class State:
             row = self._conn.execute("SELECT MIN(ts) FROM raw WHERE data_class = ?", (data_class,)).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    # --- workloads (executor bookkeeping) ------------------------------------------------------------
+    # --- workloads: the supervisor's last word on each desired workload ------------------------------
 
-    def running(self) -> dict[str, dict[str, Any]]:
+    def workload_status(self) -> dict[str, dict[str, Any]]:
+        """Workload id → its last reported status (state, restarts, exit code, …), durable across restarts."""
         with self._lock:
             rows = self._conn.execute("SELECT id, body FROM workloads ORDER BY id").fetchall()
         return {r[0]: json.loads(r[1]) for r in rows}
 
-    def set_running(self, workload_id: str, body: dict[str, Any] | None) -> None:
+    def running(self) -> dict[str, dict[str, Any]]:
+        """The workloads that run now (running or starting)."""
+        return {k: v for k, v in self.workload_status().items() if v.get("state") in ("running", "starting")}
+
+    def set_workload_status(self, statuses: Iterable[dict[str, Any]]) -> None:
+        """Replace the whole table with the supervisor's latest round (one transaction)."""
+        now = time.time()
         with self.tx() as c:
-            if body is None:
-                c.execute("DELETE FROM workloads WHERE id = ?", (workload_id,))
-            else:
-                c.execute(
-                    "INSERT INTO workloads (id, body, started_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE"
-                    " SET body = excluded.body",
-                    (workload_id, json.dumps(body, separators=(",", ":")), time.time()),
-                )
+            c.execute("DELETE FROM workloads")
+            c.executemany(
+                "INSERT INTO workloads (id, body, started_at) VALUES (?, ?, ?)",
+                [(str(st["workload_id"]), json.dumps(st, separators=(",", ":")), now) for st in statuses],
+            )
 
 
 def iso_epoch(t: float) -> str:

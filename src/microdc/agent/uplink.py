@@ -13,7 +13,9 @@
 * **Accounting.** ``bytes_out``/``bytes_in`` count HTTP/1.1 request and response bytes (lines, headers,
   bodies) — what the idle-bandwidth figure in docs/benchmarks.md is made of.
 
-Errors become `UplinkError` with a ``kind``: ``offline`` (no connection/timeout), ``auth`` (401:
+Errors become `UplinkError` with a ``kind``: ``offline`` (no connection/timeout), ``tls`` (the TLS
+handshake failed: wrong CA, expired, hostname or pin mismatch, client certificate refused — the message
+says which; see microdc.agent.tls), ``auth`` (401:
 credential expired or revoked), ``rate`` (429/503), ``server`` (other 5xx), ``rejected`` (other 4xx:
 the request itself is wrong, retrying it would not help).
 """
@@ -27,16 +29,22 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
 
 from microdc.agent.config import BackoffConfig, UplinkConfig
 from microdc.agent.state import State
+from microdc.agent.tls import AgentTls, describe_tls_failure
 
-Kind = Literal["offline", "auth", "rate", "server", "rejected"]
+Kind = Literal["offline", "tls", "auth", "rate", "server", "rejected"]
 USER_AGENT = "microdc-agent"
 REPROBE_S = 3600.0
+
+
+# what a client sees when the server drops a TLS connection over our certificate (see AgentTls.diagnose)
+_AMBIGUOUS = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ConnectError)
 
 
 class UplinkError(Exception):
@@ -150,19 +158,34 @@ class Uplink:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        tls: AgentTls | None = None,
     ):
         self.server = server.rstrip("/")
         self.state = state
         self.cfg = cfg
         self.clock = clock
+        self.tls = tls
+        self._transport = transport
         self.bucket = TokenBucket(cfg.budget_bytes_per_s, cfg.burst_bytes)
         self.stats = Stats()
-        self.client = httpx.AsyncClient(
+        self.client = self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        # An explicit SSL context: trust comes from agent.yaml (tls.ca_file) or certifi, never from
+        # SSL_CERT_FILE/SSL_CERT_DIR in the environment.
+        verify = self.tls.ssl_context() if self.tls is not None else True
+        return httpx.AsyncClient(
             base_url=self.server,
-            timeout=cfg.timeout_s,
-            transport=transport,
+            timeout=self.cfg.timeout_s,
+            transport=self._transport,
+            verify=verify,
             headers={"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": "gzip"},
         )
+
+    async def reload_tls(self) -> None:
+        """New connections with the current client certificate (after enrollment or renewal)."""
+        old, self.client = self.client, self._new_client()
+        await old.aclose()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -224,6 +247,12 @@ class Uplink:
             resp = await self.client.send(req)
         except (httpx.TransportError, OSError) as e:
             self.stats.failures += 1
+            why = describe_tls_failure(e, self.tls.ca_file if self.tls else None)
+            if why is None and self.tls is not None and isinstance(e, _AMBIGUOUS):
+                now = datetime.fromtimestamp(self.clock(), UTC)
+                why = await asyncio.to_thread(self.tls.diagnose, self.server, self.cfg.timeout_s, now)
+            if why is not None:
+                raise UplinkError("tls", f"{method} {path}: TLS to {self.server}: {why}") from None
             raise UplinkError("offline", f"{method} {path}: {type(e).__name__}: {e}") from None
         self.stats.bytes_in += _resp_size(resp)
         if resp.status_code < 400 or resp.status_code == 304:
@@ -250,15 +279,34 @@ class Uplink:
 
     # --- the control plane's API ------------------------------------------------------------------
 
-    async def enroll(self, token: str, agent_version: str | None) -> dict[str, Any]:
-        """POST /api/v1/enroll: a one-time enrollment token → the site credential (SiteCredentialOut)."""
-        body = {"token": token, "agent_version": agent_version}
+    async def enroll(
+        self, token: str, agent_version: str | None, site_hint: str | None = None
+    ) -> dict[str, Any]:
+        """POST /api/v1/enroll: a one-time enrollment token → the site credential (SiteCredentialOut),
+        with a client certificate for our CSR when tls.request_certificate is on."""
+        body: dict[str, Any] = {"token": token, "agent_version": agent_version}
+        csr = self._csr(site_hint, enrolling=True)
+        if csr:
+            body["csr"] = csr
         resp = await self.request("POST", "/api/v1/enroll", body=body, auth=False)
-        return dict(resp.json())
+        return await self._took_certificate(dict(resp.json()))
 
-    async def rotate(self) -> dict[str, Any]:
-        resp = await self.request("POST", "/api/v1/site-credentials/rotate")
-        return dict(resp.json())
+    async def rotate(self, site_hint: str | None = None) -> dict[str, Any]:
+        csr = self._csr(site_hint, enrolling=False)
+        body = {"csr": csr} if csr else None
+        resp = await self.request("POST", "/api/v1/site-credentials/rotate", body=body)
+        return await self._took_certificate(dict(resp.json()))
+
+    def _csr(self, site_hint: str | None, *, enrolling: bool) -> str | None:
+        if self.tls is None:
+            return None
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        return self.tls.csr(site_hint, now, enrolling=enrolling)
+
+    async def _took_certificate(self, answer: dict[str, Any]) -> dict[str, Any]:
+        if self.tls is not None and self.tls.store_issued(answer):
+            await self.reload_tls()
+        return answer
 
     async def send_batch(self, site_id: str, body: str) -> dict[str, Any]:
         """POST …/telemetry with the batch's exact bytes; falls back to identity if gzip is refused."""
@@ -306,6 +354,10 @@ class Uplink:
             f"/api/v1/sites/{site_id}/desired-state/ack",
             body={"version": version, "status": status, "message": message[:1024]},
         )
+        return dict(resp.json())
+
+    async def report_workloads(self, site_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self.request("POST", f"/api/v1/sites/{site_id}/workload-status", body=body)
         return dict(resp.json())
 
 

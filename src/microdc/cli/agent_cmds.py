@@ -80,7 +80,7 @@ def agent(
 
 
 def demo_fleet(
-    scenario: Annotated[Path, typer.Argument(help="scenario file or directory")],
+    scenario: Annotated[str, typer.Argument(help="example name, or scenario file or directory")],
     sites: Annotated[int, typer.Option("--sites", "-n", min=1, max=1000, help="number of agents")] = 5,
     duration: Annotated[float, typer.Option(help="seconds to run (Ctrl-C stops earlier)")] = 60.0,
     port: Annotated[int, typer.Option(help="control-plane port (0: a free one)")] = 0,
@@ -96,14 +96,36 @@ def demo_fleet(
         str | None, typer.Option(help="jurisdiction of the control plane (default: each site's top ancestor)")
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
+    faults: Annotated[
+        str,
+        typer.Option(
+            help="faults to inject: 'demo' (a cooling failure at 20 s, a door opened at 40 s, an uplink cut "
+            "at 60 s), 'none', or KIND:SITE@START+DURATION,… in seconds (kinds: cooling_failure, "
+            "grid_outage, door_open, uplink_cut; SITE: 0..N-1)"
+        ),
+    ] = "demo",
 ) -> None:
-    """Start a control plane and N site agents with simulated sensors (demos, load tests)."""
+    """Start a control plane and N site agents with simulated sensors (demos, load tests).
+
+    The scenario is checked before anything starts; faults are injected on a schedule so the dashboard
+    shows alarms, a link going down and recovery within the first minutes.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    from microdc.cli.common import fail, load_or_exit
+    from microdc.demo.faults import parse_schedule
     from microdc.demo.fleet import ControlPlaneThread, create_admin, run_fleet
+    from microdc.examples import resolve_scenario
     from microdc.model import ScenarioError
 
+    loaded = load_or_exit(scenario)  # every problem named, exit 2, before anything starts
+    scenario_path = resolve_scenario(scenario)
+    n_run = min(sites, len(loaded.sites))
+    try:
+        schedule = parse_schedule(faults, n_run)
+    except ValueError as exc:
+        fail(str(exc))
     _configure_logging(log_level)
     wd = workdir or Path(tempfile.mkdtemp(prefix="microdc-fleet-"))
     wd.mkdir(parents=True, exist_ok=True)
@@ -130,8 +152,9 @@ def demo_fleet(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         return await run_fleet(
-            scenario, sites, workdir=wd, duration_s=duration, server_url=cp.url, admin_token=token,
-            poll_s=poll_s, time_scale=time_scale, upstream=upstream, stop=stop,
+            scenario_path, sites, workdir=wd, duration_s=duration, server_url=cp.url, admin_token=token,
+            poll_s=poll_s, time_scale=time_scale, upstream=upstream, stop=stop, faults=schedule,
+            on_fault=lambda line: console.print(f"[yellow]fault[/] {line}"),
         )  # fmt: skip
 
     try:
@@ -170,6 +193,41 @@ def demo_fleet(
     )
 
 
+def agent_checkpoint(
+    state: Annotated[Path, typer.Argument(help="the agent's state database (state_path in agent.yaml)")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="folder to write it to, for `microdc audit verify --checkpoints`"),
+    ] = None,
+) -> None:
+    """Show the latest signed audit checkpoint this agent received from the control plane."""
+    from microdc.agent.state import State
+
+    if not state.exists():
+        typer.echo(f"error: {state}: no such agent state file", err=True)
+        raise typer.Exit(2)
+    st = State(state)
+    try:
+        cp = st.audit_checkpoint()
+        regressions = st.counter("audit_checkpoint_regressions")
+    finally:
+        st.close()
+    if cp is None:
+        typer.echo("error: this agent has not received an audit checkpoint yet", err=True)
+        raise typer.Exit(1)
+    body = json.dumps(cp, indent=2)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / f"agent-{state.stem}-checkpoint-{int(cp['seq']):012d}.json"
+        target.write_text(body)
+        typer.echo(f"written to {target}", err=True)
+    else:
+        typer.echo(body)
+    if regressions:
+        typer.echo(f"warning: the control plane sent {regressions} older checkpoint(s) since", err=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("agent")(agent)
+    app.command("agent-checkpoint")(agent_checkpoint)
     app.command("demo-fleet")(demo_fleet)

@@ -15,12 +15,26 @@ DbOpt = Annotated[
     str | None,
     typer.Option("--db", help="SQLAlchemy URL (default: $MICRODC_DB_URL or sqlite:///./microdc.db)"),
 ]
+KeyFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key-file",
+        help="audit key file (default: $MICRODC_AUDIT_KEY_FILE, else next to a SQLite file or "
+        "$XDG_STATE_HOME/microdc/audit.key)",
+    ),
+]
 
 
 def _settings(db: str | None, **overrides: Any) -> Any:
     from microdc.control.settings import Settings
 
     return Settings.from_env(db_url=db, **overrides)
+
+
+def _database(settings: Any) -> Any:
+    from microdc.control.db import Database
+
+    return Database(settings.db_url, audit_key_file=settings.audit_key_file)
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:
@@ -47,7 +61,60 @@ def uvicorn_options(settings: Any, log_level: str = "info") -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_s,
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted if trusted else None,
+        **tls_options(settings),
     }
+
+
+def tls_options(settings: Any) -> dict[str, Any]:
+    """uvicorn's ssl_* keyword arguments, and the HTTP protocol that hands the verified client
+    certificate to the app (microdc.control.tlsext). Empty without tls_certfile: plain HTTP."""
+    import ssl
+
+    if not settings.tls_certfile:
+        return {}
+    opts: dict[str, Any] = {
+        "ssl_certfile": settings.tls_certfile,
+        "ssl_keyfile": settings.tls_keyfile,
+        "http": "microdc.control.tlsext:AutoTlsProtocol",
+    }
+    if settings.tls_client_ca:
+        opts["ssl_ca_certs"] = settings.tls_client_ca
+        required = settings.tls_client_certs == "required"
+        opts["ssl_cert_reqs"] = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+    return opts
+
+
+def check_tls_files(settings: Any) -> list[str]:
+    """Problems with the TLS files named in settings, found before uvicorn would fail with a traceback."""
+    import ssl
+
+    from microdc.protocol import pki
+
+    out: list[str] = []
+    if settings.tls_certfile:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_cert_chain(settings.tls_certfile, settings.tls_keyfile)
+        except FileNotFoundError as e:
+            out.append(f"--tls-cert/--tls-key: file not found: {e.filename}")
+        except ssl.SSLError as e:
+            out.append(
+                f"--tls-cert {settings.tls_certfile} / --tls-key {settings.tls_keyfile}: not a PEM "
+                f"certificate and its matching key ({e.reason or e})"
+            )
+    if settings.tls_client_ca:
+        try:
+            ssl.create_default_context(cafile=settings.tls_client_ca)
+        except (FileNotFoundError, ssl.SSLError) as e:
+            out.append(f"--tls-client-ca {settings.tls_client_ca}: not a readable PEM CA bundle ({e})")
+    if settings.ca_dir:
+        from pathlib import Path
+
+        try:
+            pki.Ca.load(Path(settings.ca_dir))
+        except pki.PkiError as e:
+            out.append(f"--ca-dir: {e}")
+    return out
 
 
 def serve(
@@ -69,14 +136,53 @@ def serve(
             "default: $MICRODC_TRUSTED_PROXIES or none)",
         ),
     ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="example name or scenario.yaml whose policies.data_classes are the only data classes "
+            "workloads may name (default: $MICRODC_DATA_CLASSES, else any)",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    tls_cert: Annotated[
+        str | None, typer.Option("--tls-cert", help="PEM server certificate (chain): serve HTTPS")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")] = None,
+    tls_client_ca: Annotated[
+        str | None,
+        typer.Option("--tls-client-ca", help="CA bundle client certificates must chain to (mutual TLS)"),
+    ] = None,
+    require_client_cert: Annotated[
+        bool,
+        typer.Option(
+            "--require-client-cert",
+            help="refuse TLS handshakes without a valid client certificate (default: optional, so "
+            "agents can enroll and people can log in)",
+        ),
+    ] = False,
+    site_cert_required: Annotated[
+        bool,
+        typer.Option("--site-cert-required", help="site credentials count only with the site's client cert"),
+    ] = False,
+    ca_dir: Annotated[
+        str | None,
+        typer.Option("--ca-dir", help="fleet CA (`microdc ca init`): signs CSRs agents send at enrollment"),
+    ] = None,
+    tiles: Annotated[
+        str | None,
+        typer.Option(
+            "--tiles",
+            help="your own tile server for street maps under the fleet map, https://host/{z}/{x}/{y}.png "
+            "(default: $MICRODC_MAP_TILE_URL or none: the offline Natural Earth basemap only)",
+        ),
+    ] = None,
 ) -> None:
     """Run the control plane (FastAPI under uvicorn). Migrates the database first."""
     import uvicorn
     from pydantic import ValidationError
 
     from microdc.control.app import create_app
-    from microdc.control.db import Database
 
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
     if metrics_public:
@@ -85,6 +191,17 @@ def serve(
         overrides["public_docs"] = True
     if trusted_proxy:
         overrides["trusted_proxies"] = tuple(trusted_proxy)
+    overrides.update(tls_certfile=tls_cert, tls_keyfile=tls_key, tls_client_ca=tls_client_ca, ca_dir=ca_dir)
+    if require_client_cert:
+        overrides["tls_client_certs"] = "required"
+    if site_cert_required:
+        overrides["site_cert_required"] = True
+    if scenario:
+        from microdc.cli.common import load_or_exit
+
+        overrides["data_classes"] = tuple(sorted(load_or_exit(scenario).policies.data_classes))
+    if tiles:
+        overrides["map_tile_url"] = tiles
     try:
         settings = _settings(db, **overrides)
     except ValidationError as e:
@@ -92,10 +209,18 @@ def serve(
             where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
             typer.echo(f"error: {where}: {err.get('msg', '')}", err=True)
         raise typer.Exit(2) from None
-    database = Database(settings.db_url)
-    database.migrate()  # once, before any worker starts
+    tls_problems = check_tls_files(settings)
+    for problem in tls_problems:
+        typer.echo(f"error: {problem}", err=True)
+    if tls_problems:
+        raise typer.Exit(2)
+    database = _database(settings)
+    database.migrate()  # once, before any worker starts (creates the audit key file at first start)
     database.dispose()
-    typer.echo(f"microdc control plane on http://{host}:{port} (db: {_safe_url(settings.db_url)})", err=True)
+    scheme = "https" if settings.tls_certfile else "http"
+    mtls = f", client certificates {settings.tls_client_certs}" if settings.tls_client_ca else ""
+    where = f"{scheme}://{host}:{port}{mtls}"
+    typer.echo(f"microdc control plane on {where} (db: {_safe_url(settings.db_url)})", err=True)
     opts = uvicorn_options(settings, log_level)
     if workers == 1:
         app = create_app(settings.model_copy(update={"migrate_on_start": False}))
@@ -129,7 +254,6 @@ def admin_create(
     """Create an admin user and print its API token once (store it: it cannot be shown again)."""
     from pydantic import ValidationError
 
-    from microdc.control.db import Database
     from microdc.control.identity import create_user, issue_user_token
     from microdc.control.online_placer import OnlinePlacer
     from microdc.control.problems import ProblemError
@@ -139,7 +263,9 @@ def admin_create(
 
     pw: str | None = None
     if password:
-        pw = typer.prompt("Password (12+ characters)", hide_input=True, confirmation_prompt=True)
+        pw = typer.prompt(  # on stderr: stdout carries only the token, for scripts
+            "Password (12+ characters)", hide_input=True, confirmation_prompt=True, err=True
+        )
     try:
         UserIn(name=name, role=Role.ADMIN, password=pw)
     except ValidationError as e:  # each message names the field and rule, never echoes the input
@@ -148,7 +274,7 @@ def admin_create(
             typer.echo(f"error: {where}: {err.get('msg', '')}", err=True)
         raise typer.Exit(2) from None
     settings = _settings(db)
-    database = Database(settings.db_url)
+    database = _database(settings)
     try:
         database.migrate()
         services = Services.build(settings, OnlinePlacer(), database)
@@ -165,23 +291,131 @@ def admin_create(
     typer.echo(secret)
 
 
+def _keyring_or_exit(settings: Any, create: bool = False) -> Any:
+    from pathlib import Path
+
+    from microdc.control.auditkeys import KeyringError, default_key_path, load, load_or_create
+
+    path = Path(settings.audit_key_file) if settings.audit_key_file else default_key_path(settings.db_url)
+    if path is None:
+        typer.echo("error: an in-memory database has no audit key file; pass --key-file", err=True)
+        raise typer.Exit(2)
+    try:
+        return load_or_create(path) if create else load(path)
+    except KeyringError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 @audit_app.command("verify")
-def audit_verify(db: DbOpt = None) -> None:
-    """Recompute the audit hash chain; exit 1 naming the first bad entry if it was tampered with."""
+def audit_verify(
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoints",
+            help="folder of signed checkpoints (published ones, agents' copies): also detects truncation, "
+            "rewrite and wipe",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the keyed audit chain (and compare it with signed checkpoints); exit 1 naming the first
+    bad entry if it was tampered with."""
+    from pathlib import Path
+
     from microdc.control import audit
+    from microdc.control import checkpoints as cps
     from microdc.control.db import Database
 
-    database = Database(_settings(db).db_url)
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings)
+    files = None
+    if checkpoints is not None:
+        try:
+            files = cps.load_folder(Path(checkpoints))
+        except cps.CheckpointError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+    database = Database(settings.db_url)
     try:
         with database.read_session() as s:
-            result = audit.verify(s)
+            result = audit.verify(s, keyring=ring)
+            against = cps.check_against(s, ring, files) if files is not None else None
     finally:
         database.dispose()
-    if result.ok:
-        typer.echo(result.describe())
+    lines = [(result.ok, result.describe())]
+    if against is not None:
+        lines.append((against.ok, against.describe()))
+    bad = [r for r in (result, against) if r is not None and not r.ok]
+    for ok, line in lines:
+        typer.echo(line, err=not ok)
+    if not bad:
         return
-    typer.echo(result.describe(), err=True)
+    seqs = [r.first_bad_seq for r in bad if r.first_bad_seq is not None]
+    if seqs:
+        typer.echo(f"first bad sequence: {min(seqs)}", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """Create the audit key file (mode 0600) before the first start; an existing one is kept."""
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings, create=True)
+    typer.echo(f"audit key file {ring.path}: current key id {ring.current_id} ({len(ring.keys)} key(s))")
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """Add a new current audit key; old keys stay in the file to verify what they keyed and signed.
+    Restart the control plane to use it; the rotation is audited at the next start."""
+    from microdc.control import audit
+
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings)
+    old = ring.current_id
+    new = ring.rotate()
+    ring.save()
+    database = _database(settings.model_copy(update={"audit_key_file": str(ring.path)}))
+    try:
+        database.migrate()
+        with database.session() as s:
+            audit.append(
+                s,
+                actor="cli:audit-rotate-key",
+                action="audit.key_rotated",
+                target="audit",
+                details={"old_key_id": old, "new_key_id": new.id},
+            )
+    finally:
+        database.dispose()
+    typer.echo(f"audit key rotated: {old} -> {new.id} (file {ring.path})")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    checkpoints: Annotated[str, typer.Option("--checkpoints", help="folder to write the checkpoint to")],
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Sign the audit chain's head now and write it to a folder (keep that folder off the database)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from microdc.control import checkpoints as cps
+    from microdc.control.db import Database
+
+    settings = _settings(db, audit_key_file=key_file)
+    ring = _keyring_or_exit(settings)
+    database = Database(settings.db_url)
+    try:
+        with database.read_session() as s:
+            cp = cps.of_head(s, ring, datetime.now(UTC))
+    finally:
+        database.dispose()
+    path = cps.publish(Path(checkpoints), cp)
+    typer.echo(f"checkpoint seq={cp.seq} key={cp.key_id} written to {path}")
 
 
 sites_app = typer.Typer(help="Manage the control plane's site inventory.", no_args_is_help=True)
@@ -194,14 +428,27 @@ def sites_import(
         str | None, typer.Option("--plan", help="plan.json: import only the sites it builds, with modules")
     ] = None,
     db: DbOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="show what would change (added/updated/unchanged); write nothing"),
+    ] = False,
 ) -> None:
-    """Fill the inventory from a scenario (NetBox-style sites, modules, servers); audited."""
+    """Fill the inventory from a scenario (NetBox-style sites, modules, servers); audited.
+
+    Safe on a live fleet: adds new sites (planned, or active with --plan) and updates the inventory of
+    existing ones, but never changes an existing site's status (except planned → active), liveness,
+    trust or desired state, and never deletes modules or feeds.
+    """
     from pathlib import Path
 
     from microdc.cli.common import load_or_exit, report_problems
-    from microdc.control.db import Database
-    from microdc.control.inventory import import_sites
+    from microdc.cli.import_table import import_table
+    from microdc.control.context import Ctx
+    from microdc.control.db import current_revision, head_revision
+    from microdc.control.models import utcnow
+    from microdc.control.online_placer import OnlinePlacer
     from microdc.control.scenario_import import sites_from_scenario
+    from microdc.control.site_import import apply_import, plan_import, plan_new
     from microdc.model import ScenarioError
     from microdc.placement.plan import read_plan
 
@@ -210,18 +457,46 @@ def sites_import(
         p = read_plan(Path(plan)) if plan else None
     except ScenarioError as exc:
         report_problems(exc)
-    database = Database(_settings(db).db_url)
+    settings = _settings(db)
+    sites = sites_from_scenario(s, p)
+    database = _database(settings)
     try:
-        database.migrate()
-        with database.session() as session:
-            created, updated = import_sites(session, sites_from_scenario(s, p))
+        if dry_run:
+            revision = current_revision(database.engine)
+            if revision is None:  # an empty database: everything would be added
+                report = plan_new(sites)
+            elif revision != head_revision():
+                typer.echo(
+                    f"error: the database {settings.db_url} is at schema {revision}, not {head_revision()}; "
+                    "a dry run writes nothing, so migrate it first (`microdc sites import` without "
+                    "--dry-run, or `microdc serve`)",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            else:
+                with database.read_session() as session:
+                    report = plan_import(session, sites)
+        else:
+            database.migrate()
+            ctx = Ctx(settings=settings, placer=OnlinePlacer(), now=utcnow(), actor="system:import")
+            with database.session() as session:
+                report = apply_import(session, ctx, sites)
+    except ValueError as exc:
+        typer.echo(f"error: {scenario}: {exc}", err=True)
+        raise typer.Exit(2) from None
     finally:
         database.dispose()
-    typer.echo(f"{len(created)} site(s) created, {len(updated)} updated from {s.name!r}")
+    title = f"sites import from {s.name!r}" + (" (dry run: nothing written)" if dry_run else "")
+    import_table(report, title=title)
+    verb = "would be" if dry_run else ""
+    typer.echo(
+        f"{len(report.created)} site(s) {verb + ' ' if verb else ''}added, {len(report.updated)} "
+        f"{verb + ' ' if verb else ''}updated, {len(report.unchanged)} unchanged from {s.name!r}"
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add `serve`, `admin create` and `audit verify` to the main CLI."""
+    """Add `serve`, `admin create`, `audit verify` and `sites import` to the main CLI."""
     app.command("serve")(serve)
     app.add_typer(admin_app, name="admin")
     app.add_typer(audit_app, name="audit")

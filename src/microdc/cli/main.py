@@ -20,8 +20,11 @@ COMMAND_MODULES = (
     "microdc.cli.plan_cmds",
     "microdc.cli.sim_cmds",
     "microdc.cli.run_cmds",
+    "microdc.cli.sweep_cmds",
     "microdc.cli.control_cmds",
     "microdc.cli.agent_cmds",
+    "microdc.cli.ca_cmds",
+    "microdc.cli.workload_cmds",
 )
 
 for _name in COMMAND_MODULES:

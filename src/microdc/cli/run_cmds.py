@@ -92,12 +92,13 @@ def run(
     step: str = typer.Option("15min", "--step", help="Simulation step, e.g. 5min, 15min, 1h"),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)"),
     time_limit: float = typer.Option(20.0, "--time-limit", help="Planner time limit, seconds"),
-    faults: Path | None = typer.Option(
-        None, "--faults", help="faults.yaml instead of the built-in fault drill"
+    faults: str = typer.Option(
+        "random",
+        "--faults",
+        help="random (per candidate site from the scenario's failure rates, seeded by --seed), drill (three "
+        "faults on the plan's largest sites), none, or a faults.yaml file",
     ),
-    drill: bool = typer.Option(
-        True, "--drill/--no-faults", help="Run the built-in fault drill (or no faults)"
-    ),
+    no_faults: bool = typer.Option(False, "--no-faults", help="Same as --faults none"),
     baselines: str = typer.Option(
         "cloud-only,nearest,greedy", "--baselines", help="Comma-separated baselines to compare with"
     ),
@@ -126,9 +127,10 @@ def run(
         progress.done("validate", f"{s.name}: {len(s.sites)} sites, {len(s.demand)} demand sources")
         try:
             spec = None
-            if faults is not None:
+            source = "none" if no_faults else faults
+            if source not in ("random", "drill", "none"):
                 ids = [x.id for x in s.sites]
-                spec = load_faults(faults, ids, set(ids))
+                spec = load_faults(Path(source), ids, set(ids))
             opts = RunOptions(
                 days=DEFAULT_DAYS if days is None else days,
                 step_s=parse_step(step),
@@ -136,7 +138,7 @@ def run(
                 time_limit_s=time_limit,
                 baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
                 faults=spec,
-                drill=drill,
+                fault_source="rates" if source == "random" else "drill" if source == "drill" else "none",
                 allow_unserved=allow_unserved,
             )
         except ScenarioError as exc:

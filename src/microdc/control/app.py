@@ -6,6 +6,7 @@ For uvicorn worker processes, `app_from_env` rebuilds the settings from MICRODC_
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -35,6 +36,7 @@ from microdc.control.api import (
     sites,
     telemetry,
     users,
+    workload_status,
     workloads,
 )
 from microdc.control.api.deps import bearer, get_principal
@@ -48,6 +50,8 @@ from microdc.control.schemas import TelemetryBatchIn
 from microdc.control.security import install_log_redaction
 from microdc.control.services import Services
 from microdc.control.settings import Settings
+
+log = logging.getLogger("microdc.control.app")
 
 DESCRIPTION = """\
 Control plane for fleets of micro data centers: inventory, identity and enrollment, telemetry ingest,
@@ -70,6 +74,7 @@ ROUTERS = (
     maintenance_windows,
     probes,
     workloads,
+    workload_status,
     desired,
     audit,
     admin,
@@ -95,6 +100,12 @@ def create_app(
         install_log_redaction("uvicorn", "uvicorn.access", "uvicorn.error")
         if settings.migrate_on_start:
             await asyncio.to_thread(services.db.migrate)
+        # this process start is part of the control plane's own liveness record (a gap before it is an
+        # outage: silent sites get the restart grace, see watch.py)
+        try:
+            await asyncio.to_thread(jobs.record_watch, services, start=True)
+        except Exception:  # database unreachable: /health says so; the periodic tick records it later
+            log.exception("could not record the control plane's start in its watch")
         stop = asyncio.Event()
         task = asyncio.create_task(jobs.periodic(services, stop)) if settings.background_tasks else None
         try:

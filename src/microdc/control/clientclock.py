@@ -12,12 +12,13 @@ the rule's name; the routes count it in ``microdc_refused_total{rule="timestamp-
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from microdc.control.problems import ProblemError
+from microdc.protocol.vocab import EARLIEST_READING
 
 RULE = "timestamp-window"
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = EARLIEST_READING
 
 
 def _refuse(what: str, ts: datetime, now: datetime, why: str) -> ProblemError:

@@ -7,6 +7,7 @@ PostgreSQL: psycopg 3; migrations hold an advisory lock so concurrent starts don
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from microdc.control.auditkeys import Keyring, default_key_path, load_or_create
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x6D6463  # "mdc"
@@ -74,29 +77,61 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-class Database:
-    """Engine plus session factory for one app instance."""
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+class Database:
+    """Engine plus session factory for one app instance, and the audit keyring its sessions append with.
+
+    The keyring is read (or created, 0600) from `audit_key_file` on first use — default: see
+    `auditkeys.default_key_path`. Sessions carry the Database in ``session.info["microdc_db"]``.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 20, audit_key_file: str | Path | None = None) -> None:
         self.url = url
+        self.audit_key_file = Path(audit_key_file) if audit_key_file else default_key_path(url)
+        self._keyring: Keyring | None = None
+        self._keyring_lock = threading.Lock()
         self.engine = make_engine(url, pool_size=pool_size)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        info = {"microdc_db": self}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.read_sessions = sessionmaker(
-            self.engine.execution_options(mdc_readonly=True), expire_on_commit=False
+            self.engine.execution_options(mdc_readonly=True), expire_on_commit=False, info=info
         )
         # single-statement lookups (authentication) on PostgreSQL skip BEGIN/COMMIT round trips
         self.lookup_sessions = (
-            sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, info=info
+            )
             if self.engine.dialect.name == "postgresql"
             else self.read_sessions
         )
+
+    @property
+    def audit_keyring(self) -> Keyring:
+        with self._keyring_lock:
+            if self._keyring is None:
+                path = self.audit_key_file
+                self._keyring = Keyring.ephemeral() if path is None else load_or_create(path)
+            return self._keyring
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def migrate(self) -> None:
+        """Upgrade the schema, then re-key a chain written before audit keying (once; see audit.py)."""
+        from microdc.control.audit import rekey_legacy
+
         run_migrations(self.engine)
+        ring = self.audit_keyring
+        with self.session() as s:
+            rekeyed = rekey_legacy(s, ring)
+        if rekeyed and ring.path is not None:
+            ring.save()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -5,6 +5,8 @@ The real online placer (`microdc.placement.online`) implements `Placer`; until i
 
 * sovereignty — a workload may only run at a site whose jurisdiction (or one of its ancestors, e.g.
   ``DE`` inside ``EU``) is in the workload's allowed set (default: its origin jurisdiction);
+* volume sovereignty — and only at a site inside the jurisdiction of every data volume it writes
+  (stored data stays where its tag says, whatever the workload's own allowed set);
 * security — the site's tier must reach the workload's minimum; an untrusted site counts as tier 0;
 * capacity — cores of the site's servers;
 * state — new work only goes to ``up`` sites; work on a ``link_down`` site is held where it is.
@@ -49,6 +51,7 @@ class WorkloadSpec:
     min_security_tier: int = 1
     allowed_jurisdictions: tuple[str, ...] = ()
     current_site: str | None = None
+    volume_jurisdictions: tuple[str, ...] = ()  # each volume's data must stay inside its jurisdiction
 
     def allowed(self) -> frozenset[str]:
         return frozenset(self.allowed_jurisdictions or (self.origin_jurisdiction,))
@@ -82,7 +85,8 @@ def effective_tier(site: FleetSite, untrusted_tier: int = 0) -> int:
 
 def sovereign(site: FleetSite, w: WorkloadSpec) -> bool:
     allowed = w.allowed()
-    return any(j in allowed for j in site.jurisdictions())
+    inside = site.jurisdictions()
+    return any(j in allowed for j in inside) and all(v in inside for v in w.volume_jurisdictions)
 
 
 def legal(site: FleetSite, w: WorkloadSpec, untrusted_tier: int = 0) -> bool:
@@ -126,12 +130,15 @@ class RulePlacer:
             ]
             if not candidates:
                 n_legal = sum(1 for s in fleet if legal(s, w, self.untrusted_tier))
+                vols = sorted(set(w.volume_jurisdictions))
                 out[w.id] = Assignment(
                     w.id,
                     None,
                     "degraded",
                     f"no legal target ({why}): {n_legal} site(s) satisfy jurisdiction "
-                    f"{sorted(w.allowed())} and tier >= {w.min_security_tier}, none up with "
+                    f"{sorted(w.allowed())}"
+                    + (f", volumes in {vols}" if vols else "")
+                    + f" and tier >= {w.min_security_tier}, none up with "
                     f"{w.cores:g} free cores",
                 )
                 continue

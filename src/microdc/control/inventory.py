@@ -1,4 +1,4 @@
-"""Inventory data layer (NetBox-like): sites, modules, servers, power feeds, and `import_sites`."""
+"""Inventory data layer (NetBox-like): sites, modules, servers, power feeds (imports: site_import.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from microdc.control import audit, placements
+from microdc.control import audit, jurisdictions, placements
 from microdc.control.context import Ctx
-from microdc.control.models import Module, PowerFeed, Sensor, Server, Site, readings, utcnow
-from microdc.control.online_placer import OnlinePlacer
+from microdc.control.models import Module, PowerFeed, Sensor, Server, Site, readings
 from microdc.control.problems import conflict, not_found
 from microdc.control.schemas import ModuleIn, PowerFeedIn, ServerIn, SiteIn, SiteOut, feed_power_kw
-from microdc.control.settings import Settings
 
 
 def _audit(session: Session, ctx: Ctx, action: str, target: str, details: dict[str, Any]) -> None:
@@ -75,7 +73,7 @@ def get_site(session: Session, site_id: str, *, lock: bool = False) -> Site:
     return site
 
 
-def _add_module(session: Session, site_id: str, m: ModuleIn) -> Module:
+def add_module_rows(session: Session, site_id: str, m: ModuleIn) -> Module:
     mod = Module(
         site_id=site_id,
         name=m.name,
@@ -87,11 +85,11 @@ def _add_module(session: Session, site_id: str, m: ModuleIn) -> Module:
     session.add(mod)
     session.flush()
     for srv in m.servers:
-        _add_server(session, mod.id, srv)
+        add_server_row(session, mod.id, srv)
     return mod
 
 
-def _add_server(session: Session, module_id: int, s: ServerIn) -> Server:
+def add_server_row(session: Session, module_id: int, s: ServerIn) -> Server:
     srv = Server(module_id=module_id, **s.model_dump())
     session.add(srv)
     return srv
@@ -106,6 +104,7 @@ def _add_feed(session: Session, site_id: str, f: PowerFeedIn) -> PowerFeed:
 def create_site(session: Session, ctx: Ctx, data: SiteIn) -> Site:
     if session.get(Site, data.id) is not None:
         raise conflict(f"site {data.id!r} already exists")
+    jurisdictions.check_site(session, data.id, data.jurisdiction, data.jurisdiction_ancestors)
     site = Site(
         id=data.id,
         name=data.name,
@@ -125,7 +124,7 @@ def create_site(session: Session, ctx: Ctx, data: SiteIn) -> Site:
     session.add(site)
     session.flush()
     for m in data.modules:
-        _add_module(session, site.id, m)
+        add_module_rows(session, site.id, m)
     for f in data.power_feeds:
         _add_feed(session, site.id, f)
     session.flush()
@@ -135,6 +134,13 @@ def create_site(session: Session, ctx: Ctx, data: SiteIn) -> Site:
 
 def update_site(session: Session, ctx: Ctx, site_id: str, changes: dict[str, Any]) -> Site:
     site = get_site(session, site_id, lock=True)
+    if {"jurisdiction", "jurisdiction_ancestors"} & changes.keys():
+        jurisdictions.check_site(
+            session,
+            site_id,
+            changes.get("jurisdiction", site.jurisdiction),
+            changes.get("jurisdiction_ancestors", site.jurisdiction_ancestors),
+        )
     for k, v in changes.items():
         setattr(site, k, v.value if hasattr(v, "value") else v)
     site.updated_at = ctx.now
@@ -165,7 +171,7 @@ def add_module(session: Session, ctx: Ctx, site_id: str, data: ModuleIn) -> Modu
     get_site(session, site_id)
     if session.scalar(select(Module.id).where(Module.site_id == site_id, Module.name == data.name)):
         raise conflict(f"module {data.name!r} already exists at {site_id}")
-    mod = _add_module(session, site_id, data)
+    mod = add_module_rows(session, site_id, data)
     session.flush()
     _audit(session, ctx, "module.create", f"module:{mod.id}", {"site_id": site_id, **_dump(data)})
     placements.recompute(session, ctx)
@@ -181,6 +187,11 @@ def get_module(session: Session, module_id: int) -> Module:
 
 def update_module(session: Session, ctx: Ctx, module_id: int, changes: dict[str, Any]) -> Module:
     mod = get_module(session, module_id)
+    new_name = changes.get("name")
+    if new_name is not None and new_name != mod.name:
+        taken = select(Module.id).where(Module.site_id == mod.site_id, Module.name == new_name)
+        if session.scalar(taken):
+            raise conflict(f"module {new_name!r} already exists at {mod.site_id}")
     for k, v in changes.items():
         setattr(mod, k, v.value if hasattr(v, "value") else v)
     session.flush()
@@ -198,7 +209,7 @@ def delete_module(session: Session, ctx: Ctx, module_id: int) -> None:
 
 def add_server(session: Session, ctx: Ctx, module_id: int, data: ServerIn) -> Server:
     get_module(session, module_id)
-    srv = _add_server(session, module_id, data)
+    srv = add_server_row(session, module_id, data)
     session.flush()
     _audit(session, ctx, "server.create", f"server:{srv.id}", {"module_id": module_id, **_dump(data)})
     placements.recompute(session, ctx)
@@ -261,47 +272,3 @@ def delete_feed(session: Session, ctx: Ctx, feed_id: int) -> None:
     session.delete(feed)
     session.flush()
     _audit(session, ctx, "power_feed.delete", f"power_feed:{feed_id}", {"site_id": feed.site_id})
-
-
-def import_sites(
-    session: Session,
-    sites: list[SiteIn],
-    *,
-    ctx: Ctx | None = None,
-    replace_inventory: bool = True,
-) -> tuple[list[str], list[str]]:
-    """Create or update sites (e.g. read from a scenario file). Returns (created ids, updated ids).
-
-    An existing site keeps its identity, credentials, liveness and trust; its descriptive fields are
-    overwritten, and with `replace_inventory` its modules/servers/feeds are replaced by the given ones
-    (when the SiteIn lists any). Every site is audited as actor ``ctx.actor`` (default ``system``).
-    """
-    ctx = ctx or Ctx(settings=Settings(), placer=OnlinePlacer(), now=utcnow(), actor="system:import")
-    created: list[str] = []
-    updated: list[str] = []
-    for data in sites:
-        existing = session.get(Site, data.id, with_for_update=True)
-        if existing is None:
-            create_site(session, ctx, data)
-            created.append(data.id)
-            continue
-        fields = data.model_dump(exclude={"id", "modules", "power_feeds"})
-        for k, v in fields.items():
-            setattr(existing, k, v.value if hasattr(v, "value") else v)
-        existing.status = data.status.value
-        existing.updated_at = ctx.now
-        if replace_inventory and (data.modules or data.power_feeds):
-            for mod in session.scalars(select(Module).where(Module.site_id == data.id)):
-                session.delete(mod)
-            for feed in session.scalars(select(PowerFeed).where(PowerFeed.site_id == data.id)):
-                session.delete(feed)
-            session.flush()
-            for m in data.modules:
-                _add_module(session, data.id, m)
-            for f in data.power_feeds:
-                _add_feed(session, data.id, f)
-        session.flush()
-        _audit(session, ctx, "site.import_update", f"site:{data.id}", _dump(data))
-        updated.append(data.id)
-    placements.recompute(session, ctx)
-    return created, updated

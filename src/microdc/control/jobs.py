@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from microdc.control import health, rollups
+from microdc.control import checkpoints, health, rollups, watch
 from microdc.control.schemas import MaintenanceRunOut
 from microdc.control.services import Services
 
@@ -32,12 +33,28 @@ def run_health(services: Services) -> list[str]:
         return health.check_all(s, ctx)
 
 
+def record_watch(services: Services, *, start: bool, busy: bool = False) -> watch.WatchView:
+    """Record a process start or a periodic tick of the control plane's own watch (see watch.py)."""
+    with services.db.session() as s:
+        return watch.record(
+            s, services.clock(), services.settings, start=start, actor="system:watch", busy=busy
+        )
+
+
 def run_rollups(services: Services) -> rollups.RollupReport:
     ctx = services.ctx("system:rollup")
     with services.db.session() as s:
         if not _try_lock(s):
             return rollups.RollupReport()
         return rollups.run_rollups(s, ctx)
+
+
+def publish_checkpoint(services: Services) -> tuple[checkpoints.Checkpoint, Path | None]:
+    """Sign the audit chain's head; write it to `audit_checkpoint_dir` when one is set."""
+    with services.db.read_session() as s:
+        cp = services.checkpoints.current(s, services.db.audit_keyring, services.clock())
+    folder = services.settings.audit_checkpoint_dir
+    return cp, (checkpoints.publish(Path(folder), cp) if folder else None)
 
 
 def run_all(services: Services) -> MaintenanceRunOut:
@@ -49,8 +66,11 @@ def run_all(services: Services) -> MaintenanceRunOut:
 
 
 async def periodic(services: Services, stop: asyncio.Event) -> None:
+    """Tick the control plane's own watch, check site liveness and, less often, roll up telemetry."""
     s = services.settings
-    last_rollup = time.monotonic()
+    last_rollup = last_checkpoint = time.monotonic()
+    if s.audit_checkpoint_dir:
+        await asyncio.to_thread(publish_checkpoint, services)
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=s.maintenance_interval_s)
@@ -58,6 +78,7 @@ async def periodic(services: Services, stop: asyncio.Event) -> None:
         except TimeoutError:
             pass
         try:
+            await asyncio.to_thread(record_watch, services, start=False)
             moved = await asyncio.to_thread(run_health, services)
             for m in moved:
                 log.info("site state: %s", m)
@@ -70,5 +91,12 @@ async def periodic(services: Services, stop: asyncio.Event) -> None:
                     rep.rollup_1h_buckets,
                     rep.deleted_raw,
                 )
+            if s.audit_checkpoint_dir and time.monotonic() - last_checkpoint >= s.audit_checkpoint_interval_s:
+                last_checkpoint = time.monotonic()
+                cp, path = await asyncio.to_thread(publish_checkpoint, services)
+                log.info("audit checkpoint seq=%d written to %s", cp.seq, path)
+            # again after the work: a long pass is no blindness (requests are served meanwhile), so the
+            # next tick measures only the wait between passes
+            await asyncio.to_thread(record_watch, services, start=False, busy=True)
         except Exception:
             log.exception("periodic maintenance failed; will retry")

@@ -93,6 +93,9 @@ class Site(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     liveness: Mapped[str] = mapped_column(String(16), default="unknown")
     liveness_since: Mapped[datetime] = mapped_column(default=utcnow)
+    # why the site is in its liveness state, and the evidence that was weighed (shown on the dashboard)
+    liveness_reason: Mapped[str] = mapped_column(String(512), default="")
+    liveness_evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     trusted: Mapped[bool] = mapped_column(Boolean, default=True)
     trust_reason: Mapped[str | None] = mapped_column(String(512))
     last_heartbeat_at: Mapped[datetime | None] = mapped_column()
@@ -287,6 +290,7 @@ class ProbeReport(Base):
     __table_args__ = (Index("ix_probe_reports_target_observed", "target_site_id", "observed_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     observer: Mapped[str] = mapped_column(String(160))
+    kind: Mapped[str] = mapped_column(String(8), default="peer")  # peer | uplink
     target_site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     reachable: Mapped[bool] = mapped_column(Boolean)
     path: Mapped[str] = mapped_column(String(256), default="")
@@ -301,6 +305,7 @@ class SiteStateEvent(Base):
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(512))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column()
 
 
@@ -319,6 +324,27 @@ class Workload(Base):
     placed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # what to run (microdc.protocol.workload.WorkloadRunSpec as JSON); NULL: a planning-only workload
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    spec_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class WorkloadRunStatus(Base):
+    """What a site's agent last reported of a workload it was told to run (replaced by each report)."""
+
+    __tablename__ = "workload_status"
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    workload_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    spec_hash: Mapped[str] = mapped_column(String(64), default="")
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    healthy: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    message: Mapped[str] = mapped_column(String(1024), default="")
+    since: Mapped[str] = mapped_column(String(40), default="")
+    desired_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    observed_at: Mapped[datetime] = mapped_column()
+    reported_at: Mapped[datetime] = mapped_column()
 
 
 class AuditEntry(Base):
@@ -333,6 +359,8 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # id of the audit key whose HMAC made `hash`; NULL only for entries written before keying
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
 
 
 class AuditHead(Base):
@@ -342,3 +370,17 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ControlPlaneWatch(Base):
+    """Single row (id=1): the control plane's own liveness, so a gap in it (it was not running, or its
+    periodic watch stalled) is known and sites are not judged on heartbeats it could not receive."""
+
+    __tablename__ = "control_plane_watch"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column()  # the latest process start
+    last_tick_at: Mapped[datetime] = mapped_column()  # the latest process start or periodic tick
+    watching_since: Mapped[datetime] = mapped_column()  # end of the latest gap: judged from here on
+    last_gap_from: Mapped[datetime | None] = mapped_column()
+    last_gap_to: Mapped[datetime | None] = mapped_column()
+    gaps: Mapped[int] = mapped_column(Integer, default=0)

@@ -21,21 +21,46 @@ from microdc.policy import PolicyBook
 
 
 def _tree(fleet: Sequence[FleetSite], workloads: Sequence[WorkloadSpec]) -> JurisdictionTree:
-    """Rebuild the jurisdiction tree from nearest-first ancestor chains; unknown codes become roots."""
+    """Rebuild the jurisdiction tree from nearest-first ancestor chains; unknown codes become roots.
+
+    Writes refuse chains that do not form a tree (control/jurisdictions.py), but a bad state stored
+    before that rule must not fail every placement: a link that would close a cycle is left out. That
+    only narrows what a site counts as inside (a workload allowed in the dropped ancestor does not go
+    there), so sovereignty is never widened by it."""
     parent: dict[str, str | None] = {}
+
+    def closes_cycle(child: str, up: str) -> bool:
+        code: str | None = up
+        while code is not None:
+            if code == child:
+                return True
+            code = parent.get(code)
+        return False
+
     for s in fleet:
         chain = s.jurisdictions()
         for child, up in zip(chain, (*chain[1:], None), strict=True):
             if parent.get(child) is None:
-                parent[child] = up
+                parent[child] = None if up is not None and closes_cycle(child, up) else up
     for w in workloads:
-        for code in (w.origin_jurisdiction, *w.allowed()):
+        for code in (w.origin_jurisdiction, *w.allowed(), *w.volume_jurisdictions):
             parent.setdefault(code, None)
     nodes = {code: Jurisdiction(code=code) for code in parent}
     for code, up in parent.items():
         if up is not None:
             nodes[up].children.append(nodes[code])
     return JurisdictionTree([nodes[c] for c, up in parent.items() if up is None])
+
+
+def _store_in(tree: JurisdictionTree, volumes: Sequence[str]) -> list[str] | None:
+    """Where stored data may sit: inside every volume's jurisdiction — the narrowest, if they nest;
+    none at all (an empty list) if two are disjoint. None: no volumes, the process rule applies."""
+    if not volumes:
+        return None
+    for v in volumes:
+        if all(tree.is_inside(v, other) for other in volumes):
+            return [v]
+    return []
 
 
 class OnlinePlacer:
@@ -52,9 +77,13 @@ class OnlinePlacer:
         policies: dict[str, DataClassPolicy] = {}
         classes: list[str] = []
         for w in workloads:
-            key = f"{w.data_class}|{','.join(sorted(w.allowed()))}|{w.min_security_tier}"
+            store = _store_in(tree, w.volume_jurisdictions)
+            key = f"{w.data_class}|{','.join(sorted(w.allowed()))}|{w.min_security_tier}|{store}"
             policies.setdefault(
-                key, DataClassPolicy(process_in=sorted(w.allowed()), min_security_tier=w.min_security_tier)
+                key,
+                DataClassPolicy(
+                    process_in=sorted(w.allowed()), store_in=store, min_security_tier=w.min_security_tier
+                ),
             )
             classes.append(key)
         index = {s.id: k for k, s in enumerate(fleet)}

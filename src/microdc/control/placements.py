@@ -17,6 +17,10 @@ from microdc.control.desired import Assignment, FleetSite, WorkloadSpec, legal
 from microdc.control.models import Module, Server, Site, Workload
 
 _NOT_PLACEABLE_STATUS = {"planned", "decommissioned"}
+# A suspect site (silent, not corroborated dead) is placed like a link_down one: its work is held where
+# it is and it gets no new work. Only `down` (corroborated, after the hold-down) re-places its work.
+_PLACER_LIVENESS = {"suspect": "link_down"}
+_RUNNING = ("assigned", "held")  # the placement states a site's desired state lists
 
 
 def site_capacities(session: Session) -> dict[str, float]:
@@ -32,7 +36,9 @@ def fleet_view(session: Session) -> list[FleetSite]:
     caps = site_capacities(session)
     out = []
     for s in session.scalars(select(Site).order_by(Site.id)):
-        liveness = "down" if s.status in _NOT_PLACEABLE_STATUS else s.liveness
+        liveness = (
+            "down" if s.status in _NOT_PLACEABLE_STATUS else _PLACER_LIVENESS.get(s.liveness, s.liveness)
+        )
         out.append(
             FleetSite(
                 id=s.id,
@@ -47,6 +53,11 @@ def fleet_view(session: Session) -> list[FleetSite]:
     return out
 
 
+def volume_jurisdictions(spec: dict[str, Any] | None) -> tuple[str, ...]:
+    """The jurisdictions the workload's stored data is bound to (one per distinct volume tag)."""
+    return tuple(sorted({str(v["jurisdiction"]) for v in (spec or {}).get("volumes", [])}))
+
+
 def workload_spec(w: Workload) -> WorkloadSpec:
     return WorkloadSpec(
         id=w.id,
@@ -56,6 +67,7 @@ def workload_spec(w: Workload) -> WorkloadSpec:
         min_security_tier=w.min_security_tier,
         cores=w.cores,
         current_site=w.site_id,
+        volume_jurisdictions=volume_jurisdictions(w.spec),
     )
 
 
@@ -89,9 +101,12 @@ def recompute(session: Session, ctx: Ctx) -> list[dict[str, Any]]:
                 "reason": a.reason,
             }
         )
-        for sid in (w.site_id, a.site_id):
-            if sid is not None:
-                touched.add(sid)
+        # a site's desired state (what desired_for_site lists) changes only if the workload moves or
+        # starts/stops running there; assigned <-> held on the same site changes nothing the agent runs
+        if w.site_id != a.site_id or (w.placement_state in _RUNNING) != (a.state in _RUNNING):
+            for sid in (w.site_id, a.site_id):
+                if sid is not None:
+                    touched.add(sid)
         w.site_id = a.site_id
         w.placement_state = a.state
         w.placement_reason = a.reason[:512]
@@ -117,7 +132,7 @@ def desired_for_site(session: Session, site_id: str) -> list[Workload]:
     return list(
         session.scalars(
             select(Workload)
-            .where(Workload.site_id == site_id, Workload.placement_state.in_(("assigned", "held")))
+            .where(Workload.site_id == site_id, Workload.placement_state.in_(_RUNNING))
             .order_by(Workload.id)
         )
     )

@@ -194,9 +194,17 @@ def add_bad_request_docs(app: FastAPI, extra_models: tuple[type[BaseModel], ...]
             for name, sub in js.pop("$defs", {}).items():
                 schemas.setdefault(name, sub)
             schemas.setdefault(model.__name__, js)
+        problem_content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for ops in spec.get("paths", {}).values():
             for op in ops.values():
-                if isinstance(op, dict) and "requestBody" in op:
+                if not isinstance(op, dict):
+                    continue
+                # every error is RFC 9457 problem+json — including FastAPI's own 422 entries, which it
+                # documents as application/json HTTPValidationError
+                for code, resp in op.get("responses", {}).items():
+                    if str(code)[:1] in ("4", "5") and isinstance(resp, dict):
+                        resp["content"] = dict(problem_content)
+                if "requestBody" in op:
                     op.setdefault("responses", {}).setdefault(
                         "400",
                         {

@@ -64,6 +64,7 @@ class RateLimits:
         enroll: tuple[int, float],
         rotate: tuple[int, float],
         security_audit: tuple[int, float],
+        site: tuple[int, float] = (300, 10.0),
     ) -> None:
         self.login_ip = TokenBucket(*login)
         self.login_user = TokenBucket(*login)
@@ -71,3 +72,4 @@ class RateLimits:
         self.enroll_site = TokenBucket(*enroll)
         self.rotate_site = TokenBucket(*rotate)
         self.security_audit_ip = TokenBucket(*security_audit)
+        self.site = TokenBucket(*site)  # every request of one site credential

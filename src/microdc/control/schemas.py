@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from microdc.control.security import MIN_PASSWORD_LENGTH, Role, password_problem
-
-# the wire schemas are part of the API: re-exported so API code imports its models from one place
 from microdc.protocol.wire import (  # noqa: F401
     AgentAlarmEventIn,
+    AuditCheckpointOut,
     Code,
     DesiredAckIn,
     DesiredAckOut,
@@ -34,7 +33,12 @@ from microdc.protocol.wire import (  # noqa: F401
     TelemetryAck,
     TelemetryBatchIn,
     Text,
+    WorkloadStatusReportIn,
+    WorkloadStatusReportOut,
 )
+
+# the wire schemas are part of the API: re-exported so API code imports its models from one place
+from microdc.protocol.workload import WorkloadRunSpec
 
 
 class CoolingKind(StrEnum):
@@ -49,8 +53,6 @@ class SiteStatus(StrEnum):
     ACTIVE = "active"
     MAINTENANCE = "maintenance"
     DECOMMISSIONED = "decommissioned"
-
-
 
 
 # --- health / auth ---------------------------------------------------------------------------
@@ -271,6 +273,17 @@ class SiteIn(In):
     modules: list[ModuleIn] = Field(default_factory=list, max_length=100)
     power_feeds: list[PowerFeedIn] = Field(default_factory=list, max_length=100)
 
+    @model_validator(mode="after")
+    def _unique_modules_and_acyclic_chain(self) -> SiteIn:
+        names = [m.name for m in self.modules]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"modules: duplicate module name(s) {', '.join(map(repr, dup))} in one site")
+        chain = (self.jurisdiction, *self.jurisdiction_ancestors)
+        if len(set(chain)) != len(chain):
+            raise ValueError(f"jurisdiction-tree: {' ⊂ '.join(chain)} names a jurisdiction twice (a cycle)")
+        return self
+
 
 class SitePatch(In):
     name: Name | None = None
@@ -296,6 +309,8 @@ class SiteOut(Out):
     state: SiteState
     liveness: str
     liveness_since: datetime
+    liveness_reason: str = ""
+    liveness_evidence: dict[str, Any] = Field(default_factory=dict)
     trusted: bool
     trust_reason: str | None
     last_heartbeat_at: datetime | None
@@ -312,9 +327,44 @@ class TrustIn(In):
     reason: Annotated[str, Field(min_length=1, max_length=512)]
 
 
+class ImportFieldChange(Out):
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class ImportSiteChange(Out):
+    site_id: str
+    action: Literal["added", "updated", "unchanged"]
+    changes: list[ImportFieldChange] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
 class ImportResult(Out):
     created: list[str]
     updated: list[str]
+    unchanged: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+    sites: list[ImportSiteChange] = Field(default_factory=list)
+
+    @classmethod
+    def from_report(cls, report: Any, *, dry_run: bool) -> ImportResult:
+        """From a `site_import.ImportReport` (duck-typed: schemas sit below the data layer)."""
+        return cls(
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            dry_run=dry_run,
+            sites=[
+                ImportSiteChange(
+                    site_id=c.site_id,
+                    action=c.action,
+                    changes=[ImportFieldChange(field=f.field, old=f.old, new=f.new) for f in c.changes],
+                    notes=list(c.notes),
+                )
+                for c in report.sites
+            ],
+        )
 
 
 # --- enrollment ------------------------------------------------------------------------------
@@ -328,21 +378,7 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
-
-
-
-
 # --- telemetry -------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 class SensorOut(Out):
@@ -373,13 +409,12 @@ class HistoryOut(Out):
     points: list[HistoryPoint]
 
 
-
-
 class ProbeOut(Out):
     id: int
     observer: str
     target_site_id: str
     reachable: bool
+    kind: str = "peer"
     path: str
     observed_at: datetime
     site_state: SiteState
@@ -391,6 +426,7 @@ class SiteStateEventOut(Out):
     from_state: str
     to_state: str
     reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
     at: datetime
 
 
@@ -431,8 +467,6 @@ class BreakInIn(In):
     note: Annotated[str, Field(max_length=1024)] = ""
 
 
-
-
 class MaintenanceWindowIn(In):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -468,6 +502,9 @@ class WorkloadIn(In):
     )
     min_security_tier: Annotated[int, Field(ge=1, le=4)] = 1
     cores: Annotated[float, Field(gt=0, le=1e6)]
+    spec: WorkloadRunSpec | None = Field(
+        None, description="what to run (image or command, limits, health check, restart, volumes)"
+    )
 
 
 class WorkloadPatch(In):
@@ -476,6 +513,7 @@ class WorkloadPatch(In):
     allowed_jurisdictions: list[Code] | None = Field(default=None, max_length=64)
     min_security_tier: Annotated[int, Field(ge=1, le=4)] | None = None
     cores: Annotated[float, Field(gt=0, le=1e6)] | None = None
+    spec: WorkloadRunSpec | None = Field(None, description="a new spec: the site replaces the running copy")
 
 
 class WorkloadOut(Out):
@@ -490,6 +528,23 @@ class WorkloadOut(Out):
     placement_state: str
     placement_reason: str
     placed_at: datetime | None
+    spec: WorkloadRunSpec | None = None
+    spec_hash: str | None = None
+
+
+class WorkloadRunStatusOut(Out):
+    site_id: str
+    workload_id: str
+    state: str
+    spec_hash: str
+    restarts: int
+    exit_code: int | None
+    healthy: bool | None
+    message: str
+    since: str
+    desired_version: int | None
+    observed_at: datetime
+    reported_at: datetime
 
 
 class PlacementChange(Out):
@@ -502,14 +557,6 @@ class PlacementChange(Out):
 
 class RecomputeOut(Out):
     changes: list[PlacementChange]
-
-
-
-
-
-
-
-
 
 
 # --- audit and admin -------------------------------------------------------------------------
@@ -533,6 +580,11 @@ class AuditVerifyOut(Out):
     checked: int
     first_bad_seq: int | None
     reason: str
+
+
+class CheckpointPublishedOut(Out):
+    checkpoint: AuditCheckpointOut
+    path: str | None = Field(description="file written, or null when no audit_checkpoint_dir is set")
 
 
 class MaintenanceRunOut(Out):

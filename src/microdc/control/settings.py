@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -77,6 +77,25 @@ class Settings(BaseModel):
     security_audit_burst: int = Field(30, ge=1, description="audited auth failures per IP before sampling")
     security_audit_per_s: float = Field(0.5, gt=0)
 
+    # TLS and mutual TLS (docs/security.md)
+    tls_certfile: str | None = Field(None, description="PEM server certificate (chain): serve HTTPS")
+    tls_keyfile: str | None = Field(None, description="PEM private key of tls_certfile")
+    tls_client_ca: str | None = Field(
+        None, description="PEM CA bundle that client certificates must chain to (mutual TLS)"
+    )
+    tls_client_certs: Literal["optional", "required"] = Field(
+        "optional",
+        description="with tls_client_ca: 'required' refuses every TLS handshake without a valid client "
+        "certificate; 'optional' lets certificate-less clients (enrollment, browsers) connect",
+    )
+    site_cert_required: bool = Field(
+        False, description="a site credential counts only over TLS with that site's client certificate"
+    )
+    ca_dir: str | None = Field(
+        None, description="fleet CA directory (`microdc ca init`): signs CSRs sent at enrollment/rotation"
+    )
+    site_cert_days: int = Field(365, ge=1, le=3650, description="lifetime of a site certificate it signs")
+
     # exposure
     metrics_public: bool = Field(False, description="serve /metrics without a token")
     public_docs: bool = Field(False, description="serve /openapi.json and /docs without a token")
@@ -90,6 +109,20 @@ class Settings(BaseModel):
     heartbeat_interval_s: float = Field(30.0, gt=0)
     heartbeat_missed_intervals: int = Field(3, ge=1)
     probe_max_age_s: float = Field(300.0, gt=0, description="probe reports older than this are ignored")
+    down_hold_s: float = Field(
+        60.0,
+        ge=0,
+        description="hold-down: missed heartbeats and corroborating evidence (a failed peer probe, an "
+        "uplink reported up, an exhausted UPS) must both last this long before a site is declared down "
+        "and its work re-placed",
+    )
+    restart_grace_margin_s: float = Field(
+        60.0,
+        ge=0,
+        description="after the control plane was not running (a restart or a gap in its own periodic "
+        "watch), sites not heard from since are not judged for heartbeat_interval_s x "
+        "heartbeat_missed_intervals plus this margin (the agents' time to reconnect)",
+    )
     live_clock_window_s: float = Field(
         600.0, gt=0, description="a probe's or heartbeat's timestamp must be this close to the server's clock"
     )
@@ -115,7 +148,52 @@ class Settings(BaseModel):
         description="effective tier of an untrusted site for the rule placer (policy module: 1)",
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    # --- issue 15 (sec-control): audit keying, checkpoints and per-site limits -------------------------
+    audit_key_file: str | None = Field(
+        None,
+        description="audit key file (HMAC + Ed25519, mode 0600; created at first start). Default: next to a "
+        "SQLite file (<db>.audit-key), else $XDG_STATE_HOME/microdc/audit.key. Keep it off the database host",
+    )
+    audit_checkpoint_dir: str | None = Field(
+        None, description="folder that receives signed audit checkpoints (periodically and on demand)"
+    )
+    audit_checkpoint_interval_s: float = Field(300.0, gt=0, description="checkpoint publishing period")
+    site_max_sensors: int = Field(
+        1000, ge=1, description="sensors one site may have; a batch adding more gets 429 (kept by the agent)"
+    )
+    site_metrics_series: int = Field(
+        32,
+        ge=0,
+        description="per-sensor series one site may put in /metrics (the rest are counted, not shown)",
+    )
+    site_request_burst: int = Field(300, ge=1, description="requests one site credential may make at once")
+    site_requests_per_s: float = Field(10.0, gt=0, description="sustained requests per second per site")
+    data_classes: tuple[str, ...] = Field(
+        (),
+        description="data classes workloads may name (a scenario's policies.data_classes; `serve --scenario` "
+        "sets them). Empty: any class is accepted (env: comma-separated)",
+    )
+    site_limit_retry_s: int = Field(
+        3600, ge=1, description="Retry-After of a 429 for a full sensor quota (an operator must raise it)"
+    )
+
+    map_tile_url: str = Field(
+        "",
+        description="the operator's own slippy-map tile server for street maps under the fleet map, "
+        "https://host/{z}/{x}/{y}.png (the page may then load images from that origin); empty: only the "
+        "offline Natural Earth basemap",
+    )
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_url(cls, v: str) -> str:
+        if v == "":
+            return v
+        if not v.startswith(("https://", "http://")) or not all(k in v for k in ("{z}", "{x}", "{y}")):
+            raise ValueError(f"expected http(s)://host/{{z}}/{{x}}/{{y}}.png, got {v!r}")
+        return v
+
+    @field_validator("trusted_proxies", "data_classes", mode="before")
     @classmethod
     def _split_proxies(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -132,6 +210,16 @@ class Settings(BaseModel):
             except ValueError:
                 raise ValueError(f"trusted_proxies: {item!r} is not an IP address or CIDR network") from None
         return tuple(out)
+
+    @model_validator(mode="after")
+    def _tls_is_whole(self) -> Settings:
+        if bool(self.tls_certfile) != bool(self.tls_keyfile):
+            raise ValueError("tls_certfile and tls_keyfile: give both (certificate and its key) or neither")
+        if self.tls_client_ca and not self.tls_certfile:
+            raise ValueError("tls_client_ca: client certificates need TLS; give tls_certfile and tls_keyfile")
+        if self.site_cert_required and not self.tls_client_ca:
+            raise ValueError("site_cert_required: needs tls_client_ca (the CA that signs site certificates)")
+        return self
 
     @model_validator(mode="after")
     def _forwarded_needs_proxies(self) -> Settings:
@@ -154,10 +242,24 @@ class Settings(BaseModel):
     def heartbeat_timeout_s(self) -> float:
         return self.heartbeat_interval_s * self.heartbeat_missed_intervals
 
+    @property
+    def restart_grace_s(self) -> float:
+        """How long after the control plane resumes watching before a silent site may be judged."""
+        return self.heartbeat_timeout_s + self.restart_grace_margin_s
+
+    @property
+    def watch_gap_s(self) -> float:
+        """A pause in the control plane's own periodic watch longer than this counts as an outage: the
+        loop ticks every maintenance_interval_s, and a pause of one heartbeat interval loses no more than
+        one beat of any agent."""
+        return max(3 * self.maintenance_interval_s, self.heartbeat_interval_s)
+
     def to_env(self) -> dict[str, str]:
         """The MICRODC_* variables that make `from_env` rebuild these settings (for worker processes)."""
         out: dict[str, str] = {}
         for name, value in self.model_dump().items():
+            if value is None:  # unset optional setting: absent from the environment
+                continue
             if isinstance(value, bool):
                 out[f"MICRODC_{name.upper()}"] = str(value).lower()
             elif isinstance(value, (list, tuple)):

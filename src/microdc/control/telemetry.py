@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Float, Select, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from microdc.control import alarms, clientclock, health
+from microdc.control import alarms, clientclock, health, sitelimits
 from microdc.control.context import Ctx
 from microdc.control.models import (
     MaintenanceWindow,
@@ -120,6 +120,7 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
     skew = ctx.settings.max_clock_skew_s
     clientclock.check_recorded("reading timestamp", last_ts, ctx.now, skew)
     clientclock.check_recorded("reading timestamp", first_ts, ctx.now, skew)
+    sitelimits.check_values(rs)
     digest = batch_digest(batch)
     claim = (
         dialect_insert(session, TelemetryBatch.__table__)
@@ -143,6 +144,13 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
     if claimed is None:
         return _existing(session, site_id, batch, digest)
     liveness = claimed[1]
+    sitelimits.check_sensors(
+        session,
+        site_id,
+        rs,
+        max_sensors=ctx.settings.site_max_sensors,
+        retry_after_s=ctx.settings.site_limit_retry_s,
+    )
 
     sensor_keys = _upsert_sensors(session, ctx, site_id, rs)
     rows = [(sensor_keys[r.sensor_id], r.ts, r.value) for r in rs]
@@ -151,7 +159,7 @@ def ingest(session: Session, ctx: Ctx, site_id: str, batch: TelemetryBatchIn) ->
     relevant = [r for r in rs if _rule_relevant(r)]
     if relevant:
         _run_rules(session, ctx, site_id, relevant, first_ts, last_ts)
-    if liveness in (Liveness.DOWN.value, Liveness.LINK_DOWN.value):
+    if liveness in (Liveness.DOWN.value, Liveness.LINK_DOWN.value, Liveness.SUSPECT.value):
         site = session.get(Site, site_id, with_for_update=True)
         if site is not None:
             health.check_site(session, ctx, site)

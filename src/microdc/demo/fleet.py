@@ -5,7 +5,9 @@ The control plane runs in-process under uvicorn (a thread; `ControlPlaneThread`)
 fleet (N agents enroll from one IP). The scenario's first N sites are imported (jurisdiction and its
 ancestors, security tier, grid power, the installed or first catalog module), each gets a one-time
 enrollment token, and N `Agent`s run in one event loop, each with its own SQLite state file and a
-`simulated` source driven by the twin's physics for its site. For demos and load tests.
+`simulated` source driven by the twin's physics for its site. A schedule of faults from the twin's
+vocabulary (`demo/faults.py`: a cooling failure, a door opened, an uplink cut) is injected into the
+agents as they run, so the dashboard shows alarms and recovery. For demos and load tests.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from microdc.agent.config import parse_config
 from microdc.agent.runner import Agent
 from microdc.control.decompress import DecompressMiddleware
 from microdc.control.devserver import free_port
+from microdc.demo.faults import CuttableTransport, DemoFault, apply
 
 log = logging.getLogger("microdc.demo.fleet")
 
@@ -159,6 +162,7 @@ class FleetResult:
     duration_s: float
     per_site: dict[str, dict[str, Any]] = field(default_factory=dict)
     server_sensors: int = 0
+    fault_log: list[str] = field(default_factory=list)  # what was injected and ended, with times
 
     @property
     def readings_acked(self) -> int:
@@ -182,6 +186,8 @@ async def run_fleet(
     upstream: str | None = None,
     flush_s: float = 10.0,
     stop: asyncio.Event | None = None,
+    faults: Sequence[DemoFault] = (),
+    on_fault: Callable[[str], None] | None = None,
 ) -> FleetResult:
     from microdc.model import load_scenario
 
@@ -199,6 +205,7 @@ async def run_fleet(
             r.raise_for_status()
             tokens[s.id] = r.json()["token"]
     agents: list[Agent] = []
+    transports: list[CuttableTransport] = []
     for k, s in enumerate(sites):
         juris = s.jurisdiction
         up = upstream or scenario.tree.ancestors(juris)[-1]
@@ -226,10 +233,19 @@ async def run_fleet(
             },
             file="<demo-fleet>",
         )
-        agents.append(Agent(cfg, server=server_url, enroll_token=tokens[s.id]))
+        transports.append(CuttableTransport())
+        agents.append(Agent(cfg, server=server_url, enroll_token=tokens[s.id], transport=transports[-1]))
     stop = stop or asyncio.Event()
     t0 = time.monotonic()
     tasks = [asyncio.create_task(a.run(), name=f"agent:{a.site_id}") for a in agents]
+    fault_log: list[str] = []
+    if faults:
+        tasks.append(
+            asyncio.create_task(
+                _inject(faults, agents, transports, [s.id for s in sites], t0, fault_log, on_fault),
+                name="demo-faults",
+            )
+        )
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=duration_s)
     # a last flush so the summary shows what was delivered
@@ -243,12 +259,41 @@ async def run_fleet(
     for a in agents:
         a.stop()
     for t in tasks:
-        with contextlib.suppress(Exception):
+        if t.get_name() == "demo-faults":
+            t.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await t
-    result = FleetResult([s.id for s in sites], time.monotonic() - t0, per_site=statuses)
+    result = FleetResult([s.id for s in sites], time.monotonic() - t0, per_site=statuses, fault_log=fault_log)
     async with httpx.AsyncClient(base_url=server_url, timeout=30, headers=admin) as c:
         for s in sites:
             r = await c.get(f"/api/v1/sites/{s.id}/sensors")
             if r.status_code == 200:
                 result.server_sensors += len(r.json())
     return result
+
+
+async def _inject(
+    faults: Sequence[DemoFault],
+    agents: list[Agent],
+    transports: list[CuttableTransport],
+    site_ids: list[str],
+    t0: float,
+    log_to: list[str],
+    on_fault: Callable[[str], None] | None,
+) -> None:
+    """Start and end each fault at its time (seconds after the agents started)."""
+    events = sorted(
+        [(f.at_s, True, f) for f in faults] + [(f.at_s + f.duration_s, False, f) for f in faults],
+        key=lambda e: (e[0], e[1]),
+    )
+    for at_s, active, f in events:
+        await asyncio.sleep(max(0.0, t0 + at_s - time.monotonic()))
+        ok = apply(f, active, agents[f.site].sources, transports[f.site])
+        what = f.describe(site_ids[f.site])
+        line = f"t+{at_s:.0f} s: {'start' if active else 'end'} {what}" + (
+            "" if ok else " (no simulated sensor)"
+        )
+        log_to.append(line)
+        log.warning("demo fault: %s", line)
+        if on_fault is not None:
+            on_fault(line)

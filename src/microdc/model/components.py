@@ -73,6 +73,11 @@ class Cooling(Strict):
     carnot_efficiency: Annotated[float, Field(gt=0, le=1)] | None = Field(
         None, description="achieved fraction of the Carnot COP of the compressors (0-1]"
     )
+    cycling_degradation: Annotated[float, Field(ge=0, lt=1)] | None = Field(
+        None,
+        description="compressor cycling loss coefficient C_d, dimensionless [0-1): part-load factor "
+        "1 - C_d (1 - PLR) (AHRI 210/240; preset 0.25 for DX plant, 0 for chillers)",
+    )
 
 
 class Ups(Strict):
@@ -184,6 +189,11 @@ class Site(Strict):
         default_factory=list,
         description="modules already installed (the site then offers exactly these); in a CSV: "
         "module:server:count entries separated by ';'",
+    )
+    failure_class: str | None = Field(
+        default=None,
+        description="key into reliability.classes: failure rates of this kind of site (default: "
+        "reliability.defaults)",
     )
 
 

@@ -16,7 +16,8 @@ CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class Jurisdiction(BaseModel):
-    """A legal area; children are inside it. `bbox` (optional) lets us check site coordinates."""
+    """A legal area; children are inside it. `bbox` (optional) lets us check site coordinates;
+    `geometry` (optional) is its real shape for maps and for `validate`'s explanation."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -24,6 +25,12 @@ class Jurisdiction(BaseModel):
     name: str = Field("", description="human-readable name")
     bbox: tuple[float, float, float, float] | None = Field(
         default=None, description="[min_lat, min_lon, max_lat, max_lon], degrees; sites must lie inside"
+    )
+    geometry: str | None = Field(
+        default=None,
+        description="GeoJSON file of the jurisdiction's shape (a Polygon or MultiPolygon, or a Feature or "
+        "FeatureCollection of them; lon/lat degrees), relative to the scenario file; maps draw it and "
+        "validate tests rows against it",
     )
     children: list[Jurisdiction] = Field(
         default_factory=list, description="jurisdictions inside this one (e.g. the states of a country)"

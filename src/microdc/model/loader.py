@@ -7,9 +7,11 @@ YAML file. Each CSV row keeps its line number so a bad value is reported as `fil
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from microdc.model.errors import Problem, ScenarioError
@@ -181,6 +183,49 @@ def _user_loc(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+#: A site's ``climate`` value that asks for the nearest weather series (as does leaving it out).
+NEAREST = "nearest"
+
+
+def _number(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _nearest_climates(data: dict[str, Any]) -> None:
+    """Sites without a climate (or with ``climate: nearest``) take the weather series nearest to them by
+    great-circle distance, among the series that give ``lat`` and ``lon``. Where no series has
+    coordinates the site is left alone, and validation names the missing climate."""
+    weather = (data.get("timeseries") or {}).get("weather") or {}
+    if not isinstance(weather, dict):
+        return
+    placed = [
+        (str(key), _number(src.get("lat")), _number(src.get("lon")))
+        for key, src in weather.items()
+        if isinstance(src, dict)
+    ]
+    placed = [(k, la, lo) for k, la, lo in placed if la is not None and lo is not None]
+    sites = data.get("sites")
+    if not placed or not isinstance(sites, list):
+        return
+    from microdc.physics.geo import great_circle_km
+
+    keys = [k for k, _, _ in placed]
+    w_lat = np.array([la for _, la, _ in placed], dtype=np.float64)
+    w_lon = np.array([lo for _, _, lo in placed], dtype=np.float64)
+    for site in sites:
+        if not isinstance(site, dict) or site.get("climate") not in (None, "", NEAREST):
+            continue
+        lat, lon = _number(site.get("lat")), _number(site.get("lon"))
+        if lat is None or lon is None:
+            continue  # validation names the bad coordinates
+        km = great_circle_km(lat, lon, w_lat, w_lon)
+        site["climate"] = keys[int(np.argmin(km))]
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario; raise ScenarioError listing every problem found."""
     yaml_path = Path(path)
@@ -201,6 +246,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
     base = yaml_path.parent.resolve()
     problems, failed_tables = _expand_tables(data, base, file_, smap)
+    _nearest_climates(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:

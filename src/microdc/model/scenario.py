@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from microdc.model.components import (
     Catalog,
@@ -25,8 +25,10 @@ from microdc.model.components import (
     Site,
     TimeZone,
 )
+from microdc.model.geometry import geometry_problems
 from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
 from microdc.model.policies import DataClassPolicy, Policies
+from microdc.model.reliability import Reliability
 from microdc.model.yaml_source import Loc
 
 FLAT_PROFILE = "flat"
@@ -49,6 +51,14 @@ class CarbonSource(BaseModel):
     constant_gco2_per_kwh: Annotated[float, Field(ge=0)] | None = Field(
         None, description="for format constant: the intensity, gCO2eq/kWh"
     )
+    gaps: Literal["fill", "reject"] = Field(
+        "fill",
+        description="missing hours: fill (interpolate runs up to max_gap_hours, warning with the count) "
+        "or reject (refuse the file, naming the first gap)",
+    )
+    max_gap_hours: Annotated[int, Field(ge=0)] = Field(
+        3, description="with gaps: fill, the longest run of missing hours that is interpolated, hours"
+    )
 
 
 class WeatherSource(BaseModel):
@@ -57,7 +67,8 @@ class WeatherSource(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: Literal["openmeteo", "epw", "constant"] = Field(
-        description="openmeteo (hourly CSV, local times), epw (EnergyPlus weather file) or constant"
+        description="openmeteo (the historical-weather API's JSON or CSV exactly as returned, or an hourly "
+        "CSV time_local,temperature_c,...), epw (EnergyPlus weather file) or constant"
     )
     path: str | None = Field(
         None, description="the hourly file (at least a year), relative to the scenario file; not for constant"
@@ -71,6 +82,26 @@ class WeatherSource(BaseModel):
         "exports use one); overrides timezone",
     )
     constant_c: float | None = Field(None, description="for format constant: the outdoor temperature, °C")
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = Field(
+        None, description="where the series was measured, degrees; sites without a climate take the nearest"
+    )
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = Field(
+        None, description="where the series was measured, degrees (give with lat)"
+    )
+    gaps: Literal["fill", "reject"] = Field(
+        "fill",
+        description="missing hours: fill (interpolate runs up to max_gap_hours, warning with the count) "
+        "or reject (refuse the file, naming the first gap)",
+    )
+    max_gap_hours: Annotated[int, Field(ge=0)] = Field(
+        3, description="with gaps: fill, the longest run of missing hours that is interpolated, hours"
+    )
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> WeatherSource:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon of a weather series, or neither")
+        return self
 
 
 class TimeSeriesRefs(BaseModel):
@@ -111,17 +142,87 @@ class Economics(BaseModel):
     )
 
 
+class TransportClass(BaseModel):
+    """A distance class of backhaul between a demand's access point and the MDC serving it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="class name, e.g. metro, regional, long_haul")
+    max_km: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="great-circle distance up to which this class applies, km (none: unbounded)"
+    )
+    price_per_gb: Annotated[float, Field(ge=0)] = Field(
+        description="price of carrying one GB (requests and responses) in this class, currency units"
+    )
+
+
+#: Default distance classes (docs/fidelity.md): the metro network the MDCs sit on is paid for in the
+#: sites' annual cost; beyond it, list prices of inter-zone (0.01/GB) and inter-region (0.02/GB)
+#: transfer of the large clouds stand in for regional and long-haul wholesale backhaul.
+DEFAULT_TRANSPORT_CLASSES = (
+    TransportClass(name="metro", max_km=80.0, price_per_gb=0.0),
+    TransportClass(name="regional", max_km=1000.0, price_per_gb=0.01),
+    TransportClass(name="long_haul", max_km=None, price_per_gb=0.02),
+)
+
+
+class SegmentEnergy(BaseModel):
+    """Electricity per GB carried, by network segment (kWh/GB)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    access: Annotated[float, Field(ge=0)] = Field(description="access network (radio/last mile), kWh/GB")
+    metro: Annotated[float, Field(ge=0)] = Field(description="metro/aggregation network, kWh/GB")
+    core: Annotated[float, Field(ge=0)] = Field(description="core/long-haul network, kWh/GB")
+
+
 class Network(BaseModel):
-    """Fixed parts of every round trip (the distance-dependent part is the latency model's)."""
+    """Fixed parts of every round trip (the distance-dependent part is the latency model's), the metro
+    radius, backhaul prices by distance class and the energy of carrying data."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     access_ms: Annotated[float, Field(ge=0)] = Field(
-        2.0, description="device ↔ first hop round trip (radio/last mile), ms"
+        10.0,
+        description="device ↔ first hop round trip (radio/last mile), ms; 10 ms: 5G eMBB user plane "
+        "(3GPP TR 38.913: 4 ms each way) plus the core's user-plane function (docs/fidelity.md)",
     )
     edge_extra_ms: Annotated[float, Field(ge=0)] = Field(
         0.5, description="extra round trip into an MDC at a base station, ms"
     )
+    metro_radius_km: Annotated[float, Field(gt=0)] = Field(
+        80.0,
+        description="an MDC within this great-circle distance of a device is reached over metro fibre; "
+        "beyond it over the calibrated Internet path, km (80: WonderNetwork pings, docs/fidelity.md)",
+    )
+    transport_classes: list[TransportClass] = Field(
+        default_factory=lambda: list(DEFAULT_TRANSPORT_CLASSES),
+        description="backhaul price per GB from a demand's access point to the MDC serving it, by "
+        "distance class in increasing max_km; the last class must be unbounded (max_km omitted)",
+    )
+    energy_kwh_per_gb: SegmentEnergy | None = Field(
+        None,
+        description="electricity per GB carried by segment; omitted: Aslan et al. (2018) 0.06 kWh/GB in "
+        "2015 halving every 2 years, at the scenario's start year, split 50/25/25 % access/metro/core",
+    )
+
+    @model_validator(mode="after")
+    def _classes_ordered(self) -> Network:
+        classes = self.transport_classes
+        if not classes:
+            raise ValueError("transport_classes: give at least one class (the last one without max_km)")
+        bounds = [c.max_km for c in classes]
+        if bounds[-1] is not None:
+            raise ValueError(
+                f"transport_classes: the last class ({classes[-1].name!r}) must be unbounded (omit max_km)"
+            )
+        inner = [b for b in bounds[:-1]]
+        if any(b is None for b in inner):
+            raise ValueError("transport_classes: only the last class may omit max_km")
+        finite = [float(b) for b in inner if b is not None]
+        if finite != sorted(finite) or len(set(finite)) != len(finite):
+            raise ValueError(f"transport_classes: max_km must increase strictly, got {finite}")
+        return self
 
 
 TABLE_NOTE = (
@@ -159,6 +260,9 @@ class Scenario(BaseModel):
     )
     economics: Economics = Field(default_factory=Economics, description="prices")
     network: Network = Field(default_factory=Network, description="fixed parts of network round trips")
+    reliability: Reliability = Field(
+        default_factory=Reliability, description="failure rates for random faults (docs/reliability.md)"
+    )
 
     _base_dir: Path = PrivateAttr(default=Path("."))
     _tree: JurisdictionTree | None = PrivateAttr(default=None)
@@ -248,6 +352,12 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
                 f"climate {site.climate!r} has no weather series under timeseries.weather "
                 f"(have: {', '.join(s.timeseries.weather) or 'none'})",
             )
+        if site.failure_class is not None and site.failure_class not in s.reliability.classes:
+            yield (
+                ("sites", i, "failure_class"),
+                f"unknown failure class {site.failure_class!r}; define it under reliability.classes "
+                f"(have: {', '.join(s.reliability.classes) or 'none'})",
+            )
         for k, inst in enumerate(site.existing):
             if inst.module not in module_ids:
                 yield ("sites", i, "existing", k, "module"), f"unknown module {inst.module!r}"
@@ -303,3 +413,4 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
     for pname, prof in s.profiles.items():
         if prof.kind == "trace" and not s.resolve(prof.csv).is_file():
             yield ("profiles", pname, "csv"), f"file not found: {s.resolve(prof.csv)}"
+    yield from geometry_problems(s)

@@ -34,9 +34,12 @@ from microdc.model.scenario import Scenario
 from microdc.model.timeseries import (
     TimeSeriesError,
     dew_point_of,
+    is_openmeteo_api_file,
     load_eia_csv,
     load_electricitymaps_csv,
     load_epw,
+    load_openmeteo_api_csv,
+    load_openmeteo_api_json,
     load_openmeteo_csv,
 )
 
@@ -114,10 +117,21 @@ class ScenarioSeries:
         path = self.s.resolve(src.path)
         where = f"timeseries.weather.{climate}"
         try:
-            if src.format == "openmeteo":
-                frame = load_openmeteo_csv(path, src.timezone, utc_offset_hours=src.utc_offset_hours)
+            gaps, longest, offset = src.gaps, src.max_gap_hours, src.utc_offset_hours
+            if src.format == "openmeteo" and path.suffix.lower() == ".json":
+                frame = load_openmeteo_api_json(
+                    path, utc_offset_hours=offset, gaps=gaps, max_gap_hours=longest
+                )
+            elif src.format == "openmeteo" and is_openmeteo_api_file(path):
+                frame = load_openmeteo_api_csv(
+                    path, utc_offset_hours=offset, gaps=gaps, max_gap_hours=longest
+                )
+            elif src.format == "openmeteo":
+                frame = load_openmeteo_csv(
+                    path, src.timezone, utc_offset_hours=offset, gaps=gaps, max_gap_hours=longest
+                )
             else:
-                frame = load_epw(path, self.s.start.year)
+                frame = load_epw(path, self.s.start.year, gaps=gaps, max_gap_hours=longest)
             dew = dew_point_of(frame)
         except (TimeSeriesError, ValueError, OSError) as exc:
             raise self._wrap(exc, path, where) from None
@@ -141,9 +155,11 @@ class ScenarioSeries:
         path = self.s.resolve(src.path)
         try:
             if src.format == "electricitymaps":
-                data = load_electricitymaps_csv(path, basis=src.basis)
+                data = load_electricitymaps_csv(
+                    path, basis=src.basis, gaps=src.gaps, max_gap_hours=src.max_gap_hours
+                )
             else:
-                data = load_eia_csv(path)
+                data = load_eia_csv(path, gaps=src.gaps, max_gap_hours=src.max_gap_hours)
         except (TimeSeriesError, ValueError, OSError) as exc:
             raise self._wrap(exc, path, f"timeseries.carbon.{zone}") from None
         return _whole_year(data, path, f"timeseries.carbon.{zone}")

@@ -19,6 +19,7 @@ Open-Meteo hourly CSV (local wall-clock time), and EnergyPlus EPW weather files.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ import numpy.typing as npt
 import pandas as pd
 
 PathLike = str | Path
+#: What a loader does with missing hours: interpolate short runs (and warn with the count), or refuse.
+GapPolicy = Literal["fill", "reject"]
 FrameOrSeries = TypeVar("FrameOrSeries", pd.Series, pd.DataFrame)
 
 #: Default longest run of missing hours that is interpolated rather than refused.
@@ -65,21 +68,26 @@ def _normalise_header(name: str) -> str:
     return name.strip().replace("₂", "2").lower()
 
 
-def _read_csv(path: Path, required: Sequence[str]) -> _Table:
-    """Read the required columns as strings, checking header and field counts."""
+def _read_csv(path: Path, required: Sequence[str], skip: int = 0) -> _Table:
+    """Read the required columns as strings, checking header and field counts; the header is on line
+    ``skip + 1`` (an Open-Meteo API CSV has a metadata block first)."""
     if not path.is_file():
         raise TimeSeriesError(path, None, "file not found")
     with path.open(newline="", encoding="utf-8-sig") as fh:
+        for _ in range(skip):
+            fh.readline()
         reader = csv.reader(fh)
         try:
             header = next(reader)
         except StopIteration:
-            raise TimeSeriesError(path, 1, "file is empty; expected a header line") from None
+            raise TimeSeriesError(path, skip + 1, "no header line; expected the hourly table") from None
         index = {_normalise_header(h): i for i, h in enumerate(header)}
         missing = [c for c in required if _normalise_header(c) not in index]
         if missing:
             raise TimeSeriesError(
-                path, 1, f"missing column(s) {', '.join(repr(c) for c in missing)}; header is {header!r}"
+                path,
+                skip + 1,
+                f"missing column(s) {', '.join(repr(c) for c in missing)}; header is {header!r}",
             )
         pos = [index[_normalise_header(c)] for c in required]
         need = max(pos) + 1
@@ -91,14 +99,14 @@ def _read_csv(path: Path, required: Sequence[str]) -> _Table:
             if len(row) < need:
                 raise TimeSeriesError(
                     path,
-                    reader.line_num,
+                    reader.line_num + skip,
                     f"expected at least {need} comma-separated fields, found {len(row)}",
                 )
             for k, p in enumerate(pos):
                 cols[k].append(row[p].strip())
-            lines.append(reader.line_num)
+            lines.append(reader.line_num + skip)
     if not lines:
-        raise TimeSeriesError(path, 2, "no data rows after the header")
+        raise TimeSeriesError(path, skip + 2, "no data rows after the header")
     return _Table(dict(zip(required, cols, strict=True)), np.asarray(lines, dtype=np.int64))
 
 
@@ -151,11 +159,19 @@ def _check_order(path: Path, times: pd.DatetimeIndex, lines: npt.NDArray[np.int6
 
 
 def _fill_gaps(
-    path: Path, frame: pd.DataFrame, lines: npt.NDArray[np.int64], max_gap_hours: int, dropped_rows: int = 0
+    path: Path,
+    frame: pd.DataFrame,
+    lines: npt.NDArray[np.int64],
+    max_gap_hours: int,
+    dropped_rows: int = 0,
+    gaps: GapPolicy = "fill",
 ) -> pd.DataFrame:
-    """Reindex to every hour, interpolate runs ≤ max_gap_hours, refuse longer ones."""
+    """Reindex to every hour, interpolate runs ≤ max_gap_hours, refuse longer ones (``gaps="reject"``:
+    refuse any)."""
     if max_gap_hours < 0:
         raise ValueError("max_gap_hours must be >= 0")
+    if gaps == "reject":
+        max_gap_hours = 0
     idx = frame.index
     full = pd.date_range(idx[0], idx[-1], freq="h")
     line_of = pd.Series(lines, index=idx).reindex(full)
@@ -173,11 +189,16 @@ def _fill_gaps(
             s, e = int(starts[k]), int(ends[k])
             after = line_of.iloc[e] if e < len(full) else np.nan
             line = int(after) if not np.isnan(after) else int(lines[-1])
+            total = f"{filled} missing hour(s) in {len(starts)} gap(s) in all; "
+            fix = (
+                "gaps: reject refuses any (set gaps: fill to interpolate up to max_gap_hours)"
+                if gaps == "reject"
+                else f"at most {max_gap_hours} may be interpolated (raise max_gap_hours to accept)"
+            )
             raise TimeSeriesError(
                 path,
                 line,
-                f"gap of {int(lengths[k])} missing hour(s) from {full[s]} to {full[e - 1]}; "
-                f"at most {max_gap_hours} may be interpolated (raise max_gap_hours to accept)",
+                f"gap of {int(lengths[k])} missing hour(s) from {full[s]} to {full[e - 1]}; {total}{fix}",
             )
         out = out.interpolate(method="time", limit_direction="both")
         warnings.warn(
@@ -207,7 +228,11 @@ EM_ZONE = "Zone Id"
 
 
 def load_electricitymaps_csv(
-    path: PathLike, *, basis: Literal["lca", "direct"] = "lca", max_gap_hours: int = DEFAULT_MAX_GAP_HOURS
+    path: PathLike,
+    *,
+    basis: Literal["lca", "direct"] = "lca",
+    max_gap_hours: int = DEFAULT_MAX_GAP_HOURS,
+    gaps: GapPolicy = "fill",
 ) -> pd.Series:
     """Grid carbon intensity, gCO2eq/kWh, from an Electricity Maps hourly CSV export.
 
@@ -228,7 +253,7 @@ def load_electricitymaps_csv(
     )
     values = _parse_numbers(p, table.columns[column], table.lines, column)
     _check_order(p, times, table.lines)
-    frame = _fill_gaps(p, pd.DataFrame({"v": values}, index=times), table.lines, max_gap_hours)
+    frame = _fill_gaps(p, pd.DataFrame({"v": values}, index=times), table.lines, max_gap_hours, gaps=gaps)
     zones = sorted(set(table.columns[EM_ZONE]))
     return _as_series(
         frame,
@@ -240,9 +265,14 @@ def load_electricitymaps_csv(
     )
 
 
-def load_eia_csv(path: PathLike, *, max_gap_hours: int = DEFAULT_MAX_GAP_HOURS) -> pd.Series:
-    """Average grid carbon intensity (column ``avg_CI``, gCO2/kWh) from an EIA hourly CSV
-    in the layout prepared by HewlettPackard/dc-rl (``timestamp,WND,...,avg_CI``)."""
+def load_eia_csv(
+    path: PathLike, *, max_gap_hours: int = DEFAULT_MAX_GAP_HOURS, gaps: GapPolicy = "fill"
+) -> pd.Series:
+    """Average grid carbon intensity (column ``avg_CI``, gCO2/kWh) from an EIA-930 hourly CSV in the
+    layout prepared by HewlettPackard/dc-rl (``timestamp,WND,...,avg_CI``), also as pandas writes it
+    with its index as an unnamed first column (``,timestamp,...``). Missing hours (absent rows, empty
+    cells) follow ``gaps``: ``fill`` interpolates runs up to ``max_gap_hours`` and warns with the count,
+    ``reject`` refuses the file naming the first gap."""
     p = Path(path)
     table = _read_csv(p, ["timestamp", "avg_CI"])
     times = _parse_times(
@@ -250,7 +280,7 @@ def load_eia_csv(path: PathLike, *, max_gap_hours: int = DEFAULT_MAX_GAP_HOURS) 
     )
     values = _parse_numbers(p, table.columns["avg_CI"], table.lines, "avg_CI")
     _check_order(p, times, table.lines)
-    frame = _fill_gaps(p, pd.DataFrame({"v": values}, index=times), table.lines, max_gap_hours)
+    frame = _fill_gaps(p, pd.DataFrame({"v": values}, index=times), table.lines, max_gap_hours, gaps=gaps)
     return _as_series(frame, "v", "carbon_intensity_g_per_kwh", "gCO2/kWh", basis="eia_avg_ci")
 
 
@@ -345,6 +375,7 @@ def load_openmeteo_csv(
     *,
     utc_offset_hours: float | None = None,
     max_gap_hours: int = DEFAULT_MAX_GAP_HOURS,
+    gaps: GapPolicy = "fill",
 ) -> pd.DataFrame:
     """Outdoor temperature (°C) and, when the file has them, relative humidity (%) and dew point
     (°C) from an Open-Meteo hourly CSV.
@@ -411,11 +442,186 @@ def load_openmeteo_csv(
         data = {c: v[keep] for c, v in data.items()}
         lines = lines[keep]
         _check_order(p, utc, lines)
-    frame = _fill_gaps(p, pd.DataFrame(data, index=utc), lines, max_gap_hours, dropped)
+    frame = _fill_gaps(p, pd.DataFrame(data, index=utc), lines, max_gap_hours, dropped, gaps=gaps)
     frame.index.name = "time_utc"
     units = {"temperature_c": "degC", "relative_humidity_pct": "%", "dew_point_c": "degC"}
     frame.attrs.update({"unit": {c: units[c] for c in frame.columns}, "tz": tz, "humidity": list(found)})
     return frame
+
+
+#: The Open-Meteo API's hourly variables microdc reads → the frame's columns.
+OPENMETEO_API_VARIABLES = {
+    "temperature_2m": "temperature_c",
+    "relative_humidity_2m": "relative_humidity_pct",
+    "dew_point_2m": "dew_point_c",
+}
+_API_UNITS = {"temperature_c": "degC", "relative_humidity_pct": "%", "dew_point_c": "degC"}
+
+
+def is_openmeteo_api_file(path: PathLike) -> bool:
+    """A file as the Open-Meteo API returns it: JSON, or CSV opening with its metadata block."""
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        return True
+    head = _header_line(p)
+    return bool(head) and _normalise_header(head[0]) == "latitude"
+
+
+def _api_frame(
+    path: Path,
+    times: list[str],
+    columns: dict[str, npt.NDArray[np.float64]],
+    lines: npt.NDArray[np.int64],
+    offset_s: float,
+    utc_offset_hours: float | None,
+    max_gap_hours: int,
+    gaps: GapPolicy,
+) -> pd.DataFrame:
+    if utc_offset_hours is not None and abs(utc_offset_hours * 3600.0 - offset_s) > 1e-6:
+        raise TimeSeriesError(
+            path,
+            None,
+            f"the file says utc_offset_seconds {offset_s:g} ({offset_s / 3600.0:g} h) but the scenario gives "
+            f"utc_offset_hours {utc_offset_hours:g}; drop utc_offset_hours (the file's offset is the API's)",
+        )
+    local = _parse_times(path, times, lines, "%Y-%m-%dT%H:%M", "2023-01-01T00:00", False)
+    _check_order(path, local, lines)
+    utc = (local - pd.Timedelta(seconds=offset_s)).tz_localize("UTC")
+    if (utc != utc.floor("h")).any():
+        raise TimeSeriesError(path, None, f"utc_offset_seconds {offset_s:g} puts samples off the hour")
+    for col, values in columns.items():
+        if col != "temperature_c":
+            _check_humidity(path, values, lines, col, col)
+    frame = _fill_gaps(path, pd.DataFrame(columns, index=utc), lines, max_gap_hours, gaps=gaps)
+    frame.index.name = "time_utc"
+    humidity = [c for c in columns if c != "temperature_c"]
+    frame.attrs.update(
+        {
+            "unit": {c: _API_UNITS[c] for c in frame.columns},
+            "utc_offset_seconds": offset_s,
+            "humidity": humidity,
+        }
+    )
+    return frame
+
+
+def load_openmeteo_api_json(
+    path: PathLike,
+    *,
+    utc_offset_hours: float | None = None,
+    max_gap_hours: int = DEFAULT_MAX_GAP_HOURS,
+    gaps: GapPolicy = "fill",
+) -> pd.DataFrame:
+    """Outdoor temperature (°C), and relative humidity (%) and dew point (°C) when requested, from an
+    Open-Meteo historical-weather API response saved as JSON, exactly as returned: ``hourly.time``
+    (local times at the response's ``utc_offset_seconds``), ``hourly.temperature_2m`` and optionally
+    ``hourly.relative_humidity_2m`` and ``hourly.dew_point_2m``; ``null`` values are gaps. Errors
+    name the JSON field and the entry (``hourly.temperature_2m[17]``), and the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise TimeSeriesError(p, None, "file not found")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise TimeSeriesError(p, exc.lineno, f"not valid JSON: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        what = "a list (several locations?)" if isinstance(doc, list) else type(doc).__name__
+        raise TimeSeriesError(p, None, f"expected one Open-Meteo response object, found {what}")
+    if "error" in doc and doc.get("error"):
+        raise TimeSeriesError(p, None, f"the file is an Open-Meteo error response: {doc.get('reason')!r}")
+    hourly = doc.get("hourly")
+    if not isinstance(hourly, dict):
+        raise TimeSeriesError(p, None, "no 'hourly' block; request hourly=temperature_2m,... from the API")
+    offset = doc.get("utc_offset_seconds", 0)
+    if not isinstance(offset, (int, float)) or isinstance(offset, bool):
+        raise TimeSeriesError(p, None, f"utc_offset_seconds: expected a number, found {offset!r}")
+    times = hourly.get("time")
+    if not isinstance(times, list) or not times:
+        raise TimeSeriesError(p, None, "hourly.time: expected a non-empty list of local times")
+    if "temperature_2m" not in hourly:
+        raise TimeSeriesError(p, None, f"hourly.temperature_2m missing; hourly has {sorted(hourly)}")
+    columns: dict[str, npt.NDArray[np.float64]] = {}
+    for var, col in OPENMETEO_API_VARIABLES.items():
+        raw = hourly.get(var)
+        if raw is None:
+            continue
+        if not isinstance(raw, list) or len(raw) != len(times):
+            n = len(raw) if isinstance(raw, list) else type(raw).__name__
+            raise TimeSeriesError(
+                p, None, f"hourly.{var}: expected {len(times)} values like hourly.time, found {n}"
+            )
+        bad = [
+            i
+            for i, v in enumerate(raw)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))
+        ]
+        if bad:
+            raise TimeSeriesError(
+                p, None, f"hourly.{var}[{bad[0]}]: expected a number or null, found {raw[bad[0]]!r}"
+            )
+        columns[col] = np.array([np.nan if v is None else float(v) for v in raw], dtype=np.float64)
+    if not all(isinstance(x, str) for x in times):
+        i = next(i for i, x in enumerate(times) if not isinstance(x, str))
+        raise TimeSeriesError(
+            p, None, f"hourly.time[{i}]: expected a time like '2023-01-01T00:00', found {times[i]!r}"
+        )
+    entries = np.arange(len(times), dtype=np.int64)
+    try:
+        return _api_frame(p, times, columns, entries, float(offset), utc_offset_hours, max_gap_hours, gaps)
+    except TimeSeriesError as exc:
+        # JSON has no useful line numbers: name the hourly entry instead.
+        if exc.line is None:
+            raise
+        raise TimeSeriesError(
+            p, None, f"hourly entry {exc.line} (time {times[exc.line]!r}): {exc.message}"
+        ) from None
+
+
+def load_openmeteo_api_csv(
+    path: PathLike,
+    *,
+    utc_offset_hours: float | None = None,
+    max_gap_hours: int = DEFAULT_MAX_GAP_HOURS,
+    gaps: GapPolicy = "fill",
+) -> pd.DataFrame:
+    """The same from the API's CSV (``format=csv``), exactly as returned: a metadata block
+    (``latitude,longitude,elevation,utc_offset_seconds,timezone,timezone_abbreviation`` and its values),
+    a blank line, then the hourly table ``time,temperature_2m (°C),relative_humidity_2m (%),
+    dew_point_2m (°C)``; empty cells are gaps."""
+    p = Path(path)
+    if not p.is_file():
+        raise TimeSeriesError(p, None, "file not found")
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2 or not rows[0] or _normalise_header(rows[0][0]) != "latitude":
+        raise TimeSeriesError(
+            p, 1, "expected the API's metadata header 'latitude,longitude,...,utc_offset_seconds'"
+        )
+    meta_head = [_normalise_header(h) for h in rows[0]]
+    if "location_id" in meta_head:
+        raise TimeSeriesError(p, 1, "several locations in one file; download one location per file")
+    if "utc_offset_seconds" not in meta_head:
+        raise TimeSeriesError(p, 1, f"metadata has no utc_offset_seconds; header is {rows[0]!r}")
+    k = meta_head.index("utc_offset_seconds")
+    try:
+        offset = float(rows[1][k])
+    except (IndexError, ValueError):
+        raise TimeSeriesError(p, 2, "utc_offset_seconds: expected a number") from None
+    blank = next((i for i in range(2, len(rows)) if not any(c.strip() for c in rows[i])), None)
+    if blank is None:
+        raise TimeSeriesError(p, 3, "expected a blank line after the metadata, then the hourly table")
+    header = rows[blank + 1] if blank + 1 < len(rows) else []
+    names = {_without_unit(h): h for h in header}
+    if "time" not in names or "temperature_2m" not in names:
+        raise TimeSeriesError(
+            p, blank + 2, f"hourly table needs 'time' and 'temperature_2m'; header is {header!r}"
+        )
+    found = {col: names[var] for var, col in OPENMETEO_API_VARIABLES.items() if var in names}
+    table = _read_csv(p, [names["time"], *found.values()], skip=blank + 1)
+    columns = {col: _parse_numbers(p, table.columns[name], table.lines, name) for col, name in found.items()}
+    return _api_frame(
+        p, table.columns[names["time"]], columns, table.lines, offset, utc_offset_hours, max_gap_hours, gaps
+    )
 
 
 # EPW data-row fields (0-based): year, month, day, hour (1-24), minute, flags, dry bulb, dew point, RH, ...
@@ -424,7 +630,9 @@ EPW_COLUMNS = ("temperature_c", "relative_humidity_pct", "dew_point_c")
 _EPW_HEADER_LINES = 8
 
 
-def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_HOURS) -> pd.DataFrame:
+def load_epw(
+    path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_HOURS, gaps: GapPolicy = "fill"
+) -> pd.DataFrame:
     """Dry-bulb temperature (°C), relative humidity (%) and dew point (°C) from an EnergyPlus EPW
     file, re-stamped onto calendar ``year`` and returned in UTC covering exactly that UTC year.
 
@@ -531,7 +739,7 @@ def load_epw(path: PathLike, year: int, *, max_gap_hours: int = DEFAULT_MAX_GAP_
             f"expected a full year of hourly rows from 1/1 hour 1 to 12/31 hour 24, got "
             f"{frame.index[0]} to {frame.index[-1]} (local)",
         )
-    frame = _fill_gaps(p, frame, lines, max_gap_hours)
+    frame = _fill_gaps(p, frame, lines, max_gap_hours, gaps=gaps)
 
     # Wrap: UTC hour k of the year is local position k + offset (cyclic; linear between hours
     # for fractional offsets such as +5.5).

@@ -9,7 +9,8 @@ Energy balance per step (every term ≥ 0, so PUE ≥ 1)::
     distribution_loss_w = distribution_loss_fraction · (it_w + ups_loss_w)        (PDU, transformer)
     heat_w              = it_w + ups_loss_w + distribution_loss_w                 (all inside the MDC shell)
     fan_w               = fan_fraction · rated · max(f, fan_min_speed)³           (affinity law, speed floor)
-    cooling_w           = fan_w + mechanical_share(T, T_dew) · heat_w / COP(T)
+    cooling_w           = fan_w + mech_w / (COP(T) · PLF),  mech_w = mechanical_share(T, T_dew) · heat_w
+    PLF                 = 1 − C_d · (1 − min(1, mech_w / rated))                   (compressor cycling)
     misc_w              = misc_fixed_w + misc_fraction_of_capacity · capacity     (lights, controls, security)
     total_w             = it_w + cooling_w + ups_loss_w + distribution_loss_w + misc_w
 
@@ -122,6 +123,10 @@ ASHRAE_ENVELOPES: dict[str, AirEnvelope] = {
 }
 
 
+#: AHRI Standard 210/240's default cyclic degradation coefficient of an untested DX unit.
+DX_CYCLING_DEGRADATION = 0.25
+
+
 @dataclass(frozen=True)
 class CoolingParams:
     """Cooling plant parameters; ``CoolingParams.for_kind`` gives sensible presets.
@@ -148,6 +153,14 @@ class CoolingParams:
         direct_air: the economizer brings outdoor air into the IT space (free_air), so the
             ASHRAE envelope of ``ashrae_class`` limits it; False for water-side economizers.
         ashrae_class: the supply-air envelope, a key of :data:`ASHRAE_ENVELOPES`.
+        cycling_degradation: ``C_d`` of a compressor that cycles on and off below full capacity:
+            at part-load ratio ``PLR`` (mechanical heat over the plant's capacity, taken as the
+            module's IT rating) it delivers its cooling at ``COP · PLF``, ``PLF = 1 − C_d·(1 − PLR)``
+            (the part-load factor of AHRI Standard 210/240 and DOE-2/EnergyPlus single-speed DX
+            coils; 0.25 is AHRI 210/240's default when a unit is not tested for it). Presets: 0.25
+            for DX plant (free_air's backup and dx), 0 for chilled-water and liquid plant, whose
+            capacity-controlled chillers the Carnot fraction already covers. 0 (the class default):
+            no cycling loss.
     """
 
     kind: CoolingKind = "free_air"
@@ -165,6 +178,7 @@ class CoolingParams:
     cop_max: float = 8.0
     direct_air: bool = True
     ashrae_class: AshraeClass = "recommended"
+    cycling_degradation: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("free_air", "dx", "chilled_water", "liquid"):
@@ -185,6 +199,8 @@ class CoolingParams:
             raise ValueError("carnot_efficiency must lie in (0, 1]")
         if not 0.0 < self.cop_min <= self.cop_max:
             raise ValueError("need 0 < cop_min <= cop_max")
+        if not 0.0 <= self.cycling_degradation < 1.0:
+            raise ValueError("cycling_degradation must lie in [0, 1)")
 
     @classmethod
     def for_kind(cls, kind: CoolingKind, **overrides: Any) -> CoolingParams:
@@ -200,8 +216,13 @@ class CoolingParams:
           coolers carry the load up to ~30 °C outdoors, chiller trim above.
         """
         presets: dict[str, dict[str, Any]] = {
-            "free_air": {},
-            "dx": {"economizer": False, "fan_fraction": 0.05, "direct_air": False},
+            "free_air": {"cycling_degradation": DX_CYCLING_DEGRADATION},
+            "dx": {
+                "economizer": False,
+                "fan_fraction": 0.05,
+                "direct_air": False,
+                "cycling_degradation": DX_CYCLING_DEGRADATION,
+            },
             "chilled_water": {
                 "direct_air": False,
                 "fan_fraction": 0.04,
@@ -456,7 +477,9 @@ def facility_power_w(
     dist_loss = facility.distribution_loss_fraction * (it + ups_loss)
     heat = it + ups_loss + dist_loss
     fan_w = fan_power_w(it, cap, cooling)
-    cooling_w = fan_w + share * heat / cooling_cop(t_out, cooling)
+    mechanical_w = share * heat
+    plf = 1.0 - cooling.cycling_degradation * (1.0 - np.clip(mechanical_w / cap, 0.0, 1.0))
+    cooling_w = fan_w + mechanical_w / (cooling_cop(t_out, cooling) * plf)
     misc = facility.misc_fixed_w + facility.misc_fraction_of_capacity * cap
     total = it + cooling_w + ups_loss + dist_loss + misc
     return FacilityPower(

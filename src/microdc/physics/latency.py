@@ -129,15 +129,20 @@ def device_rtt_ms(
     *,
     access_ms: float,
     edge_extra_ms: float,
+    metro_radius_km: float,
     model: LatencyModel | None = None,
 ) -> FloatArray:
     """Round trip from an end device to a target, ms (the one formula the planner, the placer and the
     simulator share): radio/last-mile access, then either the hop into a base-station MDC plus metro
-    fibre between base stations, or (``is_cloud``) the calibrated Internet path. Never below fibre."""
+    fibre between base stations (only within ``metro_radius_km``: one operator's metro network), or
+    the calibrated Internet path (a cloud region, or an MDC beyond the metro radius, which also pays
+    the hop into the MDC). Never below fibre."""
     d = np.asarray(distance_km, dtype=np.float64)
     cloud = np.broadcast_to(np.asarray(is_cloud, dtype=bool), d.shape)
+    metro = ~cloud & (d <= metro_radius_km)
     edge = access_ms + edge_extra_ms + METRO_INFLATION * fibre_bound_rtt_ms(d)
-    if not cloud.any():
+    if metro.all():
         return np.asarray(edge, dtype=np.float64)
-    internet = (model or LatencyModel()).rtt_ms(np.where(cloud, d, 0.0)) + access_ms
-    return np.asarray(np.where(cloud, internet, edge), dtype=np.float64)
+    internet = (model or LatencyModel()).rtt_ms(np.where(metro, 0.0, d)) + access_ms
+    internet = np.where(cloud, internet, internet + edge_extra_ms)
+    return np.asarray(np.where(metro, edge, internet), dtype=np.float64)

@@ -25,6 +25,7 @@ def cooling_params(module: Module) -> CoolingParams:
             ("fan_min_speed", c.fan_min_speed),
             ("supply_temp_c", c.supply_temp_c),
             ("carnot_efficiency", c.carnot_efficiency),
+            ("cycling_degradation", c.cycling_degradation),
         )
         if v is not None
     }

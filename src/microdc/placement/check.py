@@ -84,6 +84,8 @@ COST_LINES = (
     "server_capex",
     "idle_energy",
     "site_dynamic_energy",
+    "site_transport",
+    "data_sync",
     "cloud_compute",
     "cloud_memory",
     "cloud_egress",
@@ -476,7 +478,11 @@ class _Checker:
         # Latency: the checker's own round trip and response quantiles.
         dist = haversine_km(self.d_lat[c], self.d_lon[c], self.t_lat[t], self.t_lon[t])
         rtt = round_trip_ms(
-            dist, self.t_cloud[t], access_ms=s.network.access_ms, edge_extra_ms=s.network.edge_extra_ms
+            dist,
+            self.t_cloud[t],
+            access_ms=s.network.access_ms,
+            edge_extra_ms=s.network.edge_extra_ms,
+            metro_radius_km=s.network.metro_radius_km,
         )
         self.a_rtt = rtt
         for q, slo in ((0.95, self.size.slo_p95_ms), (0.99, self.size.slo_p99_ms)):
@@ -628,6 +634,7 @@ class _Checker:
                 self.t_cloud[None, :],
                 access_ms=s.network.access_ms,
                 edge_extra_ms=s.network.edge_extra_ms,
+                metro_radius_km=s.network.metro_radius_km,
             )
             p95 = rtt + self.resp[0.95][c][:, None]
             p99 = rtt + self.resp[0.99][c][:, None]
@@ -657,6 +664,22 @@ class _Checker:
         w = self.a_frac[site_p] * size.busy_cores_mean[self.a_c[site_p]]
         dyn_lo = float((w * self.dyn_lo[self.a_t[site_p]]).sum())
         dyn_hi = float((w * self.dyn_hi[self.a_t[site_p]]).sum())
+        # Site-served traffic: requests and responses carried from the demand's access point to the MDC,
+        # at the price of the first distance class whose max_km holds the distance; raw data synced.
+        services = {v.id: v for v in s.services}
+        kb_both = np.array(
+            [services[d.service].payload_kb + services[d.service].response_kb for d in s.demand]
+        )
+        sc, st = self.a_c[site_p], self.a_t[site_p]
+        km = haversine_km(self.d_lat[sc], self.d_lon[sc], self.t_lat[st], self.t_lon[st])
+        price = np.full(km.shape, np.nan)
+        for cls in reversed(s.network.transport_classes):
+            bound = math.inf if cls.max_km is None else cls.max_km
+            price = np.where(km <= bound, cls.price_per_gb, price)
+        gb = self.a_frac[site_p] * size.mean_rps[sc] * kb_both[sc] * SECONDS_PER_YEAR / 1e6
+        lines["site_transport"] = float((gb * price).sum())
+        daily = np.array([d.data_gb_per_day for d in s.demand])
+        lines["data_sync"] = float((self.a_frac[site_p] * daily[sc] * 365.0 * eco.network_price_per_gb).sum())
         cloud_p = prim & (self.a_t >= n_s)
         c, f = self.a_c[cloud_p], self.a_frac[cloud_p]
         regions = s.cloud_regions
@@ -672,7 +695,6 @@ class _Checker:
             * eco.carbon_price_per_tonne
             / 1e6
         )
-        services = {v.id: v for v in s.services}
         resp_kb = np.array([services[d.service].response_kb for d in s.demand])[c]
         req_kb = np.array([services[d.service].payload_kb for d in s.demand])[c]
         billed = size.busy_cores_mean[c] / size.utilization[c]  # cloud cores at the target utilization

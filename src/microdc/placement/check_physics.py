@@ -11,9 +11,10 @@ compares both implementations on the built-in examples and the tiny test scenari
   profile's is max(weekly) · max(hourly) / (mean(weekly) · mean(hourly)), a trace's is its maximum over
   its mean); cores at peak = peak × CPU seconds per request / target utilization; memory = peak / requests
   per instance × memory per instance; busy cores on average = mean × CPU seconds.
-- **Round trip**, device → MDC = access + edge hop + METRO_INFLATION × straight-fibre round trip;
-  device → cloud = access + max(fibre, base + fibre × (1 + extra / (1 + d / scale))), the calibrated
-  Internet model. Distances are great-circle (haversine in its atan2 form).
+- **Round trip**, device → MDC within the scenario's metro radius = access + edge hop + METRO_INFLATION ×
+  straight-fibre round trip; device → cloud = access + max(fibre, base + fibre × (1 + extra / (1 + d /
+  scale))), the calibrated Internet model; device → MDC beyond the metro radius = that Internet round trip
+  plus the edge hop. Distances are great-circle (haversine in its atan2 form).
 - **Response quantile**: the M/M/c sojourn time at the service's target utilization, c = the demand's
   cores (rounded up) but at least the smallest server's cores. Erlang C comes from the Erlang B recursion
   B_k = a·B_{k-1} / (k + a·B_{k-1}); the quantile solves P(T > t) = 1 − q by bisection, with
@@ -115,6 +116,7 @@ def round_trip_ms(
     *,
     access_ms: float,
     edge_extra_ms: float,
+    metro_radius_km: float,
     calibration: LatencyModel | None = None,
 ) -> FloatArray:
     """Device → target round trip, ms, by the documented formula (see the module docstring)."""
@@ -122,10 +124,14 @@ def round_trip_ms(
     d = np.asarray(distance_km, dtype=np.float64)
     cloud = np.broadcast_to(np.asarray(is_cloud, dtype=bool), d.shape)
     fibre = FIBRE_RTT_MS_PER_KM * d
-    to_mdc = access_ms + edge_extra_ms + METRO_INFLATION * fibre
     stretch = 1.0 + cal.extra_inflation / (1.0 + d / cal.inflation_scale_km)
-    to_cloud = access_ms + np.maximum(fibre, cal.base_ms + fibre * stretch)
-    return np.asarray(np.where(cloud, to_cloud, to_mdc), dtype=np.float64)
+    internet = access_ms + np.maximum(fibre, cal.base_ms + fibre * stretch)
+    out = np.where(cloud, internet, 0.0)
+    for_mdc = ~cloud
+    in_metro = for_mdc & (d <= metro_radius_km)
+    out[in_metro] = (access_ms + edge_extra_ms + METRO_INFLATION * fibre)[in_metro]
+    out[for_mdc & ~in_metro] = (internet + edge_extra_ms)[for_mdc & ~in_metro]
+    return np.asarray(out, dtype=np.float64)
 
 
 def erlang_c(offered: FloatArray, servers: npt.NDArray[np.int64]) -> FloatArray:

@@ -56,6 +56,21 @@ class ServiceLatency(_Base):
     slo_p99_ms: float | None
 
 
+class ExpectedYear(_Base):
+    """The plan's year when nothing fails, hour by hour through the twin's own functions
+    (placement.expected): what the twin must match with no faults and no demand noise."""
+
+    hours: int
+    energy_kwh: dict[
+        str, float
+    ]  # it, cooling, ups_loss, distribution_loss, misc, facility, sites_*, cloud_*,
+    # transport (network energy of carrying the traffic and the synced data; not part of facility)
+    pue: dict[str, float | None]  # sites_annualized, cloud, overall
+    carbon_kg: dict[str, float]  # sites, cloud
+    costs: dict[str, float]  # site, module_capex, server_capex and placement.ledger.LOAD_LINES, total
+    site_pue: dict[str, float]  # per built site, energy-weighted over the year
+
+
 class Plan(_Base):
     scenario: str
     alternative: str = "microdc"
@@ -74,6 +89,7 @@ class Plan(_Base):
     unserved: list[Unserved] = Field(default_factory=list)
     latency: dict[str, ServiceLatency] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    expected: ExpectedYear | None = None
 
     def primary(self) -> list[Assignment]:
         return [a for a in self.assignments if a.role == "primary"]

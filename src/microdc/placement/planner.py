@@ -293,7 +293,8 @@ def solution_to_plan(
     open_ = sol.open
     costs = {k: float(v[open_].sum()) for k, v in pp.fixed_parts.items()}
     # Raw costs, not the solver's masked ones: a baseline may route where an SLO is missed, and pays.
-    costs["site_dynamic_energy"] = float((pp.raw_cost[:n_opt] * x[:n_opt]).sum())
+    for part, per_pair in pp.site_parts.items():
+        costs[part] = float((per_pair * x[:n_opt]).sum())
     for part, per_pair in pp.cloud_parts.items():
         costs[part] = float((per_pair * x[n_opt:]).sum())
     costs["unserved_penalty"] = float(sol.unserved_part)
@@ -312,7 +313,7 @@ def solution_to_plan(
             slo_p95_ms=svc.slo.p95_ms,
             slo_p99_ms=svc.slo.p99_ms,
         )
-    return Plan(
+    out = Plan(
         scenario=s.name,
         alternative=alternative,
         method=sol.method,
@@ -331,3 +332,6 @@ def solution_to_plan(
         latency=latency,
         notes=list(notes or []) + list(sol.messages),
     )
+    from microdc.placement.expected import expected_year
+
+    return out.model_copy(update={"expected": expected_year(s, out, pp.series)})

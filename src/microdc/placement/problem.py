@@ -9,6 +9,8 @@ Costs are annual, in the scenario's currency:
 - fixed (site option): site cost + annualized capex of module and servers (capital recovery factor) +
   the idle power of the servers at the site's annual PUE, priced at the energy and carbon price;
 - assignment (site): dynamic server power of the customer's mean load at that PUE, priced likewise;
+  backhaul of its requests and responses between its access point and the site, priced by distance
+  class; the raw data it syncs to the cloud at the network price (placement.ledger);
 - assignment (cloud): cores for the mean load at the service's target utilization and memory at the
   region's prices, egress of responses, backhaul of requests, and carbon price on cloud energy.
 Capacity is sized for the peak hour of each customer's load profile.
@@ -30,6 +32,7 @@ from microdc.physics.latency import LatencyModel
 from microdc.physics.latency import device_rtt_ms as rtt_to_target
 from microdc.physics.queueing import mmc_response_quantile_s
 from microdc.physics.site_power import annual_pue
+from microdc.placement import ledger
 from microdc.placement.facility import FacilityProblem
 from microdc.placement.options import BuildOption, enumerate_options
 from microdc.policy import PolicyBook, slo_mask
@@ -74,6 +77,7 @@ class PlanningProblem:
     annual_pue: FloatArray  # (F,)
     fixed_parts: dict[str, FloatArray]  # (F,) each; sums to facility.fixed_cost
     raw_cost: FloatArray  # (F, C) assignment cost before the allowed mask (baselines may break SLOs)
+    site_parts: dict[str, FloatArray]  # (n_site_options, C) each; sums to raw_cost of the site rows
     cloud_parts: dict[str, FloatArray]  # (n_cloud, C) each; sums to raw_cost of the cloud rows
     demand: Demand
     rtt_ms: FloatArray  # (F, C) network round trip, device → target
@@ -84,6 +88,7 @@ class PlanningProblem:
     tier_ok: BoolArray
     slo_ok: BoolArray
     labels: list[str] = field(default_factory=list)
+    series: ScenarioSeries | None = None  # the loaded weather and carbon (reused by the expected year)
 
     @property
     def n_facilities(self) -> int:
@@ -100,6 +105,7 @@ def device_rtt_ms(kind: str, distance_km: npt.ArrayLike, network: Network, model
         kind == "cloud",
         access_ms=network.access_ms,
         edge_extra_ms=network.edge_extra_ms,
+        metro_radius_km=network.metro_radius_km,
         model=model,
     )
 
@@ -191,21 +197,33 @@ def build_problem(
         dyn_w_per_core[f] = (v.peak_w - v.idle_w) / v.cores
     fixed_cost = sum(parts.values())
 
-    # --- assignment costs -------------------------------------------------------------------
+    # --- latency, SLO, sovereignty, security (the one policy module) ---------------------------
+    t_lat = np.array([s.sites[o.site].lat for o in options] + [r.lat for r in s.cloud_regions])
+    t_lon = np.array([s.sites[o.site].lon for o in options] + [r.lon for r in s.cloud_regions])
+    d_lat = np.array([d.lat for d in s.demand])
+    d_lon = np.array([d.lon for d in s.demand])
+    dist = distance_matrix_km(t_lat, t_lon, d_lat, d_lon)
+
+    # --- assignment costs (the ledger's functions, on annual means) --------------------------
     cost = np.zeros((n_f, n_c))
-    cost[:n_opt] = (
-        demand.busy_cores_mean[None, :]
-        * dyn_w_per_core[:n_opt, None]
-        * HOURS_PER_YEAR
-        / 1000.0
-        * (pue[:n_opt] * price[:n_opt])[:, None]
-    )
     svc = {v.id: v for v in s.services}
     resp_kb = np.array([svc[d.service].response_kb for d in s.demand])
     req_kb = np.array([svc[d.service].payload_kb for d in s.demand])
     util = np.array([svc[d.service].target_utilization for d in s.demand])
-    gb_per_year_out = demand.mean_rps * resp_kb * SECONDS_PER_YEAR / 1e6
-    gb_per_year_in = demand.mean_rps * req_kb * SECONDS_PER_YEAR / 1e6
+    gb_per_year_out = ledger.gigabytes(demand.mean_rps, resp_kb, SECONDS_PER_YEAR)
+    gb_per_year_in = ledger.gigabytes(demand.mean_rps, req_kb, SECONDS_PER_YEAR)
+    sync_gb_per_year = np.array([d.data_gb_per_day for d in s.demand]) * HOURS_PER_YEAR / 24.0
+    site_parts = {
+        "site_dynamic_energy": demand.busy_cores_mean[None, :]
+        * dyn_w_per_core[:n_opt, None]
+        * HOURS_PER_YEAR
+        / 1000.0
+        * (pue[:n_opt] * price[:n_opt])[:, None],
+        "site_transport": (gb_per_year_in + gb_per_year_out)[None, :]
+        * ledger.transport_price_per_gb(dist[:n_opt], s.network),
+        "data_sync": np.broadcast_to(sync_gb_per_year * eco.network_price_per_gb, (n_opt, n_c)).copy(),
+    }
+    cost[:n_opt] = sum(site_parts.values())
     cloud_parts = {
         k: np.zeros((n_cloud, n_c))
         for k in ("cloud_compute", "cloud_memory", "cloud_egress", "network_backhaul", "cloud_carbon")
@@ -213,21 +231,17 @@ def build_problem(
     for k, r in enumerate(s.cloud_regions):
         pue[n_opt + k] = r.pue
         intensity = series.mean_intensity(r.grid_zone)
-        cores_billed = demand.busy_cores_mean / util
-        energy_kwh = cores_billed * r.watts_per_core * HOURS_PER_YEAR / 1000.0 * r.pue
+        cores_billed = ledger.cloud_cores(demand.mean_rps, demand.service_s, util)
+        energy_kwh = ledger.cloud_energy_kwh(cores_billed, r.watts_per_core, r.pue, HOURS_PER_YEAR)
         cloud_parts["cloud_compute"][k] = cores_billed * r.price_per_core_hour * HOURS_PER_YEAR
         cloud_parts["cloud_memory"][k] = demand.memory_gb * r.price_per_gb_hour * HOURS_PER_YEAR
         cloud_parts["cloud_egress"][k] = gb_per_year_out * r.egress_per_gb
         cloud_parts["network_backhaul"][k] = gb_per_year_in * eco.network_price_per_gb
-        cloud_parts["cloud_carbon"][k] = energy_kwh * eco.carbon_price_per_tonne * intensity / 1e6
+        cloud_parts["cloud_carbon"][k] = ledger.carbon_cost(
+            energy_kwh * intensity, eco.carbon_price_per_tonne
+        )
     cost[n_opt:] = sum(cloud_parts.values())
 
-    # --- latency, SLO, sovereignty, security (the one policy module) ---------------------------
-    t_lat = np.array([s.sites[o.site].lat for o in options] + [r.lat for r in s.cloud_regions])
-    t_lon = np.array([s.sites[o.site].lon for o in options] + [r.lon for r in s.cloud_regions])
-    d_lat = np.array([d.lat for d in s.demand])
-    d_lon = np.array([d.lon for d in s.demand])
-    dist = distance_matrix_km(t_lat, t_lon, d_lat, d_lon)
     rtt = np.empty((n_f, n_c))
     rtt[:n_opt] = device_rtt_ms("site", dist[:n_opt], s.network, lat_model)
     rtt[n_opt:] = device_rtt_ms("cloud", dist[n_opt:], s.network, lat_model)
@@ -285,6 +299,7 @@ def build_problem(
         annual_pue=pue,
         fixed_parts=parts,
         raw_cost=cost,
+        site_parts=site_parts,
         cloud_parts=cloud_parts,
         demand=demand,
         rtt_ms=rtt,
@@ -295,4 +310,5 @@ def build_problem(
         tier_ok=tier_ok,
         slo_ok=slo_ok,
         labels=labels,
+        series=series,
     )

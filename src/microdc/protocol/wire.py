@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from microdc.protocol.vocab import UNITS, PhysicalContext, ReadingType
+from microdc.protocol.workload import WorkloadRunSpec, WorkloadStatus
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length=1, max_length=64)]
@@ -32,6 +33,7 @@ class Out(BaseModel):
 class SiteState(StrEnum):
     UNKNOWN = "unknown"
     UP = "up"
+    SUSPECT = "suspect"
     LINK_DOWN = "link_down"
     DOWN = "down"
     UNTRUSTED = "untrusted"
@@ -39,9 +41,24 @@ class SiteState(StrEnum):
 
 # --- enrollment ---
 
+Csr = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=8192,
+        description="PEM certificate signing request of the site's own key (the key never leaves the site)",
+    ),
+]
+
+
 class EnrollIn(In):
     token: Annotated[str, Field(min_length=1, max_length=256)]
     agent_version: Annotated[str, Field(max_length=64)] | None = None
+    csr: Csr | None = None
+
+
+class RotateIn(In):
+    csr: Csr | None = None
 
 
 class SiteCredentialOut(Out):
@@ -50,9 +67,14 @@ class SiteCredentialOut(Out):
     token_id: int
     expires_at: datetime
     renew_after: datetime = Field(description="rotate (POST /api/v1/site-credentials/rotate) after this")
+    client_certificate: str | None = Field(
+        None, description="PEM client certificate for the CSR sent (mutual TLS), signed by the fleet CA"
+    )
+    ca_certificate: str | None = Field(None, description="PEM certificate of the fleet CA that signed it")
 
 
 # --- telemetry, heartbeats, probes, alarms ---
+
 
 class ReadingIn(In):
     sensor_id: Annotated[str, Field(min_length=1, max_length=128)]
@@ -94,17 +116,37 @@ class HeartbeatIn(In):
     buffered_batches: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
+class AuditCheckpointOut(Out):
+    """A signed audit checkpoint (control/checkpoints.py): the agent keeps the latest it saw, off the
+    control plane's database, as evidence against truncation, rewrite or wipe of the audit log."""
+
+    format: Literal["microdc-audit-checkpoint/1"] = "microdc-audit-checkpoint/1"
+    seq: Annotated[int, Field(ge=0)]
+    head_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    time: Annotated[str, Field(max_length=40)]
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    signature: Annotated[str, Field(max_length=128, description="base64 Ed25519 signature")]
+
+
 class HeartbeatOut(Out):
     site_id: str
     state: SiteState
     desired_version: int
     heartbeat_interval_s: float
     server_time: datetime
+    audit_checkpoint: AuditCheckpointOut | None = Field(
+        default=None, description="the audit chain's latest signed checkpoint (keep it: see docs/security.md)"
+    )
 
 
 class ProbeIn(In):
     target_site_id: Id
     reachable: bool
+    kind: Literal["peer", "uplink"] = Field(
+        default="peer",
+        description="peer: could the observer reach the site by another path; uplink: is the site's uplink "
+        "up as the network sees it (e.g. the carrier's or upstream router's link state)",
+    )
     path: Annotated[str, Field(max_length=256)] = ""
     observed_at: AwareDatetime | None = None
     observer: Annotated[str, Field(max_length=128)] | None = Field(
@@ -128,12 +170,15 @@ class AgentAlarmEventIn(In):
 
 # --- desired state ---
 
+
 class DesiredWorkload(Out):
     id: str
     name: str
     data_class: str
     cores: float
     state: str
+    spec: WorkloadRunSpec | None = Field(None, description="what to run; None: a planning-only workload")
+    spec_hash: str | None = None
 
 
 class DesiredStateOut(Out):
@@ -156,3 +201,19 @@ class DesiredAckOut(Out):
     current_version: int
     status: str
     up_to_date: bool
+
+
+# --- workload status (agent → control plane) ---
+
+class WorkloadStatusReportIn(In):
+    """The agent's view of every desired workload: real state, restarts, exit codes, health."""
+
+    desired_version: Annotated[int, Field(ge=0)] | None = None
+    observed_at: AwareDatetime
+    workloads: list[WorkloadStatus] = Field(max_length=10000)
+
+
+class WorkloadStatusReportOut(Out):
+    site_id: str
+    stored: int
+    received_at: datetime

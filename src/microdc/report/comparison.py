@@ -11,7 +11,8 @@ exact request counts); the per-step files are the fallback.
   bill: cores, memory, and sync backhaul); simulated parts are scaled from the simulated period to a year;
 - latency per service: p50/p95/p99 over the run, and the SLO violation rate: the share of offered
   requests answered over the SLO or not answered at all;
-- energy, PUE and carbon over the simulated period, MDCs and cloud regions together;
+- energy, PUE and carbon over the simulated period, MDCs and cloud regions together, and the network
+  electricity of carrying each alternative's traffic (`transport_energy_kwh`, docs/fidelity.md);
 - sovereignty: planned assignments whose target breaks the data-class rule (`policy.PolicyBook`), plus
   any the simulator counted while re-placing work during faults;
 - unserved: demand the alternative does not serve by plan, and requests not served in the simulation.
@@ -241,6 +242,8 @@ def compare(s: Scenario, alt: AlternativeRun) -> dict[str, Any]:
         "slo_violation_rate": _overall_violation(latency),
         "energy_kwh": energy_kwh,
         "energy_kwh_per_year": energy_kwh * HOURS_PER_YEAR / hours,
+        # network electricity of carrying the alternative's traffic and synced data (physics.transport)
+        "transport_energy_kwh": _num(ekwh.get("transport")),
         "it_energy_kwh": it_kwh,
         "pue": energy_kwh / it_kwh if it_kwh > 0 else None,
         "carbon_kg": carbon_kg,

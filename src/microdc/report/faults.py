@@ -3,7 +3,8 @@
 Reads the simulator's outputs (docs/simulator.md): the fault list of `summary.json` (kind, site, start,
 end, and how many workload pieces each displaced, re-placed, degraded or left unserved) gives the bars;
 each record of `events.json` (time, kind, phase, site, and the pieces displaced / replaced / degraded /
-unserved / restored) gives a marker and a table row.
+unserved / restored) gives a marker and a table row. `exposure` measures how much of the one fault
+schedule each alternative faced (faults and fault-hours at the sites it built, demand carried there).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any
 
 import pandas as pd
 
+from microdc.model import Scenario
+from microdc.placement.plan import Plan
 from microdc.report.style import Figure, axis, layout
+from microdc.sim.faults import Fault
 
 KIND_COLOURS = {
     "site_outage": "#c23b3b",
@@ -214,4 +218,55 @@ def fault_timeline(
             yaxis=axis("", type="category", automargin=True),
             height=max(280, 120 + 34 * rows),
         ),
+    }
+
+
+def exposure(
+    s: Scenario,
+    plan: Plan,
+    faults: Sequence[Fault],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    summary: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """How much of one fault schedule an alternative faced: the faults at sites it built, their hours
+    within the run, and the demand those sites carried (mean req/s × fault hours, primary share).
+
+    The same schedule applies to every alternative, so these numbers compare like with like; the
+    simulator's summary adds the requests actually lost while faults were active."""
+    built = {b.site for b in plan.sites}
+    mean_rps = {d.id: d.mean_rate_rps for d in s.demand}
+    site_rps: dict[str, float] = {}
+    for a in plan.assignments:
+        if a.kind == "site" and a.role == "primary":
+            site_rps[a.target] = site_rps.get(a.target, 0.0) + a.fraction * mean_rps.get(a.demand, 0.0)
+    hours = 0.0
+    demand_hours = 0.0
+    by_kind: dict[str, float] = {}
+    sites_hit: set[str] = set()
+    count = 0
+    for f in faults:
+        if f.site not in built:
+            continue
+        t0 = max(f.start, start)
+        t1 = min(f.end if f.end is not None else end, end)
+        h = max((t1 - t0) / pd.Timedelta(hours=1), 0.0)
+        if h <= 0:
+            continue
+        count += 1
+        sites_hit.add(f.site)
+        hours += h
+        by_kind[f.kind.value] = by_kind.get(f.kind.value, 0.0) + h
+        demand_hours += h * site_rps.get(f.site, 0.0)
+    lost = sum(
+        float(x.get("unserved_requests_while_active") or 0.0) for x in (summary or {}).get("faults", [])
+    )
+    return {
+        "faults": count,
+        "sites_hit": len(sites_hit),
+        "sites_built": len(built),
+        "fault_hours": round(hours, 3),
+        "fault_hours_by_kind": {k: round(v, 3) for k, v in sorted(by_kind.items())},
+        "demand_affected_rps_hours": round(demand_hours, 3),
+        "requests_lost_while_faulted": round(lost, 1),
     }

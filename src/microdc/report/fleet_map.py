@@ -1,8 +1,11 @@
 """The fleet on a map: candidate and chosen sites, demand, who serves whom, cloud regions, borders.
 
-Drawn as a plain scatter on longitude/latitude axes with equal ground distances along both (no tile
-server, no geo trace: the report must open with no network). Jurisdiction borders are the scenario's
-bounding boxes. Cloud regions outside the view are named in a note with their distance and bearing.
+Drawn as a plain scatter on longitude/latitude axes with equal ground distances along both, over the
+shipped Natural Earth basemap (`basemap.py`: land, coast, country and state borders, lakes, rivers),
+so the report opens with no network; street tiles only when a user names their own tile server.
+Jurisdictions are drawn as their GeoJSON shapes when the scenario gives them, else as their bounding
+boxes. The view is chosen from where most points are, so one bad coordinate (a site at 0, 0) cannot
+shrink the fleet to a dot: such points are named in a note, as are cloud regions outside the view.
 """
 
 from __future__ import annotations
@@ -11,23 +14,59 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from microdc.model import Scenario
 from microdc.model.components import DemandSource
+from microdc.model.geometry import jurisdiction_rings
 from microdc.physics.geo import great_circle_km
 from microdc.placement.plan import Plan
+from microdc.report.basemap import ATTRIBUTION, basemap_layout, basemap_traces, tile_images
 from microdc.report.style import Figure, axis, colour, layout
 
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 View = tuple[float, float, float, float]  # min_lat, min_lon, max_lat, max_lon
 
 
-def view_box(s: Scenario, pad: float = 0.08) -> View:
-    """The area of sites and demand, padded."""
-    lats = [x.lat for x in s.sites] + [d.lat for d in s.demand]
-    lons = [x.lon for x in s.sites] + [d.lon for d in s.demand]
+OUTLIER_FACTOR = 5.0  # a point this many times the typical spread away from the rest is off the map
+OUTLIER_FLOOR_KM = 20.0  # and never closer than this
+
+
+def far_from_the_rest(lats: Sequence[float], lons: Sequence[float]) -> list[int]:
+    """Indices of points far from where the others are (a typo, a 0,0 default), by a robust rule.
+
+    Distance from the coordinate-wise median, against the 75th percentile of those distances: the
+    bulk sets the scale, so a few stray points cannot stretch it. Two cities of equal weight stay
+    both in view (the percentile then spans the gap).
+    """
+    if len(lats) < 3:
+        return []
+    lat = np.asarray(lats, dtype=np.float64)
+    lon = np.asarray(lons, dtype=np.float64)
+    d = great_circle_km(np.median(lat), np.median(lon), lat, lon)
+    limit = max(OUTLIER_FACTOR * float(np.percentile(d, 75)), OUTLIER_FLOOR_KM)
+    return [int(i) for i in np.flatnonzero(d > limit)]
+
+
+def view_and_outliers(s: Scenario, pad: float = 0.08) -> tuple[View, list[str]]:
+    """The area of sites and demand without far-off points, padded, and a line naming each of those."""
+    points = [("site", x.id, x.lat, x.lon) for x in s.sites] + [
+        ("demand", d.id, d.lat, d.lon) for d in s.demand
+    ]
+    far = set(far_from_the_rest([p[2] for p in points], [p[3] for p in points]))
+    kept = [p for i, p in enumerate(points) if i not in far]
+    lats = [p[2] for p in kept]
+    lons = [p[3] for p in kept]
     dlat = max(max(lats) - min(lats), 0.01) * pad
     dlon = max(max(lons) - min(lons), 0.01) * pad
-    return min(lats) - dlat, min(lons) - dlon, max(lats) + dlat, max(lons) + dlon
+    view = (min(lats) - dlat, min(lons) - dlon, max(lats) + dlat, max(lons) + dlon)
+    notes = [f"{points[i][0]} {points[i][1]} at ({points[i][2]:g}, {points[i][3]:g})" for i in sorted(far)]
+    return view, notes
+
+
+def view_box(s: Scenario, pad: float = 0.08) -> View:
+    """The area of sites and demand (without points far from all the others), padded."""
+    return view_and_outliers(s, pad)[0]
 
 
 def bearing(lat0: float, lon0: float, lat1: float, lon1: float) -> str:
@@ -47,7 +86,11 @@ def border_traces(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]
     """Rectangles of jurisdictions whose bbox crosses the view, and the codes that enclose all of it."""
     traces: list[dict[str, Any]] = []
     enclosing: list[str] = []
+    shapes = jurisdiction_rings(s)
     for code in s.tree.codes:
+        if code in shapes:
+            traces += _shape_traces(code, shapes[code], first=not traces)
+            continue
         box = s.tree.bbox[code]
         if box is None:
             continue
@@ -87,6 +130,30 @@ def border_traces(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]
             }
         )
     return traces, enclosing
+
+
+def _shape_traces(code: str, rings: list[list[tuple[float, float]]], first: bool) -> list[dict[str, Any]]:
+    """A jurisdiction's outline from its GeoJSON shape, labelled at its first vertex."""
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for ring in rings:
+        xs += [lon for lon, _ in ring] + [None]
+        ys += [lat for _, lat in ring] + [None]
+    return [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "jurisdictions",
+            "legendgroup": "borders",
+            "showlegend": first,
+            "meta": f"jurisdiction-{code}",
+            "hoverinfo": "text",
+            "text": f"jurisdiction {code}",
+            "line": {"color": "#6b5b95", "width": 1.6, "dash": "dash"},
+            "x": xs,
+            "y": ys,
+        }
+    ]
 
 
 def _site_trace(s: Scenario) -> dict[str, Any]:
@@ -225,12 +292,21 @@ def cloud_note(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]]:
     return traces, notes
 
 
-def fleet_map(s: Scenario, plans: Sequence[Plan]) -> Figure:
-    """The map figure; the first plan is shown, the others can be switched on from the legend."""
-    v = view_box(s)
+def fleet_map(s: Scenario, plans: Sequence[Plan], tile_url: str | None = None) -> Figure:
+    """The map figure; the first plan is shown, the others can be switched on from the legend.
+
+    `tile_url` (`https://host/{z}/{x}/{y}.png`, the user's own tile server) adds street tiles under
+    the traces; without it the map needs no network.
+    """
+    v, far = view_and_outliers(s)
     borders, enclosing = border_traces(s, v)
     clouds, notes = cloud_note(s, v)
-    data: list[dict[str, Any]] = [*borders, _site_trace(s), *_demand_traces(s)]
+    data: list[dict[str, Any]] = [
+        *basemap_traces(v, fills=tile_url is None),
+        *borders,
+        _site_trace(s),
+        *_demand_traces(s),
+    ]
     for i, p in enumerate(plans):
         data += _plan_traces(s, p, i, visible=i == 0)
     data += clouds
@@ -239,6 +315,10 @@ def fleet_map(s: Scenario, plans: Sequence[Plan]) -> Figure:
         lines.append("whole view inside: " + ", ".join(enclosing))
     if notes:
         lines.append("off the map: " + "; ".join(notes))
+    if far:
+        shown = "; ".join(far[:8]) + (f"; and {len(far) - 8} more" if len(far) > 8 else "")
+        lines.append(f"far from all the others, left out of the view (check their coordinates): {shown}")
+    lines.append(ATTRIBUTION + ("; street tiles: " + tile_url.split("/{z}")[0] if tile_url else ""))
     mid_lat = (v[0] + v[2]) / 2
     return {
         "data": data,
@@ -254,7 +334,9 @@ def fleet_map(s: Scenario, plans: Sequence[Plan]) -> Figure:
                 constrain="domain",
             ),
             legend={"orientation": "v", "x": 1.01, "y": 1.0},
-            margin={"l": 60, "r": 10, "t": 48, "b": 80 if lines else 48},
+            margin={"l": 60, "r": 10, "t": 48, "b": 48 + 16 * len(lines)},
+            images=tile_images(v, tile_url) if tile_url else [],
+            **basemap_layout(),
             annotations=[
                 {
                     "text": "<br>".join(lines),
@@ -268,8 +350,6 @@ def fleet_map(s: Scenario, plans: Sequence[Plan]) -> Figure:
                     "align": "left",
                     "font": {"size": 11, "color": "#555"},
                 }
-            ]
-            if lines
-            else [],
+            ],
         ),
     }

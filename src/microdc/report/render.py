@@ -92,6 +92,7 @@ def comparison_rows(result: RunResult) -> list[dict[str, Any]]:
     add("Energy and carbon", [], group=True)
     add("energy (kWh)", [fmt(e["energy_kwh"], 0) for e in entries])
     add("fleet PUE", [fmt(e["pue"], 3) for e in entries])
+    add("network transport energy (kWh)", [fmt(e.get("transport_energy_kwh"), 0) for e in entries])
     add("carbon (kg CO₂e)", [fmt(e["carbon_kg"], 1) for e in entries])
     add("Fleet and rules", [], group=True)
     add("sites built", [str(e["sites_built"]) for e in entries])
@@ -161,6 +162,7 @@ def build(result: RunResult) -> tuple[dict[str, Any], dict[str, Figure]]:
         faults.append(
             {
                 "alternative": a.name,
+                "exposure": e.get("fault_exposure"),
                 "figure": fid if events or spans else None,
                 "spans": spans,
                 "count": len(spans),

@@ -101,7 +101,8 @@ def summarize(entries: Sequence[dict[str, Any]], days: float) -> list[SummaryLin
             (
                 f"microdc uses {fmt(ours['energy_kwh'], 0)} kWh (fleet PUE {fmt(ours['pue'], 2)}), "
                 f"{_change(ours['energy_kwh'], ref['energy_kwh'])} {ref['alternative']} "
-                f"({fmt(ref['energy_kwh'], 0)} kWh), and emits {fmt(ours['carbon_kg'], 0)} kg CO₂e, "
+                f"({fmt(ref['energy_kwh'], 0)} kWh){_transport_note(ours, ref)}, and emits "
+                f"{fmt(ours['carbon_kg'], 0)} kg CO₂e, "
                 f"{_change(ours['carbon_kg'], ref['carbon_kg'])} "
                 f"{ref['alternative']} ({fmt(ref['carbon_kg'], 0)} kg)." + _coverage_note(ref)
             ),
@@ -134,3 +135,11 @@ def summarize(entries: Sequence[dict[str, Any]], days: float) -> list[SummaryLin
             sov.append(f"{e['alternative']} breaks {e['sovereignty_violations']} sovereignty rule(s)")
     lines.append(SummaryLine("Sovereignty", "; ".join(sov) + "."))
     return lines
+
+
+def _transport_note(ours: dict[str, Any], ref: dict[str, Any]) -> str:
+    """The network's share: carrying each alternative's traffic costs energy too (docs/fidelity.md)."""
+    a, b = ours.get("transport_energy_kwh"), ref.get("transport_energy_kwh")
+    if a is None or b is None:
+        return ""
+    return f"; carrying its traffic takes {fmt(a, 0)} kWh of network energy against {fmt(b, 0)} kWh"

@@ -40,6 +40,8 @@ class SimConfig:
     start: first step (UTC; default the scenario's start date at 00:00 UTC).
     noise_cv: extra multiplicative per-step noise on each source's rate (seeded), on top of the
       Poisson sampling noise of a step's request count (fluid mode; request mode realizes it).
+    sampling_noise: fluid mode adds that Poisson noise; off (with noise_cv 0) every step carries exactly
+      its mean load, as the plan's expected year does (docs/fidelity.md).
     max_utilization: a queue's M/M/c latency is taken at most at this utilization; arrivals beyond it
       are served with the servers flat out, and what they cannot serve waits in a fluid backlog.
     throttle_speed: a throttled site's cores run at this share of their speed (and dynamic power).
@@ -59,6 +61,7 @@ class SimConfig:
     seed: int = 0
     mode: Mode = "fluid"
     noise_cv: float = 0.05
+    sampling_noise: bool = True
     max_utilization: float = 0.98
     throttle_speed: float = 0.5
     setpoint_inlet_c: float = 24.0

@@ -42,13 +42,14 @@ from microdc.physics import power as server_power
 from microdc.physics.queueing import erlang_c
 from microdc.physics.site_power import module_power
 from microdc.physics.thermal import inlet_temperature_c, time_to_threshold_s
+from microdc.placement.ledger import LOAD_LINES
 from microdc.placement.online import RESOURCES, Outcome, Placer, WorkloadTable
 from microdc.placement.online.network import rtt_pairs_ms
 from microdc.placement.plan import Plan
 from microdc.policy import PolicyBook, tier_with_trust
 from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
-from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet
+from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet, piece_transport, step_cost_lines
 from microdc.sim.latency import (
     Atoms,
     BlockLatency,
@@ -60,6 +61,7 @@ from microdc.sim.latency import (
     service_atoms,
 )
 from microdc.sim.output import OutputWriter, build_summary
+from microdc.sim.rows import rowcount as _rowcount
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -195,6 +197,7 @@ class Simulation:
             dtype=np.float64,
         )
         self.v_slo_p95 = np.array([v.slo.p95_ms or np.inf for v in sv], dtype=np.float64)
+        self.min_pool_cores = float(min(v.cores for v in scenario.catalog.servers))
         self.v_slo_p99 = np.array([v.slo.p99_ms or np.inf for v in sv], dtype=np.float64)
 
         # Pieces (the plan's primary assignments).
@@ -383,6 +386,7 @@ class Simulation:
                 f.is_cloud[tr],
                 access_ms=self.s.network.access_ms,
                 edge_extra_ms=self.s.network.edge_extra_ms,
+                metro_radius_km=self.s.network.metro_radius_km,
             )
         self.p_rtt = rtt
         self.atoms: Atoms = build_atoms(
@@ -410,6 +414,10 @@ class Simulation:
         self.r_illegal_sov = np.flatnonzero(self.p_illegal_sov[rows])
         self.r_illegal_tier = np.flatnonzero(self.p_illegal_tier[rows])
         self.r_memory_gb = self.table.demand[rows, MEMORY]
+        self.r_kb_both = self.v_payload_kb[self.r_service] + self.v_response_kb[self.r_service]
+        self.r_transport_price, self.r_transport_kwh = piece_transport(
+            f, self.p_lat[rows], self.p_lon[rows], at
+        )
         on_cloud = np.flatnonzero(f.is_cloud[at])
         self.r_cloud = on_cloud
         self.cloud_memory_gb = np.bincount(
@@ -611,7 +619,7 @@ class Simulation:
         included: the same numbers, bit for bit, as drawing them one step at a time."""
         base = self.d_mean * self.profile[self.d_profile, k0:k1].T
         z = self.rng_noise.standard_normal(base.shape)
-        if self.cfg.mode == "fluid":
+        if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
             var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
         else:
             var = (self.cfg.noise_cv * base) ** 2
@@ -739,7 +747,8 @@ class Simulation:
         servers = np.broadcast_to(self.q_servers, (n_rows, nq))
         if self.q_cloud.any():
             need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
-            servers = np.where(self.q_cloud, np.maximum(1.0, np.ceil(need)), servers)
+            # pooled on at least the smallest server's cores, as the planner's latency assumes
+            servers = np.where(self.q_cloud, np.maximum(self.min_pool_cores, np.ceil(need)), servers)
         cap_q = cfg.max_utilization * servers * mu_q
         # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
         # this keeps the twin honest when it cannot)
@@ -1069,17 +1078,6 @@ class Simulation:
         self.battery[idx] = np.maximum(self.battery[idx] - drain, 0.0)
 
 
-def _rowcount(idx: IntArray, weights: FloatArray, n: int) -> FloatArray:
-    """``np.bincount(idx, weights=row, minlength=n)`` for every row of a (steps × len(idx)) block, in
-    one call; each bin adds its weights in the same order as the one-row bincount (bit for bit)."""
-    b = weights.shape[0]
-    if b == 1:
-        return np.asarray(np.bincount(idx, weights=weights[0], minlength=n), dtype=np.float64)[None, :]
-    flat = (np.arange(b, dtype=np.int64)[:, None] * n + idx[None, :]).ravel()
-    out = np.bincount(flat, weights=np.ascontiguousarray(weights).ravel(), minlength=b * n)
-    return np.asarray(out, dtype=np.float64).reshape(b, n)
-
-
 def _running_rows(start: FloatArray, rows: FloatArray) -> FloatArray:
     """start + rows[0], then + rows[1], …: every partial sum (steps × …), added in step order."""
     return np.cumsum(np.concatenate([np.asarray(start, dtype=np.float64)[None], rows]), axis=0)[1:]
@@ -1122,6 +1120,8 @@ class _Totals:
         self.energy_cost = z(n)
         self.cloud_cost = 0.0
         self.network_cost = 0.0
+        self.lines = dict.fromkeys(LOAD_LINES, 0.0)  # placement.ledger's cost lines, this run
+        self.transport_kwh = 0.0
         self.synced_gb = 0.0
         self.served_requests = z(v_n)
         self.unserved_requests = z(v_n)
@@ -1147,36 +1147,26 @@ class _Totals:
         cloud_cores: FloatArray,
         violated: BoolArray,
     ) -> None:
-        """Add a block's steps (every argument steps × …)."""
-        f = sim.fleet
-        eco = sim.s.economics
+        """Add a block's steps (every argument steps × …); costs are priced by the planner's ledger
+        (sim.fleet.step_cost_lines), one step per row, and added in step order."""
         h = sim.step_h
         self.energy_kwh = _running(self.energy_kwh, energy)
         for name, w in zip(self.PARTS, parts, strict=True):
             self.parts_kwh[name] = _running(self.parts_kwh[name], w * (h / 1000.0))
         self.carbon_g = _running(self.carbon_g, carbon)
-        self.energy_cost = _running(
-            self.energy_cost,
-            np.where(f.is_cloud, 0.0, energy * f.energy_price) + carbon * (eco.carbon_price_per_tonne / 1e6),
+        cost = step_cost_lines(
+            sim, energy=energy, carbon=carbon, served_r=served_r, synced=synced, cloud_cores=cloud_cores
         )
-        # Cloud bill: cores billed, memory of what it hosts, egress of responses, backhaul of requests.
-        c = sim.r_cloud
-        b = energy.shape[0]
-        resp_kb: Any = 0.0
-        req_kb: Any = 0.0
-        if c.size:
-            svc = sim.r_service[c]
-            resp = _rowcount(sim.r_target[c], served_r[:, c] * sim.v_response_kb[svc], f.is_cloud.size)
-            resp_kb = (resp * f.egress_per_gb).sum(axis=1)
-            req_kb = (served_r[:, c] * sim.v_payload_kb[svc]).sum(axis=1)
-        cloud = (cloud_cores * f.price_per_core_hour * h + sim.cloud_memory_gb * f.price_per_gb_hour * h).sum(
-            axis=1
-        ) + resp_kb * sim.step_s / 1e6
+        lines = cost.lines
+        for name, per_step in lines.items():
+            self.lines[name] = float(_running(self.lines[name], per_step))
+        self.energy_cost = _running(self.energy_cost, cost.energy_cost)
+        cloud = lines["cloud_compute"] + lines["cloud_memory"] + lines["cloud_egress"]
         self.cloud_cost = float(_running(self.cloud_cost, cloud))
-        sent = synced.sum(axis=1)
-        network = (req_kb * sim.step_s / 1e6 + sent) * eco.network_price_per_gb
-        self.network_cost = float(_running(self.network_cost, np.broadcast_to(network, (b,))))
-        self.synced_gb = float(_running(self.synced_gb, sent))
+        network = lines["network_backhaul"] + lines["data_sync"] + lines["site_transport"]
+        self.network_cost = float(_running(self.network_cost, network))
+        self.transport_kwh = float(_running(self.transport_kwh, cost.transport_kwh))
+        self.synced_gb = float(_running(self.synced_gb, synced.sum(axis=1)))
         self.served_requests = _running(self.served_requests, served_v * sim.step_s)
         self.unserved_requests = _running(self.unserved_requests, unserved_v * sim.step_s)
         self.violated_requests = _running(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,8 @@ import numpy.typing as npt
 from microdc.model import Scenario
 from microdc.model.components import Module
 from microdc.model.errors import Problem, ScenarioError
+from microdc.physics.geo import great_circle_km
+from microdc.placement import ledger
 from microdc.placement.online import (
     DemandSizes,
     FleetState,
@@ -23,6 +26,7 @@ from microdc.placement.online import (
 )
 from microdc.placement.plan import Plan
 from microdc.placement.problem import capital_recovery_factor
+from microdc.sim.rows import rowcount
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -228,3 +232,67 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         pieces=pieces,
         sizes=sizes,
     )
+
+
+def piece_transport(
+    f: SimFleet, lat: npt.ArrayLike, lon: npt.ArrayLike, target: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Per routed piece (demand at lat/lon, served at fleet target): backhaul price and network
+    electricity per GB of its requests and responses (placement.ledger, as the planner prices them)."""
+    pf = f.placer_fleet
+    km = great_circle_km(lat, lon, pf.lat[target], pf.lon[target])
+    return ledger.device_transport(np.asarray(km), f.is_cloud[target], f.scenario)
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Cost lines (placement.ledger.LOAD_LINES) per step of a block, its energy bill per step and
+    target (MDC energy at its price plus the carbon price on all emissions) and its network
+    electricity per step, kWh."""
+
+    lines: dict[str, FloatArray]
+    energy_cost: FloatArray
+    transport_kwh: FloatArray
+
+
+def step_cost_lines(
+    sim: Any,
+    *,
+    energy: FloatArray,
+    carbon: FloatArray,
+    served_r: FloatArray,
+    synced: FloatArray,
+    cloud_cores: FloatArray,
+) -> StepCost:
+    """Price twin steps (every argument steps × …, one step a row) with the planner's ledger: the
+    plan's expected year is the sum of these."""
+    f: SimFleet = sim.fleet
+    eco = f.scenario.economics
+    h, secs = sim.step_h, sim.step_s
+    b, n = energy.shape
+    cp = eco.carbon_price_per_tonne
+    site_energy = np.where(f.is_cloud, 0.0, ledger.energy_cost(energy, f.energy_price, carbon, cp))
+    cloud_carbon = np.where(f.is_cloud, ledger.carbon_cost(carbon, cp), 0.0)
+    c = sim.r_cloud
+    egress = np.zeros(b)
+    req_gb = np.zeros(b)
+    if c.size:
+        svc = sim.r_service[c]
+        resp = rowcount(sim.r_target[c], ledger.gigabytes(served_r[:, c], sim.v_response_kb[svc], secs), n)
+        egress = (resp * f.egress_per_gb).sum(axis=1)
+        req_gb = ledger.gigabytes(served_r[:, c], sim.v_payload_kb[svc], secs).sum(axis=1)
+    carried_gb = ledger.gigabytes(served_r, sim.r_kb_both, secs)
+    synced_gb = synced.sum(axis=1)
+    memory = float(np.sum(sim.cloud_memory_gb * f.price_per_gb_hour * h))
+    lines = {
+        "site_energy": site_energy.sum(axis=1),
+        "cloud_compute": (cloud_cores * f.price_per_core_hour * h).sum(axis=1),
+        "cloud_memory": np.full(b, memory),
+        "cloud_egress": egress,
+        "network_backhaul": req_gb * eco.network_price_per_gb,
+        "cloud_carbon": cloud_carbon.sum(axis=1),
+        "site_transport": (carried_gb * sim.r_transport_price).sum(axis=1),
+        "data_sync": synced_gb * eco.network_price_per_gb,
+    }
+    kwh = (carried_gb * sim.r_transport_kwh).sum(axis=1) + synced_gb * ledger.sync_kwh_per_gb(f.scenario)
+    return StepCost(lines=lines, energy_cost=site_energy + cloud_carbon, transport_kwh=kwh)

@@ -321,6 +321,7 @@ def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[
             "sites_facility": _r(sites_fac, 6),
             "cloud_it": _r(cloud_it, 6),
             "cloud_facility": _r(cloud_fac, 6),
+            "transport": _r(totals.transport_kwh, 6),
         },
         "pue": {
             "sites_annualized": _r(sites_fac / sites_it if sites_it > 0 else float("nan")),
@@ -340,6 +341,7 @@ def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[
             "cloud": _r(totals.cloud_cost, 2),
             "network": _r(totals.network_cost, 2),
             "total": _r(energy_cost + fixed + totals.cloud_cost + totals.network_cost, 2),
+            "lines": {k: _r(v, 2) for k, v in totals.lines.items()},
         },
         "sovereignty_violations": int(sim.sovereignty_violations),
         "security_violations": int(sim.security_violations),

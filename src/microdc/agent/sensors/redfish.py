@@ -70,6 +70,7 @@ class RedfishPoller:
         self.interval_s = cfg.interval_s
         self.data_class = cfg.data_class
         self.prefix = cfg.sensor_prefix or cfg.name
+        self.ca_file = str(agent.resolve(cfg.ca_file)) if cfg.ca_file else None
         self._conn: Any = None
 
     def _connector(self) -> Any:
@@ -80,7 +81,7 @@ class RedfishPoller:
                 self.cfg.base_url.rstrip("/"),
                 username=self.cfg.username,
                 password=self.cfg.password,
-                verify=self.cfg.verify_tls,
+                verify=self.ca_file or self.cfg.verify_tls,  # requests: a CA bundle path or a bool
                 default_request_timeout=self.cfg.timeout_s,
                 connect_timeout=self.cfg.timeout_s,
             )
@@ -95,12 +96,21 @@ class RedfishPoller:
         except exceptions.ResourceNotFoundError:
             return None
         except exceptions.SushyError as e:
-            raise SourceError(f"{self.name}: GET {path}: {e}") from None
+            raise SourceError(f"{self.name}: GET {path}: {self._tls_hint(str(e))}{e}") from None
         try:
             data = resp.json()
         except ValueError:
             raise SourceError(f"{self.name}: GET {path}: not JSON") from None
         return data if isinstance(data, dict) else None
+
+    def _tls_hint(self, message: str) -> str:
+        """A certificate failure says which CA was used and which setting to fix."""
+        if "CERTIFICATE_VERIFY_FAILED" not in message and "certificate verify failed" not in message:
+            return ""
+        trust = f"the CA in ca_file {self.ca_file}" if self.ca_file else "the system's CAs (set ca_file)"
+        if "hostname" in message.lower() or "IP address mismatch" in message:
+            return "TLS: the BMC's certificate does not name the host in base_url — "
+        return f"TLS: the BMC's certificate is not trusted by {trust} — "
 
     def _members(self, path: str) -> list[str]:
         coll = self._get(path) or {}

@@ -1,5 +1,9 @@
 """UPSes over SNMP (pysnmp 7, asyncio API): the standard UPS-MIB, RFC 1628 (1.3.6.1.2.1.33).
 
+SNMP v1/v2c (community) or v3 with USM authPriv only: HMAC-SHA-2 authentication (RFC 7860) and AES
+privacy (RFC 3826). MD5, SHA-1 and DES are not offered; a wrong key is a SourceError that names the user
+and the setting to check.
+
 | UPS-MIB object                        | reading (sensor id suffix)         | type, unit, context        |
 |---------------------------------------|------------------------------------|----------------------------|
 | upsOutputSource (.1.4.1)              | ``state``                          | UPSState, 1, PowerSupply   |
@@ -49,6 +53,17 @@ OUTPUT_POWER, OUTPUT_LOAD = f"{UPS}.4.4.1.4", f"{UPS}.4.4.1.5"
 OUTPUT_SOURCE_STATE = {3: 0, 6: 0, 7: 0, 5: 1, 4: 2, 2: 3}  # other(1) → unknown
 BATTERY_UNKNOWN_OR_NORMAL = (1, 2)
 MAX_LINES = 3
+AUTH_PROTOCOLS = {
+    "SHA224": "usmHMAC128SHA224AuthProtocol",
+    "SHA256": "usmHMAC192SHA256AuthProtocol",
+    "SHA384": "usmHMAC256SHA384AuthProtocol",
+    "SHA512": "usmHMAC384SHA512AuthProtocol",
+}
+PRIV_PROTOCOLS = {
+    "AES128": "usmAesCfb128Protocol",
+    "AES192": "usmAesCfb192Protocol",
+    "AES256": "usmAesCfb256Protocol",
+}
 
 
 def _int(v: Any) -> int | None:
@@ -71,9 +86,23 @@ class SnmpUpsPoller:
         self.prefix = cfg.sensor_prefix or cfg.name
         self._engine: Any = None
 
+    def _auth(self) -> Any:
+        """CommunityData for v1/v2c, UsmUserData (authPriv, SHA-2 + AES) for v3."""
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        v3 = self.cfg.v3
+        if v3 is None:
+            return hl.CommunityData(self.cfg.community, mpModel=0 if self.cfg.version == "1" else 1)
+        return hl.UsmUserData(
+            v3.user,
+            authKey=v3.auth_key,
+            privKey=v3.priv_key,
+            authProtocol=getattr(hl, AUTH_PROTOCOLS[v3.auth_protocol]),
+            privProtocol=getattr(hl, PRIV_PROTOCOLS[v3.priv_protocol]),
+        )
+
     async def _get(self, oids: list[str]) -> dict[str, int | None]:
         from pysnmp.hlapi.v3arch.asyncio import (
-            CommunityData,
             ContextData,
             ObjectIdentity,
             ObjectType,
@@ -84,24 +113,46 @@ class SnmpUpsPoller:
 
         if self._engine is None:
             self._engine = SnmpEngine()
+        context = ContextData(contextName=self.cfg.v3.context_name) if self.cfg.v3 else ContextData()
         try:
             target = await UdpTransportTarget.create(
                 (self.cfg.host, self.cfg.port), timeout=self.cfg.timeout_s, retries=self.cfg.retries
             )
             err_ind, err_status, err_index, var_binds = await get_cmd(
                 self._engine,
-                CommunityData(self.cfg.community, mpModel=0 if self.cfg.version == "1" else 1),
+                self._auth(),
                 target,
-                ContextData(),
+                context,
                 *[ObjectType(ObjectIdentity(o)) for o in oids],
             )
         except Exception as e:
             raise SourceError(f"{self.name}: SNMP {type(e).__name__}: {e}") from None
         if err_ind:
-            raise SourceError(f"{self.name}: SNMP {err_ind}")
+            raise SourceError(f"{self.name}: SNMP {self._explain(err_ind)}")
         if err_status:
             raise SourceError(f"{self.name}: SNMP error {err_status.prettyPrint()} at {err_index}")
         return {str(oid): _int(val) for oid, val in var_binds}
+
+    def _explain(self, err_ind: Any) -> str:
+        """pysnmp's USM error indications, in words that say which setting to check."""
+        v3 = self.cfg.v3
+        name = type(err_ind).__name__ if not isinstance(err_ind, str) else err_ind
+        if v3 is not None:
+            who = f"SNMPv3 user {v3.user!r} at {self.cfg.host}:{self.cfg.port}"
+            hints = {
+                "WrongDigest": f"authentication failed for {who}: wrong auth_key or auth_protocol "
+                f"({v3.auth_protocol})",
+                "UnknownUserName": f"{who} is unknown to the device",
+                "DecryptionError": f"decryption failed for {who}: wrong priv_key or priv_protocol "
+                f"({v3.priv_protocol})",
+                "UnsupportedSecurityLevel": f"{who} does not support authPriv (SHA-2 + AES)",
+                "RequestTimedOut": f"no answer from {who}: host/port wrong, or a wrong priv_key "
+                "(the device drops what it cannot decrypt)",
+            }
+            for key, text in hints.items():
+                if key.lower() in str(name).lower() or key.lower() in str(err_ind).replace(" ", "").lower():
+                    return f"{text} ({err_ind})"
+        return str(err_ind)
 
     async def poll(self, now: datetime) -> PollResult:
         out = PollResult()

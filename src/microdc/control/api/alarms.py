@@ -113,7 +113,10 @@ def break_in(
     response_model=AlarmOut | None,
     status_code=status.HTTP_201_CREATED,
     summary="Agent: report an alarm event it evaluated locally (idempotent on event_id)",
-    responses={**problem_responses(401, 403, 422), 200: {"description": "duplicate event: nothing changed"}},
+    responses={
+        **problem_responses(401, 403, 422, 429),
+        200: {"description": "duplicate event: nothing changed"},
+    },
     description="A site cannot clear heartbeat_lost, door_open, tamper or break-in alarms about itself "
     "(403 alarm-clear-by-people): only an operator clears those.",
 )

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
-from microdc.control import audit
+from microdc.control import audit, jobs
 from microdc.control.api.deps import Admin, ServicesDep
 from microdc.control.models import AuditEntry
 from microdc.control.problems import problem_responses
-from microdc.control.schemas import AuditEntryOut, AuditVerifyOut
+from microdc.control.schemas import (
+    AuditCheckpointOut,
+    AuditEntryOut,
+    AuditVerifyOut,
+    CheckpointPublishedOut,
+)
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -46,3 +52,17 @@ def verify(principal: Admin, services: ServicesDep) -> AuditVerifyOut:
     with services.db.read_session() as s:
         r = audit.verify(s)
     return AuditVerifyOut(ok=r.ok, checked=r.checked, first_bad_seq=r.first_bad_seq, reason=r.reason)
+
+
+@router.post(
+    "/checkpoints",
+    response_model=CheckpointPublishedOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Sign the chain's head now and write it to audit_checkpoint_dir (if set)",
+    responses=problem_responses(401, 403),
+)
+async def publish_checkpoint(principal: Admin, services: ServicesDep) -> CheckpointPublishedOut:
+    cp, path = await run_in_threadpool(jobs.publish_checkpoint, services)
+    return CheckpointPublishedOut(
+        checkpoint=AuditCheckpointOut(**cp.to_json()), path=str(path) if path else None
+    )

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from microdc.control import audit, proxies
+from microdc.control import audit, certbind, proxies
 from microdc.control.context import Ctx
 from microdc.control.identity import lookup_principal
 from microdc.control.problems import ProblemError, forbidden, unauthorized
 from microdc.control.ratelimit import TokenBucket
 from microdc.control.security import Principal, Role
 from microdc.control.services import Services
+from microdc.control.tlsext import peer_certificate
 
 log = logging.getLogger("microdc.control")
 bearer = HTTPBearer(auto_error=False, description="API token or site credential (mdc_u_… / mdc_s_…)")
@@ -105,6 +106,52 @@ def rate_limit(request: Request, bucket: TokenBucket, key: str, scope: str) -> N
         )
 
 
+def bind_client_certificate(request: Request, principal: Principal) -> None:
+    """403 when a site credential arrives over a TLS connection whose client certificate is another
+    site's (or, with `site_cert_required`, without one); see microdc.control.certbind."""
+    if principal.kind != "site" or principal.site_id is None:
+        return
+    check_client_certificate(request, principal.site_id, principal.actor, principal.token_id)
+
+
+def check_client_certificate(request: Request, site_id: str, actor: str, token_id: int | None) -> None:
+    """Refuse (403, counted, audited) unless this connection's client certificate may speak for `site_id`."""
+    services: Services = request.app.state.services
+    cert = peer_certificate(request.scope)
+    refusal = certbind.check_site_certificate(site_id, cert, required=services.settings.site_cert_required)
+    if refusal is None:
+        return
+    err = ProblemError(
+        403, refusal.message, slug=refusal.rule, title="Client certificate refused", rule=refusal.rule
+    )
+    count_refusal(request, err, "auth")
+    security_event(
+        request,
+        "auth.client_cert_refused",
+        actor=actor,
+        target=f"site:{site_id}",
+        details={"rule": refusal.rule, "token_id": token_id},
+    )
+    raise err
+def site_rate_limit(request: Request, site_id: str) -> None:
+    """Rule ``site-request-rate``: one site credential gets a bounded share of the control plane.
+    Counted in microdc_site_limited_total{reason="request-rate"} and microdc_rate_limited_total."""
+    services: Services = request.app.state.services
+    wait = services.limits.site.take(site_id)
+    if wait > 0:
+        services.metrics.site_limited.labels(reason="request-rate").inc()
+        services.metrics.rate_limited.labels(scope="site").inc()
+        raise ProblemError(
+            429,
+            f"site-request-rate: site {site_id!r} sends more than {services.settings.site_requests_per_s:g} "
+            f"requests/s (burst {services.settings.site_request_burst}); retry later",
+            slug="site-request-rate",
+            title="Too many requests from one site",
+            headers={"Retry-After": TokenBucket.retry_after(wait)},
+            rule="site-request-rate",
+        )
+
+
 def get_principal(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -117,6 +164,7 @@ def get_principal(
     if principal is None:
         security_event(request, "auth.invalid_token", sample=True)
         raise unauthorized("invalid, expired or revoked token")
+    bind_client_certificate(request, principal)
     request.state.principal = principal
     return principal
 
@@ -139,6 +187,7 @@ def get_renewing_site(
     if principal is None:
         security_event(request, "auth.invalid_token", sample=True)
         raise unauthorized("invalid, revoked or long-expired token")
+    bind_client_certificate(request, principal)
     request.state.principal = principal
     return principal
 
@@ -170,12 +219,14 @@ def own_site(request: Request, site_id: SiteIdPath, principal: PrincipalDep) -> 
             request, "auth.forbidden_site", actor=principal.actor, target=f"site:{site_id}", details={}
         )
         raise forbidden("only this site's own credential may write its data")
+    site_rate_limit(request, site_id)
     return principal
 
 
 def site_or_viewer(request: Request, site_id: SiteIdPath, principal: PrincipalDep) -> Principal:
     """Users (viewer and up) or the site's own credential may read."""
     if principal.kind == "site" and principal.site_id == site_id:
+        site_rate_limit(request, site_id)
         return principal
     if principal.has_role(Role.VIEWER):
         return principal

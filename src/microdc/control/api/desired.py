@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/sites/{site_id}/desired-state", tags=["desire
     "",
     response_model=DesiredStateOut,
     summary="The workloads this site should run, with a version and ETag (304 if unchanged)",
-    responses={**problem_responses(401, 403, 404), 304: {"description": "not modified"}},
+    responses={**problem_responses(401, 403, 404, 429), 304: {"description": "not modified"}},
 )
 def get_desired(
     site_id: SiteIdPath,
@@ -39,7 +39,13 @@ def get_desired(
             state=SiteState(site.state),
             workloads=[
                 DesiredWorkload(
-                    id=w.id, name=w.name, data_class=w.data_class, cores=w.cores, state=w.placement_state
+                    id=w.id,
+                    name=w.name,
+                    data_class=w.data_class,
+                    cores=w.cores,
+                    state=w.placement_state,
+                    spec=w.spec,
+                    spec_hash=w.spec_hash,
                 )
                 for w in workloads
             ],
@@ -50,7 +56,7 @@ def get_desired(
     "/ack",
     response_model=DesiredAckOut,
     summary="Agent: acknowledge that a desired-state version was applied (or failed)",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
 def ack(
     site_id: SiteIdPath, body: DesiredAckIn, request: Request, principal: OwnSite, services: ServicesDep

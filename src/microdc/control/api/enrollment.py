@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, status
 from sqlalchemy import select
 
-from microdc.control import identity
+from microdc.control import identity, site_certs
 from microdc.control.api.deps import (
     Admin,
     RenewingPrincipalDep,
@@ -21,11 +21,18 @@ from microdc.control.api.deps import (
 from microdc.control.models import ApiToken
 from microdc.control.problems import ProblemError, forbidden, problem_responses
 from microdc.control.schemas import EnrollIn, EnrollmentTokenOut, SiteCredentialOut, TokenInfo
+from microdc.protocol.wire import RotateIn
 
 router = APIRouter(prefix="/api/v1", tags=["enrollment"])
 
 
-def _credential(services_ttl_s: int, site_id: str, tok: ApiToken, secret: str) -> SiteCredentialOut:
+def _credential(
+    services_ttl_s: int,
+    site_id: str,
+    tok: ApiToken,
+    secret: str,
+    cert: site_certs.IssuedCert | None = None,
+) -> SiteCredentialOut:
     assert tok.expires_at is not None
     return SiteCredentialOut(
         site_id=site_id,
@@ -33,6 +40,8 @@ def _credential(services_ttl_s: int, site_id: str, tok: ApiToken, secret: str) -
         token_id=tok.id,
         expires_at=tok.expires_at,
         renew_after=tok.expires_at - timedelta(seconds=services_ttl_s // 3),
+        client_certificate=cert.cert_pem if cert else None,
+        ca_certificate=cert.ca_pem if cert else None,
     )
 
 
@@ -66,14 +75,23 @@ def enroll(body: EnrollIn, request: Request, services: ServicesDep) -> SiteCrede
         site_hint = identity.site_of_enrollment_token(s, body.token)
     if site_hint is not None:
         rate_limit(request, services.limits.enroll_site, site_hint, "enrollment")
+    settings = services.settings
+    csr = site_certs.checked_csr(settings.ca_dir, body.csr)  # a bad CSR does not spend the token
     ctx = make_ctx(request, None)
     with services.db.session() as s:
         outcome = identity.redeem_enrollment(s, ctx, body.token, body.agent_version)
-        cred = (
-            _credential(services.settings.site_token_ttl_s, outcome.site_id, outcome.token, outcome.secret)
-            if outcome.ok and outcome.token is not None and outcome.site_id is not None
-            else None
-        )
+        cred = None
+        if outcome.ok and outcome.token is not None and outcome.site_id is not None:
+            cert = (
+                site_certs.sign_for_site(
+                    s, ctx, settings.ca_dir, outcome.site_id, csr, settings.site_cert_days
+                )
+                if csr is not None and settings.ca_dir
+                else None
+            )
+            cred = _credential(
+                settings.site_token_ttl_s, outcome.site_id, outcome.token, outcome.secret, cert
+            )
     if cred is None:
         security_event(
             request,
@@ -90,19 +108,34 @@ def enroll(body: EnrollIn, request: Request, services: ServicesDep) -> SiteCrede
     response_model=SiteCredentialOut,
     status_code=status.HTTP_201_CREATED,
     summary="Agent: replace the calling site credential (the old one stays valid for a short grace period)",
-    responses=problem_responses(401, 403, 429),
+    responses=problem_responses(401, 403, 422, 429),
 )
-def rotate(request: Request, principal: RenewingPrincipalDep, services: ServicesDep) -> SiteCredentialOut:
+def rotate(
+    request: Request,
+    principal: RenewingPrincipalDep,
+    services: ServicesDep,
+    body: RotateIn | None = None,
+) -> SiteCredentialOut:
     if principal.kind != "site" or principal.site_id is None:
         security_event(
             request, "auth.forbidden", actor=principal.actor, details={"needed": "site credential"}
         )
         raise forbidden("only a site credential can be rotated")
     rate_limit(request, services.limits.rotate_site, principal.site_id, "credential rotation")
+    settings = services.settings
+    csr = site_certs.checked_csr(settings.ca_dir, body.csr if body else None)
     try:
         with services.db.session() as s:
-            tok, secret = identity.rotate_site_credential(s, make_ctx(request, principal), principal)
-            return _credential(services.settings.site_token_ttl_s, principal.site_id, tok, secret)
+            ctx = make_ctx(request, principal)
+            tok, secret = identity.rotate_site_credential(s, ctx, principal)
+            cert = (
+                site_certs.sign_for_site(
+                    s, ctx, settings.ca_dir, principal.site_id, csr, settings.site_cert_days
+                )
+                if csr is not None and settings.ca_dir
+                else None
+            )
+            return _credential(settings.site_token_ttl_s, principal.site_id, tok, secret, cert)
     except ProblemError as e:
         if e.extra.get("rule") == identity.RULE_CURRENT_RENEWS:  # a copy of a rotated credential
             security_event(

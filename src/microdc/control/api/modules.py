@@ -59,7 +59,7 @@ def get_module(module_id: ModuleId, principal: Viewer, services: ServicesDep) ->
     "/modules/{module_id}",
     response_model=ModuleOut,
     summary="Update a module",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 def patch_module(
     module_id: ModuleId, body: ModulePatch, request: Request, principal: Operator, services: ServicesDep

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
 
-from microdc.control import inventory
+from microdc.control import inventory, site_import
 from microdc.control.api.deps import Admin, ServicesDep, SiteIdPath, Viewer, make_ctx
 from microdc.control.models import Site, SiteStateEvent
-from microdc.control.problems import problem_responses
+from microdc.control.problems import conflict, problem_responses
 from microdc.control.schemas import (
     ImportResult,
     SiteIn,
@@ -60,15 +60,29 @@ def create_site(body: SiteIn, request: Request, principal: Admin, services: Serv
 @router.post(
     "/import",
     response_model=ImportResult,
-    summary="Create or update many sites (as from a scenario file)",
-    responses=problem_responses(401, 403, 422),
+    summary="Create or update many sites (as from a scenario file); idempotent on a live fleet",
+    description="Adds new sites and updates the inventory of existing ones; never changes the status of "
+    "an existing site (except planned → active), its liveness, trust or desired state, and never deletes "
+    "modules or feeds. With `dry_run=true` it reports what would change and writes nothing.",
+    responses=problem_responses(401, 403, 409, 422),
 )
 def import_sites(
-    body: list[SiteIn], request: Request, principal: Admin, services: ServicesDep
+    body: list[SiteIn],
+    request: Request,
+    principal: Admin,
+    services: ServicesDep,
+    dry_run: Annotated[bool, Query(description="report what would change; write nothing")] = False,
 ) -> ImportResult:
-    with services.db.session() as s:
-        created, updated = inventory.import_sites(s, body, ctx=make_ctx(request, principal))
-    return ImportResult(created=created, updated=updated)
+    try:
+        if dry_run:
+            with services.db.read_session() as s:
+                report = site_import.plan_import(s, body)
+        else:
+            with services.db.session() as s:
+                report = site_import.apply_import(s, make_ctx(request, principal), body)
+    except ValueError as e:
+        raise conflict(str(e)) from None
+    return ImportResult.from_report(report, dry_run=dry_run)
 
 
 @router.get(

@@ -12,20 +12,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from microdc.control import clientclock, health, telemetry
+from microdc.control import clientclock, health, sitelimits, telemetry
 from microdc.control.api.deps import (
     OwnSite,
     ServicesDep,
     SiteIdPath,
     SiteOrViewer,
     bearer,
+    check_client_certificate,
     count_refusal,
     make_ctx,
     security_event,
+    site_rate_limit,
 )
 from microdc.control.identity import lookup_principal
 from microdc.control.problems import ProblemError, forbidden, problem_responses, unauthorized
 from microdc.control.schemas import (
+    AuditCheckpointOut,
     HeartbeatIn,
     HeartbeatOut,
     HistoryOut,
@@ -54,7 +57,7 @@ TELEMETRY_BODY_DOC = {
     response_model=TelemetryAck,
     summary="Agent: post a batch of readings (idempotent on batch_id; a retry returns the original ack)",
     responses={
-        **problem_responses(400, 401, 403, 409, 413, 422),
+        **problem_responses(400, 401, 403, 409, 413, 422, 429),
         200: {"model": TelemetryAck, "description": "duplicate batch: the original ack, nothing stored"},
     },
     status_code=status.HTTP_201_CREATED,
@@ -78,8 +81,11 @@ async def post_telemetry(
             _authenticate_and_ingest, request, services, creds.credentials, site_id, raw
         )
     except ProblemError as e:
-        if count_refusal(request, e, "telemetry") == telemetry.RULE_BATCH_CONFLICT:
+        rule = count_refusal(request, e, "telemetry")
+        if rule == telemetry.RULE_BATCH_CONFLICT:
             services.metrics.batches.labels(result="conflict").inc()
+        elif rule == sitelimits.RULE_SENSOR_LIMIT:
+            services.metrics.site_limited.labels(reason="sensors").inc()
         raise
     m = services.metrics
     if res.duplicate:
@@ -116,10 +122,13 @@ def _authenticate_and_ingest(
 ) -> telemetry.IngestResult:
     denied: Principal | None = None
     conflict: ProblemError | None = None
+    # only site_id's own credential may post here, so its client certificate must be site_id's too
+    check_client_certificate(request, site_id, "anonymous", None)
     with services.db.session() as s:
         principal = lookup_principal(s, token, services.clock())
         if principal is not None and principal.kind == "site" and principal.site_id == site_id:
             request.state.principal = principal
+            site_rate_limit(request, site_id)
             body = _parse(raw, services.settings.max_readings_per_batch)
             try:
                 return telemetry.ingest(s, make_ctx(request, principal), site_id, body)
@@ -149,7 +158,7 @@ def _authenticate_and_ingest(
     "/heartbeat",
     response_model=HeartbeatOut,
     summary="Agent: heartbeat (marks the site up; returns the desired-state version to fetch)",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
 )
 def heartbeat(
     site_id: SiteIdPath, body: HeartbeatIn, request: Request, principal: OwnSite, services: ServicesDep
@@ -165,12 +174,14 @@ def heartbeat(
             raise
     with services.db.session() as s:
         site = health.heartbeat(s, ctx, site_id, seq=body.seq, agent_version=body.agent_version)
+        cp = services.checkpoints.current(s, services.db.audit_keyring, ctx.now)
         return HeartbeatOut(
             site_id=site.id,
             state=SiteState(site.state),
             desired_version=site.desired_version,
             heartbeat_interval_s=services.settings.heartbeat_interval_s,
             server_time=ctx.now,
+            audit_checkpoint=AuditCheckpointOut(**cp.to_json()),
         )
 
 
@@ -178,7 +189,7 @@ def heartbeat(
     "/sensors",
     response_model=list[SensorOut],
     summary="Latest value of every sensor of the site",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 429),
 )
 def sensors(site_id: SiteIdPath, principal: SiteOrViewer, services: ServicesDep) -> list[SensorOut]:
     with services.db.read_session() as s:
@@ -189,7 +200,7 @@ def sensors(site_id: SiteIdPath, principal: SiteOrViewer, services: ServicesDep)
     "/sensors/{sensor_id}/history",
     response_model=HistoryOut,
     summary="A sensor's history: raw readings or 5-minute / 1-hour min/mean/max/count",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422, 429),
 )
 def sensor_history(
     site_id: SiteIdPath,

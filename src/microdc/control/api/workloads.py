@@ -7,13 +7,24 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 from sqlalchemy import select
 
-from microdc.control import audit, placements
+from microdc.control import audit, dataclasses_known, placements
 from microdc.control.api.deps import Operator, ServicesDep, Viewer, make_ctx
 from microdc.control.models import Site, Workload
 from microdc.control.problems import conflict, not_found, problem_responses
 from microdc.control.schemas import PlacementChange, RecomputeOut, WorkloadIn, WorkloadOut, WorkloadPatch
+from microdc.protocol.workload import WorkloadRunSpec, spec_hash
 
 router = APIRouter(prefix="/api/v1", tags=["workloads"])
+
+
+def set_spec(w: Workload, spec: WorkloadRunSpec | None) -> bool:
+    """Store a run spec and its hash; True if it changed."""
+    h = spec_hash(spec) if spec is not None else None
+    if h == w.spec_hash:
+        return False
+    w.spec = spec.model_dump(mode="json") if spec is not None else None
+    w.spec_hash = h
+    return True
 WorkloadIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=128)]
 
 
@@ -39,10 +50,13 @@ def create_workload(
     body: WorkloadIn, request: Request, principal: Operator, services: ServicesDep
 ) -> WorkloadOut:
     ctx = make_ctx(request, principal)
+    dataclasses_known.check(body.data_class, services.settings.data_classes)
     with services.db.session() as s:
         if s.get(Workload, body.id) is not None:
             raise conflict(f"workload {body.id!r} already exists")
-        w = Workload(**body.model_dump(), created_at=ctx.now, updated_at=ctx.now, placement_state="pending")
+        fields = body.model_dump(exclude={"spec"})
+        w = Workload(**fields, created_at=ctx.now, updated_at=ctx.now, placement_state="pending")
+        set_spec(w, body.spec)
         s.add(w)
         s.flush()
         audit.append(
@@ -86,13 +100,20 @@ def patch_workload(
     services: ServicesDep,
 ) -> WorkloadOut:
     ctx = make_ctx(request, principal)
-    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True, mode="json").items() if v is not None}
+    if "data_class" in changes:
+        dataclasses_known.check(changes["data_class"], services.settings.data_classes)
     with services.db.session() as s:
         w = s.get(Workload, workload_id, with_for_update=True)
         if w is None:
             raise not_found(f"workload {workload_id!r}")
         for k, v in changes.items():
-            setattr(w, k, v)
+            if k != "spec":
+                setattr(w, k, v)
+        if body.spec is not None and set_spec(w, body.spec) and w.site_id:
+            site = s.get(Site, w.site_id, with_for_update=True)
+            if site is not None:
+                site.desired_version += 1  # the site replaces the running copy
         w.updated_at = ctx.now
         audit.append(
             s,

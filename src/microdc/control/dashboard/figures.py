@@ -1,8 +1,10 @@
 """Plotly figures of the dashboard as plain data, in the offline report's look (`report.style`).
 
-The map is a plain scatter on longitude/latitude with equal ground distances along both axes, like
-the report's fleet map (no geo or mapbox trace: those fetch tiles from the network). The browser fills
-the map's points from the live rows; the site charts are built here from `queries.site_series`.
+The map is a plain scatter on longitude/latitude with equal ground distances along both axes over the
+report's offline Natural Earth basemap (no geo or mapbox trace: those fetch tiles from the network;
+street tiles only from a tile server the operator names). The view leaves out sites far from all the
+others (a bad coordinate), as the report's map does. The browser fills the map's points from the live
+rows; the site charts are built here from `queries.site_series`.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from microdc.report.basemap import ATTRIBUTION, basemap_layout, basemap_traces, tile_images
+from microdc.report.fleet_map import far_from_the_rest
 from microdc.report.style import Figure, axis, layout
 
 STATE_COLOURS = {
     "up": "#1b7f5b",
+    "suspect": "#d27a1e",
     "link_down": "#e6a100",
     "down": "#c23b3b",
     "untrusted": "#7b3fb5",
@@ -23,6 +28,7 @@ STATE_COLOURS = {
 }
 STATE_LABELS = {
     "up": "up",
+    "suspect": "suspect (silent, not corroborated)",
     "link_down": "link down",
     "down": "down",
     "untrusted": "untrusted",
@@ -33,19 +39,25 @@ ALLOWABLE_FILL = "rgba(230,161,0,0.11)"
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
-def _view(rows: Sequence[dict[str, Any]], pad: float = 0.08) -> tuple[float, float, float, float]:
-    lats = [r["lat"] for r in rows] or [0.0]
-    lons = [r["lon"] for r in rows] or [0.0]
+def _view(
+    rows: Sequence[dict[str, Any]], far: frozenset[int] = frozenset(), pad: float = 0.08
+) -> tuple[float, float, float, float]:
+    kept = [r for i, r in enumerate(rows) if i not in far]
+    lats = [r["lat"] for r in kept] or [0.0]
+    lons = [r["lon"] for r in kept] or [0.0]
     dlat = max(max(lats) - min(lats), 0.05) * pad
     dlon = max(max(lons) - min(lons), 0.05) * pad
     return min(lats) - dlat, min(lons) - dlon, max(lats) + dlat, max(lons) + dlon
 
 
-def fleet_map(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Layout and one (empty) marker trace per state; the page fills x/y/text from its rows."""
-    v = _view(rows)
+def fleet_map(rows: Sequence[dict[str, Any]], tile_url: str | None = None) -> Figure:
+    """The basemap, and one (empty) marker trace per state; the page fills x/y/text from its rows."""
+    far_idx = frozenset(far_from_the_rest([r["lat"] for r in rows], [r["lon"] for r in rows]))
+    v = _view(rows, far_idx)
     mid_lat = (v[0] + v[2]) / 2
-    data = [
+    far = [rows[i]["id"] for i in sorted(far_idx)]
+    note = ATTRIBUTION + (f"; off the map, far from all other sites: {', '.join(far)}" if far else "")
+    data = [*basemap_traces(v, fills=tile_url is None)] + [
         {
             "type": "scatter",
             "mode": "markers",
@@ -81,6 +93,22 @@ def fleet_map(rows: Sequence[dict[str, Any]]) -> Figure:
             ),
             legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
             uirevision="fleet-map",
+            images=tile_images(v, tile_url) if tile_url else [],
+            annotations=[
+                {
+                    "text": note,
+                    "showarrow": False,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 1,
+                    "y": 0,
+                    "xanchor": "right",
+                    "yanchor": "bottom",
+                    "font": {"size": 9, "color": "#666"},
+                    "bgcolor": "rgba(255,255,255,0.6)",
+                }
+            ],
+            **basemap_layout(),
         ),
     }
 

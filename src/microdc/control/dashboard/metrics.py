@@ -119,7 +119,7 @@ class DashboardCollector(Collector):
             ),
             g(
                 "microdc_site_state",
-                "1 for the site's current state (up, link_down, down, untrusted, unknown)",
+                "1 for the site's current state (up, suspect, link_down, down, untrusted, unknown)",
                 ["site", "state"],
             ),
             g(

@@ -31,6 +31,7 @@ from microdc.control.models import (
     SiteStateEvent,
     TelemetryBatch,
     Workload,
+    WorkloadRunStatus,
 )
 from microdc.control.problems import ProblemError, not_found
 from microdc.control.schemas import AlarmOut
@@ -38,7 +39,7 @@ from microdc.control.site_state import display_state
 from microdc.protocol.alarm_rules import Thresholds
 from microdc.protocol.vocab import FACILITY_POWER_CONTEXTS, IT_POWER_CONTEXTS, to_watts
 
-STATES = ("up", "link_down", "down", "untrusted", "unknown")
+STATES = ("up", "suspect", "link_down", "down", "untrusted", "unknown")
 OPEN_ALARM_STATES = ("raised", "acknowledged")
 RUNNING_STATES = ("assigned", "held")
 UPS_LABELS = {0: "on mains", 1: "on battery", 2: "bypass", 3: "fault"}
@@ -78,6 +79,8 @@ def fleet_rows(session: Session, site_ids: Collection[str] | None = None) -> lis
         t.trusted,
         t.liveness_since,
         t.last_heartbeat_at,
+        t.liveness_reason,
+        t.liveness_evidence,
     ).order_by(t.id)
     ids: list[str] | None = None
     if site_ids is not None:
@@ -154,7 +157,7 @@ def fleet_rows(session: Session, site_ids: Collection[str] | None = None) -> lis
     }
 
     rows = []
-    for sid, name, lat, lon, jur, tier, status, liveness, trusted, since, hb in sites:
+    for sid, name, lat, lon, jur, tier, status, liveness, trusted, since, hb, why, evidence in sites:
         it_w, fac_w = it.get(sid), facility.get(sid)
         cap = caps.get(sid, 0.0)
         if sid in cpu:
@@ -176,6 +179,8 @@ def fleet_rows(session: Session, site_ids: Collection[str] | None = None) -> lis
                 "status": status,
                 "state": display_state(liveness, trusted),
                 "since": iso(since),
+                "state_reason": why or "",
+                "state_evidence": evidence_lines(evidence or {}),
                 "it_kw": _r(it_w / 1000.0, 3) if it_w is not None else None,
                 "facility_kw": _r(fac_w / 1000.0, 3) if fac_w is not None else None,
                 "pue": _r(fac_w / it_w, 3) if fac_w is not None and it_w else None,
@@ -193,6 +198,40 @@ def fleet_rows(session: Session, site_ids: Collection[str] | None = None) -> lis
             }
         )
     return rows
+
+
+def evidence_lines(evidence: dict[str, Any]) -> list[str]:
+    """The liveness evidence a site was judged on, as short lines for people (empty when up)."""
+    if not evidence:
+        return []
+    out = []
+    if evidence.get("overdue_since"):
+        out.append(f"heartbeats overdue since {evidence['overdue_since']}")
+    reach, fail = evidence.get("probes_reachable", 0), evidence.get("probes_unreachable", 0)
+    if reach or fail:
+        since = evidence.get("probes_failing_since")
+        tail = f" (failing since {since})" if since and fail else ""
+        out.append(f"peer probes: {reach} observer(s) reached it, {fail} failed{tail}")
+    else:
+        out.append("peer probes: none since the last heartbeat")
+    uplink = evidence.get("uplink_up")
+    out.append(
+        "uplink: no report"
+        if uplink is None
+        else f"uplink reported {'up' if uplink else 'down'} since {evidence.get('uplink_since')}"
+    )
+    ups = evidence.get("ups_on_battery")
+    out.append("UPS: no telemetry" if ups is None else f"UPS {'on battery' if ups else 'on mains'}")
+    if evidence.get("runtime_exhausted"):
+        out.append(f"UPS runtime ran out at {evidence.get('runtime_exhausted_at')}")
+    temps = evidence.get("inlet_temps_normal")
+    if temps is not None:
+        out.append(f"inlet temperatures {'normal' if temps else 'outside the allowable band'}")
+    if evidence.get("buffered_readings_cover_gap"):
+        out.append("buffered readings cover the gap")
+    if evidence.get("hold_down_until"):
+        out.append(f"hold-down until {evidence['hold_down_until']}")
+    return out
 
 
 def summary(session: Session) -> dict[str, Any]:
@@ -280,7 +319,11 @@ def site_detail(
     out["sensors"] = groups
 
     wls = list(session.scalars(select(Workload).where(Workload.site_id == site_id).order_by(Workload.id)))
-    out["workloads"] = [_workload(w) for w in wls]
+    runs = {
+        r.workload_id: r
+        for r in session.scalars(select(WorkloadRunStatus).where(WorkloadRunStatus.site_id == site_id))
+    }
+    out["workloads"] = [{**_workload(w), "run": _run(runs.get(w.id), w)} for w in wls]
     out["data_classes"] = sorted({w.data_class for w in wls if w.placement_state in RUNNING_STATES})
 
     last = session.execute(
@@ -304,6 +347,8 @@ def site_detail(
         "state": site.state,
         "liveness": site.liveness,
         "since": iso(site.liveness_since),
+        "reason": site.liveness_reason,
+        "evidence": evidence_lines(site.liveness_evidence or {}),
         "last_heartbeat": iso(hb),
         "heartbeat_age_s": round((now - hb).total_seconds(), 1) if hb else None,
         "heartbeat_timeout_s": heartbeat_timeout_s,
@@ -326,7 +371,13 @@ def site_detail(
         "backlog": max(0, site.desired_version - (acked or 0)),
     }
     out["events"] = [
-        {"from": e.from_state, "to": e.to_state, "reason": e.reason, "at": iso(e.at)}
+        {
+            "from": e.from_state,
+            "to": e.to_state,
+            "reason": e.reason,
+            "evidence": evidence_lines(e.evidence or {}),
+            "at": iso(e.at),
+        }
         for e in session.scalars(
             select(SiteStateEvent)
             .where(SiteStateEvent.site_id == site_id)
@@ -488,6 +539,22 @@ def _escape_like(text: str) -> str:
 
 
 # --- placement -------------------------------------------------------------------------------
+
+
+def _run(r: WorkloadRunStatus | None, w: Workload) -> dict[str, Any] | None:
+    """What the site's agent last reported of this workload (None: nothing reported yet)."""
+    if r is None:
+        return None
+    return {
+        "state": r.state,
+        "healthy": r.healthy,
+        "restarts": r.restarts,
+        "exit_code": r.exit_code,
+        "message": r.message,
+        "since": r.since,
+        "reported_at": iso(r.reported_at),
+        "current_spec": w.spec_hash is None or r.spec_hash == w.spec_hash,
+    }
 
 
 def _workload(w: Workload) -> dict[str, Any]:

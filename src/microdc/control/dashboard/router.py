@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -158,7 +158,21 @@ def _render(
         boot=boot or {},
         **ctx,
     )
-    return _maybe_gzip(request, HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS))
+    return _maybe_gzip(
+        request,
+        HTMLResponse(
+            html, status_code=status, headers=page_headers(st.services.settings.map_tile_url or None)
+        ),
+    )
+
+
+def page_headers(tile_url: str | None) -> dict[str, str]:
+    """The security headers; with the operator's tile server, its origin may serve images too."""
+    if tile_url is None:
+        return SECURITY_HEADERS
+    parts = urlsplit(tile_url)
+    csp = CSP.replace("img-src 'self' data:", f"img-src 'self' data: {parts.scheme}://{parts.netloc}")
+    return {**SECURITY_HEADERS, "Content-Security-Policy": csp}
 
 
 def _error_page(request: Request, sess: DashSession | None, status: int, message: str) -> Response:
@@ -392,7 +406,7 @@ def fleet_page(request: Request) -> Response:
     boot = {
         **_boot_common(sess, summary, cursor),
         "rows": rows,
-        "map": figures.fleet_map(rows),
+        "map": figures.fleet_map(rows, tile_url=_st(request).services.settings.map_tile_url or None),
         "plotly_config": figures.CONFIG,
     }
     return _render(request, "fleet.html.j2", sess=sess, title="Fleet", page="fleet", boot=boot)

@@ -217,8 +217,9 @@ class FleetState:
     used: FloatArray
     carbon_g_per_kwh: FloatArray
     pue: FloatArray
-    access_ms: float = 2.0
+    access_ms: float = 10.0
     edge_extra_ms: float = 0.5
+    metro_radius_km: float = 80.0
     labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

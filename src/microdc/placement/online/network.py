@@ -1,8 +1,9 @@
 """Device → target round trip, the same model the planner uses (placement.problem):
 
-- to an MDC at a base station: radio access + the extra hop into the MDC + metro fibre between base
-  stations (route stretch ``METRO_INFLATION`` over the straight fibre line);
-- to a cloud region: radio access + the calibrated Internet path (physics.latency.LatencyModel).
+- to an MDC at a base station within the metro radius: radio access + the extra hop into the MDC +
+  metro fibre between base stations (route stretch ``METRO_INFLATION`` over the straight fibre line);
+- to a cloud region (or an MDC beyond the metro radius, plus its hop): radio access + the calibrated
+  Internet path (physics.latency.LatencyModel).
 
 Both are never below the straight-fibre bound.
 """
@@ -22,9 +23,11 @@ _MODEL = LatencyModel()
 
 
 def _rtt_from_distance(
-    d: FloatArray, is_cloud: BoolArray, access_ms: float, edge_extra_ms: float
+    d: FloatArray, is_cloud: BoolArray, access_ms: float, edge_extra_ms: float, metro_radius_km: float
 ) -> FloatArray:
-    return device_rtt_ms(d, is_cloud, access_ms=access_ms, edge_extra_ms=edge_extra_ms)
+    return device_rtt_ms(
+        d, is_cloud, access_ms=access_ms, edge_extra_ms=edge_extra_ms, metro_radius_km=metro_radius_km
+    )
 
 
 def rtt_matrix_ms(
@@ -36,10 +39,13 @@ def rtt_matrix_ms(
     *,
     access_ms: float,
     edge_extra_ms: float,
+    metro_radius_km: float,
 ) -> FloatArray:
     """(K, S) device → target round trip, ms."""
     d = distance_matrix_km(src_lat, src_lon, dst_lat, dst_lon)
-    return _rtt_from_distance(d, np.asarray(is_cloud, dtype=bool)[None, :], access_ms, edge_extra_ms)
+    return _rtt_from_distance(
+        d, np.asarray(is_cloud, dtype=bool)[None, :], access_ms, edge_extra_ms, metro_radius_km
+    )
 
 
 def rtt_pairs_ms(
@@ -51,10 +57,13 @@ def rtt_pairs_ms(
     *,
     access_ms: float,
     edge_extra_ms: float,
+    metro_radius_km: float,
 ) -> FloatArray:
     """(N,) round trip for N (device, target) pairs, ms."""
     d = great_circle_km(src_lat, src_lon, dst_lat, dst_lon)
-    return _rtt_from_distance(np.asarray(d), np.asarray(is_cloud, dtype=bool), access_ms, edge_extra_ms)
+    return _rtt_from_distance(
+        np.asarray(d), np.asarray(is_cloud, dtype=bool), access_ms, edge_extra_ms, metro_radius_km
+    )
 
 
 def fibre_floor_ms(
@@ -76,6 +85,7 @@ class TargetGeometry:
         is_cloud: npt.ArrayLike,
         access_ms: float,
         edge_extra_ms: float,
+        metro_radius_km: float,
     ) -> None:
         la = np.radians(np.asarray(lat, dtype=np.float64))
         lo = np.radians(np.asarray(lon, dtype=np.float64))
@@ -88,6 +98,8 @@ class TargetGeometry:
         self.cloud = np.flatnonzero(np.asarray(is_cloud, dtype=bool))
         self.access_ms = access_ms
         self.edge_extra_ms = edge_extra_ms
+        self.metro_radius_km = metro_radius_km
+        self.sites = np.flatnonzero(~np.asarray(is_cloud, dtype=bool))
 
     def rtt_ms(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """(K, S) device → target RTT, ms, float32."""
@@ -110,8 +122,16 @@ class TargetGeometry:
         from microdc.physics.geo import EARTH_RADIUS_KM
         from microdc.physics.latency import FIBRE_RTT_MS_PER_KM
 
-        h *= f(2.0 * EARTH_RADIUS_KM * METRO_INFLATION * FIBRE_RTT_MS_PER_KM)
+        h *= f(2.0 * EARTH_RADIUS_KM)  # great-circle km
+        far_km = np.where(h > f(self.metro_radius_km), h, f(np.nan))
+        far_km[:, self.cloud] = np.nan
+        h *= f(METRO_INFLATION * FIBRE_RTT_MS_PER_KM)
         h += f(self.access_ms + self.edge_extra_ms)
+        far = np.isfinite(far_km)
+        if far.any():  # MDCs beyond the metro radius: the Internet path plus the hop into the MDC
+            h[far] = (
+                _MODEL.rtt_ms(far_km[far].astype(np.float64)) + self.access_ms + self.edge_extra_ms
+            ).astype(f)
         if self.cloud.size:
             d = great_circle_km(
                 np.asarray(lat, dtype=np.float64)[:, None],

@@ -160,6 +160,7 @@ def fleet_from_plan(s: Scenario, plan: Plan, *, carbon_g_per_kwh: npt.ArrayLike 
         pue=np.array([b.annual_pue for b in plan.sites] + [r.pue for r in regions], dtype=np.float64),
         access_ms=s.network.access_ms,
         edge_extra_ms=s.network.edge_extra_ms,
+        metro_radius_km=s.network.metro_radius_km,
     )
 
 

@@ -13,8 +13,8 @@
   const PAGE = document.body.dataset.page;
   const ROLE_RANK = { viewer: 1, operator: 2, admin: 3 };
   const can = (role) => (ROLE_RANK[BOOT.role] || 0) >= ROLE_RANK[role];
-  const STATE_LABEL = { up: "up", link_down: "link down", down: "down", untrusted: "untrusted", unknown: "unknown" };
-  const STATE_ORDER = { down: 0, untrusted: 1, link_down: 2, unknown: 3, up: 4 };
+  const STATE_LABEL = { up: "up", suspect: "suspect", link_down: "link down", down: "down", untrusted: "untrusted", unknown: "unknown" };
+  const STATE_ORDER = { down: 0, untrusted: 1, suspect: 2, link_down: 3, unknown: 4, up: 5 };
   window.MDC = { boot: BOOT, updates: 0, lastUpdate: null, ready: false };
 
   // --- small helpers ---------------------------------------------------------------------------
@@ -179,7 +179,10 @@
     return {
       sort(rows) {
         if (!key) return rows;
-        const v = (r) => (key === "state" ? STATE_ORDER[r.state] : r[key]);
+        // "attention" (the fleet's default): open critical alarms first, then warnings, then by state
+        const v = (r) => (key === "state" ? STATE_ORDER[r.state]
+          : key === "attention" ? -(1e6 * (r.alarms_critical || 0) + 1e3 * (r.alarms_warning || 0)) + STATE_ORDER[r.state]
+          : r[key]);
         return rows.slice().sort((a, b) => {
           const x = v(a), y = v(b);
           if (x === y) return String(a.id).localeCompare(String(b.id));
@@ -205,7 +208,7 @@
     const COLS = ["id", "jurisdiction", "state", "it_kw", "pue", "inlet_c", "util", "alarms_open", "last_reading"];
     // which row fields each cell shows: a cell is rebuilt only when one of them changed
     const DEPS = {
-      id: ["name"], jurisdiction: ["jurisdiction", "tier"], state: ["state"], it_kw: ["it_kw"], pue: ["pue"],
+      id: ["name"], jurisdiction: ["jurisdiction", "tier"], state: ["state", "state_reason", "state_evidence"], it_kw: ["it_kw"], pue: ["pue"],
       inlet_c: ["inlet_c"], util: ["util", "util_src"], alarms_open: ["alarms_open", "alarms_critical", "alarms_warning", "alarms_unacked"],
       last_reading: ["last_reading"],
     };
@@ -216,7 +219,11 @@
       switch (k) {
         case "id": td.replaceChildren(siteLink(r.id), r.name && r.name !== r.id ? el("span", { class: "muted", text: ` ${r.name}` }) : ""); break;
         case "jurisdiction": td.textContent = `${r.jurisdiction} · tier ${r.tier}`; break;
-        case "state": td.replaceChildren(stateBadge(r.state)); break;
+        case "state":
+          // why the site is in this state (and, on hover, the evidence weighed), unless it is simply up
+          td.replaceChildren(stateBadge(r.state), r.state !== "up" && r.state_reason ? el("div", { class: "why muted", text: r.state_reason }) : "");
+          if (r.state_evidence && r.state_evidence.length) td.title = r.state_evidence.join("\n");
+          break;
         case "it_kw": td.className = "num"; td.textContent = num(r.it_kw, 2); break;
         case "pue": td.className = "num"; td.textContent = num(r.pue, 2); break;
         case "inlet_c": {
@@ -274,14 +281,14 @@
       countShown();
       return nextFrame().then(() => { tbody.append(build(sorted.slice(60))); });
     }
-    sorter = sortable($("#fleet"), () => rows, renderTable, ["state", 1]);
+    sorter = sortable($("#fleet"), () => rows, renderTable, ["attention", 1]);
     filter.addEventListener("input", renderTable);
     stateFilter.addEventListener("change", renderTable);
 
     function renderSummary() {
       const s = BOOT.summary;
       $("#sum-sites").textContent = String(rows.size);
-      for (const k of ["up", "link_down", "down", "untrusted"]) $(`#sum-${k}`).textContent = String(s.states[k] || 0);
+      for (const k of ["up", "suspect", "link_down", "down", "untrusted"]) $(`#sum-${k}`).textContent = String(s.states[k] || 0);
       let it = 0;
       for (const r of rows.values()) it += r.it_kw || 0;
       $("#sum-it").textContent = `${num(it, 1)} kW`;
@@ -296,6 +303,7 @@
     const mapFig = BOOT.map;
     function mapData() {
       return mapFig.data.map((t) => {
+        if (!(t.meta in STATE_ORDER)) return t;  // the basemap and other fixed layers
         const pts = [...rows.values()].filter((r) => r.state === t.meta);
         return Object.assign({}, t, {
           x: pts.map((r) => r.lon),
@@ -543,6 +551,8 @@
       $("#t-uplink .body").replaceChildren(dl([
         ["uplink", stateBadge(up.state)],
         ["since", when(up.since)],
+        ["why", up.reason || "–", up.liveness === "up" ? null : up.liveness === "down" ? "bad" : "warn"],
+        ...(up.evidence || []).map((line, i) => [i ? "" : "evidence", line]),
         ["last heartbeat", ago(up.last_heartbeat), hbCls],
         ["newest reading", ago(up.newest_reading)],
         ["last batch", up.last_batch_received ? `${ago(up.last_batch_received)} (seq ${up.last_batch_seq})` : "none"],
@@ -551,9 +561,18 @@
         ["agent", up.agent_version || "–"],
         ["trusted", up.trusted ? "yes" : `no — ${up.trust_reason || ""}`, up.trusted ? null : "bad"],
       ]));
-      const running = d.workloads.filter((w) => w.state === "assigned" || w.state === "held");
+      // what the agent reports really runs, not what was assigned
+      const placed = d.workloads.filter((w) => w.state === "assigned" || w.state === "held");
+      const byRun = {};
+      for (const w of placed) {
+        const k = !w.run ? "not reported" : w.run.state === "refused" && w.run.message.startsWith("no run spec") ? "planning only" : w.run.state;
+        byRun[k] = (byRun[k] || 0) + 1;
+      }
+      const healthyRun = (byRun.running || 0) + (byRun["planning only"] || 0);
+      const runText = placed.length ? Object.entries(byRun).map(([k, n]) => `${n} ${k}`).join(", ") : "none placed";
       $("#t-work .body").replaceChildren(dl([
-        ["running", `${running.length} workload(s), ${num(r.cores_used, 0)} of ${num(r.cores_cap, 0)} cores`],
+        ["at the site", runText, placed.length && healthyRun < placed.length ? "warn" : placed.length ? "good" : null],
+        ["cores", `${num(r.cores_used, 0)} of ${num(r.cores_cap, 0)} allocated`],
         ["data classes", el("span", {}, d.data_classes.length ? d.data_classes.map((c) => el("span", { class: "chip", text: c })) : "none")],
       ]));
 
@@ -562,11 +581,23 @@
       const wt = $("#site-workloads tbody");
       wt.replaceChildren(...d.workloads.map((w) => el("tr", { dataset: { workload: w.id } },
         el("td", { text: w.id }), el("td", { text: w.data_class }), el("td", { class: "num", text: num(w.cores, 1) }),
-        el("td", { text: w.state }), el("td", { class: "wrap", text: w.reason }))));
-      $("#site-events").replaceChildren(...(d.events.length ? d.events.map((e) => el("li", {}, `${when(e.at)}: `, stateBadge(e.from), " → ", stateBadge(e.to), ` ${e.reason}`)) : [el("li", { class: "muted", text: "no transitions yet" })]));
+        el("td", { text: w.state }), runCell(w.run),
+        el("td", { class: "num", text: w.run ? String(w.run.restarts) : "–" }),
+        el("td", { class: "wrap", text: w.run && w.run.message ? `${w.run.message} (agent)` : w.reason }))));
+      $("#site-events").replaceChildren(...(d.events.length ? d.events.map((e) => el("li", { title: (e.evidence || []).join("\n") }, `${when(e.at)}: `, stateBadge(e.from), " → ", stateBadge(e.to), ` ${e.reason}`, (e.evidence || []).length ? el("div", { class: "why muted", text: e.evidence.join(" · ") }) : "")) : [el("li", { class: "muted", text: "no transitions yet" })]));
       $("#site-maintenance").replaceChildren(...(d.maintenance.length ? d.maintenance.map((m) => el("li", { text: `${when(m.starts_at)} – ${when(m.ends_at)} ${m.reason} (${m.by})` })) : [el("li", { class: "muted", text: "none planned" })]));
       const tb = $("#trust-button");
       if (tb) tb.textContent = up.trusted ? "Mark untrusted" : "Mark trusted";
+    }
+
+    function runCell(run) {
+      if (!run) return el("td", { class: "muted", text: "not reported" });
+      if (run.state === "refused" && run.message.startsWith("no run spec")) return el("td", { class: "muted", text: "planning only (no run spec)" });
+      const bad = ["failed", "unhealthy", "refused", "backoff"].includes(run.state);
+      const label = run.state + (run.healthy === true ? " · healthy" : run.healthy === false ? " · unhealthy" : "")
+        + (run.exit_code !== null && run.exit_code !== undefined ? ` · exit ${run.exit_code}` : "")
+        + (run.current_spec ? "" : " · old spec");
+      return el("td", { class: bad ? "bad" : run.state === "running" ? "good" : "warn", title: `since ${run.since}, reported ${run.reported_at}`, text: label });
     }
 
     async function renderCharts() {

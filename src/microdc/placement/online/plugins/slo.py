@@ -24,7 +24,9 @@ from microdc.placement.online.network import TargetGeometry
 def geometry(state: CycleState, fleet: FleetState) -> TargetGeometry:
     geo: TargetGeometry = state.batch_value(
         "geometry",
-        lambda: TargetGeometry(fleet.lat, fleet.lon, fleet.is_cloud, fleet.access_ms, fleet.edge_extra_ms),
+        lambda: TargetGeometry(
+            fleet.lat, fleet.lon, fleet.is_cloud, fleet.access_ms, fleet.edge_extra_ms, fleet.metro_radius_km
+        ),
     )
     return geo
 

@@ -1,0 +1,123 @@
+"""`microdc demo-fleet`: example names, the scenario checked before anything starts, and faults from the
+twin's vocabulary injected on a schedule (a cooling failure, a door opened, an uplink cut)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from microdc.agent.config import SimulatedSource, parse_config
+from microdc.agent.sensors.simulated import SimulatedSite
+from microdc.cli.main import app
+from microdc.demo.faults import CuttableTransport, DemoFault, apply, default_schedule, parse_schedule
+
+MELBOURNE = Path(__file__).parents[2] / "src" / "microdc" / "examples" / "melbourne"
+
+
+def test_default_schedule_has_one_of_each_in_the_first_two_minutes() -> None:
+    s = default_schedule(5)
+    assert [f.kind for f in s] == ["cooling_failure", "door_open", "uplink_cut"]
+    assert len({f.site for f in s}) == 3 and max(f.at_s for f in s) <= 120
+    assert all(f.site == 0 for f in default_schedule(1))
+
+
+def test_parse_schedule() -> None:
+    assert parse_schedule("none", 3) == []
+    assert parse_schedule("uplink_cut:2@30+60,door_open:0@5s+10s", 3) == [
+        DemoFault("door_open", 0, 5.0, 10.0),
+        DemoFault("uplink_cut", 2, 30.0, 60.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("meteor:0@1+1", "unknown fault 'meteor'"),
+        ("door_open:7@1+1", "site 7 but the demo runs sites 0..2"),
+        ("door_open@1", r"expected KIND:SITE@START\+DURATION"),
+    ],
+)
+def test_bad_schedule_is_a_clear_error(text: str, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        parse_schedule(text, 3)
+
+
+def test_a_cut_uplink_refuses_every_request_and_comes_back() -> None:
+    async def go() -> tuple[str, int]:
+        t = CuttableTransport()
+        f = DemoFault("uplink_cut", 0, 0, 1)
+        apply(f, True, [], t)
+        async with httpx.AsyncClient(transport=t) as c:
+            try:
+                await c.get("http://127.0.0.1:9/")
+                cut = "passed"
+            except httpx.ConnectError as exc:
+                cut = str(exc)
+        apply(f, False, [], t)
+        return cut, int(t.cut)
+
+    cut, after = asyncio.run(go())
+    assert "uplink cut" in cut and after == 0
+
+
+def test_door_and_cooling_faults_reach_the_simulated_sensors() -> None:
+    cfg = SimulatedSource(kind="simulated", name="twin", scenario=str(MELBOURNE / "scenario.yaml"),
+                          site="optus-10003026", time_scale=60.0)  # fmt: skip
+    agent = parse_config({"policy": {"jurisdiction": "AU-VIC", "upstream_jurisdiction": "AU-VIC"}})
+    site = SimulatedSite(cfg, agent, site_id="optus-10003026", base_dir=MELBOURNE)
+    t = datetime(2023, 1, 10, 12, tzinfo=UTC)
+    site.step(t)
+    apply(DemoFault("door_open", 0, 0, 60), True, [site], CuttableTransport())
+    apply(DemoFault("cooling_failure", 0, 0, 60), True, [site], CuttableTransport())
+    hot = site.step(t + timedelta(minutes=5))  # 5 wall minutes = 5 simulated hours
+    assert hot["door"] == 1.0 and hot["inlet_c"] > cfg.setpoint_c + 5
+    apply(DemoFault("door_open", 0, 0, 60), False, [site], CuttableTransport())
+    apply(DemoFault("cooling_failure", 0, 0, 60), False, [site], CuttableTransport())
+    back = site.step(t + timedelta(minutes=6))
+    assert back["door"] == 0.0 and abs(back["inlet_c"] - cfg.setpoint_c) < 3
+
+
+def test_demo_fleet_checks_the_scenario_before_starting(tmp_path: Path) -> None:
+    broken = tmp_path / "scenario.yaml"
+    broken.write_text("name: x\njurisdictions: []\n")
+    r = CliRunner().invoke(app, ["demo-fleet", str(broken), "--workdir", str(tmp_path / "wd")])
+    assert r.exit_code == 2 and "problem" in r.output
+    assert not (tmp_path / "wd").exists()  # nothing was started
+    r = CliRunner().invoke(
+        app, ["demo-fleet", "melbourne", "--faults", "meteor:0@1+1", "--workdir", str(tmp_path / "w2")]
+    )
+    assert r.exit_code == 2 and "unknown fault 'meteor'" in r.output
+    assert not (tmp_path / "w2").exists()
+
+
+@pytest.mark.slow
+def test_demo_fleet_injects_faults_and_recovers(tmp_path: Path) -> None:
+    from microdc.demo.fleet import ControlPlaneThread, create_admin, run_fleet
+
+    db = f"sqlite:///{tmp_path / 'cp.db'}"
+    token = create_admin(db)
+    cp = ControlPlaneThread(db, settings={"enroll_burst": 20, "heartbeat_interval_s": 30}).start()
+    try:
+        faults = parse_schedule("door_open:0@3+8,uplink_cut:1@3+8", 2)
+        result = asyncio.run(
+            run_fleet(MELBOURNE / "scenario.yaml", 2, workdir=tmp_path, duration_s=22, server_url=cp.url,
+                      admin_token=token, poll_s=1.0, flush_s=2.0, faults=faults)
+        )  # fmt: skip
+        alarms = httpx.get(f"{cp.url}/api/v1/alarms", headers={"Authorization": f"Bearer {token}"}).json()
+    finally:
+        cp.stop()
+    a, b = result.sites
+    assert any(x["kind"] == "door_open" and x["site_id"] == a for x in alarms), alarms
+    assert [line.split(": ", 1)[1] for line in result.fault_log] == [
+        f"start door open at {a} for 8 s",
+        f"start uplink cut at {b} for 8 s",
+        f"end door open at {a} for 8 s",
+        f"end uplink cut at {b} for 8 s",
+    ]
+    assert result.per_site[b]["counters"].get("readings_acked", 0) > 0  # delivered after the link returned
+    assert result.per_site[b]["pending_readings"] == 0
