@@ -80,6 +80,13 @@ def simulate(
         "fluid", "--mode", help="fluid (scale) or requests (discrete-event ground truth)"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
+    replicas: int = typer.Option(
+        1,
+        "--replicas",
+        min=1,
+        help="Run N seeds (--seed, --seed+1, …) in one pass; writes OUT/replica-<seed>/summary.json and "
+        "events.json per replica and OUT/replicas.json (no time series)",
+    ),
 ) -> None:
     """Simulate a plan: demand, queueing latency, power, cooling, carbon, cost and faults over time."""
     from microdc.sim import SimConfig, SimConfigError, load_faults, parse_step
@@ -120,8 +127,11 @@ def simulate(
             mode=mode,  # type: ignore[arg-type]
             progress=tick if progress else None,
         )
-        sim = Simulation.create(s, the_plan, cfg, sim_faults, plan_path=plan)
         out.mkdir(parents=True, exist_ok=True)
+        if replicas > 1:
+            _replicas(s, the_plan, cfg, sim_faults, plan, out, seed, replicas)
+            return
+        sim = Simulation.create(s, the_plan, cfg, sim_faults, plan_path=plan)
         if progress:
             with Progress(
                 TextColumn("[bold]simulating"),
@@ -144,6 +154,54 @@ def simulate(
     except OSError as exc:
         fail(f"cannot write {out}: {exc}")
     print_summary(result.summary, out)
+
+
+def _replicas(
+    s: Any, the_plan: Any, cfg: Any, sim_faults: Any, plan: Path, out: Path, seed: int, n: int
+) -> None:
+    """``--replicas N``: one summary per seed, and a table of the headline figures of all of them."""
+    from dataclasses import replace
+
+    from microdc.sim import simulate_replicas
+    from microdc.sim.output import OutputWriter
+
+    seeds = list(range(seed, seed + n))
+    with err_console.status(f"simulating {n} replicas"):
+        results = simulate_replicas(
+            s, the_plan, replace(cfg, progress=None), seeds=seeds, faults=sim_faults, plan_path=plan
+        )
+    rows = []
+    for sd, res in zip(seeds, results, strict=True):
+        d = out / f"replica-{sd}"
+        d.mkdir(parents=True, exist_ok=True)
+        OutputWriter.write_json(d, res.summary, res.events)
+        sm = res.summary
+        rows.append(
+            {
+                "seed": sd,
+                "energy_kwh": sm["energy_kwh"]["facility"],
+                "cost_total": sm["cost"]["total"],
+                "unserved_fraction": sm["unserved"]["fraction"],
+                "slo_violation_rate": sm["slo_violation_rate"],
+                "sovereignty_violations": sm["sovereignty_violations"],
+            }
+        )
+    import json
+
+    (out / "replicas.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    tab = Table(title=f"{n} replicas (seeds {seeds[0]}–{seeds[-1]})")
+    for col in ("seed", "energy kWh", "cost", "unserved", "SLO violation rate"):
+        tab.add_column(col, justify="right")
+    for r in rows:
+        tab.add_row(
+            str(r["seed"]),
+            f"{r['energy_kwh']:,.1f}",
+            f"{r['cost_total']:,.2f}",
+            f"{r['unserved_fraction']:.4%}",
+            f"{r['slo_violation_rate']:.4%}",
+        )
+    console.print(tab)
+    console.print(f"wrote {out}/replica-<seed>/summary.json, events.json and {out}/replicas.json")
 
 
 def register(app: typer.Typer) -> None:

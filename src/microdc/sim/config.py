@@ -42,13 +42,17 @@ class SimConfig:
       Poisson sampling noise of a step's request count (fluid mode; request mode realizes it).
     sampling_noise: fluid mode adds that Poisson noise; off (with noise_cv 0) every step carries exactly
       its mean load, as the plan's expected year does (docs/fidelity.md).
-    max_utilization: a queue serves at most this share of its capacity; the rest is unserved (shed).
+    max_utilization: a queue's M/M/c latency is taken at most at this utilization; arrivals beyond it
+      are served with the servers flat out, and what they cannot serve waits in a fluid backlog.
     throttle_speed: a throttled site's cores run at this share of their speed (and dynamic power).
     setpoint_inlet_c / throttle_inlet_c / shutdown_inlet_c: inlet air held by working cooling; ASHRAE
       A1 allowable maximum (throttle); the limit at which servers shut down.
     uplink_gbps: backhaul bandwidth that drains an MDC's sync backlog.
     max_atoms / atom_tolerance_ms: latency mixture resolution (see sim.latency).
-    request_timeout_s: request mode: a request waiting longer than this is dropped (unserved).
+    request_timeout_s: a request waiting longer than this is dropped (unserved): request mode per
+      request, fluid mode from the backlog (at most servers × timeout requests wait).
+    block_steps: steps computed together between events (None: as many as keep each (steps × …) array
+      of a block within ``block_elements`` numbers). Results are identical for every block size.
     """
 
     start: pd.Timestamp | None = None
@@ -70,6 +74,8 @@ class SimConfig:
     latency_grid_points: int = 48
     request_timeout_s: float = 30.0
     rows_per_group: int = 1_000_000
+    block_steps: int | None = None
+    block_elements: int = 2_000_000
     placer: PlacerConfig = field(default_factory=PlacerConfig)
     progress: ProgressCallback | None = None
 
@@ -86,5 +92,9 @@ class SimConfig:
             raise SimConfigError("throttle_speed must lie in (0, 1]")
         if not self.setpoint_inlet_c < self.throttle_inlet_c < self.shutdown_inlet_c:
             raise SimConfigError("need setpoint_inlet_c < throttle_inlet_c < shutdown_inlet_c")
+        if self.block_steps is not None and self.block_steps < 1:
+            raise SimConfigError("block_steps must be >= 1 (or None: chosen from the fleet size)")
+        if self.block_elements < 1:
+            raise SimConfigError("block_elements must be >= 1")
         if self.noise_cv < 0 or self.uplink_gbps <= 0 or self.max_atoms < 1:
             raise SimConfigError("noise_cv must be >= 0, uplink_gbps > 0 and max_atoms >= 1")

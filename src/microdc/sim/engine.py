@@ -1,13 +1,15 @@
 """The digital twin: step a plan through time with its demand, weather, grid carbon and faults.
 
-Per step (fluid mode, every quantity an array over sources, pieces, queues or targets):
+Per step (fluid mode, every quantity an array over sources, pieces, queues or targets; steps between
+two events are computed together as a block, see docs/simulator.md):
 
 1. events due at the step start apply (faults start or end; throttles, thermal shutdowns and empty
    batteries found during the previous step); what a fault displaces is re-placed by the online placer;
 2. arrival rates: each source's mean × its load profile × seeded noise;
 3. routing: the plan's pieces (primary assignments, or where the placer moved them) → per-queue rates,
-   a queue being one service at one target; a queue serves at most ``max_utilization`` of its capacity
-   and sheds the rest (unserved);
+   a queue being one service at one target; up to ``max_utilization`` of its capacity a queue serves
+   what arrives; beyond, its servers run flat out and the rest waits in a fluid backlog carried across
+   steps, dropped (unserved) once it would wait longer than ``request_timeout_s``;
 4. latency: M/M/c per queue + network RTT per piece, mixed per service (sim.latency);
 5. power: servers from utilization; cooling, UPS, distribution and misc from that hour's outdoor
    temperature (physics.site_power); cloud regions from cores used × watts per core × PUE; energy,
@@ -20,8 +22,10 @@ output, bit for bit.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,8 +50,18 @@ from microdc.policy import PolicyBook, tier_with_trust
 from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
 from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet, piece_transport, step_cost_lines
-from microdc.sim.latency import Atoms, RunAccumulator, StepLatency, build_atoms, step_latency
+from microdc.sim.latency import (
+    Atoms,
+    BlockLatency,
+    CurveSink,
+    RunAccumulator,
+    ServiceAtoms,
+    block_latency,
+    build_atoms,
+    service_atoms,
+)
 from microdc.sim.output import OutputWriter, build_summary
+from microdc.sim.rows import rowcount as _rowcount
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -76,6 +90,36 @@ class _Event:
     action: str = field(compare=False)  # start | end | throttle | shutdown | battery_empty
     site: int = field(compare=False)
     fault: int = field(compare=False)  # index into faults (-1: none)
+
+
+#: What a replica does not share with the run it was made from (arrays copied, then evolved).
+_PER_RUN_STATE = (
+    "route",
+    "failed",
+    "link_cut",
+    "cooling_failed",
+    "grid_out",
+    "untrusted",
+    "throttled",
+    "shut_thermal",
+    "shut_battery",
+    "inlet",
+    "battery",
+    "backlog",
+    "last_pue",
+    "q_backlog",
+    "lost_v",
+)
+
+
+@dataclass
+class _Member:
+    """One replica in a pass: its simulation (own noise, state and counters) and its outputs."""
+
+    sim: Simulation
+    writer: OutputWriter
+    acc: RunAccumulator
+    totals: _Totals
 
 
 @dataclass
@@ -219,6 +263,9 @@ class Simulation:
         self._cause: dict[int, int] = {}  # site -> fault behind its current thermal/battery chain
         self.sovereignty_violations = 0
         self.security_violations = 0
+        self.lost_v = np.zeros(len(self.services))  # backlogged requests lost with their queue
+        self.q_backlog: FloatArray = np.zeros(0)  # fluid backlog per queue (requests)
+        self._q_keys: IntArray = np.zeros(0, dtype=np.int64)  # target × services + service per queue
         self._reroute()
 
     @staticmethod
@@ -309,6 +356,17 @@ class Simulation:
         self.q_target = (uniq // v_n).astype(np.int64)
         self.q_service = (uniq % v_n).astype(np.int64)
         nq = uniq.size
+        # The fluid backlog stays with its queue (same target and service) while the target is alive;
+        # what waited on a queue that is gone or dead is lost (counted unserved in the next step).
+        backlog = np.zeros(nq)
+        if self.q_backlog.size:
+            pos = np.clip(np.searchsorted(self._q_keys, uniq), 0, self._q_keys.size - 1)
+            kept = (self._q_keys[pos] == uniq) & self.alive[self.q_target]
+            backlog = np.where(kept, self.q_backlog[pos], 0.0)
+            self.lost_v = self.lost_v + np.bincount(self._q_keys % v_n, self.q_backlog, minlength=v_n)
+            self.lost_v = self.lost_v - np.bincount(self.q_service, backlog, minlength=v_n)
+        self._q_keys = uniq
+        self.q_backlog = backlog
         # Servers (cores) per site queue: the site's cores shared in proportion to the peak core needs
         # of what it hosts; at least one each.
         need = np.bincount(self.p_queue[routed], weights=self.table.demand[routed, 0], minlength=nq)
@@ -339,6 +397,7 @@ class Simulation:
             max_atoms=self.cfg.max_atoms,
             tolerance_ms=self.cfg.atom_tolerance_ms,
         )
+        self.by_service: ServiceAtoms = service_atoms(self.atoms, len(self.services))
         rows = np.flatnonzero(routed)
         at = self.route[rows]
         self.p_illegal_sov = np.zeros(self.route.size, dtype=bool)
@@ -555,216 +614,409 @@ class Simulation:
 
     # ------------------------------------------------------------------------------------ the run
 
-    def rates(self, k: int) -> FloatArray:
-        """Arrival rate per demand source in step k (req/s), seeded noise included."""
-        base = self.d_mean * self.profile[:, k][self.d_profile]
-        z = self.rng_noise.standard_normal(base.size)
+    def rates_block(self, k0: int, k1: int) -> FloatArray:
+        """Arrival rate per demand source in steps k0..k1-1 (steps × sources, req/s), seeded noise
+        included: the same numbers, bit for bit, as drawing them one step at a time."""
+        base = self.d_mean * self.profile[self.d_profile, k0:k1].T
+        z = self.rng_noise.standard_normal(base.shape)
         if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
             var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
         else:
             var = (self.cfg.noise_cv * base) ** 2
         return np.asarray(np.maximum(base + np.sqrt(var) * z, 0.0), dtype=np.float64)
 
+    def rates(self, k: int) -> FloatArray:
+        """Arrival rate per demand source in step k (req/s), seeded noise included."""
+        return self.rates_block(k, k + 1)[0]
+
+    def _block_len(self) -> int:
+        """Steps per block: the configured number, or as many as keep the largest (steps × …) array
+        of a block within ``block_elements`` (so memory per block is bounded whatever the fleet)."""
+        cfg = self.cfg
+        if cfg.block_steps is not None:
+            return cfg.block_steps
+        per_step = max(
+            2 * self.d_mean.size,
+            3 * self.p_mean.size,
+            8 * max(self.q_target.size, 1),
+            30 * self.n_targets,
+            2 * len(self.services) * self.by_service.width * (cfg.latency_grid_points + 4),
+        )
+        return max(1, cfg.block_elements // per_step)
+
+    def _block_end(self, k: int, replicas: int = 1) -> int:
+        """End (exclusive) of the block starting at step k: the next event splits it; while a thermal
+        or battery chain runs (its next event depends on this step's state) a block is one step."""
+        sites = ~self.fleet.is_cloud
+        if (sites & (self.cooling_failed > 0)).any() or (sites & (self.grid_out > 0) & self.alive).any():
+            return k + 1
+        end = min(self.n_steps, k + max(1, self._block_len() // replicas))
+        if self._events:
+            nxt = int(self.times.searchsorted(self._events[0].time, side="left"))
+            end = min(end, max(nxt, k + 1))
+        return end
+
     def run(self, out_dir: Path | None = None, *, keep_frames: bool = False) -> SimResult:
+        return self._run_members([self], [out_dir], keep_frames=keep_frames)[0]
+
+    def replica(self, seed: int) -> Simulation:
+        """This run with another seed, sharing everything the seed does not change (fleet, series,
+        routing); only for runs without faults (whose draws and re-placements depend on the seed)."""
+        if self.faults:
+            raise ValueError("a replica shares its fault schedule; build one Simulation per seed instead")
+        twin = copy.copy(self)
+        twin.cfg = replace(self.cfg, seed=seed)
+        seeds = np.random.SeedSequence(seed).spawn(3)
+        twin.rng_noise, twin.rng_faults, twin.rng_requests = (np.random.default_rng(x) for x in seeds)
+        for name in _PER_RUN_STATE:
+            setattr(twin, name, getattr(self, name).copy())
+        twin.event_log = []
+        twin._events = []
+        twin._cause = {}
+        twin.sovereignty_violations = twin.security_violations = 0
+        return twin
+
+    def _run_members(
+        self, sims: list[Simulation], out_dirs: list[Path | None], *, keep_frames: bool = False
+    ) -> list[SimResult]:
+        """Run ``sims`` (this one and its replicas) in one pass: each block's steps of every replica are
+        stacked as rows of the same arrays; state, totals and outputs stay per replica."""
         f = self.fleet
         cfg = self.cfg
         n, v_n = self.n_targets, len(self.services)
-        writer = OutputWriter(
-            out_dir, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames
-        )
-        acc = RunAccumulator(v_n)
-        totals = _Totals(n, v_n)
-        speed_throttle = cfg.throttle_speed
-        mu_v = 1.0 / self.v_cpu
-        sites = ~f.is_cloud
-        for k in range(self.n_steps):
-            t = self.times[k]
-            self._apply_events(k, t)
-            lam_d = self.rates(k)
-            lam_w = lam_d[self.p_demand] * self.p_fraction
-            lam_r = lam_w[self.r_idx]
-            nq = self.q_target.size
-            lam_q = _bincount(self.r_queue, lam_r, nq)
-            speed = np.where(self.throttled[self.q_target], speed_throttle, 1.0)
-            mu_q = mu_v[self.q_service] * speed
-            servers = self.q_servers
-            if self.q_cloud.any():
-                need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
-                # pooled on at least the smallest server's cores, as the planner's latency assumes
-                servers = np.where(self.q_cloud, np.maximum(self.min_pool_cores, np.ceil(need)), servers)
-            cap_q = cfg.max_utilization * servers * mu_q
-            # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
-            # this keeps the twin honest when it cannot)
-            cap_q = np.where(self.alive[self.q_target], cap_q, 0.0)
-            served_q, keep_q, busy_q, latency = self._serve(k, lam_w, lam_q, mu_q, servers, cap_q, acc)
-            keep_r = keep_q[self.r_queue]
-            served_r = lam_r * keep_r
-            served_v = _bincount(self.r_service, served_r, v_n)
-            offered_v = _bincount(self.p_service, lam_w, v_n) + _bincount(
-                self.d_service, lam_d * self.d_uncovered, v_n
+        members = [
+            _Member(
+                sim,
+                OutputWriter(out, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames),
+                RunAccumulator(v_n),
+                _Totals(n, v_n),
             )
-            unserved_v = np.maximum(offered_v - served_v, 0.0)
-
-            # --- per target: load, utilization, power -------------------------------------------------
-            alive = self.alive
-            load = _bincount(self.q_target, served_q, n)
-            busy = _bincount(self.q_target, busy_q, n)
-            util = np.where(sites, np.minimum(busy / np.maximum(f.cores, 1e-9), 1.0), 0.0)
-            cloud_need = np.where(
-                self.q_cloud, served_q * self.v_cpu[self.q_service] / self.v_util[self.q_service], 0.0
-            )
-            cloud_cores = _bincount(self.q_target, cloud_need, n)
-            util = np.where(
-                f.is_cloud, np.where(cloud_cores > 0, busy / np.maximum(cloud_cores, 1e-9), 0.0), util
-            )
-            u_eff = util * np.where(self.throttled, speed_throttle, 1.0)
-            if cfg.power_curve == "linear":
-                per_server = server_power.server_power_linear_w(u_eff, f.idle_w, f.peak_w)
-            else:
-                per_server = server_power.server_power_specpower_w(u_eff, f.idle_w, f.peak_w)
-            it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
-            it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
-            outdoor = np.where(f.climate >= 0, self.outdoor[np.maximum(f.climate, 0), k], np.nan)
-            dew_point = np.where(f.climate >= 0, self.dew_point[np.maximum(f.climate, 0), k], np.nan)
-            cooling, ups, dist, misc = (np.zeros(n) for _ in range(4))
-            for module, idx in self.module_groups:
-                on = idx[alive[idx]]
-                if on.size == 0:
-                    continue
-                fp = module_power(it_w[on], outdoor[on], module, f.it_capacity_w[on], dew_point[on])
-                cooling[on], ups[on] = fp.cooling_w, fp.ups_loss_w
-                dist[on], misc[on] = fp.distribution_loss_w, fp.misc_w
-            cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
-            cooling = np.where(f.is_cloud, it_w * (f.cloud_pue - 1.0), cooling)
-            total = it_w + cooling + ups + dist + misc
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pue = np.where(it_w > 0, total / np.where(it_w > 0, it_w, 1.0), np.nan)
-            self.last_pue = np.where(np.isfinite(pue), pue, self.last_pue)
-            intensity = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k], 0.0)
-            energy = total * self.step_h / 1000.0
-            carbon = energy * intensity
-
-            # --- inlet temperature, battery, sync backlog ------------------------------------------
-            inlet_now = self.inlet.copy()
-            self._thermal(k, t, it_w, outdoor, alive)
-            self._battery(t, total, alive)
-            gen = np.where(sites & alive, _bincount(self.r_target, self.r_gen * keep_r, n), 0.0)
-            link_ok = (self.link_cut == 0) & alive
-            pool = self.backlog + gen
-            synced = np.where(link_ok, np.minimum(pool, cfg.uplink_gbps / 8.0 * self.step_s), 0.0)
-            self.backlog = np.where(sites, pool - synced, 0.0)
-
-            # --- services, costs, checks -------------------------------------------------------------
-            with np.errstate(divide="ignore", invalid="ignore"):
-                viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
-            slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (
-                served_v <= 0
-            )
-            slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
-            if self.r_illegal_sov.size:
-                self.sovereignty_violations += int(np.count_nonzero(served_r[self.r_illegal_sov] > 0))
-            if self.r_illegal_tier.size:
-                self.security_violations += int(np.count_nonzero(served_r[self.r_illegal_tier] > 0))
-            # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
-            # vs the module's envelope, memory reserved by the pieces serving there vs the site's memory.
-            totals.grid_cap.add(total, f.grid_power_w)
-            totals.module_kw.add(it_w, f.module_it_w)
-            mem_used = _bincount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
-            totals.memory.add(mem_used, f.memory_gb)
-            totals.add_step(
-                self,
-                energy=energy,
-                parts=(it_w, cooling, ups, dist, misc, total),
-                carbon=carbon,
-                served_r=served_r,
-                unserved_v=unserved_v,
-                served_v=served_v,
-                synced=synced,
-                cloud_cores=cloud_cores,
-                violated=~slo_met,
-            )
-            unserved_req = float(unserved_v.sum()) * self.step_s
-            if unserved_req > 0:
-                for i, ft in enumerate(self.faults):
-                    if ft.active(t):
-                        self.impact[i].unserved_requests += unserved_req
-            writer.add_step(
-                time=t,
-                state=self.state_codes(),
-                load_rps=load,
-                utilization=util,
-                it_w=it_w,
-                cooling_w=cooling,
-                ups_loss_w=ups,
-                distribution_loss_w=dist,
-                misc_w=misc,
-                total_w=total,
-                pue=pue,
-                outdoor_c=outdoor,
-                inlet_c=inlet_now,
-                intensity=intensity,
-                carbon_g=carbon,
-                energy_kwh=energy,
-                backlog_gb=self.backlog,
-                p50=latency.p50_ms,
-                p95=latency.p95_ms,
-                p99=latency.p99_ms,
-                mean=latency.mean_ms,
-                served=served_v,
-                unserved=unserved_v,
-                violation=viol,
-                slo_met=slo_met,
-            )
+            for sim, out in zip(sims, out_dirs, strict=True)
+        ]
+        k = 0
+        while k < self.n_steps:
+            for m in members:
+                m.sim._apply_events(k, self.times[k])
+            end = self._block_end(k, len(members))
+            self._run_block(k, end, members)
+            k = end
             if cfg.progress is not None:
-                cfg.progress(k + 1, self.n_steps)
-        frames = writer.close()
-        summary = build_summary(self, totals, self._latency_totals(acc))
-        if out_dir is not None:
-            writer.write_json(out_dir, summary, self.event_log)
-        return SimResult(
-            summary=summary,
-            events=self.event_log,
-            out_dir=out_dir,
-            timeseries=frames[0] if frames else None,
-            service_latency=frames[1] if frames else None,
+                cfg.progress(k, self.n_steps)
+        results = []
+        for m, out_dir in zip(members, out_dirs, strict=True):
+            frames = m.writer.close()
+            summary = build_summary(m.sim, m.totals, m.sim._latency_totals(m.acc))
+            if out_dir is not None:
+                m.writer.write_json(out_dir, summary, m.sim.event_log)
+            results.append(
+                SimResult(
+                    summary=summary,
+                    events=m.sim.event_log,
+                    out_dir=out_dir,
+                    timeseries=frames[0] if frames else None,
+                    service_latency=frames[1] if frames else None,
+                )
+            )
+        return results
+
+    def _run_block(self, k0: int, k1: int, members: list[_Member]) -> None:
+        """Steps k0..k1-1 with the fleet as it is (no event in between), every quantity an array of
+        rows × sources, pieces, queues or targets, a row being one step of one replica."""
+        f = self.fleet
+        cfg = self.cfg
+        n, v_n, b = self.n_targets, len(self.services), k1 - k0
+        n_rows = b * len(members)
+        sites = ~f.is_cloud
+        if len(members) == 1:
+            lam_d = self.rates_block(k0, k1)
+            acc: RunAccumulator | CurveSink = members[0].acc
+        else:
+            lam_d = np.concatenate([m.sim.rates_block(k0, k1) for m in members])
+
+            def acc(row0: int, grid: FloatArray, surv: FloatArray, req: FloatArray, mean: FloatArray) -> None:
+                for i in range(row0 // b, (row0 + surv.shape[0] - 1) // b + 1):
+                    sl = slice(max(i * b - row0, 0), min((i + 1) * b - row0, surv.shape[0]))
+                    members[i].acc.add_block(grid[sl], surv[sl], req[sl], mean[sl])
+
+        lam_w = lam_d[:, self.p_demand] * self.p_fraction
+        lam_r = lam_w[:, self.r_idx]
+        nq = self.q_target.size
+        lam_q = _rowcount(self.r_queue, lam_r, nq)
+        speed = np.where(self.throttled[self.q_target], cfg.throttle_speed, 1.0)
+        mu_q = (1.0 / self.v_cpu)[self.q_service] * speed
+        servers = np.broadcast_to(self.q_servers, (n_rows, nq))
+        if self.q_cloud.any():
+            need = lam_q * self.v_cpu[self.q_service] / self.v_util[self.q_service]
+            # pooled on at least the smallest server's cores, as the planner's latency assumes
+            servers = np.where(self.q_cloud, np.maximum(self.min_pool_cores, np.ceil(need)), servers)
+        cap_q = cfg.max_utilization * servers * mu_q
+        # a dead site serves nothing, whatever is still routed to it (the placer moves work off it;
+        # this keeps the twin honest when it cannot)
+        cap_q = np.where(self.alive[self.q_target], cap_q, 0.0)
+        if cfg.mode == "fluid":
+            full_q = np.where(self.alive[self.q_target], servers * mu_q, 0.0)
+            avail_q, wait_ms, grown = self._backlog_block(members, b, lam_q, cap_q, full_q)
+        else:  # request mode keeps its own queues
+            avail_q, wait_ms, grown = None, None, np.zeros((n_rows, nq))
+        served_q, keep_q, busy_q, latency = self._serve_block(
+            k0, lam_w, lam_q, mu_q, servers, cap_q, acc, avail_q=avail_q, wait_ms=wait_ms
         )
+        keep_r = keep_q[:, self.r_queue]
+        served_r = lam_r * keep_r
+        served_v = _rowcount(self.r_service, served_r, v_n)
+        offered_v = _rowcount(self.p_service, lam_w, v_n) + _rowcount(
+            self.d_service, lam_d * self.d_uncovered, v_n
+        )
+        # unserved: what the plan leaves uncovered, pieces without a target, and requests that timed
+        # out in a backlog (offered − served − backlog growth); lost backlogs count at a block's start
+        unserved_v = np.maximum(offered_v - served_v - _rowcount(self.q_service, grown, v_n), 0.0)
+        for i, m in enumerate(members):
+            if m.sim.lost_v.any():
+                unserved_v[i * b] += m.sim.lost_v / self.step_s
+                m.sim.lost_v = np.zeros(v_n)
+
+        # --- per target: load, utilization, power -------------------------------------------------
+        alive = self.alive
+        load = _rowcount(self.q_target, served_q, n)
+        busy = _rowcount(self.q_target, busy_q, n)
+        util = np.where(sites, np.minimum(busy / np.maximum(f.cores, 1e-9), 1.0), 0.0)
+        cloud_need = np.where(
+            self.q_cloud, served_q * self.v_cpu[self.q_service] / self.v_util[self.q_service], 0.0
+        )
+        cloud_cores = _rowcount(self.q_target, cloud_need, n)
+        util = np.where(
+            f.is_cloud, np.where(cloud_cores > 0, busy / np.maximum(cloud_cores, 1e-9), 0.0), util
+        )
+        u_eff = util * np.where(self.throttled, cfg.throttle_speed, 1.0)
+        if cfg.power_curve == "linear":
+            per_server = server_power.server_power_linear_w(u_eff, f.idle_w, f.peak_w)
+        else:
+            per_server = server_power.server_power_specpower_w(u_eff, f.idle_w, f.peak_w)
+        it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
+        it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
+        clim = np.maximum(f.climate, 0)
+        reps = (len(members), 1)
+        outdoor = np.tile(np.where(f.climate >= 0, self.outdoor[clim, k0:k1].T, np.nan), reps)
+        dew_point = np.tile(np.where(f.climate >= 0, self.dew_point[clim, k0:k1].T, np.nan), reps)
+        cooling, ups, dist, misc = (np.zeros((n_rows, n)) for _ in range(4))
+        for module, idx in self.module_groups:
+            on = idx[alive[idx]]
+            if on.size == 0:
+                continue
+            fp = module_power(it_w[:, on], outdoor[:, on], module, f.it_capacity_w[on], dew_point[:, on])
+            cooling[:, on], ups[:, on] = fp.cooling_w, fp.ups_loss_w
+            dist[:, on], misc[:, on] = fp.distribution_loss_w, fp.misc_w
+        cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
+        cooling = np.where(f.is_cloud, it_w * (f.cloud_pue - 1.0), cooling)
+        total = it_w + cooling + ups + dist + misc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pue = np.where(it_w > 0, total / np.where(it_w > 0, it_w, 1.0), np.nan)
+        intensity = np.tile(np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0), reps)
+        energy = total * self.step_h / 1000.0
+        carbon = energy * intensity
+        gen = np.where(sites & alive, _rowcount(self.r_target, self.r_gen * keep_r, n), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
+        slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
+        slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
+        mem_used = _rowcount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
+        times = self.times[k0:k1]
+        time_ns = np.asarray(times.as_unit("ns").asi8, dtype=np.int64)
+        unserved_all = unserved_v.sum(axis=1) * self.step_s
+        for i, m in enumerate(members):
+            sl = slice(i * b, (i + 1) * b)
+            ms, totals = m.sim, m.totals
+            finite = np.isfinite(pue[sl])
+            last = b - 1 - np.argmax(finite[::-1], axis=0)
+            ms.last_pue = np.where(finite.any(axis=0), pue[sl][last, np.arange(n)], ms.last_pue)
+            # --- inlet temperature, battery, sync backlog --------------------------------------
+            inlet_now = ms._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
+            if b == 1:
+                ms._battery(self.times[k0], total[sl][0], alive)
+            synced, backlog = ms._sync_block(gen[sl], alive)
+            # --- services, costs, checks ---------------------------------------------------------
+            if self.r_illegal_sov.size:
+                ms.sovereignty_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_sov] > 0))
+            if self.r_illegal_tier.size:
+                ms.security_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_tier] > 0))
+            # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT
+            # power vs the module's envelope, memory reserved by the pieces serving there vs the site's.
+            totals.grid_cap.add(total[sl], f.grid_power_w)
+            totals.module_kw.add(it_w[sl], f.module_it_w)
+            totals.memory.add(mem_used[sl], f.memory_gb)
+            totals.add_block(
+                ms,
+                energy=energy[sl],
+                parts=(it_w[sl], cooling[sl], ups[sl], dist[sl], misc[sl], total[sl]),
+                carbon=carbon[sl],
+                served_r=served_r[sl],
+                unserved_v=unserved_v[sl],
+                served_v=served_v[sl],
+                synced=synced,
+                backlog=backlog,
+                cloud_cores=cloud_cores[sl],
+                violated=~slo_met[sl],
+            )
+            unserved_req = unserved_all[sl]
+            if ms.faults and (unserved_req > 0).any():
+                for j, ft in enumerate(ms.faults):
+                    act = np.asarray(times >= ft.start) & (unserved_req > 0)
+                    if ft.end is not None:
+                        act &= np.asarray(times < ft.end)
+                    if act.any():
+                        imp = ms.impact[j]
+                        imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
+            m.writer.add_block(
+                times=time_ns,
+                state=np.broadcast_to(ms.state_codes(), (b, n)),
+                targets={
+                    "load_rps": load[sl],
+                    "utilization": util[sl],
+                    "it_w": it_w[sl],
+                    "cooling_w": cooling[sl],
+                    "ups_loss_w": ups[sl],
+                    "distribution_loss_w": dist[sl],
+                    "misc_w": misc[sl],
+                    "total_w": total[sl],
+                    "pue": pue[sl],
+                    "outdoor_c": outdoor[sl],
+                    "inlet_c": inlet_now,
+                    "carbon_intensity_g_per_kwh": intensity[sl],
+                    "carbon_g": carbon[sl],
+                    "energy_kwh": energy[sl],
+                    "sync_backlog_gb": backlog,
+                },
+                services={
+                    "p50_ms": latency.p50_ms[sl],
+                    "p95_ms": latency.p95_ms[sl],
+                    "p99_ms": latency.p99_ms[sl],
+                    "mean_ms": latency.mean_ms[sl],
+                    "served_rps": served_v[sl],
+                    "unserved_rps": unserved_v[sl],
+                    "slo_violation_fraction": viol[sl],
+                },
+                slo_met=slo_met[sl],
+            )
 
     def _latency_totals(self, acc: RunAccumulator) -> Any:
         """Run-level latency source for the summary (the request mode uses every request instead)."""
         return acc
 
-    def _serve(
+    def _serve_block(
         self,
-        k: int,
+        k0: int,
         lam_w: FloatArray,
         lam_q: FloatArray,
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
-        acc: RunAccumulator,
-    ) -> tuple[FloatArray, FloatArray, FloatArray, StepLatency]:
-        """Fluid queues: served rate, kept share and busy servers per queue, and the step's latency."""
-        served_q = np.minimum(lam_q, cap_q)
+        acc: RunAccumulator | CurveSink,
+        *,
+        avail_q: FloatArray | None = None,
+        wait_ms: FloatArray | None = None,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
+        """Fluid queues over a block: served rate, kept share and busy servers per step and queue, and
+        the block's latency. ``avail_q``: the served rate when a backlog decides it (servers flat out;
+        the M/M/c part of the latency is then taken at cap_q); ``wait_ms``: the backlog's mean extra
+        wait per step and queue (None: none)."""
+        served_q = np.minimum(lam_q, cap_q) if avail_q is None else avail_q
         with np.errstate(divide="ignore", invalid="ignore"):
             keep_q = np.where(lam_q > 0, served_q / np.where(lam_q > 0, lam_q, 1.0), 1.0)
-        pw_q = erlang_c(served_q, mu_q, servers) if served_q.size else np.zeros(0)
-        theta_q = servers * mu_q - served_q
+        in_queue = served_q if avail_q is None else np.minimum(served_q, cap_q)
+        pw_q = erlang_c(in_queue, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
+        theta_q = servers * mu_q - in_queue
         busy_q = served_q / mu_q
-        served_r = lam_w[self.r_idx] * keep_q[self.r_queue]
-        atom_w = _bincount(self.r_atom, served_r, self.atoms.size)
-        latency = step_latency(
+        served_r = lam_w[:, self.r_idx] * keep_q[:, self.r_queue]
+        atom_w = _rowcount(self.r_atom, served_r, self.atoms.size)
+        latency = block_latency(
             self.atoms,
+            self.by_service,
             atom_w,
             pw_q,
-            mu_q,
+            np.broadcast_to(mu_q, served_q.shape),
             theta_q,
-            len(self.services),
             self.v_slo_bound,
             acc,
             self.step_s,
             grid_points=self.cfg.latency_grid_points,
+            queue_wait_ms=wait_ms,
         )
         return served_q, keep_q, busy_q, latency
+
+    def _backlog_block(
+        self, members: list[_Member], b: int, lam_q: FloatArray, cap_q: FloatArray, full_q: FloatArray
+    ) -> tuple[FloatArray | None, FloatArray | None, FloatArray]:
+        """The fluid queue of each (target, service) across steps. Below ``cap_q`` (max_utilization of
+        the servers) a step serves what arrives; above it the servers run flat out (``full_q``) and what
+        they cannot serve waits, q_t = min(max(0, q_{t−1} + a_t − full_t), full · timeout): what would
+        wait longer than the request timeout is dropped (unserved), as in request mode. Returns per row
+        and queue: the served rate (None: every step below cap_q with nothing waiting, the common case,
+        computed as before), the backlog's mean extra wait (ms) and the backlog's growth (rate)."""
+        dt = self.step_s
+        grown = np.zeros_like(lam_q)
+        if not any(m.sim.q_backlog.any() for m in members) and bool((lam_q <= cap_q).all()):
+            return None, None, grown
+        served = np.minimum(lam_q, cap_q)
+        wait = np.zeros_like(lam_q)
+        limit = full_q * self.cfg.request_timeout_s  # requests that can wait at most the timeout
+        for i, m in enumerate(members):
+            q = m.sim.q_backlog
+            for j in range(i * b, (i + 1) * b):
+                over = (lam_q[j] > cap_q[j]) | (q > 0)
+                if not over.any():
+                    continue
+                avail = lam_q[j] + q / dt
+                out = np.where(over, np.minimum(avail, full_q[j]), served[j])
+                new = np.where(over, np.minimum((avail - out) * dt, limit[j]), 0.0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    wait[j] = np.where(full_q[j] > 0, 500.0 * (q + new) / full_q[j], 0.0)
+                served[j] = out
+                grown[j] = (new - q) / dt
+                q = new
+            m.sim.q_backlog = q
+        return served, wait, grown
+
+    def _thermal_block(
+        self, k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
+    ) -> FloatArray:
+        """Inlet temperature at the start of each step of the block (steps × targets); evolves it."""
+        sites = ~self.fleet.is_cloud
+        b = k1 - k0
+        rows = np.empty((b, self.n_targets))
+        if (sites & ((self.cooling_failed > 0) | ~alive)).any():  # warming or cooling down: step by step
+            for j in range(b):
+                rows[j] = self.inlet
+                self._thermal(k0 + j, self.times[k0 + j], it_w[j], outdoor[j], alive)
+            return rows
+        rows[0] = self.inlet
+        self.inlet = np.where(sites, self.cfg.setpoint_inlet_c, np.nan)
+        rows[1:] = self.inlet
+        return rows
+
+    def _sync_block(self, gen: FloatArray, alive: BoolArray) -> tuple[FloatArray, FloatArray]:
+        """Data synced to the cloud and the backlog left, per step and target: a fluid queue
+        q_t = max(0, q_{t-1} + gen_t − uplink) where the link is up, q_t = q_{t-1} + gen_t where not."""
+        sites = ~self.fleet.is_cloud
+        cap = self.cfg.uplink_gbps / 8.0 * self.step_s
+        link_ok = (self.link_cut == 0) & alive
+        synced = np.zeros_like(gen)
+        backlog = np.zeros_like(gen)
+        cut = np.flatnonzero(sites & ~link_ok)
+        if cut.size:  # nothing leaves: the backlog is the running sum
+            backlog[:, cut] = _running_rows(self.backlog[cut], gen[:, cut])
+        ok = link_ok & sites
+        clear = ok & (self.backlog == 0) & (gen <= cap).all(axis=0)
+        synced[:, clear] = gen[:, clear]  # everything made in a step leaves in it
+        busy = np.flatnonzero(ok & ~clear)
+        q = self.backlog[busy]
+        for j in range(gen.shape[0] if busy.size else 0):
+            pool = q + gen[j, busy]
+            sent = np.minimum(pool, cap)
+            q = pool - sent
+            synced[j, busy] = sent
+            backlog[j, busy] = q
+        self.backlog = backlog[-1].copy()
+        return synced, backlog
 
     def _thermal(
         self, k: int, t: pd.Timestamp, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
@@ -826,8 +1078,18 @@ class Simulation:
         self.battery[idx] = np.maximum(self.battery[idx] - drain, 0.0)
 
 
-def _bincount(idx: IntArray, weights: FloatArray, n: int) -> FloatArray:
-    return np.asarray(np.bincount(idx, weights=weights, minlength=n), dtype=np.float64)
+def _running_rows(start: FloatArray, rows: FloatArray) -> FloatArray:
+    """start + rows[0], then + rows[1], …: every partial sum (steps × …), added in step order."""
+    return np.cumsum(np.concatenate([np.asarray(start, dtype=np.float64)[None], rows]), axis=0)[1:]
+
+
+def _running(start: Any, rows: Any) -> Any:
+    """start + rows[0] + rows[1] + …, added in step order (so a total does not depend on how steps are
+    grouped into blocks)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.shape[0] == 0:
+        return start
+    return _running_rows(start, rows)[-1]
 
 
 class _Limit:
@@ -838,13 +1100,15 @@ class _Limit:
         self.worst = np.zeros(n)
 
     def add(self, used: FloatArray, limit: FloatArray) -> None:
+        """``used``: steps × targets."""
         over = used > limit * (1.0 + 1e-9)
-        self.steps += over
-        self.worst = np.where(over, np.maximum(self.worst, used - limit), self.worst)
+        self.steps += over.sum(axis=0)
+        excess = np.where(over, used - limit, -np.inf).max(axis=0)
+        self.worst = np.where(over.any(axis=0), np.maximum(self.worst, excess), self.worst)
 
 
 class _Totals:
-    """Run totals accumulated step by step (for summary.json)."""
+    """Run totals, accumulated block by block in step order (for summary.json)."""
 
     PARTS = ("it", "cooling", "ups_loss", "distribution_loss", "misc", "total")
 
@@ -868,7 +1132,7 @@ class _Totals:
         self.module_kw = _Limit(n)  # W of IT power over the module's max_it_kw
         self.memory = _Limit(n)  # GB reserved over the site's memory
 
-    def add_step(
+    def add_block(
         self,
         sim: Simulation,
         *,
@@ -879,33 +1143,37 @@ class _Totals:
         unserved_v: FloatArray,
         served_v: FloatArray,
         synced: FloatArray,
+        backlog: FloatArray,
         cloud_cores: FloatArray,
         violated: BoolArray,
     ) -> None:
+        """Add a block's steps (every argument steps × …); costs are priced by the planner's ledger
+        (sim.fleet.step_cost_lines), one step per row, and added in step order."""
         h = sim.step_h
-        self.energy_kwh += energy
+        self.energy_kwh = _running(self.energy_kwh, energy)
         for name, w in zip(self.PARTS, parts, strict=True):
-            self.parts_kwh[name] += w * (h / 1000.0)
-        self.carbon_g += carbon
-        step = step_cost_lines(
+            self.parts_kwh[name] = _running(self.parts_kwh[name], w * (h / 1000.0))
+        self.carbon_g = _running(self.carbon_g, carbon)
+        cost = step_cost_lines(
             sim, energy=energy, carbon=carbon, served_r=served_r, synced=synced, cloud_cores=cloud_cores
         )
-        for name, value in step.lines.items():
-            self.lines[name] += value
-        self.energy_cost += step.energy_cost
-        self.cloud_cost += (
-            step.lines["cloud_compute"] + step.lines["cloud_memory"] + step.lines["cloud_egress"]
+        lines = cost.lines
+        for name, per_step in lines.items():
+            self.lines[name] = float(_running(self.lines[name], per_step))
+        self.energy_cost = _running(self.energy_cost, cost.energy_cost)
+        cloud = lines["cloud_compute"] + lines["cloud_memory"] + lines["cloud_egress"]
+        self.cloud_cost = float(_running(self.cloud_cost, cloud))
+        network = lines["network_backhaul"] + lines["data_sync"] + lines["site_transport"]
+        self.network_cost = float(_running(self.network_cost, network))
+        self.transport_kwh = float(_running(self.transport_kwh, cost.transport_kwh))
+        self.synced_gb = float(_running(self.synced_gb, synced.sum(axis=1)))
+        self.served_requests = _running(self.served_requests, served_v * sim.step_s)
+        self.unserved_requests = _running(self.unserved_requests, unserved_v * sim.step_s)
+        self.violated_requests = _running(
+            self.violated_requests, np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0)
         )
-        self.network_cost += (
-            step.lines["network_backhaul"] + step.lines["data_sync"] + step.lines["site_transport"]
-        )
-        self.transport_kwh += step.transport_kwh
-        self.synced_gb += float(synced.sum())
-        self.served_requests += served_v * sim.step_s
-        self.unserved_requests += unserved_v * sim.step_s
-        self.violated_requests += np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0)
-        self.steps_violated += violated.astype(np.int64)
-        self.max_backlog_gb = max(self.max_backlog_gb, float(sim.backlog.max(initial=0.0)))
+        self.steps_violated += violated.sum(axis=0)
+        self.max_backlog_gb = max(self.max_backlog_gb, float(backlog.max(initial=0.0)))
 
 
 def simulate(
@@ -927,4 +1195,48 @@ def simulate(
     return sim.run(out_dir, keep_frames=keep_frames)
 
 
-__all__ = ["HOURS_PER_YEAR", "STATES", "SimResult", "Simulation", "simulate"]
+def simulate_replicas(
+    scenario: Scenario,
+    plan: Plan,
+    config: SimConfig | None = None,
+    *,
+    seeds: Sequence[int],
+    faults: FaultSpec | None = None,
+    out_dirs: Sequence[Path | None] | None = None,
+    plan_path: str | Path = "plan.json",
+    keep_frames: bool = False,
+) -> list[SimResult]:
+    """One run per seed of the same scenario and plan; result i is what ``simulate`` gives with
+    ``seed=seeds[i]`` (bit for bit). Fluid runs without faults share one pass: each block holds every
+    replica's steps as rows of the same arrays. With faults (whose random draws, re-placements and
+    thermal or battery chains differ per seed), or in request mode, the replicas run one after another
+    on one fleet. ``out_dirs[i]``: where replica i writes its files (None: nowhere)."""
+    cfg = config or SimConfig()
+    dirs: list[Path | None] = list(out_dirs) if out_dirs is not None else [None] * len(seeds)
+    if len(dirs) != len(seeds):
+        raise ValueError(f"{len(seeds)} seeds but {len(dirs)} output directories")
+    for d in dirs:
+        if d is not None:
+            d.mkdir(parents=True, exist_ok=True)
+    if not seeds:
+        return []
+    spec = faults or FaultSpec(())
+    if cfg.mode == "fluid" and not spec.faults and spec.random is None:
+        lead = Simulation(scenario, plan, replace(cfg, seed=seeds[0]), None, plan_path)
+        sims = [lead] + [lead.replica(s) for s in seeds[1:]]
+        return lead._run_members(sims, dirs, keep_frames=keep_frames)
+    fleet = build_fleet(scenario, plan, plan_path)
+    out: list[SimResult] = []
+    for seed, d in zip(seeds, dirs, strict=True):
+        one = replace(cfg, seed=seed)
+        if cfg.mode == "requests":
+            from microdc.sim.requests import RequestSimulation
+
+            sim: Simulation = RequestSimulation(scenario, plan, one, faults, plan_path)
+        else:
+            sim = Simulation(scenario, plan, one, faults, plan_path, fleet=fleet)
+        out.append(sim.run(d, keep_frames=keep_frames))
+    return out
+
+
+__all__ = ["HOURS_PER_YEAR", "STATES", "SimResult", "Simulation", "simulate", "simulate_replicas"]

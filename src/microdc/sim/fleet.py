@@ -26,6 +26,7 @@ from microdc.placement.online import (
 )
 from microdc.placement.plan import Plan
 from microdc.placement.problem import capital_recovery_factor
+from microdc.sim.rows import rowcount
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -245,12 +246,13 @@ def piece_transport(
 
 @dataclass(frozen=True)
 class StepCost:
-    """One step's cost lines (placement.ledger.LOAD_LINES), its energy bill per target (MDC energy at
-    its price plus the carbon price on all emissions) and its network electricity, kWh."""
+    """Cost lines (placement.ledger.LOAD_LINES) per step of a block, its energy bill per step and
+    target (MDC energy at its price plus the carbon price on all emissions) and its network
+    electricity per step, kWh."""
 
-    lines: dict[str, float]
+    lines: dict[str, FloatArray]
     energy_cost: FloatArray
-    transport_kwh: float
+    transport_kwh: FloatArray
 
 
 def step_cost_lines(
@@ -262,35 +264,35 @@ def step_cost_lines(
     synced: FloatArray,
     cloud_cores: FloatArray,
 ) -> StepCost:
-    """Price one twin step with the planner's ledger: the plan's expected year is the sum of these."""
+    """Price twin steps (every argument steps × …, one step a row) with the planner's ledger: the
+    plan's expected year is the sum of these."""
     f: SimFleet = sim.fleet
     eco = f.scenario.economics
     h, secs = sim.step_h, sim.step_s
+    b, n = energy.shape
     cp = eco.carbon_price_per_tonne
     site_energy = np.where(f.is_cloud, 0.0, ledger.energy_cost(energy, f.energy_price, carbon, cp))
     cloud_carbon = np.where(f.is_cloud, ledger.carbon_cost(carbon, cp), 0.0)
     c = sim.r_cloud
-    egress = req_gb = 0.0
+    egress = np.zeros(b)
+    req_gb = np.zeros(b)
     if c.size:
         svc = sim.r_service[c]
-        resp = np.bincount(
-            sim.r_target[c],
-            weights=ledger.gigabytes(served_r[c], sim.v_response_kb[svc], secs),
-            minlength=f.is_cloud.size,
-        )
-        egress = float(np.sum(resp * f.egress_per_gb))
-        req_gb = float(ledger.gigabytes(served_r[c], sim.v_payload_kb[svc], secs).sum())
+        resp = rowcount(sim.r_target[c], ledger.gigabytes(served_r[:, c], sim.v_response_kb[svc], secs), n)
+        egress = (resp * f.egress_per_gb).sum(axis=1)
+        req_gb = ledger.gigabytes(served_r[:, c], sim.v_payload_kb[svc], secs).sum(axis=1)
     carried_gb = ledger.gigabytes(served_r, sim.r_kb_both, secs)
-    synced_gb = float(synced.sum())
+    synced_gb = synced.sum(axis=1)
+    memory = float(np.sum(sim.cloud_memory_gb * f.price_per_gb_hour * h))
     lines = {
-        "site_energy": float(site_energy.sum()),
-        "cloud_compute": float(np.sum(cloud_cores * f.price_per_core_hour * h)),
-        "cloud_memory": float(np.sum(sim.cloud_memory_gb * f.price_per_gb_hour * h)),
+        "site_energy": site_energy.sum(axis=1),
+        "cloud_compute": (cloud_cores * f.price_per_core_hour * h).sum(axis=1),
+        "cloud_memory": np.full(b, memory),
         "cloud_egress": egress,
         "network_backhaul": req_gb * eco.network_price_per_gb,
-        "cloud_carbon": float(cloud_carbon.sum()),
-        "site_transport": float(np.sum(carried_gb * sim.r_transport_price)),
+        "cloud_carbon": cloud_carbon.sum(axis=1),
+        "site_transport": (carried_gb * sim.r_transport_price).sum(axis=1),
         "data_sync": synced_gb * eco.network_price_per_gb,
     }
-    kwh = float(np.sum(carried_gb * sim.r_transport_kwh)) + synced_gb * ledger.sync_kwh_per_gb(f.scenario)
+    kwh = (carried_gb * sim.r_transport_kwh).sum(axis=1) + synced_gb * ledger.sync_kwh_per_gb(f.scenario)
     return StepCost(lines=lines, energy_cost=site_energy + cloud_carbon, transport_kwh=kwh)

@@ -16,6 +16,7 @@ requests) onto a fixed fine log-spaced grid per service and inverted at the end 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,10 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 LEVELS = (0.50, 0.95, 0.99)
+
+#: Numbers per (steps × services × grid × atoms) array of the latency solve: small enough to stay in
+#: cache, which matters more than fewer numpy calls once a fleet has hundreds of atoms per service.
+CACHE_ELEMENTS = 65_536
 
 
 def sojourn_survival_density(
@@ -136,27 +141,97 @@ class StepLatency:
     over_slo: FloatArray  # fraction of served requests slower than the SLO bound
 
 
+def _quantize(x: FloatArray, quantum: float) -> FloatArray:
+    """x rounded to a multiple of ``quantum`` (a power of two), for |x| < 2^51 quanta: adding and
+    subtracting 1.5 · 2^52 quanta leaves exactly that rounding (two operations instead of three)."""
+    big = 1.5 * 2.0**52 * quantum
+    return np.asarray((x + big) - big, dtype=np.float64)
+
+
 class RunAccumulator:
-    """Request-weighted survival over the whole run, per service, on a fixed log grid (ms)."""
+    """Request-weighted survival over the whole run, per service, on a fixed log grid (ms).
+
+    Each step's survival curve (on its own grid) is interpolated in log space onto the accumulator's
+    points from its lowest grid point until its tail contributes less than half a quantum; the points
+    below its grid get the step's whole weight through a difference array. Every contribution is
+    rounded to a multiple of QUANTUM requests (QUANTUM_MEAN request·ms for the mean), so sums are exact
+    in floating point (below 2^53 quanta, about 3.5e13 requests) and do not depend on the order in
+    which steps are added: blocks of any size give the same run-level figures."""
+
+    QUANTUM = 2.0**-8
+    QUANTUM_MEAN = 1.0
 
     def __init__(self, n_services: int, lo_ms: float = 0.01, hi_ms: float = 1e6, points: int = 4000) -> None:
         self.x = np.geomspace(lo_ms, hi_ms, points)
-        self.surv = np.zeros((n_services, points))
+        self._log_lo = float(np.log(lo_ms))
+        self._log_step = float((np.log(hi_ms) - np.log(lo_ms)) / (points - 1))
+        self.surv_in = np.zeros((n_services, points))
+        self.below = np.zeros((n_services, points + 1))  # weight of steps whose grid starts above x[j]
         self.weight = np.zeros(n_services)
         self.mean_num = np.zeros(n_services)
 
-    def add(self, v: int, grid: FloatArray, surv: FloatArray, n_requests: float, mean_ms: float) -> None:
-        if n_requests <= 0:
+    @property
+    def surv(self) -> FloatArray:
+        """Σ requests × survival per service and accumulator point."""
+        above = np.cumsum(self.below[:, ::-1], axis=1)[:, ::-1]  # above[:, j] = Σ_{k >= j} below[:, k]
+        return np.asarray(self.surv_in + above[:, 1:], dtype=np.float64)
+
+    def add_block(
+        self, grid: FloatArray, surv: FloatArray, n_requests: FloatArray, mean_ms: FloatArray
+    ) -> None:
+        """Add every (step, service) of a block: grid and surv (B, V, G) on the block's quadratic grids,
+        n_requests and mean_ms (B, V)."""
+        n_v, g = surv.shape[1:]
+        q = self.QUANTUM
+        n_all = _quantize(np.where(np.isfinite(n_requests), n_requests, 0.0), q)
+        rows = np.flatnonzero(n_all.ravel() > 0)
+        if rows.size == 0:
             return
-        logs = np.log(np.maximum(surv, 1e-300))
-        vals = np.interp(self.x, grid, logs, left=0.0)
-        beyond = self.x > grid[-1]
-        if beyond.any() and grid.size >= 2 and grid[-1] > grid[-2]:
-            slope = (logs[-1] - logs[-2]) / (grid[-1] - grid[-2])
-            vals[beyond] = logs[-1] + min(slope, 0.0) * (self.x[beyond] - grid[-1])
-        self.surv[v] += n_requests * np.exp(vals)
-        self.weight[v] += n_requests
-        self.mean_num[v] += n_requests * mean_ms
+        vv = rows % n_v
+        nn = n_all.ravel()[rows]
+        gr = grid.reshape(-1, g)[rows]
+        with np.errstate(all="ignore"):
+            lg = np.log(np.maximum(surv.reshape(-1, g)[rows], 1e-300))
+            hi = gr[:, -1]
+            slope = (lg[:, -1] - lg[:, -2]) / (gr[:, -1] - gr[:, -2])
+            slope = np.where((gr[:, -1] > gr[:, -2]) & np.isfinite(slope), np.minimum(slope, 0.0), 0.0)
+            x_end = np.where(slope < 0, hi + (np.log(0.5 * q / nn) - lg[:, -1]) / slope, np.inf)
+        n_x = self.x.size
+        # Accumulator points per segment of each row's grid: segment i (i < G − 1) interpolates log S
+        # linearly between grid points i and i + 1; the last one is the exponential tail beyond hi.
+        edges = np.searchsorted(self.x, gr.ravel(), side="left").reshape(gr.shape)  # first x_j >= grid
+        j_end = np.maximum(np.searchsorted(self.x, np.maximum(x_end, hi), side="right"), edges[:, -1])
+        np.add.at(self.below, (vv, edges[:, 0]), nn)
+        np.add.at(self.weight, vv, nn)
+        qm = self.QUANTUM_MEAN
+        mean_w = _quantize(nn * np.nan_to_num(mean_ms.ravel()[rows]), qm)
+        np.add.at(self.mean_num, vv, mean_w)
+        with np.errstate(all="ignore"):
+            dx = np.diff(gr, axis=1)
+            seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
+        seg_slope = np.concatenate([seg_slope, slope[:, None]], axis=1)  # (rows, G)
+        seg_base = lg - gr * seg_slope  # log S = base + x · slope on the segment
+        seg_start = edges.ravel()
+        seg_count = np.diff(np.concatenate([edges, j_end[:, None]], axis=1), axis=1).ravel()
+        seg_row = np.repeat(np.arange(rows.size), g)
+        budget = 400_000
+        csum = np.cumsum(seg_count)
+        a = 0
+        while a < seg_count.size:  # chunks of segments with at most ``budget`` points
+            b = max(a + 1, int(np.searchsorted(csum, (csum[a - 1] if a else 0) + budget, side="right")))
+            cnt = seg_count[a:b]
+            total = int(cnt.sum())
+            if total:
+                seg = np.repeat(np.arange(a, b), cnt)
+                first = np.cumsum(cnt) - cnt
+                j = seg_start[seg] + (np.arange(total) - np.repeat(first, cnt))
+                vals = seg_base.ravel()[seg] + self.x[j] * seg_slope.ravel()[seg]
+                r = seg_row[seg]
+                contrib = _quantize(nn[r] * np.exp(np.minimum(vals, 0.0)), q)
+                self.surv_in += np.bincount(
+                    vv[r] * n_x + j, weights=contrib, minlength=self.surv_in.size
+                ).reshape(self.surv_in.shape)
+            a = b
 
     def quantile_ms(self, v: int, p: float) -> float:
         if self.weight[v] <= 0:
@@ -227,55 +302,274 @@ def step_latency(
     grid_points: int = 48,
     newton_steps: int = 3,
 ) -> StepLatency:
-    """Per-service p50/p95/p99, mean and share over the SLO bound for one step (see module doc)."""
-    nan = np.full(n_services, np.nan)
-    out = StepLatency(nan.copy(), nan.copy(), nan.copy(), nan.copy(), np.zeros(n_services))
-    if atoms.size == 0:
-        return out
-    with np.errstate(all="ignore"):
-        live = atom_w > 0
-        mean_t_ms = 1000.0 * (
-            np.where(theta_q > 0, pw_q / np.where(theta_q > 0, theta_q, 1.0), np.inf) + 1.0 / mu_q
+    """Per-service p50/p95/p99, mean and share over the SLO bound for one step (a block of one)."""
+    res = block_latency(
+        atoms,
+        service_atoms(atoms, n_services),
+        atom_w[None, :],
+        pw_q[None, :],
+        mu_q[None, :],
+        theta_q[None, :],
+        slo_bound_ms,
+        accumulator,
+        step_s,
+        grid_points=grid_points,
+        newton_steps=newton_steps,
+    )
+    return StepLatency(res.p50_ms[0], res.p95_ms[0], res.p99_ms[0], res.mean_ms[0], res.over_slo[0])
+
+
+# ------------------------------------------------------------------------------------ blocks of steps
+
+
+@dataclass(frozen=True)
+class ServiceAtoms:
+    """Each service's atoms as a padded (services × width) index table, for work over blocks of steps:
+    ``index[v, j]`` is an atom of service v where ``valid[v, j]``, else a harmless pad (atom 0)."""
+
+    index: IntArray
+    valid: npt.NDArray[np.bool_]
+
+    @property
+    def width(self) -> int:
+        return int(self.index.shape[1])
+
+
+def service_atoms(atoms: Atoms, n_services: int) -> ServiceAtoms:
+    count = np.bincount(atoms.service, minlength=n_services) if atoms.size else np.zeros(n_services, int)
+    width = max(1, int(count.max(initial=0)))
+    index = np.zeros((n_services, width), dtype=np.int64)
+    valid = np.zeros((n_services, width), dtype=bool)
+    if atoms.size:
+        order = np.argsort(atoms.service, kind="stable")
+        svc = atoms.service[order]
+        first = np.r_[0, np.cumsum(count)[:-1]]
+        pos = np.arange(order.size) - first[svc]
+        index[svc, pos] = order
+        valid[svc, pos] = True
+    return ServiceAtoms(index, valid)
+
+
+#: Receives a block's survival curves for run-level figures: (first row, grid, survival, requests, mean).
+CurveSink = Callable[[int, FloatArray, FloatArray, FloatArray, FloatArray], None]
+
+
+@dataclass
+class BlockLatency:
+    """Per-step, per-service results of a block (arrays of steps × services)."""
+
+    p50_ms: FloatArray
+    p95_ms: FloatArray
+    p99_ms: FloatArray
+    mean_ms: FloatArray
+    over_slo: FloatArray  # fraction of served requests slower than the SLO bound
+
+    @staticmethod
+    def empty(steps: int, n_services: int) -> BlockLatency:
+        nan = np.full((steps, n_services), np.nan)
+        return BlockLatency(nan.copy(), nan.copy(), nan.copy(), nan.copy(), np.zeros((steps, n_services)))
+
+
+def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Sum over the last axis in index order (a running sum): numpy's own sum may pair or reorder terms
+    depending on the array's shape, which would make a step's result depend on its block. (The mixture
+    itself is a matrix product per step and service, whose shape does not depend on the block.)"""
+    return np.cumsum(x, axis=-1)[..., -1]
+
+
+def _mixture(
+    x_ms: npt.NDArray[Any],
+    wn: npt.NDArray[Any],
+    rtt: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    *,
+    exact: bool,
+) -> tuple[FloatArray, FloatArray]:
+    """Mixture survival and density (per ms) at points x (B, V, P) over atoms (B, V, A); float32 unless
+    exact. Atoms with zero weight add exact zeros, so padding never changes a sum."""
+    dt: Any = np.float64 if exact else np.float32
+    c: list[Any] = [a.astype(dt, copy=False)[..., None, :] for a in (wn, rtt, pw, mu, th)]
+    wn_, rtt_, pw_, mu_, th_ = c
+    r = np.minimum(th_, mu_)
+    d = np.maximum(th_, mu_) - r
+    y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
+    y: Any = np.maximum(y_raw, dt(0.0))
+    w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
+    if not exact:  # the bracket grid: two transcendentals per point and atom, in place
+        xx = np.multiply(d, y)
+        e_d = np.exp(np.negative(xx))  # e^{-(R − r) y}
+        # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
+        # scalar code, several times slower than exp)
+        small = xx < dt(1e-2)
+        phi = np.where(small, 1 - xx * (dt(0.5) - xx / dt(6.0)), (1 - e_d) / np.where(small, dt(1.0), xx))
+        e_r = np.multiply(-r, y)
+        np.exp(e_r, out=e_r)
+        g = np.multiply(y, e_r)
+        g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
+        e_mu = np.where(mu_ <= th_, e_r, e_r * e_d)  # μ is r or R
+        g *= r
+        g += e_r
+        g *= pw_
+        e_mu *= 1 - pw_
+        g += e_mu
+        return np.asarray((g @ w_col)[..., 0], dtype=np.float64), np.zeros(x_ms.shape)
+    e_mu = np.exp(-mu_ * y)
+    e_r = np.exp(-r * y)
+    xx = np.maximum(d * y, dt(1e-12 if exact else 1e-6))
+    g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
+    surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
+    s_mix = np.asarray((surv @ w_col)[..., 0], dtype=np.float64)
+    dens = ((1 - pw_) * mu_ * e_mu + pw_ * th_ * mu_ * g) * (y_raw >= 0)
+    return s_mix, np.asarray((dens @ w_col)[..., 0], dtype=np.float64) / 1000.0
+
+
+def block_latency(
+    atoms: Atoms,
+    by_service: ServiceAtoms,
+    atom_w: FloatArray,
+    pw_q: FloatArray,
+    mu_q: FloatArray,
+    theta_q: FloatArray,
+    slo_bound_ms: FloatArray,
+    accumulator: RunAccumulator | CurveSink | None,
+    step_s: float,
+    *,
+    grid_points: int = 48,
+    newton_steps: int = 3,
+    row0: int = 0,
+    queue_wait_ms: FloatArray | None = None,
+) -> BlockLatency:
+    """Per-step, per-service p50/p95/p99, mean and share over the SLO bound for a block of steps:
+    ``atom_w`` is (steps × atoms), the queue parameters (steps × queues). Every step and service is
+    solved at once (grid bracket + safeguarded Newton, as the module doc says); each (step, service)
+    is computed on its own, so results do not depend on how steps are grouped into blocks."""
+    n_steps, n_v = atom_w.shape[0], by_service.index.shape[0]
+    if atoms.size == 0 or n_steps == 0:
+        return BlockLatency.empty(n_steps, n_v)
+    # Work in chunks of steps whose (steps × services × grid × atoms) arrays stay cache-sized.
+    chunk = max(1, CACHE_ELEMENTS // (n_v * grid_points * by_service.width))
+    if n_steps > chunk:
+        parts = [
+            block_latency(
+                atoms,
+                by_service,
+                atom_w[a : a + chunk],
+                pw_q[a : a + chunk],
+                mu_q[a : a + chunk],
+                theta_q[a : a + chunk],
+                slo_bound_ms,
+                accumulator,
+                step_s,
+                grid_points=grid_points,
+                newton_steps=newton_steps,
+                row0=row0 + a,
+                queue_wait_ms=None if queue_wait_ms is None else queue_wait_ms[a : a + chunk],
+            )
+            for a in range(0, n_steps, chunk)
+        ]
+        return BlockLatency(
+            *(
+                np.concatenate([getattr(x, f) for x in parts])
+                for f in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo")
+            )
         )
-        tails = 1.0 - np.array(LEVELS)
-        log_tails = np.log(tails)
-        shape = np.linspace(0.0, 1.0, grid_points) ** 2
-        for v in range(n_services):
-            sel = np.flatnonzero(live & (atoms.service == v))
-            if sel.size == 0:
-                continue
-            q = atoms.queue[sel]
-            w, rtt = atom_w[sel], atoms.rtt_ms[sel]
-            pw, mu, th = pw_q[q], mu_q[q], theta_q[q]
-            aset = _AtomSet(w, rtt, pw, mu, th)
-            out.mean_ms[v] = float(w @ (rtt + mean_t_ms[q]) / aset.total)
-            lo = float(rtt.min())
-            hi = float((rtt + sojourn_upper_ms(pw, mu, th, 1e-5)).max())
-            grid = lo + (hi - lo) * shape
-            s_grid = np.minimum.accumulate(np.clip(aset.survival(grid, exact=False)[0], 0.0, 1.0))
-            # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
-            k = np.clip(np.searchsorted(-s_grid, -tails, side="left"), 1, grid_points - 1)
-            a_x, b_x = grid[k - 1], grid[k]
-            la = np.log(np.maximum(s_grid[k - 1], 1e-300))
-            lb = np.log(np.maximum(s_grid[k], 1e-300))
-            t = np.where(la > lb, (la - log_tails) / np.where(la > lb, la - lb, 1.0), 0.5)
-            x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
-            lo_b, hi_b = a_x.copy(), b_x.copy()
-            bound = slo_bound_ms[v]
-            probe = np.isfinite(bound)
-            for it in range(newton_steps):
-                pts = np.append(x, bound) if (probe and it == 0) else x
-                s_all, d_all = aset.survival(pts, exact=True)
-                if probe and it == 0:
-                    out.over_slo[v] = float(s_all[-1])
-                s_x, d_x = s_all[: x.size], d_all[: x.size]
-                above = s_x > tails
-                lo_b = np.where(above, x, lo_b)
-                hi_b = np.where(above, hi_b, x)
-                nx = x + (s_x - tails) / d_x
-                bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
-                x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
-            out.p50_ms[v], out.p95_ms[v], out.p99_ms[v] = (float(z) for z in x)
-            if accumulator is not None:
-                accumulator.add(v, grid, s_grid, aset.total * step_s, out.mean_ms[v])
+    out = BlockLatency.empty(n_steps, n_v)
+    grid = np.zeros((n_steps, n_v, grid_points))
+    s_grid = np.ones((n_steps, n_v, grid_points))
+    n_req = np.zeros((n_steps, n_v))
+    for v in range(n_v):  # one service at a time: its own number of atoms, no padding
+        sel = by_service.index[v][by_service.valid[v]]
+        if sel.size == 0:
+            continue
+        res, g, s, nr = _solve(
+            atoms,
+            sel[None, :],
+            atom_w,
+            pw_q,
+            mu_q,
+            theta_q,
+            slo_bound_ms[v : v + 1],
+            step_s,
+            grid_points,
+            newton_steps,
+            queue_wait_ms,
+        )
+        for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
+            getattr(out, name)[:, v] = getattr(res, name)[:, 0]
+        grid[:, v], s_grid[:, v], n_req[:, v] = g[:, 0], s[:, 0], nr[:, 0]
+    if isinstance(accumulator, RunAccumulator):
+        accumulator.add_block(grid, s_grid, n_req, out.mean_ms)
+    elif accumulator is not None:
+        accumulator(row0, grid, s_grid, n_req, out.mean_ms)
     return out
+
+
+def _solve(
+    atoms: Atoms,
+    idx: IntArray,
+    atom_w: FloatArray,
+    pw_q: FloatArray,
+    mu_q: FloatArray,
+    theta_q: FloatArray,
+    slo_bound_ms: FloatArray,
+    step_s: float,
+    grid_points: int,
+    newton_steps: int,
+    queue_wait_ms: FloatArray | None,
+) -> tuple[BlockLatency, FloatArray, FloatArray, FloatArray]:
+    """The quantile solve for the services whose atoms are ``idx`` (services × atoms): results, and each
+    (step, service)'s grid, survival on it and requests, for the run-level accumulator."""
+    n_steps, n_v = atom_w.shape[0], idx.shape[0]
+    out = BlockLatency.empty(n_steps, n_v)
+    with np.errstate(all="ignore"):
+        q = atoms.queue[idx]  # (V, A)
+        rtt = np.broadcast_to(atoms.rtt_ms[idx], (n_steps, *idx.shape))
+        if queue_wait_ms is not None:  # a fluid backlog ahead of the queue delays all it serves
+            rtt = rtt + queue_wait_ms[:, q]
+        w = atom_w[:, idx]  # (B, V, A)
+        live = w > 0
+        total = _sum_atoms(w)  # (B, V)
+        has = total > 0
+        pw = np.where(live, pw_q[:, q], 0.0)
+        mu = np.where(live, mu_q[:, q], 1.0)
+        th = np.where(live, theta_q[:, q], 1.0)
+        mean_t = 1000.0 * (np.where(th > 0, pw / np.where(th > 0, th, 1.0), np.inf) + 1.0 / mu)
+        mean = _sum_atoms(np.where(live, w * (rtt + mean_t), 0.0)) / np.where(has, total, 1.0)
+        wn = w / np.where(has, total, 1.0)[..., None]
+        lo = np.where(has, np.where(live, rtt, np.inf).min(axis=-1), 0.0)
+        hi = np.where(live, rtt + sojourn_upper_ms(pw, mu, th, 1e-5), -np.inf).max(axis=-1)
+        hi = np.where(has, hi, 1.0)
+        shape = np.linspace(0.0, 1.0, grid_points) ** 2
+        grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
+        s_grid = _mixture(grid, wn, rtt, pw, mu, th, exact=False)[0]
+        s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
+        tails = 1.0 - np.array(LEVELS)
+        # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
+        k = np.clip((s_grid[..., None, :] > tails[:, None]).sum(axis=-1), 1, grid_points - 1)  # (B,V,L)
+        a_x = np.take_along_axis(grid, k - 1, axis=-1)
+        b_x = np.take_along_axis(grid, k, axis=-1)
+        la = np.log(np.maximum(np.take_along_axis(s_grid, k - 1, axis=-1), 1e-300))
+        lb = np.log(np.maximum(np.take_along_axis(s_grid, k, axis=-1), 1e-300))
+        t = np.where(la > lb, (la - np.log(tails)) / np.where(la > lb, la - lb, 1.0), 0.5)
+        x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
+        lo_b, hi_b = a_x.copy(), b_x.copy()
+        bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
+        probe = np.isfinite(bound)
+        for it in range(newton_steps):
+            pts = np.concatenate([x, np.where(probe, bound, 0.0)], axis=-1) if it == 0 else x
+            s_all, d_all = _mixture(pts, wn, rtt, pw, mu, th, exact=True)
+            if it == 0:
+                out.over_slo = np.where(has & probe[..., 0], s_all[..., -1], 0.0)
+            s_x, d_x = s_all[..., : tails.size], d_all[..., : tails.size]
+            above = s_x > tails
+            lo_b = np.where(above, x, lo_b)
+            hi_b = np.where(above, hi_b, x)
+            nx = x + (s_x - tails) / d_x
+            bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
+            x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
+        x = np.where(has[..., None], x, np.nan)
+        out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
+        out.mean_ms = np.where(has, mean, np.nan)
+    return out, grid, s_grid, np.where(has, total * step_s, 0.0)

@@ -115,69 +115,39 @@ class OutputWriter:
             + [("slo_met", pa.bool_())]
         )
 
-    def add_step(
+    def add_block(
         self,
         *,
-        time: pd.Timestamp,
+        times: npt.NDArray[np.int64],
         state: npt.NDArray[np.int64],
-        load_rps: FloatArray,
-        utilization: FloatArray,
-        it_w: FloatArray,
-        cooling_w: FloatArray,
-        ups_loss_w: FloatArray,
-        distribution_loss_w: FloatArray,
-        misc_w: FloatArray,
-        total_w: FloatArray,
-        pue: FloatArray,
-        outdoor_c: FloatArray,
-        inlet_c: FloatArray,
-        intensity: FloatArray,
-        carbon_g: FloatArray,
-        energy_kwh: FloatArray,
-        backlog_gb: FloatArray,
-        p50: FloatArray,
-        p95: FloatArray,
-        p99: FloatArray,
-        mean: FloatArray,
-        served: FloatArray,
-        unserved: FloatArray,
-        violation: FloatArray,
+        targets: dict[str, FloatArray],
+        services: dict[str, FloatArray],
         slo_met: npt.NDArray[np.bool_],
     ) -> None:
-        values = (
-            load_rps,
-            utilization,
-            it_w,
-            cooling_w,
-            ups_loss_w,
-            distribution_loss_w,
-            misc_w,
-            total_w,
-            pue,
-            outdoor_c,
-            inlet_c,
-            intensity,
-            carbon_g,
-            energy_kwh,
-            backlog_gb,
-        )
-        for name, v in zip(_TS_FLOATS, values, strict=True):
-            self.ts.cols[name].append(np.array(v, dtype=np.float64))
-        ns = int(time.value)
-        self.ts.times.append(ns)
-        self.ts.codes.append(state.astype(np.int64))
-        for name, v in zip(_LAT_FLOATS, (p50, p95, p99, mean, served, unserved, violation), strict=True):
-            self.lat.cols[name].append(np.array(v, dtype=np.float64))
-        self.lat.times.append(ns)
-        self.met.append(np.array(slo_met, dtype=bool))
-        if len(self.ts.times) >= self.steps_per_group:
-            self.flush()
+        """A block of steps: ``times`` (ns, steps), ``state`` and each of ``targets`` (steps × targets,
+        every timeseries column), each of ``services`` and ``slo_met`` (steps × services). Row groups
+        hold ``steps_per_group`` steps whatever the block length, so files do not depend on it."""
+        b, done = len(times), 0
+        while done < b:
+            end = min(b, done + self.steps_per_group - len(self.ts.times))
+            part = slice(done, end)
+            for name in _TS_FLOATS:
+                self.ts.cols[name].append(np.asarray(targets[name][part], dtype=np.float64))
+            self.ts.codes.append(np.asarray(state[part], dtype=np.int64))
+            self.ts.times.extend(int(x) for x in times[part])
+            for name in _LAT_FLOATS:
+                self.lat.cols[name].append(np.asarray(services[name][part], dtype=np.float64))
+            self.lat.times.extend(int(x) for x in times[part])
+            self.met.append(np.asarray(slo_met[part], dtype=bool))
+            done = end
+            if len(self.ts.times) >= self.steps_per_group:
+                self.flush()
 
     def _table_ts(self) -> pa.Table:
         n_steps, n = len(self.ts.times), len(self.targets)
         times = np.repeat(np.array(self.ts.times, dtype=np.int64), n)
         site_idx = np.tile(np.arange(n, dtype=np.int32), n_steps)
-        state_idx = np.concatenate(self.ts.codes).astype(np.int8)
+        state_idx = np.concatenate(self.ts.codes).ravel().astype(np.int8)
         arrays: list[pa.Array] = [
             pa.array(times, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
             pa.DictionaryArray.from_arrays(pa.array(site_idx), pa.array(self.targets, type=pa.string())),
@@ -185,7 +155,7 @@ class OutputWriter:
                 pa.array(state_idx), pa.array(list(STATE_NAMES), type=pa.string())
             ),
         ]
-        arrays += [pa.array(np.concatenate(self.ts.cols[c])) for c in _TS_FLOATS]
+        arrays += [pa.array(np.concatenate(self.ts.cols[c]).ravel()) for c in _TS_FLOATS]
         return pa.Table.from_arrays(arrays, schema=self._ts_schema)
 
     def _table_lat(self) -> pa.Table:
@@ -196,8 +166,8 @@ class OutputWriter:
             pa.array(times, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
             pa.DictionaryArray.from_arrays(pa.array(idx), pa.array(self.services, type=pa.string())),
         ]
-        arrays += [pa.array(np.concatenate(self.lat.cols[c])) for c in _LAT_FLOATS]
-        arrays.append(pa.array(np.concatenate(self.met)))
+        arrays += [pa.array(np.concatenate(self.lat.cols[c]).ravel()) for c in _LAT_FLOATS]
+        arrays.append(pa.array(np.concatenate(self.met).ravel()))
         return pa.Table.from_arrays(arrays, schema=self._lat_schema)
 
     def _write(self, name: str, table: pa.Table) -> None:

@@ -15,41 +15,78 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from microdc.model import Scenario
 from microdc.placement.plan import Plan
 from microdc.sim.config import SimConfig
 from microdc.sim.engine import FloatArray, Simulation
 from microdc.sim.faults import FaultSpec
-from microdc.sim.latency import LEVELS, RunAccumulator, StepLatency
+from microdc.sim.latency import LEVELS, BlockLatency, CurveSink, RunAccumulator, StepLatency
 
 
 class RequestTotals:
-    """Run-level latency from every request's latency (exact empirical quantiles)."""
+    """Run-level latency of every request, streamed into a fine log histogram per service: memory
+    stays flat however long the run (the exact list of latencies grew by about 2.6 GB per simulated
+    hour of eu-sovereign). Bins are ``1 + 1/BINS_PER_E`` wide (relative), so a quantile read with
+    log-linear interpolation inside its bin is within about 2·10⁻⁵ of the exact one; the mean is
+    exact. Histograms of two runs (or replicas) merge by adding counts."""
+
+    LO_MS = 1e-3
+    HI_MS = 1e8
+    BINS_PER_E = 25_000  # bins per factor e: relative bin width 4e-5
 
     def __init__(self, n_services: int) -> None:
-        self.parts: list[list[FloatArray]] = [[] for _ in range(n_services)]
+        self._log_lo = float(np.log(self.LO_MS))
+        n_bins = int(np.ceil((np.log(self.HI_MS) - self._log_lo) * self.BINS_PER_E)) + 2
+        self.counts = np.zeros((n_services, n_bins), dtype=np.int64)  # [0]: below LO, [-1]: above HI
         self.weight = np.zeros(n_services)
+        self.total_ms = np.zeros(n_services)
+
+    def _bin(self, x_ms: FloatArray) -> npt.NDArray[np.int64]:
+        pos = (np.log(np.maximum(x_ms, 1e-300)) - self._log_lo) * self.BINS_PER_E
+        return np.clip(np.floor(pos).astype(np.int64) + 1, 0, self.counts.shape[1] - 1)
+
+    def _edge(self, k: FloatArray | float) -> FloatArray:
+        """Lower edge (ms) of bin k (k may be fractional: log-linear inside a bin)."""
+        return np.asarray(np.exp(self._log_lo + (np.asarray(k) - 1.0) / self.BINS_PER_E), dtype=np.float64)
 
     def add(self, v: int, latencies_ms: FloatArray) -> None:
         if latencies_ms.size:
-            self.parts[v].append(latencies_ms)
+            bins, n = np.unique(self._bin(latencies_ms), return_counts=True)
+            self.counts[v, bins] += n
             self.weight[v] += latencies_ms.size
+            self.total_ms[v] += float(latencies_ms.sum())
 
-    def _all(self, v: int) -> FloatArray:
-        return np.concatenate(self.parts[v]) if self.parts[v] else np.zeros(0)
+    def merge(self, other: RequestTotals) -> None:
+        self.counts += other.counts
+        self.weight += other.weight
+        self.total_ms += other.total_ms
 
     def quantile_ms(self, v: int, p: float) -> float:
-        x = self._all(v)
-        return float(np.quantile(x, p)) if x.size else float("nan")
+        n = self.weight[v]
+        if n <= 0:
+            return float("nan")
+        cum = np.cumsum(self.counts[v])
+        target = p * n
+        k = int(np.searchsorted(cum, target, side="left"))
+        before = float(cum[k - 1]) if k > 0 else 0.0
+        inside = float(self.counts[v, k])
+        frac = (target - before) / inside if inside > 0 else 0.0
+        return float(self._edge(k + min(max(frac, 0.0), 1.0)))
 
     def mean_ms(self, v: int) -> float:
-        x = self._all(v)
-        return float(x.mean()) if x.size else float("nan")
+        return float(self.total_ms[v] / self.weight[v]) if self.weight[v] > 0 else float("nan")
 
     def fraction_over(self, v: int, x_ms: float) -> float:
-        x = self._all(v)
-        return float(np.mean(x > x_ms)) if x.size and np.isfinite(x_ms) else 0.0
+        n = self.weight[v]
+        if n <= 0 or not np.isfinite(x_ms):
+            return 0.0
+        k = int(self._bin(np.array([x_ms]))[0])
+        lo, hi = float(self._edge(k)), float(self._edge(k + 1))
+        share = (np.log(hi) - np.log(x_ms)) / (np.log(hi) - np.log(lo)) if hi > lo else 0.0
+        above = float(self.counts[v, k + 1 :].sum()) + float(self.counts[v, k]) * min(max(share, 0.0), 1.0)
+        return above / n
 
 
 class RequestSimulation(Simulation):
@@ -72,6 +109,37 @@ class RequestSimulation(Simulation):
         alive = self.alive
         self._heaps = {key: h for key, h in self._heaps.items() if key in live and alive[key[0]]}
 
+    def _serve_block(
+        self,
+        k0: int,
+        lam_w: FloatArray,
+        lam_q: FloatArray,
+        mu_q: FloatArray,
+        servers: FloatArray,
+        cap_q: FloatArray,
+        acc: RunAccumulator | CurveSink,
+        *,
+        avail_q: FloatArray | None = None,
+        wait_ms: FloatArray | None = None,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
+        """Requests are simulated one step after another (queues carry over), the block stacked."""
+        rows = [
+            self._serve(k0 + j, lam_w[j], lam_q[j], mu_q, servers[j], cap_q[j]) for j in range(lam_w.shape[0])
+        ]
+        lat = [r[3] for r in rows]
+        block = BlockLatency(
+            *(
+                np.array([getattr(x, f) for x in lat])
+                for f in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo")
+            )
+        )
+        return (
+            np.array([r[0] for r in rows]),
+            np.array([r[1] for r in rows]),
+            np.array([r[2] for r in rows]),
+            block,
+        )
+
     def _serve(
         self,
         k: int,
@@ -80,7 +148,6 @@ class RequestSimulation(Simulation):
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
-        acc: RunAccumulator,
     ) -> tuple[FloatArray, FloatArray, FloatArray, StepLatency]:
         rng = self.rng_requests
         dt = self.step_s
