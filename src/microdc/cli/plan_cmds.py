@@ -120,7 +120,18 @@ def plan(
     summary.add_row("status", f"{result.status} ({result.method})")
     summary.add_row("objective", _money(result.objective, result.currency) + " / year")
     summary.add_row("lower bound", _money(result.lower_bound or float("nan"), result.currency))
-    summary.add_row("gap", f"{result.gap:.4%}" if result.gap is not None else "—")
+    if result.unservable_penalty:
+        cur = result.currency
+        summary.add_row("cost the plan controls", _money(result.objective - result.unservable_penalty, cur))
+        summary.add_row(
+            "unservable penalty", _money(result.unservable_penalty, cur) + " (no legal target; constant)"
+        )
+    summary.add_row(
+        "gap",
+        (f"{result.gap:.4%}" + (" of the cost the plan controls" if result.unservable_penalty else ""))
+        if result.gap is not None
+        else "—",
+    )
     summary.add_row("solver time", f"{result.seconds:.2f} s")
     summary.add_row("MDCs built", f"{len(result.sites)} of {len(s.sites)} candidate sites")
     summary.add_row("redundancy", f"n+{result.n_plus}")

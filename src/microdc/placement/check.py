@@ -608,6 +608,12 @@ class _Checker:
                 f"demand is not allowed{why}; {fix}"
             )
 
+    def unservable(self, per_source: FloatArray) -> float:
+        """The part of the unserved penalty no plan can avoid: of demand with no legal, SLO-meeting target."""
+        left = np.flatnonzero(per_source > 0)
+        best = self.best_targets(left)
+        return float(sum(per_source[c] for c, (t, _) in zip(left.tolist(), best, strict=True) if t < 0))
+
     def best_targets(self, demands: IntArray) -> list[tuple[int, float]]:
         """For each demand, the legal, SLO-meeting target with the lowest p95 (-1 when there is none)."""
         s = self.s
@@ -707,8 +713,18 @@ class _Checker:
             (f * size.mean_rps[c] * req_kb * SECONDS_PER_YEAR / 1e6 * eco.network_price_per_gb).sum()
         )
         lines["cloud_carbon"] = float((f * billed * kwh_per_core * carbon).sum())
-        priced = float((size.mean_rps * eco.unserved_penalty_per_rps_year * self.declared).sum())
+        per_source = size.mean_rps * eco.unserved_penalty_per_rps_year * self.declared
+        priced = float(per_source.sum())
         lines["unserved_penalty"] = priced if self.allow else 0.0
+        unservable = self.unservable(per_source) if (self.allow or p.allow_unserved) else 0.0
+        if _differs(p.unservable_penalty, unservable, floor=COST_FLOOR * max(1.0, priced)):
+            self.field(
+                "unservable_penalty",
+                _money(p.unservable_penalty),
+                _money(unservable),
+                "recomputed",
+                " (the penalty of unserved demand no site or region may serve legally within its SLO)",
+            )
         scale = abs(sum(lines.values()) + dyn_lo)
         floor = COST_FLOOR * max(1.0, scale)
         recorded = dict(p.costs)
@@ -755,14 +771,14 @@ class _Checker:
                     f"objective {_money(total)} (a lower bound cannot exceed a feasible plan's cost)"
                 )
             if p.gap is not None:
-                gap = (total - p.lower_bound) / max(abs(total), 1e-9)
+                gap = (total - p.lower_bound) / max(abs(total - unservable), 1e-9)
                 if abs(p.gap - gap) > REL_TOL * max(1.0, abs(gap)):
                     self.field(
                         "gap",
                         f"{p.gap:.6g}",
                         f"{gap:.6g}",
                         "recomputed",
-                        " ((objective − lower_bound) / objective)",
+                        " ((objective − lower_bound) / (objective − unservable_penalty))",
                     )
 
     # -- the per-service latency summary ----------------------------------------------------------------

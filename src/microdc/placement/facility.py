@@ -324,15 +324,23 @@ class Solution:
     fixed_part: float = 0.0
     assignment_part: float = 0.0
     unserved_part: float = 0.0
+    #: The constant part of the objective: penalties of customers with no allowed facility at all. No
+    #: plan can change it, so the relative gap leaves it out (it would make any gap look small).
+    unservable_part: float = 0.0
     method: str = ""
     messages: list[str] = field(default_factory=list)
 
     @property
+    def controllable(self) -> float:
+        """The cost a plan can change: objective minus the unservable penalties."""
+        return self.objective - self.unservable_part
+
+    @property
     def gap(self) -> float:
-        """(objective - lower_bound) / max(|objective|, 1e-9); inf when there is no solution."""
+        """(objective - lower_bound) / max(|controllable cost|, 1e-9); inf when there is no solution."""
         if not np.isfinite(self.objective):
             return float("inf")
-        return max(0.0, (self.objective - self.lower_bound) / max(abs(self.objective), 1e-9))
+        return max(0.0, (self.objective - self.lower_bound) / max(abs(self.controllable), 1e-9))
 
     @property
     def open_facilities(self) -> list[int]:
@@ -360,6 +368,7 @@ class Solution:
             "fixed_cost": self.fixed_part,
             "assignment_cost": self.assignment_part,
             "unserved_cost": self.unserved_part,
+            "unservable_cost": self.unservable_part,
             "method": self.method,
         }
 
