@@ -19,7 +19,9 @@ from microdc.placement.milp import solve_milp
 from microdc.placement.planner import PlannerOptions, plan, solution_to_plan
 from microdc.placement.solve import solve_facility
 
-BERLIN_ONLY = "id,name,lat,lon,jurisdiction,security_tier,grid_power_kw,annual_cost\nberlin,B,52.52,13.40,DE,3,30,1\n"
+BERLIN_ONLY = (
+    "id,name,lat,lon,jurisdiction,security_tier,grid_power_kw,annual_cost\nberlin,B,52.52,13.40,DE,3,30,1\n"
+)
 
 
 def _partly_unservable(tiny_dir: Path):  # type: ignore[no-untyped-def]
