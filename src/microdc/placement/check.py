@@ -54,6 +54,7 @@ RULES: tuple[str, ...] = (
     "grid power cap",
     "redundancy",
     "unserved",
+    "split",
     "catalog size",
     "modules per site",
     "unknown id",
@@ -608,6 +609,23 @@ class _Checker:
                 f"demand is not allowed{why}; {fix}"
             )
 
+    # -- split limit ----------------------------------------------------------------------------------
+    def split(self) -> None:
+        """policies.max_serving_sites: a demand source's primary load on at most K distinct targets."""
+        k = self.s.policies.max_serving_sites
+        said = self.plan.max_serving_sites
+        if said is not None and said != k:
+            self.field("max_serving_sites", said, k, "the scenario's policies.max_serving_sites is")
+        prim = ~self.a_backup & (self.a_c >= 0) & (self.a_t >= 0) & (self.a_frac > 0)
+        pairs = np.unique(np.stack([self.a_c[prim], self.a_t[prim]]), axis=1)
+        n_targets = np.bincount(pairs[0], minlength=len(self.s.demand))
+        for c in np.flatnonzero(n_targets > k).tolist():
+            names = ", ".join(repr(self.t_name[t]) for t in pairs[1][pairs[0] == c].tolist())
+            self.add(
+                f"split: {self.s.demand[c].id!r} is served from {int(n_targets[c])} targets ({names}), more "
+                f"than policies.max_serving_sites = {k}"
+            )
+
     def unservable(self, per_source: FloatArray) -> float:
         """The part of the unserved penalty no plan can avoid: of demand with no legal, SLO-meeting target."""
         left = np.flatnonzero(per_source > 0)
@@ -830,6 +848,7 @@ class _Checker:
         self.capacity()
         self.redundancy()
         self.unserved()
+        self.split()
         self.costs()
         self.latency()
         return self.out

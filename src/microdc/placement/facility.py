@@ -66,6 +66,8 @@ class FacilityProblem:
     facility_names: tuple[str, ...] | None = None
     customer_names: tuple[str, ...] | None = None
     resource_names: tuple[str, ...] | None = None  # e.g. ("cores", "memory_gb"), for messages
+    #: At most this many facilities serve any one customer's primary load (0 = no limit).
+    max_targets: int = 0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -157,6 +159,8 @@ class FacilityProblem:
                 raise ValueError(f"resource_names has {len(self.resource_names)} entries, expected {n_r}")
             set_(self, "resource_names", tuple(self.resource_names))
 
+        if self.max_targets < 0:
+            raise ValueError(f"max_targets must be >= 0 (0 = no limit), got {self.max_targets}")
         # Costs where a pair is forbidden are ignored: store 0 so sums never see inf/NaN.
         cost = np.where(allowed, cost, 0.0)
         for name, arr in (
@@ -269,6 +273,13 @@ class FacilityProblem:
             out.append(f"forbidden pair used: {self.facility_label(f)} serves {self.customer_label(c)}")
         if np.any(x[~y] > tol):
             out.append("a closed facility serves a customer")
+        if self.max_targets:
+            n_targets = (x > tol).sum(axis=0)
+            for c in np.flatnonzero(n_targets > self.max_targets)[:5]:
+                out.append(
+                    f"{self.customer_label(c)} is served by {n_targets[c]} facilities "
+                    f"(at most {self.max_targets})"
+                )
         served = x.sum(axis=0) + u
         for c in np.flatnonzero(np.abs(served - 1) > tol)[:5]:
             out.append(f"{self.customer_label(c)} is served {served[c]:.6g} (expected 1)")

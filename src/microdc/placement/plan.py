@@ -84,6 +84,8 @@ class Plan(_Base):
     seconds: float
     currency: str
     n_plus: int
+    #: The split limit the plan was made under (policies.max_serving_sites); None in older plans.
+    max_serving_sites: int | None = None
     allow_unserved: bool = False
     #: Penalty (part of costs.unserved_penalty) of demand no site or region may legally serve within
     #: its SLO: a constant no plan can change, reported apart and left out of the relative gap.

@@ -341,6 +341,7 @@ def solution_to_plan(
         seconds=round(float(sol.seconds), 3),
         currency=s.economics.currency,
         n_plus=pp.facility.n_plus,
+        max_serving_sites=s.policies.max_serving_sites,
         allow_unserved=allow_unserved,
         costs=costs,
         sites=sites,

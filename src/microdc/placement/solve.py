@@ -5,6 +5,15 @@ reports its gap at the time limit.
 Customers with no allowed facility (demand nobody may legally serve within its SLO) are taken out
 before solving: their penalty is a constant no plan can change, so the solver's gap — and the gap the
 plan reports — is on the cost the planner controls (`Solution.unservable_part` carries the constant).
+
+Split limit (`max_targets` = K, the scenario's policies.max_serving_sites): the exact pipeline first
+solves the problem *without* the limit — aggregated, Lagrangian, HiGHS — which is a relaxation, so its
+bound is valid for the limited problem, and if every demand source of its plan has at most K serving
+targets that plan is optimal for the limited problem too. Otherwise the limited MILP (a binary
+"serves" indicator per pair, milp.py [S]) is solved on the original, un-aggregated sources: exact
+aggregation does not carry over, since two interchangeable sources may each be single-sourced from a
+different facility while their sum cannot. It is warm-started by a repair of the relaxed plan (its
+open facilities kept, the assignment re-solved under the limit), and the relaxed bound is kept.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import scipy.sparse as sp
 
 from microdc.placement.aggregate import aggregate_customers, expand_solution
 from microdc.placement.facility import FacilityProblem, Solution, make_solution
-from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp
+from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp, solve_restricted
 
 BIG = 1e15
 
@@ -174,7 +183,9 @@ def solve_facility(
         out = _put_back(whole, keep, None)
         out.seconds = time.perf_counter() - t0
         return out
-    original = problem = servable
+    limit = servable.max_targets
+    relaxed = replace(servable, max_targets=0) if limit else servable
+    original = problem = relaxed
     agg = aggregate_customers(problem)
     problem = agg.problem
     greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
@@ -189,4 +200,79 @@ def solve_facility(
     )
     sol.seconds = time.perf_counter() - t0
     expanded = expand_solution(original, agg, sol)
+    if limit:
+        expanded = _within_split_limit(servable, expanded, time_limit_s, mip_rel_gap, threads, hook, t0)
+        expanded.seconds = time.perf_counter() - t0
     return expanded if servable is whole else _put_back(whole, keep, expanded)
+
+
+def targets_per_customer(x: Matrix, tol: float = 1e-9) -> npt.NDArray[np.int64]:
+    """How many facilities serve a positive share of each customer."""
+    if sp.issparse(x):
+        return np.asarray((sp.csr_array(x) > tol).sum(axis=0)).ravel().astype(np.int64)
+    return np.asarray((np.asarray(x) > tol).sum(axis=0), dtype=np.int64)
+
+
+def _within_split_limit(
+    problem: FacilityProblem,
+    relaxed: Solution,
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    threads: int | None,
+    hook: Callable[[ProgressEvent], None],
+    t0: float,
+) -> Solution:
+    """The relaxed plan if it keeps the split limit; else the limited MILP, warm-started by a repair."""
+    if not np.isfinite(relaxed.objective):
+        return relaxed
+    k = problem.max_targets
+    over = int((targets_per_customer(relaxed.x) > k).sum())
+    if over == 0:
+        return relaxed
+
+    def left() -> float | None:
+        return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.05)
+
+    opened = np.flatnonzero(relaxed.open).astype(np.int64)
+    repair = solve_restricted(
+        problem,
+        time_limit_s=left(),
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        facilities=opened,
+        force_open=opened,
+        t0=t0,
+    )
+    start = repair if np.isfinite(repair.objective) else None
+    full = solve_restricted(
+        problem,
+        time_limit_s=left(),
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        warm_start=start,
+        progress=hook,
+        external_bound=relaxed.lower_bound,
+        t0=t0,
+    )
+    best = full
+    if start is not None and (not np.isfinite(full.objective) or start.objective < full.objective):
+        best = make_solution(
+            problem,
+            start.open,
+            start.x,
+            start.z,
+            start.unserved,
+            lower_bound=max(full.lower_bound, relaxed.lower_bound),
+            status="time_limit" if full.status != "optimal" else full.status,
+            nodes=full.nodes,
+            method=full.method,
+            messages=full.messages,
+        )
+    best.messages = [
+        *relaxed.messages,
+        *best.messages,
+        f"split limit {k}: the plan without it split {over} demand source(s) over more targets; "
+        "re-solved with a serves indicator per pair (bound of the unlimited plan kept)",
+    ]
+    best.method = f"{relaxed.method}+split-limit"
+    return best
