@@ -36,18 +36,20 @@ def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) ->
     cost = np.where(legal, pp.raw_cost[n_opt:], np.inf)
     reasons: dict[int, list[str]] = {}
     s = pp.scenario
-    for c in np.flatnonzero(unserved > 1e-9):
-        if not legal[:, c].any():
-            d = s.demand[c]
-            reasons[int(c)] = [
-                f"no cloud region may hold {d.data_class!r} data from {d.jurisdiction} "
-                f"(process_in={s.policy_for(d.data_class).process_in!r}); serving it from the cloud would "
-                "break the sovereignty rule"
-            ]
-            continue
-        f = n_opt + int(np.argmin(cost[:, c]))
-        x[f, c] += unserved[c]
-        unserved[c] = 0.0
+    left = unserved > 1e-9
+    nowhere = left & ~legal.any(axis=0)
+    for c in np.flatnonzero(nowhere).tolist():
+        d = s.demand[c]
+        reasons[c] = [
+            f"no cloud region may hold {d.data_class!r} data from {d.jurisdiction} "
+            f"(process_in={s.policy_for(d.data_class).process_in!r}); serving it from the cloud would "
+            "break the sovereignty rule"
+        ]
+    go = np.flatnonzero(left & ~nowhere)
+    if go.size:
+        f = n_opt + np.argmin(cost[:, go], axis=0)
+        x[f, go] += unserved[go]
+        unserved[go] = 0.0
     return reasons
 
 
@@ -136,6 +138,24 @@ def nearest(pp: PlanningProblem) -> Plan:
     return _finish(pp, open_, x, unserved, "nearest", t0, reasons, _slo_note(pp, x))
 
 
+def _capacity_gain(
+    saving: FloatArray, usage: FloatArray, capacity: FloatArray, rows: npt.NDArray[np.int64], chunk: int = 256
+) -> FloatArray:
+    """For each option in `rows`: the saving of its best customers by saving per core (ties by customer
+    order), taken while their cores fit — the capacity-aware estimate of the add step, whole rows at once."""
+    out = np.zeros(rows.size)
+    per_unit = np.maximum(usage, 1e-9)
+    for start in range(0, rows.size, chunk):
+        r = rows[start : start + chunk]
+        s = saving[r]
+        key = np.where(s > 0, -s / per_unit[None, :], np.inf)  # customers that save nothing go last
+        order = np.argsort(key, axis=1, kind="stable")
+        s_sorted = np.take_along_axis(s, order, axis=1)
+        used = np.cumsum(np.where(s_sorted > 0, usage[order], 0.0), axis=1)
+        out[start : start + chunk] = np.where(used <= capacity[r, None], s_sorted, 0.0).sum(axis=1)
+    return out
+
+
 def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
     t0 = time.perf_counter()
     fp = pp.facility
@@ -148,21 +168,16 @@ def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
     open_ = np.zeros(fp.n_facilities, bool)
     closed_groups: set[int] = set()
     site_cost = np.where(fp.allowed[:n_opt], fp.assign_cost[:n_opt], np.inf)
+    group = fp.group[:n_opt]
     for _ in range(max_rounds):
         saving = np.clip(current[None, :] - site_cost, 0.0, None)  # (F_opt, C)
-        # Capacity-aware estimate: each option takes its best customers until its cores are used.
-        per_core = saving / np.maximum(fp.usage[None, :, 0], 1e-9)
+        blocked = open_[:n_opt] | np.isin(group, list(closed_groups))
         best_gain = np.full(n_opt, -np.inf)
-        for f in range(n_opt):
-            if open_[f] or int(fp.group[f]) in closed_groups:
-                continue
-            idx = np.flatnonzero(saving[f] > 0)
-            if idx.size == 0:
-                continue
-            idx = idx[np.argsort(-per_core[f, idx])]
-            used = np.cumsum(fp.usage[idx, 0])
-            take = idx[used <= fp.capacity[f, 0]]
-            best_gain[f] = saving[f, take].sum() - fp.fixed_cost[f]
+        # Only an option whose whole saving beats its fixed cost can gain (the loop stops at gain <= 0).
+        rows = np.flatnonzero(~blocked & (saving.sum(axis=1) > fp.fixed_cost[:n_opt]))
+        best_gain[rows] = (
+            _capacity_gain(saving, fp.usage[:, 0], fp.capacity[:n_opt, 0], rows) - fp.fixed_cost[rows]
+        )
         f_best = int(np.argmax(best_gain))
         if best_gain[f_best] <= 0:
             break
