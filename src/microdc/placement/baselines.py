@@ -100,27 +100,33 @@ def cloud_only(pp: PlanningProblem) -> Plan:
 
 
 def _fill(pp: PlanningProblem, open_: BoolArray, order_cost: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Assign demand, largest first, to open legal site options by ascending `order_cost`, within capacity."""
+    """Assign demand, largest first, to open legal site options by ascending `order_cost`, within capacity.
+    Sequential by nature (each customer sees the room the larger ones left), but only over the open
+    options: their rows are cut out once, so each customer's step works on a handful of numbers."""
     fp = pp.facility
     n_opt = pp.n_sites_options
     x = np.zeros((fp.n_facilities, fp.n_customers))
     unserved = np.ones(fp.n_customers)
-    room = fp.capacity[:n_opt].copy()
+    opened = np.flatnonzero(open_[:n_opt])
+    room = fp.capacity[opened].copy()
     usage = fp.usage
-    ok = fp.allowed[:n_opt] & open_[:n_opt, None]
-    for c in np.argsort(-usage[:, 0], kind="stable"):
-        cands = np.flatnonzero(ok[:, c])
-        for f in cands[np.argsort(order_cost[cands, c], kind="stable")]:
+    ok_t = np.ascontiguousarray(fp.allowed[opened].T)  # (C, open) so a customer's row is contiguous
+    cost_t = np.ascontiguousarray(np.asarray(order_cost)[opened].T)
+    for c in np.argsort(-usage[:, 0], kind="stable").tolist():
+        cands = np.flatnonzero(ok_t[c])
+        if cands.size == 0:
+            continue
+        for k in cands[np.argsort(cost_t[c, cands], kind="stable")].tolist():
             if unserved[c] <= 1e-12:
                 break
             with np.errstate(divide="ignore", invalid="ignore"):
-                frac = np.where(usage[c] > 0, room[f] / usage[c], np.inf).min()
+                frac = np.where(usage[c] > 0, room[k] / usage[c], np.inf).min()
             take = float(min(unserved[c], max(frac, 0.0)))
             if take <= 1e-12:
                 continue
-            x[f, c] += take
+            x[opened[k], c] += take
             unserved[c] -= take
-            room[f] -= take * usage[c]
+            room[k] -= take * usage[c]
     return x, unserved
 
 
