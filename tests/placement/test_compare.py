@@ -76,3 +76,19 @@ def test_cli_prints_the_digest(lyon_dir: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "beyond the 80 km metro radius" in res.output and "sensors-lyon → " in res.output
     assert "serve completely and legally" in res.output
+
+
+def test_vectorized_add_step_gain_equals_the_loop() -> None:
+    from microdc.placement.baselines import _capacity_gain
+
+    rng = np.random.default_rng(11)
+    saving = np.where(rng.random((40, 60)) < 0.6, rng.uniform(0, 50, (40, 60)), 0.0)
+    usage = rng.uniform(0.5, 4.0, 60)
+    capacity = rng.uniform(5.0, 60.0, 40)
+    rows = np.arange(0, 40, 3)
+    got = _capacity_gain(saving, usage, capacity, rows, chunk=4)
+    for k, f in enumerate(rows.tolist()):  # the loop the baseline used before (commit 90154c2)
+        idx = np.flatnonzero(saving[f] > 0)
+        idx = idx[np.argsort(-saving[f, idx] / usage[idx], kind="stable")]
+        take = idx[np.cumsum(usage[idx]) <= capacity[f]]
+        assert got[k] == pytest.approx(saving[f, take].sum())
