@@ -145,20 +145,46 @@ def nearest(pp: PlanningProblem) -> Plan:
 
 
 def _capacity_gain(
-    saving: FloatArray, usage: FloatArray, capacity: FloatArray, rows: npt.NDArray[np.int64], chunk: int = 256
+    saving: FloatArray,
+    usage: FloatArray,
+    capacity: FloatArray,
+    rows: npt.NDArray[np.int64],
+    chunk: int = 256,
+    head: int = 256,
 ) -> FloatArray:
     """For each option in `rows`: the saving of its best customers by saving per core (ties by customer
-    order), taken while their cores fit — the capacity-aware estimate of the add step, whole rows at once."""
+    order), taken while their cores fit — the capacity-aware estimate of the add step, whole rows at once.
+    Only the `head` best customers of a row are sorted (a partition finds them); a row whose capacity
+    those do not fill is sorted in full."""
     out = np.zeros(rows.size)
     per_unit = np.maximum(usage, 1e-9)
+    n_c = saving.shape[1]
+
+    def gain(
+        s: FloatArray, key: FloatArray, cols: npt.NDArray[np.int64], cap: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        order = np.take_along_axis(
+            cols, np.argsort(np.take_along_axis(key, cols, axis=1), axis=1, kind="stable"), axis=1
+        )
+        s_sorted = np.take_along_axis(s, order, axis=1)
+        used = np.cumsum(np.where(s_sorted > 0, usage[order], 0.0), axis=1)
+        return np.asarray(np.where(used <= cap[:, None], s_sorted, 0.0).sum(axis=1)), used[:, -1]
+
     for start in range(0, rows.size, chunk):
         r = rows[start : start + chunk]
         s = saving[r]
         key = np.where(s > 0, -s / per_unit[None, :], np.inf)  # customers that save nothing go last
-        order = np.argsort(key, axis=1, kind="stable")
-        s_sorted = np.take_along_axis(s, order, axis=1)
-        used = np.cumsum(np.where(s_sorted > 0, usage[order], 0.0), axis=1)
-        out[start : start + chunk] = np.where(used <= capacity[r, None], s_sorted, 0.0).sum(axis=1)
+        cap = capacity[r]
+        if head < n_c:
+            cols = np.sort(np.argpartition(key, head - 1, axis=1)[:, :head], axis=1)
+            g, used = gain(s, key, cols, cap)
+            full = np.flatnonzero(used <= cap)  # the head did not fill the option: sort the whole row
+        else:
+            g, full = np.zeros(r.size), np.arange(r.size)
+        if full.size:
+            every = np.broadcast_to(np.arange(n_c), (full.size, n_c))
+            g[full], _ = gain(s[full], key[full], np.ascontiguousarray(every), cap[full])
+        out[start : start + chunk] = g
     return out
 
 
