@@ -10,6 +10,7 @@ Baselines do not reserve redundancy capacity; that is noted on each plan.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -112,21 +113,26 @@ def _fill(pp: PlanningProblem, open_: BoolArray, order_cost: FloatArray) -> tupl
     usage = fp.usage
     ok_t = np.ascontiguousarray(fp.allowed[opened].T)  # (C, open) so a customer's row is contiguous
     cost_t = np.ascontiguousarray(np.asarray(order_cost)[opened].T)
+    use_rows = usage.tolist()  # plain floats: the step below is scalar arithmetic on a few numbers
+    room_rows = room.tolist()
+    left = unserved.tolist()
     for c in np.argsort(-usage[:, 0], kind="stable").tolist():
         cands = np.flatnonzero(ok_t[c])
         if cands.size == 0:
             continue
+        use = use_rows[c]
         for k in cands[np.argsort(cost_t[c, cands], kind="stable")].tolist():
-            if unserved[c] <= 1e-12:
+            if left[c] <= 1e-12:
                 break
-            with np.errstate(divide="ignore", invalid="ignore"):
-                frac = np.where(usage[c] > 0, room[k] / usage[c], np.inf).min()
-            take = float(min(unserved[c], max(frac, 0.0)))
+            r = room_rows[k]
+            frac = min((r[i] / u if u > 0 else math.inf) for i, u in enumerate(use))
+            take = min(left[c], max(frac, 0.0))
             if take <= 1e-12:
                 continue
             x[opened[k], c] += take
-            unserved[c] -= take
-            room[k] -= take * usage[c]
+            left[c] -= take
+            room_rows[k] = [r[i] - take * u for i, u in enumerate(use)]
+    unserved = np.array(left)
     return x, unserved
 
 
