@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -13,6 +14,9 @@ from rich.table import Table
 from microdc.cli.common import EXIT_INPUT, console, err_console, fail, load_or_exit, report_problems
 from microdc.model import ScenarioError
 from microdc.placement.plan import Plan, read_plan
+
+if TYPE_CHECKING:
+    from microdc.placement.problem import PlanningProblem
 
 
 def _money(x: float, currency: str) -> str:
@@ -120,17 +124,70 @@ def plan(
     summary.add_row("status", f"{result.status} ({result.method})")
     summary.add_row("objective", _money(result.objective, result.currency) + " / year")
     summary.add_row("lower bound", _money(result.lower_bound or float("nan"), result.currency))
-    summary.add_row("gap", f"{result.gap:.4%}" if result.gap is not None else "—")
+    if result.unservable_penalty:
+        cur = result.currency
+        summary.add_row("cost the plan controls", _money(result.objective - result.unservable_penalty, cur))
+        summary.add_row(
+            "unservable penalty", _money(result.unservable_penalty, cur) + " (no legal target; constant)"
+        )
+    summary.add_row(
+        "gap",
+        (f"{result.gap:.4%}" + (" of the cost the plan controls" if result.unservable_penalty else ""))
+        if result.gap is not None
+        else "—",
+    )
     summary.add_row("solver time", f"{result.seconds:.2f} s")
     summary.add_row("MDCs built", f"{len(result.sites)} of {len(s.sites)} candidate sites")
     summary.add_row("redundancy", f"n+{result.n_plus}")
     for k, v in result.costs.items():
         summary.add_row(f"  {k}", _money(v, result.currency))
     console.print(summary)
+    print_digest(pp, result, others)
+
+
+def print_digest(pp: PlanningProblem, result: Plan, others: list[Plan]) -> None:
+    """Far service, the cost of unserved demand, and each baseline compared on common legal demand."""
+    from microdc.placement.compare import compare, far_service
+
+    cur = result.currency
+    radius = pp.scenario.network.metro_radius_km
+    far = far_service(pp, result)
+    if far.sources:
+        console.print(
+            f"[yellow]{far.sources} demand source(s) served from an MDC beyond the {radius:g} km metro "
+            f"radius ({far.rps:,.1f} req/s, {far.share:.1%} of served requests); farthest {far.farthest} "
+            f"{far.farthest_km:,.0f} km[/]"
+        )
+    else:
+        console.print(f"no demand is served from an MDC beyond the {radius:g} km metro radius")
     if result.unserved:
-        console.print(f"[yellow]{len(result.unserved)} demand source(s) left unserved (see plan.json)[/]")
-    if others:
-        print_comparison([result, *others])
+        rps = pp.demand.mean_rps
+        index = {d.id: i for i, d in enumerate(pp.scenario.demand)}
+        lost = sum(u.fraction * rps[index[u.demand]] for u in result.unserved)
+        console.print(
+            f"[yellow]{len(result.unserved)} demand source(s) left unserved ({lost:,.1f} req/s, "
+            f"{lost / max(float(rps.sum()), 1e-12):.1%} of requests), costing "
+            f"{_money(result.costs.get('unserved_penalty', 0.0), cur)} / year in penalties, of which "
+            f"{_money(result.unservable_penalty, cur)} no plan can avoid (see plan.json)[/]"
+        )
+    if not others:
+        return
+    print_comparison([result, *others])
+    table = Table(title="On the demand both plans serve completely and legally (sovereignty, tier, SLO)")
+    for col in ("baseline", "sources", "of requests", f"{result.alternative} / year", "baseline / year"):
+        table.add_column(col, justify="right" if col != "baseline" else "left")
+    table.add_column("baseline ÷ plan", justify="right")
+    for cmp in compare(pp, result, others):
+        ratio = cmp.baseline_cost / cmp.plan_cost if cmp.plan_cost > 0 else float("nan")
+        table.add_row(
+            cmp.baseline,
+            str(cmp.common_sources),
+            f"{cmp.common_rps_share:.1%}",
+            _money(cmp.plan_cost, cur),
+            _money(cmp.baseline_cost, cur),
+            f"{ratio:.2f}" if math.isfinite(ratio) else "—",
+        )
+    console.print(table)
 
 
 def check_plan_cmd(

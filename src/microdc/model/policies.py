@@ -48,3 +48,8 @@ class Policies(BaseModel):
         min_length=1, description="policy per data class (demand's data_class keys)"
     )
     redundancy: Redundancy = Field(default_factory=Redundancy, description="redundancy rule")
+    max_serving_sites: Annotated[int, Field(ge=1)] = Field(
+        2,
+        description="a demand source's load may be split over at most this many serving targets (MDC "
+        "sites or cloud regions; backups not counted), count; 1 = single sourcing",
+    )

@@ -10,6 +10,7 @@ Baselines do not reserve redundancy capacity; that is noted on each plan.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -36,18 +37,20 @@ def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) ->
     cost = np.where(legal, pp.raw_cost[n_opt:], np.inf)
     reasons: dict[int, list[str]] = {}
     s = pp.scenario
-    for c in np.flatnonzero(unserved > 1e-9):
-        if not legal[:, c].any():
-            d = s.demand[c]
-            reasons[int(c)] = [
-                f"no cloud region may hold {d.data_class!r} data from {d.jurisdiction} "
-                f"(process_in={s.policy_for(d.data_class).process_in!r}); serving it from the cloud would "
-                "break the sovereignty rule"
-            ]
-            continue
-        f = n_opt + int(np.argmin(cost[:, c]))
-        x[f, c] += unserved[c]
-        unserved[c] = 0.0
+    left = unserved > 1e-9
+    nowhere = left & ~legal.any(axis=0)
+    for c in np.flatnonzero(nowhere).tolist():
+        d = s.demand[c]
+        reasons[c] = [
+            f"no cloud region may hold {d.data_class!r} data from {d.jurisdiction} "
+            f"(process_in={s.policy_for(d.data_class).process_in!r}); serving it from the cloud would "
+            "break the sovereignty rule"
+        ]
+    go = np.flatnonzero(left & ~nowhere)
+    if go.size:
+        f = n_opt + np.argmin(cost[:, go], axis=0)
+        x[f, go] += unserved[go]
+        unserved[go] = 0.0
     return reasons
 
 
@@ -98,27 +101,38 @@ def cloud_only(pp: PlanningProblem) -> Plan:
 
 
 def _fill(pp: PlanningProblem, open_: BoolArray, order_cost: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Assign demand, largest first, to open legal site options by ascending `order_cost`, within capacity."""
+    """Assign demand, largest first, to open legal site options by ascending `order_cost`, within capacity.
+    Sequential by nature (each customer sees the room the larger ones left), but only over the open
+    options: their rows are cut out once, so each customer's step works on a handful of numbers."""
     fp = pp.facility
     n_opt = pp.n_sites_options
     x = np.zeros((fp.n_facilities, fp.n_customers))
     unserved = np.ones(fp.n_customers)
-    room = fp.capacity[:n_opt].copy()
+    opened = np.flatnonzero(open_[:n_opt])
+    room = fp.capacity[opened].copy()
     usage = fp.usage
-    ok = fp.allowed[:n_opt] & open_[:n_opt, None]
-    for c in np.argsort(-usage[:, 0], kind="stable"):
-        cands = np.flatnonzero(ok[:, c])
-        for f in cands[np.argsort(order_cost[cands, c], kind="stable")]:
-            if unserved[c] <= 1e-12:
+    ok_t = np.ascontiguousarray(fp.allowed[opened].T)  # (C, open) so a customer's row is contiguous
+    cost_t = np.ascontiguousarray(np.asarray(order_cost)[opened].T)
+    use_rows = usage.tolist()  # plain floats: the step below is scalar arithmetic on a few numbers
+    room_rows = room.tolist()
+    left = unserved.tolist()
+    for c in np.argsort(-usage[:, 0], kind="stable").tolist():
+        cands = np.flatnonzero(ok_t[c])
+        if cands.size == 0:
+            continue
+        use = use_rows[c]
+        for k in cands[np.argsort(cost_t[c, cands], kind="stable")].tolist():
+            if left[c] <= 1e-12:
                 break
-            with np.errstate(divide="ignore", invalid="ignore"):
-                frac = np.where(usage[c] > 0, room[f] / usage[c], np.inf).min()
-            take = float(min(unserved[c], max(frac, 0.0)))
+            r = room_rows[k]
+            frac = min((r[i] / u if u > 0 else math.inf) for i, u in enumerate(use))
+            take = min(left[c], max(frac, 0.0))
             if take <= 1e-12:
                 continue
-            x[f, c] += take
-            unserved[c] -= take
-            room[f] -= take * usage[c]
+            x[opened[k], c] += take
+            left[c] -= take
+            room_rows[k] = [r[i] - take * u for i, u in enumerate(use)]
+    unserved = np.array(left)
     return x, unserved
 
 
@@ -136,6 +150,50 @@ def nearest(pp: PlanningProblem) -> Plan:
     return _finish(pp, open_, x, unserved, "nearest", t0, reasons, _slo_note(pp, x))
 
 
+def _capacity_gain(
+    saving: FloatArray,
+    usage: FloatArray,
+    capacity: FloatArray,
+    rows: npt.NDArray[np.int64],
+    chunk: int = 256,
+    head: int = 256,
+) -> FloatArray:
+    """For each option in `rows`: the saving of its best customers by saving per core (ties by customer
+    order), taken while their cores fit — the capacity-aware estimate of the add step, whole rows at once.
+    Only the `head` best customers of a row are sorted (a partition finds them); a row whose capacity
+    those do not fill is sorted in full."""
+    out = np.zeros(rows.size)
+    per_unit = np.maximum(usage, 1e-9)
+    n_c = saving.shape[1]
+
+    def gain(
+        s: FloatArray, key: FloatArray, cols: npt.NDArray[np.int64], cap: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        order = np.take_along_axis(
+            cols, np.argsort(np.take_along_axis(key, cols, axis=1), axis=1, kind="stable"), axis=1
+        )
+        s_sorted = np.take_along_axis(s, order, axis=1)
+        used = np.cumsum(np.where(s_sorted > 0, usage[order], 0.0), axis=1)
+        return np.asarray(np.where(used <= cap[:, None], s_sorted, 0.0).sum(axis=1)), used[:, -1]
+
+    for start in range(0, rows.size, chunk):
+        r = rows[start : start + chunk]
+        s = saving[r]
+        key = np.where(s > 0, -s / per_unit[None, :], np.inf)  # customers that save nothing go last
+        cap = capacity[r]
+        if head < n_c:
+            cols = np.sort(np.argpartition(key, head - 1, axis=1)[:, :head], axis=1)
+            g, used = gain(s, key, cols, cap)
+            full = np.flatnonzero(used <= cap)  # the head did not fill the option: sort the whole row
+        else:
+            g, full = np.zeros(r.size), np.arange(r.size)
+        if full.size:
+            every = np.broadcast_to(np.arange(n_c), (full.size, n_c))
+            g[full], _ = gain(s[full], key[full], np.ascontiguousarray(every), cap[full])
+        out[start : start + chunk] = g
+    return out
+
+
 def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
     t0 = time.perf_counter()
     fp = pp.facility
@@ -148,21 +206,16 @@ def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
     open_ = np.zeros(fp.n_facilities, bool)
     closed_groups: set[int] = set()
     site_cost = np.where(fp.allowed[:n_opt], fp.assign_cost[:n_opt], np.inf)
+    group = fp.group[:n_opt]
     for _ in range(max_rounds):
         saving = np.clip(current[None, :] - site_cost, 0.0, None)  # (F_opt, C)
-        # Capacity-aware estimate: each option takes its best customers until its cores are used.
-        per_core = saving / np.maximum(fp.usage[None, :, 0], 1e-9)
+        blocked = open_[:n_opt] | np.isin(group, list(closed_groups))
         best_gain = np.full(n_opt, -np.inf)
-        for f in range(n_opt):
-            if open_[f] or int(fp.group[f]) in closed_groups:
-                continue
-            idx = np.flatnonzero(saving[f] > 0)
-            if idx.size == 0:
-                continue
-            idx = idx[np.argsort(-per_core[f, idx])]
-            used = np.cumsum(fp.usage[idx, 0])
-            take = idx[used <= fp.capacity[f, 0]]
-            best_gain[f] = saving[f, take].sum() - fp.fixed_cost[f]
+        # Only an option whose whole saving beats its fixed cost can gain (the loop stops at gain <= 0).
+        rows = np.flatnonzero(~blocked & (saving.sum(axis=1) > fp.fixed_cost[:n_opt]))
+        best_gain[rows] = (
+            _capacity_gain(saving, fp.usage[:, 0], fp.capacity[:n_opt, 0], rows) - fp.fixed_cost[rows]
+        )
         f_best = int(np.argmax(best_gain))
         if best_gain[f_best] <= 0:
             break

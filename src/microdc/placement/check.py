@@ -54,6 +54,7 @@ RULES: tuple[str, ...] = (
     "grid power cap",
     "redundancy",
     "unserved",
+    "split",
     "catalog size",
     "modules per site",
     "unknown id",
@@ -608,6 +609,29 @@ class _Checker:
                 f"demand is not allowed{why}; {fix}"
             )
 
+    # -- split limit ----------------------------------------------------------------------------------
+    def split(self) -> None:
+        """policies.max_serving_sites: a demand source's primary load on at most K distinct targets."""
+        k = self.s.policies.max_serving_sites
+        said = self.plan.max_serving_sites
+        if said is not None and said != k:
+            self.field("max_serving_sites", said, k, "the scenario's policies.max_serving_sites is")
+        prim = ~self.a_backup & (self.a_c >= 0) & (self.a_t >= 0) & (self.a_frac > 0)
+        pairs = np.unique(np.stack([self.a_c[prim], self.a_t[prim]]), axis=1)
+        n_targets = np.bincount(pairs[0], minlength=len(self.s.demand))
+        for c in np.flatnonzero(n_targets > k).tolist():
+            names = ", ".join(repr(self.t_name[t]) for t in pairs[1][pairs[0] == c].tolist())
+            self.add(
+                f"split: {self.s.demand[c].id!r} is served from {int(n_targets[c])} targets ({names}), more "
+                f"than policies.max_serving_sites = {k}"
+            )
+
+    def unservable(self, per_source: FloatArray) -> float:
+        """The part of the unserved penalty no plan can avoid: of demand with no legal, SLO-meeting target."""
+        left = np.flatnonzero(per_source > 0)
+        best = self.best_targets(left)
+        return float(sum(per_source[c] for c, (t, _) in zip(left.tolist(), best, strict=True) if t < 0))
+
     def best_targets(self, demands: IntArray) -> list[tuple[int, float]]:
         """For each demand, the legal, SLO-meeting target with the lowest p95 (-1 when there is none)."""
         s = self.s
@@ -707,8 +731,18 @@ class _Checker:
             (f * size.mean_rps[c] * req_kb * SECONDS_PER_YEAR / 1e6 * eco.network_price_per_gb).sum()
         )
         lines["cloud_carbon"] = float((f * billed * kwh_per_core * carbon).sum())
-        priced = float((size.mean_rps * eco.unserved_penalty_per_rps_year * self.declared).sum())
+        per_source = size.mean_rps * eco.unserved_penalty_per_rps_year * self.declared
+        priced = float(per_source.sum())
         lines["unserved_penalty"] = priced if self.allow else 0.0
+        unservable = self.unservable(per_source) if (self.allow or p.allow_unserved) else 0.0
+        if _differs(p.unservable_penalty, unservable, floor=COST_FLOOR * max(1.0, priced)):
+            self.field(
+                "unservable_penalty",
+                _money(p.unservable_penalty),
+                _money(unservable),
+                "recomputed",
+                " (the penalty of unserved demand no site or region may serve legally within its SLO)",
+            )
         scale = abs(sum(lines.values()) + dyn_lo)
         floor = COST_FLOOR * max(1.0, scale)
         recorded = dict(p.costs)
@@ -755,14 +789,14 @@ class _Checker:
                     f"objective {_money(total)} (a lower bound cannot exceed a feasible plan's cost)"
                 )
             if p.gap is not None:
-                gap = (total - p.lower_bound) / max(abs(total), 1e-9)
+                gap = (total - p.lower_bound) / max(abs(total - unservable), 1e-9)
                 if abs(p.gap - gap) > REL_TOL * max(1.0, abs(gap)):
                     self.field(
                         "gap",
                         f"{p.gap:.6g}",
                         f"{gap:.6g}",
                         "recomputed",
-                        " ((objective − lower_bound) / objective)",
+                        " ((objective − lower_bound) / (objective − unservable_penalty))",
                     )
 
     # -- the per-service latency summary ----------------------------------------------------------------
@@ -814,6 +848,7 @@ class _Checker:
         self.capacity()
         self.redundancy()
         self.unserved()
+        self.split()
         self.costs()
         self.latency()
         return self.out

@@ -66,6 +66,8 @@ class FacilityProblem:
     facility_names: tuple[str, ...] | None = None
     customer_names: tuple[str, ...] | None = None
     resource_names: tuple[str, ...] | None = None  # e.g. ("cores", "memory_gb"), for messages
+    #: At most this many facilities serve any one customer's primary load (0 = no limit).
+    max_targets: int = 0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -157,6 +159,8 @@ class FacilityProblem:
                 raise ValueError(f"resource_names has {len(self.resource_names)} entries, expected {n_r}")
             set_(self, "resource_names", tuple(self.resource_names))
 
+        if self.max_targets < 0:
+            raise ValueError(f"max_targets must be >= 0 (0 = no limit), got {self.max_targets}")
         # Costs where a pair is forbidden are ignored: store 0 so sums never see inf/NaN.
         cost = np.where(allowed, cost, 0.0)
         for name, arr in (
@@ -269,6 +273,13 @@ class FacilityProblem:
             out.append(f"forbidden pair used: {self.facility_label(f)} serves {self.customer_label(c)}")
         if np.any(x[~y] > tol):
             out.append("a closed facility serves a customer")
+        if self.max_targets:
+            n_targets = (x > tol).sum(axis=0)
+            for c in np.flatnonzero(n_targets > self.max_targets)[:5]:
+                out.append(
+                    f"{self.customer_label(c)} is served by {n_targets[c]} facilities "
+                    f"(at most {self.max_targets})"
+                )
         served = x.sum(axis=0) + u
         for c in np.flatnonzero(np.abs(served - 1) > tol)[:5]:
             out.append(f"{self.customer_label(c)} is served {served[c]:.6g} (expected 1)")
@@ -324,15 +335,23 @@ class Solution:
     fixed_part: float = 0.0
     assignment_part: float = 0.0
     unserved_part: float = 0.0
+    #: The constant part of the objective: penalties of customers with no allowed facility at all. No
+    #: plan can change it, so the relative gap leaves it out (it would make any gap look small).
+    unservable_part: float = 0.0
     method: str = ""
     messages: list[str] = field(default_factory=list)
 
     @property
+    def controllable(self) -> float:
+        """The cost a plan can change: objective minus the unservable penalties."""
+        return self.objective - self.unservable_part
+
+    @property
     def gap(self) -> float:
-        """(objective - lower_bound) / max(|objective|, 1e-9); inf when there is no solution."""
+        """(objective - lower_bound) / max(|controllable cost|, 1e-9); inf when there is no solution."""
         if not np.isfinite(self.objective):
             return float("inf")
-        return max(0.0, (self.objective - self.lower_bound) / max(abs(self.objective), 1e-9))
+        return max(0.0, (self.objective - self.lower_bound) / max(abs(self.controllable), 1e-9))
 
     @property
     def open_facilities(self) -> list[int]:
@@ -360,6 +379,7 @@ class Solution:
             "fixed_cost": self.fixed_part,
             "assignment_cost": self.assignment_part,
             "unserved_cost": self.unserved_part,
+            "unservable_cost": self.unservable_part,
             "method": self.method,
         }
 

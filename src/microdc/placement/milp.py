@@ -154,6 +154,8 @@ class Model:
     cap_rows: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     cap_facility: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     cap_resource: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    w0: int = -1  # first "serves" indicator column (-1 without a split limit)
+    w_pairs: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))  # pair of each w
 
     @property
     def n_pairs(self) -> int:
@@ -165,6 +167,8 @@ class Model:
         integrality = np.zeros(self.num_col, np.int32)
         if self.integer and self.y0 >= 0:
             integrality[self.y0 : self.y0 + self.facilities.shape[0]] = 1
+        if self.integer and self.w0 >= 0:
+            integrality[self.w0 : self.w0 + self.w_pairs.shape[0]] = 1
         status = highs.passModel(
             self.num_col,
             self.num_row,
@@ -197,6 +201,9 @@ class Model:
                 v[self.z0 : self.z0 + self.n_pairs] = z[self.pf, self.pc]
         if self.u0 >= 0:
             v[self.u0 : self.u0 + self.problem.n_customers] = solution.unserved
+        if self.w0 >= 0:
+            served = x[self.pf[self.w_pairs], self.pc[self.w_pairs]] > 0
+            v[self.w0 : self.w0 + self.w_pairs.shape[0]] = served.astype(float)
         return v
 
     def extract(
@@ -216,6 +223,9 @@ class Model:
         else:
             open_[self.facilities] = True
         xv = np.clip(values[self.x0 : self.x0 + self.n_pairs], 0.0, 1.0)
+        if self.w0 >= 0:  # a pair whose indicator is off serves nothing (drop solver round-off)
+            off = values[self.w0 : self.w0 + self.w_pairs.shape[0]] < 0.5
+            xv[self.w_pairs[off]] = 0.0
         x = pairs_to_matrix(shape, self.pf, self.pc, xv)
         z = None
         if self.z0 >= 0:
@@ -294,6 +304,16 @@ def build_model(
     z0 = x0 + n_p if redundancy else -1
     u0 = (x0 + n_p * (2 if redundancy else 1)) if pen is not None else -1
     num_col = x0 + n_p * (2 if redundancy else 1) + (n_c if pen is not None else 0)
+    # [S] split limit: a binary "serves" indicator w per pair of each customer with more allowed pairs
+    # than the limit (others cannot break it); only in the MILP (an LP cannot express it).
+    w_pairs = np.zeros(0, np.int64)
+    w0 = -1
+    if p.max_targets and has_y and integer:
+        per_customer = np.bincount(pc, minlength=n_c)
+        w_pairs = np.flatnonzero(per_customer[pc] > p.max_targets).astype(np.int64)
+        if w_pairs.size:
+            w0 = num_col
+            num_col += int(w_pairs.size)
     ycol = np.full(p.n_facilities, -1, np.int64)  # problem facility -> y column
     ycol[fac] = np.arange(fac.shape[0]) if has_y else -1
 
@@ -441,6 +461,30 @@ def build_model(
                 vals_l.append(np.ones(n_d))
             R.block(n_d, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -np.inf, 1.0)
 
+    # [S] x_fc <= w_fc, w_fc <= y_f, sum_f w_fc <= K for each customer that could break the limit.
+    if w0 >= 0:
+        n_w = int(w_pairs.size)
+        wcols = w0 + np.arange(n_w)
+        idx = np.arange(n_w)
+        R.block(
+            n_w,
+            np.concatenate([idx, idx]),
+            np.concatenate([x0 + w_pairs, wcols]),
+            np.concatenate([np.ones(n_w), -np.ones(n_w)]),
+            -np.inf,
+            0.0,
+        )
+        R.block(
+            n_w,
+            np.concatenate([idx, idx]),
+            np.concatenate([wcols, ycol[pf[w_pairs]]]),
+            np.concatenate([np.ones(n_w), -np.ones(n_w)]),
+            -np.inf,
+            0.0,
+        )
+        limited, local = np.unique(pc[w_pairs], return_inverse=True)
+        R.block(int(limited.size), local, wcols, np.ones(n_w), -np.inf, float(p.max_targets))
+
     all_rows = np.concatenate(R.rows) if R.rows else np.zeros(0, np.int64)
     all_cols = np.concatenate(R.cols) if R.cols else np.zeros(0, np.int64)
     all_vals = np.concatenate(R.vals) if R.vals else np.zeros(0)
@@ -468,6 +512,8 @@ def build_model(
         cap_rows=np.concatenate(cap_rows) if cap_rows else np.zeros(0, np.int64),
         cap_facility=np.concatenate(cap_fac) if cap_fac else np.zeros(0, np.int64),
         cap_resource=np.concatenate(cap_res) if cap_res else np.zeros(0, np.int64),
+        w0=w0,
+        w_pairs=w_pairs,
     )
 
 
@@ -640,6 +686,9 @@ def solve_milp(
         )
     n_pairs = int(problem.allowed.sum()) * (1 + problem.n_plus)
     use_heuristic = heuristic if heuristic is not None else n_pairs > HEURISTIC_MIN_PAIRS
+    # The Lagrangian knows no split limit: its plan could break the limit and its fixing would then rest
+    # on a cost no limited plan reaches (placement.solve solves the relaxation first instead).
+    use_heuristic = use_heuristic and not problem.max_targets
     if not use_heuristic:
         return solve_restricted(
             problem,

@@ -78,11 +78,18 @@ class Plan(_Base):
     status: str
     objective: float
     lower_bound: float | None  # None: no bound proven (baselines)
-    gap: float | None
+    gap: (
+        float | None
+    )  # (objective − lower_bound) / (objective − unservable_penalty): on what the plan controls
     seconds: float
     currency: str
     n_plus: int
+    #: The split limit the plan was made under (policies.max_serving_sites); None in older plans.
+    max_serving_sites: int | None = None
     allow_unserved: bool = False
+    #: Penalty (part of costs.unserved_penalty) of demand no site or region may legally serve within
+    #: its SLO: a constant no plan can change, reported apart and left out of the relative gap.
+    unservable_penalty: float = 0.0
     costs: dict[str, float]
     sites: list[BuiltSite]
     assignments: list[Assignment]

@@ -214,6 +214,21 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
+def unservable_penalty(pp: PlanningProblem, unserved: np.ndarray) -> float:
+    """The penalty of demand left unserved that no target may legally serve within its SLO: a constant
+    no plan can change (reported apart and left out of the relative gap)."""
+    pen = pp.facility.unserved_penalty
+    if pen is None:
+        return 0.0
+    blocked = ~pp.facility.allowed.any(axis=0)
+    return float((pen * unserved)[blocked].sum())
+
+
+def relative_gap(objective: float, lower_bound: float, unservable: float) -> float:
+    """(objective − bound) / the cost the planner controls (objective − unservable penalties)."""
+    return (objective - lower_bound) / max(abs(objective - unservable), 1e-9)
+
+
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     if values.size == 0 or weights.sum() <= 0:
         return float("nan")
@@ -299,6 +314,7 @@ def solution_to_plan(
         costs[part] = float((per_pair * x[n_opt:]).sum())
     costs["unserved_penalty"] = float(sol.unserved_part)
     costs["total"] = float(sum(costs.values()))
+    unservable = unservable_penalty(pp, np.asarray(sol.unserved))
     latency: dict[str, ServiceLatency] = {}
     for svc in s.services:
         cols = np.array([d.service == svc.id for d in s.demand])
@@ -320,10 +336,12 @@ def solution_to_plan(
         status=sol.status,
         objective=costs["total"],
         lower_bound=_finite_or_none(sol.lower_bound),
-        gap=_finite_or_none((costs["total"] - sol.lower_bound) / max(abs(costs["total"]), 1e-9)),
+        gap=_finite_or_none(relative_gap(costs["total"], sol.lower_bound, unservable)),
+        unservable_penalty=unservable,
         seconds=round(float(sol.seconds), 3),
         currency=s.economics.currency,
         n_plus=pp.facility.n_plus,
+        max_serving_sites=s.policies.max_serving_sites,
         allow_unserved=allow_unserved,
         costs=costs,
         sites=sites,

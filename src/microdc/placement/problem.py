@@ -288,6 +288,7 @@ def build_problem(
         facility_names=tuple(labels),
         customer_names=tuple(d.id for d in s.demand),
         resource_names=RESOURCES,
+        max_targets=s.policies.max_serving_sites,
     )
     return PlanningProblem(
         scenario=s,

@@ -1,18 +1,35 @@
 """One entry point from the planner to the facility-location solvers: a capacity-aware greedy plan
 warm-starts the exact pipeline (Lagrangian bound and fixing, then HiGHS), which proves optimality or
-reports its gap at the time limit."""
+reports its gap at the time limit.
+
+Customers with no allowed facility (demand nobody may legally serve within its SLO) are taken out
+before solving: their penalty is a constant no plan can change, so the solver's gap — and the gap the
+plan reports — is on the cost the planner controls (`Solution.unservable_part` carries the constant).
+
+Split limit (`max_targets` = K, the scenario's policies.max_serving_sites): the exact pipeline first
+solves the problem *without* the limit — aggregated, Lagrangian, HiGHS — which is a relaxation, so its
+bound is valid for the limited problem, and if every demand source of its plan has at most K serving
+targets that plan is optimal for the limited problem too. Otherwise the limited MILP (a binary
+"serves" indicator per pair, milp.py [S]) is solved on the original, un-aggregated sources: exact
+aggregation does not carry over, since two interchangeable sources may each be single-sourced from a
+different facility while their sum cannot. It is warm-started by a repair of the relaxed plan (its
+open facilities kept, the assignment re-solved under the limit), and the relaxed bound is kept.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from microdc.placement.aggregate import aggregate_customers, expand_solution
-from microdc.placement.facility import FacilityProblem, Solution
-from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp
+from microdc.placement.facility import FacilityProblem, Solution, make_solution
+from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp, solve_restricted
 
 BIG = 1e15
 
@@ -74,6 +91,76 @@ def greedy_open(problem: FacilityProblem, max_rounds: int = 1000) -> npt.NDArray
     return open_
 
 
+def servable_part(problem: FacilityProblem) -> tuple[FacilityProblem | None, npt.NDArray[np.int64]]:
+    """The problem restricted to customers with at least one allowed facility (None when there is none
+    left), and the original index of each kept customer. Unchanged without an unserved penalty: then an
+    unservable customer makes the problem infeasible, which the solver must report."""
+    keep = np.flatnonzero(problem.allowed.any(axis=0))
+    if problem.unserved_penalty is None or keep.size == problem.n_customers:
+        return problem, np.arange(problem.n_customers, dtype=np.int64)
+    if keep.size == 0:
+        return None, keep.astype(np.int64)
+    names = problem.customer_names
+    sub = replace(
+        problem,
+        usage=problem.usage[keep],
+        assign_cost=problem.assign_cost[:, keep],
+        allowed=problem.allowed[:, keep],
+        unserved_penalty=problem.unserved_penalty[keep],
+        customer_names=None if names is None else tuple(names[c] for c in keep.tolist()),
+    )
+    return sub, keep.astype(np.int64)
+
+
+Matrix: TypeAlias = npt.NDArray[np.float64] | sp.csr_array
+
+
+def _widen(m: Matrix | None, keep: npt.NDArray[np.int64], n_c: int) -> Matrix | None:
+    """Columns of the kept customers back into an (F, n_c) matrix (the dropped ones get zeros)."""
+    if m is None:
+        return None
+    if sp.issparse(m):
+        coo = sp.coo_array(m)
+        return sp.csr_array((coo.data, (coo.row, keep[coo.col])), shape=(m.shape[0], n_c))
+    out = np.zeros((m.shape[0], n_c))
+    out[:, keep] = m
+    return out
+
+
+def _put_back(original: FacilityProblem, keep: npt.NDArray[np.int64], sol: Solution | None) -> Solution:
+    """A solution of the servable part as a solution of the whole problem: the dropped customers are
+    unserved, their penalty is added to objective and bound alike and recorded as the constant part."""
+    n_c = original.n_customers
+    unserved = np.ones(n_c)
+    if sol is None:  # nothing is servable: only what is already built stays open
+        open_ = original.fixed_open.copy()
+        x = np.zeros((original.n_facilities, n_c))
+        z = np.zeros_like(x) if original.n_plus else None
+        out = make_solution(
+            original, open_, x, z, unserved, lower_bound=np.inf, status="optimal", method="nothing servable"
+        )
+    else:
+        if not np.isfinite(sol.objective):
+            return sol
+        unserved[keep] = sol.unserved
+        const = float(np.delete(np.asarray(original.unserved_penalty), keep).sum())
+        out = make_solution(
+            original,
+            sol.open,
+            _widen(sol.x, keep, n_c),
+            _widen(sol.z, keep, n_c),
+            unserved,
+            lower_bound=sol.lower_bound + const,
+            status=sol.status,
+            seconds=sol.seconds,
+            nodes=sol.nodes,
+            method=sol.method,
+            messages=sol.messages,
+        )
+    out.unservable_part = float(np.delete(np.asarray(original.unserved_penalty), keep).sum())
+    return out
+
+
 def solve_facility(
     problem: FacilityProblem,
     *,
@@ -90,7 +177,15 @@ def solve_facility(
             progress(e.phase, e.seconds, e.objective, e.bound)
 
     t0 = time.perf_counter()
-    original = problem
+    whole = problem
+    servable, keep = servable_part(whole)
+    if servable is None:
+        out = _put_back(whole, keep, None)
+        out.seconds = time.perf_counter() - t0
+        return out
+    limit = servable.max_targets
+    relaxed = replace(servable, max_targets=0) if limit else servable
+    original = problem = relaxed
     agg = aggregate_customers(problem)
     problem = agg.problem
     greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
@@ -104,4 +199,80 @@ def solve_facility(
         progress=hook,
     )
     sol.seconds = time.perf_counter() - t0
-    return expand_solution(original, agg, sol)
+    expanded = expand_solution(original, agg, sol)
+    if limit:
+        expanded = _within_split_limit(servable, expanded, time_limit_s, mip_rel_gap, threads, hook, t0)
+        expanded.seconds = time.perf_counter() - t0
+    return expanded if servable is whole else _put_back(whole, keep, expanded)
+
+
+def targets_per_customer(x: Matrix, tol: float = 1e-9) -> npt.NDArray[np.int64]:
+    """How many facilities serve a positive share of each customer."""
+    if sp.issparse(x):
+        return np.asarray((sp.csr_array(x) > tol).sum(axis=0)).ravel().astype(np.int64)
+    return np.asarray((np.asarray(x) > tol).sum(axis=0), dtype=np.int64)
+
+
+def _within_split_limit(
+    problem: FacilityProblem,
+    relaxed: Solution,
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    threads: int | None,
+    hook: Callable[[ProgressEvent], None],
+    t0: float,
+) -> Solution:
+    """The relaxed plan if it keeps the split limit; else the limited MILP, warm-started by a repair."""
+    if not np.isfinite(relaxed.objective):
+        return relaxed
+    k = problem.max_targets
+    over = int((targets_per_customer(relaxed.x) > k).sum())
+    if over == 0:
+        return relaxed
+
+    def left() -> float | None:
+        return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.05)
+
+    opened = np.flatnonzero(relaxed.open).astype(np.int64)
+    repair = solve_restricted(
+        problem,
+        time_limit_s=left(),
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        facilities=opened,
+        force_open=opened,
+        t0=t0,
+    )
+    start = repair if np.isfinite(repair.objective) else None
+    full = solve_restricted(
+        problem,
+        time_limit_s=left(),
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        warm_start=start,
+        progress=hook,
+        external_bound=relaxed.lower_bound,
+        t0=t0,
+    )
+    best = full
+    if start is not None and (not np.isfinite(full.objective) or start.objective < full.objective):
+        best = make_solution(
+            problem,
+            start.open,
+            start.x,
+            start.z,
+            start.unserved,
+            lower_bound=max(full.lower_bound, relaxed.lower_bound),
+            status="time_limit" if full.status != "optimal" else full.status,
+            nodes=full.nodes,
+            method=full.method,
+            messages=full.messages,
+        )
+    best.messages = [
+        *relaxed.messages,
+        *best.messages,
+        f"split limit {k}: the plan without it split {over} demand source(s) over more targets; "
+        "re-solved with a serves indicator per pair (bound of the unlimited plan kept)",
+    ]
+    best.method = f"{relaxed.method}+split-limit"
+    return best
