@@ -160,6 +160,31 @@ def start_first(old: WorkloadRunSpec | None, new: WorkloadRunSpec) -> bool:
     return old is None or not shares_port(old, new)
 
 
+# --- a workload as declared (API body, workloads.yaml, scenario `workloads:`) ----------------------------
+
+WorkloadId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
+
+
+class WorkloadIn(BaseModel):
+    """One workload with its placement rules and run spec: the single format of `POST /api/v1/workloads`,
+    a workloads.yaml and a scenario's `workloads:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: WorkloadId
+    name: Annotated[str, Field(max_length=256)] = ""
+    data_class: Code
+    origin_jurisdiction: Code
+    allowed_jurisdictions: list[Code] = Field(
+        default_factory=list, max_length=64, description="where it may run; empty = origin only"
+    )
+    min_security_tier: Annotated[int, Field(ge=1, le=4)] = 1
+    cores: Annotated[float, Field(gt=0, le=1e6)]
+    spec: WorkloadRunSpec | None = Field(
+        None, description="what to run (image or command, limits, health check, restart, volumes)"
+    )
+
+
 # --- what the agent reports --------------------------------------------------------------------------
 
 RunState = Literal["pending", "starting", "running", "unhealthy", "backoff", "failed", "exited", "refused"]
