@@ -79,6 +79,14 @@ def test_import_creates_then_changes_nothing_then_updates(tmp_path: Path) -> Non
     database.dispose()
     assert actions == ["workload.update"]
 
+    # a scenario that no longer lists it: an import never deletes a workload (use the API or --prune)
+    text = scenario.read_text()
+    scenario.write_text(text[: text.index("\nworkloads:")] + "\nworkloads: []\n")
+    r = _cli("sites", "import", str(scenario), "--db", db)
+    assert r.exit_code == 0, r.output
+    assert "delete" not in r.output
+    assert _state(db)[0] == new_rows
+
 
 def test_origin_change_is_a_conflict_and_writes_nothing(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES_DIR / "eu-sovereign", tmp_path / "eu")
