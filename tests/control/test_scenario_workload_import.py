@@ -13,9 +13,12 @@ from typer.testing import CliRunner
 
 from microdc.cli.control_cmds import register
 from microdc.control.db import Database
-from microdc.control.models import AuditEntry, Workload
+from microdc.control.models import AuditEntry, Site, Workload
+from microdc.control.schemas import SiteIn
 from microdc.examples import EXAMPLES_DIR
 from microdc.protocol.workload import WorkloadRunSpec, spec_hash
+
+from .conftest import site_body
 
 
 def _cli(*args: str) -> Any:
@@ -105,3 +108,29 @@ def test_origin_change_is_a_conflict_and_writes_nothing(tmp_path: Path) -> None:
         assert r.exit_code == 2, r.output
         assert "patient-files" in r.output and "origin_jurisdiction DE → FR cannot change" in r.output
         assert _state(db) == before
+
+
+def test_a_class_the_control_plane_does_not_know_is_refused(services: Any) -> None:
+    """The API's rule unknown-data-class holds for an import too (a plane set up with other classes)."""
+    import dataclasses
+
+    import pytest
+
+    from microdc.control.site_import import apply_import
+    from microdc.protocol.workload import WorkloadIn
+
+    base = services.ctx("test")
+    ctx = dataclasses.replace(base, settings=base.settings.model_copy(update={"data_classes": ("public",)}))
+    wanted = [WorkloadIn(id="w-personal", data_class="personal", origin_jurisdiction="DE", cores=1)]
+    sites = [SiteIn.model_validate(site_body("x"))]
+    with (
+        pytest.raises(ValueError, match="not one of the control plane's configured classes"),
+        services.db.session() as s,
+    ):
+        apply_import(s, ctx, sites, wanted)
+    with services.db.read_session() as s:
+        assert s.get(Workload, "w-personal") is None
+        assert s.get(Site, "x") is None  # nothing of the import was written
+    ok = [WorkloadIn(id="w-public", data_class="public", origin_jurisdiction="DE", cores=1)]
+    with services.db.session() as s:
+        assert [c.action for c in apply_import(s, ctx, sites, ok).workloads] == ["create"]

@@ -40,6 +40,13 @@ def conflicts(changes: Sequence[Change]) -> list[str]:
 def apply_workloads(session: Session, ctx: Ctx, changes: Sequence[Change]) -> None:
     """Carry out planned creates and updates, audited like the API's (the caller re-runs placement)."""
     problems = conflicts(changes)
+    known = ctx.settings.data_classes  # the API's rule unknown-data-class, when the plane has classes set
+    problems += [
+        f"workload {c.workload_id}: data_class {c.body['data_class']!r} is not one of the control plane's "
+        f"configured classes ({', '.join(sorted(known))})"
+        for c in changes
+        if known and "data_class" in c.body and c.body["data_class"] not in known
+    ]
     if problems:
         raise WorkloadConflict("; ".join(problems))
     for ch in changes:
