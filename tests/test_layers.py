@@ -15,8 +15,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "microdc"
 
 # what each package may import from microdc (besides itself)
 ALLOWED: dict[str, set[str]] = {
-    "protocol": set(),
-    "model": {"physics"},  # ASHRAE envelopes and psychrometrics are constants/pure functions of physics
+    "protocol": set(),  # the bottom: both sides of the wire and the scenario read it
+    # protocol: a scenario declares workloads with the API's own model (WorkloadIn);
+    # physics: ASHRAE envelopes and psychrometrics are constants/pure functions of physics
+    "model": {"physics", "protocol"},
     "physics": {"model"},
     "policy": {"model", "physics"},
     "placement": {"model", "physics", "policy"},

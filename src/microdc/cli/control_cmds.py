@@ -464,7 +464,7 @@ def sites_import(
         if dry_run:
             revision = current_revision(database.engine)
             if revision is None:  # an empty database: everything would be added
-                report = plan_new(sites)
+                report = plan_new(sites, s.workloads)
             elif revision != head_revision():
                 typer.echo(
                     f"error: the database {settings.db_url} is at schema {revision}, not {head_revision()}; "
@@ -475,12 +475,12 @@ def sites_import(
                 raise typer.Exit(2)
             else:
                 with database.read_session() as session:
-                    report = plan_import(session, sites)
+                    report = plan_import(session, sites, s.workloads)
         else:
             database.migrate()
             ctx = Ctx(settings=settings, placer=OnlinePlacer(), now=utcnow(), actor="system:import")
             with database.session() as session:
-                report = apply_import(session, ctx, sites)
+                report = apply_import(session, ctx, sites, s.workloads)
     except ValueError as exc:
         typer.echo(f"error: {scenario}: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -493,6 +493,17 @@ def sites_import(
         f"{len(report.created)} site(s) {verb + ' ' if verb else ''}added, {len(report.updated)} "
         f"{verb + ' ' if verb else ''}updated, {len(report.unchanged)} unchanged from {s.name!r}"
     )
+    for ch in report.workloads:
+        typer.echo(
+            f"{'would ' if dry_run else ''}{ch.action} workload {ch.workload_id}"
+            + (f": {ch.why}" if ch.why else "")
+        )
+    if s.workloads:
+        typer.echo(
+            f"{len(report.workloads)} of {len(s.workloads)} workload(s) {verb or 'were'} created or updated"
+        )
+    if any(ch.action == "conflict" for ch in report.workloads):
+        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:

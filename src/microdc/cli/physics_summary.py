@@ -66,3 +66,8 @@ def print_physics_summary(s: Scenario) -> None:
         f"{size.cores_peak.sum():,.0f} cores and {size.memory_gb.sum():,.0f} GB "
         "at the services' target utilization."
     )
+    if s.workloads:
+        console.print(
+            f"Workloads: {len(s.workloads)} declared ({', '.join(w.id for w in s.workloads)}); "
+            "`microdc sites import` creates or updates them in the control plane."
+        )

@@ -38,7 +38,7 @@ from microdc.protocol.wire import (  # noqa: F401
 )
 
 # the wire schemas are part of the API: re-exported so API code imports its models from one place
-from microdc.protocol.workload import WorkloadRunSpec
+from microdc.protocol.workload import WorkloadIn, WorkloadRunSpec  # noqa: F401
 
 
 class CoolingKind(StrEnum):
@@ -510,21 +510,6 @@ class MaintenanceWindowOut(Out):
 
 
 # --- workloads, placements, desired state ----------------------------------------------------
-
-
-class WorkloadIn(In):
-    id: Id
-    name: Name = ""
-    data_class: Code
-    origin_jurisdiction: Code
-    allowed_jurisdictions: list[Code] = Field(
-        default_factory=list, max_length=64, description="where it may run; empty = origin only"
-    )
-    min_security_tier: Annotated[int, Field(ge=1, le=4)] = 1
-    cores: Annotated[float, Field(gt=0, le=1e6)]
-    spec: WorkloadRunSpec | None = Field(
-        None, description="what to run (image or command, limits, health check, restart, volumes)"
-    )
 
 
 class WorkloadPatch(In):

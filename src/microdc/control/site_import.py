@@ -11,7 +11,9 @@ Rules (why: re-running an import must never harm a running fleet):
 * modules and power feeds are matched by name: new ones are added, changed ones updated in place (a
   module's servers are replaced only when they differ); ones the import does not list are kept (an
   import never deletes inventory: use the API for that), and an import listing none leaves them alone;
-* nothing changed → nothing written: no audit entry, no placement run, no desired-state bump.
+* nothing changed → nothing written: no audit entry, no placement run, no desired-state bump;
+* the scenario's `workloads:` are created or updated by the rules of `microdc workloads apply` without
+  ``--prune`` (`workload_import`): never deleted, and a conflict stops the import before it writes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from microdc.control.context import Ctx
 from microdc.control.inventory import add_module_rows, add_server_row, create_site
 from microdc.control.models import Module, PowerFeed, Server, Site
 from microdc.control.schemas import ModuleIn, PowerFeedIn, SiteIn, SiteStatus
+from microdc.control.workload_file import Change, plan_changes
+from microdc.control.workload_import import apply_workloads, conflicts, plan_workloads
+from microdc.protocol.workload import WorkloadIn
 
 Action = Literal["added", "updated", "unchanged"]
 SITE_FIELDS = (
@@ -64,6 +69,7 @@ class SiteChange:
 class ImportReport:
     sites: list[SiteChange] = field(default_factory=list)
     dry_run: bool = False
+    workloads: list[Change] = field(default_factory=list)
 
     def ids(self, action: Action) -> list[str]:
         return [c.site_id for c in self.sites if c.action == action]
@@ -203,9 +209,11 @@ def plan_site(session: Session, data: SiteIn) -> SiteChange:
     return SiteChange(data.id, "updated" if changes else "unchanged", tuple(changes), tuple(notes))
 
 
-def plan_import(session: Session, sites: Sequence[SiteIn]) -> ImportReport:
+def plan_import(
+    session: Session, sites: Sequence[SiteIn], workloads: Sequence[WorkloadIn] = ()
+) -> ImportReport:
     seen: set[str] = set()
-    report = ImportReport(dry_run=True)
+    report = ImportReport(dry_run=True, workloads=plan_workloads(session, workloads))
     for data in sites:
         if data.id in seen:
             raise ValueError(f"site {data.id!r} appears twice in the import")
@@ -214,11 +222,12 @@ def plan_import(session: Session, sites: Sequence[SiteIn]) -> ImportReport:
     return report
 
 
-def plan_new(sites: Sequence[SiteIn]) -> ImportReport:
-    """The plan for an empty inventory: every site added."""
+def plan_new(sites: Sequence[SiteIn], workloads: Sequence[WorkloadIn] = ()) -> ImportReport:
+    """The plan for an empty inventory: every site and workload added."""
     return ImportReport(
         [SiteChange(s.id, "added", (FieldChange("status", None, s.status.value),)) for s in sites],
         dry_run=True,
+        workloads=plan_changes([], list(workloads), prune=False),
     )
 
 
@@ -250,12 +259,17 @@ def _apply_feeds(session: Session, site_id: str, wanted: Sequence[PowerFeedIn]) 
             setattr(cur, k, getattr(f, k))
 
 
-def apply_import(session: Session, ctx: Ctx, sites: Sequence[SiteIn]) -> ImportReport:
+def apply_import(
+    session: Session, ctx: Ctx, sites: Sequence[SiteIn], workloads: Sequence[WorkloadIn] = ()
+) -> ImportReport:
     """Plan the import and carry it out (audited; placements re-run only on changes).
 
     A dry run is `plan_import` alone, in a read-only session."""
-    report = plan_import(session, sites)
+    report = plan_import(session, sites, workloads)
     report.dry_run = False
+    problems = conflicts(report.workloads)
+    if problems:
+        raise ValueError("nothing imported: " + "; ".join(problems))
     by_id = {s.id: s for s in sites}
     for change in report.sites:
         data = by_id[change.site_id]
@@ -289,7 +303,8 @@ def apply_import(session: Session, ctx: Ctx, sites: Sequence[SiteIn]) -> ImportR
             },
             now=ctx.now,
         )
-    if report.created or report.updated:
+    apply_workloads(session, ctx, report.workloads)
+    if report.created or report.updated or report.workloads:
         placements.recompute(session, ctx)
     return report
 

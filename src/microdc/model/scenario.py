@@ -29,7 +29,9 @@ from microdc.model.geometry import geometry_problems
 from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
 from microdc.model.policies import DataClassPolicy, Policies
 from microdc.model.reliability import Reliability
+from microdc.model.workloads import workload_problems
 from microdc.model.yaml_source import Loc
+from microdc.protocol.workload import WorkloadIn
 
 FLAT_PROFILE = "flat"
 
@@ -263,6 +265,11 @@ class Scenario(BaseModel):
     reliability: Reliability = Field(
         default_factory=Reliability, description="failure rates for random faults (docs/reliability.md)"
     )
+    workloads: list[WorkloadIn] = Field(
+        default_factory=list,
+        description="workloads to run, in the format of a workloads.yaml (`microdc workloads apply`); "
+        "`microdc sites import` creates or updates them (docs/agent.md)",
+    )
 
     _base_dir: Path = PrivateAttr(default=Path("."))
     _tree: JurisdictionTree | None = PrivateAttr(default=None)
@@ -413,4 +420,5 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
     for pname, prof in s.profiles.items():
         if prof.kind == "trace" and not s.resolve(prof.csv).is_file():
             yield ("profiles", pname, "csv"), f"file not found: {s.resolve(prof.csv)}"
+    yield from workload_problems(s.workloads, s.tree.codes, s.policies.data_classes)
     yield from geometry_problems(s)

@@ -38,42 +38,53 @@ class Spec(BaseModel):
 
 
 class HttpCheck(Spec):
-    kind: Literal["http"]
-    port: Port
-    path: Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=1024)] = "/"
+    kind: Literal["http"] = Field(description="an HTTP GET on 127.0.0.1")
+    port: Port = Field(description="TCP port number to probe (dimensionless)")
+    path: Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=1024)] = Field(
+        "/", description="request path"
+    )
     expect_status: Annotated[int, Field(ge=100, le=599)] | None = Field(
-        None, description="default: any 2xx or 3xx answer is healthy"
+        None,
+        description="HTTP status code expected (dimensionless); default: any 2xx or 3xx answer is healthy",
     )
 
 
 class TcpCheck(Spec):
-    kind: Literal["tcp"]
-    port: Port
+    kind: Literal["tcp"] = Field(description="a TCP connect to 127.0.0.1")
+    port: Port = Field(description="TCP port number to connect to (dimensionless)")
 
 
 class CommandCheck(Spec):
-    kind: Literal["command"]
+    kind: Literal["command"] = Field(description="a command run inside the workload")
     command: list[Arg] = Field(min_length=1, max_length=64, description="exit 0 = healthy")
 
 
 class HealthCheck(Spec):
     """Probed by the agent on 127.0.0.1 (host networking) or, for `command`, inside the workload."""
 
-    probe: Annotated[HttpCheck | TcpCheck | CommandCheck, Field(discriminator="kind")]
-    interval_s: Seconds = 5.0
-    timeout_s: Seconds = 2.0
-    retries: Annotated[int, Field(ge=1, le=100)] = Field(3, description="consecutive failures → unhealthy")
+    probe: Annotated[HttpCheck | TcpCheck | CommandCheck, Field(discriminator="kind")] = Field(
+        description="what to probe: http, tcp or command"
+    )
+    interval_s: Seconds = Field(5.0, description="seconds between probes")
+    timeout_s: Seconds = Field(2.0, description="a probe slower than this many seconds fails")
+    retries: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="count of consecutive failures → unhealthy"
+    )
     start_period_s: Annotated[float, Field(ge=0, le=86400)] = Field(
         0.0, description="failures in this time after start do not count"
     )
 
 
 class RestartPolicy(Spec):
-    policy: Literal["always", "on-failure", "never"] = "always"
-    backoff_initial_s: Seconds = 1.0
-    backoff_max_s: Seconds = 300.0
-    backoff_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
-    reset_after_s: Seconds = Field(60.0, description="healthy this long → the backoff starts over")
+    policy: Literal["always", "on-failure", "never"] = Field(
+        "always", description="when to restart an exited copy"
+    )
+    backoff_initial_s: Seconds = Field(1.0, description="seconds to wait before the first restart")
+    backoff_max_s: Seconds = Field(300.0, description="longest wait between restarts, in seconds")
+    backoff_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = Field(
+        2.0, description="ratio: each further restart waits this much longer"
+    )
+    reset_after_s: Seconds = Field(60.0, description="healthy this many seconds → the backoff starts over")
 
     def delay(self, failures: int) -> float:
         """Wait before restart number `failures` (1-based): initial × multiplier^(failures-1), capped."""
@@ -93,11 +104,11 @@ class RestartPolicy(Spec):
 class Volume(Spec):
     """A data volume the workload writes; the data keeps its class and jurisdiction wherever it sits."""
 
-    name: VolumeName
+    name: VolumeName = Field(description="volume name, unique in the spec")
     path: Annotated[str, Field(pattern=r"^/[^\s:]*$", max_length=1024, description="mount path inside")]
-    data_class: Code
+    data_class: Code = Field(description="class of the data it stores (a policies.data_classes key)")
     jurisdiction: Code = Field(description="the stored data must stay inside this jurisdiction")
-    read_only: bool = False
+    read_only: bool = Field(False, description="mount read-only")
 
 
 class WorkloadRunSpec(Spec):
@@ -109,22 +120,34 @@ class WorkloadRunSpec(Spec):
     command: list[Arg] | None = Field(
         None, max_length=256, description="program and its arguments (with an image: the entrypoint)"
     )
-    args: list[Arg] = Field(default_factory=list, max_length=256)
-    env: dict[EnvName, Annotated[str, Field(max_length=8192)]] = Field(default_factory=dict, max_length=256)
-    cpus: Annotated[float, Field(gt=0, le=1024)] | None = Field(None, description="CPU limit (cores)")
-    memory_mb: Annotated[int, Field(ge=4, le=16 * 1024 * 1024)] | None = Field(None, description="RAM limit")
+    args: list[Arg] = Field(default_factory=list, max_length=256, description="more arguments")
+    env: dict[EnvName, Annotated[str, Field(max_length=8192)]] = Field(
+        default_factory=dict, max_length=256, description="environment variables"
+    )
+    cpus: Annotated[float, Field(gt=0, le=1024)] | None = Field(
+        None, description="CPU limit (count of cores, fractions allowed)"
+    )
+    memory_mb: Annotated[int, Field(ge=4, le=16 * 1024 * 1024)] | None = Field(
+        None, description="RAM limit: a count of MiB"
+    )
     ports: list[Port] = Field(
         default_factory=list, max_length=64, description="host ports it listens on (host networking)"
     )
-    health: HealthCheck | None = None
-    restart: RestartPolicy = Field(default_factory=RestartPolicy)
-    volumes: list[Volume] = Field(default_factory=list, max_length=32)
+    health: HealthCheck | None = Field(None, description="how the agent tells it is healthy")
+    restart: RestartPolicy = Field(default_factory=RestartPolicy, description="restarts and their backoff")
+    volumes: list[Volume] = Field(
+        default_factory=list,
+        max_length=32,
+        description="data volumes, each tagged with class and jurisdiction",
+    )
     update: Literal["auto", "start-first", "stop-first"] = Field(
         "auto",
         description="replacing a changed spec: start-first keeps the old copy until the new one is healthy; "
         "auto does that unless old and new share a declared port (then stop-first)",
     )
-    stop_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    stop_timeout_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        10.0, description="SIGTERM, then SIGKILL after this many seconds"
+    )
 
     @model_validator(mode="after")
     def _runnable(self) -> WorkloadRunSpec:
@@ -158,6 +181,35 @@ def start_first(old: WorkloadRunSpec | None, new: WorkloadRunSpec) -> bool:
     if new.update == "start-first":
         return True
     return old is None or not shares_port(old, new)
+
+
+# --- a workload as declared (API body, workloads.yaml, scenario `workloads:`) ----------------------------
+
+WorkloadId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", min_length=1, max_length=128)]
+
+
+class WorkloadIn(BaseModel):
+    """One workload with its placement rules and run spec: the single format of `POST /api/v1/workloads`,
+    a workloads.yaml and a scenario's `workloads:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: WorkloadId = Field(description="unique workload id")
+    name: Annotated[str, Field(max_length=256)] = Field("", description="display name")
+    data_class: Code = Field(description="class of the data it processes (a policies.data_classes key)")
+    origin_jurisdiction: Code = Field(description="jurisdiction its data comes from")
+    allowed_jurisdictions: list[Code] = Field(
+        default_factory=list, max_length=64, description="where it may run; empty = origin only"
+    )
+    min_security_tier: Annotated[int, Field(ge=1, le=4)] = Field(
+        1, description="lowest site security tier it may run at"
+    )
+    cores: Annotated[float, Field(gt=0, le=1e6)] = Field(
+        description="CPU cores it needs (count, fractions allowed)"
+    )
+    spec: WorkloadRunSpec | None = Field(
+        None, description="what to run (image or command, limits, health check, restart, volumes)"
+    )
 
 
 # --- what the agent reports --------------------------------------------------------------------------
