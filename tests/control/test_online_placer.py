@@ -64,3 +64,8 @@ def test_sites_import_from_scenario_and_plan(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["sites", "import", "eu-sovereign", "--db", db])
     assert res.exit_code == 0, res.output
     assert "20 site(s) added" in res.output
+
+
+def test_an_empty_fleet_leaves_work_unserved_instead_of_crashing() -> None:
+    out = place([], [wl("a")])
+    assert out["a"].site_id is None and out["a"].state != "assigned"

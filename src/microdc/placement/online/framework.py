@@ -224,6 +224,9 @@ class FleetState:
 
     def __post_init__(self) -> None:
         n = len(self.ids)
+        # masks stay boolean even when built from empty lists (np.asarray([]) is float64)
+        for name in ("is_cloud", "trusted", "alive", "accepting"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=bool))
         for name in (
             "is_cloud",
             "lat",
@@ -554,6 +557,9 @@ class Framework:
         # 2-4. filter, score and reserve in chunks.
         failed: list[IntArray] = []
         chunk = self.config.chunk_size
+        if len(fleet) == 0 and pending.size:  # nowhere to go: straight to the reasons
+            failed.append(pending)
+            pending = pending[:0]
         for start in range(0, pending.size, chunk):
             rows = pending[start : start + chunk]
             state.new_chunk()
