@@ -141,6 +141,22 @@ def test_demo_workloads_follow_their_data_class_policy() -> None:
     )
     assert {w["origin_jurisdiction"] for w in out} == {x.jurisdiction for x in sites}
     assert demo_workloads(s, sites, per_site=0) == []
+    # across jurisdictions: origin-only stays home, `any` may go to the demo's other jurisdictions, codes
+    # are kept, and a class with process_in any but store_in origin stays home (the stricter wins)
+    from types import SimpleNamespace
+
+    from microdc.model.policies import DataClassPolicy
+
+    classes = {
+        "a-home": DataClassPolicy(process_in="origin"),
+        "b-any": DataClassPolicy(process_in="any"),
+        "c-codes": DataClassPolicy(process_in=["FR", "DE"]),
+        "d-stored-home": DataClassPolicy(process_in="any", store_in="origin"),
+    }
+    fake = SimpleNamespace(policies=SimpleNamespace(data_classes=classes))
+    fr, de, at = (SimpleNamespace(id=f"s-{j}", jurisdiction=j) for j in ("FR", "DE", "AT"))
+    got = {w["data_class"]: w["allowed_jurisdictions"] for w in demo_workloads(fake, [fr, de, at, fr])}
+    assert got == {"a-home": [], "b-any": ["AT", "FR"], "c-codes": ["DE", "FR"], "d-stored-home": []}
 
 
 def test_a_site_outage_is_not_a_sensor_fault() -> None:
