@@ -100,9 +100,9 @@ def demo_fleet(
         str,
         typer.Option(
             help="faults to inject: 'demo' (a cooling failure at 20 s, a door opened at 40 s, an uplink cut "
-            "at 60 s, a site outage at 75 s whose work is re-placed), 'none', or KIND:SITE@START+DURATION,… "
-            "in seconds (kinds: cooling_failure, grid_outage, door_open, uplink_cut, site_outage; "
-            "SITE: 0..N-1)"
+            "at 60 s, a site outage at 75 s on the busiest site, whose work is re-placed), 'none', or "
+            "KIND:SITE@START+DURATION,… in seconds (kinds: cooling_failure, grid_outage, door_open, "
+            "uplink_cut, site_outage; SITE: 0..N-1)"
         ),
     ] = "demo",
     workloads: Annotated[

@@ -24,6 +24,7 @@ SENSOR_FAULTS = (FaultKind.COOLING_FAILURE.value, FaultKind.GRID_OUTAGE.value, "
 LINK_FAULTS = (FaultKind.UPLINK_CUT.value,)
 OUTAGE_FAULTS = (FaultKind.SITE_OUTAGE.value,)
 KINDS = SENSOR_FAULTS + LINK_FAULTS + OUTAGE_FAULTS
+BUSIEST = -1  # a site outage's site in the default schedule: the site holding the most work when it starts
 SPEC = re.compile(r"^(?P<kind>[a-z_]+):(?P<site>\d+)@(?P<at>\d+(?:\.\d+)?)s?\+(?P<dur>\d+(?:\.\d+)?)s?$")
 
 
@@ -41,13 +42,13 @@ class DemoFault:
 def default_schedule(n_sites: int) -> list[DemoFault]:
     """One of each within the first two minutes, on different sites where there are enough.
 
-    The site outage comes last (on the fourth site) and lasts long enough for the hold-down to pass, so
-    its work is re-placed and the site later comes back."""
+    The site outage comes last, on the site holding the most work when it starts (`BUSIEST`), and lasts
+    long enough for the hold-down to pass, so its work is re-placed and the site later comes back."""
     return [
         DemoFault("cooling_failure", 0, 20.0, 150.0),
         DemoFault("door_open", 1 % n_sites, 40.0, 60.0),
         DemoFault("uplink_cut", 2 % n_sites, 60.0, 120.0),
-        DemoFault("site_outage", 3 % n_sites, 75.0, 120.0),
+        DemoFault("site_outage", BUSIEST, 75.0, 120.0),
     ]
 
 

@@ -32,7 +32,7 @@ from microdc.agent.config import parse_config
 from microdc.agent.runner import Agent
 from microdc.control.decompress import DecompressMiddleware
 from microdc.control.devserver import free_port
-from microdc.demo.faults import OUTAGE_FAULTS, CuttableTransport, DemoFault, apply
+from microdc.demo.faults import BUSIEST, OUTAGE_FAULTS, CuttableTransport, DemoFault, apply
 
 log = logging.getLogger("microdc.demo.fleet")
 
@@ -315,7 +315,8 @@ async def run_fleet(
     if faults:
         tasks.append(
             asyncio.create_task(
-                _inject(faults, fleet, [s.id for s in sites], t0, fault_log, on_fault), name="demo-faults"
+                _inject(faults, fleet, [s.id for s in sites], t0, fault_log, on_fault, admin),
+                name="demo-faults",
             )
         )
     placed: dict[str, str | None] = {}
@@ -405,6 +406,18 @@ async def _place_workloads(
     return placed
 
 
+async def _busiest(server_url: str, admin: dict[str, str], site_ids: list[str]) -> int:
+    """Index of the demo site holding the most placed workloads now (the first site if none or unknown)."""
+    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
+        async with httpx.AsyncClient(base_url=server_url, timeout=10, headers=admin) as c:
+            r = await c.get("/api/v1/workloads")
+            held = [w["site_id"] for w in r.json()] if r.status_code == 200 else []
+            counts = {k: held.count(sid) for k, sid in enumerate(site_ids)}
+            best = max(counts, key=lambda k: (counts[k], -k))
+            return best if counts[best] > 0 else 0
+    return 0
+
+
 async def _probe_failures(fleet: _Fleet, target: int, site_ids: list[str]) -> None:
     """While site `target` is out, every running peer reports (with its own site credential) that it
     cannot reach it: the corroboration the control plane needs before declaring the site down."""
@@ -434,8 +447,10 @@ async def _inject(
     t0: float,
     log_to: list[str],
     on_fault: Callable[[str], None] | None,
+    admin: dict[str, str] | None = None,
 ) -> None:
     """Start and end each fault at its time (seconds after the agents started)."""
+    resolved: dict[int, int] = {}  # id(fault) → site index, for faults on the BUSIEST site
     events = sorted(
         [(f.at_s, True, f) for f in faults] + [(f.at_s + f.duration_s, False, f) for f in faults],
         key=lambda e: (e[0], e[1]),
@@ -444,6 +459,10 @@ async def _inject(
     try:
         for at_s, active, f in events:
             await asyncio.sleep(max(0.0, t0 + at_s - time.monotonic()))
+            if f.site == BUSIEST:
+                if id(f) not in resolved:
+                    resolved[id(f)] = await _busiest(fleet.server_url, admin or {}, site_ids)
+                f = DemoFault(f.kind, resolved[id(f)], f.at_s, f.duration_s)
             if f.kind in OUTAGE_FAULTS:
                 ok = True
                 if active:
