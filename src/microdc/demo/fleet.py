@@ -306,6 +306,8 @@ async def run_fleet(
         )
         configs.append(cfg)
     fleet = _Fleet(configs, server_url, tokens)
+    for k in range(len(sites)):
+        fleet.build(k)
     stop = stop or asyncio.Event()
     t0 = time.monotonic()
     for k in range(len(sites)):
@@ -368,7 +370,8 @@ class _Fleet:
         self.tasks: list[asyncio.Task[Any]] = []
         self.down: set[int] = set()
 
-    def start(self, k: int) -> None:
+    def build(self, k: int) -> None:
+        """A fresh agent for site k (constructing one loads its scenario: seconds, so done before t0)."""
         cfg = self.configs[k]
         transport = CuttableTransport()
         agent = Agent(cfg, server=self.server_url, enroll_token=self.tokens[cfg.site_id], transport=transport)
@@ -377,7 +380,11 @@ class _Fleet:
         else:
             self.agents.append(agent)
             self.transports.append(transport)
-        self.tasks.append(asyncio.create_task(agent.run(), name=f"agent:{cfg.site_id}"))
+
+    def start(self, k: int, *, fresh: bool = False) -> None:
+        if fresh:
+            self.build(k)
+        self.tasks.append(asyncio.create_task(self.agents[k].run(), name=f"agent:{self.configs[k].site_id}"))
         self.down.discard(k)
 
     def stop(self, k: int) -> None:
@@ -471,7 +478,7 @@ async def _inject(
                 else:
                     if (task := probes.pop(f.site, None)) is not None:
                         task.cancel()
-                    fleet.start(f.site)
+                    fleet.start(f.site, fresh=True)
             else:
                 ok = apply(f, active, fleet.agents[f.site].sources, fleet.transports[f.site])
             what = f.describe(site_ids[f.site])
