@@ -191,3 +191,61 @@ def test_unwritable_output_exit_2(tiny_dir: Path, tmp_path: Path) -> None:
     )
     assert code == 2
     assert "cannot write" in text and "Traceback" not in text
+
+
+def _map_images(report: Path) -> list[dict[str, object]]:
+    html = report.read_text(encoding="utf-8")
+    start = html.index('<script type="application/json" id="figures">') + len(
+        '<script type="application/json" id="figures">'
+    )
+    figures = json.loads(html[start : html.index("</script>", start)])
+    return list(figures["map"]["layout"].get("images", []))
+
+
+def test_own_tiles_reach_the_report_map_and_are_off_by_default(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = [
+        str(tiny_dir / "scenario.yaml"),
+        "--days",
+        "1",
+        "--step",
+        "1h",
+        "--no-faults",
+        "--baselines",
+        "cloud-only",
+    ]
+    monkeypatch.delenv("MICRODC_MAP_TILE_URL", raising=False)
+    code, text = _run(*base, "-o", str(tmp_path / "plain"))
+    assert code == 0, text
+    assert _map_images(tmp_path / "plain" / "report.html") == []  # offline by default
+    code, text = _run(
+        *base, "-o", str(tmp_path / "opt"), "--tiles", "https://tiles.example.org/{z}/{x}/{y}.png"
+    )
+    assert code == 0, text
+    report = tmp_path / "opt" / "report.html"
+    images = _map_images(report)
+    assert images and all(str(i["source"]).startswith("https://tiles.example.org/") for i in images)
+    assert "loads from https://tiles.example.org" in report.read_text(encoding="utf-8")
+    monkeypatch.setenv("MICRODC_MAP_TILE_URL", "https://env.example.org/{z}/{x}/{y}.png")
+    code, text = _run(*base, "-o", str(tmp_path / "env"))
+    assert code == 0, text
+    assert str(_map_images(tmp_path / "env" / "report.html")[0]["source"]).startswith(
+        "https://env.example.org/"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://tiles.example.org/tile.png", "lacks {z}"),
+        ("ftp://tiles.example.org/{z}/{x}/{y}.png", "is not http(s)"),
+    ],
+)
+def test_bad_tile_url_exit_2(tiny_dir: Path, tmp_path: Path, url: str, message: str) -> None:
+    out = tmp_path / "out"
+    code, text = _run(str(tiny_dir / "scenario.yaml"), "-o", str(out), "--days", "1", "--tiles", url)
+    text = " ".join(text.split())  # rich wraps the message at the terminal width
+    assert code == 2, text
+    assert message in text and "expected http(s)://host/{z}/{x}/{y}.png" in text and "Traceback" not in text
+    assert not out.exists()  # refused before anything ran

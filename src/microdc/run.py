@@ -75,7 +75,9 @@ class _Quiet:
 class RunOptions:
     """days/step_s: the simulated window; time_limit_s: the planner's budget; faults: a fault schedule
     (None: `fault_source` says where faults come from: random per candidate site from the scenario's
-    failure rates, the built-in drill on microdc's largest sites, or none)."""
+    failure rates, the built-in drill on microdc's largest sites, or none); tile_url: the user's own
+    slippy-map tile server for street maps under the report's fleet map (the page then loads images from
+    it; empty, the default: offline Natural Earth basemap only)."""
 
     days: float = DEFAULT_DAYS
     step_s: int = DEFAULT_STEP_S
@@ -86,6 +88,7 @@ class RunOptions:
     fault_source: Literal["rates", "drill", "none"] = "rates"
     allow_unserved: bool = False
     write_html: bool = True
+    tile_url: str = ""  # the user's own street-map tiles under the fleet map; empty: the report stays offline
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.days) and self.days > 0):
@@ -96,6 +99,10 @@ class RunOptions:
 
         if self.fault_source not in ("rates", "drill", "none"):
             raise ValueError(f"unknown fault source {self.fault_source!r}; expected rates, drill or none")
+        if self.tile_url:
+            from microdc.report.basemap import check_tile_url
+
+            check_tile_url(self.tile_url)
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(BASELINES)}")
@@ -262,7 +269,7 @@ def run(
     )
     if opts.write_html:
         t2 = clock()
-        write_report(result, out_dir / "report.html")
+        write_report(result, out_dir / "report.html", tile_url=opts.tile_url or None)
         seconds["report"] = clock() - t2
     seconds["total"] = clock() - t0
     write_comparison(

@@ -100,22 +100,38 @@ def demo_fleet(
         str,
         typer.Option(
             help="faults to inject: 'demo' (a cooling failure at 20 s, a door opened at 40 s, an uplink cut "
-            "at 60 s), 'none', or KIND:SITE@START+DURATION,… in seconds (kinds: cooling_failure, "
-            "grid_outage, door_open, uplink_cut; SITE: 0..N-1)"
+            "at 60 s, a site outage at 75 s on the busiest site, whose work is re-placed), 'none', or "
+            "KIND:SITE@START+DURATION,… in seconds (kinds: cooling_failure, grid_outage, door_open, "
+            "uplink_cut, site_outage; SITE: 0..N-1)"
         ),
     ] = "demo",
+    workloads: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="placement-only workloads per site, on the scenario's data classes (0: none)",
+        ),
+    ] = 1,
+    heartbeat_s: Annotated[
+        float, typer.Option(min=1.0, help="heartbeat interval; a site is overdue after 3 missed")
+    ] = 10.0,
+    down_hold_s: Annotated[
+        float, typer.Option(min=0.0, help="hold-down before a corroborated silent site is declared down")
+    ] = 20.0,
 ) -> None:
     """Start a control plane and N site agents with simulated sensors (demos, load tests).
 
     The scenario is checked before anything starts; faults are injected on a schedule so the dashboard
-    shows alarms, a link going down and recovery within the first minutes.
+    shows alarms, a link going down and recovery within the first minutes; a site outage (the agent
+    stopped, its peers' probes failing) has the control plane re-place that site's workloads.
     """
     from rich.console import Console
     from rich.table import Table
 
     from microdc.cli.common import fail, load_or_exit
     from microdc.demo.faults import parse_schedule
-    from microdc.demo.fleet import ControlPlaneThread, create_admin, run_fleet
+    from microdc.demo.fleet import ControlPlaneThread, create_admin, demo_settings, run_fleet
     from microdc.examples import resolve_scenario
     from microdc.model import ScenarioError
 
@@ -136,9 +152,8 @@ def demo_fleet(
         db_url,
         port=port or None,
         settings={
-            "enroll_burst": sites + 10,
-            "enroll_per_s": max(1.0, sites / 10),
-            "heartbeat_interval_s": 30,
+            **demo_settings(sites, heartbeat_s=heartbeat_s, down_hold_s=down_hold_s),
+            "data_classes": tuple(sorted(loaded.policies.data_classes)),
         },
     ).start()
     console.print(f"control plane on {cp.url} (db {db_url}); admin token in {wd / 'admin.token'}")
@@ -155,6 +170,7 @@ def demo_fleet(
             scenario_path, sites, workdir=wd, duration_s=duration, server_url=cp.url, admin_token=token,
             poll_s=poll_s, time_scale=time_scale, upstream=upstream, stop=stop, faults=schedule,
             on_fault=lambda line: console.print(f"[yellow]fault[/] {line}"),
+            workloads_per_site=workloads, heartbeat_s=heartbeat_s,
         )  # fmt: skip
 
     try:
@@ -179,6 +195,8 @@ def demo_fleet(
             str(st.get("pending_readings", 0)),
         )
     Console().print(table)
+    for wid, (src, dst) in sorted(result.moved.items()):
+        console.print(f"[cyan]re-placed[/] {wid}: {src or 'unplaced'} → {dst or 'unplaced'}")
     typer.echo(
         json.dumps(
             {
@@ -187,6 +205,9 @@ def demo_fleet(
                 "readings_acked": result.readings_acked,
                 "bytes_out": result.bytes_out,
                 "server_sensors": result.server_sensors,
+                "workloads": len(result.placed),
+                "workloads_placed": sum(1 for s in result.final.values() if s is not None),
+                "re_placed": len(result.moved),
                 "workdir": str(wd),
             }
         )

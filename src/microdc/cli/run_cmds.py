@@ -106,6 +106,15 @@ def run(
         False, "--allow-unserved", help="Plan even if some demand is unservable"
     ),
     open_report: bool = typer.Option(False, "--open", help="Open the report in a web browser when done"),
+    tiles: str = typer.Option(
+        "",
+        "--tiles",
+        envvar="MICRODC_MAP_TILE_URL",
+        show_envvar=True,
+        help="your own tile server for street maps under the report's fleet map, "
+        "https://host/{z}/{x}/{y}.png (the report then loads images from it; default: none, the report "
+        "stays offline with the Natural Earth basemap)",
+    ),
 ) -> None:
     """Plan a fleet, compare it with baselines in simulation, and write a self-contained HTML report."""
     from microdc.placement.planner import PlanningError
@@ -140,6 +149,7 @@ def run(
                 faults=spec,
                 fault_source="rates" if source == "random" else "drill" if source == "drill" else "none",
                 allow_unserved=allow_unserved,
+                tile_url=tiles.strip(),
             )
         except ScenarioError as exc:
             bar.stop()

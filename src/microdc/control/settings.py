@@ -187,11 +187,9 @@ class Settings(BaseModel):
     @field_validator("map_tile_url")
     @classmethod
     def _tile_url(cls, v: str) -> str:
-        if v == "":
-            return v
-        if not v.startswith(("https://", "http://")) or not all(k in v for k in ("{z}", "{x}", "{y}")):
-            raise ValueError(f"expected http(s)://host/{{z}}/{{x}}/{{y}}.png, got {v!r}")
-        return v
+        from microdc.report.basemap import check_tile_url  # the report's rule; lazy: it loads plotting
+
+        return v if v == "" else check_tile_url(v)
 
     @field_validator("trusted_proxies", "data_classes", mode="before")
     @classmethod

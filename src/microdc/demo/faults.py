@@ -4,7 +4,10 @@ and recovery in its first minutes.
 A cooling failure and a door opened are driven into a site's simulated sensors (`SimulatedSite.inject`:
 the inlet then heats by the lumped thermal model; the door contact reads open); an uplink cut makes
 the agent's transport refuse every request, so the control plane sees the site's link go down, its
-readings queue locally and arrive when the link returns. Each fault ends after its duration.
+readings queue locally and arrive when the link returns. A site outage stops the site's agent (no
+heartbeats, no readings) while its peers report failed probes of it: silence corroborated, so after the
+hold-down the control plane declares the site down and re-places its work on legal sites; when the
+outage ends the agent starts again from its state file. Each fault ends after its duration.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from microdc.sim.faults import FaultKind
 
 SENSOR_FAULTS = (FaultKind.COOLING_FAILURE.value, FaultKind.GRID_OUTAGE.value, "door_open")
 LINK_FAULTS = (FaultKind.UPLINK_CUT.value,)
-KINDS = SENSOR_FAULTS + LINK_FAULTS
+OUTAGE_FAULTS = (FaultKind.SITE_OUTAGE.value,)
+KINDS = SENSOR_FAULTS + LINK_FAULTS + OUTAGE_FAULTS
+BUSIEST = -1  # a site outage's site in the default schedule: the site holding the most work when it starts
 SPEC = re.compile(r"^(?P<kind>[a-z_]+):(?P<site>\d+)@(?P<at>\d+(?:\.\d+)?)s?\+(?P<dur>\d+(?:\.\d+)?)s?$")
 
 
@@ -35,11 +40,15 @@ class DemoFault:
 
 
 def default_schedule(n_sites: int) -> list[DemoFault]:
-    """One of each within the first two minutes, on different sites where there are enough."""
+    """One of each within the first two minutes, on different sites where there are enough.
+
+    The site outage comes last, on the site holding the most work when it starts (`BUSIEST`), and lasts
+    long enough for the hold-down to pass, so its work is re-placed and the site later comes back."""
     return [
         DemoFault("cooling_failure", 0, 20.0, 150.0),
         DemoFault("door_open", 1 % n_sites, 40.0, 60.0),
         DemoFault("uplink_cut", 2 % n_sites, 60.0, 120.0),
+        DemoFault("site_outage", BUSIEST, 75.0, 120.0),
     ]
 
 
@@ -91,7 +100,10 @@ class CuttableTransport(httpx.AsyncBaseTransport):
 
 
 def apply(fault: DemoFault, active: bool, sources: list[Any], transport: CuttableTransport) -> bool:
-    """Start or end one fault; False when the site has no simulated source to take it (yet)."""
+    """Start or end one sensor or link fault; False when the site has no simulated source to take it
+    (yet). A site outage stops and restarts an agent: the fleet does that (`demo/fleet.py`)."""
+    if fault.kind in OUTAGE_FAULTS:
+        raise ValueError("a site outage stops the agent; demo.fleet handles it")
     if fault.kind in LINK_FAULTS:
         transport.cut = active
         return True

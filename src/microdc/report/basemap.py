@@ -222,6 +222,20 @@ def _tile_lat(y: float, z: int) -> float:
     return math.degrees(math.atan(math.sinh(math.pi * (1.0 - 2.0 * y / 2.0**z))))
 
 
+def check_tile_url(url: str) -> str:
+    """The URL of a user's own slippy-map tile server, checked (one rule for the report and the dashboard).
+
+    ValueError names what was expected: http(s), with {z}, {x} and {y} to fill in.
+    """
+    expected = "expected http(s)://host/{z}/{x}/{y}.png"
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"tile URL {url!r} is not http(s); {expected}")
+    for key in ("{z}", "{x}", "{y}"):
+        if key not in url:
+            raise ValueError(f"tile URL {url!r} lacks {key}; {expected}")
+    return url
+
+
 def tile_images(v: View, url: str, max_tiles: int = MAX_TILES) -> list[dict[str, Any]]:
     """Layout images of slippy-map tiles ({z}/{x}/{y} in `url`) covering the view, under the traces.
 
@@ -229,11 +243,7 @@ def tile_images(v: View, url: str, max_tiles: int = MAX_TILES) -> list[dict[str,
     map's linear latitude axis and the tiles' Web Mercator differ by far less than a tile at the
     zooms of a city or a region.
     """
-    for key in ("{z}", "{x}", "{y}"):
-        if key not in url:
-            raise ValueError(
-                f"tile URL {url!r} lacks {key}; expected e.g. https://tiles.example/{{z}}/{{x}}/{{y}}.png"
-            )
+    check_tile_url(url)
     for z in range(19, -1, -1):
         x0, y0 = _tile_xy(v[2], v[1], z)
         x1, y1 = _tile_xy(v[0], v[3], z)

@@ -22,6 +22,7 @@ from microdc.placement.plan import Plan, read_plan
 
 CLOUD_PREFIX = "cloud:"
 
+
 @dataclass
 class AlternativeRun:
     """One alternative (microdc's plan or a baseline) and what the simulator made of it."""

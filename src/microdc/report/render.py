@@ -117,13 +117,13 @@ def _run_window(ts: Any) -> tuple[Any, Any]:
     return times[0], times[-1] + step
 
 
-def build(result: RunResult) -> tuple[dict[str, Any], dict[str, Figure]]:
-    """Template context and figures (id → figure) for a run."""
+def build(result: RunResult, tile_url: str | None = None) -> tuple[dict[str, Any], dict[str, Figure]]:
+    """Template context and figures (id → figure) for a run; `tile_url`: street tiles under the map."""
     s = result.scenario
     alts = result.alternatives
     ts_frames = [(a.name, a.timeseries) for a in alts]
     lat_frames = [(a.name, a.latency) for a in alts]
-    figures: dict[str, Figure] = {"map": fleet_map(s, [a.plan for a in alts])}
+    figures: dict[str, Figure] = {"map": fleet_map(s, [a.plan for a in alts], tile_url=tile_url)}
     for k, svc in enumerate(s.services):
         figures[f"latency-{k}"] = latency_cdf(svc, lat_frames)
     figures["power"] = power_over_time(ts_frames)
@@ -183,6 +183,7 @@ def build(result: RunResult) -> tuple[dict[str, Any], dict[str, Figure]]:
         "faults": faults,
         "plans": [a.plan for a in alts],
         "seconds": {k: fmt(v, 1) for k, v in result.seconds.items()},
+        "tile_server": tile_url.split("/{z}")[0] if tile_url else None,
     }
     return context, figures
 
@@ -197,9 +198,9 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_report(result: RunResult) -> str:
-    """The whole report as one self-contained HTML document."""
-    context, figures = build(result)
+def render_report(result: RunResult, tile_url: str | None = None) -> str:
+    """The whole report as one self-contained HTML document (it fetches map tiles only from `tile_url`)."""
+    context, figures = build(result, tile_url)
     template = _environment().get_template("report.html.j2")
     return template.render(
         **context,
@@ -210,7 +211,7 @@ def render_report(result: RunResult) -> str:
     )
 
 
-def write_report(result: RunResult, path: Path) -> Path:
+def write_report(result: RunResult, path: Path, tile_url: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(result), encoding="utf-8")
+    path.write_text(render_report(result, tile_url), encoding="utf-8")
     return path
