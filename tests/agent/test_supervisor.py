@@ -114,13 +114,18 @@ def test_changed_spec_is_replaced_without_a_gap(executor: ProcessExecutor, tmp_p
     sup.set_desired([want("web", http_server_spec(p1))])
     step_until(sup, lambda s: s["web"].healthy is True, what="v1 healthy")
     (old_pid,) = pids(executor, "web")
-    v2 = http_server_spec(p2)
+    # the new copy takes a second to listen, so stopping the old one before the new one is healthy leaves a
+    # gap on any machine, however fast it starts processes
+    slow = f"sleep 1; exec {sys.executable} -m http.server {p2} --bind 127.0.0.1"
+    v2 = http_server_spec(p2, command=["sh", "-c", slow])
     sup.set_desired([want("web", v2)])
     gaps: list[str] = []
 
     def served() -> None:
         if not (answers(p1, 0.5) or answers(p2, 0.5)):
             gaps.append(f"nothing answered at {time.monotonic():.2f}")
+        if old_pid not in pids(executor, "web") and not answers(p2, 0.5):
+            gaps.append(f"old copy stopped before the new one answered at {time.monotonic():.2f}")
 
     st = step_until(
         sup,
