@@ -39,7 +39,9 @@ def check_horizon_plan(s: Scenario, plan: HorizonPlan, *, allow_unserved: bool =
     scen = [period_scenario(s, t) for t in range(h.n_periods)]
     for t, (p, ps) in enumerate(zip(plan.periods, scen, strict=True)):
         if p.period != t + 1 or p.start_year != t * h.step_years:
-            out.append(f"periods: period {t + 1} is recorded as period {p.period} starting in year {p.start_year}")
+            out.append(
+                f"periods: period {t + 1} is recorded as period {p.period} starting in year {p.start_year}"
+            )
         out += [f"{m} [period {t + 1}]" for m in check_plan(ps, p.plan, allow_unserved=allow_unserved)]
 
     # Standing hardware per (site, module, server): (modules, servers) in every period.
@@ -56,8 +58,8 @@ def check_horizon_plan(s: Scenario, plan: HorizonPlan, *, allow_unserved: bool =
             for key, row in stands.items():
                 if row[t][0] < row[t - 1][0] or row[t][1] < row[t - 1][1]:
                     out.append(
-                        f"capacity never shrinks: {key[0]} ({key[1]} with {key[2]}) has {row[t - 1][1]} servers in "
-                        f"period {t} but {row[t][1]} in period {t + 1}; the horizon does not allow retiring"
+                        f"capacity never shrinks: {key[0]} ({key[1]} with {key[2]}) has {row[t - 1][1]} "
+                        f"servers in period {t} but {row[t][1]} in period {t + 1}; retiring is not allowed"
                     )
             cores = _site_capacity(plan, t, "cores")
             before = _site_capacity(plan, t - 1, "cores")
@@ -71,8 +73,8 @@ def check_horizon_plan(s: Scenario, plan: HorizonPlan, *, allow_unserved: bool =
     # Purchases: as late as possible, enough that what was bought within its lifetime stands.
     bought: dict[tuple[str, str, str, int], tuple[int, int]] = {}
     for t, p in enumerate(plan.periods):
-        for b in p.purchases:
-            bought[(b.site, b.module, b.server, t)] = (b.modules, b.servers)
+        for buy in p.purchases:
+            bought[(buy.site, buy.module, buy.server, t)] = (buy.modules, buy.servers)
     want: dict[tuple[str, str, str, int], tuple[int, int]] = {}
     for key, row in stands.items():
         m_life = _lifetime_periods(s.module(key[1]).lifetime_years, h.step_years)
@@ -84,12 +86,13 @@ def check_horizon_plan(s: Scenario, plan: HorizonPlan, *, allow_unserved: bool =
             qs.append(max(0, row[t][1] - sum(qs[max(0, t - v_life + 1) : t])))
             if qm[t] or qs[t]:
                 want[(*key, t)] = (qm[t], qs[t])
-    for key in sorted(set(bought) | set(want)):
-        got, need = bought.get(key, (0, 0)), want.get(key, (0, 0))
+    for bkey in sorted(set(bought) | set(want)):
+        got, need = bought.get(bkey, (0, 0)), want.get(bkey, (0, 0))
         if got != need:
             out.append(
-                f"purchases: {key[0]} ({key[1]} with {key[2]}) in period {key[3] + 1}: the plan buys "
-                f"{got[0]} module(s) and {got[1]} server(s), the standing hardware needs {need[0]} and {need[1]}"
+                f"purchases: {bkey[0]} ({bkey[1]} with {bkey[2]}) in period {bkey[3] + 1}: the plan buys "
+                f"{got[0]} module(s) and {got[1]} server(s); the standing hardware needs {need[0]} and "
+                f"{need[1]}"
             )
 
     # Net present cost, recomputed from each period's own prices.
@@ -98,14 +101,13 @@ def check_horizon_plan(s: Scenario, plan: HorizonPlan, *, allow_unserved: bool =
         start = t * h.step_years
         capex = 0.0
         present = 0.0
-        for (site, mod, srv, tt), (nm, ns) in want.items():
+        for (_site, mod, srv, tt), (nm, ns) in want.items():
             if tt != t:
                 continue
-            m, v = ps.module(mod), ps.server(srv)
-            price = nm * m.capex + ns * v.capex
-            salvage = nm * m.capex * _left(start, m.lifetime_years, h.step_years, h.years) + ns * v.capex * _left(
-                start, v.lifetime_years, h.step_years, h.years
-            )
+            mt, vt = ps.module(mod), ps.server(srv)
+            price = nm * mt.capex + ns * vt.capex
+            salvage = nm * mt.capex * _left(start, mt.lifetime_years, h.step_years, h.years)
+            salvage += ns * vt.capex * _left(start, vt.lifetime_years, h.step_years, h.years)
             capex += price
             present += price / (1 + rate) ** start - salvage / (1 + rate) ** h.years
         costs = p.plan.costs
@@ -119,7 +121,10 @@ def check_horizon_plan(s: Scenario, plan: HorizonPlan, *, allow_unserved: bool =
             ("period total", p.npv, present + opex),
         ):
             if _differs(recorded, expected):
-                out.append(f"net present cost: period {t + 1} records {name} {recorded:.6g}, recomputed {expected:.6g}")
+                out.append(
+                    f"net present cost: period {t + 1} records {name} {recorded:.6g}, "
+                    f"recomputed {expected:.6g}"
+                )
         total += present + opex
     if _differs(plan.npv, total):
         out.append(f"net present cost: the plan records {plan.npv:.8g}, recomputed {total:.8g}")

@@ -30,20 +30,16 @@ it warm-starts HiGHS, which then proves the bound of the whole horizon.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
-import highspy
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from microdc.model import Scenario
 from microdc.model.horizon import Horizon
-from microdc.placement import milp
-from microdc.placement.facility import FacilityProblem, Solution, make_solution
+from microdc.placement.facility import FacilityProblem, Solution
 from microdc.placement.periods import horizon_of, period_scenario, shared_options
-from microdc.placement.problem import PlanningProblem, build_problem, capital_recovery_factor
+from microdc.placement.problem import PlanningProblem, build_problem
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -76,7 +72,7 @@ def salvage_fraction(start_year: int, lifetime_years: float, h: Horizon) -> floa
 
 def greedy_purchases(counts: npt.ArrayLike, life: int) -> IntArray:
     """Fewest purchases per period so that what was bought in the last `life` periods covers `counts`:
-    buy as late as possible (also the cheapest, since a later unit costs less and is worth more at the end)."""
+    buy as late as possible (also the cheapest: a later unit costs less and is worth more at the end)."""
     n = np.asarray(counts, np.int64)
     q = np.zeros(n.shape[0], np.int64)
     for t in range(n.shape[0]):
@@ -121,7 +117,9 @@ def build_horizon(s: Scenario, *, allow_unserved: bool = False) -> HorizonProble
     h = horizon_of(s)
     scen = [period_scenario(s, t) for t in range(h.n_periods)]
     opts = shared_options(scen)
-    periods = [build_problem(p, allow_unserved=allow_unserved, options=o) for p, o in zip(scen, opts, strict=True)]
+    periods = [
+        build_problem(p, allow_unserved=allow_unserved, options=o) for p, o in zip(scen, opts, strict=True)
+    ]
     first = opts[0]
     n_opt = len(first)
     keys: dict[tuple[int, str, str], int] = {}

@@ -12,7 +12,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from microdc.placement import milp
-from microdc.placement.facility import Solution, SolveStatus, make_solution
+from microdc.placement.aggregate import Aggregation, aggregate_customers, expand_solution
+from microdc.placement.facility import FacilityProblem, Solution, SolveStatus, make_solution
 from microdc.placement.horizon import HorizonProblem, Schedule, _scaled, yearly_opex_problem
 
 IntArray = npt.NDArray[np.int64]
@@ -38,9 +39,43 @@ class HorizonModel:
         return int(self.offsets[t] + m.y0 + f)
 
 
-def build_horizon_model(hp: HorizonProblem) -> HorizonModel:
+def period_aggregations(hp: HorizonProblem) -> list[Aggregation]:
+    """Each period's discounted problem, with interchangeable demand sources merged (placement.aggregate:
+    exact; not under a split limit, which counts sources)."""
+    out = []
+    for t, pp in enumerate(hp.periods):
+        fp = _scaled(yearly_opex_problem(pp), float(hp.opex[t]))
+        if fp.max_targets:
+            out.append(Aggregation(fp, np.arange(fp.n_customers, dtype=np.int64)))
+        else:
+            out.append(aggregate_customers(fp))
+    return out
+
+
+def merge_solution(agg: Aggregation, original: FacilityProblem, sol: Solution) -> Solution:
+    """A plan of the original problem as a plan of the merged one (load-weighted fractions)."""
+    if not agg.reduced:
+        return sol
+    k = agg.problem.n_customers
+    w = original.usage.sum(axis=1)
+    onehot = np.zeros((original.n_customers, k))
+    onehot[np.arange(original.n_customers), agg.members] = w
+    onehot /= onehot.sum(axis=0, keepdims=True)
+    z = sol.z_dense()
+    return make_solution(
+        agg.problem,
+        sol.open,
+        sol.x_dense() @ onehot,
+        None if z is None else z @ onehot,
+        np.asarray(sol.unserved) @ onehot,
+        lower_bound=-np.inf,
+        status="heuristic",
+    )
+
+
+def build_horizon_model(hp: HorizonProblem, aggs: list[Aggregation]) -> HorizonModel:
     n_t, n_k = hp.n_periods, hp.n_chains
-    models = [milp.build_model(_scaled(yearly_opex_problem(pp), hp.opex[t])) for t, pp in enumerate(hp.periods)]
+    models = [milp.build_model(a.problem) for a in aggs]
     sizes = np.array([m.num_col for m in models], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     qm0 = int(sizes.sum())
@@ -86,7 +121,9 @@ def build_horizon_model(hp: HorizonProblem) -> HorizonModel:
             )
             # [S] servers bought within their lifetime cover the servers standing in period t.
             live_s = np.arange(max(0, t - int(hp.server_life[k]) + 1), t + 1)
-            add_row(np.concatenate([qs0 + live_s * n_k + k, y_t]), np.concatenate([np.ones(live_s.size), -nk]))
+            add_row(
+                np.concatenate([qs0 + live_s * n_k + k, y_t]), np.concatenate([np.ones(live_s.size), -nk])
+            )
             if t == 0 or hp.horizon.allow_retire:
                 continue
             # [R] capacity never shrinks: the chain stays built and keeps at least its servers.
@@ -98,7 +135,10 @@ def build_horizon_model(hp: HorizonProblem) -> HorizonModel:
     link = sp.csr_array(
         (
             np.concatenate(vals) if vals else np.zeros(0),
-            (np.concatenate(rows) if rows else np.zeros(0, np.int64), np.concatenate(cols) if cols else np.zeros(0, np.int64)),
+            (
+                np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                np.concatenate(cols) if cols else np.zeros(0, np.int64),
+            ),
         ),
         shape=(n_rows, num_col),
     )
@@ -116,10 +156,13 @@ def hp_y(models: list[milp.Model], offsets: IntArray, t: int, f: int) -> int:
     return int(offsets[t] + models[t].y0 + f)
 
 
-def warm_columns(hm: HorizonModel, hp: HorizonProblem, sch: Schedule) -> npt.NDArray[np.float64]:
+def warm_columns(
+    hm: HorizonModel, hp: HorizonProblem, aggs: list[Aggregation], sch: Schedule
+) -> npt.NDArray[np.float64]:
     v = np.zeros(hm.num_col)
     for t, (m, o) in enumerate(zip(hm.models, hm.offsets, strict=True)):
-        v[o : o + m.num_col] = m.column_values(sch.solutions[t])
+        merged = merge_solution(aggs[t], hp.periods[t].facility, sch.solutions[t])
+        v[o : o + m.num_col] = m.column_values(merged)
     n_k = hp.n_chains
     v[hm.qm0 : hm.qm0 + sch.module_buys.size] = sch.module_buys.ravel().astype(float)
     v[hm.qs0 : hm.qs0 + sch.server_buys.size] = sch.server_buys.ravel().astype(float)
@@ -147,7 +190,8 @@ def solve_horizon_milp(
     verbose: bool = False,
 ) -> HorizonResult:
     t0 = time.perf_counter()
-    hm = build_horizon_model(hp)
+    aggs = period_aggregations(hp)
+    hm = build_horizon_model(hp, aggs)
     h = milp._new_highs(verbose, threads, time_limit_s)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("mip_abs_gap", 1e-9)
@@ -171,7 +215,7 @@ def solve_horizon_milp(
     )
     milp._check(status, "passModel (horizon)")
     if warm is not None:
-        col = warm_columns(hm, hp, warm)
+        col = warm_columns(hm, hp, aggs, warm)
         milp._check(h.setSolution(hm.num_col, np.arange(hm.num_col, dtype=np.int32), col), "setSolution")
     milp._run(h, "run (horizon MILP)")
     ms = h.getModelStatus()
@@ -188,7 +232,21 @@ def solve_horizon_milp(
     sols = []
     for t, (m, o) in enumerate(zip(hm.models, hm.offsets, strict=True)):
         open_, x, z, u = m.extract(values[o : o + m.num_col])
+        merged = make_solution(
+            aggs[t].problem, open_, x, z, u, lower_bound=-np.inf, status=st, method="horizon"
+        )
+        full = expand_solution(hp.periods[t].facility, aggs[t], merged)
         sols.append(
-            make_solution(hp.periods[t].facility, open_, x, z, u, lower_bound=-np.inf, status=st, method="horizon")
+            make_solution(
+                hp.periods[t].facility,
+                full.open,
+                full.x,
+                full.z,
+                full.unserved,
+                lower_bound=-np.inf,
+                status=st,
+                method="horizon",
+                messages=full.messages,
+            )
         )
     return HorizonResult(sols, float(info.objective_function_value), bound, st, seconds, nodes)

@@ -59,7 +59,10 @@ def period_scenario(s: Scenario, period: int) -> Scenario:
         g = f(h.demand_growth.trajectory(d.id, d.service))
         demand.append(
             d.model_copy(
-                update={"rate_per_device_rps": d.rate_per_device_rps * g, "data_gb_per_day": d.data_gb_per_day * g}
+                update={
+                    "rate_per_device_rps": d.rate_per_device_rps * g,
+                    "data_gb_per_day": d.data_gb_per_day * g,
+                }
             )
         )
     w, c = f(h.server_watts), f(h.server_capex)
@@ -102,7 +105,7 @@ def shared_options(periods: list[Scenario]) -> list[list[BuildOption]]:
     common = set.intersection(*({_key(o) for o in opts} for opts in per))
     keys = [_key(o) for o in per[0] if _key(o) in common]
     out = []
-    for p, opts in zip(periods, per, strict=True):
+    for opts in per:
         by_key = {_key(o): o for o in opts}
         out.append([replace(by_key[k]) for k in keys])
     return out
