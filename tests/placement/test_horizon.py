@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from microdc.model import load_scenario
@@ -196,7 +196,9 @@ def test_random_horizons(
     try:
         plan, hp = plan_horizon(s, PlannerOptions(time_limit_s=60))
     except ValueError:  # PlanningError: a period's demand cannot be served (e.g. too big for Munich)
+        event("a period cannot be served")
         return
+    event("planned")
     assert check_horizon_plan(s, plan) == []  # every period passes check-plan, purchases and NPV agree
     opens = [np.asarray([b.site for b in p.plan.sites]) for p in plan.periods]
     assert len(opens) == 3
