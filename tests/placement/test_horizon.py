@@ -8,6 +8,7 @@ left after two years, discounted from the end of year 2.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def test_build_later_is_cheaper_by_discounting(tmp_path: Path) -> None:
         {"years": 2, "demand_growth": {"default": {"multipliers": [0.005, 1.0]}}},
     )
     s = load_scenario(path)
-    hp_plan, hp = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
     assert hp_plan.status == "optimal"
     assert check_horizon_plan(s, hp_plan) == []
     first, second = hp_plan.periods
@@ -89,7 +90,7 @@ def test_build_later_is_cheaper_by_discounting(tmp_path: Path) -> None:
     )
     assert hp_plan.npv == pytest.approx(expected, rel=1e-9)
     # Building the same in year 1 would cost more: the module and servers at full price now, less salvage.
-    now = cloud_year1 * 0 + MODULE * (1 - 0.8 * D**2) + n * SERVER * (1 - 0.6 * D**2)
+    now = MODULE * (1 - 0.8 * D**2) + n * SERVER * (1 - 0.6 * D**2)
     assert now > expected
     assert hp_plan.lower_bound is not None and hp_plan.lower_bound <= hp_plan.npv * (1 + 1e-9)
 
@@ -178,7 +179,11 @@ demand_st = st.lists(
     site_cost=st.sampled_from([0.0, 5000.0, 40000.0]),
 )
 def test_random_horizons(
-    tmp_path: Path, demand: list[tuple[str, str, str, int]], growth: list[float], retire: bool, site_cost: float
+    tmp_path: Path,
+    demand: list[tuple[str, str, str, int]],
+    growth: list[float],
+    retire: bool,
+    site_cost: float,
 ) -> None:
     path = _scenario(
         tmp_path,
@@ -231,3 +236,95 @@ def _schedule(hp: object, plan: object) -> object:
         ar = solve_assignment(pp.facility, open_)
         sols.append(ar.solution(pp.facility))
     return schedule_from(hp, sols)  # type: ignore[arg-type]
+
+
+def test_brownfield_modules_stand_from_period_one_at_no_capex(tmp_path: Path) -> None:
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 2500)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 1.5]}}},
+    )
+    doc = yaml.safe_load(path.read_text())
+    doc["sites"] = [
+        {
+            "id": "berlin",
+            "lat": 52.52,
+            "lon": 13.40,
+            "jurisdiction": "DE",
+            "security_tier": 3,
+            "grid_power_kw": 30,
+            "annual_cost": 0,
+            "grid_zone": "grid",
+            "climate": "mild",
+            "existing": [{"module": "cab", "server": "srv", "count": 6}],
+        },
+    ]
+    path.write_text(yaml.safe_dump(doc))
+    s = load_scenario(path)
+    plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert check_horizon_plan(s, plan) == []
+    assert all(p.purchases == [] for p in plan.periods)  # installed: nothing to buy
+    assert [[(b.site, b.servers, b.existing) for b in p.plan.sites] for p in plan.periods] == [
+        [("berlin", 6, True)]
+    ] * 2
+    assert plan.npv == pytest.approx(0.0, abs=1e-6)  # no energy price, no lease: installed hardware is free
+
+
+@pytest.mark.parametrize(
+    ("horizon", "where", "says"),
+    [
+        ({"years": 5, "step_years": 2}, "horizon", "whole number of periods"),
+        (
+            {"years": 2, "demand_growth": {"services": {"nope": {"rate_per_year": 0.1}}}},
+            "nope",
+            "unknown service",
+        ),
+        (
+            {"years": 2, "demand_growth": {"demand": {"ghost": {"rate_per_year": 0.1}}}},
+            "ghost",
+            "unknown demand",
+        ),
+        ({"years": 3, "server_capex": {"multipliers": [1.0, 0.9]}}, "multipliers", "one multiplier per year"),
+        (
+            {"years": 2, "energy_price": {"rate_per_year": 0.1, "multipliers": [1, 1]}},
+            "energy_price",
+            "exactly one",
+        ),
+    ],
+)
+def test_bad_horizons_are_named(tmp_path: Path, horizon: dict[str, object], where: str, says: str) -> None:
+    from microdc.model import ScenarioError
+
+    path = _scenario(tmp_path, [("berlin", "public", "batch", 100)], horizon)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    text = str(exc.value)
+    assert where in text and says in text and "scenario.yaml" in text
+
+
+def test_cli_plan_writes_periods_and_check_plan_checks_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from microdc.cli.main import app
+
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 2500)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 4.0]}}},
+    )
+    out = tmp_path / "plan.json"
+    runner = CliRunner()
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Build schedule" in res.output and "net present cost" in res.output
+    doc = json.loads(out.read_text())
+    assert [p["period"] for p in doc["periods"]] == [1, 2]
+    assert doc["lower_bound"] is not None and doc["gap"] is not None
+    res = runner.invoke(app, ["check-plan", str(path), str(out)])
+    assert res.exit_code == 0, res.output
+    assert "each of its 2 periods" in res.output
+    doc["periods"][1]["plan"]["sites"][0]["servers"] = 3  # period 2 claims the year-1 fleet
+    out.write_text(json.dumps(doc))
+    res = runner.invoke(app, ["check-plan", str(path), str(out)])
+    assert res.exit_code == 1
+    assert "[period 2]" in res.output

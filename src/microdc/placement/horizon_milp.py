@@ -4,7 +4,7 @@ retiring is allowed) never-shrinking capacity; see placement.horizon for the for
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
@@ -15,6 +15,8 @@ from microdc.placement import milp
 from microdc.placement.aggregate import Aggregation, aggregate_customers, expand_solution
 from microdc.placement.facility import FacilityProblem, Solution, SolveStatus, make_solution
 from microdc.placement.horizon import HorizonProblem, Schedule, _scaled, yearly_opex_problem
+from microdc.placement.milp import solve_restricted
+from microdc.placement.solve import targets_per_customer
 
 IntArray = npt.NDArray[np.int64]
 
@@ -40,16 +42,28 @@ class HorizonModel:
 
 
 def period_aggregations(hp: HorizonProblem) -> list[Aggregation]:
-    """Each period's discounted problem, with interchangeable demand sources merged (placement.aggregate:
-    exact; not under a split limit, which counts sources)."""
+    """Each period's discounted problem without the split limit, interchangeable demand sources merged
+    (placement.aggregate: exact). Dropping the limit relaxes the problem, so the bound stays valid;
+    :func:`within_split_limit` repairs a period whose plan splits a source over too many targets."""
     out = []
     for t, pp in enumerate(hp.periods):
         fp = _scaled(yearly_opex_problem(pp), float(hp.opex[t]))
-        if fp.max_targets:
-            out.append(Aggregation(fp, np.arange(fp.n_customers, dtype=np.int64)))
-        else:
-            out.append(aggregate_customers(fp))
+        out.append(aggregate_customers(replace(fp, max_targets=0)))
     return out
+
+
+def within_split_limit(fp: FacilityProblem, sol: Solution, threads: int | None = None) -> Solution:
+    """The plan if it keeps fp's split limit; else the best assignment under the limit on the same open
+    facilities (so purchases and capacity over the horizon are unchanged), or the plan unchanged if
+    none exists (the caller's check then names it)."""
+    k = fp.max_targets
+    if not k or int((targets_per_customer(sol.x) > k).sum()) == 0:
+        return sol
+    opened = np.flatnonzero(sol.open).astype(np.int64)
+    fixed = solve_restricted(fp, threads=threads, facilities=opened, force_open=opened)
+    if not np.isfinite(fixed.objective):
+        return sol
+    return fixed
 
 
 def merge_solution(agg: Aggregation, original: FacilityProblem, sol: Solution) -> Solution:
@@ -236,6 +250,7 @@ def solve_horizon_milp(
             aggs[t].problem, open_, x, z, u, lower_bound=-np.inf, status=st, method="horizon"
         )
         full = expand_solution(hp.periods[t].facility, aggs[t], merged)
+        full = within_split_limit(yearly_opex_problem(hp.periods[t]), full, threads)
         sols.append(
             make_solution(
                 hp.periods[t].facility,

@@ -22,7 +22,7 @@ from microdc.placement.horizon import (
     schedule_from,
     schedule_npv,
 )
-from microdc.placement.horizon_milp import solve_horizon_milp
+from microdc.placement.horizon_milp import solve_horizon_milp, within_split_limit
 from microdc.placement.horizon_plan import HorizonPlan, PeriodPlan, Purchase
 from microdc.placement.milp import solve_assignment
 from microdc.placement.planner import PlannerOptions, PlanningError, solution_to_plan, unservable_reasons
@@ -113,7 +113,8 @@ def build_all_now(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
         ar = solve_assignment(pp.facility, last.open, threads=opts.threads)
         if not ar.feasible:
             return None
-        sols.append(_on(pp.facility, ar.solution(pp.facility), ar.open))
+        sol = within_split_limit(pp.facility, ar.solution(pp.facility), opts.threads)
+        sols.append(_on(pp.facility, sol, sol.open))
     return schedule_from(hp, sols)
 
 
@@ -134,9 +135,18 @@ def plan_horizon(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Horiz
                 ]
             )
     t1 = time.perf_counter()
-    greedy = myopic(hp, opts)
+    # The heuristics only warm-start and compare: each single-period solve gets a share of the time
+    # limit and stops at a 0.01 % gap.
+    share = None if opts.time_limit_s is None else opts.time_limit_s / (4 * hp.n_periods)
+    quick = PlannerOptions(
+        time_limit_s=share,
+        mip_rel_gap=max(opts.mip_rel_gap, 1e-4),
+        threads=opts.threads,
+        allow_unserved=opts.allow_unserved,
+    )
+    greedy = myopic(hp, quick)
     t2 = time.perf_counter()
-    allnow = build_all_now(hp, opts)
+    allnow = build_all_now(hp, quick)
     t3 = time.perf_counter()
     remaining = (
         None if opts.time_limit_s is None else max(opts.time_limit_s - (time.perf_counter() - t0), 1.0)
