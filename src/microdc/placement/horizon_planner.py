@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from microdc.model import Scenario
-from microdc.placement.facility import Solution
+from microdc.placement.facility import FacilityProblem, Solution
 from microdc.placement.horizon import (
     HorizonProblem,
     Schedule,
@@ -28,15 +28,20 @@ from microdc.placement.milp import solve_assignment
 from microdc.placement.planner import PlannerOptions, PlanningError, solution_to_plan, unservable_reasons
 
 
-def _solve_period(fp_problem: object, opts: PlannerOptions) -> Solution:
+def _solve_period(fp: FacilityProblem, opts: PlannerOptions) -> Solution:
+    """A heuristic single-period plan: solved without the split limit, then re-assigned under it on the
+    same open set (the exact single-period split-limit MILP is too slow to run once per period here)."""
     from microdc.placement.solve import solve_facility
 
-    return solve_facility(
-        fp_problem,  # type: ignore[arg-type]
+    sol = solve_facility(
+        replace(fp, max_targets=0),
         time_limit_s=opts.time_limit_s,
         mip_rel_gap=max(opts.mip_rel_gap, 1e-6),
         threads=opts.threads,
     )
+    if not np.isfinite(sol.objective):
+        return sol
+    return within_split_limit(fp, sol, opts.threads)
 
 
 def myopic(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
