@@ -159,7 +159,7 @@ def plan_horizon(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Horiz
     res = solve_horizon_milp(
         hp, warm=greedy, time_limit_s=remaining, mip_rel_gap=opts.mip_rel_gap, threads=opts.threads
     )
-    if res.solutions is None:
+    if res.solutions is None and greedy is None and allnow is None:
         if res.status == "infeasible":
             raise PlanningError(
                 [
@@ -168,21 +168,32 @@ def plan_horizon(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Horiz
                 ]
             )
         raise PlanningError([f"no feasible horizon plan found within the {opts.time_limit_s} s time limit"])
-    best = schedule_from(hp, res.solutions)
-    npv, _, _ = schedule_npv(hp, best)
     notes = [
         f"build {t1 - t0:.2f} s, myopic {t2 - t1:.2f} s, build-all-now {t3 - t2:.2f} s, "
         f"HiGHS on all periods {res.seconds:.2f} s ({res.nodes} nodes)"
     ]
-    if abs(npv - res.objective) > 1e-6 * max(1.0, abs(npv)):
-        notes.append(f"solver objective {res.objective:.6g} vs recomputed net present cost {npv:.6g}")
     alts = {
         "myopic": None if greedy is None else schedule_npv(hp, greedy)[0],
         "build_all_now": None if allnow is None else schedule_npv(hp, allnow)[0],
     }
-    bound = min(res.bound, npv)
+    # The best plan found: HiGHS's, unless a heuristic plan is cheaper (HiGHS stopped at its time limit,
+    # or a split-limit repair cost more than the heuristic's).
+    candidates = [(n, sch) for n, sch in (("myopic", greedy), ("build_all_now", allnow)) if sch is not None]
+    if res.solutions is not None:
+        candidates.insert(0, ("milp", schedule_from(hp, res.solutions)))
+    priced = [(schedule_npv(hp, sch)[0], k, name, sch) for k, (name, sch) in enumerate(candidates)]
+    npv, _, chosen, best = min(priced, key=lambda p: (p[0], p[1]))
+    if chosen != "milp":
+        notes.append(f"the {chosen} plan was cheaper than the plan HiGHS returned; it is the plan written")
+    elif abs(npv - res.objective) > 1e-6 * max(1.0, abs(npv)):
+        notes.append(f"solver objective {res.objective:.6g} vs recomputed net present cost {npv:.6g}")
+    # HiGHS calling the relaxed horizon infeasible while a heuristic plan exists is numerical trouble:
+    # then no bound is claimed.
+    bound = -np.inf if res.status == "infeasible" else min(res.bound, npv)
     gap = (npv - bound) / max(abs(npv), 1e-9)
-    status = res.status if not (res.status == "optimal" and gap > 1e-8) else "gap_limit"
+    status = "time_limit" if res.status == "infeasible" else res.status
+    if status == "optimal" and gap > 1e-8:
+        status = "gap_limit"
     out = to_horizon_plan(hp, best, npv=npv, bound=bound, gap=gap, status=status)
     out = out.model_copy(
         update={"seconds": round(time.perf_counter() - t0, 3), "alternatives": alts, "notes": notes}
