@@ -296,18 +296,10 @@ def print_horizon_summary(result: HorizonPlan, output: Path) -> None:
         txt = "no feasible plan" if value is None else f"{_money(value, cur)} ({value / result.npv - 1:+.2%})"
         summary.add_row(f"  {name.replace('_', ' ')}", txt)
     console.print(summary)
-    table = Table(title="Build schedule (purchases at the start of each period; present values)")
-    for col in (
-        "period",
-        "years",
-        "MDCs",
-        "cores",
-        "new modules",
-        "servers bought",
-        "capex",
-        "opex / year",
-        "NPV",
-    ):
+    table = Table(
+        title=f"Build schedule ({cur}; +mod, +srv: modules and servers bought at the start of the period)"
+    )
+    for col in ("period", "years", "MDCs", "cores", "+mod", "+srv", "capex", "opex/yr", "NPV"):
         table.add_column(col, justify="right")
     for p in result.periods:
         table.add_row(
@@ -317,9 +309,9 @@ def print_horizon_summary(result: HorizonPlan, output: Path) -> None:
             f"{sum(b.cores for b in p.plan.sites):,.0f}",
             str(sum(b.modules for b in p.purchases)),
             str(sum(b.servers for b in p.purchases)),
-            _money(p.capex, cur),
-            _money(p.opex_per_year, cur),
-            _money(p.npv, cur),
+            f"{p.capex:,.0f}",
+            f"{p.opex_per_year:,.0f}",
+            f"{p.npv:,.0f}",
         )
     console.print(table)
 
