@@ -328,3 +328,43 @@ def test_cli_plan_writes_periods_and_check_plan_checks_them(tmp_path: Path) -> N
     res = runner.invoke(app, ["check-plan", str(path), str(out)])
     assert res.exit_code == 1
     assert "[period 2]" in res.output
+
+
+def test_period_scenario_applies_growth_and_trajectories(tmp_path: Path) -> None:
+    from microdc.placement.periods import period_scenario
+
+    path = _scenario(
+        tmp_path,
+        [
+            ("berlin", "public", "batch", 100),
+            ("paris", "personal", "vision", 100),
+            ("munich", "public", "vision", 100),
+        ],
+        {
+            "years": 3,
+            "demand_growth": {
+                "default": {"rate_per_year": 0.5},
+                "services": {"vision": {"multipliers": [1.0, 2.0, 3.0]}},
+                "demand": {"d2": {"rate_per_year": -0.5}},
+            },
+            "server_capex": {"rate_per_year": -0.1},
+            "server_watts": {"multipliers": [1.0, 0.9, 0.8]},
+            "energy_price": {"rate_per_year": 0.2},
+            "carbon_price": {"multipliers": [1.0, 2.0, 4.0]},
+            "grid_carbon": {"rate_per_year": -0.5},
+        },
+    )
+    doc = yaml.safe_load(path.read_text())
+    doc["economics"].update({"energy_price_per_kwh": 0.1, "carbon_price_per_tonne": 50.0})
+    path.write_text(yaml.safe_dump(doc))
+    s = load_scenario(path)
+    y3 = period_scenario(s, 2)  # the third year: two years of change
+    assert y3.horizon is None
+    rates = [d.rate_per_device_rps for d in y3.demand]
+    assert rates == pytest.approx([2 * 1.5**2, 2 * 3.0, 2 * 0.5**2])  # default, service, demand id
+    (v,) = y3.catalog.servers
+    assert (v.capex, v.idle_w, v.peak_w) == pytest.approx((8000 * 0.81, 100 * 0.8, 400 * 0.8))
+    assert y3.economics.energy_price_per_kwh == pytest.approx(0.1 * 1.44)
+    assert y3.economics.carbon_price_per_tonne == pytest.approx(50.0 * 4.0 * 0.25)
+    assert y3.catalog.modules[0].server_counts == [3, 6, 12]  # the first year's fills, written out
+    assert period_scenario(s, 0).demand == s.demand  # year 1 is the scenario itself
