@@ -13,9 +13,11 @@ from rich.table import Table
 
 from microdc.cli.common import EXIT_INPUT, console, err_console, fail, load_or_exit, report_problems
 from microdc.model import ScenarioError
-from microdc.placement.plan import Plan, read_plan
+from microdc.placement.horizon_plan import HorizonPlan
+from microdc.placement.plan import Plan
 
 if TYPE_CHECKING:
+    from microdc.model import Scenario
     from microdc.placement.problem import PlanningProblem
 
 
@@ -74,6 +76,9 @@ def plan(
             err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INPUT)
     s = load_or_exit(scenario)
+    if s.horizon is not None:
+        plan_horizon_cmd(s, output, time_limit, gap, threads, allow_unserved)
+        return
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -202,20 +207,25 @@ def check_plan_cmd(
     """Re-check every hard rule of a plan independently of the solver, recomputing every recorded value
     (capacities, costs, objective, latency) from the scenario; exit 1 naming each violation."""
     from microdc.placement.check import RULES, check_plan, rule_of
+    from microdc.placement.check_horizon import HORIZON_RULES, check_horizon_plan
+    from microdc.placement.horizon_plan import HorizonPlan, read_any_plan
 
     s = load_or_exit(scenario)
     try:
-        p = read_plan(plan_file)
+        p = read_any_plan(plan_file)
     except ScenarioError as exc:
         report_problems(exc)
     try:
-        problems = check_plan(s, p, allow_unserved=allow_unserved)
+        if isinstance(p, HorizonPlan):
+            problems = check_horizon_plan(s, p, allow_unserved=allow_unserved)
+        else:
+            problems = check_plan(s, p, allow_unserved=allow_unserved)
     except ScenarioError as exc:  # a time series or trace the check needs cannot be read
         report_problems(exc)
     if problems:
-        counts = {r: 0 for r in RULES}
+        counts = {r: 0 for r in (*RULES, *HORIZON_RULES)}
         for msg in problems:
-            rule = rule_of(msg) or "other"
+            rule = rule_of(msg) or next((r for r in HORIZON_RULES if msg.startswith(r + ":")), "other")
             counts[rule] = counts.get(rule, 0) + 1
         table = Table(title=f"{len(problems)} violation(s) in {plan_file.name}")
         table.add_column("rule", style="bold red")
@@ -227,11 +237,83 @@ def check_plan_cmd(
         for msg in problems:
             err_console.print(f"  • {msg}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+    if isinstance(p, HorizonPlan):
+        console.print(
+            f"[green]plan {plan_file} satisfies every hard rule of {s.name!r} in each of its "
+            f"{len(p.periods)} periods[/] (capacity never shrinks unless retiring is allowed; purchases and "
+            "net present cost recomputed and in agreement)"
+        )
+        return
     console.print(
         f"[green]plan {plan_file} satisfies every hard rule of {s.name!r}[/] "
         f"({len(p.sites)} sites, {len(p.assignments)} assignments; capacities, costs, objective and "
         "latency recomputed and in agreement)"
     )
+
+
+def plan_horizon_cmd(
+    s: Scenario, output: Path, time_limit: float | None, gap: float, threads: int | None, allow_unserved: bool
+) -> None:
+    """Plan the staged build-out over the scenario's horizon; print the build schedule."""
+    from microdc.placement.horizon_planner import plan_horizon
+    from microdc.placement.planner import PlannerOptions, PlanningError
+
+    with console.status("planning the horizon (myopic warm start, then HiGHS on all periods)…"):
+        try:
+            result, _hp = plan_horizon(
+                s,
+                PlannerOptions(
+                    time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, allow_unserved=allow_unserved
+                ),
+            )
+        except PlanningError as exc:
+            err_console.print("[bold red]cannot plan:[/]")
+            for r in exc.reasons:
+                err_console.print(f"  • {r}", highlight=False, soft_wrap=True, markup=False)
+            raise typer.Exit(EXIT_INPUT) from None
+    try:
+        result.write(output)
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror}")
+    print_horizon_summary(result, output)
+
+
+def print_horizon_summary(result: HorizonPlan, output: Path) -> None:
+    cur = result.currency
+    summary = Table(title=f"Horizon plan for {result.scenario!r} → {output}", show_header=False)
+    summary.add_row("status", f"{result.status} ({result.method})")
+    summary.add_row("net present cost", _money(result.npv, cur))
+    summary.add_row(
+        "lower bound", _money(result.lower_bound if result.lower_bound is not None else math.nan, cur)
+    )
+    summary.add_row("gap", f"{result.gap:.4%}" if result.gap is not None else "—")
+    summary.add_row(
+        "horizon",
+        f"{result.years} years in {len(result.periods)} periods, discount rate {result.discount_rate:g}",
+    )
+    summary.add_row("solver time", f"{result.seconds:.2f} s")
+    for name, value in result.alternatives.items():
+        txt = "no feasible plan" if value is None else f"{_money(value, cur)} ({value / result.npv - 1:+.2%})"
+        summary.add_row(f"  {name.replace('_', ' ')}", txt)
+    console.print(summary)
+    table = Table(
+        title=f"Build schedule ({cur}; +mod, +srv: modules and servers bought at the start of the period)"
+    )
+    for col in ("period", "years", "MDCs", "cores", "+mod", "+srv", "capex", "opex/yr", "NPV"):
+        table.add_column(col, justify="right")
+    for p in result.periods:
+        table.add_row(
+            str(p.period),
+            f"{p.start_year + 1}-{p.start_year + p.years}",
+            str(len(p.plan.sites)),
+            f"{sum(b.cores for b in p.plan.sites):,.0f}",
+            str(sum(b.modules for b in p.purchases)),
+            str(sum(b.servers for b in p.purchases)),
+            f"{p.capex:,.0f}",
+            f"{p.opex_per_year:,.0f}",
+            f"{p.npv:,.0f}",
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from microdc.model.components import (
     TimeZone,
 )
 from microdc.model.geometry import geometry_problems
+from microdc.model.horizon import Horizon, horizon_problems
 from microdc.model.jurisdiction import Jurisdiction, JurisdictionTree
 from microdc.model.policies import DataClassPolicy, Policies
 from microdc.model.reliability import Reliability
@@ -270,6 +271,10 @@ class Scenario(BaseModel):
         description="workloads to run, in the format of a workloads.yaml (`microdc workloads apply`); "
         "`microdc sites import` creates or updates them (docs/agent.md)",
     )
+    horizon: Horizon | None = Field(
+        None,
+        description="plan several years at once (staged expansion with demand growth); none: one static year",
+    )
 
     _base_dir: Path = PrivateAttr(default=Path("."))
     _tree: JurisdictionTree | None = PrivateAttr(default=None)
@@ -422,3 +427,5 @@ def cross_reference_problems(s: Scenario) -> Iterator[tuple[Loc, str]]:
             yield ("profiles", pname, "csv"), f"file not found: {s.resolve(prof.csv)}"
     yield from workload_problems(s.workloads, s.tree.codes, s.policies.data_classes)
     yield from geometry_problems(s)
+    if s.horizon is not None:
+        yield from horizon_problems(s.horizon, service_ids, {d.id for d in s.demand})

@@ -146,10 +146,16 @@ def response_quantile_ms(
 
 
 def build_problem(
-    s: Scenario, *, allow_unserved: bool = False, latency: LatencyModel | None = None
+    s: Scenario,
+    *,
+    allow_unserved: bool = False,
+    latency: LatencyModel | None = None,
+    options: list[BuildOption] | None = None,
 ) -> PlanningProblem:
+    """The planning arrays of a scenario; ``options`` replaces the enumerated build options (a horizon
+    offers the same options in every period)."""
     lat_model = latency or LatencyModel(access_ms=s.network.access_ms)
-    options = enumerate_options(s)
+    options = enumerate_options(s) if options is None else options
     n_opt, n_cloud, n_c = len(options), len(s.cloud_regions), len(s.demand)
     n_f = n_opt + n_cloud
     if n_f == 0:

@@ -1,0 +1,370 @@
+"""The horizon planner on hand-solvable two-period cases and on random small horizons.
+
+Hand cases: energy, site lease and transport cost nothing, so a site costs only its hardware, and the
+net present cost can be written down from the catalog: a module (20,000, 10 years) and servers
+(8,000, 5 years, 32 cores), discount rate 10 %, two one-year periods; salvage is the straight-line value
+left after two years, discounted from the end of year 2.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from microdc.model import load_scenario
+from microdc.placement.check_horizon import check_horizon_plan
+from microdc.placement.horizon import build_horizon, capacity_never_shrinks, schedule_npv
+from microdc.placement.horizon_planner import myopic, plan_horizon
+from microdc.placement.planner import PlannerOptions
+
+DATA = Path(__file__).parents[1] / "data" / "tiny"
+R = 0.10
+D = 1 / (1 + R)
+MODULE, SERVER = 20000.0, 8000.0
+
+
+def _scenario(
+    tmp: Path,
+    demand: list[tuple[str, str, str, int]],
+    horizon: dict[str, object],
+    *,
+    site_cost: float = 0.0,
+    sites: tuple[str, ...] = ("berlin",),
+) -> Path:
+    dst = tmp / "scn"
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(DATA, dst)
+    where = {"berlin": (52.52, 13.40, "DE"), "munich": (48.14, 11.58, "DE"), "paris": (48.86, 2.35, "FR")}
+    rows = ["id,name,lat,lon,jurisdiction,security_tier,grid_power_kw,annual_cost"]
+    for s in sites:
+        lat, lon, code = where[s]
+        rows.append(f"{s},{s},{lat},{lon},{code},3,30,{site_cost}")
+    (dst / "sites.csv").write_text("\n".join(rows) + "\n")
+    rows = ["id,lat,lon,devices,jurisdiction,data_class,service,rate_per_device_rps"]
+    for k, (city, cls, svc, devices) in enumerate(demand):
+        lat, lon, code = where[city]
+        rows.append(f"d{k},{lat + 0.01},{lon + 0.01},{devices},{code},{cls},{svc},2")
+    (dst / "demand.csv").write_text("\n".join(rows) + "\n")
+    doc = yaml.safe_load((dst / "scenario.yaml").read_text())
+    doc["economics"] = {"energy_price_per_kwh": 0.0, "carbon_price_per_tonne": 0.0, "discount_rate": R}
+    doc["horizon"] = horizon
+    (dst / "scenario.yaml").write_text(yaml.safe_dump(doc))
+    return dst / "scenario.yaml"
+
+
+def _stands(plan_periods: list[object]) -> list[dict[str, int]]:
+    return [{b.site: b.servers for b in p.plan.sites} for p in plan_periods]  # type: ignore[attr-defined]
+
+
+def test_build_later_is_cheaper_by_discounting(tmp_path: Path) -> None:
+    # Public batch work that the cloud may serve: almost none in year 1, a full server's worth in year 2.
+    path = _scenario(
+        tmp_path,
+        [("berlin", "public", "batch", 4000)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [0.005, 1.0]}}},
+    )
+    s = load_scenario(path)
+    hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert hp_plan.status == "optimal"
+    assert check_horizon_plan(s, hp_plan) == []
+    first, second = hp_plan.periods
+    assert first.purchases == [] and first.plan.sites == []  # year 1: the cloud, nothing built
+    (buy,) = second.purchases
+    assert buy.modules == 1
+    n = buy.servers
+    # Hand: cloud bill of year 1 (read from the single-period problem: not the horizon's business) at the
+    # end of year 1; module and servers bought at the start of year 2, less what is left after year 2.
+    cloud_year1 = first.opex_per_year
+    expected = (
+        cloud_year1 * D
+        + MODULE * (D - 0.9 * D**2)  # 10-year module bought in year 2: 9/10 left at the end
+        + n * SERVER * (D - 0.8 * D**2)  # 5-year servers: 4/5 left
+    )
+    assert hp_plan.npv == pytest.approx(expected, rel=1e-9)
+    # Building the same in year 1 would cost more: the module and servers at full price now, less salvage.
+    now = MODULE * (1 - 0.8 * D**2) + n * SERVER * (1 - 0.6 * D**2)
+    assert now > expected
+    assert hp_plan.lower_bound is not None and hp_plan.lower_bound <= hp_plan.npv * (1 + 1e-9)
+
+
+def test_build_early_forced_by_growth_and_capacity(tmp_path: Path) -> None:
+    # Personal video may not leave Germany: only the Berlin site can serve it, from year 1. It needs two
+    # servers in year 1 (the quarter fill, 3) and five in year 2 (the half fill, 6): the module and 3
+    # servers must be bought in year 1, 3 more servers are cheaper bought in year 2 than up front.
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 2500)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 4.0]}}},
+    )
+    s = load_scenario(path)
+    hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert hp_plan.status == "optimal"
+    assert check_horizon_plan(s, hp_plan) == []
+    assert _stands(hp_plan.periods) == [{"berlin": 3}, {"berlin": 6}]
+    assert [(b.modules, b.servers) for b in hp_plan.periods[0].purchases] == [(1, 3)]
+    assert [(b.modules, b.servers) for b in hp_plan.periods[1].purchases] == [(0, 3)]
+    expected = MODULE * (1 - 0.8 * D**2) + 3 * SERVER * (1 - 0.6 * D**2) + 3 * SERVER * (D - 0.8 * D**2)
+    assert hp_plan.npv == pytest.approx(expected, rel=1e-9)
+    all_now = MODULE * (1 - 0.8 * D**2) + 6 * SERVER * (1 - 0.6 * D**2)
+    assert hp_plan.npv < all_now
+
+
+def test_capacity_never_shrinks_even_when_demand_falls(tmp_path: Path) -> None:
+    # Demand falls to almost nothing in year 2 and the site lease is dear: closing the site and moving the
+    # (public) rest to the cloud would be cheaper, but without allow_retire what stands stays.
+    demand = [("berlin", "public", "batch", 12000)]
+    growth = {"default": {"multipliers": [1.0, 0.005]}}
+    path = _scenario(tmp_path, demand, {"years": 2, "demand_growth": growth}, site_cost=15000.0)
+    s = load_scenario(path)
+    kept, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert check_horizon_plan(s, kept) == []
+    stands = _stands(kept.periods)
+    assert stands[0] and stands[1] == stands[0]
+    path = _scenario(
+        tmp_path, demand, {"years": 2, "allow_retire": True, "demand_growth": growth}, site_cost=15000.0
+    )
+    s2 = load_scenario(path)
+    retired, _ = plan_horizon(s2, PlannerOptions(time_limit_s=60))
+    assert check_horizon_plan(s2, retired) == []
+    assert _stands(retired.periods)[1] == {}  # allowed to retire, it does
+    assert retired.npv < kept.npv
+
+
+def test_check_names_a_shrinking_fleet_and_a_wrong_npv(tmp_path: Path) -> None:
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 2500)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 4.0]}}},
+    )
+    s = load_scenario(path)
+    good, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    # Swap the periods' single-year plans: period 2 then stands with fewer servers than period 1.
+    p1, p2 = good.periods
+    swapped = good.model_copy(
+        update={"periods": [p1.model_copy(update={"plan": p2.plan}), p2.model_copy(update={"plan": p1.plan})]}
+    )
+    msgs = check_horizon_plan(s, swapped)
+    assert any(m.startswith("capacity never shrinks:") for m in msgs)
+    assert any(m.startswith("capacity (cores):") and m.endswith("[period 2]") for m in msgs)
+    cheaper = good.model_copy(update={"npv": good.npv * 0.9})
+    assert any(m.startswith("net present cost:") for m in check_horizon_plan(s, cheaper))
+
+
+CITIES = ("berlin", "munich", "paris")
+demand_st = st.lists(
+    st.tuples(
+        st.sampled_from(CITIES),
+        st.sampled_from(["personal", "public"]),
+        st.sampled_from(["vision", "batch"]),
+        st.integers(200, 3000),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    demand=demand_st,
+    growth=st.lists(st.floats(0.3, 3.0), min_size=3, max_size=3),
+    retire=st.booleans(),
+    site_cost=st.sampled_from([0.0, 5000.0, 40000.0]),
+)
+def test_random_horizons(
+    tmp_path: Path,
+    demand: list[tuple[str, str, str, int]],
+    growth: list[float],
+    retire: bool,
+    site_cost: float,
+) -> None:
+    path = _scenario(
+        tmp_path,
+        demand,
+        {
+            "years": 3,
+            "allow_retire": retire,
+            "demand_growth": {"default": {"multipliers": [1.0, *growth[1:]]}},
+            "server_capex": {"rate_per_year": -0.1},
+        },
+        site_cost=site_cost,
+        sites=CITIES,
+    )
+    s = load_scenario(path)
+    try:
+        plan, hp = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    except ValueError:  # PlanningError: a period's demand cannot be served (e.g. too big for Munich)
+        event("a period cannot be served")
+        return
+    event("planned")
+    assert check_horizon_plan(s, plan) == []  # every period passes check-plan, purchases and NPV agree
+    opens = [np.asarray([b.site for b in p.plan.sites]) for p in plan.periods]
+    assert len(opens) == 3
+    if not retire:
+        hp2 = build_horizon(s)
+        sols = [p for p in (myopic(hp2, PlannerOptions(time_limit_s=60)),) if p is not None]
+        assert all(capacity_never_shrinks(hp2, [x.open for x in sch.solutions]) for sch in sols)
+        for t in range(1, 3):
+            before, after = _stands(plan.periods)[t - 1], _stands(plan.periods)[t]
+            assert all(after.get(site, 0) >= n for site, n in before.items())
+    greedy = plan.alternatives["myopic"]
+    if greedy is not None:
+        assert plan.npv <= greedy * (1 + 1e-6) + 1e-6  # the multi-period optimum is never worse
+    allnow = plan.alternatives["build_all_now"]
+    if allnow is not None:
+        assert plan.npv <= allnow * (1 + 1e-6) + 1e-6
+    assert plan.npv == pytest.approx(schedule_npv(hp, _schedule(hp, plan))[0], rel=1e-9)
+
+
+def _schedule(hp: object, plan: object) -> object:
+    """The plan's schedule rebuilt from its recorded period plans (open options by label)."""
+    from microdc.placement.horizon import schedule_from
+
+    sols = []
+    for pp, p in zip(hp.periods, plan.periods, strict=True):  # type: ignore[attr-defined]
+        labels = {f"{b.site}:{b.module}:{b.servers}x{b.server}" for b in p.plan.sites}
+        open_ = np.array([lab in labels for lab in pp.labels]) | pp.facility.fixed_open
+        from microdc.placement.milp import solve_assignment
+
+        ar = solve_assignment(pp.facility, open_)
+        sols.append(ar.solution(pp.facility))
+    return schedule_from(hp, sols)  # type: ignore[arg-type]
+
+
+def test_brownfield_modules_stand_from_period_one_at_no_capex(tmp_path: Path) -> None:
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 2500)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 1.5]}}},
+    )
+    doc = yaml.safe_load(path.read_text())
+    doc["sites"] = [
+        {
+            "id": "berlin",
+            "lat": 52.52,
+            "lon": 13.40,
+            "jurisdiction": "DE",
+            "security_tier": 3,
+            "grid_power_kw": 30,
+            "annual_cost": 0,
+            "grid_zone": "grid",
+            "climate": "mild",
+            "existing": [{"module": "cab", "server": "srv", "count": 6}],
+        },
+    ]
+    path.write_text(yaml.safe_dump(doc))
+    s = load_scenario(path)
+    plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert check_horizon_plan(s, plan) == []
+    assert all(p.purchases == [] for p in plan.periods)  # installed: nothing to buy
+    assert [[(b.site, b.servers, b.existing) for b in p.plan.sites] for p in plan.periods] == [
+        [("berlin", 6, True)]
+    ] * 2
+    assert plan.npv == pytest.approx(0.0, abs=1e-6)  # no energy price, no lease: installed hardware is free
+
+
+@pytest.mark.parametrize(
+    ("horizon", "where", "says"),
+    [
+        ({"years": 5, "step_years": 2}, "horizon", "whole number of periods"),
+        (
+            {"years": 2, "demand_growth": {"services": {"nope": {"rate_per_year": 0.1}}}},
+            "nope",
+            "unknown service",
+        ),
+        (
+            {"years": 2, "demand_growth": {"demand": {"ghost": {"rate_per_year": 0.1}}}},
+            "ghost",
+            "unknown demand",
+        ),
+        ({"years": 3, "server_capex": {"multipliers": [1.0, 0.9]}}, "multipliers", "one multiplier per year"),
+        (
+            {"years": 2, "energy_price": {"rate_per_year": 0.1, "multipliers": [1, 1]}},
+            "energy_price",
+            "exactly one",
+        ),
+    ],
+)
+def test_bad_horizons_are_named(tmp_path: Path, horizon: dict[str, object], where: str, says: str) -> None:
+    from microdc.model import ScenarioError
+
+    path = _scenario(tmp_path, [("berlin", "public", "batch", 100)], horizon)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    text = str(exc.value)
+    assert where in text and says in text and "scenario.yaml" in text
+
+
+def test_cli_plan_writes_periods_and_check_plan_checks_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from microdc.cli.main import app
+
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 2500)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 4.0]}}},
+    )
+    out = tmp_path / "plan.json"
+    runner = CliRunner()
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Build schedule" in res.output and "net present cost" in res.output
+    doc = json.loads(out.read_text())
+    assert [p["period"] for p in doc["periods"]] == [1, 2]
+    assert doc["lower_bound"] is not None and doc["gap"] is not None
+    res = runner.invoke(app, ["check-plan", str(path), str(out)])
+    assert res.exit_code == 0, res.output
+    assert "each of its 2 periods" in res.output
+    doc["periods"][1]["plan"]["sites"][0]["servers"] = 3  # period 2 claims the year-1 fleet
+    out.write_text(json.dumps(doc))
+    res = runner.invoke(app, ["check-plan", str(path), str(out)])
+    assert res.exit_code == 1
+    assert "[period 2]" in res.output
+
+
+def test_period_scenario_applies_growth_and_trajectories(tmp_path: Path) -> None:
+    from microdc.placement.periods import period_scenario
+
+    path = _scenario(
+        tmp_path,
+        [
+            ("berlin", "public", "batch", 100),
+            ("paris", "personal", "vision", 100),
+            ("munich", "public", "vision", 100),
+        ],
+        {
+            "years": 3,
+            "demand_growth": {
+                "default": {"rate_per_year": 0.5},
+                "services": {"vision": {"multipliers": [1.0, 2.0, 3.0]}},
+                "demand": {"d2": {"rate_per_year": -0.5}},
+            },
+            "server_capex": {"rate_per_year": -0.1},
+            "server_watts": {"multipliers": [1.0, 0.9, 0.8]},
+            "energy_price": {"rate_per_year": 0.2},
+            "carbon_price": {"multipliers": [1.0, 2.0, 4.0]},
+            "grid_carbon": {"rate_per_year": -0.5},
+        },
+    )
+    doc = yaml.safe_load(path.read_text())
+    doc["economics"].update({"energy_price_per_kwh": 0.1, "carbon_price_per_tonne": 50.0})
+    path.write_text(yaml.safe_dump(doc))
+    s = load_scenario(path)
+    y3 = period_scenario(s, 2)  # the third year: two years of change
+    assert y3.horizon is None
+    rates = [d.rate_per_device_rps for d in y3.demand]
+    assert rates == pytest.approx([2 * 1.5**2, 2 * 3.0, 2 * 0.5**2])  # default, service, demand id
+    (v,) = y3.catalog.servers
+    assert (v.capex, v.idle_w, v.peak_w) == pytest.approx((8000 * 0.81, 100 * 0.8, 400 * 0.8))
+    assert y3.economics.energy_price_per_kwh == pytest.approx(0.1 * 1.44)
+    assert y3.economics.carbon_price_per_tonne == pytest.approx(50.0 * 4.0 * 0.25)
+    assert y3.catalog.modules[0].server_counts == [3, 6, 12]  # the first year's fills, written out
+    assert period_scenario(s, 0).demand == s.demand  # year 1 is the scenario itself
