@@ -12,13 +12,22 @@ city's hundreds of demand sources become a handful of customers, and the MILP sh
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
-from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution, make_solution
+from microdc.placement.facility import (
+    DENSE_LIMIT,
+    FacilityProblem,
+    Solution,
+    infeasible_solution,
+    make_solution,
+)
 
 IntArray = npt.NDArray[np.int64]
+Matrix: TypeAlias = npt.NDArray[np.float64] | sp.csr_array
 DIGITS = 9  # relative precision at which two normalized rows count as equal
 
 
@@ -97,9 +106,17 @@ def expand_solution(original: FacilityProblem, agg: Aggregation, sol: Solution) 
         none.nodes = sol.nodes
         return none
     m = agg.members
-    x = sol.x_dense()[:, m]
-    z_full = sol.z_dense()
-    z = None if z_full is None else z_full[:, m]
+
+    def widen(a: Matrix | None) -> Matrix | None:
+        """Merged columns back to the original customers; CSR when the result would be large."""
+        if a is None:
+            return None
+        if sp.issparse(a) or original.n_facilities * original.n_customers > DENSE_LIMIT:
+            return sp.csr_array(sp.csr_array(a)[:, m])
+        return np.asarray(a)[:, m]
+
+    x = widen(sol.x)
+    z = widen(sol.z)
     out = make_solution(
         original,
         sol.open,

@@ -45,6 +45,13 @@ def _ro(a: NDArray) -> NDArray:
     return v
 
 
+def _needs_mask(cost: NDArray[np.float64], allowed: NDArray[np.bool_], block: int = 1 << 22) -> bool:
+    """Whether some forbidden pair has a cost other than 0 (checked in row blocks: no (F, C) temporary)."""
+    step = max(1, block // max(cost.shape[1], 1))
+    rows = range(0, cost.shape[0], step)
+    return any(bool(np.any(cost[a : a + step][~allowed[a : a + step]] != 0.0)) for a in rows)
+
+
 @dataclass(frozen=True)
 class FacilityProblem:
     """A multi-source capacitated facility location problem (arrays; F facilities, C customers, R resources).
@@ -161,8 +168,10 @@ class FacilityProblem:
 
         if self.max_targets < 0:
             raise ValueError(f"max_targets must be >= 0 (0 = no limit), got {self.max_targets}")
-        # Costs where a pair is forbidden are ignored: store 0 so sums never see inf/NaN.
-        cost = np.where(allowed, cost, 0.0)
+        # Costs where a pair is forbidden are ignored: store 0 so sums never see inf/NaN (a copy only
+        # when some forbidden entry is not 0 already: the planner passes its (F, C) cost masked).
+        if _needs_mask(cost, allowed):
+            cost = np.where(allowed, cost, 0.0)
         for name, arr in (
             ("fixed_cost", fixed),
             ("capacity", cap),
@@ -340,6 +349,8 @@ class Solution:
     unservable_part: float = 0.0
     method: str = ""
     messages: list[str] = field(default_factory=list)
+    #: Seconds per phase of the pipeline that made it (placement.solve; the planner adds its own).
+    timing: dict[str, float] = field(default_factory=dict)
 
     @property
     def controllable(self) -> float:

@@ -28,8 +28,14 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from microdc.placement.aggregate import aggregate_customers, expand_solution
-from microdc.placement.facility import FacilityProblem, Solution, make_solution
-from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp, solve_restricted
+from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution, make_solution
+from microdc.placement.milp import (
+    OPTIMAL_GAP,
+    ProgressEvent,
+    solve_assignment,
+    solve_milp,
+    solve_restricted,
+)
 
 BIG = 1e15
 
@@ -141,7 +147,12 @@ def _put_back(original: FacilityProblem, keep: npt.NDArray[np.int64], sol: Solut
         )
     else:
         if not np.isfinite(sol.objective):
-            return sol
+            # No plan: stay "no plan", in the whole problem's shape (the caller may still look at it).
+            none = infeasible_solution(
+                original, seconds=sol.seconds, method=sol.method, messages=sol.messages
+            )
+            none.status, none.lower_bound, none.nodes = sol.status, sol.lower_bound, sol.nodes
+            return none
         unserved[keep] = sol.unserved
         const = float(np.delete(np.asarray(original.unserved_penalty), keep).sum())
         out = make_solution(
@@ -177,6 +188,14 @@ def solve_facility(
             progress(e.phase, e.seconds, e.objective, e.bound)
 
     t0 = time.perf_counter()
+    timing: dict[str, float] = {}
+    mark = [t0]
+
+    def lap(phase: str) -> None:
+        now = time.perf_counter()
+        timing[phase] = timing.get(phase, 0.0) + now - mark[0]
+        mark[0] = now
+
     whole = problem
     servable, keep = servable_part(whole)
     if servable is None:
@@ -188,11 +207,17 @@ def solve_facility(
     original = problem = relaxed
     agg = aggregate_customers(problem)
     problem = agg.problem
+    lap("aggregate")
     greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
     start = greedy.solution(problem) if greedy.feasible else None
+    lap("warm_start")
+    # With a split limit the relaxed solve leaves a share of the time for the limited re-solve.
+    budget = time_limit_s
+    if time_limit_s is not None:
+        budget = max(time_limit_s - (time.perf_counter() - t0), 0.05) * (RELAXED_SHARE if limit else 1.0)
     sol = solve_milp(
         problem,
-        time_limit_s=time_limit_s,
+        time_limit_s=budget,
         mip_rel_gap=mip_rel_gap,
         threads=threads,
         warm_start=start,
@@ -200,10 +225,31 @@ def solve_facility(
     )
     sol.seconds = time.perf_counter() - t0
     expanded = expand_solution(original, agg, sol)
+    lap("solve")
     if limit:
         expanded = _within_split_limit(servable, expanded, time_limit_s, mip_rel_gap, threads, hook, t0)
         expanded.seconds = time.perf_counter() - t0
-    return expanded if servable is whole else _put_back(whole, keep, expanded)
+        lap("split_limit")
+    out = expanded if servable is whole else _put_back(whole, keep, expanded)
+    out.timing = {**timing, **out.timing}
+    return out
+
+
+#: With a split limit, the share of the time limit the relaxed (unlimited) solve may use.
+RELAXED_SHARE = 0.7
+#: Above this many allowed pairs the split-limited MILP runs on the relaxed plan's neighbourhood only.
+SPLIT_FULL_MAX_PAIRS = 400_000
+
+
+def split_neighbourhood(problem: FacilityProblem, open_: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Facilities the limited MILP may use when the whole one is too large: every option in a group
+    (site) of an open facility, the open facilities, and every facility outside groups that has no
+    finite capacity (cloud regions) or is pre-built."""
+    g = problem.group
+    open_groups = np.unique(g[open_ & (g >= 0)])
+    keep = open_ | np.isin(g, open_groups) & (g >= 0)
+    keep |= (g < 0) & (~np.isfinite(problem.capacity).all(axis=1) | problem.fixed_open)
+    return np.flatnonzero(keep).astype(np.int64)
 
 
 def targets_per_customer(x: Matrix, tol: float = 1e-9) -> npt.NDArray[np.int64]:
@@ -244,16 +290,47 @@ def _within_split_limit(
         t0=t0,
     )
     start = repair if np.isfinite(repair.objective) else None
-    full = solve_restricted(
-        problem,
-        time_limit_s=left(),
-        mip_rel_gap=mip_rel_gap,
-        threads=threads,
-        warm_start=start,
-        progress=hook,
-        external_bound=relaxed.lower_bound,
-        t0=t0,
-    )
+    whole = int(problem.allowed.sum()) <= SPLIT_FULL_MAX_PAIRS
+    facilities = None if whole else split_neighbourhood(problem, relaxed.open)
+    notes = []
+    if start is not None and start.objective - relaxed.lower_bound <= mip_rel_gap * abs(start.objective):
+        # The repair is within the gap of the relaxed bound: nothing left to prove.
+        gap = (start.objective - relaxed.lower_bound) / max(abs(start.objective), 1e-9)
+        full = make_solution(
+            problem,
+            start.open,
+            start.x,
+            start.z,
+            start.unserved,
+            lower_bound=relaxed.lower_bound,
+            status="optimal" if gap <= OPTIMAL_GAP else "gap_limit",
+            method=start.method,
+        )
+    else:
+        # Beyond SPLIT_FULL_MAX_PAIRS the limited MILP (a binary per pair) would not fit in memory: it
+        # is solved on the neighbourhood of the relaxed plan (a heuristic restriction, so only the
+        # relaxed bound is claimed: external_incumbent = -inf keeps HiGHS's restricted bound out).
+        full = solve_restricted(
+            problem,
+            time_limit_s=left(),
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            warm_start=start,
+            progress=hook,
+            external_bound=relaxed.lower_bound,
+            external_incumbent=np.inf if whole else -np.inf,
+            facilities=facilities,
+            t0=t0,
+        )
+        if not whole:
+            if full.status == "optimal" and full.gap > OPTIMAL_GAP:
+                full.status = "gap_limit" if full.gap <= mip_rel_gap else "heuristic"
+            n_near = 0 if facilities is None else int(facilities.size)
+            notes.append(
+                f"split limit: {int(problem.allowed.sum()):,} allowed pairs are more than "
+                f"{SPLIT_FULL_MAX_PAIRS:,}; the limited MILP ran on the {n_near} options at the relaxed "
+                "plan's sites and the cloud regions (bound: the relaxed one)"
+            )
     best = full
     if start is not None and (not np.isfinite(full.objective) or start.objective < full.objective):
         best = make_solution(
@@ -271,6 +348,7 @@ def _within_split_limit(
     best.messages = [
         *relaxed.messages,
         *best.messages,
+        *notes,
         f"split limit {k}: the plan without it split {over} demand source(s) over more targets; "
         "re-solved with a serves indicator per pair (bound of the unlimited plan kept)",
     ]
