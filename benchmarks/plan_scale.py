@@ -274,9 +274,10 @@ def main() -> None:
         opts = PlannerOptions(
             time_limit_s=a.time_limit, allow_unserved=True, mip_rel_gap=a.gap, progress=progress
         )
-        sol = solve(pp, opts)
+        sol = solve(pp, opts, t2 - t0)  # the time limit counts from the start, as `microdc plan`'s does
         t3 = time.perf_counter()
         print(f"solve: {sol.status} {sol.method}, {t3 - t2:.2f} s, rss now {_rss_mb():,.0f} MB")
+        print("  timing: " + ", ".join(f"{k} {v:.2f} s" for k, v in sol.timing.items()))
         for m in sol.messages:
             print(f"  {m}")
         if not np.isfinite(sol.objective):

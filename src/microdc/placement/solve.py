@@ -28,6 +28,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from microdc.placement.aggregate import aggregate_customers, expand_solution
+from microdc.placement.classes import applies, classify, expand, preferred_units, solve_classes
 from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution, make_solution
 from microdc.placement.milp import (
     OPTIMAL_GAP,
@@ -208,21 +209,24 @@ def solve_facility(
     agg = aggregate_customers(problem)
     problem = agg.problem
     lap("aggregate")
-    greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
-    start = greedy.solution(problem) if greedy.feasible else None
-    lap("warm_start")
     # With a split limit the relaxed solve leaves a share of the time for the limited re-solve.
     budget = time_limit_s
     if time_limit_s is not None:
         budget = max(time_limit_s - (time.perf_counter() - t0), 0.05) * (RELAXED_SHARE if limit else 1.0)
-    sol = solve_milp(
-        problem,
-        time_limit_s=budget,
-        mip_rel_gap=mip_rel_gap,
-        threads=threads,
-        warm_start=start,
-        progress=hook,
-    )
+    sol = _solve_by_classes(problem, original, budget, mip_rel_gap, threads)
+    lap("classes")
+    if sol is None:
+        greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
+        start = greedy.solution(problem) if greedy.feasible else None
+        lap("warm_start")
+        sol = solve_milp(
+            problem,
+            time_limit_s=budget if budget is None else max(budget - timing["classes"], 0.05),
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            warm_start=start,
+            progress=hook,
+        )
     sol.seconds = time.perf_counter() - t0
     expanded = expand_solution(original, agg, sol)
     lap("solve")
@@ -233,6 +237,26 @@ def solve_facility(
     out = expanded if servable is whole else _put_back(whole, keep, expanded)
     out.timing = {**timing, **out.timing}
     return out
+
+
+def _solve_by_classes(
+    problem: FacilityProblem,
+    original: FacilityProblem,
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    threads: int | None,
+) -> Solution | None:
+    """The exact class MILP (placement.classes) when options are interchangeable enough; None when it
+    does not apply or finds no plan (the caller then solves the facility MILP)."""
+    if problem.n_plus or problem.max_targets:
+        return None
+    c = classify(problem)
+    if not applies(problem, c):
+        return None
+    cs = solve_classes(problem, c, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+    if cs is None:
+        return None
+    return expand(problem, c, cs, preferred_units(original))
 
 
 #: With a split limit, the share of the time limit the relaxed (unlimited) solve may use.
