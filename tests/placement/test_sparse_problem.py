@@ -315,3 +315,23 @@ def test_interchangeable_options_keep_the_optimum(p: FacilityProblem) -> None:
     assert p.violations(mine) == []
     if applies(p, classify(p)):
         assert mine.method.startswith("classes")
+
+
+def test_time_limit_counts_the_build_and_plan_says_where_time_went() -> None:
+    from microdc.placement import solve
+    from microdc.placement.planner import MIN_SOLVE_S, PlannerOptions, plan
+
+    s = small_scenario(3, 5, 6, 2, 0)
+    seen: list[float] = []
+    real = solve.solve_facility
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        seen.append(kw["time_limit_s"])
+        return real(*args, **kw)
+
+    with patch.object(solve, "solve_facility", spy):
+        out, _pp, _sol = plan(s, PlannerOptions(time_limit_s=30.0, allow_unserved=True))
+    assert len(seen) == 1 and MIN_SOLVE_S <= seen[0] < 30.0
+    assert 30.0 - seen[0] == pytest.approx(out.timing["build"], abs=0.05)
+    assert {"build", "aggregate", "solve", "plan_file"} <= set(out.timing)
+    assert all(v >= 0 for v in out.timing.values())

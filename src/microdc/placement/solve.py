@@ -303,6 +303,20 @@ def _within_split_limit(
     def left() -> float | None:
         return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.05)
 
+    # First the cheapest assignment to the relaxed plan's open set by the simplex: a vertex splits at
+    # most as many customers as there are binding capacity rows, so it often keeps the limit already.
+    vertex = solve_assignment(problem, relaxed.open, threads=threads)
+    if vertex.feasible:
+        v = vertex.solution(problem, lower_bound=relaxed.lower_bound)
+        if int((targets_per_customer(v.x) > k).sum()) == 0 and v.gap <= mip_rel_gap:
+            v.status = "optimal" if v.gap <= OPTIMAL_GAP else "gap_limit"
+            v.method = f"{relaxed.method}+split-limit"
+            v.messages = [
+                *relaxed.messages,
+                f"split limit {k}: the plan without it split {over} demand source(s) over more targets; "
+                "the simplex assignment to its open sites keeps the limit (bound of the unlimited plan)",
+            ]
+            return v
     opened = np.flatnonzero(relaxed.open).astype(np.int64)
     repair = solve_restricted(
         problem,
