@@ -216,6 +216,7 @@ def main() -> None:
     ap.add_argument("--what", choices=("baselines", "plan"), default="baselines")
     ap.add_argument("--old-baselines", action="store_true", help="time the loop baselines of commit 90154c2")
     ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--check", action="store_true", help="run check-plan on the plan (not timed in total)")
     ap.add_argument("--gap", type=float, default=1e-4, help="relative gap to stop the plan's solve at")
     a = ap.parse_args()
     t0 = time.perf_counter()
@@ -267,9 +268,8 @@ def main() -> None:
         from microdc.placement.planner import _solve as solve
 
         def progress(phase: str, seconds: float, objective: float, bound: float) -> None:
-            print(
-                f"  {phase} {seconds:7.1f} s  best {objective:,.0f}  bound {bound:,.0f}  rss {_rss_mb():,.0f} MB"
-            )
+            rss = _rss_mb()
+            print(f"  {phase} {seconds:7.1f} s  best {objective:,.0f}  bound {bound:,.0f}  rss {rss:,.0f} MB")
 
         opts = PlannerOptions(
             time_limit_s=a.time_limit, allow_unserved=True, mip_rel_gap=a.gap, progress=progress
@@ -288,6 +288,14 @@ def main() -> None:
                 f"plan: cost {p.objective:,.0f}, gap {p.gap}, {len(p.sites)} sites, "
                 f"plan written in {time.perf_counter() - t3:.2f} s"
             )
+            if a.check:
+                from microdc.placement.check import check_plan
+
+                t4 = time.perf_counter()
+                problems = check_plan(s, p, allow_unserved=True)
+                print(f"check-plan: {len(problems)} problem(s) in {time.perf_counter() - t4:.2f} s")
+                for msg in problems[:10]:
+                    print(f"  {msg}")
     print(f"total {time.perf_counter() - t0:.2f} s")
 
 
