@@ -116,10 +116,12 @@ class FacilityProblem:
         cost = np.asarray(self.assign_cost, dtype=np.float64)
         if cost.shape != (n_f, n_c):
             raise ValueError(f"assign_cost must have shape (F={n_f}, C={n_c}), got {cost.shape}")
-        bad = allowed & ~np.isfinite(cost)
-        if bad.any():
-            f, c = np.argwhere(bad)[0]
-            raise ValueError(f"assign_cost[{f}, {c}] is not finite but the pair is allowed")
+        step = max(1, (1 << 22) // max(n_c, 1))  # row blocks: no (F, C) temporary
+        for a in range(0, n_f, step):
+            bad = allowed[a : a + step] & ~np.isfinite(cost[a : a + step])
+            if bad.any():
+                f, c = np.argwhere(bad)[0]
+                raise ValueError(f"assign_cost[{a + f}, {c}] is not finite but the pair is allowed")
 
         group = np.asarray(self.group)
         if group.shape != (n_f,) or not np.issubdtype(group.dtype, np.integer):
@@ -260,8 +262,8 @@ class FacilityProblem:
         """(fixed, assignment, unserved) cost of a solution; forbidden pairs contribute nothing."""
         fixed = float(self.fixed_cost[np.asarray(open_, bool)].sum())
         if sp.issparse(x):
-            xs = sp.csr_array(x)
-            assign = float(xs.multiply(self.assign_cost).sum())
+            xs = sp.coo_array(x)  # only the pairs used: never a dense (F, C) product
+            assign = float(np.sum(xs.data * self.assign_cost[xs.row, xs.col]))
         else:
             assign = float(np.sum(np.asarray(x) * self.assign_cost))
         pen = 0.0 if self.unserved_penalty is None else float(self.unserved_penalty @ unserved)

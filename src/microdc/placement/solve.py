@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from microdc.placement.aggregate import aggregate_customers, expand_solution
+from microdc.placement.aggregate import Aggregation, aggregate_customers, expand_solution
 from microdc.placement.classes import applies, classify, expand, preferred_units, solve_classes
 from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution, make_solution
 from microdc.placement.milp import (
@@ -197,17 +197,19 @@ def solve_facility(
         timing[phase] = timing.get(phase, 0.0) + now - mark[0]
         mark[0] = now
 
+    # Aggregate first, then set the unservable customers apart: the copy servable_part makes is then
+    # of the (small) aggregated problem, never of the city-sized (F, C) arrays.
     whole = problem
-    servable, keep = servable_part(whole)
+    limit = whole.max_targets
+    original = replace(whole, max_targets=0) if limit else whole
+    agg = aggregate_customers(original)
+    servable, keep = servable_part(agg.problem)
     if servable is None:
-        out = _put_back(whole, keep, None)
+        out = _put_back(agg.problem, keep, None)
+        out = _unaggregated(original, agg, out)
         out.seconds = time.perf_counter() - t0
         return out
-    limit = servable.max_targets
-    relaxed = replace(servable, max_targets=0) if limit else servable
-    original = problem = relaxed
-    agg = aggregate_customers(problem)
-    problem = agg.problem
+    problem = servable
     lap("aggregate")
     # With a split limit the relaxed solve leaves a share of the time for the limited re-solve.
     budget = time_limit_s
@@ -228,14 +230,25 @@ def solve_facility(
             progress=hook,
         )
     sol.seconds = time.perf_counter() - t0
-    expanded = expand_solution(original, agg, sol)
+    if servable is not agg.problem:
+        sol = _put_back(agg.problem, keep, sol)
+    expanded = _unaggregated(original, agg, sol)
     lap("solve")
     if limit:
-        expanded = _within_split_limit(servable, expanded, time_limit_s, mip_rel_gap, threads, hook, t0)
+        const = expanded.unservable_part
+        expanded = _within_split_limit(whole, expanded, time_limit_s, mip_rel_gap, threads, hook, t0)
+        expanded.unservable_part = const
         expanded.seconds = time.perf_counter() - t0
         lap("split_limit")
-    out = expanded if servable is whole else _put_back(whole, keep, expanded)
-    out.timing = {**timing, **out.timing}
+    expanded.timing = {**timing, **expanded.timing}
+    return expanded
+
+
+def _unaggregated(original: FacilityProblem, agg: Aggregation, sol: Solution) -> Solution:
+    """`expand_solution`, keeping the constant unservable part (a property of the demand, not of the
+    aggregation)."""
+    out = expand_solution(original, agg, sol)
+    out.unservable_part = sol.unservable_part
     return out
 
 
@@ -305,9 +318,11 @@ def _within_split_limit(
 
     # First the cheapest assignment to the relaxed plan's open set by the simplex: a vertex splits at
     # most as many customers as there are binding capacity rows, so it often keeps the limit already.
+    const = relaxed.unservable_part  # gaps below are on the cost a plan controls
     vertex = solve_assignment(problem, relaxed.open, threads=threads)
     if vertex.feasible:
         v = vertex.solution(problem, lower_bound=relaxed.lower_bound)
+        v.unservable_part = const
         if int((targets_per_customer(v.x) > k).sum()) == 0 and v.gap <= mip_rel_gap:
             v.status = "optimal" if v.gap <= OPTIMAL_GAP else "gap_limit"
             v.method = f"{relaxed.method}+split-limit"
@@ -328,12 +343,13 @@ def _within_split_limit(
         t0=t0,
     )
     start = repair if np.isfinite(repair.objective) else None
+    repair.unservable_part = const
     whole = int(problem.allowed.sum()) <= SPLIT_FULL_MAX_PAIRS
     facilities = None if whole else split_neighbourhood(problem, relaxed.open)
     notes = []
-    if start is not None and start.objective - relaxed.lower_bound <= mip_rel_gap * abs(start.objective):
+    if start is not None and start.objective - relaxed.lower_bound <= mip_rel_gap * abs(start.controllable):
         # The repair is within the gap of the relaxed bound: nothing left to prove.
-        gap = (start.objective - relaxed.lower_bound) / max(abs(start.objective), 1e-9)
+        gap = (start.objective - relaxed.lower_bound) / max(abs(start.controllable), 1e-9)
         full = make_solution(
             problem,
             start.open,
@@ -360,6 +376,7 @@ def _within_split_limit(
             facilities=facilities,
             t0=t0,
         )
+        full.unservable_part = const
         if not whole:
             if full.status == "optimal" and full.gap > OPTIMAL_GAP:
                 full.status = "gap_limit" if full.gap <= mip_rel_gap else "heuristic"
