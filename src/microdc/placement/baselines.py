@@ -235,10 +235,20 @@ def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
     )
     open_ = np.zeros(fp.n_facilities, bool)
     closed_groups: set[int] = set()
-    site_cost = np.where(fp.allowed[:n_opt], fp.assign_cost[:n_opt], np.inf)
+
+    def site_cost(rows: npt.NDArray[np.int64]) -> FloatArray:
+        return np.where(fp.allowed[rows], fp.assign_cost[rows], np.inf)
+
     group = fp.group[:n_opt]
+    saving = np.empty((n_opt, fp.n_customers))  # one (F_opt, C) buffer, refilled in row blocks each round
+    step = max(1, (1 << 22) // max(fp.n_customers, 1))
     for _ in range(max_rounds):
-        saving = np.clip(current[None, :] - site_cost, 0.0, None)  # (F_opt, C)
+        for a in range(0, n_opt, step):
+            b = min(a + step, n_opt)
+            block = saving[a:b]
+            np.subtract(current[None, :], fp.assign_cost[a:b], out=block)
+            np.maximum(block, 0.0, out=block)
+            block[~fp.allowed[a:b]] = 0.0
         blocked = open_[:n_opt] | np.isin(group, list(closed_groups))
         best_gain = np.full(n_opt, -np.inf)
         # Only an option whose whole saving beats its fixed cost can gain (the loop stops at gain <= 0).
@@ -251,12 +261,13 @@ def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
             break
         open_[f_best] = True
         closed_groups.add(int(fp.group[f_best]))
-        x_try, _ = _fill(pp, open_, lambda fs: site_cost[fs])
-        f, c, v = x_try.arrays()
-        served_cost = np.bincount(c, weights=np.where(v > 0, site_cost[f, c], 0.0), minlength=fp.n_customers)
+        x_try, _ = _fill(pp, open_, site_cost)
+        f, c, v = x_try.arrays()  # allowed pairs only
+        served = np.where(v > 0, fp.assign_cost[f, c], 0.0)
+        served_cost = np.bincount(c, weights=served, minlength=fp.n_customers)
         frac = np.bincount(c, weights=v, minlength=fp.n_customers)
         current = np.where(frac >= 1 - 1e-9, served_cost, current)
-    x, unserved = _fill(pp, open_, lambda fs: site_cost[fs])
+    x, unserved = _fill(pp, open_, site_cost)
     reasons = _cloud_fallback(pp, x, unserved)
     return _finish(pp, open_, x, unserved, "greedy", t0, reasons, _slo_note(pp, x))
 
