@@ -209,6 +209,13 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _peak_mb() -> float:
+    """Peak resident memory of this process so far, MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sites", type=int, default=2000)
@@ -261,7 +268,8 @@ def main() -> None:
             p = fn(pp)
             print(
                 f"baseline {name}: {time.perf_counter() - tb:.2f} s wall, "
-                f"{time.process_time() - cb:.2f} s CPU, cost {p.objective:,.0f}, {len(p.sites)} sites"
+                f"{time.process_time() - cb:.2f} s CPU, cost {p.objective:,.0f}, {len(p.sites)} sites, "
+                f"peak rss so far {_peak_mb():,.0f} MB"
             )
     else:
         from microdc.placement.planner import PlannerOptions, solution_to_plan
