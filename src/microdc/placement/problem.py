@@ -120,7 +120,8 @@ class PlanningProblem:
     def rtt_rows(self, rows: IntArray, cols: IntArray | slice = slice(None)) -> FloatArray:
         """Round trip (len(rows), C or len(cols)) from the demand to the given target rows, ms."""
         rows = np.asarray(rows, dtype=np.int64)
-        d = self.dist_km[rows][:, cols]
+        # Whole rows only when all columns are wanted: never copy rows × C to read a few columns.
+        d = self.dist_km[rows][:, cols] if isinstance(cols, slice) else self.dist_km[np.ix_(rows, cols)]
         cloud = (rows >= self.n_site_rows)[:, None]
         return _rtt(d, cloud, self.scenario.network, self.latency)
 
