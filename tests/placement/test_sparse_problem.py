@@ -380,3 +380,28 @@ def test_classes_build_one_option_per_site() -> None:
     plain = solve_restricted(p, formulation="textbook", **kw)
     assert mine.objective == pytest.approx(plain.objective)
     assert p.violations(mine) == []
+
+
+def test_reassigning_a_split_source_respects_the_room_others_leave() -> None:
+    # c1 is split over three sites; under a limit of 1 it moves whole to one, and the cheapest (f0) is
+    # nearly full with c0, which stays where it is.
+    from microdc.placement.facility import make_solution
+    from microdc.placement.solve import _reassign_over_limit, targets_per_customer
+
+    p = replace(
+        FacilityProblem.build(
+            np.zeros(3),
+            np.array([10.0, 10.0, 10.0])[:, None],
+            np.array([8.0, 6.0])[:, None],
+            np.array([[1.0, 1.0], [5.0, 3.0], [5.0, 4.0]]),
+        ),
+        max_targets=1,
+    )
+    x = np.array([[1.0, 1 / 3], [0.0, 1 / 3], [0.0, 1 / 3]])
+    split = make_solution(p, np.ones(3, bool), x, None, np.zeros(2), lower_bound=0.0, status="heuristic")
+    out = _reassign_over_limit(p, split, np.array([1]), 10.0, 1e-9, 1)
+    assert out is not None
+    assert p.violations(out) == []
+    assert targets_per_customer(out.x).max() == 1
+    assert out.x_dense()[0, 0] == 1.0 and out.x_dense()[1, 1] == pytest.approx(1.0)
+    assert out.objective == pytest.approx(1.0 * 1 + 3.0)

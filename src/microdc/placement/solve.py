@@ -29,7 +29,13 @@ import scipy.sparse as sp
 
 from microdc.placement.aggregate import Aggregation, aggregate_customers, expand_solution
 from microdc.placement.classes import applies, classify, expand, preferred_units, solve_classes
-from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution, make_solution
+from microdc.placement.facility import (
+    FacilityProblem,
+    Solution,
+    infeasible_solution,
+    make_solution,
+    pairs_to_matrix,
+)
 from microdc.placement.milp import (
     OPTIMAL_GAP,
     ProgressEvent,
@@ -272,6 +278,66 @@ def _solve_by_classes(
     return expand(problem, c, cs, preferred_units(original))
 
 
+def _reassign_over_limit(
+    problem: FacilityProblem,
+    sol: Solution,
+    over: npt.NDArray[np.int64],
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    threads: int | None,
+) -> Solution | None:
+    """`sol` with the sources in `over` re-assigned under the split limit, by the limited MILP on just
+    them, the open facilities and the capacity the other sources leave (no redundancy). None when that
+    small MILP finds nothing."""
+    open_ = np.flatnonzero(sol.open).astype(np.int64)
+    x = sol.x
+    f_all, c_all, v_all = _pairs(x)
+    others = ~np.isin(c_all, over)
+    load = np.zeros((problem.n_facilities, problem.n_resources))
+    np.add.at(load, f_all[others], v_all[others, None] * problem.usage[c_all[others]])
+    cap = problem.capacity[open_]
+    room = np.where(np.isfinite(cap), np.maximum(cap - load[open_], 0.0), np.inf)
+    sub = FacilityProblem(
+        fixed_cost=np.zeros(open_.size),
+        capacity=room,
+        usage=problem.usage[over],
+        assign_cost=problem.assign_cost[np.ix_(open_, over)],
+        allowed=problem.allowed[np.ix_(open_, over)],
+        group=np.full(open_.size, -1, np.int64),
+        fixed_open=np.ones(open_.size, bool),
+        failure_domain=problem.failure_domain[open_],
+        unserved_penalty=None if problem.unserved_penalty is None else problem.unserved_penalty[over],
+        max_targets=problem.max_targets,
+    )
+    part = solve_restricted(sub, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+    if not np.isfinite(part.objective):
+        return None
+    fs, cs, vs = _pairs(part.x)
+    unserved = np.asarray(sol.unserved, dtype=np.float64).copy()
+    unserved[over] = part.unserved
+    shape = (problem.n_facilities, problem.n_customers)
+    merged = pairs_to_matrix(
+        shape,
+        np.concatenate([f_all[others], open_[fs]]),
+        np.concatenate([c_all[others], over[cs]]),
+        np.concatenate([v_all[others], vs]),
+    )
+    return make_solution(
+        problem, sol.open, merged, None, unserved, lower_bound=sol.lower_bound, status="heuristic"
+    )
+
+
+def _pairs(m: Matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(rows, cols, values) of the positive entries of a dense or sparse matrix."""
+    if sp.issparse(m):
+        coo = sp.coo_array(m)
+        keep = coo.data > 0
+        return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
+    a = np.asarray(m)
+    r, c = np.nonzero(a > 0)
+    return r.astype(np.int64), c.astype(np.int64), a[r, c]
+
+
 #: With a split limit, the share of the time limit the relaxed (unlimited) solve may use.
 RELAXED_SHARE = 0.7
 #: Above this many allowed pairs the split-limited MILP runs on the relaxed plan's neighbourhood only.
@@ -321,15 +387,23 @@ def _within_split_limit(
     const = relaxed.unservable_part  # gaps below are on the cost a plan controls
     vertex = solve_assignment(problem, relaxed.open, threads=threads)
     if vertex.feasible:
-        v = vertex.solution(problem, lower_bound=relaxed.lower_bound)
-        v.unservable_part = const
-        if int((targets_per_customer(v.x) > k).sum()) == 0 and v.gap <= mip_rel_gap:
+        v: Solution | None = vertex.solution(problem, lower_bound=relaxed.lower_bound)
+        assert v is not None
+        still = np.flatnonzero(targets_per_customer(v.x) > k)
+        fixed_up = ""
+        if still.size and not problem.n_plus:
+            v = _reassign_over_limit(problem, v, still, left(), mip_rel_gap, threads)
+            fixed_up = f", after re-assigning the {still.size} source(s) it split over more"
+        if v is not None:
+            v.unservable_part = const
+        if v is not None and v.gap <= mip_rel_gap and int((targets_per_customer(v.x) > k).sum()) == 0:
             v.status = "optimal" if v.gap <= OPTIMAL_GAP else "gap_limit"
             v.method = f"{relaxed.method}+split-limit"
             v.messages = [
                 *relaxed.messages,
                 f"split limit {k}: the plan without it split {over} demand source(s) over more targets; "
-                "the simplex assignment to its open sites keeps the limit (bound of the unlimited plan)",
+                f"the simplex assignment to its open sites keeps the limit{fixed_up} (bound of the "
+                "unlimited plan)",
             ]
             return v
     opened = np.flatnonzero(relaxed.open).astype(np.int64)
