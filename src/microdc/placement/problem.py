@@ -27,7 +27,7 @@ from microdc.model import Scenario
 from microdc.model.profiles import profile_peak
 from microdc.model.scenario import Network
 from microdc.model.series import ScenarioSeries
-from microdc.physics.geo import distance_matrix_km
+from microdc.physics.geo import distance_matrix_km, pairwise_km
 from microdc.physics.latency import LatencyModel
 from microdc.physics.latency import device_rtt_ms as rtt_to_target
 from microdc.physics.queueing import mmc_response_quantile_s
@@ -91,7 +91,10 @@ class PlanningProblem:
     annual_pue: FloatArray  # (F,)
     fixed_parts: dict[str, FloatArray]  # (F,) each; sums to facility.fixed_cost
     demand: Demand
-    dist_km: FloatArray  # (T, C) great-circle distance target → demand
+    target_lat: FloatArray  # (T,) where each target row is (distances are computed per pair, never kept)
+    target_lon: FloatArray
+    demand_lat: FloatArray  # (C,)
+    demand_lon: FloatArray
     queue_ms: FloatArray  # (3, C) wait + service added to the round trip for p50, p95, p99
     sovereign: BoolArray  # (T, C)
     tier_ok: BoolArray  # (T, C)
@@ -121,7 +124,9 @@ class PlanningProblem:
         """Round trip (len(rows), C or len(cols)) from the demand to the given target rows, ms."""
         rows = np.asarray(rows, dtype=np.int64)
         # Whole rows only when all columns are wanted: never copy rows × C to read a few columns.
-        d = self.dist_km[rows][:, cols] if isinstance(cols, slice) else self.dist_km[np.ix_(rows, cols)]
+        d = distance_matrix_km(
+            self.target_lat[rows], self.target_lon[rows], self.demand_lat[cols], self.demand_lon[cols]
+        )
         cloud = (rows >= self.n_site_rows)[:, None]
         return _rtt(d, cloud, self.scenario.network, self.latency)
 
@@ -137,7 +142,12 @@ class PlanningProblem:
     def pair_rtt(self, f: IntArray, c: IntArray) -> FloatArray:
         """Round trip of each pair (f[i], c[i]), ms."""
         t = self.target_row[np.asarray(f, dtype=np.int64)]
-        return _rtt(self.dist_km[t, c], t >= self.n_site_rows, self.scenario.network, self.latency)
+        return _rtt(self.pair_km(t, c), t >= self.n_site_rows, self.scenario.network, self.latency)
+
+    def pair_km(self, t: IntArray, c: IntArray) -> FloatArray:
+        """Distance of each (target row t[i], customer c[i]), equal bit for bit to the build's matrix."""
+        c = np.asarray(c, dtype=np.int64)
+        return pairwise_km(self.target_lat[t], self.target_lon[t], self.demand_lat[c], self.demand_lon[c])
 
     def pair_quantile_ms(self, f: IntArray, c: IntArray, q: int) -> FloatArray:
         """Predicted response time (network + service) of each pair: q = 0, 1, 2 for p50, p95, p99."""
@@ -164,7 +174,7 @@ class PlanningProblem:
             self.demand.busy_cores_mean[cs], self.dyn_w_per_core[fs], self.energy_price[fs]
         )
         out["site_transport"][site] = _transport(
-            self.traffic_gb[cs], self.dist_km[self.target_row[fs], cs], self.scenario.network
+            self.traffic_gb[cs], self.pair_km(self.target_row[fs], cs), self.scenario.network
         )
         out["data_sync"][site] = self.sync_cost[cs]
         k = self.target_cloud[f[~site]]
@@ -325,8 +335,7 @@ def build_problem(
     t_lon = np.array([x.lon for x in sites_t] + [r.lon for r in s.cloud_regions])
     d_lat = np.array([d.lat for d in s.demand])
     d_lon = np.array([d.lon for d in s.demand])
-    dist = distance_matrix_km(t_lat, t_lon, d_lat, d_lon)
-    n_t = dist.shape[0]
+    n_t = t_lat.shape[0]
 
     # --- assignment cost inputs (the ledger's functions, on annual means) --------------------
     svc = {v.id: v for v in s.services}
@@ -358,14 +367,6 @@ def build_problem(
     queue = np.stack(
         [response_quantile_ms(demand.service_s, demand.cores_peak, util, q, pool) for q in (0.50, 0.95, 0.99)]
     )
-    is_cloud_row = np.arange(n_t) >= n_rows_s
-    slo_ok = np.zeros((n_t, n_c), dtype=bool)
-    for a, b in _row_blocks(n_t, n_c):
-        rtt = _rtt(dist[a:b], is_cloud_row[a:b, None], s.network, lat_model)
-        slo_ok[a:b] = (
-            slo_mask((rtt + queue[1][None, :]).T, demand.slo_p95_ms).T
-            & slo_mask((rtt + queue[2][None, :]).T, demand.slo_p99_ms).T
-        )
     tree = s.tree
     book = PolicyBook(tree, s.policies.data_classes)
     classes = [d.data_class for d in s.demand]
@@ -375,21 +376,38 @@ def build_problem(
     sovereign = np.ascontiguousarray(book.sovereignty_mask(classes, origin, t_jur).T)
     tier_ok = np.ascontiguousarray(book.security_mask(classes, t_tier).T)
 
-    # --- the solver's (F, C) arrays: allowed pairs and their cost, zero where not allowed -----
-    allowed_rows = sovereign & tier_ok & slo_ok
-    allowed = allowed_rows[target_row]
-    del allowed_rows
+    # --- one pass over target row blocks: distance (never kept), SLO, and the solver's (F, C) arrays:
+    # the allowed pairs and their cost, zero where not allowed ----------------------------------
+    is_cloud_row = np.arange(n_t) >= n_rows_s
+    slo_ok = np.zeros((n_t, n_c), dtype=bool)
+    allowed = np.zeros((n_f, n_c), dtype=bool)
     cost = np.zeros((n_f, n_c))
-    for a, b in _row_blocks(n_rows_s, n_c):
-        transport = _transport(traffic_gb[None, :], dist[a:b], s.network)
-        lo, hi = np.searchsorted(target_row[:n_opt], [a, b])  # options are in site order
-        for f in range(int(lo), int(hi)):
-            row = _dynamic_energy(demand.busy_cores_mean, dyn_w_per_core[f], site_price[f])
-            row += transport[target_row[f] - a]
-            row += sync_cost
-            cost[f] = np.where(allowed[f], row, 0.0)
-    if n_cloud:
-        cost[n_opt:] = np.where(allowed[n_opt:], sum(cloud_parts.values()), 0.0)
+    cloud_cost = np.zeros((n_cloud, n_c))
+    for part in CLOUD_PARTS:
+        cloud_cost = cloud_cost + cloud_parts[part]  # in CLOUD_PARTS order, as the plan sums them
+    option_rows = target_row[:n_opt]  # options are in site order
+    for a, b in _row_blocks(n_t, n_c):
+        dist = distance_matrix_km(t_lat[a:b], t_lon[a:b], d_lat, d_lon)
+        rtt = _rtt(dist, is_cloud_row[a:b, None], s.network, lat_model)
+        slo_ok[a:b] = (
+            slo_mask((rtt + queue[1][None, :]).T, demand.slo_p95_ms).T
+            & slo_mask((rtt + queue[2][None, :]).T, demand.slo_p99_ms).T
+        )
+        ok = sovereign[a:b] & tier_ok[a:b] & slo_ok[a:b]
+        sb = min(b, n_rows_s)
+        if a < sb:
+            transport = _transport(traffic_gb[None, :], dist[: sb - a], s.network)
+            lo, hi = np.searchsorted(option_rows, [a, sb])
+            for f in range(int(lo), int(hi)):
+                allowed[f] = ok[option_rows[f] - a]
+                row = _dynamic_energy(demand.busy_cores_mean, dyn_w_per_core[f], site_price[f])
+                row += transport[option_rows[f] - a]
+                row += sync_cost
+                cost[f] = np.where(allowed[f], row, 0.0)
+        for t in range(max(a, n_rows_s), b):
+            f = n_opt + t - n_rows_s
+            allowed[f] = ok[t - a]
+            cost[f] = np.where(allowed[f], cloud_cost[t - n_rows_s], 0.0)
 
     group = np.array([o.site if not o.existing else -1 for o in options] + [-1] * n_cloud, dtype=np.int64)
     fixed_open = np.array([o.existing for o in options] + [True] * n_cloud)
@@ -427,7 +445,10 @@ def build_problem(
         annual_pue=pue,
         fixed_parts=parts,
         demand=demand,
-        dist_km=dist,
+        target_lat=t_lat,
+        target_lon=t_lon,
+        demand_lat=d_lat,
+        demand_lon=d_lon,
         queue_ms=queue,
         sovereign=sovereign,
         tier_ok=tier_ok,
