@@ -207,6 +207,10 @@ def test_per_site_problem_equals_the_dense_one(s: Scenario) -> None:
     f, c = (a.ravel() for a in np.indices(fp.allowed.shape))
     assert np.allclose(pp.pair_rtt(f, c), ref["rtt"].ravel(), rtol=1e-12)
     assert np.allclose(pp.rtt_rows(pp.target_row), ref["rtt"], rtol=1e-12)
+    # Pair distances equal the matrix the build used bit for bit (a class boundary cannot flip).
+    full = distance_matrix_km(pp.target_lat, pp.target_lon, pp.demand_lat, pp.demand_lon)
+    t_all = pp.target_row[f]
+    assert np.array_equal(pp.pair_km(t_all, c), full[t_all, c])
     some = np.arange(0, fp.n_customers, 2)
     assert np.allclose(pp.rtt_rows(pp.target_row, some), ref["rtt"][:, some], rtol=1e-12)
     assert np.allclose(pp.pair_quantile_ms(f, c, 1), ref["p95"].ravel(), rtol=1e-12)
