@@ -200,6 +200,22 @@ def city_scenario(n_sites: int, *, seed: int = 7) -> Scenario:
     return Scenario.model_validate(data)
 
 
+def _rss_mb() -> float:
+    """Resident memory now, MB (Linux /proc; the peak of the whole run is /usr/bin/time -v's)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process so far, MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sites", type=int, default=2000)
@@ -207,6 +223,8 @@ def main() -> None:
     ap.add_argument("--what", choices=("baselines", "plan"), default="baselines")
     ap.add_argument("--old-baselines", action="store_true", help="time the loop baselines of commit 90154c2")
     ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--check", action="store_true", help="run check-plan on the plan (not timed in total)")
+    ap.add_argument("--gap", type=float, default=1e-4, help="relative gap to stop the plan's solve at")
     a = ap.parse_args()
     t0 = time.perf_counter()
     s = city_scenario(a.sites, seed=a.seed)
@@ -219,7 +237,7 @@ def main() -> None:
     n_f, n_c = pp.facility.n_facilities, pp.facility.n_customers
     print(
         f"problem: {n_f} facilities x {n_c} customers, {int(pp.facility.allowed.sum())} allowed pairs, "
-        f"built in {t2 - t1:.2f} s"
+        f"built in {t2 - t1:.2f} s, rss {_rss_mb():,.0f} MB"
     )
     if a.what == "baselines":
         if a.old_baselines:
@@ -250,18 +268,42 @@ def main() -> None:
             p = fn(pp)
             print(
                 f"baseline {name}: {time.perf_counter() - tb:.2f} s wall, "
-                f"{time.process_time() - cb:.2f} s CPU, cost {p.objective:,.0f}, {len(p.sites)} sites"
+                f"{time.process_time() - cb:.2f} s CPU, cost {p.objective:,.0f}, {len(p.sites)} sites, "
+                f"peak rss so far {_peak_mb():,.0f} MB"
             )
     else:
         from microdc.placement.planner import PlannerOptions, solution_to_plan
         from microdc.placement.planner import _solve as solve
 
-        sol = solve(pp, PlannerOptions(time_limit_s=a.time_limit, allow_unserved=True, mip_rel_gap=1e-4))
-        p = solution_to_plan(pp, sol, alternative="microdc", allow_unserved=True)
-        print(
-            f"plan: {sol.status} {sol.method}, cost {p.objective:,.0f}, gap {p.gap}, "
-            f"{len(p.sites)} sites, solve {time.perf_counter() - t2:.2f} s"
+        def progress(phase: str, seconds: float, objective: float, bound: float) -> None:
+            rss = _rss_mb()
+            print(f"  {phase} {seconds:7.1f} s  best {objective:,.0f}  bound {bound:,.0f}  rss {rss:,.0f} MB")
+
+        opts = PlannerOptions(
+            time_limit_s=a.time_limit, allow_unserved=True, mip_rel_gap=a.gap, progress=progress
         )
+        sol = solve(pp, opts, t2 - t0)  # the time limit counts from the start, as `microdc plan`'s does
+        t3 = time.perf_counter()
+        print(f"solve: {sol.status} {sol.method}, {t3 - t2:.2f} s, rss now {_rss_mb():,.0f} MB")
+        print("  timing: " + ", ".join(f"{k} {v:.2f} s" for k, v in sol.timing.items()))
+        for m in sol.messages:
+            print(f"  {m}")
+        if not np.isfinite(sol.objective):
+            print("no plan within the time limit")
+        else:
+            p = solution_to_plan(pp, sol, alternative="microdc", allow_unserved=True)
+            print(
+                f"plan: cost {p.objective:,.0f}, gap {p.gap}, {len(p.sites)} sites, "
+                f"plan written in {time.perf_counter() - t3:.2f} s"
+            )
+            if a.check:
+                from microdc.placement.check import check_plan
+
+                t4 = time.perf_counter()
+                problems = check_plan(s, p, allow_unserved=True)
+                print(f"check-plan: {len(problems)} problem(s) in {time.perf_counter() - t4:.2f} s")
+                for msg in problems[:10]:
+                    print(f"  {msg}")
     print(f"total {time.perf_counter() - t0:.2f} s")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,7 +121,9 @@ def plan(
         except ScenarioError as exc:
             progress.stop()
             report_problems(exc)
+        tb = time.perf_counter()
         others = [fn(pp) for fn in BASELINES.values()] if baselines else []
+        baseline_s = time.perf_counter() - tb
     try:
         result.write(output)
     except OSError as exc:
@@ -142,6 +145,11 @@ def plan(
         else "—",
     )
     summary.add_row("solver time", f"{result.seconds:.2f} s")
+    if result.timing:
+        spent = ", ".join(f"{k} {v:.1f} s" for k, v in result.timing.items())
+        if others:
+            spent += f"; baselines {baseline_s:.1f} s (not in the time limit)"
+        summary.add_row("time", spent)
     summary.add_row("MDCs built", f"{len(result.sites)} of {len(s.sites)} candidate sites")
     summary.add_row("redundancy", f"n+{result.n_plus}")
     for k, v in result.costs.items():

@@ -88,6 +88,31 @@ def _haversine_block(src: _Trig, rows: slice, dst: _Trig) -> FloatArray:
     return h
 
 
+def pairwise_km(
+    src_lat_deg: ArrayLike, src_lon_deg: ArrayLike, dst_lat_deg: ArrayLike, dst_lon_deg: ArrayLike
+) -> FloatArray:
+    """Distance of each pair (src[i], dst[i]) in km, by the same operations as `distance_matrix_km`, so
+    each value equals that matrix's entry bit for bit (a caller can look pairs up instead of keeping
+    the matrix)."""
+    src = _Trig(src_lat_deg, src_lon_deg, "source")
+    dst = _Trig(dst_lat_deg, dst_lon_deg, "destination")
+    if src.n != dst.n:
+        raise ValueError(f"pairwise_km needs as many sources as destinations: {src.n} vs {dst.n}")
+    h = src.cos_hlat * dst.sin_hlat
+    h -= src.sin_hlat * dst.cos_hlat
+    h *= h
+    s_lon = src.cos_hlon * dst.sin_hlon
+    s_lon -= src.sin_hlon * dst.cos_hlon
+    s_lon *= s_lon
+    s_lon *= src.cos_lat * dst.cos_lat
+    h += s_lon
+    np.clip(h, 0.0, 1.0, out=h)
+    np.sqrt(h, out=h)
+    np.arcsin(h, out=h)
+    h *= 2.0 * EARTH_RADIUS_KM
+    return h
+
+
 def _rows_per_block(n_dst: int, block_bytes: int) -> int:
     per_row = max(1, n_dst) * 8 * _TEMPS_PER_ELEMENT
     return max(1, int(block_bytes // per_row))

@@ -11,14 +11,24 @@ city's hundreds of demand sources become a handful of customers, and the MILP sh
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
-from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution, make_solution
+from microdc.placement.facility import (
+    DENSE_LIMIT,
+    FacilityProblem,
+    Solution,
+    infeasible_solution,
+    make_solution,
+)
 
 IntArray = npt.NDArray[np.int64]
+Matrix: TypeAlias = npt.NDArray[np.float64] | sp.csr_array
 DIGITS = 9  # relative precision at which two normalized rows count as equal
 
 
@@ -32,11 +42,26 @@ class Aggregation:
         return self.problem.n_customers < len(self.members)
 
 
-def _signature(p: FacilityProblem, c: int, scale: float) -> bytes:
+def _signatures(p: FacilityProblem, scale: npt.NDArray[np.float64], block: int = 1 << 22) -> Iterator[bytes]:
+    """Each customer's signature, in order (a generator: only the distinct ones are ever kept); columns
+    are cut out in blocks and transposed once, so a customer's column is contiguous (reading (F, C)
+    arrays column by column is what made this slow at city size)."""
+    step = max(1, block // max(p.n_facilities, 1))
+    for a in range(0, p.n_customers, step):
+        b = min(a + step, p.n_customers)
+        al = np.ascontiguousarray(p.allowed[:, a:b].T)
+        co = np.ascontiguousarray(p.assign_cost[:, a:b].T)
+        for c in range(a, b):
+            yield _signature(p, c, float(scale[c]), al[c - a], co[c - a])
+
+
+def _signature(
+    p: FacilityProblem, c: int, scale: float, allowed: npt.NDArray[np.bool_], cost: npt.NDArray[np.float64]
+) -> bytes:
     parts = [
-        np.packbits(p.allowed[:, c]).tobytes(),
+        np.packbits(allowed).tobytes(),
         np.round(p.usage[c] / scale, DIGITS).tobytes(),
-        np.round(np.where(p.allowed[:, c], p.assign_cost[:, c], 0.0) / scale, DIGITS).tobytes(),
+        np.round(np.where(allowed, cost, 0.0) / scale, DIGITS).tobytes(),
     ]
     if p.unserved_penalty is not None:
         parts.append(np.round(np.array([p.unserved_penalty[c] / scale]), DIGITS).tobytes())
@@ -65,8 +90,8 @@ def aggregate_customers(p: FacilityProblem) -> Aggregation:
     if np.any(scale <= 0):
         return Aggregation(p, members)  # a zero-use customer has no scale to compare by; keep as is
     groups: dict[bytes, int] = {}
-    for c in range(n_c):
-        members[c] = groups.setdefault(_signature(p, c, float(scale[c])), len(groups))
+    for c, sig in enumerate(_signatures(p, scale)):
+        members[c] = groups.setdefault(sig, len(groups))
     k = len(groups)
     if k == n_c:
         return Aggregation(p, members)
@@ -97,9 +122,17 @@ def expand_solution(original: FacilityProblem, agg: Aggregation, sol: Solution) 
         none.nodes = sol.nodes
         return none
     m = agg.members
-    x = sol.x_dense()[:, m]
-    z_full = sol.z_dense()
-    z = None if z_full is None else z_full[:, m]
+
+    def widen(a: Matrix | None) -> Matrix | None:
+        """Merged columns back to the original customers; CSR when the result would be large."""
+        if a is None:
+            return None
+        if sp.issparse(a) or original.n_facilities * original.n_customers > DENSE_LIMIT:
+            return sp.csr_array(sp.csr_array(a)[:, m])
+        return np.asarray(a)[:, m]
+
+    x = widen(sol.x)
+    z = widen(sol.z)
     out = make_solution(
         original,
         sol.open,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
-from microdc.placement.facility import make_solution
+from microdc.placement.facility import make_solution, pairs_to_matrix
 from microdc.placement.plan import Plan
 from microdc.placement.planner import solution_to_plan
 from microdc.placement.problem import PlanningProblem
@@ -25,16 +27,39 @@ BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
 
-def _legal(pp: PlanningProblem) -> BoolArray:
-    """Sovereignty and security only (SLO misses are a baseline's weakness, not a rule it may break)."""
-    return np.asarray(pp.sovereign & pp.tier_ok)
+class Pairs:
+    """A baseline's assignment as (facility, customer, fraction) triplets: a baseline touches a few
+    pairs per customer, so it never holds an (F, C) matrix until the plan asks for one (CSR above
+    facility.DENSE_LIMIT entries)."""
+
+    def __init__(self) -> None:
+        self.f: list[int] = []
+        self.c: list[int] = []
+        self.v: list[float] = []
+
+    def add(self, f: npt.ArrayLike, c: npt.ArrayLike, v: npt.ArrayLike) -> None:
+        fa, ca = np.atleast_1d(np.asarray(f)), np.atleast_1d(np.asarray(c))
+        va = np.broadcast_to(np.asarray(v, dtype=np.float64), fa.shape)
+        self.f += fa.tolist()
+        self.c += ca.tolist()
+        self.v += va.tolist()
+
+    def arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]:
+        return (
+            np.array(self.f, dtype=np.int64),
+            np.array(self.c, dtype=np.int64),
+            np.array(self.v, dtype=np.float64),
+        )
+
+    def matrix(self, shape: tuple[int, int]) -> npt.NDArray[np.float64] | sp.csr_array:
+        return pairs_to_matrix(shape, *self.arrays())
 
 
-def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) -> dict[int, list[str]]:
+def _cloud_fallback(pp: PlanningProblem, x: Pairs, unserved: FloatArray) -> dict[int, list[str]]:
     """Send what is left of each demand to its cheapest legal cloud region; report what cannot go."""
     n_opt = pp.n_sites_options
-    legal = _legal(pp)[n_opt:]
-    cost = np.where(legal, pp.raw_cost[n_opt:], np.inf)
+    legal = pp.legal_rows()[pp.n_site_rows :]  # cloud rows are the regions in order
+    cost = np.where(legal, pp.cloud_raw_cost(), np.inf)
     reasons: dict[int, list[str]] = {}
     s = pp.scenario
     left = unserved > 1e-9
@@ -49,7 +74,7 @@ def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) ->
     go = np.flatnonzero(left & ~nowhere)
     if go.size:
         f = n_opt + np.argmin(cost[:, go], axis=0)
-        x[f, go] += unserved[go]
+        x.add(f, go, unserved[go])
         unserved[go] = 0.0
     return reasons
 
@@ -57,7 +82,7 @@ def _cloud_fallback(pp: PlanningProblem, x: FloatArray, unserved: FloatArray) ->
 def _finish(
     pp: PlanningProblem,
     open_: BoolArray,
-    x: FloatArray,
+    x: Pairs,
     unserved: FloatArray,
     name: str,
     t0: float,
@@ -68,7 +93,7 @@ def _finish(
     sol = make_solution(
         pp.facility,
         open_,
-        x,
+        x.matrix((pp.facility.n_facilities, pp.facility.n_customers)),
         None,
         unserved,
         lower_bound=-np.inf,
@@ -81,8 +106,9 @@ def _finish(
     return solution_to_plan(pp, sol, alternative=name, blocked=reasons, notes=notes)
 
 
-def _slo_note(pp: PlanningProblem, x: FloatArray) -> list[str]:
-    missed = float((x * ~pp.slo_ok * pp.demand.mean_rps[None, :]).sum())
+def _slo_note(pp: PlanningProblem, x: Pairs) -> list[str]:
+    f, c, v = x.arrays()
+    missed = float((v * ~pp.pair_slo_ok(f, c) * pp.demand.mean_rps[c]).sum())
     total = float(pp.demand.mean_rps.sum())
     return (
         [f"{missed / total:.1%} of requests are routed where the predicted p95 misses the SLO"]
@@ -94,25 +120,29 @@ def _slo_note(pp: PlanningProblem, x: FloatArray) -> list[str]:
 def cloud_only(pp: PlanningProblem) -> Plan:
     t0 = time.perf_counter()
     n_f, n_c = pp.facility.n_facilities, pp.facility.n_customers
-    x = np.zeros((n_f, n_c))
+    x = Pairs()
     unserved = np.ones(n_c)
     reasons = _cloud_fallback(pp, x, unserved)
     return _finish(pp, np.zeros(n_f, bool), x, unserved, "cloud-only", t0, reasons, _slo_note(pp, x))
 
 
-def _fill(pp: PlanningProblem, open_: BoolArray, order_cost: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Assign demand, largest first, to open legal site options by ascending `order_cost`, within capacity.
-    Sequential by nature (each customer sees the room the larger ones left), but only over the open
-    options: their rows are cut out once, so each customer's step works on a handful of numbers."""
+OrderCost = Callable[[npt.NDArray[np.int64]], FloatArray]
+
+
+def _fill(pp: PlanningProblem, open_: BoolArray, order_cost: OrderCost) -> tuple[Pairs, FloatArray]:
+    """Assign demand, largest first, to open legal site options by ascending cost, within capacity;
+    `order_cost(options)` gives the (len(options), C) rows to order by. Sequential by nature (each
+    customer sees the room the larger ones left), but only over the open options: their rows are cut
+    out once, so each customer's step works on a handful of numbers."""
     fp = pp.facility
     n_opt = pp.n_sites_options
-    x = np.zeros((fp.n_facilities, fp.n_customers))
+    x = Pairs()
     unserved = np.ones(fp.n_customers)
     opened = np.flatnonzero(open_[:n_opt])
     room = fp.capacity[opened].copy()
     usage = fp.usage
     ok_t = np.ascontiguousarray(fp.allowed[opened].T)  # (C, open) so a customer's row is contiguous
-    cost_t = np.ascontiguousarray(np.asarray(order_cost)[opened].T)
+    cost_t = np.ascontiguousarray(np.asarray(order_cost(opened)).T)
     use_rows = usage.tolist()  # plain floats: the step below is scalar arithmetic on a few numbers
     room_rows = room.tolist()
     left = unserved.tolist()
@@ -129,7 +159,7 @@ def _fill(pp: PlanningProblem, open_: BoolArray, order_cost: FloatArray) -> tupl
             take = min(left[c], max(frac, 0.0))
             if take <= 1e-12:
                 continue
-            x[opened[k], c] += take
+            x.add(int(opened[k]), c, take)
             left[c] -= take
             room_rows[k] = [r[i] - take * u for i, u in enumerate(use)]
     unserved = np.array(left)
@@ -144,7 +174,7 @@ def nearest(pp: PlanningProblem) -> Plan:
     for site in np.unique(pp.target_site[:n_opt]):
         options = np.flatnonzero(pp.target_site[:n_opt] == site)
         open_[options[np.argmax(cores[options])]] = True
-    x, unserved = _fill(pp, open_, pp.rtt_ms[:n_opt])
+    x, unserved = _fill(pp, open_, lambda fs: pp.rtt_rows(pp.target_row[fs]))
     reasons = _cloud_fallback(pp, x, unserved)
     # Options that ended up serving nothing are still built: that is what "open every site" costs.
     return _finish(pp, open_, x, unserved, "nearest", t0, reasons, _slo_note(pp, x))
@@ -198,17 +228,27 @@ def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
     t0 = time.perf_counter()
     fp = pp.facility
     n_opt = pp.n_sites_options
-    cloud = np.where(_legal(pp)[n_opt:] & fp.allowed[n_opt:], fp.assign_cost[n_opt:], np.inf)
+    cloud = np.where(pp.legal_rows()[pp.n_site_rows :] & fp.allowed[n_opt:], fp.assign_cost[n_opt:], np.inf)
     current = cloud.min(axis=0) if cloud.size else np.full(fp.n_customers, np.inf)
     current = np.where(
         np.isfinite(current), current, fp.unserved_penalty if fp.unserved_penalty is not None else 1e12
     )
     open_ = np.zeros(fp.n_facilities, bool)
     closed_groups: set[int] = set()
-    site_cost = np.where(fp.allowed[:n_opt], fp.assign_cost[:n_opt], np.inf)
+
+    def site_cost(rows: npt.NDArray[np.int64]) -> FloatArray:
+        return np.where(fp.allowed[rows], fp.assign_cost[rows], np.inf)
+
     group = fp.group[:n_opt]
+    saving = np.empty((n_opt, fp.n_customers))  # one (F_opt, C) buffer, refilled in row blocks each round
+    step = max(1, (1 << 22) // max(fp.n_customers, 1))
     for _ in range(max_rounds):
-        saving = np.clip(current[None, :] - site_cost, 0.0, None)  # (F_opt, C)
+        for a in range(0, n_opt, step):
+            b = min(a + step, n_opt)
+            block = saving[a:b]
+            np.subtract(current[None, :], fp.assign_cost[a:b], out=block)
+            np.maximum(block, 0.0, out=block)
+            block[~fp.allowed[a:b]] = 0.0
         blocked = open_[:n_opt] | np.isin(group, list(closed_groups))
         best_gain = np.full(n_opt, -np.inf)
         # Only an option whose whole saving beats its fixed cost can gain (the loop stops at gain <= 0).
@@ -222,8 +262,10 @@ def greedy(pp: PlanningProblem, max_rounds: int = 500) -> Plan:
         open_[f_best] = True
         closed_groups.add(int(fp.group[f_best]))
         x_try, _ = _fill(pp, open_, site_cost)
-        served_cost = np.where(x_try[:n_opt] > 0, site_cost, 0.0).sum(axis=0)
-        frac = x_try[:n_opt].sum(axis=0)
+        f, c, v = x_try.arrays()  # allowed pairs only
+        served = np.where(v > 0, fp.assign_cost[f, c], 0.0)
+        served_cost = np.bincount(c, weights=served, minlength=fp.n_customers)
+        frac = np.bincount(c, weights=v, minlength=fp.n_customers)
         current = np.where(frac >= 1 - 1e-9, served_cost, current)
     x, unserved = _fill(pp, open_, site_cost)
     reasons = _cloud_fallback(pp, x, unserved)

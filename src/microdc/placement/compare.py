@@ -85,12 +85,12 @@ def source_ledger(pp: PlanningProblem, plan: Plan) -> SourceLedger:
     f = np.array([r[0] for r in rows], dtype=np.int64)
     c = np.array([r[1] for r in rows], dtype=np.int64)
     frac = np.array([r[2] for r in rows], dtype=np.float64)
-    cost = np.asarray(np.bincount(c, weights=frac * pp.raw_cost[f, c], minlength=n_c), dtype=np.float64)
+    cost = np.asarray(np.bincount(c, weights=frac * pp.pair_raw_cost(f, c), minlength=n_c), dtype=np.float64)
     cores = frac * pp.facility.usage[c, 0]
     load = np.bincount(f, weights=cores, minlength=pp.n_facilities)
     fixed = pp.facility.fixed_cost[f] * np.divide(cores, load[f], out=np.zeros_like(cores), where=load[f] > 0)
     cost += np.bincount(c, weights=fixed, minlength=n_c)
-    ok = pp.sovereign[f, c] & pp.tier_ok[f, c] & pp.slo_ok[f, c]
+    ok = pp.pair_allowed(f, c)
     broken = np.bincount(c, weights=(~ok).astype(float), minlength=n_c) > 0
     served = np.bincount(c, weights=frac, minlength=n_c) >= 1 - SERVED_TOL
     built = np.array(sorted({fac[b.site] for b in plan.sites}), dtype=np.int64)

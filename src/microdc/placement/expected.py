@@ -92,12 +92,6 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
         req_gb[t, p] += float(ledger.gigabytes(rate, v.payload_kb, 1.0))
         resp_gb[t, p] += float(ledger.gigabytes(rate, v.response_kb, 1.0))
     fac = np.array([profiles[n] for n in names])  # (profiles, hours)
-    busy_h = busy @ fac  # (targets, hours)
-    cores_h = billed @ fac
-    # Per hour, per target: intensity and IT power; facility power through the module's physics.
-    intensity = np.zeros((n_t, len(times)))
-    parts = {k: np.zeros((n_t, len(times))) for k in ENERGY_PARTS}
-    price = np.zeros(n_t)
     module_of = {m.id: m for m in s.catalog.modules}
     server_of = {v.id: v for v in s.catalog.servers}
     site_pue: dict[str, float] = {}
@@ -109,13 +103,18 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
             dew_points[site.climate] = series.dew_point_c(site.climate, times)
         if site.grid_zone not in zone_intensity:
             zone_intensity[site.grid_zone] = series.intensity(site.grid_zone, times)
+    cp = eco.carbon_price_per_tonne
+    # One target at a time, hour by hour, summed as it goes: memory stays one year of one target, not
+    # (targets x hours) arrays (an open-every-site baseline at 10,000 sites would need ~8 GB of those).
+    e_parts = dict.fromkeys(ENERGY_PARTS, 0.0)  # Wh
+    e_sites_it = e_sites = carbon_sites = site_energy = 0.0
     for k, b in enumerate(plan.sites):
         site, m, srv = sites[b.site], module_of[b.module], server_of[b.server]
-        intensity[k] = zone_intensity[site.grid_zone]
-        price[k] = (
+        intensity = zone_intensity[site.grid_zone]
+        kwh_price = (
             site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
         )
-        util = np.minimum(busy_h[k] / max(b.cores, 1e-9), 1.0)
+        util = np.minimum((busy[k] @ fac) / max(b.cores, 1e-9), 1.0)
         it_w = server_power_linear_w(util, srv.idle_w, srv.peak_w) * b.servers
         fp = module_power(
             it_w,
@@ -124,32 +123,48 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
             max(m.max_it_kw * 1000.0, b.servers * srv.peak_w),
             dew_points[site.climate],
         )
-        parts["it"][k] = it_w
-        parts["cooling"][k], parts["ups_loss"][k] = fp.cooling_w, fp.ups_loss_w
-        parts["distribution_loss"][k], parts["misc"][k] = fp.distribution_loss_w, fp.misc_w
-        total_k = np.sum([parts[x][k] for x in ENERGY_PARTS], axis=0)
+        parts = {
+            "it": it_w,
+            "cooling": fp.cooling_w,
+            "ups_loss": fp.ups_loss_w,
+            "distribution_loss": fp.distribution_loss_w,
+            "misc": fp.misc_w,
+        }
+        total_k = np.sum([np.broadcast_to(parts[x], it_w.shape) for x in ENERGY_PARTS], axis=0)
         site_pue[b.site] = round(float(total_k.sum() / max(it_w.sum(), 1e-300)), 6)
+        for x in ENERGY_PARTS:
+            e_parts[x] += float(np.sum(parts[x]) * (1 if np.ndim(parts[x]) else it_w.size))
+        energy = total_k / 1000.0  # kWh per hour-long step
+        carbon = energy * intensity
+        e_sites_it += float(it_w.sum() / 1000.0)
+        e_sites += float(energy.sum())
+        carbon_sites += float(carbon.sum())
+        site_energy += float(ledger.energy_cost(energy, kwh_price, carbon, cp).sum())
+    e_cloud_it = e_cloud = carbon_cloud = cloud_compute = 0.0
     for j, rid in enumerate(region_ids):
         k, r = n_b + j, regions[rid]
-        intensity[k] = series.intensity(r.grid_zone, times) if r.grid_zone is not None else 0.0
-        parts["it"][k] = cores_h[k] * r.watts_per_core
-        parts["cooling"][k] = parts["it"][k] * (r.pue - 1.0)
-    total_w = np.sum([parts[x] for x in ENERGY_PARTS], axis=0)
-    energy = total_w / 1000.0  # kWh per hour-long step
-    carbon = energy * intensity
+        cores_h = billed[k] @ fac
+        it_w = cores_h * r.watts_per_core
+        cooling_w = it_w * (r.pue - 1.0)
+        intensity_r = series.intensity(r.grid_zone, times) if r.grid_zone is not None else 0.0
+        energy = (it_w + cooling_w) / 1000.0
+        carbon = energy * intensity_r
+        e_parts["it"] += float(it_w.sum())
+        e_parts["cooling"] += float(cooling_w.sum())
+        e_cloud_it += float(it_w.sum() / 1000.0)
+        e_cloud += float(energy.sum())
+        carbon_cloud += float(np.sum(carbon))
+        cloud_compute += float((cores_h * r.price_per_core_hour).sum())
     is_cloud = np.arange(n_t) >= n_b
     seconds = 3600.0 * fac.sum(axis=1)  # factor-seconds per profile over the year
     sync_gb = sync_gb_day * hours / 24.0
     transport_kwh = float((transport_kwh_rate * seconds[None, :]).sum()) + float(
         sync_gb.sum()
     ) * ledger.sync_kwh_per_gb(s)
-    cp = eco.carbon_price_per_tonne
     reg = s.cloud_regions
     costs = {k: float(plan.costs.get(k, 0.0)) for k in ("site", "module_capex", "server_capex")}
-    costs["site_energy"] = float(ledger.energy_cost(energy[:n_b], price[:n_b, None], carbon[:n_b], cp).sum())
-    costs["cloud_compute"] = float(
-        sum((cores_h[n_b + j] * r.price_per_core_hour).sum() for j, r in enumerate(reg))
-    )
+    costs["site_energy"] = site_energy
+    costs["cloud_compute"] = cloud_compute
     costs["cloud_memory"] = float(
         sum(memory[n_b + j] * r.price_per_gb_hour * hours for j, r in enumerate(reg))
     )
@@ -157,14 +172,12 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
         sum((resp_gb[n_b + j] * seconds).sum() * r.egress_per_gb for j, r in enumerate(reg))
     )
     costs["network_backhaul"] = float((req_gb[is_cloud] * seconds[None, :]).sum() * eco.network_price_per_gb)
-    costs["cloud_carbon"] = float(ledger.carbon_cost(carbon[is_cloud], cp).sum())
+    costs["cloud_carbon"] = float(ledger.carbon_cost(carbon_cloud, cp))
     costs["site_transport"] = float((transport_cost_rate * seconds).sum())
     costs["data_sync"] = float(sync_gb.sum() * eco.network_price_per_gb)
     costs["total"] = float(sum(costs.values()))
-    e_parts = {k: float(v.sum() / 1000.0) for k, v in parts.items()}
-    e_sites_it, e_sites = float(parts["it"][:n_b].sum() / 1000.0), float(energy[:n_b].sum())
-    e_cloud_it, e_cloud = float(parts["it"][n_b:].sum() / 1000.0), float(energy[n_b:].sum())
-    e_all = float(energy.sum())
+    e_parts = {k: v / 1000.0 for k, v in e_parts.items()}
+    e_all = e_sites + e_cloud
 
     def ratio(a: float, b: float) -> float | None:
         return round(a / b, 6) if b > 0 else None
@@ -186,8 +199,8 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
             "overall": ratio(e_all, e_sites_it + e_cloud_it),
         },
         carbon_kg={
-            "sites": round(float(carbon[:n_b].sum()) / 1000.0, 3),
-            "cloud": round(float(carbon[n_b:].sum()) / 1000.0, 3),
+            "sites": round(carbon_sites / 1000.0, 3),
+            "cloud": round(carbon_cloud / 1000.0, 3),
         },
         costs={k: round(v, 2) for k, v in costs.items()},
         site_pue=site_pue,

@@ -113,11 +113,11 @@ def outside_warnings(s: Scenario) -> list[str]:
 def reach_warnings(s: Scenario, p: PlanningProblem) -> list[str]:
     """Sites that no demand can reach within its SLO; demand that nothing may legally serve."""
     warnings = []
-    n_opt = p.n_sites_options
-    on_site = p.target_site[:n_opt]
-    reach = p.slo_ok[:n_opt].any(axis=1)  # (options,) some demand within SLO
+    n_rows = p.n_site_rows  # one row per site with a build option
+    on_site = p.row_site
+    reach = p.slo_ok[:n_rows].any(axis=1)  # (site rows,) some demand within SLO
     useful = np.zeros(len(s.sites), dtype=bool)
-    np.logical_or.at(useful, on_site, reach)
+    useful[on_site] = reach
     offered = np.zeros(len(s.sites), dtype=bool)
     offered[on_site] = True
     lonely = [s.sites[i].id for i in np.flatnonzero(offered & ~useful)]

@@ -45,6 +45,13 @@ def _ro(a: NDArray) -> NDArray:
     return v
 
 
+def _needs_mask(cost: NDArray[np.float64], allowed: NDArray[np.bool_], block: int = 1 << 22) -> bool:
+    """Whether some forbidden pair has a cost other than 0 (checked in row blocks: no (F, C) temporary)."""
+    step = max(1, block // max(cost.shape[1], 1))
+    rows = range(0, cost.shape[0], step)
+    return any(bool(np.any(cost[a : a + step][~allowed[a : a + step]] != 0.0)) for a in rows)
+
+
 @dataclass(frozen=True)
 class FacilityProblem:
     """A multi-source capacitated facility location problem (arrays; F facilities, C customers, R resources).
@@ -109,10 +116,12 @@ class FacilityProblem:
         cost = np.asarray(self.assign_cost, dtype=np.float64)
         if cost.shape != (n_f, n_c):
             raise ValueError(f"assign_cost must have shape (F={n_f}, C={n_c}), got {cost.shape}")
-        bad = allowed & ~np.isfinite(cost)
-        if bad.any():
-            f, c = np.argwhere(bad)[0]
-            raise ValueError(f"assign_cost[{f}, {c}] is not finite but the pair is allowed")
+        step = max(1, (1 << 22) // max(n_c, 1))  # row blocks: no (F, C) temporary
+        for a in range(0, n_f, step):
+            bad = allowed[a : a + step] & ~np.isfinite(cost[a : a + step])
+            if bad.any():
+                f, c = np.argwhere(bad)[0]
+                raise ValueError(f"assign_cost[{a + f}, {c}] is not finite but the pair is allowed")
 
         group = np.asarray(self.group)
         if group.shape != (n_f,) or not np.issubdtype(group.dtype, np.integer):
@@ -161,8 +170,10 @@ class FacilityProblem:
 
         if self.max_targets < 0:
             raise ValueError(f"max_targets must be >= 0 (0 = no limit), got {self.max_targets}")
-        # Costs where a pair is forbidden are ignored: store 0 so sums never see inf/NaN.
-        cost = np.where(allowed, cost, 0.0)
+        # Costs where a pair is forbidden are ignored: store 0 so sums never see inf/NaN (a copy only
+        # when some forbidden entry is not 0 already: the planner passes its (F, C) cost masked).
+        if _needs_mask(cost, allowed):
+            cost = np.where(allowed, cost, 0.0)
         for name, arr in (
             ("fixed_cost", fixed),
             ("capacity", cap),
@@ -251,8 +262,8 @@ class FacilityProblem:
         """(fixed, assignment, unserved) cost of a solution; forbidden pairs contribute nothing."""
         fixed = float(self.fixed_cost[np.asarray(open_, bool)].sum())
         if sp.issparse(x):
-            xs = sp.csr_array(x)
-            assign = float(xs.multiply(self.assign_cost).sum())
+            xs = sp.coo_array(x)  # only the pairs used: never a dense (F, C) product
+            assign = float(np.sum(xs.data * self.assign_cost[xs.row, xs.col]))
         else:
             assign = float(np.sum(np.asarray(x) * self.assign_cost))
         pen = 0.0 if self.unserved_penalty is None else float(self.unserved_penalty @ unserved)
@@ -340,6 +351,8 @@ class Solution:
     unservable_part: float = 0.0
     method: str = ""
     messages: list[str] = field(default_factory=list)
+    #: Seconds per phase of the pipeline that made it (placement.solve; the planner adds its own).
+    timing: dict[str, float] = field(default_factory=dict)
 
     @property
     def controllable(self) -> float:

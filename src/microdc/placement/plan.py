@@ -82,6 +82,9 @@ class Plan(_Base):
         float | None
     )  # (objective − lower_bound) / (objective − unservable_penalty): on what the plan controls
     seconds: float
+    #: Where the time went, seconds per phase (build, aggregate, warm_start, solve, split_limit,
+    #: plan_file); empty in older plans and in baselines.
+    timing: dict[str, float] = Field(default_factory=dict)
     currency: str
     n_plus: int
     #: The split limit the plan was made under (policies.max_serving_sites); None in older plans.

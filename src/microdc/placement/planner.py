@@ -9,9 +9,10 @@ asks for `allow_unserved`, which prices unserved demand with a penalty instead.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -122,8 +123,8 @@ def unservable_reasons(pp: PlanningProblem) -> dict[int, list[str]]:
                 f"{d.data_class!r}; fix: add or upgrade a site to tier {pol.min_security_tier}"
             )
         else:
-            legal = sov & pp.tier_ok[:, c]
-            best = float(np.min(pp.p95_ms[legal, c]))
+            legal = np.flatnonzero(sov & pp.tier_ok[:, c])
+            best = float(np.min(pp.rtt_rows(legal, np.array([c]))[:, 0] + pp.queue_ms[1, c]))
             slo = s.service(d.service).slo
             reasons.append(
                 f"no legal target meets the {d.service!r} SLO (p95 {slo.p95_ms} ms / p99 {slo.p99_ms} ms): "
@@ -134,12 +135,14 @@ def unservable_reasons(pp: PlanningProblem) -> dict[int, list[str]]:
     return out
 
 
-def _solve(pp: PlanningProblem, opts: PlannerOptions) -> Solution:
+def _solve(pp: PlanningProblem, opts: PlannerOptions, spent_s: float = 0.0) -> Solution:
+    """Solve within what is left of the time limit after `spent_s` (the build), at least MIN_SOLVE_S."""
     from microdc.placement.solve import solve_facility
 
+    limit = opts.time_limit_s
     return solve_facility(
         pp.facility,
-        time_limit_s=opts.time_limit_s,
+        time_limit_s=None if limit is None else max(limit - spent_s, MIN_SOLVE_S),
         mip_rel_gap=opts.mip_rel_gap,
         threads=opts.threads,
         progress=opts.progress,
@@ -160,13 +163,21 @@ def _no_plan_reason(opts: PlannerOptions, sol: Solution) -> str:
     return f"no feasible solution found (solver status {sol.status})"
 
 
+#: The solver gets at least this long even when building the problem used up the time limit.
+MIN_SOLVE_S = 1.0
+
+
 def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, PlanningProblem, Solution]:
+    """Build, solve and write the plan. The time limit counts from here (the build is part of it);
+    the plan's `timing` says how long each phase took."""
+    t0 = time.perf_counter()
     opts = opts or PlannerOptions()
     nothing = unbuildable_reasons(s)
     if nothing:
         raise PlanningError(nothing)
     pp = build_problem(s, allow_unserved=opts.allow_unserved)
     blocked = unservable_reasons(pp)
+    build_s = time.perf_counter() - t0
     if blocked and not opts.allow_unserved:
         lines = [f"demand {s.demand[c].id!r}: {r}" for c, rs in blocked.items() for r in rs]
         raise PlanningError(
@@ -176,7 +187,8 @@ def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, Plannin
                 "or plan anyway with --allow-unserved (unserved demand is priced with a penalty)",
             ]
         )
-    sol = _solve(pp, opts)
+    sol = _solve(pp, opts, build_s)
+    sol.timing = {"build": build_s, **sol.timing}
     if sol.status == "infeasible":
         raise PlanningError(
             [
@@ -202,11 +214,12 @@ def plan(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Plan, Plannin
                 else "this is a bug; please report it",
             ]
         )
-    return (
-        solution_to_plan(pp, sol, alternative="microdc", blocked=blocked, allow_unserved=opts.allow_unserved),
-        pp,
-        sol,
+    t1 = time.perf_counter()
+    out = solution_to_plan(
+        pp, sol, alternative="microdc", blocked=blocked, allow_unserved=opts.allow_unserved
     )
+    timing = {**sol.timing, "plan_file": time.perf_counter() - t1}
+    return out.model_copy(update={"timing": {k: round(v, 3) for k, v in timing.items()}}), pp, sol
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -237,6 +250,21 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(values[order][np.searchsorted(cum, q * cum[-1])])
 
 
+Matrix: TypeAlias = np.ndarray | sp.csr_array
+
+
+def matrix_pairs(m: Matrix, tol: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, values) of the entries above `tol`, row-major, of a dense or sparse (F, C) matrix."""
+    if sp.issparse(m):
+        coo = sp.coo_array(sp.csr_array(m))
+        coo.sum_duplicates()
+        keep = coo.data > tol
+        return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
+    a: np.ndarray = np.asarray(m)
+    fs, cs = np.nonzero(a > tol)
+    return fs.astype(np.int64), cs.astype(np.int64), a[fs, cs]
+
+
 def solution_to_plan(
     pp: PlanningProblem,
     sol: Solution,
@@ -248,8 +276,6 @@ def solution_to_plan(
 ) -> Plan:
     s = pp.scenario
     n_opt = pp.n_sites_options
-    x = sol.x_dense()
-    z = sol.z_dense()
     sites: list[BuiltSite] = []
     for f in sol.open_facilities:
         if f >= n_opt:
@@ -275,14 +301,18 @@ def solution_to_plan(
             return s.sites[pp.options[f].site].id, "site"
         return s.cloud_regions[int(pp.target_cloud[f])].id, "cloud"
 
+    # Only the pairs a plan uses are looked up (never an (F, C) array): x may be dense or CSR.
+    xf, xc, xv = matrix_pairs(sol.x)
     assignments: list[Assignment] = []
     Role = Literal["primary", "backup"]
-    roles: tuple[tuple[Role, np.ndarray | None], ...] = (("primary", x), ("backup", z))
+    roles: tuple[tuple[Role, Matrix | None], ...] = (("primary", sol.x), ("backup", sol.z))
     for role, mat in roles:
         if mat is None:
             continue
-        fs, cs = np.nonzero(mat > 1e-9)
-        for f, c in zip(fs.tolist(), cs.tolist(), strict=True):
+        fs, cs, vs = matrix_pairs(mat, 1e-9)
+        rtt = pp.pair_rtt(fs, cs)
+        p95 = rtt + pp.queue_ms[1, cs]
+        for i, (f, c) in enumerate(zip(fs.tolist(), cs.tolist(), strict=True)):
             name, kind = target_name(f)
             assignments.append(
                 Assignment(
@@ -290,9 +320,9 @@ def solution_to_plan(
                     target=name,
                     kind=kind,
                     role=role,
-                    fraction=float(min(1.0, mat[f, c])),
-                    rtt_ms=round(float(pp.rtt_ms[f, c]), 3),
-                    p95_ms=round(float(pp.p95_ms[f, c]), 3),
+                    fraction=float(min(1.0, vs[i])),
+                    rtt_ms=round(float(rtt[i]), 3),
+                    p95_ms=round(float(p95[i]), 3),
                 )
             )
     blocked = blocked or {}
@@ -308,19 +338,20 @@ def solution_to_plan(
     open_ = sol.open
     costs = {k: float(v[open_].sum()) for k, v in pp.fixed_parts.items()}
     # Raw costs, not the solver's masked ones: a baseline may route where an SLO is missed, and pays.
-    for part, per_pair in pp.site_parts.items():
-        costs[part] = float((per_pair * x[:n_opt]).sum())
-    for part, per_pair in pp.cloud_parts.items():
-        costs[part] = float((per_pair * x[n_opt:]).sum())
+    for part, per_pair in pp.pair_parts(xf, xc).items():
+        costs[part] = float((per_pair * xv).sum())
     costs["unserved_penalty"] = float(sol.unserved_part)
     costs["total"] = float(sum(costs.values()))
     unservable = unservable_penalty(pp, np.asarray(sol.unserved))
     latency: dict[str, ServiceLatency] = {}
+    service_of = np.array([d.service for d in s.demand])
+    rtt_x = pp.pair_rtt(xf, xc)
     for svc in s.services:
-        cols = np.array([d.service == svc.id for d in s.demand])
-        w = (x[:, cols] * pp.demand.mean_rps[cols][None, :]).ravel()
-        p50 = pp.p50_ms[:, cols].ravel()
-        p95 = pp.p95_ms[:, cols].ravel()
+        mine = service_of[xc] == svc.id
+        cs = xc[mine]
+        w = xv[mine] * pp.demand.mean_rps[cs]
+        p50 = rtt_x[mine] + pp.queue_ms[0, cs]
+        p95 = rtt_x[mine] + pp.queue_ms[1, cs]
         keep = w > 0
         latency[svc.id] = ServiceLatency(
             p50_ms=_finite_or_none(round(_weighted_quantile(p50[keep], w[keep], 0.5), 3)),

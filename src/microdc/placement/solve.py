@@ -27,9 +27,22 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from microdc.placement.aggregate import aggregate_customers, expand_solution
-from microdc.placement.facility import FacilityProblem, Solution, make_solution
-from microdc.placement.milp import ProgressEvent, solve_assignment, solve_milp, solve_restricted
+from microdc.placement.aggregate import Aggregation, aggregate_customers, expand_solution
+from microdc.placement.classes import applies, classify, expand, preferred_units, solve_classes
+from microdc.placement.facility import (
+    FacilityProblem,
+    Solution,
+    infeasible_solution,
+    make_solution,
+    pairs_to_matrix,
+)
+from microdc.placement.milp import (
+    OPTIMAL_GAP,
+    ProgressEvent,
+    solve_assignment,
+    solve_milp,
+    solve_restricted,
+)
 
 BIG = 1e15
 
@@ -141,7 +154,12 @@ def _put_back(original: FacilityProblem, keep: npt.NDArray[np.int64], sol: Solut
         )
     else:
         if not np.isfinite(sol.objective):
-            return sol
+            # No plan: stay "no plan", in the whole problem's shape (the caller may still look at it).
+            none = infeasible_solution(
+                original, seconds=sol.seconds, method=sol.method, messages=sol.messages
+            )
+            none.status, none.lower_bound, none.nodes = sol.status, sol.lower_bound, sol.nodes
+            return none
         unserved[keep] = sol.unserved
         const = float(np.delete(np.asarray(original.unserved_penalty), keep).sum())
         out = make_solution(
@@ -177,33 +195,164 @@ def solve_facility(
             progress(e.phase, e.seconds, e.objective, e.bound)
 
     t0 = time.perf_counter()
+    timing: dict[str, float] = {}
+    mark = [t0]
+
+    def lap(phase: str) -> None:
+        now = time.perf_counter()
+        timing[phase] = timing.get(phase, 0.0) + now - mark[0]
+        mark[0] = now
+
+    # Aggregate first, then set the unservable customers apart: the copy servable_part makes is then
+    # of the (small) aggregated problem, never of the city-sized (F, C) arrays.
     whole = problem
-    servable, keep = servable_part(whole)
+    limit = whole.max_targets
+    original = replace(whole, max_targets=0) if limit else whole
+    agg = aggregate_customers(original)
+    servable, keep = servable_part(agg.problem)
     if servable is None:
-        out = _put_back(whole, keep, None)
+        out = _put_back(agg.problem, keep, None)
+        out = _unaggregated(original, agg, out)
         out.seconds = time.perf_counter() - t0
         return out
-    limit = servable.max_targets
-    relaxed = replace(servable, max_targets=0) if limit else servable
-    original = problem = relaxed
-    agg = aggregate_customers(problem)
-    problem = agg.problem
-    greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
-    start = greedy.solution(problem) if greedy.feasible else None
-    sol = solve_milp(
-        problem,
-        time_limit_s=time_limit_s,
-        mip_rel_gap=mip_rel_gap,
-        threads=threads,
-        warm_start=start,
-        progress=hook,
-    )
+    problem = servable
+    lap("aggregate")
+    # With a split limit the relaxed solve leaves a share of the time for the limited re-solve.
+    budget = time_limit_s
+    if time_limit_s is not None:
+        budget = max(time_limit_s - (time.perf_counter() - t0), 0.05) * (RELAXED_SHARE if limit else 1.0)
+    sol = _solve_by_classes(problem, original, budget, mip_rel_gap, threads)
+    lap("classes")
+    if sol is None:
+        greedy = solve_assignment(problem, greedy_open(problem), threads=threads)
+        start = greedy.solution(problem) if greedy.feasible else None
+        lap("warm_start")
+        sol = solve_milp(
+            problem,
+            time_limit_s=budget if budget is None else max(budget - timing["classes"], 0.05),
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            warm_start=start,
+            progress=hook,
+        )
     sol.seconds = time.perf_counter() - t0
-    expanded = expand_solution(original, agg, sol)
+    if servable is not agg.problem:
+        sol = _put_back(agg.problem, keep, sol)
+    expanded = _unaggregated(original, agg, sol)
+    lap("solve")
     if limit:
-        expanded = _within_split_limit(servable, expanded, time_limit_s, mip_rel_gap, threads, hook, t0)
+        const = expanded.unservable_part
+        expanded = _within_split_limit(whole, expanded, time_limit_s, mip_rel_gap, threads, hook, t0)
+        expanded.unservable_part = const
         expanded.seconds = time.perf_counter() - t0
-    return expanded if servable is whole else _put_back(whole, keep, expanded)
+        lap("split_limit")
+    expanded.timing = {**timing, **expanded.timing}
+    return expanded
+
+
+def _unaggregated(original: FacilityProblem, agg: Aggregation, sol: Solution) -> Solution:
+    """`expand_solution`, keeping the constant unservable part (a property of the demand, not of the
+    aggregation)."""
+    out = expand_solution(original, agg, sol)
+    out.unservable_part = sol.unservable_part
+    return out
+
+
+def _solve_by_classes(
+    problem: FacilityProblem,
+    original: FacilityProblem,
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    threads: int | None,
+) -> Solution | None:
+    """The exact class MILP (placement.classes) when options are interchangeable enough; None when it
+    does not apply or finds no plan (the caller then solves the facility MILP)."""
+    if problem.n_plus or problem.max_targets:
+        return None
+    c = classify(problem)
+    if not applies(problem, c):
+        return None
+    cs = solve_classes(problem, c, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+    if cs is None:
+        return None
+    return expand(problem, c, cs, preferred_units(original))
+
+
+def _reassign_over_limit(
+    problem: FacilityProblem,
+    sol: Solution,
+    over: npt.NDArray[np.int64],
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    threads: int | None,
+) -> Solution | None:
+    """`sol` with the sources in `over` re-assigned under the split limit, by the limited MILP on just
+    them, the open facilities and the capacity the other sources leave (no redundancy). None when that
+    small MILP finds nothing."""
+    open_ = np.flatnonzero(sol.open).astype(np.int64)
+    x = sol.x
+    f_all, c_all, v_all = _pairs(x)
+    others = ~np.isin(c_all, over)
+    load = np.zeros((problem.n_facilities, problem.n_resources))
+    np.add.at(load, f_all[others], v_all[others, None] * problem.usage[c_all[others]])
+    cap = problem.capacity[open_]
+    room = np.where(np.isfinite(cap), np.maximum(cap - load[open_], 0.0), np.inf)
+    sub = FacilityProblem(
+        fixed_cost=np.zeros(open_.size),
+        capacity=room,
+        usage=problem.usage[over],
+        assign_cost=problem.assign_cost[np.ix_(open_, over)],
+        allowed=problem.allowed[np.ix_(open_, over)],
+        group=np.full(open_.size, -1, np.int64),
+        fixed_open=np.ones(open_.size, bool),
+        failure_domain=problem.failure_domain[open_],
+        unserved_penalty=None if problem.unserved_penalty is None else problem.unserved_penalty[over],
+        max_targets=problem.max_targets,
+    )
+    part = solve_restricted(sub, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+    if not np.isfinite(part.objective):
+        return None
+    fs, cs, vs = _pairs(part.x)
+    unserved = np.asarray(sol.unserved, dtype=np.float64).copy()
+    unserved[over] = part.unserved
+    shape = (problem.n_facilities, problem.n_customers)
+    merged = pairs_to_matrix(
+        shape,
+        np.concatenate([f_all[others], open_[fs]]),
+        np.concatenate([c_all[others], over[cs]]),
+        np.concatenate([v_all[others], vs]),
+    )
+    return make_solution(
+        problem, sol.open, merged, None, unserved, lower_bound=sol.lower_bound, status="heuristic"
+    )
+
+
+def _pairs(m: Matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(rows, cols, values) of the positive entries of a dense or sparse matrix."""
+    if sp.issparse(m):
+        coo = sp.coo_array(m)
+        keep = coo.data > 0
+        return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
+    a = np.asarray(m)
+    r, c = np.nonzero(a > 0)
+    return r.astype(np.int64), c.astype(np.int64), a[r, c]
+
+
+#: With a split limit, the share of the time limit the relaxed (unlimited) solve may use.
+RELAXED_SHARE = 0.7
+#: Above this many allowed pairs the split-limited MILP runs on the relaxed plan's neighbourhood only.
+SPLIT_FULL_MAX_PAIRS = 400_000
+
+
+def split_neighbourhood(problem: FacilityProblem, open_: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Facilities the limited MILP may use when the whole one is too large: every option in a group
+    (site) of an open facility, the open facilities, and every facility outside groups that has no
+    finite capacity (cloud regions) or is pre-built."""
+    g = problem.group
+    open_groups = np.unique(g[open_ & (g >= 0)])
+    keep = open_ | np.isin(g, open_groups) & (g >= 0)
+    keep |= (g < 0) & (~np.isfinite(problem.capacity).all(axis=1) | problem.fixed_open)
+    return np.flatnonzero(keep).astype(np.int64)
 
 
 def targets_per_customer(x: Matrix, tol: float = 1e-9) -> npt.NDArray[np.int64]:
@@ -233,6 +382,30 @@ def _within_split_limit(
     def left() -> float | None:
         return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.05)
 
+    # First the cheapest assignment to the relaxed plan's open set by the simplex: a vertex splits at
+    # most as many customers as there are binding capacity rows, so it often keeps the limit already.
+    const = relaxed.unservable_part  # gaps below are on the cost a plan controls
+    vertex = solve_assignment(problem, relaxed.open, threads=threads)
+    if vertex.feasible:
+        v: Solution | None = vertex.solution(problem, lower_bound=relaxed.lower_bound)
+        assert v is not None
+        still = np.flatnonzero(targets_per_customer(v.x) > k)
+        fixed_up = ""
+        if still.size and not problem.n_plus:
+            v = _reassign_over_limit(problem, v, still, left(), mip_rel_gap, threads)
+            fixed_up = f", after re-assigning the {still.size} source(s) it split over more"
+        if v is not None:
+            v.unservable_part = const
+        if v is not None and v.gap <= mip_rel_gap and int((targets_per_customer(v.x) > k).sum()) == 0:
+            v.status = "optimal" if v.gap <= OPTIMAL_GAP else "gap_limit"
+            v.method = f"{relaxed.method}+split-limit"
+            v.messages = [
+                *relaxed.messages,
+                f"split limit {k}: the plan without it split {over} demand source(s) over more targets; "
+                f"the simplex assignment to its open sites keeps the limit{fixed_up} (bound of the "
+                "unlimited plan)",
+            ]
+            return v
     opened = np.flatnonzero(relaxed.open).astype(np.int64)
     repair = solve_restricted(
         problem,
@@ -244,16 +417,49 @@ def _within_split_limit(
         t0=t0,
     )
     start = repair if np.isfinite(repair.objective) else None
-    full = solve_restricted(
-        problem,
-        time_limit_s=left(),
-        mip_rel_gap=mip_rel_gap,
-        threads=threads,
-        warm_start=start,
-        progress=hook,
-        external_bound=relaxed.lower_bound,
-        t0=t0,
-    )
+    repair.unservable_part = const
+    whole = int(problem.allowed.sum()) <= SPLIT_FULL_MAX_PAIRS
+    facilities = None if whole else split_neighbourhood(problem, relaxed.open)
+    notes = []
+    if start is not None and start.objective - relaxed.lower_bound <= mip_rel_gap * abs(start.controllable):
+        # The repair is within the gap of the relaxed bound: nothing left to prove.
+        gap = (start.objective - relaxed.lower_bound) / max(abs(start.controllable), 1e-9)
+        full = make_solution(
+            problem,
+            start.open,
+            start.x,
+            start.z,
+            start.unserved,
+            lower_bound=relaxed.lower_bound,
+            status="optimal" if gap <= OPTIMAL_GAP else "gap_limit",
+            method=start.method,
+        )
+    else:
+        # Beyond SPLIT_FULL_MAX_PAIRS the limited MILP (a binary per pair) would not fit in memory: it
+        # is solved on the neighbourhood of the relaxed plan (a heuristic restriction, so only the
+        # relaxed bound is claimed: external_incumbent = -inf keeps HiGHS's restricted bound out).
+        full = solve_restricted(
+            problem,
+            time_limit_s=left(),
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            warm_start=start,
+            progress=hook,
+            external_bound=relaxed.lower_bound,
+            external_incumbent=np.inf if whole else -np.inf,
+            facilities=facilities,
+            t0=t0,
+        )
+        full.unservable_part = const
+        if not whole:
+            if full.status == "optimal" and full.gap > OPTIMAL_GAP:
+                full.status = "gap_limit" if full.gap <= mip_rel_gap else "heuristic"
+            n_near = 0 if facilities is None else int(facilities.size)
+            notes.append(
+                f"split limit: {int(problem.allowed.sum()):,} allowed pairs are more than "
+                f"{SPLIT_FULL_MAX_PAIRS:,}; the limited MILP ran on the {n_near} options at the relaxed "
+                "plan's sites and the cloud regions (bound: the relaxed one)"
+            )
     best = full
     if start is not None and (not np.isfinite(full.objective) or start.objective < full.objective):
         best = make_solution(
@@ -271,6 +477,7 @@ def _within_split_limit(
     best.messages = [
         *relaxed.messages,
         *best.messages,
+        *notes,
         f"split limit {k}: the plan without it split {over} demand source(s) over more targets; "
         "re-solved with a serves indicator per pair (bound of the unlimited plan kept)",
     ]
