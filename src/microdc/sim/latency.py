@@ -169,6 +169,7 @@ class RunAccumulator:
         self.below = np.zeros((n_services, points + 1))  # weight of steps whose grid starts above x[j]
         self.weight = np.zeros(n_services)
         self.mean_num = np.zeros(n_services)
+        self.x_flat = np.tile(self.x, n_services)  # the points once per service, as surv_in.ravel()
 
     @property
     def surv(self) -> FloatArray:
@@ -210,10 +211,13 @@ class RunAccumulator:
             dx = np.diff(gr, axis=1)
             seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
         seg_slope = np.concatenate([seg_slope, slope[:, None]], axis=1)  # (rows, G)
-        seg_base = lg - gr * seg_slope  # log S = base + x · slope on the segment
-        seg_start = edges.ravel()
+        seg_base = (lg - gr * seg_slope).ravel()  # log S = base + x · slope on the segment
+        seg_slope = seg_slope.ravel()
         seg_count = np.diff(np.concatenate([edges, j_end[:, None]], axis=1), axis=1).ravel()
-        seg_row = np.repeat(np.arange(rows.size), g)
+        # Flat index (service × points + point) of each segment's first point, and its row's requests.
+        seg_flat = (np.repeat(vv * n_x, g) + edges.ravel()).astype(np.int64)
+        seg_nn = np.repeat(nn, g)
+        x_flat = self.x_flat
         budget = 400_000
         csum = np.cumsum(seg_count)
         a = 0
@@ -222,14 +226,18 @@ class RunAccumulator:
             cnt = seg_count[a:b]
             total = int(cnt.sum())
             if total:
-                seg = np.repeat(np.arange(a, b), cnt)
-                first = np.cumsum(cnt) - cnt
-                j = seg_start[seg] + (np.arange(total) - np.repeat(first, cnt))
-                vals = seg_base.ravel()[seg] + self.x[j] * seg_slope.ravel()[seg]
-                r = seg_row[seg]
-                contrib = _quantize(nn[r] * np.exp(np.minimum(vals, 0.0)), q)
+                # every point's value is base + x · slope of its segment, then n · S rounded to the
+                # quantum (the same operations as one point at a time, so the same bits)
+                flat = np.repeat(seg_flat[a:b] - (np.cumsum(cnt) - cnt), cnt)
+                flat += np.arange(total)
+                vals = x_flat[flat]
+                vals *= np.repeat(seg_slope[a:b], cnt)
+                vals += np.repeat(seg_base[a:b], cnt)
+                np.minimum(vals, 0.0, out=vals)
+                np.exp(vals, out=vals)
+                vals *= np.repeat(seg_nn[a:b], cnt)
                 self.surv_in += np.bincount(
-                    vv[r] * n_x + j, weights=contrib, minlength=self.surv_in.size
+                    flat, weights=_quantize(vals, q), minlength=self.surv_in.size
                 ).reshape(self.surv_in.shape)
             a = b
 
