@@ -28,9 +28,13 @@ IntArray = npt.NDArray[np.int64]
 
 LEVELS = (0.50, 0.95, 0.99)
 
-#: Numbers per (steps × services × grid × atoms) array of the latency solve: small enough to stay in
-#: cache, which matters more than fewer numpy calls once a fleet has hundreds of atoms per service.
+#: Numbers per (steps × grid × atoms) array of the bracket grid: small enough to stay in cache, which
+#: matters more than fewer numpy calls once a fleet has hundreds of atoms per service.
 CACHE_ELEMENTS = 65_536
+
+#: (steps × services × atoms) per call of the quantile solve: its Newton arrays (four points per atom)
+#: stay cache-sized, while small fleets get hundreds of steps per call (fewer numpy calls per step).
+SOLVE_ELEMENTS = 16_384
 
 
 def sojourn_survival_density(
@@ -385,6 +389,67 @@ def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.cumsum(x, axis=-1)[..., -1]
 
 
+def _grid_survival(
+    x_ms: npt.NDArray[Any],
+    wn: npt.NDArray[Any],
+    rtt: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+) -> FloatArray:
+    """Mixture survival in float32 at the bracket grid x (B, V, G) over atoms (B, V, A): two
+    transcendentals per point and atom, computed in place. Every element gets the same float32
+    operations in the same order whatever the layout (atoms on the last axis, or when there are fewer
+    atoms than points on the second-last so the inner loops run over points), and the sum over atoms is
+    the same matrix product per step and service, so results do not depend on the layout or block."""
+    dt = np.float32
+    flip = wn.shape[-1] < x_ms.shape[-1]
+    cast = [a.astype(dt, copy=False) for a in (wn, rtt, pw, mu, th)]
+    if flip:
+        wn_, rtt_, pw_, mu_, th_ = (a[..., :, None] for a in cast)  # (B, V, A, 1)
+        xv = x_ms.astype(dt)[..., None, :]
+    else:
+        wn_, rtt_, pw_, mu_, th_ = (a[..., None, :] for a in cast)  # (B, V, 1, A)
+        xv = x_ms.astype(dt)[..., :, None]
+    r = np.minimum(th_, mu_)
+    d = np.maximum(th_, mu_) - r
+    is_r = (mu_ <= th_).astype(dt)  # 1 where μ is r (then e^{-μy} = e^{-ry}), else 0
+    y = np.subtract(xv, rtt_)
+    y *= dt(1e-3)
+    np.maximum(y, dt(0.0), out=y)
+    xx = np.multiply(d, y)
+    e_d = np.negative(xx)
+    np.exp(e_d, out=e_d)  # e^{-(R − r) y}
+    # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
+    # scalar code, several times slower than exp)
+    small = xx < dt(1e-2)
+    series = np.divide(xx, dt(6.0))
+    np.subtract(dt(0.5), series, out=series)
+    series *= xx
+    np.subtract(dt(1), series, out=series)
+    xx[small] = dt(1.0)
+    phi = np.subtract(dt(1), e_d)
+    phi /= xx
+    phi[small] = series[small]
+    e_r = np.multiply(-r, y, out=xx)
+    np.exp(e_r, out=e_r)
+    g = np.multiply(y, e_r, out=y)
+    g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
+    np.maximum(e_d, is_r, out=e_d)  # 1 where μ is r: e_mu = e^{-r y}; else e^{-r y} e^{-(R − r) y}
+    e_d *= e_r
+    g *= r
+    g += e_r
+    g *= pw_
+    e_d *= 1 - pw_
+    g += e_d
+    if flip:
+        g = np.ascontiguousarray(np.swapaxes(g, -1, -2))  # (B, V, G, A): the same product as unflipped
+        w_col = wn_
+    else:
+        w_col = np.swapaxes(wn_, -1, -2)
+    return np.asarray((g @ w_col)[..., 0], dtype=np.float64)
+
+
 def _mixture(
     x_ms: npt.NDArray[Any],
     wn: npt.NDArray[Any],
@@ -396,8 +461,11 @@ def _mixture(
     exact: bool,
 ) -> tuple[FloatArray, FloatArray]:
     """Mixture survival and density (per ms) at points x (B, V, P) over atoms (B, V, A); float32 unless
-    exact. Atoms with zero weight add exact zeros, so padding never changes a sum."""
-    dt: Any = np.float64 if exact else np.float32
+    exact (then the density is not computed: zeros). Atoms with zero weight add exact zeros, so
+    padding never changes a sum."""
+    if not exact:
+        return _grid_survival(x_ms, wn, rtt, pw, mu, th), np.zeros(x_ms.shape)
+    dt: Any = np.float64
     c: list[Any] = [a.astype(dt, copy=False)[..., None, :] for a in (wn, rtt, pw, mu, th)]
     wn_, rtt_, pw_, mu_, th_ = c
     r = np.minimum(th_, mu_)
@@ -405,27 +473,9 @@ def _mixture(
     y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
     y: Any = np.maximum(y_raw, dt(0.0))
     w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
-    if not exact:  # the bracket grid: two transcendentals per point and atom, in place
-        xx = np.multiply(d, y)
-        e_d = np.exp(np.negative(xx))  # e^{-(R − r) y}
-        # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
-        # scalar code, several times slower than exp)
-        small = xx < dt(1e-2)
-        phi = np.where(small, 1 - xx * (dt(0.5) - xx / dt(6.0)), (1 - e_d) / np.where(small, dt(1.0), xx))
-        e_r = np.multiply(-r, y)
-        np.exp(e_r, out=e_r)
-        g = np.multiply(y, e_r)
-        g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
-        e_mu = np.where(mu_ <= th_, e_r, e_r * e_d)  # μ is r or R
-        g *= r
-        g += e_r
-        g *= pw_
-        e_mu *= 1 - pw_
-        g += e_mu
-        return np.asarray((g @ w_col)[..., 0], dtype=np.float64), np.zeros(x_ms.shape)
     e_mu = np.exp(-mu_ * y)
     e_r = np.exp(-r * y)
-    xx = np.maximum(d * y, dt(1e-12 if exact else 1e-6))
+    xx = np.maximum(d * y, dt(1e-12))
     g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
     surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
     s_mix = np.asarray((surv @ w_col)[..., 0], dtype=np.float64)
@@ -456,8 +506,8 @@ def block_latency(
     n_steps, n_v = atom_w.shape[0], by_service.index.shape[0]
     if atoms.size == 0 or n_steps == 0:
         return BlockLatency.empty(n_steps, n_v)
-    # Work in chunks of steps whose (steps × services × grid × atoms) arrays stay cache-sized.
-    chunk = max(1, CACHE_ELEMENTS // (n_v * grid_points * by_service.width))
+    # Work in chunks of steps whose (steps × services × atoms) arrays stay cache-sized.
+    chunk = max(1, SOLVE_ELEMENTS // (n_v * by_service.width))
     if n_steps > chunk:
         parts = [
             block_latency(
@@ -551,7 +601,13 @@ def _solve(
         hi = np.where(has, hi, 1.0)
         shape = np.linspace(0.0, 1.0, grid_points) ** 2
         grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
-        s_grid = _mixture(grid, wn, rtt, pw, mu, th, exact=False)[0]
+        sub = max(1, CACHE_ELEMENTS // (grid_points * idx.size))  # steps per cache-sized grid array
+        s_grid = np.concatenate(
+            [
+                _grid_survival(grid[a : a + sub], *(z[a : a + sub] for z in (wn, rtt, pw, mu, th)))
+                for a in range(0, n_steps, sub)
+            ]
+        )
         s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
         tails = 1.0 - np.array(LEVELS)
         # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
