@@ -36,6 +36,9 @@ CACHE_ELEMENTS = 65_536
 #: stay cache-sized, while small fleets get hundreds of steps per call (fewer numpy calls per step).
 SOLVE_ELEMENTS = 16_384
 
+#: Accumulator points per chunk of the run-level accumulator's fold (cache-sized work arrays).
+ACC_POINTS = 32_768
+
 
 def sojourn_survival_density(
     y_s: npt.NDArray[Any], pw: npt.NDArray[Any], mu: npt.NDArray[Any], theta: npt.NDArray[Any]
@@ -222,7 +225,8 @@ class RunAccumulator:
         seg_flat = (np.repeat(vv * n_x, g) + edges.ravel()).astype(np.int64)
         seg_nn = np.repeat(nn, g)
         x_flat = self.x_flat
-        budget = 400_000
+        surv_flat = self.surv_in.reshape(-1)  # a view: adding to it adds to surv_in
+        budget = ACC_POINTS
         csum = np.cumsum(seg_count)
         a = 0
         while a < seg_count.size:  # chunks of segments with at most ``budget`` points
@@ -232,17 +236,17 @@ class RunAccumulator:
             if total:
                 # every point's value is base + x · slope of its segment, then n · S rounded to the
                 # quantum (the same operations as one point at a time, so the same bits)
-                flat = np.repeat(seg_flat[a:b] - (np.cumsum(cnt) - cnt), cnt)
+                lo_flat = int(seg_flat[a:b].min())  # at or below every point of these segments
+                flat = np.repeat(seg_flat[a:b] - (np.cumsum(cnt) - cnt) - lo_flat, cnt)
                 flat += np.arange(total)
-                vals = x_flat[flat]
+                vals = x_flat[lo_flat:][flat]
                 vals *= np.repeat(seg_slope[a:b], cnt)
                 vals += np.repeat(seg_base[a:b], cnt)
                 np.minimum(vals, 0.0, out=vals)
                 np.exp(vals, out=vals)
                 vals *= np.repeat(seg_nn[a:b], cnt)
-                self.surv_in += np.bincount(
-                    flat, weights=_quantize(vals, q), minlength=self.surv_in.size
-                ).reshape(self.surv_in.shape)
+                part = np.bincount(flat, weights=_quantize(vals, q))
+                surv_flat[lo_flat : lo_flat + part.size] += part
             a = b
 
     def quantile_ms(self, v: int, p: float) -> float:
