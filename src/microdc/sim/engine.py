@@ -51,6 +51,7 @@ from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
 from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet, piece_transport, step_cost_lines
 from microdc.sim.latency import (
+    AccumulatorPart,
     Atoms,
     BlockLatency,
     CurveSink,
@@ -118,7 +119,7 @@ class _Member:
 
     sim: Simulation
     writer: OutputWriter
-    acc: RunAccumulator
+    acc: AccumulatorPart  # its rows of the pass's shared accumulator
     totals: _Totals
 
 
@@ -684,14 +685,15 @@ class Simulation:
         f = self.fleet
         cfg = self.cfg
         n, v_n = self.n_targets, len(self.services)
+        shared = RunAccumulator(v_n, groups=len(sims))
         members = [
             _Member(
                 sim,
                 OutputWriter(out, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames),
-                RunAccumulator(v_n),
+                shared.member(i),
                 _Totals(n, v_n),
             )
-            for sim, out in zip(sims, out_dirs, strict=True)
+            for i, (sim, out) in enumerate(zip(sims, out_dirs, strict=True))
         ]
         k = 0
         while k < self.n_steps:
@@ -727,16 +729,17 @@ class Simulation:
         n, v_n, b = self.n_targets, len(self.services), k1 - k0
         n_rows = b * len(members)
         sites = ~f.is_cloud
+        shared = members[0].acc.acc
         if len(members) == 1:
             lam_d = self.rates_block(k0, k1)
-            acc: RunAccumulator | CurveSink = members[0].acc
+            acc: RunAccumulator | CurveSink = shared
         else:
             lam_d = np.concatenate([m.sim.rates_block(k0, k1) for m in members])
 
             def acc(row0: int, grid: FloatArray, surv: FloatArray, req: FloatArray, mean: FloatArray) -> None:
-                for i in range(row0 // b, (row0 + surv.shape[0] - 1) // b + 1):
-                    sl = slice(max(i * b - row0, 0), min((i + 1) * b - row0, surv.shape[0]))
-                    members[i].acc.add_block(grid[sl], surv[sl], req[sl], mean[sl])
+                # every replica's rows at once: row i of the block is step i % b of replica i // b
+                group = (row0 + np.arange(surv.shape[0], dtype=np.int64)) // b
+                shared.add_block(grid, surv, req, mean, group=group)
 
         lam_w = lam_d[:, self.p_demand] * self.p_fraction
         lam_r = lam_w[:, self.r_idx]
@@ -823,6 +826,8 @@ class Simulation:
         times = self.times[k0:k1]
         time_ns = np.asarray(times.as_unit("ns").asi8, dtype=np.int64)
         unserved_all = unserved_v.sum(axis=1) * self.step_s
+        synced_runs: list[FloatArray] = []
+        backlog_runs: list[FloatArray] = []
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
             ms, totals = m.sim, m.totals
@@ -844,19 +849,8 @@ class Simulation:
             totals.grid_cap.add(total[sl], f.grid_power_w)
             totals.module_kw.add(it_w[sl], f.module_it_w)
             totals.memory.add(mem_used[sl], f.memory_gb)
-            totals.add_block(
-                ms,
-                energy=energy[sl],
-                parts=(it_w[sl], cooling[sl], ups[sl], dist[sl], misc[sl], total[sl]),
-                carbon=carbon[sl],
-                served_r=served_r[sl],
-                unserved_v=unserved_v[sl],
-                served_v=served_v[sl],
-                synced=synced,
-                backlog=backlog,
-                cloud_cores=cloud_cores[sl],
-                violated=~slo_met[sl],
-            )
+            synced_runs.append(synced)
+            backlog_runs.append(backlog)
             unserved_req = unserved_all[sl]
             if ms.faults and (unserved_req > 0).any():
                 for j, ft in enumerate(ms.faults):
@@ -897,8 +891,22 @@ class Simulation:
                 },
                 slo_met=slo_met[sl],
             )
+        _Totals.add_blocks(
+            [m.totals for m in members],
+            self,
+            energy=energy,
+            parts=(it_w, cooling, ups, dist, misc, total),
+            carbon=carbon,
+            served_r=served_r,
+            unserved_v=unserved_v,
+            served_v=served_v,
+            synced=np.concatenate(synced_runs),
+            backlog=np.concatenate(backlog_runs),
+            cloud_cores=cloud_cores,
+            violated=~slo_met,
+        )
 
-    def _latency_totals(self, acc: RunAccumulator) -> Any:
+    def _latency_totals(self, acc: AccumulatorPart) -> Any:
         """Run-level latency source for the summary (the request mode uses every request instead)."""
         return acc
 
@@ -1132,8 +1140,9 @@ class _Totals:
         self.module_kw = _Limit(n)  # W of IT power over the module's max_it_kw
         self.memory = _Limit(n)  # GB reserved over the site's memory
 
-    def add_block(
-        self,
+    @staticmethod
+    def add_blocks(
+        runs: Sequence[_Totals],
         sim: Simulation,
         *,
         energy: FloatArray,
@@ -1147,33 +1156,65 @@ class _Totals:
         cloud_cores: FloatArray,
         violated: BoolArray,
     ) -> None:
-        """Add a block's steps (every argument steps × …); costs are priced by the planner's ledger
-        (sim.fleet.step_cost_lines), one step per row, and added in step order."""
+        """Add a block's steps to each run's totals: every argument is (runs · steps) × …, run by run
+        (the replicas of a pass share one set of numpy calls). Costs are priced by the planner's ledger
+        (sim.fleet.step_cost_lines), one step per row; each run's sums are added in step order."""
         h = sim.step_h
-        self.energy_kwh = _running(self.energy_kwh, energy)
-        for name, w in zip(self.PARTS, parts, strict=True):
-            self.parts_kwh[name] = _running(self.parts_kwh[name], w * (h / 1000.0))
-        self.carbon_g = _running(self.carbon_g, carbon)
+        n_runs = len(runs)
+
+        def running(name: str, rows: Any, key: str | None = None) -> list[Any]:
+            """Each run's ``name`` (or ``name[key]``) plus its rows, in step order."""
+            starts = [getattr(x, name) if key is None else getattr(x, name)[key] for x in runs]
+            return list(_running_runs(starts, rows, n_runs))
+
+        for x, v in zip(runs, running("energy_kwh", energy), strict=True):
+            x.energy_kwh = v
+        for name, w in zip(_Totals.PARTS, parts, strict=True):
+            for x, v in zip(runs, running("parts_kwh", w * (h / 1000.0), name), strict=True):
+                x.parts_kwh[name] = v
+        for x, v in zip(runs, running("carbon_g", carbon), strict=True):
+            x.carbon_g = v
         cost = step_cost_lines(
             sim, energy=energy, carbon=carbon, served_r=served_r, synced=synced, cloud_cores=cloud_cores
         )
         lines = cost.lines
         for name, per_step in lines.items():
-            self.lines[name] = float(_running(self.lines[name], per_step))
-        self.energy_cost = _running(self.energy_cost, cost.energy_cost)
+            for x, v in zip(runs, running("lines", per_step, name), strict=True):
+                x.lines[name] = float(v)
+        for x, v in zip(runs, running("energy_cost", cost.energy_cost), strict=True):
+            x.energy_cost = v
         cloud = lines["cloud_compute"] + lines["cloud_memory"] + lines["cloud_egress"]
-        self.cloud_cost = float(_running(self.cloud_cost, cloud))
         network = lines["network_backhaul"] + lines["data_sync"] + lines["site_transport"]
-        self.network_cost = float(_running(self.network_cost, network))
-        self.transport_kwh = float(_running(self.transport_kwh, cost.transport_kwh))
-        self.synced_gb = float(_running(self.synced_gb, synced.sum(axis=1)))
-        self.served_requests = _running(self.served_requests, served_v * sim.step_s)
-        self.unserved_requests = _running(self.unserved_requests, unserved_v * sim.step_s)
-        self.violated_requests = _running(
-            self.violated_requests, np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0)
-        )
-        self.steps_violated += violated.sum(axis=0)
-        self.max_backlog_gb = max(self.max_backlog_gb, float(backlog.max(initial=0.0)))
+        scalars = {
+            "cloud_cost": cloud,
+            "network_cost": network,
+            "transport_kwh": cost.transport_kwh,
+            "synced_gb": synced.sum(axis=1),
+        }
+        for name, rows in scalars.items():
+            for x, v in zip(runs, running(name, rows), strict=True):
+                setattr(x, name, float(v))
+        per_service = {
+            "served_requests": served_v * sim.step_s,
+            "unserved_requests": unserved_v * sim.step_s,
+            "violated_requests": np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0),
+        }
+        for name, rows in per_service.items():
+            for x, v in zip(runs, running(name, rows), strict=True):
+                setattr(x, name, v)
+        b = violated.shape[0] // n_runs
+        for i, x in enumerate(runs):
+            x.steps_violated += violated[i * b : (i + 1) * b].sum(axis=0)
+            x.max_backlog_gb = max(x.max_backlog_gb, float(backlog[i * b : (i + 1) * b].max(initial=0.0)))
+
+
+def _running_runs(starts: Sequence[Any], rows: Any, n_runs: int) -> FloatArray:
+    """For each run i: starts[i] + its rows (rows i·b … i·b + b − 1), added in step order (cumulative
+    sums along the step axis: the same additions, bit for bit, as ``_running`` run by run)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    rows = rows.reshape(n_runs, rows.shape[0] // n_runs, *rows.shape[1:])
+    first = np.asarray(starts, dtype=np.float64)[:, None]
+    return np.asarray(np.cumsum(np.concatenate([first, rows], axis=1), axis=1)[:, -1], dtype=np.float64)
 
 
 def simulate(

@@ -163,12 +163,19 @@ class RunAccumulator:
     below its grid get the step's whole weight through a difference array. Every contribution is
     rounded to a multiple of QUANTUM requests (QUANTUM_MEAN request·ms for the mean), so sums are exact
     in floating point (below 2^53 quanta, about 3.5e13 requests) and do not depend on the order in
-    which steps are added: blocks of any size give the same run-level figures."""
+    which steps are added: blocks of any size give the same run-level figures.
+
+    One accumulator can hold several runs (replicas of one pass): ``groups`` × ``n_services`` rows,
+    row ``g · n_services + v`` for service v of run g (``member(g)`` reads one run's figures)."""
 
     QUANTUM = 2.0**-8
     QUANTUM_MEAN = 1.0
 
-    def __init__(self, n_services: int, lo_ms: float = 0.01, hi_ms: float = 1e6, points: int = 4000) -> None:
+    def __init__(
+        self, n_services: int, lo_ms: float = 0.01, hi_ms: float = 1e6, points: int = 4000, groups: int = 1
+    ) -> None:
+        self.n_services = n_services
+        n_services *= groups
         self.x = np.geomspace(lo_ms, hi_ms, points)
         self._log_lo = float(np.log(lo_ms))
         self._log_step = float((np.log(hi_ms) - np.log(lo_ms)) / (points - 1))
@@ -184,18 +191,32 @@ class RunAccumulator:
         above = np.cumsum(self.below[:, ::-1], axis=1)[:, ::-1]  # above[:, j] = Σ_{k >= j} below[:, k]
         return np.asarray(self.surv_in + above[:, 1:], dtype=np.float64)
 
+    def _surv_row(self, v: int) -> FloatArray:
+        """Row v of ``surv`` (the same sums in the same order), without computing the others."""
+        above = np.cumsum(self.below[v, ::-1])[::-1]
+        return np.asarray(self.surv_in[v] + above[1:], dtype=np.float64)
+
+    def member(self, g: int) -> AccumulatorPart:
+        """Run g's figures (services 0 … n_services − 1 of that run)."""
+        return AccumulatorPart(self, g * self.n_services, self.n_services)
+
     def add_block(
-        self, grid: FloatArray, surv: FloatArray, n_requests: FloatArray, mean_ms: FloatArray
+        self,
+        grid: FloatArray,
+        surv: FloatArray,
+        n_requests: FloatArray,
+        mean_ms: FloatArray,
+        group: IntArray | None = None,
     ) -> None:
         """Add every (step, service) of a block: grid and surv (B, V, G) on the block's quadratic grids,
-        n_requests and mean_ms (B, V)."""
+        n_requests and mean_ms (B, V); ``group`` (B): the run of each step-row (None: run 0)."""
         n_v, g = surv.shape[1:]
         q = self.QUANTUM
         n_all = _quantize(np.where(np.isfinite(n_requests), n_requests, 0.0), q)
         rows = np.flatnonzero(n_all.ravel() > 0)
         if rows.size == 0:
             return
-        vv = rows % n_v
+        vv = rows % n_v if group is None else group[rows // n_v] * n_v + rows % n_v
         nn = n_all.ravel()[rows]
         gr = grid.reshape(-1, g)[rows]
         with np.errstate(all="ignore"):
@@ -252,7 +273,7 @@ class RunAccumulator:
     def quantile_ms(self, v: int, p: float) -> float:
         if self.weight[v] <= 0:
             return float("nan")
-        s = self.surv[v] / self.weight[v]
+        s = self._surv_row(v) / self.weight[v]
         tail = 1.0 - p
         k = int(np.searchsorted(-s, -tail, side="left"))  # first x with S(x) <= tail
         if k <= 0:
@@ -269,8 +290,30 @@ class RunAccumulator:
     def fraction_over(self, v: int, x_ms: float) -> float:
         if self.weight[v] <= 0 or not np.isfinite(x_ms):
             return 0.0
-        s = self.surv[v] / self.weight[v]
+        s = self._surv_row(v) / self.weight[v]
         return float(np.exp(np.interp(x_ms, self.x, np.log(np.maximum(s, 1e-300)))))
+
+
+@dataclass(frozen=True)
+class AccumulatorPart:
+    """One run's rows of a shared RunAccumulator, read as if it were that run's own."""
+
+    acc: RunAccumulator
+    offset: int
+    n_services: int
+
+    @property
+    def weight(self) -> FloatArray:
+        return self.acc.weight[self.offset : self.offset + self.n_services]
+
+    def quantile_ms(self, v: int, p: float) -> float:
+        return self.acc.quantile_ms(self.offset + v, p)
+
+    def mean_ms(self, v: int) -> float:
+        return self.acc.mean_ms(self.offset + v)
+
+    def fraction_over(self, v: int, x_ms: float) -> float:
+        return self.acc.fraction_over(self.offset + v, x_ms)
 
 
 class _AtomSet:
