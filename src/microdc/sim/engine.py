@@ -431,6 +431,13 @@ class Simulation:
     def _on_reroute(self) -> None:
         """Hook for the request-level mode."""
 
+    def _routed(self, per_piece: FloatArray) -> FloatArray:
+        """The routed pieces' columns of a (rows × pieces) array (itself when every piece is routed:
+        no copy of the largest array of a block)."""
+        if self.r_idx.size == per_piece.shape[1]:  # r_idx is then 0, 1, … in order
+            return per_piece
+        return per_piece[:, self.r_idx]
+
     # ------------------------------------------------------------------------------------ placement
 
     def _placer_fleet(self, k: int) -> Any:
@@ -742,7 +749,7 @@ class Simulation:
                 shared.add_block(grid, surv, req, mean, group=group)
 
         lam_w = lam_d[:, self.p_demand] * self.p_fraction
-        lam_r = lam_w[:, self.r_idx]
+        lam_r = self._routed(lam_w)
         nq = self.q_target.size
         lam_q = _rowcount(self.r_queue, lam_r, nq)
         speed = np.where(self.throttled[self.q_target], cfg.throttle_speed, 1.0)
@@ -934,7 +941,7 @@ class Simulation:
         pw_q = erlang_c(in_queue, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
         theta_q = servers * mu_q - in_queue
         busy_q = served_q / mu_q
-        served_r = lam_w[:, self.r_idx] * keep_q[:, self.r_queue]
+        served_r = self._routed(lam_w) * keep_q[:, self.r_queue]
         atom_w = _rowcount(self.r_atom, served_r, self.atoms.size)
         latency = block_latency(
             self.atoms,
