@@ -443,14 +443,16 @@ def _grid_survival(
     pw: npt.NDArray[Any],
     mu: npt.NDArray[Any],
     th: npt.NDArray[Any],
+    flip: bool | None = None,
 ) -> FloatArray:
     """Mixture survival in float32 at the bracket grid x (B, V, G) over atoms (B, V, A): two
     transcendentals per point and atom, computed in place. Every element gets the same float32
     operations in the same order whatever the layout (atoms on the last axis, or when there are fewer
     atoms than points on the second-last so the inner loops run over points), and the sum over atoms is
-    the same matrix product per step and service, so results do not depend on the layout or block."""
+    the same matrix product per step and service, so results do not depend on the layout or block.
+    ``flip``: force a layout (None: atoms second-last when there are fewer atoms than points)."""
     dt = np.float32
-    flip = wn.shape[-1] < x_ms.shape[-1]
+    flip = wn.shape[-1] < x_ms.shape[-1] if flip is None else flip
     cast = [a.astype(dt, copy=False) for a in (wn, rtt, pw, mu, th)]
     if flip:
         wn_, rtt_, pw_, mu_, th_ = (a[..., :, None] for a in cast)  # (B, V, A, 1)
