@@ -653,7 +653,14 @@ def _solve(
         sub = max(1, CACHE_ELEMENTS // (grid_points * idx.size))  # steps per cache-sized grid array
         s_grid = np.concatenate(
             [
-                _grid_survival(grid[a : a + sub], *(z[a : a + sub] for z in (wn, rtt, pw, mu, th)))
+                _grid_survival(
+                    grid[a : a + sub],
+                    wn[a : a + sub],
+                    rtt[a : a + sub],
+                    pw[a : a + sub],
+                    mu[a : a + sub],
+                    th[a : a + sub],
+                )
                 for a in range(0, n_steps, sub)
             ]
         )
