@@ -833,11 +833,17 @@ class Simulation:
         times = self.times[k0:k1]
         time_ns = np.asarray(times.as_unit("ns").asi8, dtype=np.int64)
         unserved_all = unserved_v.sum(axis=1) * self.step_s
-        synced_runs: list[FloatArray] = []
-        backlog_runs: list[FloatArray] = []
+        sims = [m.sim for m in members]
+        synced_all, backlog_all = _sync_runs(sims, gen, alive)
+        # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
+        # vs the module's envelope, memory reserved by the pieces serving there vs the site's.
+        _Limit.add_runs([m.totals.grid_cap for m in members], total, f.grid_power_w)
+        _Limit.add_runs([m.totals.module_kw for m in members], it_w, f.module_it_w)
+        _Limit.add_runs([m.totals.memory for m in members], mem_used, f.memory_gb)
+        lead_state = self.state_codes()  # replicas (no faults) share the lead's fleet state
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
-            ms, totals = m.sim, m.totals
+            ms = m.sim
             finite = np.isfinite(pue[sl])
             last = b - 1 - np.argmax(finite[::-1], axis=0)
             ms.last_pue = np.where(finite.any(axis=0), pue[sl][last, np.arange(n)], ms.last_pue)
@@ -845,19 +851,12 @@ class Simulation:
             inlet_now = ms._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
             if b == 1:
                 ms._battery(self.times[k0], total[sl][0], alive)
-            synced, backlog = ms._sync_block(gen[sl], alive)
+            backlog = backlog_all[sl]
             # --- services, costs, checks ---------------------------------------------------------
             if self.r_illegal_sov.size:
                 ms.sovereignty_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_sov] > 0))
             if self.r_illegal_tier.size:
                 ms.security_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_tier] > 0))
-            # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT
-            # power vs the module's envelope, memory reserved by the pieces serving there vs the site's.
-            totals.grid_cap.add(total[sl], f.grid_power_w)
-            totals.module_kw.add(it_w[sl], f.module_it_w)
-            totals.memory.add(mem_used[sl], f.memory_gb)
-            synced_runs.append(synced)
-            backlog_runs.append(backlog)
             unserved_req = unserved_all[sl]
             if ms.faults and (unserved_req > 0).any():
                 for j, ft in enumerate(ms.faults):
@@ -869,7 +868,9 @@ class Simulation:
                         imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
             m.writer.add_block(
                 times=time_ns,
-                state=np.broadcast_to(ms.state_codes(), (b, n)),
+                state=np.broadcast_to(
+                    lead_state if ms is self or not ms.faults else ms.state_codes(), (b, n)
+                ),
                 targets={
                     "load_rps": load[sl],
                     "utilization": util[sl],
@@ -907,8 +908,8 @@ class Simulation:
             served_r=served_r,
             unserved_v=unserved_v,
             served_v=served_v,
-            synced=np.concatenate(synced_runs),
-            backlog=np.concatenate(backlog_runs),
+            synced=synced_all,
+            backlog=backlog_all,
             cloud_cores=cloud_cores,
             violated=~slo_met,
         )
@@ -1008,31 +1009,6 @@ class Simulation:
         rows[1:] = self.inlet
         return rows
 
-    def _sync_block(self, gen: FloatArray, alive: BoolArray) -> tuple[FloatArray, FloatArray]:
-        """Data synced to the cloud and the backlog left, per step and target: a fluid queue
-        q_t = max(0, q_{t-1} + gen_t − uplink) where the link is up, q_t = q_{t-1} + gen_t where not."""
-        sites = ~self.fleet.is_cloud
-        cap = self.cfg.uplink_gbps / 8.0 * self.step_s
-        link_ok = (self.link_cut == 0) & alive
-        synced = np.zeros_like(gen)
-        backlog = np.zeros_like(gen)
-        cut = np.flatnonzero(sites & ~link_ok)
-        if cut.size:  # nothing leaves: the backlog is the running sum
-            backlog[:, cut] = _running_rows(self.backlog[cut], gen[:, cut])
-        ok = link_ok & sites
-        clear = ok & (self.backlog == 0) & (gen <= cap).all(axis=0)
-        synced[:, clear] = gen[:, clear]  # everything made in a step leaves in it
-        busy = np.flatnonzero(ok & ~clear)
-        q = self.backlog[busy]
-        for j in range(gen.shape[0] if busy.size else 0):
-            pool = q + gen[j, busy]
-            sent = np.minimum(pool, cap)
-            q = pool - sent
-            synced[j, busy] = sent
-            backlog[j, busy] = q
-        self.backlog = backlog[-1].copy()
-        return synced, backlog
-
     def _thermal(
         self, k: int, t: pd.Timestamp, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
     ) -> None:
@@ -1093,6 +1069,45 @@ class Simulation:
         self.battery[idx] = np.maximum(self.battery[idx] - drain, 0.0)
 
 
+def _sync_runs(
+    sims: Sequence[Simulation], gen: FloatArray, alive: BoolArray
+) -> tuple[FloatArray, FloatArray]:
+    """Data synced to the cloud and the backlog left, per step and target, for each run of a pass
+    (``gen``: (runs · steps) × targets, run by run): a fluid queue q_t = max(0, q_{t-1} + gen_t − uplink)
+    where the link is up, q_t = q_{t-1} + gen_t where not. Evolves each run's backlog. Replicas share
+    the lead's link state (they have no faults)."""
+    lead = sims[0]
+    n_runs = len(sims)
+    sites = ~lead.fleet.is_cloud
+    cap = lead.cfg.uplink_gbps / 8.0 * lead.step_s
+    link_ok = (lead.link_cut == 0) & alive
+    g = gen.reshape(n_runs, gen.shape[0] // n_runs, gen.shape[1])
+    start = np.stack([s.backlog for s in sims])  # (runs, targets)
+    synced = np.zeros_like(g)
+    backlog = np.zeros_like(g)
+    cut = np.flatnonzero(sites & ~link_ok)
+    if cut.size:  # nothing leaves: the backlog is the running sum (along each run's steps)
+        backlog[:, :, cut] = np.cumsum(np.concatenate([start[:, None, cut], g[:, :, cut]], axis=1), axis=1)[
+            :, 1:
+        ]
+    ok = link_ok & sites
+    # where nothing waits and no step makes more than the uplink carries, everything made in a step
+    # leaves in it; elsewhere step through the queue (for every run: a clear one gives the same numbers)
+    clear = ok & (start == 0) & (g <= cap).all(axis=1)  # (runs, targets)
+    np.copyto(synced, g, where=clear[:, None, :])
+    busy = np.flatnonzero(ok & ~clear.all(axis=0))
+    q = start[:, busy]
+    for j in range(g.shape[1] if busy.size else 0):
+        pool = q + g[:, j, busy]
+        sent = np.minimum(pool, cap)
+        q = pool - sent
+        synced[:, j, busy] = sent
+        backlog[:, j, busy] = q
+    for i, s in enumerate(sims):
+        s.backlog = backlog[i, -1].copy()
+    return synced.reshape(gen.shape), backlog.reshape(gen.shape)
+
+
 def _running_rows(start: FloatArray, rows: FloatArray) -> FloatArray:
     """start + rows[0], then + rows[1], …: every partial sum (steps × …), added in step order."""
     return np.cumsum(np.concatenate([np.asarray(start, dtype=np.float64)[None], rows]), axis=0)[1:]
@@ -1114,12 +1129,18 @@ class _Limit:
         self.steps = np.zeros(n, dtype=np.int64)
         self.worst = np.zeros(n)
 
-    def add(self, used: FloatArray, limit: FloatArray) -> None:
-        """``used``: steps × targets."""
-        over = used > limit * (1.0 + 1e-9)
-        self.steps += over.sum(axis=0)
-        excess = np.where(over, used - limit, -np.inf).max(axis=0)
-        self.worst = np.where(over.any(axis=0), np.maximum(self.worst, excess), self.worst)
+    @staticmethod
+    def add_runs(runs: Sequence[_Limit], used: FloatArray, limit: FloatArray) -> None:
+        """``used``: (runs · steps) × targets, run by run; each run's counter gets its own steps."""
+        over: BoolArray = np.asarray(used > limit * (1.0 + 1e-9))
+        n_runs = len(runs)
+        shape = (n_runs, used.shape[0] // n_runs, used.shape[1])
+        steps = over.reshape(shape).sum(axis=1)
+        excess = np.where(over, used - limit, -np.inf).reshape(shape).max(axis=1)
+        hit: BoolArray = np.asarray(over.reshape(shape).any(axis=1))
+        for i, x in enumerate(runs):
+            x.steps += steps[i]
+            x.worst = np.where(hit[i], np.maximum(x.worst, excess[i]), x.worst)
 
 
 class _Totals:
