@@ -120,7 +120,6 @@ class _Member:
     sim: Simulation
     writer: OutputWriter
     acc: AccumulatorPart  # its rows of the pass's shared accumulator
-    totals: _Totals
 
 
 @dataclass
@@ -698,23 +697,23 @@ class Simulation:
                 sim,
                 OutputWriter(out, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames),
                 shared.member(i),
-                _Totals(n, v_n),
             )
             for i, (sim, out) in enumerate(zip(sims, out_dirs, strict=True))
         ]
+        totals = _Totals(n, v_n, runs=len(members))
         k = 0
         while k < self.n_steps:
             for m in members:
                 m.sim._apply_events(k, self.times[k])
             end = self._block_end(k, len(members))
-            self._run_block(k, end, members)
+            self._run_block(k, end, members, totals)
             k = end
             if cfg.progress is not None:
                 cfg.progress(k, self.n_steps)
         results = []
-        for m, out_dir in zip(members, out_dirs, strict=True):
+        for i, (m, out_dir) in enumerate(zip(members, out_dirs, strict=True)):
             frames = m.writer.close()
-            summary = build_summary(m.sim, m.totals, m.sim._latency_totals(m.acc))
+            summary = build_summary(m.sim, totals.member(i), m.sim._latency_totals(m.acc))
             if out_dir is not None:
                 m.writer.write_json(out_dir, summary, m.sim.event_log)
             results.append(
@@ -728,7 +727,7 @@ class Simulation:
             )
         return results
 
-    def _run_block(self, k0: int, k1: int, members: list[_Member]) -> None:
+    def _run_block(self, k0: int, k1: int, members: list[_Member], totals: _Totals) -> None:
         """Steps k0..k1-1 with the fleet as it is (no event in between), every quantity an array of
         rows × sources, pieces, queues or targets, a row being one step of one replica."""
         f = self.fleet
@@ -837,9 +836,9 @@ class Simulation:
         synced_all, backlog_all = _sync_runs(sims, gen, alive)
         # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
         # vs the module's envelope, memory reserved by the pieces serving there vs the site's.
-        _Limit.add_runs([m.totals.grid_cap for m in members], total, f.grid_power_w)
-        _Limit.add_runs([m.totals.module_kw for m in members], it_w, f.module_it_w)
-        _Limit.add_runs([m.totals.memory for m in members], mem_used, f.memory_gb)
+        totals.grid_cap.add(total, f.grid_power_w)
+        totals.module_kw.add(it_w, f.module_it_w)
+        totals.memory.add(mem_used, f.memory_gb)
         lead_state = self.state_codes()  # replicas (no faults) share the lead's fleet state
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
@@ -899,8 +898,7 @@ class Simulation:
                 },
                 slo_met=slo_met[sl],
             )
-        _Totals.add_blocks(
-            [m.totals for m in members],
+        totals.add_block(
             self,
             energy=energy,
             parts=(it_w, cooling, ups, dist, misc, total),
@@ -1087,9 +1085,8 @@ def _sync_runs(
     backlog = np.zeros_like(g)
     cut = np.flatnonzero(sites & ~link_ok)
     if cut.size:  # nothing leaves: the backlog is the running sum (along each run's steps)
-        backlog[:, :, cut] = np.cumsum(np.concatenate([start[:, None, cut], g[:, :, cut]], axis=1), axis=1)[
-            :, 1:
-        ]
+        stacked = np.concatenate([start[:, None, cut], g[:, :, cut]], axis=1)
+        backlog[:, :, cut] = np.cumsum(stacked, axis=1)[:, 1:]
     ok = link_ok & sites
     # where nothing waits and no step makes more than the uplink carries, everything made in a step
     # leaves in it; elsewhere step through the queue (for every run: a clear one gives the same numbers)
@@ -1123,54 +1120,74 @@ def _running(start: Any, rows: Any) -> Any:
 
 
 class _Limit:
-    """A hard limit per target: steps it was exceeded and the worst excess (units of ``used``)."""
+    """A hard limit per target: steps it was exceeded and the worst excess (units of ``used``), for each
+    run of a pass (arrays runs × targets)."""
 
-    def __init__(self, n: int) -> None:
-        self.steps = np.zeros(n, dtype=np.int64)
-        self.worst = np.zeros(n)
+    def __init__(self, n: int, runs: int = 1) -> None:
+        self.steps = np.zeros((runs, n), dtype=np.int64)
+        self.worst = np.zeros((runs, n))
 
-    @staticmethod
-    def add_runs(runs: Sequence[_Limit], used: FloatArray, limit: FloatArray) -> None:
+    def add(self, used: FloatArray, limit: FloatArray) -> None:
         """``used``: (runs · steps) × targets, run by run; each run's counter gets its own steps."""
         over: BoolArray = np.asarray(used > limit * (1.0 + 1e-9))
-        n_runs = len(runs)
-        shape = (n_runs, used.shape[0] // n_runs, used.shape[1])
-        steps = over.reshape(shape).sum(axis=1)
+        shape = (self.steps.shape[0], used.shape[0] // self.steps.shape[0], used.shape[1])
+        self.steps += over.reshape(shape).sum(axis=1)
         excess = np.where(over, used - limit, -np.inf).reshape(shape).max(axis=1)
-        hit: BoolArray = np.asarray(over.reshape(shape).any(axis=1))
-        for i, x in enumerate(runs):
-            x.steps += steps[i]
-            x.worst = np.where(hit[i], np.maximum(x.worst, excess[i]), x.worst)
+        hit = over.reshape(shape).any(axis=1)
+        self.worst = np.where(hit, np.maximum(self.worst, excess), self.worst)
+
+    def member(self, i: int) -> _Limit:
+        """Run i's counter, arrays over targets (as summary.json reads it)."""
+        one = _Limit(self.steps.shape[1])
+        one.steps, one.worst = self.steps[i], self.worst[i]
+        return one
 
 
 class _Totals:
-    """Run totals, accumulated block by block in step order (for summary.json)."""
+    """Run totals, accumulated block by block in step order (for summary.json), for each run of a pass:
+    arrays carry a leading run axis (``member(i)`` gives run i's totals as summary.json reads them)."""
 
     PARTS = ("it", "cooling", "ups_loss", "distribution_loss", "misc", "total")
 
-    def __init__(self, n: int, v_n: int) -> None:
-        z = np.zeros
+    def __init__(self, n: int, v_n: int, runs: int = 1) -> None:
+        def z(*shape: int, dtype: Any = np.float64) -> Any:
+            return np.zeros((runs, *shape), dtype=dtype)
+
+        self.runs = runs
         self.energy_kwh = z(n)
         self.parts_kwh = {k: z(n) for k in self.PARTS}
         self.carbon_g = z(n)
         self.energy_cost = z(n)
-        self.cloud_cost = 0.0
-        self.network_cost = 0.0
-        self.lines = dict.fromkeys(LOAD_LINES, 0.0)  # placement.ledger's cost lines, this run
-        self.transport_kwh = 0.0
-        self.synced_gb = 0.0
+        self.cloud_cost = z()
+        self.network_cost = z()
+        self.lines = {k: z() for k in LOAD_LINES}  # placement.ledger's cost lines, this run
+        self.transport_kwh = z()
+        self.synced_gb = z()
         self.served_requests = z(v_n)
         self.unserved_requests = z(v_n)
         self.violated_requests = z(v_n)  # requests in steps where the service missed its SLO
         self.steps_violated = z(v_n, dtype=np.int64)
-        self.max_backlog_gb = 0.0
-        self.grid_cap = _Limit(n)  # W of facility power over the site's grid_power_kw
-        self.module_kw = _Limit(n)  # W of IT power over the module's max_it_kw
-        self.memory = _Limit(n)  # GB reserved over the site's memory
+        self.max_backlog_gb = z()
+        self.grid_cap = _Limit(n, runs)  # W of facility power over the site's grid_power_kw
+        self.module_kw = _Limit(n, runs)  # W of IT power over the module's max_it_kw
+        self.memory = _Limit(n, runs)  # GB reserved over the site's memory
 
-    @staticmethod
-    def add_blocks(
-        runs: Sequence[_Totals],
+    def member(self, i: int) -> _Totals:
+        """Run i's totals: arrays over targets or services, plain floats for the scalars."""
+        one = _Totals(self.energy_kwh.shape[1], self.served_requests.shape[1])
+        for name, value in vars(self).items():
+            if isinstance(value, dict):
+                value = {k: v[i] if v.ndim > 1 else float(v[i]) for k, v in value.items()}
+            elif isinstance(value, _Limit):
+                value = value.member(i)
+            elif isinstance(value, np.ndarray):
+                value = value[i] if value.ndim > 1 else float(value[i])
+            setattr(one, name, value)
+        one.runs = 1
+        return one
+
+    def add_block(
+        self,
         sim: Simulation,
         *,
         energy: FloatArray,
@@ -1188,55 +1205,36 @@ class _Totals:
         (the replicas of a pass share one set of numpy calls). Costs are priced by the planner's ledger
         (sim.fleet.step_cost_lines), one step per row; each run's sums are added in step order."""
         h = sim.step_h
-        n_runs = len(runs)
-
-        def running(name: str, rows: Any, key: str | None = None) -> list[Any]:
-            """Each run's ``name`` (or ``name[key]``) plus its rows, in step order."""
-            starts = [getattr(x, name) if key is None else getattr(x, name)[key] for x in runs]
-            return list(_running_runs(starts, rows, n_runs))
-
-        for x, v in zip(runs, running("energy_kwh", energy), strict=True):
-            x.energy_kwh = v
-        for name, w in zip(_Totals.PARTS, parts, strict=True):
-            for x, v in zip(runs, running("parts_kwh", w * (h / 1000.0), name), strict=True):
-                x.parts_kwh[name] = v
-        for x, v in zip(runs, running("carbon_g", carbon), strict=True):
-            x.carbon_g = v
+        runs = self.runs
+        self.energy_kwh = _running_runs(self.energy_kwh, energy, runs)
+        for name, w in zip(self.PARTS, parts, strict=True):
+            self.parts_kwh[name] = _running_runs(self.parts_kwh[name], w * (h / 1000.0), runs)
+        self.carbon_g = _running_runs(self.carbon_g, carbon, runs)
         cost = step_cost_lines(
             sim, energy=energy, carbon=carbon, served_r=served_r, synced=synced, cloud_cores=cloud_cores
         )
         lines = cost.lines
         for name, per_step in lines.items():
-            for x, v in zip(runs, running("lines", per_step, name), strict=True):
-                x.lines[name] = float(v)
-        for x, v in zip(runs, running("energy_cost", cost.energy_cost), strict=True):
-            x.energy_cost = v
+            self.lines[name] = _running_runs(self.lines[name], per_step, runs)
+        self.energy_cost = _running_runs(self.energy_cost, cost.energy_cost, runs)
         cloud = lines["cloud_compute"] + lines["cloud_memory"] + lines["cloud_egress"]
+        self.cloud_cost = _running_runs(self.cloud_cost, cloud, runs)
         network = lines["network_backhaul"] + lines["data_sync"] + lines["site_transport"]
-        scalars = {
-            "cloud_cost": cloud,
-            "network_cost": network,
-            "transport_kwh": cost.transport_kwh,
-            "synced_gb": synced.sum(axis=1),
-        }
-        for name, rows in scalars.items():
-            for x, v in zip(runs, running(name, rows), strict=True):
-                setattr(x, name, float(v))
-        per_service = {
-            "served_requests": served_v * sim.step_s,
-            "unserved_requests": unserved_v * sim.step_s,
-            "violated_requests": np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0),
-        }
-        for name, rows in per_service.items():
-            for x, v in zip(runs, running(name, rows), strict=True):
-                setattr(x, name, v)
-        b = violated.shape[0] // n_runs
-        for i, x in enumerate(runs):
-            x.steps_violated += violated[i * b : (i + 1) * b].sum(axis=0)
-            x.max_backlog_gb = max(x.max_backlog_gb, float(backlog[i * b : (i + 1) * b].max(initial=0.0)))
+        self.network_cost = _running_runs(self.network_cost, network, runs)
+        self.transport_kwh = _running_runs(self.transport_kwh, cost.transport_kwh, runs)
+        self.synced_gb = _running_runs(self.synced_gb, synced.sum(axis=1), runs)
+        self.served_requests = _running_runs(self.served_requests, served_v * sim.step_s, runs)
+        self.unserved_requests = _running_runs(self.unserved_requests, unserved_v * sim.step_s, runs)
+        self.violated_requests = _running_runs(
+            self.violated_requests, np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0), runs
+        )
+        shape = (runs, violated.shape[0] // runs, violated.shape[1])
+        self.steps_violated += violated.reshape(shape).sum(axis=1)
+        peak = backlog.reshape(runs, -1).max(axis=1, initial=0.0)
+        self.max_backlog_gb = np.maximum(self.max_backlog_gb, peak)
 
 
-def _running_runs(starts: Sequence[Any], rows: Any, n_runs: int) -> FloatArray:
+def _running_runs(starts: FloatArray, rows: Any, n_runs: int) -> FloatArray:
     """For each run i: starts[i] + its rows (rows i·b … i·b + b − 1), added in step order (cumulative
     sums along the step axis: the same additions, bit for bit, as ``_running`` run by run)."""
     rows = np.asarray(rows, dtype=np.float64)
