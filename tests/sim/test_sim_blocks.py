@@ -143,7 +143,8 @@ def test_replicas_in_one_pass_equal_separate_runs(tmp_path: Path) -> None:
     from microdc.sim import simulate, simulate_replicas
 
     s, plan = _quiet_eu()
-    cfg = SimConfig(days=1, step_s=900, uplink_gbps=1e-5)  # a thin uplink: sync backlogs build up
+    # a thin uplink: sync backlogs build up; short blocks (4 steps per replica): state crosses blocks
+    cfg = SimConfig(days=1, step_s=900, uplink_gbps=1e-5, block_steps=12)
     seeds = [3, 4, 5]
     batch = simulate_replicas(s, plan, cfg, seeds=seeds, keep_frames=True)
     assert len(batch) == 3
