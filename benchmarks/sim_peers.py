@@ -2,9 +2,10 @@
 
     python benchmarks/sim_peers.py                    # every case
     python benchmarks/sim_peers.py --case small       # one case: leaf | small | edgesimpy | huge | replicas
+    python benchmarks/sim_peers.py --case huge --progress   # progress on stderr (run it under time -v)
 
 Cases (synthetic fleets from microdc.sim.synthetic, every site built, demand placed by the online placer,
-fluid mode, no output files; CPU time (process_time) and wall time):
+fluid mode, no output files; CPU time (process_time), wall time and the process's peak RSS):
 - leaf: LEAF's smart-city size (20 nodes, 120 devices), 24 h at 1-second steps (86,400 steps);
 - small: 6 sites + 6 sources, 600 steps of 1 min (EdgeSimPy's 6-server tutorial sample);
 - edgesimpy: 384 sites x 10,000 sources, 100 steps of 1 min;
