@@ -2,9 +2,10 @@
 
     python benchmarks/sim_peers.py                    # every case
     python benchmarks/sim_peers.py --case small       # one case: leaf | small | edgesimpy | huge | replicas
+    python benchmarks/sim_peers.py --case huge --progress   # progress on stderr (run it under time -v)
 
 Cases (synthetic fleets from microdc.sim.synthetic, every site built, demand placed by the online placer,
-fluid mode, no output files; CPU time (process_time) and wall time):
+fluid mode, no output files; CPU time (process_time), wall time and the process's peak RSS):
 - leaf: LEAF's smart-city size (20 nodes, 120 devices), 24 h at 1-second steps (86,400 steps);
 - small: 6 sites + 6 sources, 600 steps of 1 min (EdgeSimPy's 6-server tutorial sample);
 - edgesimpy: 384 sites x 10,000 sources, 100 steps of 1 min;
@@ -24,6 +25,8 @@ import argparse
 import importlib.util
 import json
 import platform
+import resource
+import sys
 import time
 from typing import Any
 
@@ -42,13 +45,22 @@ SIZES = {  # sites, sources, steps, step_s
 }
 
 
-def run_synthetic(case: str, seed: int) -> dict[str, Any]:
+def _progress(done: int, total: int) -> None:
+    """A line on stderr every tenth of the run (long cases), with the CPU time so far."""
+    if done == total or done * 10 // total != (done - 1) * 10 // total:
+        print(f"  {done}/{total} steps, {time.process_time():.0f} s CPU", file=sys.stderr, flush=True)
+
+
+def run_synthetic(case: str, seed: int, progress: bool = False) -> dict[str, Any]:
     sites, sources, steps, step_s = SIZES[case]
     t0 = time.perf_counter()
     s = synthetic_scenario(sites, sources, seed=seed)
     plan = synthetic_plan(s)
     setup = time.perf_counter() - t0
-    sim = Simulation(s, plan, SimConfig(days=steps * step_s / 86400, step_s=step_s, seed=seed))
+    cfg = SimConfig(
+        days=steps * step_s / 86400, step_s=step_s, seed=seed, progress=_progress if progress else None
+    )
+    sim = Simulation(s, plan, cfg)
     w0, c0 = time.perf_counter(), time.process_time()
     res = sim.run(None)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
@@ -68,6 +80,7 @@ def run_synthetic(case: str, seed: int) -> dict[str, Any]:
         "peer_source": "installed, not run by this script" if installed else "reference (issue #19)",
         "speedup_vs_peer_cpu": round(ref / cpu, 2) if ref else None,
         "sovereignty_violations": res.summary["sovereignty_violations"],
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 
@@ -104,12 +117,16 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--progress", action="store_true", help="report progress on stderr (long cases)")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
     cases = [args.case] if args.case != "all" else [c for c in SIZES if c != "huge"] + ["replicas"]
     results = []
     for case in cases:
-        r = run_replicas(args.replicas) if case == "replicas" else run_synthetic(case, args.seed)
+        if case == "replicas":
+            r = run_replicas(args.replicas)
+        else:
+            r = run_synthetic(case, args.seed, args.progress)
         print(json.dumps(r))
         results.append(r)
     if args.json:

@@ -51,6 +51,7 @@ from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
 from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet, piece_transport, step_cost_lines
 from microdc.sim.latency import (
+    AccumulatorPart,
     Atoms,
     BlockLatency,
     CurveSink,
@@ -118,8 +119,7 @@ class _Member:
 
     sim: Simulation
     writer: OutputWriter
-    acc: RunAccumulator
-    totals: _Totals
+    acc: AccumulatorPart  # its rows of the pass's shared accumulator
 
 
 @dataclass
@@ -430,6 +430,13 @@ class Simulation:
     def _on_reroute(self) -> None:
         """Hook for the request-level mode."""
 
+    def _routed(self, per_piece: FloatArray) -> FloatArray:
+        """The routed pieces' columns of a (rows × pieces) array (itself when every piece is routed:
+        no copy of the largest array of a block)."""
+        if self.r_idx.size == per_piece.shape[1]:  # r_idx is then 0, 1, … in order
+            return per_piece
+        return per_piece[:, self.r_idx]
+
     # ------------------------------------------------------------------------------------ placement
 
     def _placer_fleet(self, k: int) -> Any:
@@ -684,28 +691,29 @@ class Simulation:
         f = self.fleet
         cfg = self.cfg
         n, v_n = self.n_targets, len(self.services)
+        shared = RunAccumulator(v_n, groups=len(sims))
         members = [
             _Member(
                 sim,
                 OutputWriter(out, list(f.ids), self.services, cfg.rows_per_group, keep_frames=keep_frames),
-                RunAccumulator(v_n),
-                _Totals(n, v_n),
+                shared.member(i),
             )
-            for sim, out in zip(sims, out_dirs, strict=True)
+            for i, (sim, out) in enumerate(zip(sims, out_dirs, strict=True))
         ]
+        totals = _Totals(n, v_n, runs=len(members))
         k = 0
         while k < self.n_steps:
             for m in members:
                 m.sim._apply_events(k, self.times[k])
             end = self._block_end(k, len(members))
-            self._run_block(k, end, members)
+            self._run_block(k, end, members, totals)
             k = end
             if cfg.progress is not None:
                 cfg.progress(k, self.n_steps)
         results = []
-        for m, out_dir in zip(members, out_dirs, strict=True):
+        for i, (m, out_dir) in enumerate(zip(members, out_dirs, strict=True)):
             frames = m.writer.close()
-            summary = build_summary(m.sim, m.totals, m.sim._latency_totals(m.acc))
+            summary = build_summary(m.sim, totals.member(i), m.sim._latency_totals(m.acc))
             if out_dir is not None:
                 m.writer.write_json(out_dir, summary, m.sim.event_log)
             results.append(
@@ -719,7 +727,7 @@ class Simulation:
             )
         return results
 
-    def _run_block(self, k0: int, k1: int, members: list[_Member]) -> None:
+    def _run_block(self, k0: int, k1: int, members: list[_Member], totals: _Totals) -> None:
         """Steps k0..k1-1 with the fleet as it is (no event in between), every quantity an array of
         rows × sources, pieces, queues or targets, a row being one step of one replica."""
         f = self.fleet
@@ -727,19 +735,20 @@ class Simulation:
         n, v_n, b = self.n_targets, len(self.services), k1 - k0
         n_rows = b * len(members)
         sites = ~f.is_cloud
+        shared = members[0].acc.acc
         if len(members) == 1:
             lam_d = self.rates_block(k0, k1)
-            acc: RunAccumulator | CurveSink = members[0].acc
+            acc: RunAccumulator | CurveSink = shared
         else:
             lam_d = np.concatenate([m.sim.rates_block(k0, k1) for m in members])
 
             def acc(row0: int, grid: FloatArray, surv: FloatArray, req: FloatArray, mean: FloatArray) -> None:
-                for i in range(row0 // b, (row0 + surv.shape[0] - 1) // b + 1):
-                    sl = slice(max(i * b - row0, 0), min((i + 1) * b - row0, surv.shape[0]))
-                    members[i].acc.add_block(grid[sl], surv[sl], req[sl], mean[sl])
+                # every replica's rows at once: row i of the block is step i % b of replica i // b
+                group = (row0 + np.arange(surv.shape[0], dtype=np.int64)) // b
+                shared.add_block(grid, surv, req, mean, group=group)
 
         lam_w = lam_d[:, self.p_demand] * self.p_fraction
-        lam_r = lam_w[:, self.r_idx]
+        lam_r = self._routed(lam_w)
         nq = self.q_target.size
         lam_q = _rowcount(self.r_queue, lam_r, nq)
         speed = np.where(self.throttled[self.q_target], cfg.throttle_speed, 1.0)
@@ -823,9 +832,17 @@ class Simulation:
         times = self.times[k0:k1]
         time_ns = np.asarray(times.as_unit("ns").asi8, dtype=np.int64)
         unserved_all = unserved_v.sum(axis=1) * self.step_s
+        sims = [m.sim for m in members]
+        synced_all, backlog_all = _sync_runs(sims, gen, alive)
+        # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT power
+        # vs the module's envelope, memory reserved by the pieces serving there vs the site's.
+        totals.grid_cap.add(total, f.grid_power_w)
+        totals.module_kw.add(it_w, f.module_it_w)
+        totals.memory.add(mem_used, f.memory_gb)
+        lead_state = self.state_codes()  # replicas (no faults) share the lead's fleet state
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
-            ms, totals = m.sim, m.totals
+            ms = m.sim
             finite = np.isfinite(pue[sl])
             last = b - 1 - np.argmax(finite[::-1], axis=0)
             ms.last_pue = np.where(finite.any(axis=0), pue[sl][last, np.arange(n)], ms.last_pue)
@@ -833,30 +850,12 @@ class Simulation:
             inlet_now = ms._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
             if b == 1:
                 ms._battery(self.times[k0], total[sl][0], alive)
-            synced, backlog = ms._sync_block(gen[sl], alive)
+            backlog = backlog_all[sl]
             # --- services, costs, checks ---------------------------------------------------------
             if self.r_illegal_sov.size:
                 ms.sovereignty_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_sov] > 0))
             if self.r_illegal_tier.size:
                 ms.security_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_tier] > 0))
-            # Hard limits per site (cloud limits are inf): facility power vs the grid connection, IT
-            # power vs the module's envelope, memory reserved by the pieces serving there vs the site's.
-            totals.grid_cap.add(total[sl], f.grid_power_w)
-            totals.module_kw.add(it_w[sl], f.module_it_w)
-            totals.memory.add(mem_used[sl], f.memory_gb)
-            totals.add_block(
-                ms,
-                energy=energy[sl],
-                parts=(it_w[sl], cooling[sl], ups[sl], dist[sl], misc[sl], total[sl]),
-                carbon=carbon[sl],
-                served_r=served_r[sl],
-                unserved_v=unserved_v[sl],
-                served_v=served_v[sl],
-                synced=synced,
-                backlog=backlog,
-                cloud_cores=cloud_cores[sl],
-                violated=~slo_met[sl],
-            )
             unserved_req = unserved_all[sl]
             if ms.faults and (unserved_req > 0).any():
                 for j, ft in enumerate(ms.faults):
@@ -868,7 +867,9 @@ class Simulation:
                         imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
             m.writer.add_block(
                 times=time_ns,
-                state=np.broadcast_to(ms.state_codes(), (b, n)),
+                state=np.broadcast_to(
+                    lead_state if ms is self or not ms.faults else ms.state_codes(), (b, n)
+                ),
                 targets={
                     "load_rps": load[sl],
                     "utilization": util[sl],
@@ -897,8 +898,21 @@ class Simulation:
                 },
                 slo_met=slo_met[sl],
             )
+        totals.add_block(
+            self,
+            energy=energy,
+            parts=(it_w, cooling, ups, dist, misc, total),
+            carbon=carbon,
+            served_r=served_r,
+            unserved_v=unserved_v,
+            served_v=served_v,
+            synced=synced_all,
+            backlog=backlog_all,
+            cloud_cores=cloud_cores,
+            violated=~slo_met,
+        )
 
-    def _latency_totals(self, acc: RunAccumulator) -> Any:
+    def _latency_totals(self, acc: AccumulatorPart) -> Any:
         """Run-level latency source for the summary (the request mode uses every request instead)."""
         return acc
 
@@ -926,7 +940,7 @@ class Simulation:
         pw_q = erlang_c(in_queue, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
         theta_q = servers * mu_q - in_queue
         busy_q = served_q / mu_q
-        served_r = lam_w[:, self.r_idx] * keep_q[:, self.r_queue]
+        served_r = self._routed(lam_w) * keep_q[:, self.r_queue]
         atom_w = _rowcount(self.r_atom, served_r, self.atoms.size)
         latency = block_latency(
             self.atoms,
@@ -993,31 +1007,6 @@ class Simulation:
         rows[1:] = self.inlet
         return rows
 
-    def _sync_block(self, gen: FloatArray, alive: BoolArray) -> tuple[FloatArray, FloatArray]:
-        """Data synced to the cloud and the backlog left, per step and target: a fluid queue
-        q_t = max(0, q_{t-1} + gen_t − uplink) where the link is up, q_t = q_{t-1} + gen_t where not."""
-        sites = ~self.fleet.is_cloud
-        cap = self.cfg.uplink_gbps / 8.0 * self.step_s
-        link_ok = (self.link_cut == 0) & alive
-        synced = np.zeros_like(gen)
-        backlog = np.zeros_like(gen)
-        cut = np.flatnonzero(sites & ~link_ok)
-        if cut.size:  # nothing leaves: the backlog is the running sum
-            backlog[:, cut] = _running_rows(self.backlog[cut], gen[:, cut])
-        ok = link_ok & sites
-        clear = ok & (self.backlog == 0) & (gen <= cap).all(axis=0)
-        synced[:, clear] = gen[:, clear]  # everything made in a step leaves in it
-        busy = np.flatnonzero(ok & ~clear)
-        q = self.backlog[busy]
-        for j in range(gen.shape[0] if busy.size else 0):
-            pool = q + gen[j, busy]
-            sent = np.minimum(pool, cap)
-            q = pool - sent
-            synced[j, busy] = sent
-            backlog[j, busy] = q
-        self.backlog = backlog[-1].copy()
-        return synced, backlog
-
     def _thermal(
         self, k: int, t: pd.Timestamp, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
     ) -> None:
@@ -1078,6 +1067,44 @@ class Simulation:
         self.battery[idx] = np.maximum(self.battery[idx] - drain, 0.0)
 
 
+def _sync_runs(
+    sims: Sequence[Simulation], gen: FloatArray, alive: BoolArray
+) -> tuple[FloatArray, FloatArray]:
+    """Data synced to the cloud and the backlog left, per step and target, for each run of a pass
+    (``gen``: (runs · steps) × targets, run by run): a fluid queue q_t = max(0, q_{t-1} + gen_t − uplink)
+    where the link is up, q_t = q_{t-1} + gen_t where not. Evolves each run's backlog. Replicas share
+    the lead's link state (they have no faults)."""
+    lead = sims[0]
+    n_runs = len(sims)
+    sites = ~lead.fleet.is_cloud
+    cap = lead.cfg.uplink_gbps / 8.0 * lead.step_s
+    link_ok = (lead.link_cut == 0) & alive
+    g = gen.reshape(n_runs, gen.shape[0] // n_runs, gen.shape[1])
+    start = np.stack([s.backlog for s in sims])  # (runs, targets)
+    synced = np.zeros_like(g)
+    backlog = np.zeros_like(g)
+    cut = np.flatnonzero(sites & ~link_ok)
+    if cut.size:  # nothing leaves: the backlog is the running sum (along each run's steps)
+        stacked = np.concatenate([start[:, None, cut], g[:, :, cut]], axis=1)
+        backlog[:, :, cut] = np.cumsum(stacked, axis=1)[:, 1:]
+    ok = link_ok & sites
+    # where nothing waits and no step makes more than the uplink carries, everything made in a step
+    # leaves in it; elsewhere step through the queue (for every run: a clear one gives the same numbers)
+    clear = ok & (start == 0) & (g <= cap).all(axis=1)  # (runs, targets)
+    np.copyto(synced, g, where=clear[:, None, :])
+    busy = np.flatnonzero(ok & ~clear.all(axis=0))
+    q = start[:, busy]
+    for j in range(g.shape[1] if busy.size else 0):
+        pool = q + g[:, j, busy]
+        sent = np.minimum(pool, cap)
+        q = pool - sent
+        synced[:, j, busy] = sent
+        backlog[:, j, busy] = q
+    for i, s in enumerate(sims):
+        s.backlog = backlog[i, -1].copy()
+    return synced.reshape(gen.shape), backlog.reshape(gen.shape)
+
+
 def _running_rows(start: FloatArray, rows: FloatArray) -> FloatArray:
     """start + rows[0], then + rows[1], …: every partial sum (steps × …), added in step order."""
     return np.cumsum(np.concatenate([np.asarray(start, dtype=np.float64)[None], rows]), axis=0)[1:]
@@ -1093,44 +1120,71 @@ def _running(start: Any, rows: Any) -> Any:
 
 
 class _Limit:
-    """A hard limit per target: steps it was exceeded and the worst excess (units of ``used``)."""
+    """A hard limit per target: steps it was exceeded and the worst excess (units of ``used``), for each
+    run of a pass (arrays runs × targets)."""
 
-    def __init__(self, n: int) -> None:
-        self.steps = np.zeros(n, dtype=np.int64)
-        self.worst = np.zeros(n)
+    def __init__(self, n: int, runs: int = 1) -> None:
+        self.steps = np.zeros((runs, n), dtype=np.int64)
+        self.worst = np.zeros((runs, n))
 
     def add(self, used: FloatArray, limit: FloatArray) -> None:
-        """``used``: steps × targets."""
-        over = used > limit * (1.0 + 1e-9)
-        self.steps += over.sum(axis=0)
-        excess = np.where(over, used - limit, -np.inf).max(axis=0)
-        self.worst = np.where(over.any(axis=0), np.maximum(self.worst, excess), self.worst)
+        """``used``: (runs · steps) × targets, run by run; each run's counter gets its own steps."""
+        over: BoolArray = np.asarray(used > limit * (1.0 + 1e-9))
+        shape = (self.steps.shape[0], used.shape[0] // self.steps.shape[0], used.shape[1])
+        self.steps += over.reshape(shape).sum(axis=1)
+        excess = np.where(over, used - limit, -np.inf).reshape(shape).max(axis=1)
+        hit = over.reshape(shape).any(axis=1)
+        self.worst = np.where(hit, np.maximum(self.worst, excess), self.worst)
+
+    def member(self, i: int) -> _Limit:
+        """Run i's counter, arrays over targets (as summary.json reads it)."""
+        one = _Limit(self.steps.shape[1])
+        one.steps, one.worst = self.steps[i], self.worst[i]
+        return one
 
 
 class _Totals:
-    """Run totals, accumulated block by block in step order (for summary.json)."""
+    """Run totals, accumulated block by block in step order (for summary.json), for each run of a pass:
+    arrays carry a leading run axis (``member(i)`` gives run i's totals as summary.json reads them)."""
 
     PARTS = ("it", "cooling", "ups_loss", "distribution_loss", "misc", "total")
 
-    def __init__(self, n: int, v_n: int) -> None:
-        z = np.zeros
+    def __init__(self, n: int, v_n: int, runs: int = 1) -> None:
+        def z(*shape: int, dtype: Any = np.float64) -> Any:
+            return np.zeros((runs, *shape), dtype=dtype)
+
+        self.runs = runs
         self.energy_kwh = z(n)
         self.parts_kwh = {k: z(n) for k in self.PARTS}
         self.carbon_g = z(n)
         self.energy_cost = z(n)
-        self.cloud_cost = 0.0
-        self.network_cost = 0.0
-        self.lines = dict.fromkeys(LOAD_LINES, 0.0)  # placement.ledger's cost lines, this run
-        self.transport_kwh = 0.0
-        self.synced_gb = 0.0
+        self.cloud_cost = z()
+        self.network_cost = z()
+        self.lines = {k: z() for k in LOAD_LINES}  # placement.ledger's cost lines, this run
+        self.transport_kwh = z()
+        self.synced_gb = z()
         self.served_requests = z(v_n)
         self.unserved_requests = z(v_n)
         self.violated_requests = z(v_n)  # requests in steps where the service missed its SLO
         self.steps_violated = z(v_n, dtype=np.int64)
-        self.max_backlog_gb = 0.0
-        self.grid_cap = _Limit(n)  # W of facility power over the site's grid_power_kw
-        self.module_kw = _Limit(n)  # W of IT power over the module's max_it_kw
-        self.memory = _Limit(n)  # GB reserved over the site's memory
+        self.max_backlog_gb = z()
+        self.grid_cap = _Limit(n, runs)  # W of facility power over the site's grid_power_kw
+        self.module_kw = _Limit(n, runs)  # W of IT power over the module's max_it_kw
+        self.memory = _Limit(n, runs)  # GB reserved over the site's memory
+
+    def member(self, i: int) -> _Totals:
+        """Run i's totals: arrays over targets or services, plain floats for the scalars."""
+        one = _Totals(self.energy_kwh.shape[1], self.served_requests.shape[1])
+        for name, value in vars(self).items():
+            if isinstance(value, dict):
+                value = {k: v[i] if v.ndim > 1 else float(v[i]) for k, v in value.items()}
+            elif isinstance(value, _Limit):
+                value = value.member(i)
+            elif isinstance(value, np.ndarray):
+                value = value[i] if value.ndim > 1 else float(value[i])
+            setattr(one, name, value)
+        one.runs = 1
+        return one
 
     def add_block(
         self,
@@ -1147,33 +1201,46 @@ class _Totals:
         cloud_cores: FloatArray,
         violated: BoolArray,
     ) -> None:
-        """Add a block's steps (every argument steps × …); costs are priced by the planner's ledger
-        (sim.fleet.step_cost_lines), one step per row, and added in step order."""
+        """Add a block's steps to each run's totals: every argument is (runs · steps) × …, run by run
+        (the replicas of a pass share one set of numpy calls). Costs are priced by the planner's ledger
+        (sim.fleet.step_cost_lines), one step per row; each run's sums are added in step order."""
         h = sim.step_h
-        self.energy_kwh = _running(self.energy_kwh, energy)
+        runs = self.runs
+        self.energy_kwh = _running_runs(self.energy_kwh, energy, runs)
         for name, w in zip(self.PARTS, parts, strict=True):
-            self.parts_kwh[name] = _running(self.parts_kwh[name], w * (h / 1000.0))
-        self.carbon_g = _running(self.carbon_g, carbon)
+            self.parts_kwh[name] = _running_runs(self.parts_kwh[name], w * (h / 1000.0), runs)
+        self.carbon_g = _running_runs(self.carbon_g, carbon, runs)
         cost = step_cost_lines(
             sim, energy=energy, carbon=carbon, served_r=served_r, synced=synced, cloud_cores=cloud_cores
         )
         lines = cost.lines
         for name, per_step in lines.items():
-            self.lines[name] = float(_running(self.lines[name], per_step))
-        self.energy_cost = _running(self.energy_cost, cost.energy_cost)
+            self.lines[name] = _running_runs(self.lines[name], per_step, runs)
+        self.energy_cost = _running_runs(self.energy_cost, cost.energy_cost, runs)
         cloud = lines["cloud_compute"] + lines["cloud_memory"] + lines["cloud_egress"]
-        self.cloud_cost = float(_running(self.cloud_cost, cloud))
+        self.cloud_cost = _running_runs(self.cloud_cost, cloud, runs)
         network = lines["network_backhaul"] + lines["data_sync"] + lines["site_transport"]
-        self.network_cost = float(_running(self.network_cost, network))
-        self.transport_kwh = float(_running(self.transport_kwh, cost.transport_kwh))
-        self.synced_gb = float(_running(self.synced_gb, synced.sum(axis=1)))
-        self.served_requests = _running(self.served_requests, served_v * sim.step_s)
-        self.unserved_requests = _running(self.unserved_requests, unserved_v * sim.step_s)
-        self.violated_requests = _running(
-            self.violated_requests, np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0)
+        self.network_cost = _running_runs(self.network_cost, network, runs)
+        self.transport_kwh = _running_runs(self.transport_kwh, cost.transport_kwh, runs)
+        self.synced_gb = _running_runs(self.synced_gb, synced.sum(axis=1), runs)
+        self.served_requests = _running_runs(self.served_requests, served_v * sim.step_s, runs)
+        self.unserved_requests = _running_runs(self.unserved_requests, unserved_v * sim.step_s, runs)
+        self.violated_requests = _running_runs(
+            self.violated_requests, np.where(violated, (served_v + unserved_v) * sim.step_s, 0.0), runs
         )
-        self.steps_violated += violated.sum(axis=0)
-        self.max_backlog_gb = max(self.max_backlog_gb, float(backlog.max(initial=0.0)))
+        shape = (runs, violated.shape[0] // runs, violated.shape[1])
+        self.steps_violated += violated.reshape(shape).sum(axis=1)
+        peak = backlog.reshape(runs, -1).max(axis=1, initial=0.0)
+        self.max_backlog_gb = np.maximum(self.max_backlog_gb, peak)
+
+
+def _running_runs(starts: FloatArray, rows: Any, n_runs: int) -> FloatArray:
+    """For each run i: starts[i] + its rows (rows i·b … i·b + b − 1), added in step order (cumulative
+    sums along the step axis: the same additions, bit for bit, as ``_running`` run by run)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    rows = rows.reshape(n_runs, rows.shape[0] // n_runs, *rows.shape[1:])
+    first = np.asarray(starts, dtype=np.float64)[:, None]
+    return np.asarray(np.cumsum(np.concatenate([first, rows], axis=1), axis=1)[:, -1], dtype=np.float64)
 
 
 def simulate(

@@ -28,9 +28,16 @@ IntArray = npt.NDArray[np.int64]
 
 LEVELS = (0.50, 0.95, 0.99)
 
-#: Numbers per (steps × services × grid × atoms) array of the latency solve: small enough to stay in
-#: cache, which matters more than fewer numpy calls once a fleet has hundreds of atoms per service.
+#: Numbers per (steps × grid × atoms) array of the bracket grid: small enough to stay in cache, which
+#: matters more than fewer numpy calls once a fleet has hundreds of atoms per service.
 CACHE_ELEMENTS = 65_536
+
+#: (steps × services × atoms) per call of the quantile solve: its Newton arrays (four points per atom)
+#: stay cache-sized, while small fleets get hundreds of steps per call (fewer numpy calls per step).
+SOLVE_ELEMENTS = 16_384
+
+#: Accumulator points per chunk of the run-level accumulator's fold (cache-sized work arrays).
+ACC_POINTS = 32_768
 
 
 def sojourn_survival_density(
@@ -156,12 +163,19 @@ class RunAccumulator:
     below its grid get the step's whole weight through a difference array. Every contribution is
     rounded to a multiple of QUANTUM requests (QUANTUM_MEAN request·ms for the mean), so sums are exact
     in floating point (below 2^53 quanta, about 3.5e13 requests) and do not depend on the order in
-    which steps are added: blocks of any size give the same run-level figures."""
+    which steps are added: blocks of any size give the same run-level figures.
+
+    One accumulator can hold several runs (replicas of one pass): ``groups`` × ``n_services`` rows,
+    row ``g · n_services + v`` for service v of run g (``member(g)`` reads one run's figures)."""
 
     QUANTUM = 2.0**-8
     QUANTUM_MEAN = 1.0
 
-    def __init__(self, n_services: int, lo_ms: float = 0.01, hi_ms: float = 1e6, points: int = 4000) -> None:
+    def __init__(
+        self, n_services: int, lo_ms: float = 0.01, hi_ms: float = 1e6, points: int = 4000, groups: int = 1
+    ) -> None:
+        self.n_services = n_services
+        n_services *= groups
         self.x = np.geomspace(lo_ms, hi_ms, points)
         self._log_lo = float(np.log(lo_ms))
         self._log_step = float((np.log(hi_ms) - np.log(lo_ms)) / (points - 1))
@@ -169,6 +183,7 @@ class RunAccumulator:
         self.below = np.zeros((n_services, points + 1))  # weight of steps whose grid starts above x[j]
         self.weight = np.zeros(n_services)
         self.mean_num = np.zeros(n_services)
+        self.x_flat = np.tile(self.x, n_services)  # the points once per service, as surv_in.ravel()
 
     @property
     def surv(self) -> FloatArray:
@@ -176,18 +191,32 @@ class RunAccumulator:
         above = np.cumsum(self.below[:, ::-1], axis=1)[:, ::-1]  # above[:, j] = Σ_{k >= j} below[:, k]
         return np.asarray(self.surv_in + above[:, 1:], dtype=np.float64)
 
+    def _surv_row(self, v: int) -> FloatArray:
+        """Row v of ``surv`` (the same sums in the same order), without computing the others."""
+        above = np.cumsum(self.below[v, ::-1])[::-1]
+        return np.asarray(self.surv_in[v] + above[1:], dtype=np.float64)
+
+    def member(self, g: int) -> AccumulatorPart:
+        """Run g's figures (services 0 … n_services − 1 of that run)."""
+        return AccumulatorPart(self, g * self.n_services, self.n_services)
+
     def add_block(
-        self, grid: FloatArray, surv: FloatArray, n_requests: FloatArray, mean_ms: FloatArray
+        self,
+        grid: FloatArray,
+        surv: FloatArray,
+        n_requests: FloatArray,
+        mean_ms: FloatArray,
+        group: IntArray | None = None,
     ) -> None:
         """Add every (step, service) of a block: grid and surv (B, V, G) on the block's quadratic grids,
-        n_requests and mean_ms (B, V)."""
+        n_requests and mean_ms (B, V); ``group`` (B): the run of each step-row (None: run 0)."""
         n_v, g = surv.shape[1:]
         q = self.QUANTUM
         n_all = _quantize(np.where(np.isfinite(n_requests), n_requests, 0.0), q)
         rows = np.flatnonzero(n_all.ravel() > 0)
         if rows.size == 0:
             return
-        vv = rows % n_v
+        vv = rows % n_v if group is None else group[rows // n_v] * n_v + rows % n_v
         nn = n_all.ravel()[rows]
         gr = grid.reshape(-1, g)[rows]
         with np.errstate(all="ignore"):
@@ -210,11 +239,15 @@ class RunAccumulator:
             dx = np.diff(gr, axis=1)
             seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
         seg_slope = np.concatenate([seg_slope, slope[:, None]], axis=1)  # (rows, G)
-        seg_base = lg - gr * seg_slope  # log S = base + x · slope on the segment
-        seg_start = edges.ravel()
+        seg_base = (lg - gr * seg_slope).ravel()  # log S = base + x · slope on the segment
+        seg_slope = seg_slope.ravel()
         seg_count = np.diff(np.concatenate([edges, j_end[:, None]], axis=1), axis=1).ravel()
-        seg_row = np.repeat(np.arange(rows.size), g)
-        budget = 400_000
+        # Flat index (service × points + point) of each segment's first point, and its row's requests.
+        seg_flat = (np.repeat(vv * n_x, g) + edges.ravel()).astype(np.int64)
+        seg_nn = np.repeat(nn, g)
+        x_flat = self.x_flat
+        surv_flat = self.surv_in.reshape(-1)  # a view: adding to it adds to surv_in
+        budget = ACC_POINTS
         csum = np.cumsum(seg_count)
         a = 0
         while a < seg_count.size:  # chunks of segments with at most ``budget`` points
@@ -222,21 +255,25 @@ class RunAccumulator:
             cnt = seg_count[a:b]
             total = int(cnt.sum())
             if total:
-                seg = np.repeat(np.arange(a, b), cnt)
-                first = np.cumsum(cnt) - cnt
-                j = seg_start[seg] + (np.arange(total) - np.repeat(first, cnt))
-                vals = seg_base.ravel()[seg] + self.x[j] * seg_slope.ravel()[seg]
-                r = seg_row[seg]
-                contrib = _quantize(nn[r] * np.exp(np.minimum(vals, 0.0)), q)
-                self.surv_in += np.bincount(
-                    vv[r] * n_x + j, weights=contrib, minlength=self.surv_in.size
-                ).reshape(self.surv_in.shape)
+                # every point's value is base + x · slope of its segment, then n · S rounded to the
+                # quantum (the same operations as one point at a time, so the same bits)
+                lo_flat = int(seg_flat[a:b].min())  # at or below every point of these segments
+                flat = np.repeat(seg_flat[a:b] - (np.cumsum(cnt) - cnt) - lo_flat, cnt)
+                flat += np.arange(total)
+                vals = x_flat[lo_flat:][flat]
+                vals *= np.repeat(seg_slope[a:b], cnt)
+                vals += np.repeat(seg_base[a:b], cnt)
+                np.minimum(vals, 0.0, out=vals)
+                np.exp(vals, out=vals)
+                vals *= np.repeat(seg_nn[a:b], cnt)
+                part = np.bincount(flat, weights=_quantize(vals, q))
+                surv_flat[lo_flat : lo_flat + part.size] += part
             a = b
 
     def quantile_ms(self, v: int, p: float) -> float:
         if self.weight[v] <= 0:
             return float("nan")
-        s = self.surv[v] / self.weight[v]
+        s = self._surv_row(v) / self.weight[v]
         tail = 1.0 - p
         k = int(np.searchsorted(-s, -tail, side="left"))  # first x with S(x) <= tail
         if k <= 0:
@@ -253,8 +290,30 @@ class RunAccumulator:
     def fraction_over(self, v: int, x_ms: float) -> float:
         if self.weight[v] <= 0 or not np.isfinite(x_ms):
             return 0.0
-        s = self.surv[v] / self.weight[v]
+        s = self._surv_row(v) / self.weight[v]
         return float(np.exp(np.interp(x_ms, self.x, np.log(np.maximum(s, 1e-300)))))
+
+
+@dataclass(frozen=True)
+class AccumulatorPart:
+    """One run's rows of a shared RunAccumulator, read as if it were that run's own."""
+
+    acc: RunAccumulator
+    offset: int
+    n_services: int
+
+    @property
+    def weight(self) -> FloatArray:
+        return self.acc.weight[self.offset : self.offset + self.n_services]
+
+    def quantile_ms(self, v: int, p: float) -> float:
+        return self.acc.quantile_ms(self.offset + v, p)
+
+    def mean_ms(self, v: int) -> float:
+        return self.acc.mean_ms(self.offset + v)
+
+    def fraction_over(self, v: int, x_ms: float) -> float:
+        return self.acc.fraction_over(self.offset + v, x_ms)
 
 
 class _AtomSet:
@@ -377,6 +436,69 @@ def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.cumsum(x, axis=-1)[..., -1]
 
 
+def _grid_survival(
+    x_ms: npt.NDArray[Any],
+    wn: npt.NDArray[Any],
+    rtt: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    flip: bool | None = None,
+) -> FloatArray:
+    """Mixture survival in float32 at the bracket grid x (B, V, G) over atoms (B, V, A): two
+    transcendentals per point and atom, computed in place. Every element gets the same float32
+    operations in the same order whatever the layout (atoms on the last axis, or when there are fewer
+    atoms than points on the second-last so the inner loops run over points), and the sum over atoms is
+    the same matrix product per step and service, so results do not depend on the layout or block.
+    ``flip``: force a layout (None: atoms second-last when there are fewer atoms than points)."""
+    dt = np.float32
+    flip = wn.shape[-1] < x_ms.shape[-1] if flip is None else flip
+    cast = [a.astype(dt, copy=False) for a in (wn, rtt, pw, mu, th)]
+    if flip:
+        wn_, rtt_, pw_, mu_, th_ = (a[..., :, None] for a in cast)  # (B, V, A, 1)
+        xv = x_ms.astype(dt)[..., None, :]
+    else:
+        wn_, rtt_, pw_, mu_, th_ = (a[..., None, :] for a in cast)  # (B, V, 1, A)
+        xv = x_ms.astype(dt)[..., :, None]
+    r = np.minimum(th_, mu_)
+    d = np.maximum(th_, mu_) - r
+    is_r = (mu_ <= th_).astype(dt)  # 1 where μ is r (then e^{-μy} = e^{-ry}), else 0
+    y = np.subtract(xv, rtt_)
+    y *= dt(1e-3)
+    np.maximum(y, dt(0.0), out=y)
+    xx = np.multiply(d, y)
+    e_d = np.negative(xx)
+    np.exp(e_d, out=e_d)  # e^{-(R − r) y}
+    # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
+    # scalar code, several times slower than exp)
+    small = xx < dt(1e-2)
+    series = np.divide(xx, dt(6.0))
+    np.subtract(dt(0.5), series, out=series)
+    series *= xx
+    np.subtract(dt(1), series, out=series)
+    xx[small] = dt(1.0)
+    phi = np.subtract(dt(1), e_d)
+    phi /= xx
+    phi[small] = series[small]
+    e_r = np.multiply(-r, y, out=xx)
+    np.exp(e_r, out=e_r)
+    g = np.multiply(y, e_r, out=y)
+    g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
+    np.maximum(e_d, is_r, out=e_d)  # 1 where μ is r: e_mu = e^{-r y}; else e^{-r y} e^{-(R − r) y}
+    e_d *= e_r
+    g *= r
+    g += e_r
+    g *= pw_
+    e_d *= 1 - pw_
+    g += e_d
+    if flip:
+        g = np.ascontiguousarray(np.swapaxes(g, -1, -2))  # (B, V, G, A): the same product as unflipped
+        w_col = wn_
+    else:
+        w_col = np.swapaxes(wn_, -1, -2)
+    return np.asarray((g @ w_col)[..., 0], dtype=np.float64)
+
+
 def _mixture(
     x_ms: npt.NDArray[Any],
     wn: npt.NDArray[Any],
@@ -388,8 +510,11 @@ def _mixture(
     exact: bool,
 ) -> tuple[FloatArray, FloatArray]:
     """Mixture survival and density (per ms) at points x (B, V, P) over atoms (B, V, A); float32 unless
-    exact. Atoms with zero weight add exact zeros, so padding never changes a sum."""
-    dt: Any = np.float64 if exact else np.float32
+    exact (then the density is not computed: zeros). Atoms with zero weight add exact zeros, so
+    padding never changes a sum."""
+    if not exact:
+        return _grid_survival(x_ms, wn, rtt, pw, mu, th), np.zeros(x_ms.shape)
+    dt: Any = np.float64
     c: list[Any] = [a.astype(dt, copy=False)[..., None, :] for a in (wn, rtt, pw, mu, th)]
     wn_, rtt_, pw_, mu_, th_ = c
     r = np.minimum(th_, mu_)
@@ -397,27 +522,9 @@ def _mixture(
     y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
     y: Any = np.maximum(y_raw, dt(0.0))
     w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
-    if not exact:  # the bracket grid: two transcendentals per point and atom, in place
-        xx = np.multiply(d, y)
-        e_d = np.exp(np.negative(xx))  # e^{-(R − r) y}
-        # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
-        # scalar code, several times slower than exp)
-        small = xx < dt(1e-2)
-        phi = np.where(small, 1 - xx * (dt(0.5) - xx / dt(6.0)), (1 - e_d) / np.where(small, dt(1.0), xx))
-        e_r = np.multiply(-r, y)
-        np.exp(e_r, out=e_r)
-        g = np.multiply(y, e_r)
-        g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
-        e_mu = np.where(mu_ <= th_, e_r, e_r * e_d)  # μ is r or R
-        g *= r
-        g += e_r
-        g *= pw_
-        e_mu *= 1 - pw_
-        g += e_mu
-        return np.asarray((g @ w_col)[..., 0], dtype=np.float64), np.zeros(x_ms.shape)
     e_mu = np.exp(-mu_ * y)
     e_r = np.exp(-r * y)
-    xx = np.maximum(d * y, dt(1e-12 if exact else 1e-6))
+    xx = np.maximum(d * y, dt(1e-12))
     g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
     surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
     s_mix = np.asarray((surv @ w_col)[..., 0], dtype=np.float64)
@@ -448,8 +555,8 @@ def block_latency(
     n_steps, n_v = atom_w.shape[0], by_service.index.shape[0]
     if atoms.size == 0 or n_steps == 0:
         return BlockLatency.empty(n_steps, n_v)
-    # Work in chunks of steps whose (steps × services × grid × atoms) arrays stay cache-sized.
-    chunk = max(1, CACHE_ELEMENTS // (n_v * grid_points * by_service.width))
+    # Work in chunks of steps whose (steps × services × atoms) arrays stay cache-sized.
+    chunk = max(1, SOLVE_ELEMENTS // (n_v * by_service.width))
     if n_steps > chunk:
         parts = [
             block_latency(
@@ -543,7 +650,20 @@ def _solve(
         hi = np.where(has, hi, 1.0)
         shape = np.linspace(0.0, 1.0, grid_points) ** 2
         grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
-        s_grid = _mixture(grid, wn, rtt, pw, mu, th, exact=False)[0]
+        sub = max(1, CACHE_ELEMENTS // (grid_points * idx.size))  # steps per cache-sized grid array
+        s_grid = np.concatenate(
+            [
+                _grid_survival(
+                    grid[a : a + sub],
+                    wn[a : a + sub],
+                    rtt[a : a + sub],
+                    pw[a : a + sub],
+                    mu[a : a + sub],
+                    th[a : a + sub],
+                )
+                for a in range(0, n_steps, sub)
+            ]
+        )
         s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
         tails = 1.0 - np.array(LEVELS)
         # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.

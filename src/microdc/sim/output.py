@@ -127,6 +127,8 @@ class OutputWriter:
         """A block of steps: ``times`` (ns, steps), ``state`` and each of ``targets`` (steps × targets,
         every timeseries column), each of ``services`` and ``slo_met`` (steps × services). Row groups
         hold ``steps_per_group`` steps whatever the block length, so files do not depend on it."""
+        if self.out_dir is None and not self.keep:
+            return  # nothing would read the tables: do not build them
         b, done = len(times), 0
         while done < b:
             end = min(b, done + self.steps_per_group - len(self.ts.times))

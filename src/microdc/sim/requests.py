@@ -22,7 +22,14 @@ from microdc.placement.plan import Plan
 from microdc.sim.config import SimConfig
 from microdc.sim.engine import FloatArray, Simulation
 from microdc.sim.faults import FaultSpec
-from microdc.sim.latency import LEVELS, BlockLatency, CurveSink, RunAccumulator, StepLatency
+from microdc.sim.latency import (
+    LEVELS,
+    AccumulatorPart,
+    BlockLatency,
+    CurveSink,
+    RunAccumulator,
+    StepLatency,
+)
 
 
 class RequestTotals:
@@ -214,5 +221,5 @@ class RequestSimulation(Simulation):
             self.request_totals.add(v, x)
         return served_q, keep_q, busy_q, out
 
-    def _latency_totals(self, acc: RunAccumulator) -> Any:
+    def _latency_totals(self, acc: AccumulatorPart) -> Any:
         return self.request_totals
