@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "src" / "microdc" / "examples"
 DEFAULT_MELBOURNE = EXAMPLES / "melbourne" / "data" / "weather-AU-VIC-2023.csv"
 DEFAULT_SYDNEY = EXAMPLES / "melbourne" / "data" / "weather-AU-NSW-2023.csv"
+EU_DATA = EXAMPLES / "eu-sovereign" / "data"
 IT_CAPACITY_W = 20_000.0
 IDLE_FRACTION = 0.40
 YEAR = 2023
@@ -267,6 +268,16 @@ def main() -> None:
                 climates.append(Climate(name, kind, load_openmeteo_csv(path, tz, utc_offset_hours=10.0), tz))
             else:
                 skipped.append(f"{name} ({path} not found)")
+        for name, kind, path, tz in (
+            ("Amsterdam IWEC", "cool, maritime (Europe)", EU_DATA / "amsterdam-iwec.epw", "Etc/GMT-1"),
+            (
+                "Piedmont PVGIS TMY",
+                "temperate, sub-alpine (Europe)",
+                EU_DATA / "piedmont-pvgis-tmy.epw",
+                "Etc/GMT-1",
+            ),
+        ):
+            climates.append(Climate(name, kind, load_epw(path, YEAR), tz))
         if args.epw_dir is not None and (args.epw_dir / "USA_AZ_Phoenix-Sky.Harbor.epw").is_file():
             phoenix = load_epw(args.epw_dir / "USA_AZ_Phoenix-Sky.Harbor.epw", YEAR)
             climates.append(Climate("Phoenix TMYx", "hot, dry", phoenix, "Etc/GMT+7"))

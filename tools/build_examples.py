@@ -176,9 +176,9 @@ def build_eu(data: Path) -> None:
                 }
             )
     pd.DataFrame(demand).to_csv(out / "demand.csv", index=False)
-    shutil.copy(
-        data / "weather-epw" / "USA_WA_Seattle-Tacoma.epw", out / "data" / "temperate-maritime-proxy.epw"
-    )
+    # The weather files (data/amsterdam-iwec.epw, data/piedmont-pvgis-tmy.epw) come from the pvlib 0.10.5
+    # wheel's pvlib/data folder (NLD_Amsterdam062400_IWEC.epw, tmy_45.000_8.000_2005_2016.epw), copied
+    # unchanged; see the example's data/README.md.
     print(f"eu-sovereign: {2 * len(EU_CITIES)} sites, {len(demand)} demand sources")
 
 
