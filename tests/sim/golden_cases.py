@@ -1,13 +1,18 @@
 """The simulator cases whose outputs are recorded as golden files (tests/sim/golden/), so a rewrite of
 the engine (blocks of steps, replicas) is checked against the step-by-step engine it replaced.
 
-    python -m tests.sim.golden_cases record     # rewrite the golden files (only on purpose)
+    python -m tests.sim.golden_cases record [CASE ...]    # rewrite the golden files (only on purpose)
 
 The files in the tree were recorded from the step-by-step engine of main after the fidelity merge
 (ae19949: one cost ledger, transport lines, 10 ms access RTT, DX cycling losses), by running ``record``'s
 loop with that commit's ``src`` first on PYTHONPATH (``git archive ae19949 src | tar -x -C DIR``); the
 block engine matches them (tests/sim/test_sim_blocks.py), and re-recording with the block engine gives
 the same files up to the latency solve's tolerance.
+
+``eu_sovereign`` was re-recorded with the block engine on 2026-12-07 because its scenario changed: the
+example moved from a Seattle proxy to real European weather (Amsterdam IWEC, Piedmont PVGIS TMY) and
+gained planned storage (retention per data class, cloud GB-month); the engine was checked bit-identical
+on the old file first.
 
 Each case writes ``<name>.npz``: every float column of timeseries and service_latency, the state codes,
 and the summary and events as JSON text.
@@ -140,13 +145,18 @@ def arrays(res: SimResult) -> dict[str, np.ndarray]:
     return out
 
 
-def record() -> None:
+def record(names: list[str] | None = None) -> None:
     GOLDEN.mkdir(exist_ok=True)
+    unknown = sorted(set(names or ()) - set(CASES))
+    if unknown:
+        raise SystemExit(f"no golden case {', '.join(unknown)}; the cases: {', '.join(CASES)}")
     for name, run in CASES.items():
+        if names and name not in names:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             np.savez_compressed(GOLDEN / f"{name}.npz", **arrays(run(Path(tmp))))
         print("recorded", name)
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["record"]:
-    record()
+if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
+    record(sys.argv[2:] or None)
