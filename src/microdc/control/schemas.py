@@ -55,8 +55,6 @@ class SiteStatus(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
-
-
 # --- health / auth ---------------------------------------------------------------------------
 
 
@@ -380,21 +378,7 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
-
-
-
-
 # --- telemetry -------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 class SensorOut(Out):
@@ -423,8 +407,6 @@ class HistoryOut(Out):
     start: datetime
     end: datetime
     points: list[HistoryPoint]
-
-
 
 
 class ProbeOut(Out):
@@ -483,8 +465,6 @@ class AlarmNoteIn(In):
 class BreakInIn(In):
     break_in: bool = True
     note: Annotated[str, Field(max_length=1024)] = ""
-
-
 
 
 class MaintenanceWindowIn(In):
@@ -562,14 +542,6 @@ class PlacementChange(Out):
 
 class RecomputeOut(Out):
     changes: list[PlacementChange]
-
-
-
-
-
-
-
-
 
 
 # --- audit and admin -------------------------------------------------------------------------
