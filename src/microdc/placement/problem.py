@@ -172,7 +172,8 @@ def build_problem(
 
     # --- capacities and fixed costs ---------------------------------------------------------
     capacity = np.zeros((n_f, len(RESOURCES)))
-    capacity[:n_opt] = [[getattr(o, r) for r in RESOURCES] for o in options]
+    for r, name in enumerate(RESOURCES):
+        capacity[:n_opt, r] = [getattr(o, name) for o in options]
     capacity[n_opt:] = np.inf
     modules = {m.id: m for m in s.catalog.modules}
     servers = {v.id: v for v in s.catalog.servers}
