@@ -145,7 +145,7 @@ class ServerType(Strict):
     storage_w_per_tb: NonNeg = Field(
         0.0,
         description="constant power of the server's storage per TB, W, on top of idle_w (0: the drives are "
-        "in idle_w); typical 0.3-0.6 W/TB for HDD (docs/storage.md)",
+        "in idle_w); typical 0.3-0.5 W/TB for hard drives (docs/storage.md)",
     )
     gpus: Annotated[int, Field(ge=0)] = Field(0, description="GPUs per server, count")
     idle_w: NonNeg = Field(description="power drawn when idle, W")

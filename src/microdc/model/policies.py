@@ -28,9 +28,9 @@ class DataClassPolicy(BaseModel):
     )
     retention_days: Annotated[float, Field(ge=0, le=36500)] = Field(
         0.0,
-        description="days raw data of this class is kept where it is stored (the serving site or region), "
-        "days; the planner sizes storage for data_gb_per_day x retention_days (0: kept only until synced, "
-        "no storage planned; docs/storage.md)",
+        description="how long raw data of this class is kept where it is served (site or cloud region), "
+        "days; storage is sized for data_gb_per_day x retention_days (0: kept only until synced, no "
+        "storage planned; docs/storage.md)",
     )
     description: str = Field("", description="free text, e.g. the law that applies")
 
