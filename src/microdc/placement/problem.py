@@ -172,8 +172,8 @@ def build_problem(
 
     # --- capacities and fixed costs ---------------------------------------------------------
     capacity = np.zeros((n_f, len(RESOURCES)))
-    for r, name in enumerate(RESOURCES):
-        capacity[:n_opt, r] = [getattr(o, name) for o in options]
+    for j, name in enumerate(RESOURCES):
+        capacity[:n_opt, j] = [getattr(o, name) for o in options]
     capacity[n_opt:] = np.inf
     modules = {m.id: m for m in s.catalog.modules}
     servers = {v.id: v for v in s.catalog.servers}
