@@ -52,7 +52,9 @@ def _violations(package: str) -> list[str]:
     allowed = ALLOWED[package] | {package}
     problems = []
     for path in sorted((SRC / package).rglob("*.py")):
-        bad = {p for p in _imports(path) - allowed if (SRC / p).is_dir() or (SRC / f"{p}.py").exists()}
+        bad = {
+            p for p in _imports(path) - allowed if (SRC / p).is_dir() or (SRC / f"{p}.py").exists()
+        }
         # `control/__main__.py` is an entry point (python -m microdc.control), not part of the library
         if package == "control" and path.name == "__main__.py":
             bad -= {"cli"}

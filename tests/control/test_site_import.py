@@ -179,7 +179,6 @@ def test_import_sites_via_api(client: TestClient, admin_h: dict[str, str], servi
     with services.db.session() as s:
         report = apply_import(s, ctx, sites)
     assert (report.created, report.updated, report.unchanged) == (["x", "y"], [], [])
-
     def rows() -> tuple[list[int], list[int]]:
         with services.db.read_session() as s:
             mods = list(s.scalars(select(Module.id).where(Module.site_id == "x")))

@@ -144,6 +144,7 @@ class AgentTls:
         self._pending_key = None
         return True
 
+
     def diagnose(self, server: str, timeout_s: float, now: dt.datetime) -> str | None:
         """Why connections fail although the handshake looked fine to us: with TLS 1.3 a server that
         refuses our client certificate says so in an alert that arrives *after* the client finished its

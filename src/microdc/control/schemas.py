@@ -55,6 +55,8 @@ class SiteStatus(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
+
+
 # --- health / auth ---------------------------------------------------------------------------
 
 
@@ -378,7 +380,21 @@ class EnrollmentTokenOut(Out):
     expires_at: datetime
 
 
+
+
+
+
 # --- telemetry -------------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
+
 
 
 class SensorOut(Out):
@@ -407,6 +423,8 @@ class HistoryOut(Out):
     start: datetime
     end: datetime
     points: list[HistoryPoint]
+
+
 
 
 class ProbeOut(Out):
@@ -465,6 +483,8 @@ class AlarmNoteIn(In):
 class BreakInIn(In):
     break_in: bool = True
     note: Annotated[str, Field(max_length=1024)] = ""
+
+
 
 
 class MaintenanceWindowIn(In):
@@ -542,6 +562,14 @@ class PlacementChange(Out):
 
 class RecomputeOut(Out):
     changes: list[PlacementChange]
+
+
+
+
+
+
+
+
 
 
 # --- audit and admin -------------------------------------------------------------------------

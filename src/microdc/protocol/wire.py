@@ -205,7 +205,6 @@ class DesiredAckOut(Out):
 
 # --- workload status (agent → control plane) ---
 
-
 class WorkloadStatusReportIn(In):
     """The agent's view of every desired workload: real state, restarts, exit codes, health."""
 

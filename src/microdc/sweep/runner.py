@@ -360,3 +360,4 @@ def todo_list(
 def auto_batch_size(n_points: int, workers: int) -> int:
     """Enough batches for every worker to get about four (load balance), no more (overhead)."""
     return max(1, math.ceil(n_points / max(1, 4 * workers)))
+

@@ -133,8 +133,6 @@ def check_client_certificate(request: Request, site_id: str, actor: str, token_i
         details={"rule": refusal.rule, "token_id": token_id},
     )
     raise err
-
-
 def site_rate_limit(request: Request, site_id: str) -> None:
     """Rule ``site-request-rate``: one site credential gets a bounded share of the control plane.
     Counted in microdc_site_limited_total{reason="request-rate"} and microdc_rate_limited_total."""

@@ -25,8 +25,6 @@ def set_spec(w: Workload, spec: WorkloadRunSpec | None) -> bool:
     w.spec = spec.model_dump(mode="json") if spec is not None else None
     w.spec_hash = h
     return True
-
-
 WorkloadIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=128)]
 
 
