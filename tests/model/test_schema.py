@@ -38,6 +38,7 @@ UNITS = (
     "seconds",
     "years",
     "hours",
+    "days",
     "currency units",
     "gCO2eq/kWh",
     "kg CO2e",

@@ -134,7 +134,19 @@ class ServerType(Strict):
     id: Id = Field(description="unique server type id (letters, digits, _ . : -)")
     cores: Annotated[int, Field(gt=0)] = Field(description="CPU cores per server, count")
     memory_gb: Pos = Field(description="memory per server, GB")
-    storage_tb: NonNeg = Field(0.0, description="storage per server, TB")
+    storage_tb: NonNeg = Field(
+        0.0, description="storage per server, TB; the planner's storage capacity (docs/storage.md)"
+    )
+    storage_capex_per_tb: NonNeg = Field(
+        0.0,
+        description="price of the server's storage per TB, currency units, on top of capex (0: the drives "
+        "are in capex); annualized over lifetime_years",
+    )
+    storage_w_per_tb: NonNeg = Field(
+        0.0,
+        description="constant power of the server's storage per TB, W, on top of idle_w (0: the drives are "
+        "in idle_w); typical 0.3-0.5 W/TB for hard drives (docs/storage.md)",
+    )
     gpus: Annotated[int, Field(ge=0)] = Field(0, description="GPUs per server, count")
     idle_w: NonNeg = Field(description="power drawn when idle, W")
     peak_w: Pos = Field(description="power drawn at full load, W (sets the module's IT envelope use)")
@@ -216,6 +228,11 @@ class CloudRegion(Strict):
         4, description="physical security tier, 1 (street cabinet) to 4 (vault)"
     )
     watts_per_core: NonNeg = Field(8.0, description="power per billed core for carbon accounting, W")
+    storage_per_gb_month: NonNeg = Field(
+        0.023,
+        description="object storage price for data kept in the region, currency units per GB-month "
+        "(0.023: AWS S3 Standard list price, docs/storage.md)",
+    )
 
 
 class Slo(Strict):

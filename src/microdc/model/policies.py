@@ -26,6 +26,12 @@ class DataClassPolicy(BaseModel):
     min_security_tier: Annotated[int, Field(ge=1, le=4)] = Field(
         1, description="lowest physical security tier allowed to process it, 1 (street) to 4 (vault)"
     )
+    retention_days: Annotated[float, Field(ge=0, le=36500)] = Field(
+        0.0,
+        description="how long raw data of this class is kept where it is served (site or cloud region), "
+        "days; storage is sized for data_gb_per_day x retention_days (0: kept only until synced, no "
+        "storage planned; docs/storage.md)",
+    )
     description: str = Field("", description="free text, e.g. the law that applies")
 
 

@@ -1,10 +1,10 @@
 """An independent check of a plan against every hard rule of its scenario (`microdc check-plan`).
 
-It trusts nothing the plan records. Capacities (cores, memory, IT kW) are recomputed from the catalog and
-the plan's chosen module, server type and server count; `n_plus` comes from the scenario's redundancy
-policy and `allow_unserved` from the caller (the CLI's `--allow-unserved`); the annual PUE, fixed cost of
-every site, every cost line, the objective, each assignment's round trip and p95 and the per-service
-latency summary are recomputed, and every recorded value that disagrees is named
+It trusts nothing the plan records. Capacities (cores, memory, storage, IT kW) are recomputed from the
+catalog and the plan's chosen module, server type and server count; `n_plus` comes from the scenario's
+redundancy policy and `allow_unserved` from the caller (the CLI's `--allow-unserved`); the annual PUE,
+fixed cost of every site, every cost line, the objective, each assignment's round trip and p95 and the
+per-service latency summary are recomputed, and every recorded value that disagrees is named
 (`plan field sites[3].cores: plan says 640, catalog gives 320`).
 
 It shares no sizing or latency code with the solver: demand sizes, device → target round trips and the
@@ -49,6 +49,7 @@ RULES: tuple[str, ...] = (
     "SLO",
     "capacity (cores)",
     "capacity (memory)",
+    "capacity (storage)",
     "rack units",
     "module kW",
     "grid power cap",
@@ -84,6 +85,8 @@ COST_LINES = (
     "module_capex",
     "server_capex",
     "idle_energy",
+    "storage_capex",
+    "storage_energy",
     "site_dynamic_energy",
     "site_transport",
     "data_sync",
@@ -92,6 +95,7 @@ COST_LINES = (
     "cloud_egress",
     "network_backhaul",
     "cloud_carbon",
+    "cloud_storage",
     "unserved_penalty",
 )
 
@@ -150,6 +154,7 @@ class _Record:
     existing: bool  # the scenario's truth
     cores: float
     memory_gb: float
+    storage_tb: float
     it_kw: float
     pue: float
     price: float  # energy + carbon price per kWh at the site
@@ -290,9 +295,11 @@ class _Checker:
             site, n = s.sites[k], b.servers
             existing = bool(site.existing)
             cores, mem, it_kw = n * v.cores, n * v.memory_gb, n * v.peak_w / 1000.0
+            tb = n * v.storage_tb
             for name, said, truth in (
                 ("cores", b.cores, cores),
                 ("memory_gb", b.memory_gb, mem),
+                ("storage_tb", b.storage_tb, tb),
                 ("it_kw", b.it_kw, it_kw),
             ):
                 if _differs(said, truth):
@@ -349,6 +356,11 @@ class _Checker:
                 "module_capex": 0.0 if existing else m.capex * crf(eco.discount_rate, m.lifetime_years),
                 "server_capex": 0.0 if existing else n * v.capex * crf(eco.discount_rate, v.lifetime_years),
                 "idle_energy": n * v.idle_w * HOURS_PER_YEAR / 1000.0 * pue * price,
+                # The servers' storage priced per TB where the catalog says so (docs/storage.md).
+                "storage_capex": 0.0
+                if existing
+                else tb * v.storage_capex_per_tb * crf(eco.discount_rate, v.lifetime_years),
+                "storage_energy": tb * v.storage_w_per_tb * HOURS_PER_YEAR / 1000.0 * pue * price,
             }
             if n > 0 and _differs(b.annual_pue, pue, rel=0.0, floor=PUE_TOL):
                 self.field(
@@ -360,7 +372,7 @@ class _Checker:
                 )
             if _differs(b.fixed_cost, sum(fixed.values())):
                 self.field(f"{where}.fixed_cost", _money(b.fixed_cost), _money(sum(fixed.values())))
-            self.records.append(_Record(i, k, m, v, n, existing, cores, mem, it_kw, pue, price, fixed))
+            self.records.append(_Record(i, k, m, v, n, existing, cores, mem, tb, it_kw, pue, price, fixed))
         for k, idx in new_at.items():
             if len(idx) > 1:
                 self.add(
@@ -379,6 +391,7 @@ class _Checker:
         self.built = np.zeros(n_s, dtype=bool)
         self.cap_cores = np.zeros(n_s)
         self.cap_mem = np.zeros(n_s)
+        self.cap_tb = np.zeros(n_s)
         self.what: dict[int, list[str]] = defaultdict(list)
         # Site energy per busy core-year of the assignments served there (min and max over its modules:
         # a site with several installed modules does not say which one serves a demand).
@@ -388,6 +401,7 @@ class _Checker:
             self.built[r.site] = True
             self.cap_cores[r.site] += r.cores
             self.cap_mem[r.site] += r.memory_gb
+            self.cap_tb[r.site] += r.storage_tb
             self.what[r.site].append(f"{r.servers} × {r.server.id!r}")
             rate = (
                 (r.server.peak_w - r.server.idle_w)
@@ -511,6 +525,8 @@ class _Checker:
         checks = (
             ("cores", "capacity (cores)", self.size.cores_peak, self.cap_cores, "cores at peak", ""),
             ("memory", "capacity (memory)", self.size.memory_gb, self.cap_mem, "GB", " GB"),
+            # Storage: each demand keeps its retained raw data where it is served (a backup keeps a copy).
+            ("storage", "capacity (storage)", self.size.storage_tb, self.cap_tb, "TB stored", " TB"),
         )
         for _what, rule, usage, cap, unit, unit2 in checks:
             # Backups are reserved capacity (docs/planner.md, "Redundancy"): they count like primaries.
@@ -731,6 +747,8 @@ class _Checker:
             (f * size.mean_rps[c] * req_kb * SECONDS_PER_YEAR / 1e6 * eco.network_price_per_gb).sum()
         )
         lines["cloud_carbon"] = float((f * billed * kwh_per_core * carbon).sum())
+        per_gb_month = np.array([r.storage_per_gb_month for r in regions] + [0.0])[k]
+        lines["cloud_storage"] = float((f * size.storage_tb[c] * 1000.0 * per_gb_month * 12.0).sum())
         per_source = size.mean_rps * eco.unserved_penalty_per_rps_year * self.declared
         priced = float(per_source.sum())
         lines["unserved_penalty"] = priced if self.allow else 0.0

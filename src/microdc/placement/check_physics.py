@@ -10,7 +10,8 @@ compares both implementations on the built-in examples and the tiny test scenari
 - **Sizing**: mean rate = devices × rate per device; peak = mean × the profile's peak factor (a diurnal
   profile's is max(weekly) · max(hourly) / (mean(weekly) · mean(hourly)), a trace's is its maximum over
   its mean); cores at peak = peak × CPU seconds per request / target utilization; memory = peak / requests
-  per instance × memory per instance; busy cores on average = mean × CPU seconds.
+  per instance × memory per instance; busy cores on average = mean × CPU seconds; storage = data per day
+  × the data class's retention days, in TB of 1000 GB (docs/storage.md).
 - **Round trip**, device → MDC within the scenario's metro radius = access + edge hop + METRO_INFLATION ×
   straight-fibre round trip; device → cloud = access + max(fibre, base + fibre × (1 + extra / (1 + d /
   scale))), the calibrated Internet model; device → MDC beyond the metro radius = that Internet round trip
@@ -55,6 +56,7 @@ class Sizes:
     utilization: FloatArray
     slo_p95_ms: FloatArray  # inf where the service has no p95 SLO
     slo_p99_ms: FloatArray
+    storage_tb: FloatArray  # raw data kept where the demand is served, TB
 
 
 def peak_factor(p: Profile | None, s: Scenario) -> float:
@@ -72,6 +74,7 @@ def demand_sizes(s: Scenario) -> Sizes:
     """Size every demand source, one plain loop over the scenario's demand."""
     services = {v.id: v for v in s.services}
     peaks: dict[str, float] = {}
+    retention = {name: pol.retention_days for name, pol in s.policies.data_classes.items()}
     rows: list[tuple[float, ...]] = []
     inf = math.inf
     for d in s.demand:
@@ -92,9 +95,10 @@ def demand_sizes(s: Scenario) -> Sizes:
                 svc.target_utilization,
                 svc.slo.p95_ms if svc.slo.p95_ms is not None else inf,
                 svc.slo.p99_ms if svc.slo.p99_ms is not None else inf,
+                d.data_gb_per_day * retention[d.data_class] / 1000.0,
             )
         )
-    cols = np.array(rows, dtype=np.float64).reshape(len(rows), 9).T
+    cols = np.array(rows, dtype=np.float64).reshape(len(rows), 10).T
     return Sizes(*(np.ascontiguousarray(c) for c in cols))
 
 

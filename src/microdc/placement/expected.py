@@ -27,6 +27,8 @@ from microdc.placement.plan import ExpectedYear, Plan
 FloatArray = npt.NDArray[np.float64]
 
 ENERGY_PARTS = ("it", "cooling", "ups_loss", "distribution_loss", "misc")
+#: The plan's fixed cost lines (not load-dependent), carried into the expected year as priced.
+FIXED_LINES = ("site", "module_capex", "server_capex", "storage_capex", "storage_energy")
 
 
 def planning_hours(s: Scenario, hours: int = int(ledger.HOURS_PER_YEAR)) -> pd.DatetimeIndex:
@@ -62,11 +64,13 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
     req_gb = np.zeros((n_t, len(names)))
     resp_gb = np.zeros((n_t, len(names)))
     memory = np.zeros(n_t)
+    stored_gb = np.zeros(n_t)  # raw data kept at the target (placement.ledger.stored_gb)
     sync_gb_day = np.zeros(n_t)
     from microdc.placement.problem import size_demand
 
     sizes = size_demand(s)  # the memory a cloud region bills (peak-sized, as the twin reserves it)
     d_index = {d.id: i for i, d in enumerate(s.demand)}
+    keep_gb = ledger.demand_stored_gb(s)
     for a in plan.primary():
         d = demand[a.demand]
         v = services[d.service]
@@ -84,6 +88,7 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
             lat, lon, cloud = r.lat, r.lon, True
             billed[t, p] += float(ledger.cloud_cores(rate, v.cpu_seconds_per_request, v.target_utilization))
             memory[t] += sizes.memory_gb[d_index[d.id]] * a.fraction
+            stored_gb[t] += keep_gb[d_index[d.id]] * a.fraction
         km = great_circle_km(d.lat, d.lon, lat, lon)
         price, kwh = ledger.device_transport(km, cloud, s)
         gb_per_s = float(ledger.gigabytes(rate, v.payload_kb + v.response_kb, 1.0))
@@ -162,7 +167,8 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
         sync_gb.sum()
     ) * ledger.sync_kwh_per_gb(s)
     reg = s.cloud_regions
-    costs = {k: float(plan.costs.get(k, 0.0)) for k in ("site", "module_capex", "server_capex")}
+    # Fixed lines as the plan priced them; storage energy is constant power at the annual PUE (storage.md).
+    costs = {k: float(plan.costs.get(k, 0.0)) for k in FIXED_LINES}
     costs["site_energy"] = site_energy
     costs["cloud_compute"] = cloud_compute
     costs["cloud_memory"] = float(
@@ -175,6 +181,12 @@ def expected_year(s: Scenario, plan: Plan, series: ScenarioSeries | None = None)
     costs["cloud_carbon"] = float(ledger.carbon_cost(carbon_cloud, cp))
     costs["site_transport"] = float((transport_cost_rate * seconds).sum())
     costs["data_sync"] = float(sync_gb.sum() * eco.network_price_per_gb)
+    costs["cloud_storage"] = float(
+        sum(
+            ledger.cloud_storage_cost(stored_gb[n_b + j], r.storage_per_gb_month, hours)
+            for j, r in enumerate(reg)
+        )
+    )
     costs["total"] = float(sum(costs.values()))
     e_parts = {k: v / 1000.0 for k, v in e_parts.items()}
     e_all = e_sites + e_cloud

@@ -171,8 +171,9 @@ def build_horizon(s: Scenario, *, allow_unserved: bool = False) -> HorizonProble
 
 
 def yearly_opex_problem(pp: PlanningProblem) -> FacilityProblem:
-    """The period's facility problem without annualized capex (the horizon buys hardware explicitly)."""
-    fixed = pp.fixed_parts["site"] + pp.fixed_parts["idle_energy"]
+    """The period's facility problem without annualized capex (the horizon buys hardware explicitly).
+    Storage energy is opex like idle energy; storage capex per TB is not charged over a horizon yet."""
+    fixed = pp.fixed_parts["site"] + pp.fixed_parts["idle_energy"] + pp.fixed_parts["storage_energy"]
     return replace(pp.facility, fixed_cost=np.asarray(fixed, np.float64))
 
 

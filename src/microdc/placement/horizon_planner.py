@@ -63,7 +63,10 @@ def myopic(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
                     if hp.chain[o] == hp.chain[f] and hp.servers[o] >= hp.servers[f]:
                         added = (hp.servers[o] - hp.servers[f]) / hp.servers[o]
                         fixed[o] = (
-                            parts["site"][o] + parts["idle_energy"][o] + added * parts["server_capex"][o]
+                            parts["site"][o]
+                            + parts["idle_energy"][o]
+                            + parts["storage_energy"][o]
+                            + added * parts["server_capex"][o]
                         )
                     else:
                         allowed[o] = False

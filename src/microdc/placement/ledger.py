@@ -13,7 +13,13 @@ Cost lines (annual, the scenario's currency):
 - ``cloud_carbon``: carbon price on cloud energy (cores × watts per core × PUE);
 - ``site_transport``: requests and responses of site-served demand carried between the demand's access
   point and the MDC, priced by distance class (``network.transport_classes``);
-- ``data_sync``: raw data an MDC syncs to the cloud (``data_gb_per_day``) at ``network_price_per_gb``.
+- ``data_sync``: raw data an MDC syncs to the cloud (``data_gb_per_day``) at ``network_price_per_gb``;
+- ``cloud_storage``: raw data kept in a cloud region (:func:`stored_gb`) at its price per GB-month.
+
+Storage (docs/storage.md): each demand keeps :func:`stored_gb` of raw data where it is served (its data
+class's ``retention_days`` of ``data_gb_per_day``); the planner, check-plan's cost line and the twin's
+storage report all take the volume from here. Its cost is fixed at a site (``storage_capex``,
+``storage_energy``: the installed TB) and ``cloud_storage`` per GB-month in a cloud region.
 Transport energy (``physics.transport``) is counted in kWh and carbon, not priced: its cost is in the
 per-GB prices.
 """
@@ -41,6 +47,7 @@ LOAD_LINES = (
     "cloud_carbon",
     "site_transport",
     "data_sync",
+    "cloud_storage",
 )
 
 
@@ -59,6 +66,37 @@ def energy_cost(
 
 def carbon_cost(carbon_g: npt.ArrayLike, carbon_price: float) -> FloatArray:
     return np.asarray(np.asarray(carbon_g) * carbon_price / 1e6, dtype=np.float64)
+
+
+GB_PER_TB = 1000.0  # decimal, as drives are sold
+MONTHS_PER_YEAR = 12.0
+
+
+def stored_gb(data_gb_per_day: npt.ArrayLike, retention_days: npt.ArrayLike) -> FloatArray:
+    """Raw data kept at once in steady state: each day's data is kept ``retention_days`` days."""
+    return np.asarray(np.asarray(data_gb_per_day) * np.asarray(retention_days), dtype=np.float64)
+
+
+def demand_stored_gb(s: Scenario) -> FloatArray:
+    """(C,) GB each demand source keeps where it is served (its class's retention of its daily data)."""
+    daily = np.array([d.data_gb_per_day for d in s.demand], dtype=np.float64)
+    keep = np.array([s.policy_for(d.data_class).retention_days for d in s.demand], dtype=np.float64)
+    return stored_gb(daily, keep)
+
+
+def storage_energy_kwh(
+    tb: npt.ArrayLike, w_per_tb: npt.ArrayLike, pue: npt.ArrayLike, hours: float
+) -> FloatArray:
+    """Facility energy of installed storage: constant power per TB (drives spin whether full or not)."""
+    return np.asarray(
+        np.asarray(tb) * np.asarray(w_per_tb) * np.asarray(pue) * hours / 1000.0, dtype=np.float64
+    )
+
+
+def cloud_storage_cost(gb: npt.ArrayLike, price_per_gb_month: npt.ArrayLike, hours: float) -> FloatArray:
+    """Object storage of ``gb`` held for ``hours`` at a price per GB-month (a month: a twelfth of a year)."""
+    months = MONTHS_PER_YEAR * hours / HOURS_PER_YEAR
+    return np.asarray(np.asarray(gb) * np.asarray(price_per_gb_month) * months, dtype=np.float64)
 
 
 def cloud_cores(

@@ -24,6 +24,7 @@ class BuildOption:
     memory_gb: float
     it_kw: float  # at peak power of all servers
     existing: bool
+    storage_tb: float = 0.0  # storage of all servers, TB (the planner's third resource)
 
 
 def default_counts(module: Module, server: ServerType) -> list[int]:
@@ -61,6 +62,7 @@ def enumerate_options(s: Scenario) -> list[BuildOption]:
                         inst.count * v.memory_gb,
                         inst.count * v.peak_w / 1000,
                         True,
+                        inst.count * v.storage_tb,
                     )
                 )
             continue
@@ -70,5 +72,9 @@ def enumerate_options(s: Scenario) -> list[BuildOption]:
                     it_kw = n * v.peak_w / 1000
                     if design_facility_kw(it_kw, m) > site.grid_power_kw:
                         continue
-                    out.append(BuildOption(i, m.id, v.id, n, n * v.cores, n * v.memory_gb, it_kw, False))
+                    out.append(
+                        BuildOption(
+                            i, m.id, v.id, n, n * v.cores, n * v.memory_gb, it_kw, False, n * v.storage_tb
+                        )
+                    )
     return out

@@ -24,6 +24,7 @@ class BuiltSite(_Base):
     servers: int
     cores: float
     memory_gb: float
+    storage_tb: float = 0.0  # the servers' storage, TB (absent in plans written before storage)
     it_kw: float
     annual_pue: float
     existing: bool = False

@@ -289,6 +289,7 @@ def solution_to_plan(
                 servers=o.servers,
                 cores=o.cores,
                 memory_gb=o.memory_gb,
+                storage_tb=o.storage_tb,
                 it_kw=o.it_kw,
                 annual_pue=round(float(pp.annual_pue[f]), 4),
                 existing=o.existing,

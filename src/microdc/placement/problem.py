@@ -5,14 +5,19 @@ cloud regions (always available, unlimited). Customers are demand sources. Every
 whether a customer may be served somewhere comes from the one policy module; the latency it checks
 comes from the physics.
 
+Resources (RESOURCES): cores and memory sized for the peak hour, and storage: the raw data each demand
+keeps where it is served (placement.ledger.stored_gb, docs/storage.md).
+
 Costs are annual, in the scenario's currency:
 - fixed (site option): site cost + annualized capex of module and servers (capital recovery factor) +
-  the idle power of the servers at the site's annual PUE, priced at the energy and carbon price;
+  the idle power of the servers at the site's annual PUE, priced at the energy and carbon price; the
+  servers' storage priced per TB (capex annualized, constant power at that PUE) where the catalog says so;
 - assignment (site): dynamic server power of the customer's mean load at that PUE, priced likewise;
   backhaul of its requests and responses between its access point and the site, priced by distance
   class; the raw data it syncs to the cloud at the network price (placement.ledger);
 - assignment (cloud): cores for the mean load at the service's target utilization and memory at the
-  region's prices, egress of responses, backhaul of requests, and carbon price on cloud energy.
+  region's prices, egress of responses, backhaul of requests, carbon price on cloud energy, and its
+  stored data per GB-month.
 Capacity is sized for the peak hour of each customer's load profile.
 """
 
@@ -43,10 +48,17 @@ IntArray = npt.NDArray[np.int64]
 
 HOURS_PER_YEAR = 8760.0
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600.0
-RESOURCES = ("cores", "memory_gb")
+RESOURCES = ("cores", "memory_gb", "storage_tb")  # also the capacity fields of a BuildOption
 #: The cost lines of a pair at a site and in a cloud region (plan.json `costs` keys, in this order).
 SITE_PARTS = ("site_dynamic_energy", "site_transport", "data_sync")
-CLOUD_PARTS = ("cloud_compute", "cloud_memory", "cloud_egress", "network_backhaul", "cloud_carbon")
+CLOUD_PARTS = (
+    "cloud_compute",
+    "cloud_memory",
+    "cloud_egress",
+    "network_backhaul",
+    "cloud_carbon",
+    "cloud_storage",
+)
 #: Entries of a temporary (rows × C) block while building (about 64 MB of float64).
 BLOCK_ENTRIES = 8_000_000
 
@@ -67,6 +79,7 @@ class Demand:
     cores_peak: FloatArray  # cores needed at peak at the service's target utilization
     busy_cores_mean: FloatArray  # cores busy on average (energy)
     memory_gb: FloatArray
+    storage_tb: FloatArray  # raw data kept where it is served (placement.ledger.demand_stored_gb)
     service_s: FloatArray  # mean service time of one request on one core
     slo_p95_ms: FloatArray  # inf where the service has no p95 SLO
     slo_p99_ms: FloatArray
@@ -220,6 +233,7 @@ def size_demand(s: Scenario) -> Demand:
         cores_peak=peak * cpu / util,
         busy_cores_mean=mean * cpu,
         memory_gb=peak / per_inst * mem_inst,  # continuous instances: proportional to load
+        storage_tb=ledger.demand_stored_gb(s) / ledger.GB_PER_TB,
         service_s=cpu,
         slo_p95_ms=np.array([svc[d.service].slo.p95_ms or inf for d in s.demand]),
         slo_p99_ms=np.array([svc[d.service].slo.p99_ms or inf for d in s.demand]),
@@ -302,14 +316,17 @@ def build_problem(
 
     # --- capacities and fixed costs ---------------------------------------------------------
     capacity = np.zeros((n_f, len(RESOURCES)))
-    capacity[:n_opt, 0] = [o.cores for o in options]
-    capacity[:n_opt, 1] = [o.memory_gb for o in options]
+    for j, name in enumerate(RESOURCES):
+        capacity[:n_opt, j] = [getattr(o, name) for o in options]
     capacity[n_opt:] = np.inf
     modules = {m.id: m for m in s.catalog.modules}
     servers = {v.id: v for v in s.catalog.servers}
     pue = np.ones(n_f)
     price = np.zeros(n_f)  # energy + carbon price per kWh at the target
-    parts = {k: np.zeros(n_f) for k in ("site", "module_capex", "server_capex", "idle_energy")}
+    parts = {
+        k: np.zeros(n_f)
+        for k in ("site", "module_capex", "server_capex", "idle_energy", "storage_capex", "storage_energy")
+    }
     dyn_w_per_core = np.zeros(n_opt)
     for f, o in enumerate(options):
         site, m, v = s.sites[o.site], modules[o.module], servers[o.server]
@@ -331,6 +348,14 @@ def build_problem(
             )
         idle_kwh = o.servers * v.idle_w * HOURS_PER_YEAR / 1000.0 * pue[f]
         parts["idle_energy"][f] = idle_kwh * price[f]
+        tb = o.servers * v.storage_tb
+        if not o.existing:
+            parts["storage_capex"][f] = (
+                tb * v.storage_capex_per_tb * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
+            )
+        parts["storage_energy"][f] = (
+            ledger.storage_energy_kwh(tb, v.storage_w_per_tb, pue[f], HOURS_PER_YEAR) * price[f]
+        )
         dyn_w_per_core[f] = (v.peak_w - v.idle_w) / v.cores
     fixed_cost = sum(parts.values())
 
@@ -354,6 +379,7 @@ def build_problem(
     sync_cost = sync_gb_per_year * eco.network_price_per_gb
     site_price = pue[:n_opt] * price[:n_opt]
     cloud_parts = {k: np.zeros((n_cloud, n_c)) for k in CLOUD_PARTS}
+    stored_gb = demand.storage_tb * ledger.GB_PER_TB
     for k, r in enumerate(s.cloud_regions):
         pue[n_opt + k] = r.pue
         intensity = series.mean_intensity(r.grid_zone)
@@ -365,6 +391,9 @@ def build_problem(
         cloud_parts["network_backhaul"][k] = gb_per_year_in * eco.network_price_per_gb
         cloud_parts["cloud_carbon"][k] = ledger.carbon_cost(
             energy_kwh * intensity, eco.carbon_price_per_tonne
+        )
+        cloud_parts["cloud_storage"][k] = ledger.cloud_storage_cost(
+            stored_gb, r.storage_per_gb_month, HOURS_PER_YEAR
         )
 
     # --- SLO, sovereignty, security (the one policy module), per target row ------------------
@@ -425,7 +454,7 @@ def build_problem(
     fp = FacilityProblem(
         fixed_cost=np.asarray(fixed_cost, dtype=np.float64),
         capacity=capacity,
-        usage=np.column_stack([demand.cores_peak, demand.memory_gb]),
+        usage=np.column_stack([demand.cores_peak, demand.memory_gb, demand.storage_tb]),
         assign_cost=cost,
         allowed=allowed,
         group=group,

@@ -4,11 +4,12 @@ Everything is computed from the plan and the simulator's outputs; nothing is typ
 simulator's `summary.json` has a figure it is used (it is computed from the full latency mixture and
 exact request counts); the per-step files are the fallback.
 
-- cost per year, by part: `capex` (module and server capex annualized over their lifetimes at the
-  discount rate, from the plan), `site` (lease, connection, upkeep, from the plan), `energy` (simulated
-  MDC energy at each site's price plus the carbon price), `egress` (responses out of the cloud and
-  requests carried to it, from the simulated cloud load) and `cloud` (the rest of the simulated cloud
-  bill: cores, memory, and sync backhaul); simulated parts are scaled from the simulated period to a year;
+- cost per year, by part: `capex` (module, server and storage capex annualized over their lifetimes at
+  the discount rate, from the plan), `site` (lease, connection, upkeep, from the plan), `energy`
+  (simulated MDC energy at each site's price plus the carbon price, and the plan's storage energy),
+  `egress` (responses out of the cloud and requests carried to it, from the simulated cloud load) and
+  `cloud` (the rest of the simulated cloud bill: cores, memory, stored data, and sync backhaul);
+  simulated parts are scaled from the simulated period to a year;
 - latency per service: p50/p95/p99 over the run, and the SLO violation rate: the share of offered
   requests answered over the SLO or not answered at all;
 - energy, PUE and carbon over the simulated period, MDCs and cloud regions together, and the network
@@ -124,8 +125,9 @@ def cost_breakdown(s: Scenario, alt: AlternativeRun) -> dict[str, float]:
     else:
         cloud_bill += _num(sim_cost.get("network")) or 0.0
     return {
-        "capex": c.get("module_capex", 0.0) + c.get("server_capex", 0.0),
-        "energy": energy * scale,
+        "capex": c.get("module_capex", 0.0) + c.get("server_capex", 0.0) + c.get("storage_capex", 0.0),
+        # Storage power is priced as a fixed line (docs/storage.md), not in the simulated energy.
+        "energy": energy * scale + c.get("storage_energy", 0.0),
         "cloud": max(0.0, cloud_bill - egress) * scale,
         "egress": egress * scale,
         "site": c.get("site", 0.0),

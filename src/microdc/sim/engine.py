@@ -42,7 +42,7 @@ from microdc.physics import power as server_power
 from microdc.physics.queueing import erlang_c
 from microdc.physics.site_power import module_power
 from microdc.physics.thermal import inlet_temperature_c, time_to_threshold_s
-from microdc.placement.ledger import LOAD_LINES
+from microdc.placement.ledger import GB_PER_TB, LOAD_LINES, demand_stored_gb
 from microdc.placement.online import RESOURCES, Outcome, Placer, WorkloadTable
 from microdc.placement.online.network import rtt_pairs_ms
 from microdc.placement.plan import Plan
@@ -187,6 +187,7 @@ class Simulation:
         self.d_profile = np.array([p_index[x.profile] for x in d], dtype=np.int64)
         self.d_service = np.array([svc_index[x.service] for x in d], dtype=np.int64)
         self.d_data_gb_day = np.array([x.data_gb_per_day for x in d], dtype=np.float64)
+        self.d_stored_gb = demand_stored_gb(scenario)  # the planner's function (placement.ledger)
         sv = scenario.services
         self.v_cpu = np.array([v.cpu_seconds_per_request for v in sv])
         self.v_util = np.array([v.target_utilization for v in sv])
@@ -423,6 +424,12 @@ class Simulation:
         self.cloud_memory_gb = np.bincount(
             at[on_cloud],
             weights=f.sizes.memory_gb[self.p_demand[rows[on_cloud]]] * self.p_fraction[rows[on_cloud]],
+            minlength=self.n_targets,
+        )
+        # Raw data kept where each piece is served, GB per target (steady state of this routing).
+        self.stored_gb = np.bincount(
+            at,
+            weights=self.d_stored_gb[self.p_demand[rows]] * self.p_fraction[rows],
             minlength=self.n_targets,
         )
         self._on_reroute()
@@ -839,6 +846,7 @@ class Simulation:
         totals.grid_cap.add(total, f.grid_power_w)
         totals.module_kw.add(it_w, f.module_it_w)
         totals.memory.add(mem_used, f.memory_gb)
+        totals.add_storage(np.stack([m.sim.stored_gb for m in members]) / GB_PER_TB, b, f.storage_tb)
         lead_state = self.state_codes()  # replicas (no faults) share the lead's fleet state
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
@@ -1171,6 +1179,10 @@ class _Totals:
         self.grid_cap = _Limit(n, runs)  # W of facility power over the site's grid_power_kw
         self.module_kw = _Limit(n, runs)  # W of IT power over the module's max_it_kw
         self.memory = _Limit(n, runs)  # GB reserved over the site's memory
+        self.storage = _Limit(n, runs)  # TB of retained raw data over the site's storage
+        self.stored_tb_steps = z(n)  # TB × steps, for the mean over the run
+        self.stored_tb_max = z(n)
+        self.steps = 0
 
     def member(self, i: int) -> _Totals:
         """Run i's totals: arrays over targets or services, plain floats for the scalars."""
@@ -1185,6 +1197,14 @@ class _Totals:
             setattr(one, name, value)
         one.runs = 1
         return one
+
+    def add_storage(self, stored_tb: FloatArray, steps: int, capacity_tb: FloatArray) -> None:
+        """Retained raw data per run and target (runs × targets), constant over a block's ``steps`` (it
+        follows the routing)."""
+        self.storage.add(np.repeat(stored_tb, steps, axis=0), capacity_tb)
+        self.stored_tb_steps = self.stored_tb_steps + stored_tb * steps
+        self.stored_tb_max = np.maximum(self.stored_tb_max, stored_tb)
+        self.steps += steps
 
     def add_block(
         self,
@@ -1217,7 +1237,9 @@ class _Totals:
         for name, per_step in lines.items():
             self.lines[name] = _running_runs(self.lines[name], per_step, runs)
         self.energy_cost = _running_runs(self.energy_cost, cost.energy_cost, runs)
-        cloud = lines["cloud_compute"] + lines["cloud_memory"] + lines["cloud_egress"]
+        cloud = (
+            lines["cloud_compute"] + lines["cloud_memory"] + lines["cloud_egress"] + lines["cloud_storage"]
+        )
         self.cloud_cost = _running_runs(self.cloud_cost, cloud, runs)
         network = lines["network_backhaul"] + lines["data_sync"] + lines["site_transport"]
         self.network_cost = _running_runs(self.network_cost, network, runs)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from microdc.model import Scenario
+from microdc.placement.expected import FIXED_LINES
 from microdc.placement.ledger import LOAD_LINES
 from microdc.placement.plan import Plan
 from microdc.sim.config import SimConfig
@@ -68,7 +69,7 @@ def compare(plan: Plan, summary: dict[str, Any]) -> list[Row]:
     for k in PUE:
         rows.append(Row("pue", k, _num(exp.pue.get(k)), _num(summary["pue"].get(k))))
     cost = summary["cost"]
-    fixed = sum(exp.costs.get(k, 0.0) for k in ("site", "module_capex", "server_capex"))
+    fixed = sum(exp.costs.get(k, 0.0) for k in FIXED_LINES)
     rows.append(Row("cost", "fixed (site, capex)", fixed, cost["fixed_pro_rata"]))
     for k in LOAD_LINES:
         rows.append(Row("cost", k, _num(exp.costs.get(k)), _num(cost["lines"].get(k))))

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from microdc.model import Scenario
 from microdc.model.components import Module
 from microdc.model.errors import Problem, ScenarioError
+from microdc.model.series import ScenarioSeries
 from microdc.physics.geo import great_circle_km
 from microdc.placement import ledger
 from microdc.placement.online import (
@@ -104,6 +105,7 @@ class SimFleet:
     grid_power_w: FloatArray  # the site's grid connection cap (scenario `grid_power_kw`), W of facility power
     module_it_w: FloatArray  # the built module's IT envelope (catalog `max_it_kw`), W of IT power
     memory_gb: FloatArray  # memory the site has: the plan's figure, at most what its servers have (catalog)
+    storage_tb: FloatArray  # storage its servers have (catalog), TB; inf for cloud regions
     ups_kwh: FloatArray
     ups_eff: FloatArray
     climate: IntArray  # index into climates (-1 for cloud)
@@ -111,12 +113,13 @@ class SimFleet:
     climates: tuple[str, ...]
     zones: tuple[str, ...]
     energy_price: FloatArray  # per kWh
-    fixed_annual: FloatArray  # lease + annualized capex, per year
+    fixed_annual: FloatArray  # lease + annualized capex + storage energy (fixed, docs/storage.md), per year
     watts_per_core: FloatArray  # cloud
     cloud_pue: FloatArray
     price_per_core_hour: FloatArray
     price_per_gb_hour: FloatArray
     egress_per_gb: FloatArray
+    storage_per_gb_month: FloatArray  # cloud
     placer_fleet: FleetState
     table: WorkloadTable
     pieces: Pieces
@@ -157,8 +160,11 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
             "pch",
             "pgh",
             "egress",
+            "storage",
+            "storage_price",
         )
     }
+    series: ScenarioSeries | None = None  # loaded only if some storage draws power
     climate = np.full(n, -1, dtype=np.int64)
     zone = np.full(n, -1, dtype=np.int64)
     for i, b in enumerate(plan.sites):
@@ -172,6 +178,8 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         arr["grid"][i] = site.grid_power_kw * 1000.0
         arr["module"][i] = m.max_it_kw * 1000.0
         arr["memory"][i] = min(b.memory_gb, b.servers * v.memory_gb)
+        tb = b.servers * v.storage_tb
+        arr["storage"][i] = tb
         arr["ups_kwh"][i], arr["ups_eff"][i] = m.ups.energy_kwh, m.ups.efficiency
         arr["price"][i] = (
             site.energy_price_per_kwh if site.energy_price_per_kwh is not None else eco.energy_price_per_kwh
@@ -184,13 +192,24 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
                 + b.servers * v.capex * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
             )
         )
-        arr["fixed"][i] = site.annual_cost + capex
+        if not b.existing:
+            capex += (
+                tb * v.storage_capex_per_tb * capital_recovery_factor(eco.discount_rate, v.lifetime_years)
+            )
+        storage_energy = 0.0
+        if tb * v.storage_w_per_tb > 0:
+            series = series or ScenarioSeries(s)
+            price = arr["price"][i] + eco.carbon_price_per_tonne * series.mean_intensity(site.grid_zone) / 1e6
+            kwh = ledger.storage_energy_kwh(tb, v.storage_w_per_tb, b.annual_pue, HOURS_PER_YEAR)
+            storage_energy = float(kwh) * price
+        arr["fixed"][i] = site.annual_cost + capex + storage_energy
         climate[i] = climates.index(site.climate)
         zone[i] = zones.index(site.grid_zone)
     for k, r in enumerate(s.cloud_regions):
         i = n_b + k
         mods.append(None)
-        arr["grid"][i] = arr["module"][i] = arr["memory"][i] = np.inf
+        arr["grid"][i] = arr["module"][i] = arr["memory"][i] = arr["storage"][i] = np.inf
+        arr["storage_price"][i] = r.storage_per_gb_month
         arr["wpc"][i], arr["pue"][i] = r.watts_per_core, r.pue
         arr["pch"][i], arr["pgh"][i], arr["egress"][i] = (
             r.price_per_core_hour,
@@ -214,6 +233,7 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         grid_power_w=arr["grid"],
         module_it_w=arr["module"],
         memory_gb=arr["memory"],
+        storage_tb=arr["storage"],
         ups_kwh=arr["ups_kwh"],
         ups_eff=arr["ups_eff"],
         climate=climate,
@@ -227,6 +247,7 @@ def build_fleet(s: Scenario, plan: Plan, plan_path: str | Path = "plan.json") ->
         price_per_core_hour=arr["pch"],
         price_per_gb_hour=arr["pgh"],
         egress_per_gb=arr["egress"],
+        storage_per_gb_month=arr["storage_price"],
         placer_fleet=pf,
         table=table,
         pieces=pieces,
@@ -293,6 +314,15 @@ def step_cost_lines(
         "cloud_carbon": cloud_carbon.sum(axis=1),
         "site_transport": (carried_gb * sim.r_transport_price).sum(axis=1),
         "data_sync": synced_gb * eco.network_price_per_gb,
+        # Raw data kept in the cloud regions for this routing (sim.stored_gb, placement.ledger.stored_gb).
+        "cloud_storage": np.full(
+            b,
+            float(
+                ledger.cloud_storage_cost(
+                    sim.stored_gb[f.is_cloud], f.storage_per_gb_month[f.is_cloud], h
+                ).sum()
+            ),
+        ),
     }
     kwh = (carried_gb * sim.r_transport_kwh).sum(axis=1) + synced_gb * ledger.sync_kwh_per_gb(f.scenario)
     return StepCost(lines=lines, energy_cost=site_energy + cloud_carbon, transport_kwh=kwh)

@@ -244,6 +244,25 @@ def _limit(c: _Limit, ids: tuple[str, ...], worst_key: str, scale: float) -> dic
     }
 
 
+def _storage(sim: Simulation, totals: _Totals) -> dict[str, Any]:
+    """Retained raw data per built site (placement.ledger.stored_gb of the pieces served there) against
+    its servers' storage (mean and most over the run), and the mean kept in cloud regions, TB."""
+    f = sim.fleet
+    mean = totals.stored_tb_steps / max(totals.steps, 1)
+    sites = {
+        f.ids[i]: {
+            "capacity_tb": _r(float(f.storage_tb[i]), 6),
+            "used_tb_mean": _r(float(mean[i]), 6),
+            "used_tb_max": _r(float(totals.stored_tb_max[i]), 6),
+        }
+        for i in np.flatnonzero(~f.is_cloud).tolist()
+    }
+    return {
+        "sites": sites,
+        "cloud_tb_mean": _r(float(mean[f.is_cloud].sum()), 6),
+    }
+
+
 def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[str, Any]:
     f = sim.fleet
     s = sim.s
@@ -350,6 +369,8 @@ def build_summary(sim: Simulation, totals: _Totals, acc: LatencyTotals) -> dict[
         "grid_cap_violations": _limit(totals.grid_cap, f.ids, "worst_excess_kw", 1e-3),
         "module_kw_violations": _limit(totals.module_kw, f.ids, "worst_excess_kw", 1e-3),
         "memory_violations": _limit(totals.memory, f.ids, "worst_excess_gb", 1.0),
+        "storage_violations": _limit(totals.storage, f.ids, "worst_excess_tb", 1.0),
+        "storage": _storage(sim, totals),
         "unserved": {
             "requests": _r(unserved_all, 1),
             "fraction": _r(
