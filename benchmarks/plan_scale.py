@@ -28,7 +28,7 @@ CENTRE = (-37.81, 144.96)  # a southern-hemisphere metro; only the geometry matt
 HALF_DEG = 0.27  # ~30 km each way
 
 
-def city_scenario(n_sites: int, *, seed: int = 7) -> Scenario:
+def city_scenario(n_sites: int, *, seed: int = 7, varied_costs: bool = False) -> Scenario:
     """The generated city (see the module docstring)."""
     rng = np.random.default_rng(seed)
     n_centres = 12
@@ -94,6 +94,9 @@ def city_scenario(n_sites: int, *, seed: int = 7) -> Scenario:
                     "rate_per_device_rps": 1.0,
                 }
             )
+    # --varied-costs: every site its own rent (log-normal, sigma 0.3), so no two build options are
+    # interchangeable and the exact class aggregation has nothing to merge (the general case)
+    rent = np.random.default_rng(seed + 1).lognormal(0.0, 0.3, n_sites) if varied_costs else np.ones(n_sites)
     data: dict[str, Any] = {
         "name": f"city-{n_sites}",
         "description": "generated city (benchmarks/plan_scale.py)",
@@ -116,7 +119,7 @@ def city_scenario(n_sites: int, *, seed: int = 7) -> Scenario:
                 "jurisdiction": state,
                 "security_tier": 2 + int(i % 4 == 0),
                 "grid_power_kw": 25.0,
-                "annual_cost": 4000.0 + 4000.0 * float(people[i] > 1.5),
+                "annual_cost": round((4000.0 + 4000.0 * float(people[i] > 1.5)) * float(rent[i]), 2),
                 "grid_zone": "vic",
                 "climate": "melb",
             }
@@ -225,9 +228,12 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--check", action="store_true", help="run check-plan on the plan (not timed in total)")
     ap.add_argument("--gap", type=float, default=1e-4, help="relative gap to stop the plan's solve at")
+    ap.add_argument(
+        "--varied-costs", action="store_true", help="every site its own annual cost (no two options alike)"
+    )
     a = ap.parse_args()
     t0 = time.perf_counter()
-    s = city_scenario(a.sites, seed=a.seed)
+    s = city_scenario(a.sites, seed=a.seed, varied_costs=a.varied_costs)
     t1 = time.perf_counter()
     print(f"scenario: {len(s.sites)} sites, {len(s.demand)} demand rows, generated in {t1 - t0:.2f} s")
     from microdc.placement.problem import build_problem
