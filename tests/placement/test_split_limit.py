@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from microdc.model import Scenario, load_scenario
 from microdc.placement.check import check_plan, rule_of
-from microdc.placement.facility import FacilityProblem
+from microdc.placement.facility import FacilityProblem, Solution, infeasible_solution
 from microdc.placement.milp import solve_restricted
 from microdc.placement.planner import PlannerOptions, plan
 from microdc.placement.solve import solve_facility, targets_per_customer
@@ -114,3 +114,26 @@ def test_split_limit_optimum(p: FacilityProblem) -> None:
     assert one.objective == pytest.approx(direct.objective, rel=1e-6, abs=1e-6)
     assert one.objective >= free.objective - 1e-6
     assert one.lower_bound <= one.objective + 1e-6
+
+
+def test_split_limit_keeps_the_vertex_plan_when_the_limited_milp_finds_nothing(
+    big_lyon: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limited MILP may run out of time without a plan (as it did on a 1,000-site city with every
+    rent different, where it wrote a plan at 12x the cost): the simplex vertex on the relaxed plan's
+    open sites, re-assigned under the limit, is a legal plan already and must not be thrown away."""
+    import microdc.placement.solve as solve_mod
+
+    real = solve_mod.solve_restricted
+
+    def out_of_time(problem: FacilityProblem, **kw: object) -> Solution:
+        if "facilities" not in kw and "warm_start" not in kw:  # the small re-assignment of split sources
+            return real(problem, **kw)  # type: ignore[arg-type]
+        return replace(infeasible_solution(problem, method="milp"), status="time_limit")
+
+    monkeypatch.setattr(solve_mod, "solve_restricted", out_of_time)
+    s1 = _with_limit(big_lyon, 1)
+    one, _pp, _sol = plan(s1, PlannerOptions(allow_unserved=True, mip_rel_gap=0.0))
+    assert np.isfinite(one.objective)
+    assert all(len(t) == 1 for t in _targets(one).values())
+    assert check_plan(s1, one, allow_unserved=True) == []

@@ -386,6 +386,7 @@ def _within_split_limit(
     # most as many customers as there are binding capacity rows, so it often keeps the limit already.
     const = relaxed.unservable_part  # gaps below are on the cost a plan controls
     vertex = solve_assignment(problem, relaxed.open, threads=threads)
+    kept: Solution | None = None  # the vertex (re-assigned) when it keeps the limit: a plan to beat
     if vertex.feasible:
         v: Solution | None = vertex.solution(problem, lower_bound=relaxed.lower_bound)
         assert v is not None
@@ -396,7 +397,10 @@ def _within_split_limit(
             fixed_up = f", after re-assigning the {still.size} source(s) it split over more"
         if v is not None:
             v.unservable_part = const
-        if v is not None and v.gap <= mip_rel_gap and int((targets_per_customer(v.x) > k).sum()) == 0:
+            if int((targets_per_customer(v.x) > k).sum()) == 0:
+                kept = v
+        if kept is not None and kept.gap <= mip_rel_gap:
+            v = kept
             v.status = "optimal" if v.gap <= OPTIMAL_GAP else "gap_limit"
             v.method = f"{relaxed.method}+split-limit"
             v.messages = [
@@ -418,6 +422,8 @@ def _within_split_limit(
     )
     start = repair if np.isfinite(repair.objective) else None
     repair.unservable_part = const
+    if kept is not None and (start is None or kept.objective < start.objective):
+        start = kept  # the repair MILP ran out of time with a worse plan than the vertex already had
     whole = int(problem.allowed.sum()) <= SPLIT_FULL_MAX_PAIRS
     facilities = None if whole else split_neighbourhood(problem, relaxed.open)
     notes = []
