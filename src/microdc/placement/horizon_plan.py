@@ -8,13 +8,12 @@ their lifetime) and the discounted cost of each period.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from microdc.model.errors import Problem, ScenarioError
-from microdc.placement.plan import Plan
+from microdc.placement.plan import Plan, read_model
 
 
 class _Base(BaseModel):
@@ -73,23 +72,8 @@ class HorizonPlan(_Base):
 
 def read_any_plan(path: Path) -> Plan | HorizonPlan:
     """A single-period plan or a horizon plan (it has ``periods``); a malformed file raises ScenarioError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError([Problem(str(path), None, "", f"cannot read plan: {exc.strerror}")]) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScenarioError([Problem(str(path), exc.lineno, "", f"not valid JSON: {exc.msg}")]) from None
-    model: type[Plan] | type[HorizonPlan] = (
-        HorizonPlan if isinstance(data, dict) and "periods" in data else Plan
-    )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(
-            [
-                Problem(str(path), None, ".".join(str(p) for p in e["loc"]), str(e["msg"]))
-                for e in exc.errors()
-            ]
-        ) from None
+
+    def choose(data: Any) -> type[Plan] | type[HorizonPlan]:
+        return HorizonPlan if isinstance(data, dict) and "periods" in data else Plan
+
+    return read_model(path, choose)

@@ -5,12 +5,15 @@ how sure we are (objective, bound, gap). Shared by the planner, the checker, the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from microdc.model.errors import Problem, ScenarioError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Base(BaseModel):
@@ -111,6 +114,12 @@ class Plan(_Base):
 
 def read_plan(path: Path) -> Plan:
     """Read a plan file; a malformed one raises ScenarioError naming the file and field."""
+    return read_model(path, lambda _data: Plan)
+
+
+def read_model(path: Path, choose: Callable[[Any], type[M]]) -> M:
+    """Read a JSON file into the pydantic model ``choose`` picks from its parsed content; an unreadable,
+    malformed or invalid file raises ScenarioError naming the file and the field."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -120,7 +129,7 @@ def read_plan(path: Path) -> Plan:
     except json.JSONDecodeError as exc:
         raise ScenarioError([Problem(str(path), exc.lineno, "", f"not valid JSON: {exc.msg}")]) from None
     try:
-        return Plan.model_validate(data)
+        return choose(data).model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(
             [
