@@ -142,7 +142,7 @@ def solve_classes(
     threads: int | None,
 ) -> ClassSolution | None:
     """The class MILP with HiGHS; None when it finds no plan (infeasible, or nothing in time)."""
-    from microdc.placement.milp import _STATUS_TEXT, _new_highs
+    from microdc.placement.milp import _STATUS_TEXT, _new_highs, pass_model
 
     n_t, n_c = c.n_types, p.n_customers
     allowed = p.allowed[c.rep]
@@ -224,22 +224,8 @@ def solve_classes(
     h.setOptionValue("mip_abs_gap", 1e-9)
     integrality = np.zeros(n_col, np.int32)
     integrality[:n_t] = 1
-    status = h.passModel(
-        n_col,
-        r0,
-        int(a.nnz),
-        int(highspy.MatrixFormat.kRowwise),
-        int(highspy.ObjSense.kMinimize),
-        0.0,
-        col_cost,
-        col_lower,
-        col_upper,
-        np.concatenate(lo),
-        np.concatenate(hi),
-        a.indptr.astype(np.int32),
-        a.indices.astype(np.int32),
-        a.data.astype(np.float64),
-        integrality,
+    status = pass_model(
+        h, a, col_cost, col_lower, col_upper, np.concatenate(lo), np.concatenate(hi), integrality
     )
     if status == highspy.HighsStatus.kError:
         return None

@@ -210,23 +210,7 @@ def solve_horizon_milp(
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("mip_abs_gap", 1e-9)
     a = hm.matrix
-    status = h.passModel(
-        hm.num_col,
-        a.shape[0],
-        int(a.nnz),
-        int(highspy.MatrixFormat.kRowwise),
-        int(highspy.ObjSense.kMinimize),
-        0.0,
-        hm.cost,
-        hm.lower,
-        hm.upper,
-        hm.row_lower,
-        hm.row_upper,
-        a.indptr.astype(np.int32),
-        a.indices.astype(np.int32),
-        a.data.astype(np.float64),
-        hm.integrality,
-    )
+    status = milp.pass_model(h, a, hm.cost, hm.lower, hm.upper, hm.row_lower, hm.row_upper, hm.integrality)
     milp._check(status, "passModel (horizon)")
     if warm is not None:
         col = warm_columns(hm, hp, aggs, warm)

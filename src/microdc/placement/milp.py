@@ -169,24 +169,13 @@ class Model:
             integrality[self.y0 : self.y0 + self.facilities.shape[0]] = 1
         if self.integer and self.w0 >= 0:
             integrality[self.w0 : self.w0 + self.w_pairs.shape[0]] = 1
-        status = highs.passModel(
-            self.num_col,
-            self.num_row,
-            int(a.nnz),
-            int(highspy.MatrixFormat.kRowwise),
-            int(highspy.ObjSense.kMinimize),
-            0.0,
-            self.col_cost,
-            self.col_lower,
-            self.col_upper,
-            self.row_lower,
-            self.row_upper,
-            a.indptr.astype(np.int32),
-            a.indices.astype(np.int32),
-            a.data.astype(np.float64),
-            integrality,
-        )
-        _check(status, "passModel")
+        _check(
+            pass_model(
+                highs, a, self.col_cost, self.col_lower, self.col_upper, self.row_lower, self.row_upper,
+                integrality,
+            ),
+            "passModel",
+        )  # fmt: skip
 
     def column_values(self, solution: Solution) -> NDArray[np.float64]:
         """Column vector of a Solution in this model (for HiGHS warm starts)."""
@@ -235,6 +224,44 @@ class Model:
         if self.u0 >= 0:
             u = np.clip(values[self.u0 : self.u0 + p.n_customers], 0.0, 1.0)
         return open_, x, z, u
+
+
+def pass_model(
+    highs: highspy.Highs,
+    a: sp.csr_array,
+    col_cost: NDArray[np.float64],
+    col_lower: NDArray[np.float64],
+    col_upper: NDArray[np.float64],
+    row_lower: NDArray[np.float64],
+    row_upper: NDArray[np.float64],
+    integrality: NDArray[np.int32],
+) -> highspy.HighsStatus:
+    """Hand HiGHS a whole minimisation model in one call: the rows as one CSR matrix ``a``."""
+    if (
+        not col_cost.shape[0]
+        == col_lower.shape[0]
+        == col_upper.shape[0]
+        == integrality.shape[0]
+        == a.shape[1]
+    ):
+        raise ValueError("a HiGHS model needs one cost, bound and integrality entry per column of its matrix")
+    return highs.passModel(
+        int(col_cost.shape[0]),
+        int(a.shape[0]),
+        int(a.nnz),
+        int(highspy.MatrixFormat.kRowwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        col_cost,
+        col_lower,
+        col_upper,
+        row_lower,
+        row_upper,
+        a.indptr.astype(np.int32),
+        a.indices.astype(np.int32),
+        a.data.astype(np.float64),
+        integrality,
+    )
 
 
 def _check(status: highspy.HighsStatus, what: str) -> None:
