@@ -106,7 +106,9 @@ def test_report_has_a_map_per_year_and_the_timeline(tiny_horizon_run: Run) -> No
     for step, p in zip(steps, result.ours.plan.periods, strict=True):
         visible = step["args"][1]
         assert len(visible) == len(data)
-        shown = [d for d, v in zip(data, visible, strict=True) if v and d.get("name", "").endswith("sites built")]
+        shown = [
+            d for d, v in zip(data, visible, strict=True) if v and d.get("name", "").endswith("sites built")
+        ]
         (sites,) = shown
         assert set(zip(sites["x"], sites["y"], strict=True)) == {coords[b.site] for b in p.plan.sites}
     for fid in ("timeline-fleet", "timeline-cost"):

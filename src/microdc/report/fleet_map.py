@@ -384,7 +384,7 @@ def fleet_map_by_period(
     owner: list[int] = []  # period of each period trace
     before: set[str] = set()
     for t, p in enumerate(plans):
-        traces = _plan_traces(s, p, 0, visible=True)
+        traces = _plan_traces(s, p.model_copy(update={"alternative": "microdc"}), 0, visible=True)
         new = [b for b in p.sites if b.site not in before]
         if new:
             where = {x.id: (x.lat, x.lon) for x in s.sites}
@@ -408,7 +408,7 @@ def fleet_map_by_period(
         before |= {b.site for b in p.sites}
         for tr in traces:
             tr["visible"] = t == 0
-            tr["name"] = tr["name"].replace(f"{p.alternative}:", f"{labels[t]}:")
+            tr["name"] = tr["name"].replace("microdc:", f"{labels[t]}:")
         data += traces
         owner += [t] * len(traces)
     data += clouds
