@@ -37,6 +37,10 @@ from microdc.run import (
     window_start,
 )
 
+#: The CLI's planner budget on a horizon (`microdc plan`'s default): at the single-year run's 20 s the
+#: heuristics take most of it and HiGHS proves no bound on melbourne-growth.
+HORIZON_TIME_LIMIT_S = 60.0
+
 #: planner name of a comparison schedule → the alternative's name in the run
 COMPARISONS = {"build_all_now": "build-all-now", "myopic": "myopic"}
 

@@ -148,7 +148,12 @@ def run(
     days: float | None = typer.Option(None, "--days", help="Simulated days (default: 14)"),
     step: str = typer.Option("15min", "--step", help="Simulation step, e.g. 5min, 15min, 1h"),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)"),
-    time_limit: float = typer.Option(20.0, "--time-limit", help="Planner time limit, seconds"),
+    time_limit: float | None = typer.Option(
+        None,
+        "--time-limit",
+        help="Planner time limit, seconds (default: 20; on a scenario with a horizon 60, as microdc plan: "
+        "the whole horizon, heuristics and HiGHS, shares it)",
+    ),
     faults: str = typer.Option(
         "random",
         "--faults",
@@ -178,8 +183,9 @@ def run(
     On a scenario with a horizon: plan the staged build-out, simulate each period for it, build-all-now
     and myopic yearly planning, and write the build-out report (--baselines does not apply)."""
     from microdc.placement.planner import PlanningError
-    from microdc.run import DEFAULT_DAYS, RunOptions
+    from microdc.run import DEFAULT_DAYS, DEFAULT_TIME_LIMIT_S, RunOptions
     from microdc.run import run as run_pipeline
+    from microdc.run_horizon import HORIZON_TIME_LIMIT_S
     from microdc.sim import SimConfigError, load_faults, parse_step
 
     columns = (
@@ -204,7 +210,11 @@ def run(
                 days=DEFAULT_DAYS if days is None else days,
                 step_s=parse_step(step),
                 seed=seed,
-                time_limit_s=time_limit,
+                time_limit_s=time_limit
+                if time_limit is not None
+                else HORIZON_TIME_LIMIT_S
+                if s.horizon is not None
+                else DEFAULT_TIME_LIMIT_S,
                 baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
                 faults=spec,
                 fault_source="rates" if source == "random" else "drill" if source == "drill" else "none",
