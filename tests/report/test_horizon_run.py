@@ -169,3 +169,23 @@ def test_melbourne_growth_run(tmp_path: Path) -> None:
                 b.site for b in p.plan.sites
             }
             assert r.entry["sovereignty_violations"] == 0
+
+
+def test_cli_gives_a_horizon_the_plan_commands_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --time-limit a horizon gets 60 s (20 s leaves HiGHS no time after the heuristics);
+    --time-limit wins."""
+    import microdc.run_horizon as rh
+
+    seen: list[float | None] = []
+
+    def fake(s: object, out: Path, opts: RunOptions, progress: object) -> None:
+        seen.append(opts.time_limit_s)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(rh, "run_horizon", fake)
+    path = tiny_horizon_scenario(tmp_path)
+    for extra in ([], ["--time-limit", "7"]):
+        CliRunner().invoke(app, ["run", str(path), "-o", str(tmp_path / "out"), *extra])
+    assert seen == [rh.HORIZON_TIME_LIMIT_S, 7.0] and rh.HORIZON_TIME_LIMIT_S == 60.0
