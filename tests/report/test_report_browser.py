@@ -14,6 +14,7 @@ import pytest
 from cdp_pipe import CHROMIUM, Browser
 
 from microdc.report.data import RunResult
+from microdc.report.horizon_data import HorizonRunResult
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 
@@ -103,5 +104,43 @@ def test_report_map_draws_the_offline_basemap(tiny_run: tuple[RunResult, Path], 
     assert "basemap-land" in layers and "basemap-borders" in layers  # DE/FR: land and the border between
     assert fill_len > 200, "the land is drawn as a filled shape"
     assert bg == "rgb(223, 234, 243)"  # the sea behind the land
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+
+
+def test_horizon_report_renders_offline_with_a_year_slider(
+    tiny_horizon_run: tuple[HorizonRunResult, Path], tmp_path: Path
+) -> None:
+    """The build-out report: every figure drawn with the network off, and the map's slider has one step
+    per period."""
+    exe = _chromium()
+    result, out = tiny_horizon_run
+    report = out / "report.html"
+    html = report.read_text(encoding="utf-8")
+    figures = json.loads(
+        re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)[1]
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    with Browser(tmp_path / "profile", executable=exe) as b:
+        b.navigate(report.resolve().as_uri())
+        _wait_for_plots(b, len(figures))
+        drawn = b.evaluate(
+            "Array.from(document.querySelectorAll('[data-figure]'))"
+            ".filter(d => d.querySelector('.main-svg')).map(d => d.getAttribute('data-figure'))"
+        )
+        labels = b.evaluate(
+            "Array.from(document.querySelectorAll('[data-figure=\"map\"] .slider-label-group .slider-label'))"
+            ".map(e => e.textContent)"
+        )
+        fill_len = b.evaluate(
+            "Math.max(0, ...Array.from(document.querySelectorAll("
+            "'[data-figure=\"map\"] .scatterlayer .js-fill')).map(p => (p.getAttribute('d') || '').length))"
+        )
+        b.screenshot(ARTIFACTS / "report-horizon.png")
+        errors = b.errors()
+        requests = b.requests()
+    assert sorted(drawn) == sorted(figures), "every figure is drawn"
+    assert labels == [f"year {p.period}" for p in result.ours.plan.periods]
+    assert fill_len > 200, "the offline basemap's land is drawn under the map"
     assert errors == []
     assert [u for u in requests if not u.startswith(("file://", "data:"))] == []

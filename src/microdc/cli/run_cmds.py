@@ -13,6 +13,7 @@ from rich.table import Table
 
 from microdc.cli.common import EXIT_INPUT, console, err_console, fail, load_or_exit, report_problems
 from microdc.model import ScenarioError
+from microdc.report.horizon_data import HorizonRunResult
 
 
 class RichRunProgress:
@@ -83,6 +84,62 @@ def comparison_table(entries: list[dict[str, Any]], services: list[str]) -> Tabl
     return table
 
 
+def npv_table(result: HorizonRunResult) -> Table:
+    """Net present cost of microdc's build-out and of its two comparisons."""
+    cur = result.scenario.economics.currency
+    ours = result.ours.plan.npv
+    table = Table(title=f"Net present cost over {result.ours.plan.years} years")
+    for col in ("alternative", f"NPV ({cur})", "vs microdc", "status", "gap"):
+        table.add_column(col, justify="left" if col in ("alternative", "status") else "right")
+    for alt in result.alternatives:
+        p = alt.plan
+        vs = "—" if alt is result.ours or not ours else f"{(p.npv - ours) / ours:+.1%}"
+        gap = "—" if p.gap is None else f"{100 * p.gap:.2f}%"
+        table.add_row(alt.name, _fmt(p.npv, 0), vs, p.status, gap)
+    return table
+
+
+def horizon_table(result: HorizonRunResult, alternative: int = 0) -> Table:
+    """One alternative's periods as columns: fleet, cost and the period's simulated figures."""
+    alt = result.alternatives[alternative]
+    cur = result.scenario.economics.currency
+    table = Table(title=f"{alt.name}: each period simulated on its own fleet, demand and prices")
+    table.add_column("measure")
+    for pp in alt.plan.periods:
+        table.add_column(f"period {pp.period}", justify="right")
+    entries = [r.entry for r in alt.periods]
+    periods = alt.plan.periods
+    table.add_row("MDCs", *[str(len(pp.plan.sites)) for pp in periods])
+    table.add_row("servers", *[str(sum(b.servers for b in pp.plan.sites)) for pp in periods])
+    table.add_row(f"capex ({cur})", *[_fmt(pp.capex, 0) for pp in periods])
+    table.add_row(f"opex/yr ({cur})", *[_fmt(pp.opex_per_year, 0) for pp in periods])
+    for svc in result.scenario.services:
+        cells = []
+        for e in entries:
+            lat = e["latency"][svc.id]
+            txt = _fmt(lat["p95_ms"])
+            slo = lat["slo_p95_ms"]
+            if slo is not None and lat["p95_ms"] is not None and lat["p95_ms"] > slo:
+                txt = f"[red]{txt}[/]"
+            cells.append(txt)
+        table.add_row(f"{svc.id} p95 ms", *cells)
+    table.add_row(
+        "SLO violations",
+        *[
+            "—" if e["slo_violation_rate"] is None else f"{100 * e['slo_violation_rate']:.2f}%"
+            for e in entries
+        ],
+    )
+    table.add_row("energy kWh", *[_fmt(e["energy_kwh"], 0) for e in entries])
+    table.add_row("PUE", *[_fmt(e["pue"], 3) for e in entries])
+    table.add_row("carbon kg CO2e", *[_fmt(e["carbon_kg"], 0) for e in entries])
+    table.add_row(
+        "sovereignty violations",
+        *[f"[red]{v}[/]" if (v := e["sovereignty_violations"]) else "0" for e in entries],
+    )
+    return table
+
+
 def run(
     scenario: str = typer.Argument("melbourne", help="Example name or path to scenario.yaml"),
     out: Path | None = typer.Option(
@@ -91,7 +148,12 @@ def run(
     days: float | None = typer.Option(None, "--days", help="Simulated days (default: 14)"),
     step: str = typer.Option("15min", "--step", help="Simulation step, e.g. 5min, 15min, 1h"),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)"),
-    time_limit: float = typer.Option(20.0, "--time-limit", help="Planner time limit, seconds"),
+    time_limit: float | None = typer.Option(
+        None,
+        "--time-limit",
+        help="Planner time limit, seconds (default: 20; on a scenario with a horizon 60, as microdc plan: "
+        "the whole horizon, heuristics and HiGHS, shares it)",
+    ),
     faults: str = typer.Option(
         "random",
         "--faults",
@@ -116,10 +178,14 @@ def run(
         "stays offline with the Natural Earth basemap)",
     ),
 ) -> None:
-    """Plan a fleet, compare it with baselines in simulation, and write a self-contained HTML report."""
+    """Plan a fleet, compare it with baselines in simulation, and write a self-contained HTML report.
+
+    On a scenario with a horizon: plan the staged build-out, simulate each period for it, build-all-now
+    and myopic yearly planning, and write the build-out report (--baselines does not apply)."""
     from microdc.placement.planner import PlanningError
-    from microdc.run import DEFAULT_DAYS, RunOptions
+    from microdc.run import DEFAULT_DAYS, DEFAULT_TIME_LIMIT_S, RunOptions
     from microdc.run import run as run_pipeline
+    from microdc.run_horizon import HORIZON_TIME_LIMIT_S
     from microdc.sim import SimConfigError, load_faults, parse_step
 
     columns = (
@@ -144,7 +210,11 @@ def run(
                 days=DEFAULT_DAYS if days is None else days,
                 step_s=parse_step(step),
                 seed=seed,
-                time_limit_s=time_limit,
+                time_limit_s=time_limit
+                if time_limit is not None
+                else HORIZON_TIME_LIMIT_S
+                if s.horizon is not None
+                else DEFAULT_TIME_LIMIT_S,
                 baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
                 faults=spec,
                 fault_source="rates" if source == "random" else "drill" if source == "drill" else "none",
@@ -159,7 +229,12 @@ def run(
             fail(str(exc))
         target = out if out is not None else Path("microdc-run") / s.name
         try:
-            result = run_pipeline(s, target, opts, progress)
+            if s.horizon is not None:
+                from microdc.run_horizon import run_horizon
+
+                hresult = run_horizon(s, target, opts, progress)
+            else:
+                result = run_pipeline(s, target, opts, progress)
         except PlanningError as exc:
             bar.stop()
             err_console.print("[bold red]cannot plan:[/]")
@@ -175,8 +250,19 @@ def run(
         except OSError as exc:
             bar.stop()
             fail(f"cannot write the run to {target}: {exc}")
-    console.print(comparison_table(result.comparison, [v.id for v in s.services]))
     report = target / "report.html"
+    if s.horizon is not None:
+        console.print(npv_table(hresult))
+        console.print(horizon_table(hresult))
+        console.print(
+            f"wrote {report}, {target / 'comparison.json'}, {target / 'plan.json'} and one folder per "
+            f"alternative ({', '.join(a.name for a in hresult.alternatives)}) with one folder per period "
+            f"in {hresult.seconds.get('total', 0.0):.1f} s"
+        )
+        if open_report:
+            webbrowser.open(report.resolve().as_uri())
+        return
+    console.print(comparison_table(result.comparison, [v.id for v in s.services]))
     console.print(
         f"wrote {report}, {target / 'comparison.json'}, {target / 'plan.json'} and one folder per "
         f"alternative ({', '.join(a.name for a in result.alternatives)}) "

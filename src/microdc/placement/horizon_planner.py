@@ -128,6 +128,15 @@ def build_all_now(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
 
 def plan_horizon(s: Scenario, opts: PlannerOptions | None = None) -> tuple[HorizonPlan, HorizonProblem]:
     """The least net-present-cost staged build-out, with its proven bound and the two comparisons."""
+    out, hp, _ = plan_horizon_with_alternatives(s, opts)
+    return out, hp
+
+
+def plan_horizon_with_alternatives(
+    s: Scenario, opts: PlannerOptions | None = None
+) -> tuple[HorizonPlan, HorizonProblem, dict[str, Schedule | None]]:
+    """`plan_horizon`, also returning the comparison schedules it priced ("myopic", "build_all_now";
+    None: no feasible plan), so `microdc run` can simulate them without planning them again."""
     opts = opts or PlannerOptions()
     t0 = time.perf_counter()
     hp = build_horizon(s, allow_unserved=opts.allow_unserved)
@@ -201,7 +210,7 @@ def plan_horizon(s: Scenario, opts: PlannerOptions | None = None) -> tuple[Horiz
     out = out.model_copy(
         update={"seconds": round(time.perf_counter() - t0, 3), "alternatives": alts, "notes": notes}
     )
-    return out, hp
+    return out, hp, {"myopic": greedy, "build_all_now": allnow}
 
 
 def to_horizon_plan(
@@ -268,4 +277,4 @@ def to_horizon_plan(
     )
 
 
-__all__ = ["build_all_now", "myopic", "plan_horizon", "to_horizon_plan"]
+__all__ = ["build_all_now", "myopic", "plan_horizon", "plan_horizon_with_alternatives", "to_horizon_plan"]

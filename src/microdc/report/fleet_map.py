@@ -292,24 +292,20 @@ def cloud_note(s: Scenario, v: View) -> tuple[list[dict[str, Any]], list[str]]:
     return traces, notes
 
 
-def fleet_map(s: Scenario, plans: Sequence[Plan], tile_url: str | None = None) -> Figure:
-    """The map figure; the first plan is shown, the others can be switched on from the legend.
-
-    `tile_url` (`https://host/{z}/{x}/{y}.png`, the user's own tile server) adds street tiles under
-    the traces; without it the map needs no network.
-    """
+def _map_base(
+    s: Scenario, tile_url: str | None
+) -> tuple[View, list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """The view, the traces under every plan (basemap, borders, candidate sites, demand), the cloud
+    traces drawn over them, and the note lines under the map."""
     v, far = view_and_outliers(s)
     borders, enclosing = border_traces(s, v)
     clouds, notes = cloud_note(s, v)
-    data: list[dict[str, Any]] = [
+    under: list[dict[str, Any]] = [
         *basemap_traces(v, fills=tile_url is None),
         *borders,
         _site_trace(s),
         *_demand_traces(s),
     ]
-    for i, p in enumerate(plans):
-        data += _plan_traces(s, p, i, visible=i == 0)
-    data += clouds
     lines = []
     if enclosing:
         lines.append("whole view inside: " + ", ".join(enclosing))
@@ -319,37 +315,121 @@ def fleet_map(s: Scenario, plans: Sequence[Plan], tile_url: str | None = None) -
         shown = "; ".join(far[:8]) + (f"; and {len(far) - 8} more" if len(far) > 8 else "")
         lines.append(f"far from all the others, left out of the view (check their coordinates): {shown}")
     lines.append(ATTRIBUTION + ("; street tiles: " + tile_url.split("/{z}")[0] if tile_url else ""))
+    return v, under, clouds, lines
+
+
+def _map_layout(title: str, v: View, lines: list[str], tile_url: str | None, **extra: Any) -> dict[str, Any]:
     mid_lat = (v[0] + v[2]) / 2
+    return layout(
+        title,
+        height=620,
+        xaxis=axis("longitude (°)", range=[v[1], v[3]], constrain="domain"),
+        yaxis=axis(
+            "latitude (°)",
+            range=[v[0], v[2]],
+            scaleanchor="x",
+            scaleratio=1.0 / max(math.cos(math.radians(mid_lat)), 0.05),
+            constrain="domain",
+        ),
+        legend={"orientation": "v", "x": 1.01, "y": 1.0},
+        margin={"l": 60, "r": 10, "t": 48, "b": 48 + 16 * len(lines)},
+        images=tile_images(v, tile_url) if tile_url else [],
+        **basemap_layout(),
+        annotations=[
+            {
+                "text": "<br>".join(lines),
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0,
+                "y": -0.08,
+                "xanchor": "left",
+                "yanchor": "top",
+                "align": "left",
+                "font": {"size": 11, "color": "#555"},
+            }
+        ],
+        **extra,
+    )
+
+
+def fleet_map(s: Scenario, plans: Sequence[Plan], tile_url: str | None = None) -> Figure:
+    """The map figure; the first plan is shown, the others can be switched on from the legend.
+
+    `tile_url` (`https://host/{z}/{x}/{y}.png`, the user's own tile server) adds street tiles under
+    the traces; without it the map needs no network.
+    """
+    v, data, clouds, lines = _map_base(s, tile_url)
+    for i, p in enumerate(plans):
+        data += _plan_traces(s, p, i, visible=i == 0)
+    data += clouds
     return {
         "data": data,
-        "layout": layout(
-            "Fleet map — sites built (size ∝ IT kW), demand and who serves it",
-            height=620,
-            xaxis=axis("longitude (°)", range=[v[1], v[3]], constrain="domain"),
-            yaxis=axis(
-                "latitude (°)",
-                range=[v[0], v[2]],
-                scaleanchor="x",
-                scaleratio=1.0 / max(math.cos(math.radians(mid_lat)), 0.05),
-                constrain="domain",
-            ),
-            legend={"orientation": "v", "x": 1.01, "y": 1.0},
-            margin={"l": 60, "r": 10, "t": 48, "b": 48 + 16 * len(lines)},
-            images=tile_images(v, tile_url) if tile_url else [],
-            **basemap_layout(),
-            annotations=[
+        "layout": _map_layout(
+            "Fleet map — sites built (size ∝ IT kW), demand and who serves it", v, lines, tile_url
+        ),
+    }
+
+
+def fleet_map_by_period(
+    s: Scenario, plans: Sequence[Plan], labels: Sequence[str], tile_url: str | None = None
+) -> Figure:
+    """One map per period of a build-out with a slider between them (same offline basemap).
+
+    `plans[t]` is period t's fleet and assignment, `labels[t]` its slider label. Each period adds its
+    own traces (who serves whom, sites standing, sites new that period); a slider step shows one
+    period's traces and hides the others, so the page holds every year and needs no network."""
+    v, data, clouds, lines = _map_base(s, tile_url)
+    shared = len(data)
+    owner: list[int] = []  # period of each period trace
+    before: set[str] = set()
+    for t, p in enumerate(plans):
+        traces = _plan_traces(s, p.model_copy(update={"alternative": "microdc"}), 0, visible=True)
+        new = [b for b in p.sites if b.site not in before]
+        if new:
+            where = {x.id: (x.lat, x.lon) for x in s.sites}
+            traces.append(
                 {
-                    "text": "<br>".join(lines),
-                    "showarrow": False,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0,
-                    "y": -0.08,
-                    "xanchor": "left",
-                    "yanchor": "top",
-                    "align": "left",
-                    "font": {"size": 11, "color": "#555"},
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": f"{labels[t]}: new sites",
+                    "x": [where[b.site][1] for b in new],
+                    "y": [where[b.site][0] for b in new],
+                    "text": [f"{b.site}: new in {labels[t]}" for b in new],
+                    "hoverinfo": "text",
+                    "marker": {
+                        "symbol": "circle-open",
+                        "size": 22,
+                        "color": "#c23b3b",
+                        "line": {"width": 2.5},
+                    },
                 }
-            ],
+            )
+        before |= {b.site for b in p.sites}
+        for tr in traces:
+            tr["visible"] = t == 0
+            tr["name"] = tr["name"].replace("microdc:", f"{labels[t]}:")
+        data += traces
+        owner += [t] * len(traces)
+    data += clouds
+    n = len(data)
+    steps = []
+    for t, label in enumerate(labels):
+        visible = [True] * shared + [o == t for o in owner] + [True] * (n - shared - len(owner))
+        steps.append({"label": label, "method": "restyle", "args": ["visible", visible]})
+    slider = {
+        "active": 0,
+        "steps": steps,
+        "currentvalue": {"prefix": "shown: "},
+        "pad": {"t": 40 + 16 * len(lines)},
+    }
+    return {
+        "data": data,
+        "layout": _map_layout(
+            "Build-out map — sites standing each year (size ∝ IT kW), new sites circled, who serves whom",
+            v,
+            lines,
+            tile_url,
+            sliders=[slider],
         ),
     }
