@@ -436,6 +436,79 @@ def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.cumsum(x, axis=-1)[..., -1]
 
 
+#: An atom's waiting term is left out of a point where it cannot change the result's rounding:
+#: S_T(y) = (1 − C) e^{−μy} + C · S_{W+S}(y) differs from e^{−μy} by at most C (0 ≤ S_{W+S} ≤ 1), so
+#: where C ≤ e^{−μy} · 2^{−(mantissa bits + 2)} the exact value is within half a unit in the last place
+#: of e^{−μy}. Lightly loaded multi-server queues have C of 10⁻³⁰ and less: there one exponential per
+#: point and atom replaces the closed form's two, plus its φ series and products.
+NEGLIGIBLE_WAIT = {np.dtype(np.float32): np.float32(2.0**-26), np.dtype(np.float64): 2.0**-55}
+
+
+def _sojourn_full(
+    y: npt.NDArray[Any], pw: npt.NDArray[Any], mu: npt.NDArray[Any], th: npt.NDArray[Any], density: bool
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+    """The closed form of S_T and (if ``density``) its density at y >= 0, element by element (1-D
+    arrays of one dtype), for the points where the waiting term matters."""
+    dt = y.dtype.type
+    r = np.minimum(th, mu)
+    d = np.maximum(th, mu) - r
+    e_mu = np.exp(-mu * y)
+    e_r = np.exp(-r * y)
+    xx = d * y
+    if y.dtype == np.float32:
+        # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel
+        small = xx < dt(1e-2)
+        safe = np.where(small, dt(1.0), xx)
+        phi = np.where(small, dt(1) - xx * (dt(0.5) - xx / dt(6.0)), (dt(1) - np.exp(-safe)) / safe)
+    else:
+        xx = np.maximum(xx, dt(1e-12))
+        phi = -np.expm1(-xx) / xx
+    g = y * e_r * phi  # (e^{−r y} − e^{−R y}) / (R − r), stable as R → r
+    surv = (dt(1) - pw) * e_mu + pw * (e_r + r * g)
+    dens = (dt(1) - pw) * mu * e_mu + pw * th * mu * g if density else None
+    return surv, dens
+
+
+def _sojourn_mixed(
+    y: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    *,
+    density: bool,
+    points_axis: int = -2,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+    """S_T (and its density) at y >= 0 (..., points, atoms) or with ``points_axis`` −1 (..., atoms,
+    points); the parameters have size 1 on the points axis (one dtype). e^{−μy} where the waiting term
+    is negligible (NEGLIGIBLE_WAIT), the closed form elsewhere. An atom is tested point by point only
+    if it fails the test at its largest y (the smallest e^{−μy}); each value depends on its own atom's
+    inputs only, never on the array's shape or the other rows (blocks give the same bits)."""
+    thr = NEGLIGIBLE_WAIT[y.dtype]
+    e_mu = np.multiply(-mu, y)
+    np.exp(e_mu, out=e_mu)
+    dens = mu * e_mu if density else None
+    y_max = y.max(axis=points_axis, keepdims=True)
+    cand = np.broadcast_to(pw > np.exp(-mu * y_max) * thr, y_max.shape)
+    if not cand.any():
+        return e_mu, dens
+    ax = points_axis
+    ci = np.nonzero(np.moveaxis(cand, ax, -1)[..., 0])  # candidate atoms (index over the other axes)
+    y_c = np.moveaxis(y, ax, -1)[ci]  # (n, points)
+    s_c = np.moveaxis(e_mu, ax, -1)[ci]
+    pw_c, mu_c, th_c = (
+        np.moveaxis(np.broadcast_to(v, y_max.shape), ax, -1)[..., 0][ci] for v in (pw, mu, th)
+    )
+    k = np.nonzero(pw_c[:, None] > s_c * thr)
+    s_f, d_f = _sojourn_full(y_c[k], pw_c[k[0]], mu_c[k[0]], th_c[k[0]], density=density)
+    s_c[k] = s_f
+    np.moveaxis(e_mu, ax, -1)[ci] = s_c
+    if dens is not None and d_f is not None:
+        d_c = np.moveaxis(dens, ax, -1)[ci]
+        d_c[k] = d_f
+        np.moveaxis(dens, ax, -1)[ci] = d_c
+    return e_mu, dens
+
+
 def _grid_survival(
     x_ms: npt.NDArray[Any],
     wn: npt.NDArray[Any],
@@ -445,12 +518,12 @@ def _grid_survival(
     th: npt.NDArray[Any],
     flip: bool | None = None,
 ) -> FloatArray:
-    """Mixture survival in float32 at the bracket grid x (B, V, G) over atoms (B, V, A): two
-    transcendentals per point and atom, computed in place. Every element gets the same float32
-    operations in the same order whatever the layout (atoms on the last axis, or when there are fewer
-    atoms than points on the second-last so the inner loops run over points), and the sum over atoms is
-    the same matrix product per step and service, so results do not depend on the layout or block.
-    ``flip``: force a layout (None: atoms second-last when there are fewer atoms than points)."""
+    """Mixture survival in float32 at the bracket grid x (B, V, G) over atoms (B, V, A): one
+    exponential per point and atom where the waiting term is negligible (_sojourn_mixed). Every element
+    gets the same float32 operations whatever the layout (atoms on the last axis, or when there are
+    fewer atoms than points on the second-last so the inner loops run over points), and the sum over
+    atoms is the same matrix product per step and service, so results do not depend on the layout or
+    block. ``flip``: force a layout (None: atoms second-last when there are fewer atoms than points)."""
     dt = np.float32
     flip = wn.shape[-1] < x_ms.shape[-1] if flip is None else flip
     cast = [a.astype(dt, copy=False) for a in (wn, rtt, pw, mu, th)]
@@ -460,37 +533,10 @@ def _grid_survival(
     else:
         wn_, rtt_, pw_, mu_, th_ = (a[..., None, :] for a in cast)  # (B, V, 1, A)
         xv = x_ms.astype(dt)[..., :, None]
-    r = np.minimum(th_, mu_)
-    d = np.maximum(th_, mu_) - r
-    is_r = (mu_ <= th_).astype(dt)  # 1 where μ is r (then e^{-μy} = e^{-ry}), else 0
     y = np.subtract(xv, rtt_)
     y *= dt(1e-3)
     np.maximum(y, dt(0.0), out=y)
-    xx = np.multiply(d, y)
-    e_d = np.negative(xx)
-    np.exp(e_d, out=e_d)  # e^{-(R − r) y}
-    # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
-    # scalar code, several times slower than exp)
-    small = xx < dt(1e-2)
-    series = np.divide(xx, dt(6.0))
-    np.subtract(dt(0.5), series, out=series)
-    series *= xx
-    np.subtract(dt(1), series, out=series)
-    xx[small] = dt(1.0)
-    phi = np.subtract(dt(1), e_d)
-    phi /= xx
-    phi[small] = series[small]
-    e_r = np.multiply(-r, y, out=xx)
-    np.exp(e_r, out=e_r)
-    g = np.multiply(y, e_r, out=y)
-    g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
-    np.maximum(e_d, is_r, out=e_d)  # 1 where μ is r: e_mu = e^{-r y}; else e^{-r y} e^{-(R − r) y}
-    e_d *= e_r
-    g *= r
-    g += e_r
-    g *= pw_
-    e_d *= 1 - pw_
-    g += e_d
+    g, _ = _sojourn_mixed(y, pw_, mu_, th_, density=False, points_axis=-1 if flip else -2)
     if flip:
         g = np.ascontiguousarray(np.swapaxes(g, -1, -2))  # (B, V, G, A): the same product as unflipped
         w_col = wn_
@@ -511,24 +557,19 @@ def _mixture(
 ) -> tuple[FloatArray, FloatArray]:
     """Mixture survival and density (per ms) at points x (B, V, P) over atoms (B, V, A); float32 unless
     exact (then the density is not computed: zeros). Atoms with zero weight add exact zeros, so
-    padding never changes a sum."""
+    padding never changes a sum. Exact: float64, the waiting term only where it is not negligible."""
     if not exact:
         return _grid_survival(x_ms, wn, rtt, pw, mu, th), np.zeros(x_ms.shape)
     dt: Any = np.float64
     c: list[Any] = [a.astype(dt, copy=False)[..., None, :] for a in (wn, rtt, pw, mu, th)]
     wn_, rtt_, pw_, mu_, th_ = c
-    r = np.minimum(th_, mu_)
-    d = np.maximum(th_, mu_) - r
     y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
     y: Any = np.maximum(y_raw, dt(0.0))
     w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
-    e_mu = np.exp(-mu_ * y)
-    e_r = np.exp(-r * y)
-    xx = np.maximum(d * y, dt(1e-12))
-    g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
-    surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
+    surv, dens = _sojourn_mixed(y, pw_, mu_, th_, density=True)
+    assert dens is not None
     s_mix = np.asarray((surv @ w_col)[..., 0], dtype=np.float64)
-    dens = ((1 - pw_) * mu_ * e_mu + pw_ * th_ * mu_ * g) * (y_raw >= 0)
+    dens = dens * (y_raw >= 0)
     return s_mix, np.asarray((dens @ w_col)[..., 0], dtype=np.float64) / 1000.0
 
 

@@ -1,0 +1,120 @@
+"""The quantile solve's fast kernel (e^{−μy} where a queue's waiting term cannot change the rounding)
+against the closed form everywhere (the solver before issue #19's speed-up), on random mixtures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import microdc.sim.latency as lat
+from microdc.sim.latency import Atoms, _sojourn_full, _sojourn_mixed, block_latency, service_atoms
+
+#: Every point through the closed form: a threshold no waiting probability is below.
+CLOSED_FORM = {np.dtype(np.float32): np.float32(-1.0), np.dtype(np.float64): -1.0}
+
+
+def _kernel_inputs(rng: np.random.Generator, dt: Any, atoms: int = 40, points: int = 30) -> tuple[Any, ...]:
+    pw = 10.0 ** rng.uniform(-40, -0.5, atoms)
+    pw[::5] = 0.0
+    mu = rng.uniform(5, 500, atoms)
+    th = rng.uniform(0.5, 5000, atoms)
+    th[::7] = mu[::7]
+    y = rng.uniform(0, 0.3, (points, atoms))
+    y[0] = 0.0
+    return tuple(np.asarray(a, dtype=dt) for a in (y, pw[None, :], mu[None, :], th[None, :]))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_kernel_is_the_closed_form_to_rounding(dt: Any, seed: int) -> None:
+    """Where it leaves the waiting term out, the fast value is within an ulp or two of the closed form
+    (which itself rounds); where the term matters it is the closed form's own value, bit for bit."""
+    y, pw, mu, th = _kernel_inputs(np.random.default_rng(seed), dt)
+    fast, fast_d = _sojourn_mixed(y, pw, mu, th, density=True)
+    b = [np.broadcast_to(a, y.shape).ravel() for a in (y, pw, mu, th)]
+    full, full_d = _sojourn_full(*b, density=True)
+    assert fast_d is not None and full_d is not None
+    full, full_d = full.reshape(y.shape), full_d.reshape(y.shape)
+    eps = float(np.finfo(dt).eps)
+    np.testing.assert_allclose(fast, full, rtol=4 * eps, atol=0)
+    np.testing.assert_allclose(fast_d, full_d, rtol=1e-6 if dt == np.float32 else 1e-12, atol=0)
+    slow = np.broadcast_to(pw, y.shape) > np.exp(-mu * y) * lat.NEGLIGIBLE_WAIT[np.dtype(dt)]
+    assert slow.any() and (~slow).any()  # both branches are exercised
+    np.testing.assert_array_equal(fast[slow], full[slow])
+    # the other layout (points on the last axis) gives the same bits
+    flipped, _ = _sojourn_mixed(y.T.copy(), pw.T, mu.T, th.T, density=False, points_axis=-1)
+    np.testing.assert_array_equal(flipped.T, fast)
+
+
+def _solve_both(seed: int, steps: int, atoms: int, load: float) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    queues = max(1, atoms // 2)
+    a = Atoms(
+        of_piece=np.arange(atoms),
+        queue=rng.integers(0, queues, atoms),
+        service=rng.integers(0, 2, atoms),
+        rtt_ms=rng.uniform(1, 60, atoms),
+    )
+    by = service_atoms(a, 2)
+    w = rng.uniform(0, 1, (steps, atoms))
+    w[w < 0.1] = 0.0
+    mu = np.broadcast_to(rng.uniform(5, 400, queues), (steps, queues)).copy()
+    pw = np.minimum(10.0 ** rng.uniform(-45, np.log10(load), (steps, queues)), 0.9)
+    th = mu * rng.uniform(0.05, 20, (steps, queues))
+    slo = np.array([40.0, np.inf])
+
+    def run() -> Any:
+        return block_latency(a, by, w, pw, mu, th, slo, None, 60.0)
+
+    new = run()
+    saved = lat.NEGLIGIBLE_WAIT
+    lat.NEGLIGIBLE_WAIT = CLOSED_FORM
+    try:
+        old = run()
+    finally:
+        lat.NEGLIGIBLE_WAIT = saved
+    return new, old
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    steps=st.integers(1, 6),
+    atoms=st.integers(1, 60),
+    load=st.sampled_from([1e-30, 1e-9, 1e-3, 0.5]),
+)
+def test_solver_agrees_with_the_closed_form_everywhere(
+    seed: int, steps: int, atoms: int, load: float
+) -> None:
+    """Quantiles, mean and share over the SLO of the fast solve against the same solve with the closed
+    form at every point: within 1e-9 relative (the float64 Newton polish is exact; only the float32
+    bracket grid may round differently by an ulp)."""
+    new, old = _solve_both(seed, steps, atoms, load)
+    for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
+        np.testing.assert_allclose(
+            getattr(new, name), getattr(old, name), rtol=1e-9, atol=1e-12, err_msg=name
+        )
+
+
+def test_fast_solve_is_the_same_per_step_in_any_block() -> None:
+    """Each step's figures do not depend on the steps solved with it (same bits alone or in a block)."""
+    rng = np.random.default_rng(4)
+    atoms, queues, steps = 30, 12, 5
+    a = Atoms(
+        np.arange(atoms), rng.integers(0, queues, atoms), rng.integers(0, 2, atoms), rng.uniform(1, 60, atoms)
+    )
+    by = service_atoms(a, 2)
+    w = rng.uniform(0.1, 1, (steps, atoms))
+    mu = np.full((steps, queues), 250.0)
+    pw = 10.0 ** rng.uniform(-40, -2, (steps, queues))
+    th = mu * rng.uniform(0.5, 10, (steps, queues))
+    slo = np.array([30.0, 45.0])
+    block = block_latency(a, by, w, pw, mu, th, slo, None, 60.0)
+    for t in range(steps):
+        one = block_latency(a, by, w[t : t + 1], pw[t : t + 1], mu[t : t + 1], th[t : t + 1], slo, None, 60.0)
+        for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
+            np.testing.assert_array_equal(getattr(one, name)[0], getattr(block, name)[t], err_msg=name)
