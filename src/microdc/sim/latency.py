@@ -36,6 +36,12 @@ CACHE_ELEMENTS = 65_536
 #: stay cache-sized, while small fleets get hundreds of steps per call (fewer numpy calls per step).
 SOLVE_ELEMENTS = 16_384
 
+#: Quantiles are solved to XTOL relative in x: safeguarded Newton from the bracket grid's
+#: interpolation, each (step, service, level) until its step or its bracket is below XTOL (or it hits
+#: S = 1 − p exactly); at most MAX_NEWTON evaluations (bisection of any bracket needs about 45).
+XTOL = 1e-10
+MAX_NEWTON = 64
+
 #: Accumulator points per chunk of the run-level accumulator's fold (cache-sized work arrays).
 ACC_POINTS = 32_768
 
@@ -359,7 +365,7 @@ def step_latency(
     step_s: float,
     *,
     grid_points: int = 48,
-    newton_steps: int = 3,
+    max_newton: int = MAX_NEWTON,
 ) -> StepLatency:
     """Per-service p50/p95/p99, mean and share over the SLO bound for one step (a block of one)."""
     res = block_latency(
@@ -373,7 +379,7 @@ def step_latency(
         accumulator,
         step_s,
         grid_points=grid_points,
-        newton_steps=newton_steps,
+        max_newton=max_newton,
     )
     return StepLatency(res.p50_ms[0], res.p95_ms[0], res.p99_ms[0], res.mean_ms[0], res.over_slo[0])
 
@@ -443,30 +449,67 @@ def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
 #: point and atom replaces the closed form's two, plus its φ series and products.
 NEGLIGIBLE_WAIT = {np.dtype(np.float32): np.float32(2.0**-26), np.dtype(np.float64): 2.0**-55}
 
+#: Below one candidate atom in GATHER_SHARE, the closed form runs on the gathered points that need it;
+#: above, on the whole array (then selected point by point): the same values either way.
+GATHER_SHARE = 4
+
 
 def _sojourn_full(
     y: npt.NDArray[Any], pw: npt.NDArray[Any], mu: npt.NDArray[Any], th: npt.NDArray[Any], density: bool
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
-    """The closed form of S_T and (if ``density``) its density at y >= 0, element by element (1-D
-    arrays of one dtype), for the points where the waiting term matters."""
+    """The closed form of S_T and (if ``density``) its density at y >= 0, element by element (arrays
+    that broadcast, one dtype), for the points where the waiting term matters."""
     dt = y.dtype.type
     r = np.minimum(th, mu)
     d = np.maximum(th, mu) - r
+    if y.dtype == np.float32 and not density:
+        return _sojourn_full32(y, pw, mu, th, r, d), None
     e_mu = np.exp(-mu * y)
     e_r = np.exp(-r * y)
-    xx = d * y
-    if y.dtype == np.float32:
-        # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel
-        small = xx < dt(1e-2)
-        safe = np.where(small, dt(1.0), xx)
-        phi = np.where(small, dt(1) - xx * (dt(0.5) - xx / dt(6.0)), (dt(1) - np.exp(-safe)) / safe)
-    else:
-        xx = np.maximum(xx, dt(1e-12))
-        phi = -np.expm1(-xx) / xx
-    g = y * e_r * phi  # (e^{−r y} − e^{−R y}) / (R − r), stable as R → r
+    xx = np.maximum(d * y, dt(1e-12))
+    g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{−r y} − e^{−R y}) / (R − r), stable as R → r
     surv = (dt(1) - pw) * e_mu + pw * (e_r + r * g)
     dens = (dt(1) - pw) * mu * e_mu + pw * th * mu * g if density else None
     return surv, dens
+
+
+def _sojourn_full32(
+    y: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    r: npt.NDArray[Any],
+    d: npt.NDArray[Any],
+) -> npt.NDArray[Any]:
+    """S_T in float32 by the closed form, two transcendentals per point, computed in place (the bracket
+    grid's kernel): φ(x) = (1 − e^{−x})/x by its series where float32 would cancel (numpy's float32
+    expm1 is scalar code, several times slower than exp)."""
+    dt = np.float32
+    is_r = (mu <= th).astype(dt)  # 1 where μ is r (then e^{-μy} = e^{-ry}), else 0
+    xx = np.multiply(d, y)
+    e_d = np.negative(xx)
+    np.exp(e_d, out=e_d)  # e^{-(R − r) y}
+    small = xx < dt(1e-2)
+    series = np.divide(xx, dt(6.0))
+    np.subtract(dt(0.5), series, out=series)
+    series *= xx
+    np.subtract(dt(1), series, out=series)
+    xx[small] = dt(1.0)
+    phi = np.subtract(dt(1), e_d)
+    phi /= xx
+    phi[small] = series[small]
+    e_r = np.multiply(-r, y, out=xx)
+    np.exp(e_r, out=e_r)
+    g = np.multiply(y, e_r)
+    g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
+    np.maximum(e_d, is_r, out=e_d)  # 1 where μ is r: e_mu = e^{-r y}; else e^{-r y} e^{-(R − r) y}
+    e_d *= e_r
+    g *= r
+    g += e_r
+    g *= pw
+    e_d *= 1 - pw
+    g += e_d
+    return g
 
 
 def _sojourn_mixed(
@@ -489,7 +532,15 @@ def _sojourn_mixed(
     dens = mu * e_mu if density else None
     y_max = y.max(axis=points_axis, keepdims=True)
     cand = np.broadcast_to(pw > np.exp(-mu * y_max) * thr, y_max.shape)
-    if not cand.any():
+    n_cand = int(np.count_nonzero(cand))
+    if n_cand == 0:
+        return e_mu, dens
+    if n_cand * GATHER_SHARE > cand.size:  # most atoms need it: the closed form on the whole array
+        s_f, d_f = _sojourn_full(y, pw, mu, th, density=density)
+        slow = (pw > e_mu * thr) & cand  # the points the gathered path would take
+        np.copyto(e_mu, s_f, where=slow)
+        if dens is not None and d_f is not None:
+            np.copyto(dens, d_f, where=slow)
         return e_mu, dens
     ax = points_axis
     ci = np.nonzero(np.moveaxis(cand, ax, -1)[..., 0])  # candidate atoms (index over the other axes)
@@ -585,7 +636,7 @@ def block_latency(
     step_s: float,
     *,
     grid_points: int = 48,
-    newton_steps: int = 3,
+    max_newton: int = MAX_NEWTON,
     row0: int = 0,
     queue_wait_ms: FloatArray | None = None,
 ) -> BlockLatency:
@@ -611,7 +662,7 @@ def block_latency(
                 accumulator,
                 step_s,
                 grid_points=grid_points,
-                newton_steps=newton_steps,
+                max_newton=max_newton,
                 row0=row0 + a,
                 queue_wait_ms=None if queue_wait_ms is None else queue_wait_ms[a : a + chunk],
             )
@@ -641,7 +692,7 @@ def block_latency(
             slo_bound_ms[v : v + 1],
             step_s,
             grid_points,
-            newton_steps,
+            max_newton,
             queue_wait_ms,
         )
         for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
@@ -664,7 +715,7 @@ def _solve(
     slo_bound_ms: FloatArray,
     step_s: float,
     grid_points: int,
-    newton_steps: int,
+    max_newton: int,
     queue_wait_ms: FloatArray | None,
 ) -> tuple[BlockLatency, FloatArray, FloatArray, FloatArray]:
     """The quantile solve for the services whose atoms are ``idx`` (services × atoms): results, and each
@@ -714,22 +765,36 @@ def _solve(
         la = np.log(np.maximum(np.take_along_axis(s_grid, k - 1, axis=-1), 1e-300))
         lb = np.log(np.maximum(np.take_along_axis(s_grid, k, axis=-1), 1e-300))
         t = np.where(la > lb, (la - np.log(tails)) / np.where(la > lb, la - lb, 1.0), 0.5)
-        x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
-        lo_b, hi_b = a_x.copy(), b_x.copy()
+        x = np.array(a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x))
+        # the bracket one grid cell wider on each side: the float32 grid may misplace a level by an ulp
+        lo_b = np.take_along_axis(grid, np.maximum(k - 2, 0), axis=-1)
+        hi_b = np.take_along_axis(grid, np.minimum(k + 1, grid_points - 1), axis=-1)
         bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
         probe = np.isfinite(bound)
-        for it in range(newton_steps):
-            pts = np.concatenate([x, np.where(probe, bound, 0.0)], axis=-1) if it == 0 else x
-            s_all, d_all = _mixture(pts, wn, rtt, pw, mu, th, exact=True)
+        conv = np.broadcast_to(~has[..., None], x.shape).copy()  # (B, V, L): level solved
+        act = np.arange(n_steps)  # the steps with a level still to solve
+        for it in range(max_newton):
+            xa, lo_a, hi_a = x[act], lo_b[act], hi_b[act]
+            pts = np.concatenate([xa, np.where(probe[act], bound[act], 0.0)], axis=-1) if it == 0 else xa
+            s_all, d_all = _mixture(pts, wn[act], rtt[act], pw[act], mu[act], th[act], exact=True)
             if it == 0:
                 out.over_slo = np.where(has & probe[..., 0], s_all[..., -1], 0.0)
             s_x, d_x = s_all[..., : tails.size], d_all[..., : tails.size]
             above = s_x > tails
-            lo_b = np.where(above, x, lo_b)
-            hi_b = np.where(above, hi_b, x)
-            nx = x + (s_x - tails) / d_x
-            bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
-            x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
+            lo_a = np.where(above, xa, lo_a)
+            hi_a = np.where(above, hi_a, xa)
+            nx = xa + (s_x - tails) / d_x
+            bad = ~np.isfinite(nx) | (nx <= lo_a) | (nx >= hi_a)
+            hit = s_x == tails  # x solves it exactly (else the bracket would move off it)
+            nx = np.where(hit, xa, np.where(bad, 0.5 * (lo_a + hi_a), nx))
+            tol = XTOL * np.abs(xa)
+            done_a = conv[act]
+            x[act] = np.where(done_a, xa, nx)
+            lo_b[act], hi_b[act] = np.where(done_a, lo_b[act], lo_a), np.where(done_a, hi_b[act], hi_a)
+            conv[act] = done_a | (np.abs(nx - xa) <= tol) | (hi_a - lo_a <= tol) | hit
+            act = act[~conv[act].all(axis=(1, 2))]
+            if act.size == 0:
+                break
         x = np.where(has[..., None], x, np.nan)
         out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
         out.mean_ms = np.where(has, mean, np.nan)
