@@ -784,7 +784,7 @@ def _solve(
             lo_a = np.where(above, xa, lo_a)
             hi_a = np.where(above, hi_a, xa)
             nx = xa + (s_x - tails) / d_x
-            bad = ~np.isfinite(nx) | (nx <= lo_a) | (nx >= hi_a)
+            bad = ~np.isfinite(nx) | (nx < lo_a) | (nx > hi_a)  # (a step below an ulp lands on x)
             hit = s_x == tails  # x solves it exactly (else the bracket would move off it)
             nx = np.where(hit, xa, np.where(bad, 0.5 * (lo_a + hi_a), nx))
             tol = XTOL * np.abs(xa)
