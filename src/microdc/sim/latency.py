@@ -9,8 +9,10 @@ time Exp(μ), otherwise Exp(θ) + Exp(μ), θ = cμ − λ. For a service, the r
 Pieces on one queue whose RTTs differ by less than a tolerance are merged into one *atom* at their
 rate-weighted mean RTT (at most ``max_atoms`` per queue, equal-rate groups); the mixture is then over
 atoms. Quantiles are found per step by evaluating S on a grid spanning the mixture (bracket), then
-refined by safeguarded Newton steps on the exact S and density, so they are exact up to the atom
-merging. For run-level percentiles, each step's survival curve is added (weighted by its served
+refined by safeguarded Newton steps on the exact S and density until each converges (XTOL, 1e-10
+relative in x), so they are exact up to the atom merging. Where a queue's waiting probability C is too
+small to change the rounding of S_q (NEGLIGIBLE_WAIT), S_q is evaluated as e^{−μy} alone (one
+exponential per point and atom instead of the closed form's two and its φ series). For run-level percentiles, each step's survival curve is added (weighted by its served
 requests) onto a fixed fine log-spaced grid per service and inverted at the end (≈0.5 % resolution).
 """
 
