@@ -523,43 +523,46 @@ def _sojourn_mixed(
     *,
     density: bool,
     points_axis: int = -2,
+    sorted_points: bool = False,
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
     """S_T (and its density) at y >= 0 (..., points, atoms) or with ``points_axis`` −1 (..., atoms,
-    points); the parameters have size 1 on the points axis (one dtype). e^{−μy} where the waiting term
-    is negligible (NEGLIGIBLE_WAIT), the closed form elsewhere. An atom is tested point by point only
-    if it fails the test at its largest y (the smallest e^{−μy}); each value depends on its own atom's
-    inputs only, never on the array's shape or the other rows (blocks give the same bits)."""
+    points); the parameters have size 1 on the points axis (one dtype); ``sorted_points``: y does not
+    decrease along the points axis (a grid), so its last point is its largest. An atom whose waiting term is
+    negligible at its largest y (NEGLIGIBLE_WAIT at the smallest e^{−μy}, hence at all its points)
+    takes e^{−μy}, the others the closed form at all their points. Each value depends on its own
+    atom's inputs and points only, never on the array's shape or other rows (blocks give the same
+    bits); the closed form runs on the gathered atoms that need it, or on the whole array when most do."""
     thr = NEGLIGIBLE_WAIT[y.dtype]
+    if sorted_points:
+        y_max = y[..., -1:] if points_axis == -1 else y[..., -1:, :]
+    else:
+        y_max = y.max(axis=points_axis, keepdims=True)
+    cand = np.broadcast_to(pw > np.exp(-mu * y_max) * thr, y_max.shape)
+    n_cand = int(np.count_nonzero(cand))
+    if n_cand * GATHER_SHARE > cand.size:  # most atoms need it: the closed form on the whole array
+        s_f, d_f = _sojourn_full(y, pw, mu, th, density=density)
+        if n_cand == cand.size:
+            return s_f, d_f
+        e_mu = np.exp(-mu * y)
+        np.copyto(s_f, e_mu, where=~cand)
+        if d_f is not None:
+            np.copyto(d_f, mu * e_mu, where=~cand)
+        return s_f, d_f
     e_mu = np.multiply(-mu, y)
     np.exp(e_mu, out=e_mu)
     dens = mu * e_mu if density else None
-    y_max = y.max(axis=points_axis, keepdims=True)
-    cand = np.broadcast_to(pw > np.exp(-mu * y_max) * thr, y_max.shape)
-    n_cand = int(np.count_nonzero(cand))
     if n_cand == 0:
-        return e_mu, dens
-    if n_cand * GATHER_SHARE > cand.size:  # most atoms need it: the closed form on the whole array
-        s_f, d_f = _sojourn_full(y, pw, mu, th, density=density)
-        slow = (pw > e_mu * thr) & cand  # the points the gathered path would take
-        np.copyto(e_mu, s_f, where=slow)
-        if dens is not None and d_f is not None:
-            np.copyto(dens, d_f, where=slow)
         return e_mu, dens
     ax = points_axis
     ci = np.nonzero(np.moveaxis(cand, ax, -1)[..., 0])  # candidate atoms (index over the other axes)
     y_c = np.moveaxis(y, ax, -1)[ci]  # (n, points)
-    s_c = np.moveaxis(e_mu, ax, -1)[ci]
     pw_c, mu_c, th_c = (
-        np.moveaxis(np.broadcast_to(v, y_max.shape), ax, -1)[..., 0][ci] for v in (pw, mu, th)
+        np.moveaxis(np.broadcast_to(v, y_max.shape), ax, -1)[..., 0][ci][:, None] for v in (pw, mu, th)
     )
-    k = np.nonzero(pw_c[:, None] > s_c * thr)
-    s_f, d_f = _sojourn_full(y_c[k], pw_c[k[0]], mu_c[k[0]], th_c[k[0]], density=density)
-    s_c[k] = s_f
-    np.moveaxis(e_mu, ax, -1)[ci] = s_c
+    s_f, d_f = _sojourn_full(y_c, pw_c, mu_c, th_c, density=density)
+    np.moveaxis(e_mu, ax, -1)[ci] = s_f
     if dens is not None and d_f is not None:
-        d_c = np.moveaxis(dens, ax, -1)[ci]
-        d_c[k] = d_f
-        np.moveaxis(dens, ax, -1)[ci] = d_c
+        np.moveaxis(dens, ax, -1)[ci] = d_f
     return e_mu, dens
 
 
@@ -572,12 +575,13 @@ def _grid_survival(
     th: npt.NDArray[Any],
     flip: bool | None = None,
 ) -> FloatArray:
-    """Mixture survival in float32 at the bracket grid x (B, V, G) over atoms (B, V, A): one
-    exponential per point and atom where the waiting term is negligible (_sojourn_mixed). Every element
-    gets the same float32 operations whatever the layout (atoms on the last axis, or when there are
-    fewer atoms than points on the second-last so the inner loops run over points), and the sum over
-    atoms is the same matrix product per step and service, so results do not depend on the layout or
-    block. ``flip``: force a layout (None: atoms second-last when there are fewer atoms than points)."""
+    """Mixture survival in float32 at the bracket grid x (B, V, G, not decreasing along G) over atoms
+    (B, V, A): one exponential per point and atom where the waiting term is negligible
+    (_sojourn_mixed). Every element gets the same float32 operations whatever the layout (atoms on
+    the last axis, or when there are fewer atoms than points on the second-last so the inner loops
+    run over points), and the sum over atoms is the same matrix product per step and service, so
+    results do not depend on the layout or block. ``flip``: force a layout (None: atoms second-last
+    when there are fewer atoms than points)."""
     dt = np.float32
     flip = wn.shape[-1] < x_ms.shape[-1] if flip is None else flip
     cast = [a.astype(dt, copy=False) for a in (wn, rtt, pw, mu, th)]
@@ -590,7 +594,7 @@ def _grid_survival(
     y = np.subtract(xv, rtt_)
     y *= dt(1e-3)
     np.maximum(y, dt(0.0), out=y)
-    g, _ = _sojourn_mixed(y, pw_, mu_, th_, density=False, points_axis=-1 if flip else -2)
+    g, _ = _sojourn_mixed(y, pw_, mu_, th_, density=False, points_axis=-1 if flip else -2, sorted_points=True)
     if flip:
         g = np.ascontiguousarray(np.swapaxes(g, -1, -2))  # (B, V, G, A): the same product as unflipped
         w_col = wn_
