@@ -533,6 +533,8 @@ def _sojourn_mixed(
     atom's inputs and points only, never on the array's shape or other rows (blocks give the same
     bits); the closed form runs on the gathered atoms that need it, or on the whole array when most do."""
     thr = NEGLIGIBLE_WAIT[y.dtype]
+    if (pw > thr).all():  # e^{−μy} <= 1: every atom needs the closed form, whatever its points
+        return _sojourn_full(y, pw, mu, th, density=density)
     if sorted_points:
         y_max = y[..., -1:] if points_axis == -1 else y[..., -1:, :]
     else:
@@ -779,9 +781,9 @@ def _solve(
         bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
         probe = np.isfinite(bound)
         conv = np.broadcast_to(~has[..., None], x.shape).copy()  # (B, V, L): level solved
-        act = np.arange(n_steps)  # the steps with a level still to solve
+        act: Any = slice(None)  # the steps with a level still to solve (all of them: no copies)
         for it in range(max_newton):
-            xa, lo_a, hi_a = x[act], lo_b[act], hi_b[act]
+            xa, lo_a, hi_a, done_a = x[act], lo_b[act], hi_b[act], conv[act]
             pts = np.concatenate([xa, np.where(probe[act], bound[act], 0.0)], axis=-1) if it == 0 else xa
             s_all, d_all = _mixture(pts, wn[act], rtt[act], pw[act], mu[act], th[act], exact=True)
             if it == 0:
@@ -795,13 +797,17 @@ def _solve(
             hit = s_x == tails  # x solves it exactly (else the bracket would move off it)
             nx = np.where(hit, xa, np.where(bad, 0.5 * (lo_a + hi_a), nx))
             tol = XTOL * np.abs(xa)
-            done_a = conv[act]
+            done_new = done_a | (np.abs(nx - xa) <= tol) | (hi_a - lo_a <= tol) | hit
+            # (xa, done_a are views when act is every step: read above, written only now)
             x[act] = np.where(done_a, xa, nx)
-            lo_b[act], hi_b[act] = np.where(done_a, lo_b[act], lo_a), np.where(done_a, hi_b[act], hi_a)
-            conv[act] = done_a | (np.abs(nx - xa) <= tol) | (hi_a - lo_a <= tol) | hit
-            act = act[~conv[act].all(axis=(1, 2))]
-            if act.size == 0:
+            lo_b[act] = np.where(done_a, lo_b[act], lo_a)
+            hi_b[act] = np.where(done_a, hi_b[act], hi_a)
+            conv[act] = done_a = done_new
+            left = ~done_a.all(axis=(1, 2))
+            if not left.any():
                 break
+            if not left.all():
+                act = np.arange(n_steps)[act][left]
         x = np.where(has[..., None], x, np.nan)
         out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
         out.mean_ms = np.where(has, mean, np.nan)
