@@ -9,9 +9,12 @@ time Exp(μ), otherwise Exp(θ) + Exp(μ), θ = cμ − λ. For a service, the r
 Pieces on one queue whose RTTs differ by less than a tolerance are merged into one *atom* at their
 rate-weighted mean RTT (at most ``max_atoms`` per queue, equal-rate groups); the mixture is then over
 atoms. Quantiles are found per step by evaluating S on a grid spanning the mixture (bracket), then
-refined by safeguarded Newton steps on the exact S and density, so they are exact up to the atom
-merging. For run-level percentiles, each step's survival curve is added (weighted by its served
-requests) onto a fixed fine log-spaced grid per service and inverted at the end (≈0.5 % resolution).
+refined by safeguarded Newton steps on the exact S and density until each converges (XTOL, 1e-10
+relative in x), so they are exact up to the atom merging. Where a queue's waiting probability C is too
+small to change the rounding of S_q (NEGLIGIBLE_WAIT), S_q is evaluated as e^{−μy} alone (one
+exponential per point and atom instead of the closed form's two and its φ series). For run-level
+percentiles, each step's survival curve is added (weighted by its served requests) onto a fixed fine
+log-spaced grid per service and inverted at the end (≈0.5 % resolution).
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ CACHE_ELEMENTS = 65_536
 #: (steps × services × atoms) per call of the quantile solve: its Newton arrays (four points per atom)
 #: stay cache-sized, while small fleets get hundreds of steps per call (fewer numpy calls per step).
 SOLVE_ELEMENTS = 16_384
+
+#: Quantiles are solved to XTOL relative in x: safeguarded Newton from the bracket grid's
+#: interpolation, each (step, service, level) until its step or its bracket is below XTOL (or it hits
+#: S = 1 − p exactly); at most MAX_NEWTON evaluations (bisection of any bracket needs about 45).
+XTOL = 1e-10
+MAX_NEWTON = 64
 
 #: Accumulator points per chunk of the run-level accumulator's fold (cache-sized work arrays).
 ACC_POINTS = 32_768
@@ -359,7 +368,7 @@ def step_latency(
     step_s: float,
     *,
     grid_points: int = 48,
-    newton_steps: int = 3,
+    max_newton: int = MAX_NEWTON,
 ) -> StepLatency:
     """Per-service p50/p95/p99, mean and share over the SLO bound for one step (a block of one)."""
     res = block_latency(
@@ -373,7 +382,7 @@ def step_latency(
         accumulator,
         step_s,
         grid_points=grid_points,
-        newton_steps=newton_steps,
+        max_newton=max_newton,
     )
     return StepLatency(res.p50_ms[0], res.p95_ms[0], res.p99_ms[0], res.mean_ms[0], res.over_slo[0])
 
@@ -436,41 +445,53 @@ def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.cumsum(x, axis=-1)[..., -1]
 
 
-def _grid_survival(
-    x_ms: npt.NDArray[Any],
-    wn: npt.NDArray[Any],
-    rtt: npt.NDArray[Any],
+#: An atom's waiting term is left out of a point where it cannot change the result's rounding:
+#: S_T(y) = (1 − C) e^{−μy} + C · S_{W+S}(y) differs from e^{−μy} by at most C (0 ≤ S_{W+S} ≤ 1), so
+#: where C ≤ e^{−μy} · 2^{−(mantissa bits + 2)} the exact value is within half a unit in the last place
+#: of e^{−μy}. Lightly loaded multi-server queues have C of 10⁻³⁰ and less: there one exponential per
+#: point and atom replaces the closed form's two, plus its φ series and products.
+NEGLIGIBLE_WAIT = {np.dtype(np.float32): np.float32(2.0**-26), np.dtype(np.float64): 2.0**-55}
+
+#: Below one candidate atom in GATHER_SHARE, the closed form runs on the gathered points that need it;
+#: above, on the whole array (then selected point by point): the same values either way.
+GATHER_SHARE = 4
+
+
+def _sojourn_full(
+    y: npt.NDArray[Any], pw: npt.NDArray[Any], mu: npt.NDArray[Any], th: npt.NDArray[Any], density: bool
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+    """The closed form of S_T and (if ``density``) its density at y >= 0, element by element (arrays
+    that broadcast, one dtype), for the points where the waiting term matters."""
+    dt = y.dtype.type
+    r = np.minimum(th, mu)
+    d = np.maximum(th, mu) - r
+    if y.dtype == np.float32 and not density:
+        return _sojourn_full32(y, pw, mu, th, r, d), None
+    e_mu = np.exp(-mu * y)
+    e_r = np.exp(-r * y)
+    xx = np.maximum(d * y, dt(1e-12))
+    g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{−r y} − e^{−R y}) / (R − r), stable as R → r
+    surv = (dt(1) - pw) * e_mu + pw * (e_r + r * g)
+    dens = (dt(1) - pw) * mu * e_mu + pw * th * mu * g if density else None
+    return surv, dens
+
+
+def _sojourn_full32(
+    y: npt.NDArray[Any],
     pw: npt.NDArray[Any],
     mu: npt.NDArray[Any],
     th: npt.NDArray[Any],
-    flip: bool | None = None,
-) -> FloatArray:
-    """Mixture survival in float32 at the bracket grid x (B, V, G) over atoms (B, V, A): two
-    transcendentals per point and atom, computed in place. Every element gets the same float32
-    operations in the same order whatever the layout (atoms on the last axis, or when there are fewer
-    atoms than points on the second-last so the inner loops run over points), and the sum over atoms is
-    the same matrix product per step and service, so results do not depend on the layout or block.
-    ``flip``: force a layout (None: atoms second-last when there are fewer atoms than points)."""
+    r: npt.NDArray[Any],
+    d: npt.NDArray[Any],
+) -> npt.NDArray[Any]:
+    """S_T in float32 by the closed form, two transcendentals per point, computed in place (the bracket
+    grid's kernel): φ(x) = (1 − e^{−x})/x by its series where float32 would cancel (numpy's float32
+    expm1 is scalar code, several times slower than exp)."""
     dt = np.float32
-    flip = wn.shape[-1] < x_ms.shape[-1] if flip is None else flip
-    cast = [a.astype(dt, copy=False) for a in (wn, rtt, pw, mu, th)]
-    if flip:
-        wn_, rtt_, pw_, mu_, th_ = (a[..., :, None] for a in cast)  # (B, V, A, 1)
-        xv = x_ms.astype(dt)[..., None, :]
-    else:
-        wn_, rtt_, pw_, mu_, th_ = (a[..., None, :] for a in cast)  # (B, V, 1, A)
-        xv = x_ms.astype(dt)[..., :, None]
-    r = np.minimum(th_, mu_)
-    d = np.maximum(th_, mu_) - r
-    is_r = (mu_ <= th_).astype(dt)  # 1 where μ is r (then e^{-μy} = e^{-ry}), else 0
-    y = np.subtract(xv, rtt_)
-    y *= dt(1e-3)
-    np.maximum(y, dt(0.0), out=y)
+    is_r = (mu <= th).astype(dt)  # 1 where μ is r (then e^{-μy} = e^{-ry}), else 0
     xx = np.multiply(d, y)
     e_d = np.negative(xx)
     np.exp(e_d, out=e_d)  # e^{-(R − r) y}
-    # φ(x) = (1 − e^{−x})/x, by its series where float32 would cancel (numpy's float32 expm1 is
-    # scalar code, several times slower than exp)
     small = xx < dt(1e-2)
     series = np.divide(xx, dt(6.0))
     np.subtract(dt(0.5), series, out=series)
@@ -482,15 +503,100 @@ def _grid_survival(
     phi[small] = series[small]
     e_r = np.multiply(-r, y, out=xx)
     np.exp(e_r, out=e_r)
-    g = np.multiply(y, e_r, out=y)
+    g = np.multiply(y, e_r)
     g *= phi  # (e^{-r y} − e^{-R y}) / (R − r)
     np.maximum(e_d, is_r, out=e_d)  # 1 where μ is r: e_mu = e^{-r y}; else e^{-r y} e^{-(R − r) y}
     e_d *= e_r
     g *= r
     g += e_r
-    g *= pw_
-    e_d *= 1 - pw_
+    g *= pw
+    e_d *= 1 - pw
     g += e_d
+    return g
+
+
+def _sojourn_mixed(
+    y: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    *,
+    density: bool,
+    points_axis: int = -2,
+    sorted_points: bool = False,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+    """S_T (and its density) at y >= 0 (..., points, atoms) or with ``points_axis`` −1 (..., atoms,
+    points); the parameters have size 1 on the points axis (one dtype); ``sorted_points``: y does not
+    decrease along the points axis (a grid), so its last point is its largest. An atom whose waiting term is
+    negligible at its largest y (NEGLIGIBLE_WAIT at the smallest e^{−μy}, hence at all its points)
+    takes e^{−μy}, the others the closed form at all their points. Each value depends on its own
+    atom's inputs and points only, never on the array's shape or other rows (blocks give the same
+    bits); the closed form runs on the gathered atoms that need it, or on the whole array when most do."""
+    thr = NEGLIGIBLE_WAIT[y.dtype]
+    if (pw > thr).all():  # e^{−μy} <= 1: every atom needs the closed form, whatever its points
+        return _sojourn_full(y, pw, mu, th, density=density)
+    if sorted_points:
+        y_max = y[..., -1:] if points_axis == -1 else y[..., -1:, :]
+    else:
+        y_max = y.max(axis=points_axis, keepdims=True)
+    cand = np.broadcast_to(pw > np.exp(-mu * y_max) * thr, y_max.shape)
+    n_cand = int(np.count_nonzero(cand))
+    if n_cand * GATHER_SHARE > cand.size:  # most atoms need it: the closed form on the whole array
+        s_f, d_f = _sojourn_full(y, pw, mu, th, density=density)
+        if n_cand == cand.size:
+            return s_f, d_f
+        e_mu = np.exp(-mu * y)
+        np.copyto(s_f, e_mu, where=~cand)
+        if d_f is not None:
+            np.copyto(d_f, mu * e_mu, where=~cand)
+        return s_f, d_f
+    e_mu = np.multiply(-mu, y)
+    np.exp(e_mu, out=e_mu)
+    dens = mu * e_mu if density else None
+    if n_cand == 0:
+        return e_mu, dens
+    ax = points_axis
+    ci = np.nonzero(np.moveaxis(cand, ax, -1)[..., 0])  # candidate atoms (index over the other axes)
+    y_c = np.moveaxis(y, ax, -1)[ci]  # (n, points)
+    pw_c, mu_c, th_c = (
+        np.moveaxis(np.broadcast_to(v, y_max.shape), ax, -1)[..., 0][ci][:, None] for v in (pw, mu, th)
+    )
+    s_f, d_f = _sojourn_full(y_c, pw_c, mu_c, th_c, density=density)
+    np.moveaxis(e_mu, ax, -1)[ci] = s_f
+    if dens is not None and d_f is not None:
+        np.moveaxis(dens, ax, -1)[ci] = d_f
+    return e_mu, dens
+
+
+def _grid_survival(
+    x_ms: npt.NDArray[Any],
+    wn: npt.NDArray[Any],
+    rtt: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    flip: bool | None = None,
+) -> FloatArray:
+    """Mixture survival in float32 at the bracket grid x (B, V, G, not decreasing along G) over atoms
+    (B, V, A): one exponential per point and atom where the waiting term is negligible
+    (_sojourn_mixed). Every element gets the same float32 operations whatever the layout (atoms on
+    the last axis, or when there are fewer atoms than points on the second-last so the inner loops
+    run over points), and the sum over atoms is the same matrix product per step and service, so
+    results do not depend on the layout or block. ``flip``: force a layout (None: atoms second-last
+    when there are fewer atoms than points)."""
+    dt = np.float32
+    flip = wn.shape[-1] < x_ms.shape[-1] if flip is None else flip
+    cast = [a.astype(dt, copy=False) for a in (wn, rtt, pw, mu, th)]
+    if flip:
+        wn_, rtt_, pw_, mu_, th_ = (a[..., :, None] for a in cast)  # (B, V, A, 1)
+        xv = x_ms.astype(dt)[..., None, :]
+    else:
+        wn_, rtt_, pw_, mu_, th_ = (a[..., None, :] for a in cast)  # (B, V, 1, A)
+        xv = x_ms.astype(dt)[..., :, None]
+    y = np.subtract(xv, rtt_)
+    y *= dt(1e-3)
+    np.maximum(y, dt(0.0), out=y)
+    g, _ = _sojourn_mixed(y, pw_, mu_, th_, density=False, points_axis=-1 if flip else -2, sorted_points=True)
     if flip:
         g = np.ascontiguousarray(np.swapaxes(g, -1, -2))  # (B, V, G, A): the same product as unflipped
         w_col = wn_
@@ -511,24 +617,19 @@ def _mixture(
 ) -> tuple[FloatArray, FloatArray]:
     """Mixture survival and density (per ms) at points x (B, V, P) over atoms (B, V, A); float32 unless
     exact (then the density is not computed: zeros). Atoms with zero weight add exact zeros, so
-    padding never changes a sum."""
+    padding never changes a sum. Exact: float64, the waiting term only where it is not negligible."""
     if not exact:
         return _grid_survival(x_ms, wn, rtt, pw, mu, th), np.zeros(x_ms.shape)
     dt: Any = np.float64
     c: list[Any] = [a.astype(dt, copy=False)[..., None, :] for a in (wn, rtt, pw, mu, th)]
     wn_, rtt_, pw_, mu_, th_ = c
-    r = np.minimum(th_, mu_)
-    d = np.maximum(th_, mu_) - r
     y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
     y: Any = np.maximum(y_raw, dt(0.0))
     w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
-    e_mu = np.exp(-mu_ * y)
-    e_r = np.exp(-r * y)
-    xx = np.maximum(d * y, dt(1e-12))
-    g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{-r y} - e^{-R y}) / (R - r), stable as R -> r
-    surv = (1 - pw_) * e_mu + pw_ * (e_r + r * g)
+    surv, dens = _sojourn_mixed(y, pw_, mu_, th_, density=True)
+    assert dens is not None
     s_mix = np.asarray((surv @ w_col)[..., 0], dtype=np.float64)
-    dens = ((1 - pw_) * mu_ * e_mu + pw_ * th_ * mu_ * g) * (y_raw >= 0)
+    dens = dens * (y_raw >= 0)
     return s_mix, np.asarray((dens @ w_col)[..., 0], dtype=np.float64) / 1000.0
 
 
@@ -544,7 +645,7 @@ def block_latency(
     step_s: float,
     *,
     grid_points: int = 48,
-    newton_steps: int = 3,
+    max_newton: int = MAX_NEWTON,
     row0: int = 0,
     queue_wait_ms: FloatArray | None = None,
 ) -> BlockLatency:
@@ -570,7 +671,7 @@ def block_latency(
                 accumulator,
                 step_s,
                 grid_points=grid_points,
-                newton_steps=newton_steps,
+                max_newton=max_newton,
                 row0=row0 + a,
                 queue_wait_ms=None if queue_wait_ms is None else queue_wait_ms[a : a + chunk],
             )
@@ -600,7 +701,7 @@ def block_latency(
             slo_bound_ms[v : v + 1],
             step_s,
             grid_points,
-            newton_steps,
+            max_newton,
             queue_wait_ms,
         )
         for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
@@ -623,7 +724,7 @@ def _solve(
     slo_bound_ms: FloatArray,
     step_s: float,
     grid_points: int,
-    newton_steps: int,
+    max_newton: int,
     queue_wait_ms: FloatArray | None,
 ) -> tuple[BlockLatency, FloatArray, FloatArray, FloatArray]:
     """The quantile solve for the services whose atoms are ``idx`` (services × atoms): results, and each
@@ -673,22 +774,40 @@ def _solve(
         la = np.log(np.maximum(np.take_along_axis(s_grid, k - 1, axis=-1), 1e-300))
         lb = np.log(np.maximum(np.take_along_axis(s_grid, k, axis=-1), 1e-300))
         t = np.where(la > lb, (la - np.log(tails)) / np.where(la > lb, la - lb, 1.0), 0.5)
-        x = a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x)
-        lo_b, hi_b = a_x.copy(), b_x.copy()
+        x = np.array(a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x))
+        # the bracket one grid cell wider on each side: the float32 grid may misplace a level by an ulp
+        lo_b = np.take_along_axis(grid, np.maximum(k - 2, 0), axis=-1)
+        hi_b = np.take_along_axis(grid, np.minimum(k + 1, grid_points - 1), axis=-1)
         bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
         probe = np.isfinite(bound)
-        for it in range(newton_steps):
-            pts = np.concatenate([x, np.where(probe, bound, 0.0)], axis=-1) if it == 0 else x
-            s_all, d_all = _mixture(pts, wn, rtt, pw, mu, th, exact=True)
+        conv = np.broadcast_to(~has[..., None], x.shape).copy()  # (B, V, L): level solved
+        act: Any = slice(None)  # the steps with a level still to solve (all of them: no copies)
+        for it in range(max_newton):
+            xa, lo_a, hi_a, done_a = x[act], lo_b[act], hi_b[act], conv[act]
+            pts = np.concatenate([xa, np.where(probe[act], bound[act], 0.0)], axis=-1) if it == 0 else xa
+            s_all, d_all = _mixture(pts, wn[act], rtt[act], pw[act], mu[act], th[act], exact=True)
             if it == 0:
                 out.over_slo = np.where(has & probe[..., 0], s_all[..., -1], 0.0)
             s_x, d_x = s_all[..., : tails.size], d_all[..., : tails.size]
             above = s_x > tails
-            lo_b = np.where(above, x, lo_b)
-            hi_b = np.where(above, hi_b, x)
-            nx = x + (s_x - tails) / d_x
-            bad = ~np.isfinite(nx) | (nx <= lo_b) | (nx >= hi_b)
-            x = np.where(bad, 0.5 * (lo_b + hi_b), nx)
+            lo_a = np.where(above, xa, lo_a)
+            hi_a = np.where(above, hi_a, xa)
+            nx = xa + (s_x - tails) / d_x
+            bad = ~np.isfinite(nx) | (nx < lo_a) | (nx > hi_a)  # (a step below an ulp lands on x)
+            hit = s_x == tails  # x solves it exactly (else the bracket would move off it)
+            nx = np.where(hit, xa, np.where(bad, 0.5 * (lo_a + hi_a), nx))
+            tol = XTOL * np.abs(xa)
+            done_new = done_a | (np.abs(nx - xa) <= tol) | (hi_a - lo_a <= tol) | hit
+            # (xa, done_a are views when act is every step: read above, written only now)
+            x[act] = np.where(done_a, xa, nx)
+            lo_b[act] = np.where(done_a, lo_b[act], lo_a)
+            hi_b[act] = np.where(done_a, hi_b[act], hi_a)
+            conv[act] = done_a = done_new
+            left = ~done_a.all(axis=(1, 2))
+            if not left.any():
+                break
+            if not left.all():
+                act = np.arange(n_steps)[act][left]
         x = np.where(has[..., None], x, np.nan)
         out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
         out.mean_ms = np.where(has, mean, np.nan)

@@ -1,0 +1,170 @@
+"""The quantile solve's fast kernel (e^{−μy} where a queue's waiting term cannot change the rounding)
+against the closed form everywhere (the solver before issue #19's speed-up), on random mixtures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import microdc.sim.latency as lat
+from microdc.sim.latency import (
+    Atoms,
+    _sojourn_full,
+    _sojourn_mixed,
+    block_latency,
+    service_atoms,
+    sojourn_survival_density,
+)
+
+#: Every point through the closed form: a threshold no waiting probability is below.
+CLOSED_FORM = {np.dtype(np.float32): np.float32(-1.0), np.dtype(np.float64): -1.0}
+
+
+def _kernel_inputs(rng: np.random.Generator, dt: Any, atoms: int = 40, points: int = 30) -> tuple[Any, ...]:
+    pw = 10.0 ** rng.uniform(-40, -0.5, atoms)
+    pw[::5] = 0.0
+    mu = rng.uniform(5, 500, atoms)
+    th = rng.uniform(0.5, 5000, atoms)
+    th[::7] = mu[::7]
+    y = rng.uniform(0, 0.3, (points, atoms))
+    y[0] = 0.0
+    return tuple(np.asarray(a, dtype=dt) for a in (y, pw[None, :], mu[None, :], th[None, :]))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_kernel_is_the_closed_form_to_rounding(dt: Any, seed: int) -> None:
+    """Where it leaves the waiting term out, the fast value is within an ulp or two of the closed form
+    (which itself rounds); where the term matters it is the closed form's own value, bit for bit; a
+    grid's points (sorted) give the same bits as the same points tested for their largest y."""
+    y, pw, mu, th = _kernel_inputs(np.random.default_rng(seed), dt)
+    fast, fast_d = _sojourn_mixed(y, pw, mu, th, density=True)
+    b = [np.broadcast_to(a, y.shape).ravel() for a in (y, pw, mu, th)]
+    full, full_d = _sojourn_full(*b, density=True)
+    assert fast_d is not None and full_d is not None
+    full, full_d = full.reshape(y.shape), full_d.reshape(y.shape)
+    eps = float(np.finfo(dt).eps)
+    np.testing.assert_allclose(fast, full, rtol=4 * eps, atol=0)
+    np.testing.assert_allclose(fast_d, full_d, rtol=1e-6 if dt == np.float32 else 1e-12, atol=0)
+    # an atom takes the closed form at all its points unless its waiting term is negligible at its
+    # largest y (then at all of them)
+    cand = pw > np.exp(-mu * y.max(axis=0, keepdims=True)) * lat.NEGLIGIBLE_WAIT[np.dtype(dt)]
+    slow = np.broadcast_to(cand, y.shape)
+    assert slow.any() and (~slow).any()  # both branches are exercised
+    np.testing.assert_array_equal(fast[slow], full[slow])
+    # the closed form on gathered points or on the whole array, then selected: the same bits
+    for share in (0, 10**9):
+        saved = lat.GATHER_SHARE
+        lat.GATHER_SHARE = share
+        try:
+            other, other_d = _sojourn_mixed(y, pw, mu, th, density=True)
+        finally:
+            lat.GATHER_SHARE = saved
+        np.testing.assert_array_equal(other, fast)
+        np.testing.assert_array_equal(other_d, fast_d)
+    ys = np.sort(y, axis=0)
+    np.testing.assert_array_equal(
+        _sojourn_mixed(ys, pw, mu, th, density=False, sorted_points=True)[0],
+        _sojourn_mixed(ys, pw, mu, th, density=False)[0],
+    )
+    # the other layout (points on the last axis) gives the same bits
+    # (float32 survival alone, the bracket grid's case, takes the in-place form of the closed form)
+    alone, _ = _sojourn_mixed(y, pw, mu, th, density=False)
+    flipped, _ = _sojourn_mixed(y.T.copy(), pw.T, mu.T, th.T, density=False, points_axis=-1)
+    np.testing.assert_array_equal(flipped.T, alone)
+    np.testing.assert_allclose(alone, full, rtol=2e-5 if dt == np.float32 else 4 * eps, atol=0)
+
+
+def _random_block(seed: int, steps: int, atoms: int, load: float) -> dict[str, Any]:
+    """A block of random mixtures over two services: waiting probabilities from 1e-45 up to ``load``."""
+    rng = np.random.default_rng(seed)
+    queues = max(1, atoms // 2)
+    a = Atoms(
+        of_piece=np.arange(atoms),
+        queue=rng.integers(0, queues, atoms),
+        service=rng.integers(0, 2, atoms),
+        rtt_ms=rng.uniform(1, 60, atoms),
+    )
+    w = rng.uniform(0, 1, (steps, atoms))
+    w[w < 0.1] = 0.0
+    mu = np.broadcast_to(rng.uniform(5, 400, queues), (steps, queues)).copy()
+    pw = np.minimum(10.0 ** rng.uniform(-45, np.log10(load), (steps, queues)), 0.9)
+    th = mu * rng.uniform(0.05, 20, (steps, queues))
+    return {"atoms": a, "atom_w": w, "pw_q": pw, "mu_q": mu, "theta_q": th}
+
+
+def _solve(b: dict[str, Any], closed_form: bool = False) -> Any:
+    saved = lat.NEGLIGIBLE_WAIT
+    lat.NEGLIGIBLE_WAIT = CLOSED_FORM if closed_form else saved
+    try:
+        return block_latency(
+            by_service=service_atoms(b["atoms"], 2),
+            slo_bound_ms=np.array([40.0, np.inf]),
+            accumulator=None,
+            step_s=60.0,
+            **b,
+        )
+    finally:
+        lat.NEGLIGIBLE_WAIT = saved
+
+
+def _exact_survival(b: dict[str, Any], t: int, v: int, x_ms: float) -> float:
+    """The mixture's survival at x for step t and service v, by the float64 closed form (physics)."""
+    a = b["atoms"]
+    sel = a.service == v
+    q, w = a.queue[sel], b["atom_w"][t, sel]
+    y = np.array([(x_ms - a.rtt_ms[sel]) / 1000.0])
+    s, _ = sojourn_survival_density(y, b["pw_q"][t, q], b["mu_q"][t, q], b["theta_q"][t, q])
+    return float((s[0] * w).sum() / w.sum())
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    steps=st.integers(1, 6),
+    atoms=st.integers(1, 60),
+    load=st.sampled_from([1e-30, 1e-9, 1e-3, 0.5]),
+)
+def test_solver_agrees_with_the_closed_form_everywhere(
+    seed: int, steps: int, atoms: int, load: float
+) -> None:
+    """The fast solve against the same solve with the closed form at every point, and each quantile
+    against the mixture itself: mean and share over the SLO within 1e-12 (float64, exact); quantiles
+    within 1e-9 relative of the closed form's, and each solves S(x) = 1 − p to 1e-9 in probability
+    by the physics kernel's float64 survival (the solve's tolerance is 1e-10 relative in x)."""
+    b = _random_block(seed, steps, atoms, load)
+    new, old = _solve(b), _solve(b, closed_form=True)
+    for name in ("mean_ms", "over_slo"):
+        np.testing.assert_allclose(
+            getattr(new, name), getattr(old, name), rtol=1e-12, atol=1e-15, err_msg=name
+        )
+    for name, p in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        x_new, x_old = getattr(new, name), getattr(old, name)
+        np.testing.assert_allclose(x_new, x_old, rtol=1e-9, atol=0, err_msg=name)
+        for t, v in zip(*np.nonzero(~np.isnan(x_new)), strict=True):
+            s_new = _exact_survival(b, t, v, x_new[t, v])
+            assert abs(s_new - (1 - p)) <= 1e-9, (name, t, v, s_new)
+
+
+def test_fast_solve_is_the_same_per_step_in_any_block() -> None:
+    """Each step's figures do not depend on the steps solved with it (same bits alone or in a block)."""
+    rng = np.random.default_rng(4)
+    atoms, queues, steps = 30, 12, 5
+    a = Atoms(
+        np.arange(atoms), rng.integers(0, queues, atoms), rng.integers(0, 2, atoms), rng.uniform(1, 60, atoms)
+    )
+    by = service_atoms(a, 2)
+    w = rng.uniform(0.1, 1, (steps, atoms))
+    mu = np.full((steps, queues), 250.0)
+    pw = 10.0 ** rng.uniform(-40, -2, (steps, queues))
+    th = mu * rng.uniform(0.5, 10, (steps, queues))
+    slo = np.array([30.0, 45.0])
+    block = block_latency(a, by, w, pw, mu, th, slo, None, 60.0)
+    for t in range(steps):
+        one = block_latency(a, by, w[t : t + 1], pw[t : t + 1], mu[t : t + 1], th[t : t + 1], slo, None, 60.0)
+        for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
+            np.testing.assert_array_equal(getattr(one, name)[0], getattr(block, name)[t], err_msg=name)
