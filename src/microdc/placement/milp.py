@@ -465,6 +465,15 @@ def build_model(
             if k_min > 1:
                 R.block(1, np.zeros(n_y, np.int64), ycol[fac], np.ones(n_y), float(k_min), np.inf)
 
+    # [M] rounded cover when [K] cannot be used (some demand may go unserved or to an uncapacitated
+    # facility): mixed-integer rounding of the capacity rows summed with the assignment rows.
+    if has_y and strong and integer and not (pen is None and np.all(np.isfinite(p.capacity[fac]))):
+        for r in range(n_r):
+            for rows_m, cols_m, vals_m, rhs in cover_rounding_rows(
+                p, fac, ycol, pf, pc, pair_cols, u0 if pen is not None else -1, r
+            ):
+                R.block(1, rows_m, cols_m, vals_m, rhs, np.inf)
+
     # [D] failure domains: per customer, at most all of it (primary + backup) in one domain. With a
     # single allowed facility in the domain the row is implied by [L], unless part may go unserved.
     if redundancy:
@@ -542,6 +551,59 @@ def build_model(
         w0=w0,
         w_pairs=w_pairs,
     )
+
+
+def cover_rounding_rows(
+    p: FacilityProblem,
+    fac: NDArray[np.int64],
+    ycol: NDArray[np.int64],
+    pf: NDArray[np.int64],
+    pc: NDArray[np.int64],
+    pair_cols: list[NDArray[np.int64]],
+    u0: int,
+    r: int,
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], float]]:
+    """[M] rows (local row ids, columns, values, lower bound) for resource r: one per distinct finite
+    capacity delta, the mixed-integer rounding (MIR) of the covering row
+
+        sum_{f finite} (cap_fr / delta) y_f + s / delta >= m D_r / delta,
+        s = sum_c usage_cr (m u_c + sum_{f uncapacitated for r} (x_fc + z_fc)),   m = 1 + n_plus,
+
+    which is the capacity rows [C] (implied by [L] where skipped) plus usage-weighted assignment rows
+    [A]/[B]. For sum_j a_j y_j + s >= b, y integer >= 0, s >= 0 and f0 = frac(b) > 0, MIR gives
+    sum_j (floor(a_j) + min(frac(a_j), f0) / f0) y_j + s / f0 >= ceil(b): the LP can no longer open
+    "6.14 sites" of capacity without paying for the remainder elsewhere. Valid for integer y only."""
+    cap = p.capacity[fac, r]
+    finite = np.isfinite(cap)
+    use = p.usage[:, r]
+    mult = len(pair_cols)
+    demand = mult * float(use.sum())
+    if demand <= 0 or not finite.any():
+        return []
+    uncap = ~finite[np.searchsorted(fac, pf)]
+    k = np.flatnonzero(uncap & (use[pc] > 0))
+    out = []
+    for delta in np.unique(cap[finite & (cap > 0)]):
+        b = demand / delta
+        f0 = b - np.floor(b)
+        if f0 < 1e-4 or f0 > 1 - 1e-4:
+            continue  # nothing to round (or too close to an integer to round safely)
+        a = np.where(finite, cap, 0.0) / delta
+        fa = a - np.floor(a)
+        coef_y = np.floor(a) + np.minimum(fa, f0) / f0
+        keep_y = coef_y > 0
+        cols = [ycol[fac[keep_y]]]
+        vals = [coef_y[keep_y]]
+        for pcols in pair_cols:
+            cols.append(pcols[k])
+            vals.append(use[pc[k]] / (delta * f0))
+        if u0 >= 0:
+            pos = np.flatnonzero(use > 0)
+            cols.append(u0 + pos)
+            vals.append(mult * use[pos] / (delta * f0))
+        c = np.concatenate(cols)
+        out.append((np.zeros(c.size, np.int64), c, np.concatenate(vals), float(np.ceil(b))))
+    return out
 
 
 def min_open_count(cap: NDArray[np.float64], group: NDArray[np.int64], total: float) -> int:
