@@ -20,11 +20,20 @@ link between x and y, with big-M = total allowed usage where capacity is unlimit
                                                                only when nothing may go unserved
     [N]* sum_f y_f >= k_min                                    fewest facilities (one per group) whose
                                                                capacities can reach that total
+    [M]* MIR of  sum_{f finite} cap_fr y_f + s_r >= m D_r  (capacity rows + usage-weighted [A]/[B];
+         s_r = sum_c usage_cr (m u_c + sum_{f uncapacitated} (x_fc + z_fc)), m = 1 + n_plus), once per
+         distinct capacity, only when [K] does not apply (unserved demand or uncapacitated targets)
+    [T]* sum_{f of kind t} y_f = N_t, N_t integer        each capacity kind t (identical capacity
+                                                         vectors; only with [M], only when kinds are few)
     y_f = 1 for fixed_open, y binary, x, z, u in [0, 1].
 
 Capacity rows that [L] makes redundant (all allowed usage fits) are skipped. The x ≤ y rows are what
 makes the LP bound useful; [K] and [N] are valid only for integer y and cut off fractional "6.4
-facilities" solutions of capacity-tight instances.
+facilities" solutions of capacity-tight instances. [M] does the same where some demand may go to the
+cloud or unserved (the city: a constant [K] would be invalid there), and [T] adds no constraint (N_t is
+integer whenever y is) but gives the search one variable per kind to branch on: `solve_restricted`
+branches on the LP's most fractional N_t itself before HiGHS (HiGHS would pick one of thousands of
+near-identical y instead), the second branch stopped once its bound reaches the first one's plan.
 
 Redundancy (``n_plus = 1``): dedicated backup assignment with reserved capacity::
 
