@@ -1136,7 +1136,9 @@ def _count_split(model: Model, warm_col: NDArray[np.float64] | None, threads: in
         return None
     values = np.asarray(h.getSolution().col_value)
     n = values[model.t0 : model.t0 + model.n_kinds]
-    frac = np.minimum(n - np.floor(n), np.ceil(n) - n)
+    # Only counts of at least one: whether to open any option of a kind HiGHS settles on a y quickly;
+    # the split pays where many near-identical options share a count.
+    frac = np.where(n >= 1, np.minimum(n - np.floor(n), np.ceil(n) - n), 0.0)
     t = int(np.argmax(frac))
     if frac[t] <= 1e-6:
         return None
