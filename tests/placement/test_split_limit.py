@@ -137,3 +137,31 @@ def test_split_limit_keeps_the_vertex_plan_when_the_limited_milp_finds_nothing(
     assert np.isfinite(one.objective)
     assert all(len(t) == 1 for t in _targets(one).values())
     assert check_plan(s1, one, allow_unserved=True) == []
+
+
+def test_split_limit_keeps_the_vertex_plan_rather_than_a_huge_limited_milp(
+    big_lyon: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the relaxed plan's neighbourhood has more pairs than SPLIT_NEIGHBOURHOOD_MAX_PAIRS (at
+    10,000 sites the limited MILP there took 13 GB and 5 minutes), the legal vertex plan is returned
+    with the relaxed bound, and no limited MILP on facilities is run."""
+    import microdc.placement.solve as solve_mod
+
+    real = solve_mod.solve_restricted
+    calls: list[object] = []
+
+    def watched(problem: FacilityProblem, **kw: object) -> Solution:
+        if "facilities" in kw:
+            calls.append(kw["facilities"])
+        return real(problem, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solve_mod, "solve_restricted", watched)
+    monkeypatch.setattr(solve_mod, "SPLIT_FULL_MAX_PAIRS", 0)
+    monkeypatch.setattr(solve_mod, "SPLIT_NEIGHBOURHOOD_MAX_PAIRS", 0)
+    s1 = _with_limit(big_lyon, 1)
+    one, _pp, sol = plan(s1, PlannerOptions(allow_unserved=True, mip_rel_gap=0.0))
+    assert np.isfinite(one.objective)
+    assert all(len(t) == 1 for t in _targets(one).values())
+    assert check_plan(s1, one, allow_unserved=True) == []
+    assert calls == []
+    assert any("was not run" in m for m in sol.messages)

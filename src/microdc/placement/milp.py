@@ -20,11 +20,20 @@ link between x and y, with big-M = total allowed usage where capacity is unlimit
                                                                only when nothing may go unserved
     [N]* sum_f y_f >= k_min                                    fewest facilities (one per group) whose
                                                                capacities can reach that total
+    [M]* MIR of  sum_{f finite} cap_fr y_f + s_r >= m D_r  (capacity rows + usage-weighted [A]/[B];
+         s_r = sum_c usage_cr (m u_c + sum_{f uncapacitated} (x_fc + z_fc)), m = 1 + n_plus), once per
+         distinct capacity, only when [K] does not apply (unserved demand or uncapacitated targets)
+    [T]* sum_{f of kind t} y_f = N_t, N_t integer        each capacity kind t (identical capacity
+                                                         vectors; only with [M], only when kinds are few)
     y_f = 1 for fixed_open, y binary, x, z, u in [0, 1].
 
 Capacity rows that [L] makes redundant (all allowed usage fits) are skipped. The x ≤ y rows are what
 makes the LP bound useful; [K] and [N] are valid only for integer y and cut off fractional "6.4
-facilities" solutions of capacity-tight instances.
+facilities" solutions of capacity-tight instances. [M] does the same where some demand may go to the
+cloud or unserved (the city: a constant [K] would be invalid there), and [T] adds no constraint (N_t is
+integer whenever y is) but gives the search one variable per kind to branch on: `solve_restricted`
+branches on the LP's most fractional N_t itself before HiGHS (HiGHS would pick one of thousands of
+near-identical y instead), the second branch stopped once its bound reaches the first one's plan.
 
 Redundancy (``n_plus = 1``): dedicated backup assignment with reserved capacity::
 
@@ -156,6 +165,12 @@ class Model:
     cap_resource: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     w0: int = -1  # first "serves" indicator column (-1 without a split limit)
     w_pairs: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))  # pair of each w
+    t0: int = -1  # first kind-count column [T] (-1 without)
+    kind: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))  # kind of each y (-1)
+
+    @property
+    def n_kinds(self) -> int:
+        return int(self.kind.max(initial=-1)) + 1
 
     @property
     def n_pairs(self) -> int:
@@ -169,6 +184,8 @@ class Model:
             integrality[self.y0 : self.y0 + self.facilities.shape[0]] = 1
         if self.integer and self.w0 >= 0:
             integrality[self.w0 : self.w0 + self.w_pairs.shape[0]] = 1
+        if self.integer and self.t0 >= 0:
+            integrality[self.t0 : self.t0 + self.n_kinds] = 1
         _check(
             pass_model(
                 highs, a, self.col_cost, self.col_lower, self.col_upper, self.row_lower, self.row_upper,
@@ -193,6 +210,12 @@ class Model:
         if self.w0 >= 0:
             served = x[self.pf[self.w_pairs], self.pc[self.w_pairs]] > 0
             v[self.w0 : self.w0 + self.w_pairs.shape[0]] = served.astype(float)
+        if self.t0 >= 0:
+            k = self.kind >= 0
+            opened = solution.open[self.facilities[k]].astype(float)
+            v[self.t0 : self.t0 + self.n_kinds] = np.bincount(
+                self.kind[k], weights=opened, minlength=self.n_kinds
+            )
         return v
 
     def extract(
@@ -343,6 +366,12 @@ def build_model(
             num_col += int(w_pairs.size)
     ycol = np.full(p.n_facilities, -1, np.int64)  # problem facility -> y column
     ycol[fac] = np.arange(fac.shape[0]) if has_y else -1
+    # [T] an integer count per capacity kind, with [M] (see count_kinds).
+    rounding = has_y and strong and integer and not (pen is None and np.all(np.isfinite(p.capacity[fac])))
+    kind = count_kinds(p.capacity[fac]) if rounding else np.full(fac.shape[0], -1, np.int64)
+    n_kinds = int(kind.max(initial=-1)) + 1
+    t0 = num_col if n_kinds else -1
+    num_col += n_kinds
 
     cost = np.zeros(num_col)
     lower = np.zeros(num_col)
@@ -354,6 +383,8 @@ def build_model(
             fo = ycol[np.asarray(force_open, np.int64)]
             lower[fo[fo >= 0]] = 1.0
     cost[x0 : x0 + n_p] = p.assign_cost[pf, pc]
+    if n_kinds:
+        upper[t0 : t0 + n_kinds] = np.bincount(kind[kind >= 0], minlength=n_kinds)
     if pen is not None:
         cost[u0 : u0 + n_c] = pen
     pair_cols = [x0 + np.arange(n_p)]
@@ -465,6 +496,28 @@ def build_model(
             if k_min > 1:
                 R.block(1, np.zeros(n_y, np.int64), ycol[fac], np.ones(n_y), float(k_min), np.inf)
 
+    # [M] rounded cover when [K] cannot be used (some demand may go unserved or to an uncapacitated
+    # facility): mixed-integer rounding of the capacity rows summed with the assignment rows.
+    if rounding:
+        for r in range(n_r):
+            for rows_m, cols_m, vals_m, rhs in cover_rounding_rows(
+                p, fac, ycol, pf, pc, pair_cols, u0 if pen is not None else -1, r
+            ):
+                R.block(1, rows_m, cols_m, vals_m, rhs, np.inf)
+
+    # [T] sum_{f of kind t} y_f - N_t = 0, N_t integer: implied by binary y, so the optimum stays; it
+    # lets HiGHS branch on "how many sites of this size" instead of on one of thousands of y.
+    if n_kinds:
+        k = np.flatnonzero(kind >= 0)
+        R.block(
+            n_kinds,
+            np.concatenate([kind[k], np.arange(n_kinds)]),
+            np.concatenate([ycol[fac[k]], t0 + np.arange(n_kinds)]),
+            np.concatenate([np.ones(k.size), -np.ones(n_kinds)]),
+            0.0,
+            0.0,
+        )
+
     # [D] failure domains: per customer, at most all of it (primary + backup) in one domain. With a
     # single allowed facility in the domain the row is implied by [L], unless part may go unserved.
     if redundancy:
@@ -541,7 +594,82 @@ def build_model(
         cap_resource=np.concatenate(cap_res) if cap_res else np.zeros(0, np.int64),
         w0=w0,
         w_pairs=w_pairs,
+        t0=t0,
+        kind=kind,
     )
+
+
+def count_kinds(cap: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Kind (0..k-1) of each facility for the count rows [T]: facilities with the same finite capacity
+    vector, when at least two share it; -1 for the rest (uncapacitated ones, unique capacities). No
+    kinds when they would not be few (more than a quarter of the facilities): then branching on a
+    count is no better than on a y."""
+    out = np.full(cap.shape[0], -1, np.int64)
+    finite = np.isfinite(cap).any(axis=1)
+    if cap.shape[0] == 0 or not finite.any():
+        return out
+    rows = np.where(np.isfinite(cap[finite]), cap[finite], -1.0)
+    _, inv, cnt = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    shared = cnt >= 2
+    if not shared.any() or int(shared.sum()) * 4 > cap.shape[0]:
+        return out
+    local = np.cumsum(shared) - 1
+    out[np.flatnonzero(finite)] = np.where(shared[inv], local[inv], -1)
+    return out
+
+
+def cover_rounding_rows(
+    p: FacilityProblem,
+    fac: NDArray[np.int64],
+    ycol: NDArray[np.int64],
+    pf: NDArray[np.int64],
+    pc: NDArray[np.int64],
+    pair_cols: list[NDArray[np.int64]],
+    u0: int,
+    r: int,
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], float]]:
+    """[M] rows (local row ids, columns, values, lower bound) for resource r: one per distinct finite
+    capacity delta, the mixed-integer rounding (MIR) of the covering row
+
+        sum_{f finite} (cap_fr / delta) y_f + s / delta >= m D_r / delta,
+        s = sum_c usage_cr (m u_c + sum_{f uncapacitated for r} (x_fc + z_fc)),   m = 1 + n_plus,
+
+    which is the capacity rows [C] (implied by [L] where skipped) plus usage-weighted assignment rows
+    [A]/[B]. For sum_j a_j y_j + s >= b, y integer >= 0, s >= 0 and f0 = frac(b) > 0, MIR gives
+    sum_j (floor(a_j) + min(frac(a_j), f0) / f0) y_j + s / f0 >= ceil(b): the LP can no longer open
+    "6.14 sites" of capacity without paying for the remainder elsewhere. Valid for integer y only."""
+    cap = p.capacity[fac, r]
+    finite = np.isfinite(cap)
+    use = p.usage[:, r]
+    mult = len(pair_cols)
+    demand = mult * float(use.sum())
+    if demand <= 0 or not finite.any():
+        return []
+    uncap = ~finite[np.searchsorted(fac, pf)]
+    k = np.flatnonzero(uncap & (use[pc] > 0))
+    out = []
+    for delta in np.unique(cap[finite & (cap > 0)]):
+        b = demand / delta
+        f0 = b - np.floor(b)
+        if f0 < 1e-4 or f0 > 1 - 1e-4:
+            continue  # nothing to round (or too close to an integer to round safely)
+        a = np.where(finite, cap, 0.0) / delta
+        fa = a - np.floor(a)
+        coef_y = np.floor(a) + np.minimum(fa, f0) / f0
+        keep_y = coef_y > 0
+        cols = [ycol[fac[keep_y]]]
+        vals = [coef_y[keep_y]]
+        for pcols in pair_cols:
+            cols.append(pcols[k])
+            vals.append(use[pc[k]] / (delta * f0))
+        if u0 >= 0:
+            pos = np.flatnonzero(use > 0)
+            cols.append(u0 + pos)
+            vals.append(mult * use[pos] / (delta * f0))
+        c = np.concatenate(cols)
+        out.append((np.zeros(c.size, np.int64), c, np.concatenate(vals), float(np.ceil(b))))
+    return out
 
 
 def min_open_count(cap: NDArray[np.float64], group: NDArray[np.int64], total: float) -> int:
@@ -837,19 +965,10 @@ def solve_restricted(
     ``warm_start`` is a Solution or an open vector (completed by the assignment LP). ``prove_only``
     switches HiGHS's primal heuristics off (for when the warm start is believed optimal).
     """
-    t0 = time.perf_counter() if t0 is None else t0
+    started = time.perf_counter()  # time_limit_s counts from here; t0 only dates progress events
+    t0 = started if t0 is None else t0
     model = build_model(problem, facilities=facilities, formulation=formulation, force_open=force_open)
-    h = _new_highs(verbose, threads, time_limit_s)
-    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    h.setOptionValue("mip_abs_gap", 1e-9)
-    if prove_only:
-        # The incumbent is (nearly) optimal already: HiGHS's primal heuristics (RINS/RENS sub-MIPs,
-        # feasibility jump) would only cost time; the bound is what is missing.
-        for opt in ("rins", "rens", "root_reduced_cost", "feasibility_jump"):
-            h.setOptionValue(f"mip_heuristic_run_{opt}", False)
-        h.setOptionValue("mip_heuristic_effort", 0.0)
-    model.to_highs(h)
-
+    warm_col: NDArray[np.float64] | None = None
     if warm_start is not None:
         ws: Solution | None
         if isinstance(warm_start, Solution):
@@ -858,19 +977,28 @@ def solve_restricted(
             ar = solve_assignment(problem, np.asarray(warm_start, bool), threads=threads)
             ws = ar.solution(problem) if ar.feasible else None
         if ws is not None and np.isfinite(ws.objective):
-            col = model.column_values(ws)
-            _check(h.setSolution(model.num_col, np.arange(model.num_col, dtype=np.int32), col), "setSolution")
-
-    if progress is not None:
-        _attach_progress(h, progress, t0, "milp", external_bound, external_incumbent)
-
-    _run(h, "run (MILP)")
-    ms = h.getModelStatus()
-    info = h.getInfo()
-    seconds = time.perf_counter() - t0
-    nodes = int(info.mip_node_count)
+            warm_col = model.column_values(ws)
     method = "milp" if formulation == "strong" else f"milp-{formulation}"
-    if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+
+    def run(
+        lower: NDArray[np.float64],
+        upper: NDArray[np.float64],
+        limit: float | None,
+        cutoff: float,
+        other_bound: float,
+    ) -> _MipRun:
+        return _run_mip(
+            model, lower, upper, warm_col, limit, mip_rel_gap, threads, verbose, prove_only, progress, t0,
+            external_bound, min(external_incumbent, cutoff), other_bound,
+        )  # fmt: skip
+
+    split = _count_split(model, warm_col, threads) if model.n_kinds else None
+    if split is None:
+        r = run(model.col_lower, model.col_upper, time_limit_s, np.inf, np.inf)
+    else:
+        r = _solve_split(model, split, run, time_limit_s, mip_rel_gap, started)
+    seconds = time.perf_counter() - t0
+    if r.infeasible:
         if np.isfinite(external_incumbent):
             # Contradiction (the incumbent lies in the restricted problem): numerical trouble. Report
             # no plan and only the bound proven elsewhere; the caller keeps its incumbent.
@@ -883,42 +1011,210 @@ def solve_restricted(
             "HiGHS proved the problem infeasible (no simple cause found)"
         ]
         return infeasible_solution(problem, seconds=seconds, method=method, messages=msgs)
-    if ms not in _STATUS_TEXT:
-        raise RuntimeError(f"HiGHS ended with model status {h.modelStatusToString(ms)}")
-    status: SolveStatus = _STATUS_TEXT[ms]
-    bound = max(external_bound, min(external_incumbent, float(info.mip_dual_bound)))
-    if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+    bound = max(external_bound, min(external_incumbent, r.bound))
+    if r.values is None:
         sol = infeasible_solution(problem, seconds=seconds, method=method)
         sol.status = "time_limit"
         sol.lower_bound = bound
-        sol.nodes = nodes
+        sol.nodes = r.nodes
         sol.messages.append("no feasible plan found within the time limit")
         return sol
-    values = np.asarray(h.getSolution().col_value)
-    open_, x, z, u = model.extract(values)
+    open_, x, z, u = model.extract(r.values)
     sol = make_solution(
-        problem, open_, x, z, u, lower_bound=bound, status=status, seconds=seconds, nodes=nodes, method=method
+        problem,
+        open_,
+        x,
+        z,
+        u,
+        lower_bound=bound,
+        status=r.status,
+        seconds=seconds,
+        nodes=r.nodes,
+        method=method,
     )
-    if status == "optimal" and sol.gap > OPTIMAL_GAP:
+    if split is not None:
+        sol.messages.append(split.note)
+    if sol.gap <= OPTIMAL_GAP:
+        sol.status = "optimal"
+    elif sol.status == "optimal" or sol.gap <= mip_rel_gap:
         sol.status = "gap_limit"  # stopped by the mip_rel_gap tolerance, not proven optimal
     return sol
 
 
+@dataclass
+class _MipRun:
+    """What one HiGHS MIP run (or the two runs of a count split) ended with."""
+
+    status: SolveStatus
+    bound: float  # HiGHS's dual bound of the run (inf when infeasible)
+    objective: float
+    values: NDArray[np.float64] | None  # column values of the best plan, None without one
+    nodes: int
+    infeasible: bool = False
+
+
+def _run_mip(
+    model: Model,
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    warm_col: NDArray[np.float64] | None,
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    threads: int | None,
+    verbose: bool,
+    prove_only: bool,
+    progress: ProgressHook | None,
+    t0: float,
+    external_bound: float,
+    cutoff: float,
+    other_bound: float,
+) -> _MipRun:
+    """One HiGHS run of `model` with the given column bounds. ``cutoff`` (a plan found elsewhere): the
+    run stops once its bound shows it cannot beat that plan by more than the gap; ``other_bound``: the
+    bound of the rest of the search (a count split's other branch), for progress events."""
+    h = _new_highs(verbose, threads, time_limit_s)
+    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    h.setOptionValue("mip_abs_gap", 1e-9)
+    if prove_only:
+        # The incumbent is (nearly) optimal already: HiGHS's primal heuristics (RINS/RENS sub-MIPs,
+        # feasibility jump) would only cost time; the bound is what is missing.
+        for opt in ("rins", "rens", "root_reduced_cost", "feasibility_jump"):
+            h.setOptionValue(f"mip_heuristic_run_{opt}", False)
+        h.setOptionValue("mip_heuristic_effort", 0.0)
+    saved = model.col_lower, model.col_upper
+    model.col_lower, model.col_upper = lower, upper
+    try:
+        model.to_highs(h)
+    finally:
+        model.col_lower, model.col_upper = saved
+    if warm_col is not None and np.all(warm_col >= lower - 1e-9) and np.all(warm_col <= upper + 1e-9):
+        _check(
+            h.setSolution(model.num_col, np.arange(model.num_col, dtype=np.int32), warm_col), "setSolution"
+        )
+    if progress is not None or np.isfinite(cutoff):
+        _attach_progress(h, progress, t0, "milp", external_bound, cutoff, other_bound, mip_rel_gap)
+    _run(h, "run (MILP)")
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    nodes = int(info.mip_node_count)
+    if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        return _MipRun("infeasible", np.inf, np.inf, None, nodes, infeasible=True)
+    if ms not in _STATUS_TEXT:
+        raise RuntimeError(f"HiGHS ended with model status {h.modelStatusToString(ms)}")
+    bound = float(info.mip_dual_bound)
+    if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+        return _MipRun("time_limit", bound, np.inf, None, nodes)
+    values = np.asarray(h.getSolution().col_value)
+    return _MipRun(_STATUS_TEXT[ms], bound, float(info.objective_function_value), values, nodes)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A count split: the kind whose count N_t the LP leaves fractional, and the branch order."""
+
+    column: int
+    floor: float
+    first_up: bool  # solve N_t >= floor + 1 first (where the warm start or the LP points)
+    lp_bound: float
+    note: str
+
+
+def _count_split(model: Model, warm_col: NDArray[np.float64] | None, threads: int | None) -> _Split | None:
+    """The most fractional kind count [T] of the LP relaxation (None when every count is integral or
+    the LP does not solve): branching on it first splits the search into "at most floor(N_t) sites of
+    this kind" and "at least one more", each of which HiGHS closes far faster than the whole, because
+    it would otherwise branch on one of thousands of near-identical y."""
+    h = _new_highs(False, threads, None)
+    saved = model.integer
+    model.integer = False
+    try:
+        model.to_highs(h)
+    finally:
+        model.integer = saved
+    _run(h, "run (LP relaxation)")
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    values = np.asarray(h.getSolution().col_value)
+    n = values[model.t0 : model.t0 + model.n_kinds]
+    # Only counts of at least one: whether to open any option of a kind HiGHS settles on a y quickly;
+    # the split pays where many near-identical options share a count.
+    frac = np.where(n >= 1, np.minimum(n - np.floor(n), np.ceil(n) - n), 0.0)
+    t = int(np.argmax(frac))
+    if frac[t] <= 1e-6:
+        return None
+    col = model.t0 + t
+    fl = float(np.floor(n[t]))
+    up = bool(warm_col[col] >= fl + 1 - 1e-9) if warm_col is not None else bool(n[t] - fl >= 0.5)
+    note = (
+        f"count split: the LP opens {n[t]:.3f} options of capacity kind {t}; solved as N <= {fl:.0f} "
+        f"and N >= {fl + 1:.0f}"
+    )
+    return _Split(col, fl, up, float(h.getInfo().objective_function_value), note)
+
+
+def _solve_split(
+    model: Model,
+    split: _Split,
+    run: Callable[[NDArray[np.float64], NDArray[np.float64], float | None, float, float], _MipRun],
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    started: float,
+) -> _MipRun:
+    """Both branches of a count split, each with HiGHS; the second is cut off by the first's plan.
+    The bound is the smaller of the two branches' bounds (the disjunction covers every integer plan)."""
+    lo_up, hi_up = model.col_lower.copy(), model.col_upper.copy()
+    lo_up[split.column] = split.floor + 1
+    lo_dn, hi_dn = model.col_lower.copy(), model.col_upper.copy()
+    hi_dn[split.column] = split.floor
+    branches = [(lo_up, hi_up), (lo_dn, hi_dn)] if split.first_up else [(lo_dn, hi_dn), (lo_up, hi_up)]
+    runs: list[_MipRun] = []
+    best = np.inf
+    for i, (lo, hi) in enumerate(branches):
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - started)
+        if left is not None:
+            left = max(left * (0.5 if i == 0 else 1.0), 0.05)
+        other = split.lp_bound if i == 0 else runs[0].bound
+        r = run(lo, hi, left, best, other)
+        runs.append(r)
+        best = min(best, r.objective)
+    bound = min(r.bound for r in runs)
+    nodes = sum(r.nodes for r in runs)
+    if all(r.infeasible for r in runs):
+        return _MipRun("infeasible", np.inf, np.inf, None, nodes, infeasible=True)
+    won = min(runs, key=lambda r: r.objective)
+    if won.values is None:
+        return _MipRun("time_limit", bound, np.inf, None, nodes)
+    gap = (won.objective - bound) / max(abs(won.objective), 1e-9)
+    status: SolveStatus = "optimal" if gap <= max(mip_rel_gap, OPTIMAL_GAP) else "time_limit"
+    return _MipRun(status, bound, won.objective, won.values, nodes)
+
+
 def _attach_progress(
     h: highspy.Highs,
-    hook: ProgressHook,
+    hook: ProgressHook | None,
     t0: float,
     phase: str,
     external_bound: float = -np.inf,
     external_incumbent: float = np.inf,
+    other_bound: float = np.inf,
+    mip_rel_gap: float = 0.0,
 ) -> None:
-    """Forward HiGHS MIP events to the hook: every improving solution, and about twice a second."""
+    """Forward HiGHS MIP events to the hook: every improving solution, and about twice a second. With
+    a finite ``external_incumbent`` (a plan found elsewhere) the run also stops once its bound is within
+    ``mip_rel_gap`` of that plan: it cannot find a plan better by more than the gap."""
     last = [0.0]
 
     def emit(e: highspy.HighsCallbackEvent, message: str) -> None:
         out = e.data_out
+        own = float(out.mip_dual_bound)
+        if np.isfinite(external_incumbent) and own >= external_incumbent - mip_rel_gap * abs(
+            external_incumbent
+        ):
+            e.interrupt()
+        if hook is None:
+            return
         obj = min(float(out.mip_primal_bound), external_incumbent)
-        bound = max(external_bound, min(external_incumbent, float(out.mip_dual_bound)))
+        bound = max(external_bound, min(external_incumbent, own, other_bound))
         ev = ProgressEvent(phase, time.perf_counter() - t0, obj, bound, int(out.mip_node_count), message)
         if hook(ev):
             e.interrupt()
