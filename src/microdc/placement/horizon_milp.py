@@ -15,6 +15,7 @@ from microdc.placement import milp
 from microdc.placement.aggregate import Aggregation, aggregate_customers, expand_solution
 from microdc.placement.facility import FacilityProblem, Solution, SolveStatus, make_solution
 from microdc.placement.horizon import HorizonProblem, Schedule, _scaled, yearly_opex_problem
+from microdc.placement.horizon_classes import classes_apply, horizon_classes, solve_class_milp
 from microdc.placement.milp import solve_restricted
 from microdc.placement.solve import targets_per_customer
 
@@ -202,9 +203,34 @@ def solve_horizon_milp(
     mip_rel_gap: float,
     threads: int | None,
     verbose: bool = False,
+    use_classes: bool = True,
 ) -> HorizonResult:
+    """HiGHS on the whole horizon: over classes of interchangeable sites when that is exact
+    (placement.horizon_classes), else one binary per site option and period."""
     t0 = time.perf_counter()
     aggs = period_aggregations(hp)
+    if use_classes:
+        hc = horizon_classes(hp, aggs)
+        if classes_apply(hp, aggs, hc):
+            merged_warm = None
+            if warm is not None:
+                merged = [
+                    merge_solution(aggs[t], hp.periods[t].facility, s) for t, s in enumerate(warm.solutions)
+                ]
+                merged_warm = (merged, warm)
+            cr = solve_class_milp(
+                hp,
+                aggs,
+                hc,
+                warm=merged_warm,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=mip_rel_gap,
+                threads=threads,
+                verbose=verbose,
+            )
+            return _result(
+                hp, aggs, cr.model_status, cr.merged, cr.objective, cr.bound, t0, cr.nodes, threads
+            )
     hm = build_horizon_model(hp, aggs)
     h = milp._new_highs(verbose, threads, time_limit_s)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
@@ -218,22 +244,44 @@ def solve_horizon_milp(
     milp._run(h, "run (horizon MILP)")
     ms = h.getModelStatus()
     info = h.getInfo()
-    seconds = time.perf_counter() - t0
     nodes = int(info.mip_node_count)
+    bound = float(info.mip_dual_bound)
+    merged_sols = None
+    if info.primal_solution_status == highspy.kSolutionStatusFeasible:
+        values = np.asarray(h.getSolution().col_value)
+        st: SolveStatus = milp._STATUS_TEXT.get(ms, "time_limit")
+        merged_sols = []
+        for t, (m, o) in enumerate(zip(hm.models, hm.offsets, strict=True)):
+            open_, x, z, u = m.extract(values[o : o + m.num_col])
+            merged_sols.append(
+                make_solution(
+                    aggs[t].problem, open_, x, z, u, lower_bound=-np.inf, status=st, method="horizon"
+                )
+            )
+    return _result(hp, aggs, ms, merged_sols, float(info.objective_function_value), bound, t0, nodes, threads)
+
+
+def _result(
+    hp: HorizonProblem,
+    aggs: list[Aggregation],
+    ms: highspy.HighsModelStatus,
+    merged: list[Solution] | None,
+    objective: float,
+    bound: float,
+    t0: float,
+    nodes: int,
+    threads: int | None,
+) -> HorizonResult:
+    """Per-period plans of the original problems from plans of the merged ones (split limit repaired)."""
+    seconds = time.perf_counter() - t0
     if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         return HorizonResult(None, float("inf"), float("inf"), "infeasible", seconds, nodes)
     st: SolveStatus = milp._STATUS_TEXT.get(ms, "time_limit")
-    bound = float(info.mip_dual_bound)
-    if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+    if merged is None:
         return HorizonResult(None, float("inf"), bound, "time_limit", seconds, nodes)
-    values = np.asarray(h.getSolution().col_value)
     sols = []
-    for t, (m, o) in enumerate(zip(hm.models, hm.offsets, strict=True)):
-        open_, x, z, u = m.extract(values[o : o + m.num_col])
-        merged = make_solution(
-            aggs[t].problem, open_, x, z, u, lower_bound=-np.inf, status=st, method="horizon"
-        )
-        full = expand_solution(hp.periods[t].facility, aggs[t], merged)
+    for t, sol in enumerate(merged):
+        full = expand_solution(hp.periods[t].facility, aggs[t], sol)
         full = within_split_limit(yearly_opex_problem(hp.periods[t]), full, threads)
         sols.append(
             make_solution(
@@ -248,4 +296,4 @@ def solve_horizon_milp(
                 messages=full.messages,
             )
         )
-    return HorizonResult(sols, float(info.objective_function_value), bound, st, seconds, nodes)
+    return HorizonResult(sols, objective, bound, st, time.perf_counter() - t0, nodes)
