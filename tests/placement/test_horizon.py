@@ -44,9 +44,10 @@ def _scenario(
     shutil.copytree(DATA, dst)
     where = {"berlin": (52.52, 13.40, "DE"), "munich": (48.14, 11.58, "DE"), "paris": (48.86, 2.35, "FR")}
     rows = ["id,name,lat,lon,jurisdiction,security_tier,grid_power_kw,annual_cost"]
-    for s in sites:
-        lat, lon, code = where[s]
-        rows.append(f"{s},{s},{lat},{lon},{code},3,30,{site_cost}")
+    for s in sites:  # "berlin#2": a second site at Berlin's coordinates (interchangeable with Berlin)
+        lat, lon, code = where[s.split("#")[0]]
+        sid = s.replace("#", "")
+        rows.append(f"{sid},{sid},{lat},{lon},{code},3,30,{site_cost}")
     (dst / "sites.csv").write_text("\n".join(rows) + "\n")
     rows = ["id,lat,lon,devices,jurisdiction,data_class,service,rate_per_device_rps"]
     for k, (city, cls, svc, devices) in enumerate(demand):
@@ -389,3 +390,51 @@ def test_period_scenario_applies_growth_and_trajectories(tmp_path: Path) -> None
     assert y3.economics.carbon_price_per_tonne == pytest.approx(50.0 * 4.0 * 0.25)
     assert y3.catalog.modules[0].server_counts == [3, 6, 12]  # the first year's fills, written out
     assert period_scenario(s, 0).demand == s.demand  # year 1 is the scenario itself
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Demand that falls and comes back, more than one Berlin site can hold: sites would shrink without [R].
+@example(
+    demand=[("berlin", "personal", "vision", 3000), ("berlin", "public", "batch", 3000)],
+    growth=[1.0, 0.3, 2.0],
+    site_cost=5000.0,
+)
+@given(
+    demand=demand_st,
+    growth=st.lists(st.floats(0.3, 3.0), min_size=3, max_size=3),
+    site_cost=st.sampled_from([0.0, 5000.0, 40000.0]),
+)
+def test_class_horizon_milp_has_the_per_site_optimum(
+    tmp_path: Path, demand: list[tuple[str, str, str, int]], growth: list[float], site_cost: float
+) -> None:
+    """Four interchangeable Berlin sites: the MILP over counts proves the per-site MILP's optimum (the
+    counts model is exact without retiring), and its plan never shrinks a site and is a real plan."""
+    from microdc.placement.horizon import schedule_from
+    from microdc.placement.horizon_classes import classes_apply, horizon_classes
+    from microdc.placement.horizon_milp import period_aggregations, solve_horizon_milp
+
+    path = _scenario(
+        tmp_path,
+        demand,
+        {
+            "years": 3,
+            "demand_growth": {"default": {"multipliers": [1.0, *growth[1:]]}},
+            "server_capex": {"rate_per_year": -0.1},
+        },
+        site_cost=site_cost,
+        sites=("berlin", "berlin#2", "berlin#3", "berlin#4", "paris"),
+    )
+    hp = build_horizon(load_scenario(path), allow_unserved=True)
+    aggs = period_aggregations(hp)
+    hc = horizon_classes(hp, aggs)
+    assert classes_apply(hp, aggs, hc)
+    assert max(u.shape[0] for u in hc.units) == 4  # the Berlin sites form one class
+    kw = {"warm": None, "time_limit_s": 60.0, "mip_rel_gap": 0.0, "threads": 1}
+    per_site = solve_horizon_milp(hp, use_classes=False, **kw)  # type: ignore[arg-type]
+    counts = solve_horizon_milp(hp, use_classes=True, **kw)  # type: ignore[arg-type]
+    assert per_site.status == counts.status == "optimal"
+    assert counts.objective == pytest.approx(per_site.objective, rel=1e-7, abs=1e-6)
+    assert counts.solutions is not None
+    assert capacity_never_shrinks(hp, [s.open for s in counts.solutions])
+    npv = schedule_npv(hp, schedule_from(hp, counts.solutions))[0]
+    assert npv >= per_site.objective * (1 - 1e-7) - 1e-6
