@@ -428,7 +428,7 @@ def test_class_horizon_milp_has_the_per_site_optimum(
     aggs = period_aggregations(hp)
     hc = horizon_classes(hp, aggs)
     assert classes_apply(hp, aggs, hc)
-    assert max(u.shape[0] for u in hc.units) == 4  # the Berlin sites form one class
+    assert max(u.shape[0] for u in hc.units) >= 4  # the Berlin sites are one class (Paris may join)
     kw = {"warm": None, "time_limit_s": 60.0, "mip_rel_gap": 0.0, "threads": 1}
     per_site = solve_horizon_milp(hp, use_classes=False, **kw)  # type: ignore[arg-type]
     counts = solve_horizon_milp(hp, use_classes=True, **kw)  # type: ignore[arg-type]
