@@ -438,3 +438,35 @@ def test_class_horizon_milp_has_the_per_site_optimum(
     assert capacity_never_shrinks(hp, [s.open for s in counts.solutions])
     npv = schedule_npv(hp, schedule_from(hp, counts.solutions))[0]
     assert npv >= per_site.objective * (1 - 1e-7) - 1e-6
+
+
+def test_retained_data_growth_buys_storage_in_period_two(tmp_path: Path) -> None:
+    # Personal video kept 100 days in Germany: 10 TB in year 1, 20 TB in year 2 (data doubles); cores
+    # would fit 3 servers both years, storage (4 TB per server) needs 3 then 6. The drives (100 per TB)
+    # are bought with their servers: 8,400 per server, in the purchases and in the net present cost.
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 100)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 2.0]}}},
+    )
+    demand = path.parent / "demand.csv"
+    head, *rows = demand.read_text().splitlines()
+    demand.write_text("\n".join([head + ",data_gb_per_day", *(r + ",100" for r in rows)]) + "\n")
+    doc = yaml.safe_load(path.read_text())
+    doc["catalog"]["servers"][0].update({"storage_tb": 4, "storage_capex_per_tb": 100})
+    doc["policies"]["data_classes"]["personal"]["retention_days"] = 100
+    path.write_text(yaml.safe_dump(doc))
+    s = load_scenario(path)
+    hp_plan, hp = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert hp_plan.status == "optimal"
+    assert check_horizon_plan(s, hp_plan) == []
+    assert [p.plan.sites[0].storage_tb for p in hp_plan.periods] == [12, 24]
+    assert _stands(hp_plan.periods) == [{"berlin": 3}, {"berlin": 6}]
+    assert [(b.modules, b.servers) for b in hp_plan.periods[1].purchases] == [(0, 3)]
+    unit = SERVER + 4 * 100
+    assert hp_plan.periods[1].capex == pytest.approx(3 * unit)
+    expected = MODULE * (1 - 0.8 * D**2) + 3 * unit * (1 - 0.6 * D**2) + 3 * unit * (D - 0.8 * D**2)
+    assert hp_plan.npv == pytest.approx(expected, rel=1e-9)
+    # The checker prices drives the same way: a plan that leaves them out is named.
+    cheap = hp_plan.model_copy(update={"npv": hp_plan.npv - 6 * 400 * (1 - 0.6 * D**2)})
+    assert any(m.startswith("net present cost:") for m in check_horizon_plan(s, cheap))

@@ -150,6 +150,16 @@ class _Rows:
         self.lo: list[float] = []
         self.hi: list[float] = []
 
+    def block(
+        self, n: int, local: IntArray, cols: IntArray, vals: FloatArray | None, lo: float, hi: float
+    ) -> None:
+        """n rows at once: entry i is in row `local[i]` of the block (vals None: all ones)."""
+        self.r.append(len(self.lo) + np.asarray(local, np.int64))
+        self.c.append(np.asarray(cols, np.int64))
+        self.v.append(np.ones(len(cols)) if vals is None else np.asarray(vals, np.float64))
+        self.lo.extend([lo] * n)
+        self.hi.extend([hi] * n)
+
     def add(self, cols: npt.ArrayLike, vals: npt.ArrayLike, lo: float, hi: float) -> None:
         c = np.asarray(cols, np.int64)
         self.r.append(np.full(c.size, len(self.lo), np.int64))
@@ -194,12 +204,21 @@ def build_class_model(hp: HorizonProblem, aggs: list[Aggregation], hc: HorizonCl
             upper.append(np.ones(p.n_customers))
             col += p.n_customers
         xc = x0[t] + np.arange(pt.size)
-        for c in range(p.n_customers):  # [A]
-            sel = xc[pc == c]
-            cols = [sel] if u0[t] < 0 else [sel, [u0[t] + c]]
-            rows.add(np.concatenate(cols), np.ones(sum(len(s) for s in cols)), 1.0, 1.0)
-        for i in range(pt.size):  # [L]
-            rows.add([xc[i], n0[t] + pt[i]], [1.0, -1.0], -np.inf, 0.0)
+        # [A] each customer served (or unserved), [L] X <= n.
+        a_rows, a_cols = [pc], [xc]
+        if u0[t] >= 0:
+            a_rows.append(np.arange(p.n_customers))
+            a_cols.append(u0[t] + np.arange(p.n_customers))
+        rows.block(p.n_customers, np.concatenate(a_rows), np.concatenate(a_cols), None, 1.0, 1.0)
+        idx = np.arange(pt.size)
+        rows.block(
+            pt.size,
+            np.concatenate([idx, idx]),
+            np.concatenate([xc, n0[t] + pt]),
+            np.concatenate([np.ones(pt.size), -np.ones(pt.size)]),
+            -np.inf,
+            0.0,
+        )
         for j in range(n_ty):  # [C]
             on = pt == j
             for r in range(p.n_resources):

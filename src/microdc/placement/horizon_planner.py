@@ -66,7 +66,7 @@ def myopic(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
                             parts["site"][o]
                             + parts["idle_energy"][o]
                             + parts["storage_energy"][o]
-                            + added * parts["server_capex"][o]
+                            + added * (parts["server_capex"][o] + parts["storage_capex"][o])
                         )
                     else:
                         allowed[o] = False
