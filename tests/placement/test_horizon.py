@@ -457,7 +457,7 @@ def test_retained_data_growth_buys_storage_in_period_two(tmp_path: Path) -> None
     doc["policies"]["data_classes"]["personal"]["retention_days"] = 100
     path.write_text(yaml.safe_dump(doc))
     s = load_scenario(path)
-    hp_plan, hp = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
     assert hp_plan.status == "optimal"
     assert check_horizon_plan(s, hp_plan) == []
     assert [p.plan.sites[0].storage_tb for p in hp_plan.periods] == [12, 24]
