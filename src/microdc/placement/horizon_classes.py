@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from microdc.placement import milp
 from microdc.placement.aggregate import Aggregation
 from microdc.placement.classes import classify
-from microdc.placement.facility import FacilityProblem, Solution, make_solution
+from microdc.placement.facility import FacilityProblem, Solution, SolveStatus, make_solution
 from microdc.placement.horizon import HorizonProblem, Schedule
 
 IntArray = npt.NDArray[np.int64]
@@ -324,7 +324,7 @@ def warm_class_columns(
 
 
 def expand_classes(
-    cm: ClassModel, hc: HorizonClasses, aggs: list[Aggregation], values: FloatArray, status: str
+    cm: ClassModel, hc: HorizonClasses, aggs: list[Aggregation], values: FloatArray, status: SolveStatus
 ) -> list[Solution]:
     """Per-period plans of the merged problems from the class solution: rank i of a class chain gets,
     in each period, the i-th largest option present (so no site shrinks), X split evenly over copies."""
@@ -367,7 +367,7 @@ def expand_classes(
         out.append(
             make_solution(
                 p, opens[t], x, None, np.asarray(u), lower_bound=-np.inf, status=status, method="horizon"
-            )  # type: ignore[arg-type]
+            )
         )
     return out
 
@@ -414,6 +414,6 @@ def solve_class_milp(
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
         return ClassResult(None, float("inf"), bound, ms, seconds, nodes)
     values = np.asarray(h.getSolution().col_value)
-    text = milp._STATUS_TEXT.get(ms, "time_limit")
+    text: SolveStatus = milp._STATUS_TEXT.get(ms, "time_limit")
     merged = expand_classes(cm, hc, aggs, values, text)
     return ClassResult(merged, float(info.objective_function_value), bound, ms, seconds, nodes)
