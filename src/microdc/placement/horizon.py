@@ -25,7 +25,9 @@ year would look like buying for one year). Brownfield modules are open in every 
 their age is not known, so they are not replaced within the horizon.
 
 The rolling heuristic (:func:`myopic`) plans period by period with what stands already as sunk cost;
-it warm-starts HiGHS, which then proves the bound of the whole horizon.
+it warm-starts HiGHS, which then proves the bound of the whole horizon. When sites are interchangeable
+in every period, HiGHS solves the same problem over counts of alike sites (placement.horizon_classes):
+a hundred identical binaries per period never close the bound, a count does.
 """
 
 from __future__ import annotations
