@@ -400,6 +400,8 @@ def test_period_scenario_applies_growth_and_trajectories(tmp_path: Path) -> None
     growth=[1.0, 0.3, 1.0],
     site_cost=40000.0,
 )
+# One full Berlin site, then that site and a quarter-filled one: each site keeps its size (rank order).
+@example(demand=[("berlin", "personal", "vision", 25000)], growth=[1.0, 1.15, 1.15], site_cost=5000.0)
 @given(
     demand=demand_st,
     growth=st.lists(st.floats(0.3, 3.0), min_size=3, max_size=3),
