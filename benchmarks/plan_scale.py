@@ -2,6 +2,7 @@
 
     /usr/bin/time -v python benchmarks/plan_scale.py --sites 2000 --what baselines
     /usr/bin/time -v python benchmarks/plan_scale.py --sites 2000 --what baselines --old-baselines
+    /usr/bin/time -v python benchmarks/plan_scale.py --sites 1000 --what horizon --years 5 --check
 
 The city (fixed seed): a synthetic population density over a 60 km × 60 km metro area — a dense centre
 and a dozen suburban centres of random weight and spread (log-normal), over a thin rural floor.
@@ -28,8 +29,22 @@ CENTRE = (-37.81, 144.96)  # a southern-hemisphere metro; only the geometry matt
 HALF_DEG = 0.27  # ~30 km each way
 
 
-def city_scenario(n_sites: int, *, seed: int = 7, varied_costs: bool = False) -> Scenario:
-    """The generated city (see the module docstring)."""
+# --what horizon: the growth of the built-in melbourne-growth example (docs/benchmarks.md states it).
+CITY_GROWTH: dict[str, Any] = {
+    "step_years": 1,
+    "allow_retire": False,
+    "demand_growth": {"default": {"rate_per_year": 0.15}, "services": {"ar": {"rate_per_year": 0.30}}},
+    "server_capex": {"rate_per_year": -0.08},
+    "server_watts": {"rate_per_year": -0.05},
+    "energy_price": {"rate_per_year": 0.03},
+    "grid_carbon": {"rate_per_year": -0.06},
+}
+
+
+def city_scenario(
+    n_sites: int, *, seed: int = 7, varied_costs: bool = False, years: int | None = None
+) -> Scenario:
+    """The generated city (see the module docstring); `years`: with a horizon growing like CITY_GROWTH."""
     rng = np.random.default_rng(seed)
     n_centres = 12
     c_lat = CENTRE[0] + rng.uniform(-0.8, 0.8, n_centres) * HALF_DEG
@@ -200,6 +215,8 @@ def city_scenario(n_sites: int, *, seed: int = 7, varied_costs: bool = False) ->
             "weather": {"melb": {"format": "constant", "constant_c": 15.0}},
         },
     }
+    if years:
+        data["horizon"] = {"years": years, **CITY_GROWTH}
     return Scenario.model_validate(data)
 
 
@@ -223,9 +240,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sites", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--what", choices=("baselines", "plan"), default="baselines")
+    ap.add_argument("--what", choices=("baselines", "plan", "horizon"), default="baselines")
     ap.add_argument("--old-baselines", action="store_true", help="time the loop baselines of commit 90154c2")
     ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--years", type=int, default=5, help="--what horizon: one-year periods")
     ap.add_argument("--check", action="store_true", help="run check-plan on the plan (not timed in total)")
     ap.add_argument("--gap", type=float, default=1e-4, help="relative gap to stop the plan's solve at")
     ap.add_argument(
@@ -233,9 +251,14 @@ def main() -> None:
     )
     a = ap.parse_args()
     t0 = time.perf_counter()
-    s = city_scenario(a.sites, seed=a.seed, varied_costs=a.varied_costs)
+    years = a.years if a.what == "horizon" else None
+    s = city_scenario(a.sites, seed=a.seed, varied_costs=a.varied_costs, years=years)
     t1 = time.perf_counter()
     print(f"scenario: {len(s.sites)} sites, {len(s.demand)} demand rows, generated in {t1 - t0:.2f} s")
+    if a.what == "horizon":
+        _horizon(s, a.time_limit, a.gap, a.check)
+        print(f"total {time.perf_counter() - t0:.2f} s")
+        return
     from microdc.placement.problem import build_problem
 
     pp = build_problem(s, allow_unserved=True)
@@ -311,6 +334,40 @@ def main() -> None:
                 for msg in problems[:10]:
                     print(f"  {msg}")
     print(f"total {time.perf_counter() - t0:.2f} s")
+
+
+def _horizon(s: Scenario, time_limit: float, gap: float, check: bool) -> None:
+    """Plan the city over its horizon (unserved demand allowed, as in `plan`), print the figures."""
+    from microdc.placement.horizon_planner import plan_horizon
+    from microdc.placement.planner import PlannerOptions
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    plan, hp = plan_horizon(s, PlannerOptions(time_limit_s=time_limit, allow_unserved=True, mip_rel_gap=gap))
+    print(
+        f"horizon: {hp.n_periods} periods, {hp.periods[0].facility.n_facilities} facilities x "
+        f"{hp.periods[0].facility.n_customers} customers per period"
+    )
+    print(
+        f"plan: {plan.status}, npv {plan.npv:,.0f}, bound {plan.lower_bound or float('nan'):,.0f}, "
+        f"gap {plan.gap}, {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU, "
+        f"peak rss {_peak_mb():,.0f} MB"
+    )
+    print(f"  alternatives: {plan.alternatives}")
+    print(f"  sites per period: {[len(p.plan.sites) for p in plan.periods]}")
+    print(f"  servers bought per period: {[sum(b.servers for b in p.purchases) for p in plan.periods]}")
+    for n in plan.notes:
+        print(f"  {n}")
+    if check:
+        from microdc.placement.check_horizon import check_horizon_plan
+
+        t1 = time.perf_counter()
+        problems = check_horizon_plan(s, plan, allow_unserved=True)
+        print(
+            f"check-plan (every period + horizon rules): {len(problems)} problem(s) "
+            f"in {time.perf_counter() - t1:.1f} s"
+        )
+        for msg in problems[:10]:
+            print(f"  {msg}")
 
 
 if __name__ == "__main__":

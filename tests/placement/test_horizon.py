@@ -44,9 +44,10 @@ def _scenario(
     shutil.copytree(DATA, dst)
     where = {"berlin": (52.52, 13.40, "DE"), "munich": (48.14, 11.58, "DE"), "paris": (48.86, 2.35, "FR")}
     rows = ["id,name,lat,lon,jurisdiction,security_tier,grid_power_kw,annual_cost"]
-    for s in sites:
-        lat, lon, code = where[s]
-        rows.append(f"{s},{s},{lat},{lon},{code},3,30,{site_cost}")
+    for s in sites:  # "berlin#2": a second site at Berlin's coordinates (interchangeable with Berlin)
+        lat, lon, code = where[s.split("#")[0]]
+        sid = s.replace("#", "")
+        rows.append(f"{sid},{sid},{lat},{lon},{code},3,30,{site_cost}")
     (dst / "sites.csv").write_text("\n".join(rows) + "\n")
     rows = ["id,lat,lon,devices,jurisdiction,data_class,service,rate_per_device_rps"]
     for k, (city, cls, svc, devices) in enumerate(demand):
@@ -389,3 +390,86 @@ def test_period_scenario_applies_growth_and_trajectories(tmp_path: Path) -> None
     assert y3.economics.carbon_price_per_tonne == pytest.approx(50.0 * 4.0 * 0.25)
     assert y3.catalog.modules[0].server_counts == [3, 6, 12]  # the first year's fills, written out
     assert period_scenario(s, 0).demand == s.demand  # year 1 is the scenario itself
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Demand that two Berlin sites hold, then one, then two again: without [R] the counts model would close
+# a site for a year (its module still alive, so re-opening is free) and save its rent.
+@example(
+    demand=[("berlin", "personal", "vision", 25000), ("berlin", "personal", "vision", 25000)],
+    growth=[1.0, 0.3, 1.0],
+    site_cost=40000.0,
+)
+# One full Berlin site, then that site and a quarter-filled one: each site keeps its size (rank order).
+@example(demand=[("berlin", "personal", "vision", 25000)], growth=[1.0, 1.15, 1.15], site_cost=5000.0)
+@given(
+    demand=demand_st,
+    growth=st.lists(st.floats(0.3, 3.0), min_size=3, max_size=3),
+    site_cost=st.sampled_from([0.0, 5000.0, 40000.0]),
+)
+def test_class_horizon_milp_has_the_per_site_optimum(
+    tmp_path: Path, demand: list[tuple[str, str, str, int]], growth: list[float], site_cost: float
+) -> None:
+    """Four interchangeable Berlin sites: the MILP over counts proves the per-site MILP's optimum (the
+    counts model is exact without retiring), and its plan never shrinks a site and is a real plan."""
+    from microdc.placement.horizon import schedule_from
+    from microdc.placement.horizon_classes import classes_apply, horizon_classes
+    from microdc.placement.horizon_milp import period_aggregations, solve_horizon_milp
+
+    path = _scenario(
+        tmp_path,
+        demand,
+        {
+            "years": 3,
+            "demand_growth": {"default": {"multipliers": [1.0, *growth[1:]]}},
+            "server_capex": {"rate_per_year": -0.1},
+        },
+        site_cost=site_cost,
+        sites=("berlin", "berlin#2", "berlin#3", "berlin#4", "paris"),
+    )
+    hp = build_horizon(load_scenario(path), allow_unserved=True)
+    aggs = period_aggregations(hp)
+    hc = horizon_classes(hp, aggs)
+    assert classes_apply(hp, aggs, hc)
+    assert max(u.shape[0] for u in hc.units) >= 4  # the Berlin sites are one class (Paris may join)
+    kw = {"warm": None, "time_limit_s": 60.0, "mip_rel_gap": 0.0, "threads": 1}
+    per_site = solve_horizon_milp(hp, use_classes=False, **kw)  # type: ignore[arg-type]
+    counts = solve_horizon_milp(hp, use_classes=True, **kw)  # type: ignore[arg-type]
+    assert per_site.status == counts.status == "optimal"
+    assert counts.objective == pytest.approx(per_site.objective, rel=1e-7, abs=1e-6)
+    assert counts.solutions is not None
+    assert capacity_never_shrinks(hp, [s.open for s in counts.solutions])
+    npv = schedule_npv(hp, schedule_from(hp, counts.solutions))[0]
+    assert npv >= per_site.objective * (1 - 1e-7) - 1e-6
+
+
+def test_retained_data_growth_buys_storage_in_period_two(tmp_path: Path) -> None:
+    # Personal video kept 100 days in Germany: 10 TB in year 1, 20 TB in year 2 (data doubles); cores
+    # would fit 3 servers both years, storage (4 TB per server) needs 3 then 6. The drives (100 per TB)
+    # are bought with their servers: 8,400 per server, in the purchases and in the net present cost.
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 100)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 2.0]}}},
+    )
+    demand = path.parent / "demand.csv"
+    head, *rows = demand.read_text().splitlines()
+    demand.write_text("\n".join([head + ",data_gb_per_day", *(r + ",100" for r in rows)]) + "\n")
+    doc = yaml.safe_load(path.read_text())
+    doc["catalog"]["servers"][0].update({"storage_tb": 4, "storage_capex_per_tb": 100})
+    doc["policies"]["data_classes"]["personal"]["retention_days"] = 100
+    path.write_text(yaml.safe_dump(doc))
+    s = load_scenario(path)
+    hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert hp_plan.status == "optimal"
+    assert check_horizon_plan(s, hp_plan) == []
+    assert [p.plan.sites[0].storage_tb for p in hp_plan.periods] == [12, 24]
+    assert _stands(hp_plan.periods) == [{"berlin": 3}, {"berlin": 6}]
+    assert [(b.modules, b.servers) for b in hp_plan.periods[1].purchases] == [(0, 3)]
+    unit = SERVER + 4 * 100
+    assert hp_plan.periods[1].capex == pytest.approx(3 * unit)
+    expected = MODULE * (1 - 0.8 * D**2) + 3 * unit * (1 - 0.6 * D**2) + 3 * unit * (D - 0.8 * D**2)
+    assert hp_plan.npv == pytest.approx(expected, rel=1e-9)
+    # The checker prices drives the same way: a plan that leaves them out is named.
+    cheap = hp_plan.model_copy(update={"npv": hp_plan.npv - 6 * 400 * (1 - 0.6 * D**2)})
+    assert any(m.startswith("net present cost:") for m in check_horizon_plan(s, cheap))

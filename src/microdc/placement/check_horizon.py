@@ -105,13 +105,15 @@ def check_horizon_plan(s: Scenario, plan: HorizonPlan, *, allow_unserved: bool =
             if tt != t:
                 continue
             mt, vt = ps.module(mod), ps.server(srv)
-            price = nm * mt.capex + ns * vt.capex
+            unit = vt.capex + vt.storage_tb * vt.storage_capex_per_tb  # a server with its drives
+            price = nm * mt.capex + ns * unit
             salvage = nm * mt.capex * _left(start, mt.lifetime_years, h.step_years, h.years)
-            salvage += ns * vt.capex * _left(start, vt.lifetime_years, h.step_years, h.years)
+            salvage += ns * unit * _left(start, vt.lifetime_years, h.step_years, h.years)
             capex += price
             present += price / (1 + rate) ** start - salvage / (1 + rate) ** h.years
         costs = p.plan.costs
-        opex_year = costs["total"] - costs.get("module_capex", 0.0) - costs.get("server_capex", 0.0)
+        capex_lines = ("module_capex", "server_capex", "storage_capex")  # bought, not annualized
+        opex_year = costs["total"] - sum(costs.get(k, 0.0) for k in capex_lines)
         opex = opex_year * sum((1 + rate) ** -(y + 1) for y in range(start, start + h.step_years))
         for name, recorded, expected in (
             ("capex", p.capex, capex),

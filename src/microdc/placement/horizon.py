@@ -25,7 +25,9 @@ year would look like buying for one year). Brownfield modules are open in every 
 their age is not known, so they are not replaced within the horizon.
 
 The rolling heuristic (:func:`myopic`) plans period by period with what stands already as sunk cost;
-it warm-starts HiGHS, which then proves the bound of the whole horizon.
+it warm-starts HiGHS, which then proves the bound of the whole horizon. When sites are interchangeable
+in every period, HiGHS solves the same problem over counts of alike sites (placement.horizon_classes):
+a hundred identical binaries per period never close the bound, a count does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from microdc.model import Scenario
+from microdc.model.components import ServerType
 from microdc.model.horizon import Horizon
 from microdc.placement.facility import FacilityProblem, Solution
 from microdc.placement.periods import horizon_of, period_scenario, shared_options
@@ -68,6 +71,12 @@ def salvage_fraction(start_year: int, lifetime_years: float, h: Horizon) -> floa
     """Share of the price left at the end of the horizon (straight line over the periods it serves)."""
     life = life_periods(lifetime_years, h.step_years) * h.step_years
     return max(0.0, (start_year + life - h.years) / life)
+
+
+def server_price(v: ServerType) -> float:
+    """Price of one server with its drives: storage capex per TB is bought with the server and lives as
+    long (as the single-period planner annualizes it), so retained data that grows buys servers."""
+    return float(v.capex + v.storage_tb * v.storage_capex_per_tb)
 
 
 def greedy_purchases(counts: npt.ArrayLike, life: int) -> IntArray:
@@ -144,9 +153,9 @@ def build_horizon(s: Scenario, *, allow_unserved: bool = False) -> HorizonProble
             a = h.start_year(t)
             m, v = p.module(m_id), p.server(v_id)
             mod_price[t, k] = m.capex
-            srv_price[t, k] = v.capex
+            srv_price[t, k] = server_price(v)
             mod_salv[t, k] = m.capex * salvage_fraction(a, m.lifetime_years, h)
-            srv_salv[t, k] = v.capex * salvage_fraction(a, v.lifetime_years, h)
+            srv_salv[t, k] = srv_price[t, k] * salvage_fraction(a, v.lifetime_years, h)
     start = np.array([discount(rate, h.start_year(t)) for t in range(n_t)])
     end = discount(rate, h.years)
     return HorizonProblem(
@@ -171,8 +180,8 @@ def build_horizon(s: Scenario, *, allow_unserved: bool = False) -> HorizonProble
 
 
 def yearly_opex_problem(pp: PlanningProblem) -> FacilityProblem:
-    """The period's facility problem without annualized capex (the horizon buys hardware explicitly).
-    Storage energy is opex like idle energy; storage capex per TB is not charged over a horizon yet."""
+    """The period's facility problem without annualized capex (the horizon buys hardware explicitly:
+    modules, and servers with their drives, see :func:`server_price`). Storage energy is opex."""
     fixed = pp.fixed_parts["site"] + pp.fixed_parts["idle_energy"] + pp.fixed_parts["storage_energy"]
     return replace(pp.facility, fixed_cost=np.asarray(fixed, np.float64))
 

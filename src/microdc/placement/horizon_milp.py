@@ -15,7 +15,9 @@ from microdc.placement import milp
 from microdc.placement.aggregate import Aggregation, aggregate_customers, expand_solution
 from microdc.placement.facility import FacilityProblem, Solution, SolveStatus, make_solution
 from microdc.placement.horizon import HorizonProblem, Schedule, _scaled, yearly_opex_problem
-from microdc.placement.milp import solve_restricted
+from microdc.placement.horizon_classes import classes_apply, horizon_classes, solve_class_milp
+from microdc.placement.milp import solve_assignment, solve_restricted
+from microdc.placement.solve import _reassign_over_limit as reassign_over_limit
 from microdc.placement.solve import targets_per_customer
 
 IntArray = npt.NDArray[np.int64]
@@ -52,18 +54,39 @@ def period_aggregations(hp: HorizonProblem) -> list[Aggregation]:
     return out
 
 
-def within_split_limit(fp: FacilityProblem, sol: Solution, threads: int | None = None) -> Solution:
-    """The plan if it keeps fp's split limit; else the best assignment under the limit on the same open
+def within_split_limit(
+    fp: FacilityProblem, sol: Solution, threads: int | None = None, time_limit_s: float | None = None
+) -> Solution:
+    """The plan if it keeps fp's split limit; else an assignment under the limit on the same open
     facilities (so purchases and capacity over the horizon are unchanged), or the plan unchanged if
-    none exists (the caller's check then names it)."""
+    none is found (the caller's check then names it).
+
+    First the simplex's cheapest assignment to the open set: if it keeps the limit it is the best (the
+    unlimited assignment is a relaxation). Else the sources it splits over more are re-assigned alone
+    (a small MILP), and the limited MILP on the open set improves on that within `time_limit_s` (None:
+    to optimality). At city scale the limited MILP over every source does not finish: hence the steps."""
     k = fp.max_targets
     if not k or int((targets_per_customer(sol.x) > k).sum()) == 0:
         return sol
+    best: Solution | None = None
+    vertex = solve_assignment(fp, sol.open, threads=threads)
+    if vertex.feasible:
+        v: Solution | None = vertex.solution(fp)
+        assert v is not None
+        still = np.flatnonzero(targets_per_customer(v.x) > k)
+        if still.size == 0:
+            return v
+        if not fp.n_plus:
+            v = reassign_over_limit(fp, v, still, time_limit_s, 1e-9, threads)
+        if v is not None and int((targets_per_customer(v.x) > k).sum()) == 0:
+            best = v
     opened = np.flatnonzero(sol.open).astype(np.int64)
-    fixed = solve_restricted(fp, threads=threads, facilities=opened, force_open=opened)
-    if not np.isfinite(fixed.objective):
-        return sol
-    return fixed
+    fixed = solve_restricted(
+        fp, threads=threads, facilities=opened, force_open=opened, time_limit_s=time_limit_s, warm_start=best
+    )
+    if np.isfinite(fixed.objective) and (best is None or fixed.objective < best.objective):
+        best = fixed
+    return sol if best is None else best
 
 
 def merge_solution(agg: Aggregation, original: FacilityProblem, sol: Solution) -> Solution:
@@ -202,9 +225,45 @@ def solve_horizon_milp(
     mip_rel_gap: float,
     threads: int | None,
     verbose: bool = False,
+    use_classes: bool = True,
+    repair_time_s: float | None = None,
 ) -> HorizonResult:
+    """HiGHS on the whole horizon: over classes of interchangeable sites when that is exact
+    (placement.horizon_classes), else one binary per site option and period. `repair_time_s`: time for
+    each period's split-limit repair (:func:`within_split_limit`; None: to optimality)."""
     t0 = time.perf_counter()
     aggs = period_aggregations(hp)
+    if use_classes:
+        hc = horizon_classes(hp, aggs)
+        if classes_apply(hp, aggs, hc):
+            merged_warm = None
+            if warm is not None:
+                merged = [
+                    merge_solution(aggs[t], hp.periods[t].facility, s) for t, s in enumerate(warm.solutions)
+                ]
+                merged_warm = (merged, warm)
+            cr = solve_class_milp(
+                hp,
+                aggs,
+                hc,
+                warm=merged_warm,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=mip_rel_gap,
+                threads=threads,
+                verbose=verbose,
+            )
+            return _result(
+                hp,
+                aggs,
+                cr.model_status,
+                cr.merged,
+                cr.objective,
+                cr.bound,
+                t0,
+                cr.nodes,
+                threads,
+                repair_time_s,
+            )
     hm = build_horizon_model(hp, aggs)
     h = milp._new_highs(verbose, threads, time_limit_s)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
@@ -218,23 +277,57 @@ def solve_horizon_milp(
     milp._run(h, "run (horizon MILP)")
     ms = h.getModelStatus()
     info = h.getInfo()
-    seconds = time.perf_counter() - t0
     nodes = int(info.mip_node_count)
+    bound = float(info.mip_dual_bound)
+    merged_sols = None
+    if info.primal_solution_status == highspy.kSolutionStatusFeasible:
+        values = np.asarray(h.getSolution().col_value)
+        st: SolveStatus = milp._STATUS_TEXT.get(ms, "time_limit")
+        merged_sols = []
+        for t, (m, o) in enumerate(zip(hm.models, hm.offsets, strict=True)):
+            open_, x, z, u = m.extract(values[o : o + m.num_col])
+            merged_sols.append(
+                make_solution(
+                    aggs[t].problem, open_, x, z, u, lower_bound=-np.inf, status=st, method="horizon"
+                )
+            )
+    return _result(
+        hp,
+        aggs,
+        ms,
+        merged_sols,
+        float(info.objective_function_value),
+        bound,
+        t0,
+        nodes,
+        threads,
+        repair_time_s,
+    )
+
+
+def _result(
+    hp: HorizonProblem,
+    aggs: list[Aggregation],
+    ms: highspy.HighsModelStatus,
+    merged: list[Solution] | None,
+    objective: float,
+    bound: float,
+    t0: float,
+    nodes: int,
+    threads: int | None,
+    repair_time_s: float | None,
+) -> HorizonResult:
+    """Per-period plans of the original problems from plans of the merged ones (split limit repaired)."""
+    seconds = time.perf_counter() - t0
     if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         return HorizonResult(None, float("inf"), float("inf"), "infeasible", seconds, nodes)
     st: SolveStatus = milp._STATUS_TEXT.get(ms, "time_limit")
-    bound = float(info.mip_dual_bound)
-    if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+    if merged is None:
         return HorizonResult(None, float("inf"), bound, "time_limit", seconds, nodes)
-    values = np.asarray(h.getSolution().col_value)
     sols = []
-    for t, (m, o) in enumerate(zip(hm.models, hm.offsets, strict=True)):
-        open_, x, z, u = m.extract(values[o : o + m.num_col])
-        merged = make_solution(
-            aggs[t].problem, open_, x, z, u, lower_bound=-np.inf, status=st, method="horizon"
-        )
-        full = expand_solution(hp.periods[t].facility, aggs[t], merged)
-        full = within_split_limit(yearly_opex_problem(hp.periods[t]), full, threads)
+    for t, sol in enumerate(merged):
+        full = expand_solution(hp.periods[t].facility, aggs[t], sol)
+        full = within_split_limit(yearly_opex_problem(hp.periods[t]), full, threads, repair_time_s)
         sols.append(
             make_solution(
                 hp.periods[t].facility,
@@ -248,4 +341,4 @@ def solve_horizon_milp(
                 messages=full.messages,
             )
         )
-    return HorizonResult(sols, float(info.objective_function_value), bound, st, seconds, nodes)
+    return HorizonResult(sols, objective, bound, st, time.perf_counter() - t0, nodes)

@@ -41,7 +41,7 @@ def _solve_period(fp: FacilityProblem, opts: PlannerOptions) -> Solution:
     )
     if not np.isfinite(sol.objective):
         return sol
-    return within_split_limit(fp, sol, opts.threads)
+    return within_split_limit(fp, sol, opts.threads, opts.time_limit_s)
 
 
 def myopic(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
@@ -66,7 +66,7 @@ def myopic(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
                             parts["site"][o]
                             + parts["idle_energy"][o]
                             + parts["storage_energy"][o]
-                            + added * parts["server_capex"][o]
+                            + added * (parts["server_capex"][o] + parts["storage_capex"][o])
                         )
                     else:
                         allowed[o] = False
@@ -121,7 +121,7 @@ def build_all_now(hp: HorizonProblem, opts: PlannerOptions) -> Schedule | None:
         ar = solve_assignment(pp.facility, last.open, threads=opts.threads)
         if not ar.feasible:
             return None
-        sol = within_split_limit(pp.facility, ar.solution(pp.facility), opts.threads)
+        sol = within_split_limit(pp.facility, ar.solution(pp.facility), opts.threads, opts.time_limit_s)
         sols.append(_on(pp.facility, sol, sol.open))
     return schedule_from(hp, sols)
 
@@ -169,7 +169,12 @@ def plan_horizon_with_alternatives(
         None if opts.time_limit_s is None else max(opts.time_limit_s - (time.perf_counter() - t0), 1.0)
     )
     res = solve_horizon_milp(
-        hp, warm=greedy, time_limit_s=remaining, mip_rel_gap=opts.mip_rel_gap, threads=opts.threads
+        hp,
+        warm=greedy,
+        time_limit_s=remaining,
+        mip_rel_gap=opts.mip_rel_gap,
+        threads=opts.threads,
+        repair_time_s=share,
     )
     if res.solutions is None and greedy is None and allnow is None:
         if res.status == "infeasible":
