@@ -390,7 +390,7 @@ def test_reassigning_a_split_source_respects_the_room_others_leave() -> None:
     # c1 is split over three sites; under a limit of 1 it moves whole to one, and the cheapest (f0) is
     # nearly full with c0, which stays where it is.
     from microdc.placement.facility import make_solution
-    from microdc.placement.solve import _reassign_over_limit, targets_per_customer
+    from microdc.placement.solve import reassign_over_limit, targets_per_customer
 
     p = replace(
         FacilityProblem.build(
@@ -403,7 +403,7 @@ def test_reassigning_a_split_source_respects_the_room_others_leave() -> None:
     )
     x = np.array([[1.0, 1 / 3], [0.0, 1 / 3], [0.0, 1 / 3]])
     split = make_solution(p, np.ones(3, bool), x, None, np.zeros(2), lower_bound=0.0, status="heuristic")
-    out = _reassign_over_limit(p, split, np.array([1]), 10.0, 1e-9, 1)
+    out = reassign_over_limit(p, split, np.array([1]), 10.0, 1e-9, 1)
     assert out is not None
     assert p.violations(out) == []
     assert targets_per_customer(out.x).max() == 1

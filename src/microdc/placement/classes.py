@@ -37,11 +37,17 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from microdc.placement.facility import FacilityProblem, Solution, SolveStatus, make_solution, pairs_to_matrix
+from microdc.placement.facility import (
+    OPTIMAL_GAP,
+    FacilityProblem,
+    Solution,
+    SolveStatus,
+    make_solution,
+    pairs_to_matrix,
+)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-OPTIMAL_GAP = 1e-8  # as placement.milp: "optimal" means a gap at round-off level
 DIGITS = 9  # relative precision at which two cost columns count as equal (as in placement.aggregate)
 
 

@@ -33,6 +33,10 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 SolveStatus = Literal["optimal", "time_limit", "gap_limit", "infeasible", "heuristic"]
+#: Status "optimal" means a relative gap of at most this: HiGHS's MIP feasibility tolerance (1e-6), so
+#: a smaller gap is its bound's round-off (a 1.5 plan came back with a bound of 1.499999 and HiGHS's own
+#: status "optimal"); a larger gap within the requested mip_rel_gap gives "gap_limit".
+OPTIMAL_GAP = 1e-6
 
 #: Above this many (F x C) entries a solution's x / z are returned as scipy.sparse CSR arrays.
 DENSE_LIMIT = 10_000_000

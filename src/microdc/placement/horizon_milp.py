@@ -17,8 +17,7 @@ from microdc.placement.facility import FacilityProblem, Solution, SolveStatus, m
 from microdc.placement.horizon import HorizonProblem, Schedule, _scaled, yearly_opex_problem
 from microdc.placement.horizon_classes import classes_apply, horizon_classes, solve_class_milp
 from microdc.placement.milp import solve_assignment, solve_restricted
-from microdc.placement.solve import _reassign_over_limit as reassign_over_limit
-from microdc.placement.solve import targets_per_customer
+from microdc.placement.solve import reassign_over_limit, targets_per_customer
 
 IntArray = npt.NDArray[np.int64]
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from microdc.model import Scenario
-from microdc.placement.facility import FacilityProblem, Solution
+from microdc.placement.facility import OPTIMAL_GAP, FacilityProblem, Solution
 from microdc.placement.horizon import (
     HorizonProblem,
     Schedule,
@@ -209,7 +209,7 @@ def plan_horizon_with_alternatives(
     bound = -np.inf if res.status == "infeasible" else min(res.bound, npv)
     gap = (npv - bound) / max(abs(npv), 1e-9)
     status = "time_limit" if res.status == "infeasible" else res.status
-    if status == "optimal" and gap > 1e-8:
+    if status == "optimal" and gap > OPTIMAL_GAP:
         status = "gap_limit"
     out = to_horizon_plan(hp, best, npv=npv, bound=bound, gap=gap, status=status)
     out = out.model_copy(

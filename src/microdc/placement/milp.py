@@ -70,6 +70,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from microdc.placement.facility import (
+    OPTIMAL_GAP,
     FacilityProblem,
     Solution,
     SolveStatus,
@@ -926,9 +927,6 @@ def solve_milp(
     return sol
 
 
-#: Status "optimal" means a relative gap of at most this (round-off level); a larger gap that is within
-#: mip_rel_gap gives "gap_limit".
-OPTIMAL_GAP = 1e-8
 #: Below this many allowed pairs HiGHS alone is faster than running the Lagrangian first.
 HEURISTIC_MIN_PAIRS = 10_000
 #: Below this heuristic gap the MILP phase only needs to prove: HiGHS's own heuristics are switched off.

@@ -278,7 +278,7 @@ def _solve_by_classes(
     return expand(problem, c, cs, preferred_units(original))
 
 
-def _reassign_over_limit(
+def reassign_over_limit(
     problem: FacilityProblem,
     sol: Solution,
     over: npt.NDArray[np.int64],
@@ -396,7 +396,7 @@ def _within_split_limit(
         assert v is not None
         still = np.flatnonzero(targets_per_customer(v.x) > k)
         if still.size and not problem.n_plus:
-            v = _reassign_over_limit(problem, v, still, left(), mip_rel_gap, threads)
+            v = reassign_over_limit(problem, v, still, left(), mip_rel_gap, threads)
             fixed_up = f", after re-assigning the {still.size} source(s) it split over more"
         if v is not None:
             v.unservable_part = const
