@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 DATA = Path(__file__).parent / "data"
 
@@ -13,6 +14,14 @@ DATA = Path(__file__).parent / "data"
 def in_ci() -> bool:
     """CI is set (GitHub Actions, GitLab, our `.ci/run`): every test must really run there."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# Property tests explore new random examples on every local run (that is how they find bugs); in CI they
+# replay one fixed sequence, so a red CI names a change, not the draw of the day, and the mutation check
+# kills the same mutants every time. A failing example is printed with the blob that reproduces it.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if in_ci():
+    settings.load_profile("ci")
 
 
 @pytest.hookimpl(hookwrapper=True)
