@@ -637,15 +637,17 @@ def _grid_survival_factored(
     x0 = np.where(live, rr, np.inf).min(axis=-1)
     x0 = np.where(np.isfinite(x0), x0, 0.0)
     span = np.maximum(xr[:, -1] - x0, 0.0) * 1e-3
-    ok = (mu_hi == mu_lo) & (mu_hi * span <= FACTOR_MAX_EXPONENT) | ~live.any(axis=-1)
+    ok = ((mu_hi == mu_lo) & (mu_hi * span <= FACTOR_MAX_EXPONENT)) | ~live.any(axis=-1)
     out = np.empty(xr.shape)
     if not ok.all():
         bad = np.flatnonzero(~ok)
-        out[bad] = _grid_survival(*(a[bad][:, None] for a in (xr, wr, rr, pr, mr, tr)))[:, 0]
+        xb, wb, rb, pb, mb, tb = (a[bad][:, None] for a in (xr, wr, rr, pr, mr, tr))
+        out[bad] = _grid_survival(xb, wb, rb, pb, mb, tb)[:, 0]
     rows = np.flatnonzero(ok)
     if rows.size == 0:
         return out.reshape(shape)
-    xr, wr, rr, pr, mr, tr, live = (a[rows] for a in (xr, wr, rr, pr, mr, tr, live))
+    xr, wr, rr, pr, mr, tr = (a[rows] for a in (xr, wr, rr, pr, mr, tr))
+    live = live[rows]
     m = np.where(np.isfinite(mu_hi[rows]), mu_hi[rows], 1.0)[:, None] * 1e-3  # per ms
     x0r = x0[rows][:, None]
     # the waiting term is negligible at every point where it is at the largest (as _sojourn_mixed)
@@ -667,7 +669,8 @@ def _grid_survival_factored(
     c_atoms = np.flatnonzero(cand.any(axis=0))
     if c_atoms.size:  # the closed form for the atoms with a waiting term, added in atom order
         y = np.maximum(xr[:, :, None] - rr[:, None, c_atoms], 0.0) * 1e-3  # (rows, G, C)
-        s_c, _ = _sojourn_full(y, *(a[:, None, c_atoms] for a in (pr, mr, tr)), density=False)
+        pc, mc, tc = (a[:, None, c_atoms] for a in (pr, mr, tr))
+        s_c, _ = _sojourn_full(y, pc, mc, tc, density=False)
         s += _sum_atoms(np.where(cand[:, None, c_atoms], wr[:, None, c_atoms] * s_c, 0.0))
     out[rows] = s
     return out.reshape(shape)
