@@ -12,7 +12,9 @@ atoms. Quantiles are found per step by evaluating S on a grid spanning the mixtu
 refined by safeguarded Newton steps on the exact S and density until each converges (XTOL, 1e-10
 relative in x), so they are exact up to the atom merging. Where a queue's waiting probability C is too
 small to change the rounding of S_q (NEGLIGIBLE_WAIT), S_q is evaluated as e^{−μy} alone (one
-exponential per point and atom instead of the closed form's two and its φ series). For run-level
+exponential per point and atom instead of the closed form's two and its φ series); services with many
+atoms sharing one μ get the grid factored instead (_grid_survival_factored: one exponential per atom
+and per point, prefix sums over RTT bins). For run-level
 percentiles, each step's survival curve is added (weighted by its served requests) onto a fixed fine
 log-spaced grid per service and inverted at the end (≈0.5 % resolution).
 """
