@@ -79,8 +79,10 @@ def test_fast_kernel_is_the_closed_form_to_rounding(dt: Any, seed: int) -> None:
     np.testing.assert_allclose(alone, full, rtol=2e-5 if dt == np.float32 else 4 * eps, atol=0)
 
 
-def _random_block(seed: int, steps: int, atoms: int, load: float) -> dict[str, Any]:
-    """A block of random mixtures over two services: waiting probabilities from 1e-45 up to ``load``."""
+def _random_block(seed: int, steps: int, atoms: int, load: float, shared_mu: bool = False) -> dict[str, Any]:
+    """A block of random mixtures over two services: waiting probabilities from 1e-45 up to ``load``.
+    ``shared_mu``: one μ per service, as on unthrottled targets, except a few queues throttled to half
+    speed in the first step (those steps have mixed μ)."""
     rng = np.random.default_rng(seed)
     queues = max(1, atoms // 2)
     a = Atoms(
@@ -93,6 +95,11 @@ def _random_block(seed: int, steps: int, atoms: int, load: float) -> dict[str, A
     w[w < 0.1] = 0.0
     mu = np.broadcast_to(rng.uniform(5, 400, queues), (steps, queues)).copy()
     pw = np.minimum(10.0 ** rng.uniform(-45, np.log10(load), (steps, queues)), 0.9)
+    if shared_mu:  # each queue's service: that of its first atom (others on it share the queue's μ)
+        q_service = np.zeros(queues, dtype=np.int64)
+        q_service[a.queue[::-1]] = a.service[::-1]
+        mu = np.broadcast_to(np.array([40.0, 300.0])[q_service], (steps, queues)).copy()
+        mu[0, ::9] *= 0.5
     th = mu * rng.uniform(0.05, 20, (steps, queues))
     return {"atoms": a, "atom_w": w, "pw_q": pw, "mu_q": mu, "theta_q": th}
 
@@ -168,3 +175,55 @@ def test_fast_solve_is_the_same_per_step_in_any_block() -> None:
         one = block_latency(a, by, w[t : t + 1], pw[t : t + 1], mu[t : t + 1], th[t : t + 1], slo, None, 60.0)
         for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
             np.testing.assert_array_equal(getattr(one, name)[0], getattr(block, name)[t], err_msg=name)
+
+
+@pytest.mark.parametrize("load", [1e-30, 1e-9, 1e-3, 0.5])
+def test_factored_grid_solve_agrees_with_the_closed_form(load: float) -> None:
+    """Services with many atoms take the factored bracket grid (one μ per service, prefix sums over
+    RTT): quantiles within 1e-9 relative of the closed form's solve and each solving S(x) = 1 − p to
+    1e-9; mean and share over the SLO as exact as before; each step the same bits alone as in its block."""
+    b = _random_block(7, 4, 4 * lat.FACTOR_MIN_ATOMS, load, shared_mu=True)
+    assert min(np.bincount(b["atoms"].service)) >= lat.FACTOR_MIN_ATOMS
+    new, old = _solve(b), _solve(b, closed_form=True)
+    for name in ("mean_ms", "over_slo"):
+        np.testing.assert_allclose(getattr(new, name), getattr(old, name), rtol=1e-12, atol=1e-15)
+    for name, p in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        x_new = getattr(new, name)
+        np.testing.assert_allclose(x_new, getattr(old, name), rtol=1e-9, atol=0, err_msg=name)
+        for t, v in zip(*np.nonzero(~np.isnan(x_new)), strict=True):
+            assert abs(_exact_survival(b, t, v, x_new[t, v]) - (1 - p)) <= 1e-9, (name, t, v)
+    for t in range(b["atom_w"].shape[0]):
+        one = _solve({**b, **{k: b[k][t : t + 1] for k in ("atom_w", "pw_q", "mu_q", "theta_q")}})
+        for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
+            np.testing.assert_array_equal(getattr(one, name)[0], getattr(new, name)[t], err_msg=name)
+
+
+def test_factored_grid_is_the_mixture() -> None:
+    """The factored bracket grid against the exact float64 mixture, on rows with one μ (some atoms with
+    a waiting term, some with no weight), with mixed μ and with an overflowing μ · span (those two take
+    the per-atom grid): each row within the float32 grid's accuracy, and the same bits alone."""
+    rng = np.random.default_rng(11)
+    steps, atoms = 6, 150
+    x = 5.0 + rng.uniform(50, 400, (steps, 1, 1)) * np.linspace(0.0, 1.0, 48) ** 2
+    wn = rng.random((steps, 1, atoms))
+    wn[..., ::10] = 0.0
+    wn /= wn.sum(axis=-1, keepdims=True)
+    rtt = rng.uniform(5, 60, (steps, 1, atoms))
+    pw = 10.0 ** rng.uniform(-60, -20, (steps, 1, atoms))
+    pw[..., ::13] = rng.uniform(0.05, 0.6, pw[..., ::13].shape)  # queues whose waiting term counts
+    mu = np.full((steps, 1, atoms), 80.0)
+    mu[..., ::10] = 1.0  # as _solve gives atoms with no weight
+    mu[1, 0, 3] = 40.0  # a throttled target: mixed μ
+    mu[2] = 4000.0  # μ · span beyond the float64 exponent bound
+    th = mu * rng.uniform(0.1, 10, mu.shape)
+    args = (x, wn, rtt, pw, mu, th)
+    got = lat._grid_survival_factored(*args)
+    exact = lat._mixture(*args, exact=True)[0]
+    factored = [0, 3, 4, 5]  # float64 but for waiting terms below 2^-26 of e^{-μy}; the others float32
+    np.testing.assert_allclose(got[factored], exact[factored], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(got, exact, rtol=0, atol=2e-6)
+    for t in range(steps):
+        np.testing.assert_array_equal(
+            lat._grid_survival_factored(*(z[t : t + 1] for z in args)), got[t : t + 1]
+        )
+    np.testing.assert_array_equal(got[1:3], lat._grid_survival(*(z[1:3] for z in args)))

@@ -12,7 +12,9 @@ atoms. Quantiles are found per step by evaluating S on a grid spanning the mixtu
 refined by safeguarded Newton steps on the exact S and density until each converges (XTOL, 1e-10
 relative in x), so they are exact up to the atom merging. Where a queue's waiting probability C is too
 small to change the rounding of S_q (NEGLIGIBLE_WAIT), S_q is evaluated as e^{−μy} alone (one
-exponential per point and atom instead of the closed form's two and its φ series). For run-level
+exponential per point and atom instead of the closed form's two and its φ series); services with many
+atoms sharing one μ get the grid factored instead (_grid_survival_factored: one exponential per atom
+and per point, prefix sums over RTT bins). For run-level
 percentiles, each step's survival curve is added (weighted by its served requests) onto a fixed fine
 log-spaced grid per service and inverted at the end (≈0.5 % resolution).
 """
@@ -605,6 +607,77 @@ def _grid_survival(
     return np.asarray((g @ w_col)[..., 0], dtype=np.float64)
 
 
+#: Services with at least this many atoms take the factored grid (_grid_survival_factored): below it,
+#: its sorting and prefix sums cost more numpy calls than the product over atoms saves.
+FACTOR_MIN_ATOMS = 64
+
+#: The factored grid multiplies e^{−μ(x − x0)} by e^{μ(rtt − x0)}; a row whose μ · span exceeds this
+#: (float64 exponents) takes the per-atom grid instead, so no factor can overflow.
+FACTOR_MAX_EXPONENT = 600.0
+
+
+def _grid_survival_factored(
+    x_ms: npt.NDArray[Any],
+    wn: npt.NDArray[Any],
+    rtt: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+) -> FloatArray:
+    """The bracket grid's mixture survival (as _grid_survival) with O(atoms + points) exponentials per
+    (step, service) instead of one per point and atom. Where a row's live atoms share one μ (a service
+    on unthrottled targets), an atom whose waiting term is negligible contributes w · min(1,
+    e^{−μ(x − x0)} e^{μ(rtt − x0)}), so with the atoms sorted by RTT the sum at x is the weight of
+    the atoms at or beyond x plus e^{−μ(x − x0)} times a prefix sum; in float64. The few atoms with a
+    waiting term take the closed form (float64) and are added in atom order. Rows with mixed μ, or
+    whose exponents could overflow, take _grid_survival. Each row depends on its own inputs only."""
+    shape = x_ms.shape
+    xr, wr, rr, pr, mr, tr = (np.reshape(a, (-1, a.shape[-1])) for a in (x_ms, wn, rtt, pw, mu, th))
+    live = wr > 0
+    mu_hi = np.where(live, mr, -np.inf).max(axis=-1)
+    mu_lo = np.where(live, mr, np.inf).min(axis=-1)
+    x0 = np.where(live, rr, np.inf).min(axis=-1)
+    x0 = np.where(np.isfinite(x0), x0, 0.0)
+    span = np.maximum(xr[:, -1] - x0, 0.0) * 1e-3
+    ok = ((mu_hi == mu_lo) & (mu_hi * span <= FACTOR_MAX_EXPONENT)) | ~live.any(axis=-1)
+    out = np.empty(xr.shape)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        xb, wb, rb, pb, mb, tb = (a[bad][:, None] for a in (xr, wr, rr, pr, mr, tr))
+        out[bad] = _grid_survival(xb, wb, rb, pb, mb, tb)[:, 0]
+    rows = np.flatnonzero(ok)
+    if rows.size == 0:
+        return out.reshape(shape)
+    xr, wr, rr, pr, mr, tr = (a[rows] for a in (xr, wr, rr, pr, mr, tr))
+    live = live[rows]
+    m = np.where(np.isfinite(mu_hi[rows]), mu_hi[rows], 1.0)[:, None] * 1e-3  # per ms
+    x0r = x0[rows][:, None]
+    # the waiting term is negligible at every point where it is at the largest (as _sojourn_mixed)
+    y_max = np.maximum(xr[:, -1:] - rr, 0.0) * 1e-3
+    cand = live & (pr > np.exp(-mr * y_max) * NEGLIGIBLE_WAIT[np.dtype(np.float32)])
+    fast = live & ~cand
+    # bin of each atom: the grid points at or below its RTT (it is below the points after them)
+    n_r, n_b = rows.size, xr.shape[-1] + 1
+    bins = np.stack([np.searchsorted(xr[i], rr[i], side="right") for i in range(n_r)])
+    flat = (np.arange(n_r)[:, None] * n_b + bins).ravel()
+    w_f = np.where(fast, wr, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = np.where(fast, w_f * np.exp(m * (np.where(fast, rr, x0r) - x0r)), 0.0)
+    # sums per bin in atom order (as one row's bincount), then over the bins before / after each point
+    below = np.cumsum(np.bincount(flat, weights=f.ravel(), minlength=n_r * n_b).reshape(n_r, n_b), axis=-1)
+    at = np.bincount(flat, weights=w_f.ravel(), minlength=n_r * n_b).reshape(n_r, n_b)
+    beyond = np.cumsum(at[:, ::-1], axis=-1)[:, ::-1]
+    s = beyond[:, 1:] + np.exp(-m * (xr - x0r)) * below[:, :-1]
+    c_atoms = np.flatnonzero(cand.any(axis=0))
+    if c_atoms.size:  # the closed form for the atoms with a waiting term, added in atom order
+        y = np.maximum(xr[:, :, None] - rr[:, None, c_atoms], 0.0) * 1e-3  # (rows, G, C)
+        pc, mc, tc = (a[:, None, c_atoms] for a in (pr, mr, tr))
+        s_c, _ = _sojourn_full(y, pc, mc, tc, density=False)
+        s += _sum_atoms(np.where(cand[:, None, c_atoms], wr[:, None, c_atoms] * s_c, 0.0))
+    out[rows] = s
+    return out.reshape(shape)
+
+
 def _mixture(
     x_ms: npt.NDArray[Any],
     wn: npt.NDArray[Any],
@@ -752,19 +825,22 @@ def _solve(
         shape = np.linspace(0.0, 1.0, grid_points) ** 2
         grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
         sub = max(1, CACHE_ELEMENTS // (grid_points * idx.size))  # steps per cache-sized grid array
-        s_grid = np.concatenate(
-            [
-                _grid_survival(
-                    grid[a : a + sub],
-                    wn[a : a + sub],
-                    rtt[a : a + sub],
-                    pw[a : a + sub],
-                    mu[a : a + sub],
-                    th[a : a + sub],
-                )
-                for a in range(0, n_steps, sub)
-            ]
-        )
+        if idx.shape[-1] >= FACTOR_MIN_ATOMS:  # O(atoms + points) per row: every step in one call
+            s_grid = _grid_survival_factored(grid, wn, rtt, pw, mu, th)
+        else:
+            s_grid = np.concatenate(
+                [
+                    _grid_survival(
+                        grid[a : a + sub],
+                        wn[a : a + sub],
+                        rtt[a : a + sub],
+                        pw[a : a + sub],
+                        mu[a : a + sub],
+                        th[a : a + sub],
+                    )
+                    for a in range(0, n_steps, sub)
+                ]
+            )
         s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
         tails = 1.0 - np.array(LEVELS)
         # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
