@@ -103,4 +103,6 @@ def test_metric_properties(p: tuple[float, float], q: tuple[float, float], r: tu
     rq = float(great_circle_km(*r, *q))
     assert pq == pytest.approx(qp, abs=1e-6)
     assert 0.0 <= pq <= np.pi * EARTH_RADIUS_KM + 1e-6
-    assert pq <= pr + rq + 1e-6
+    # haversine is ill-conditioned near antipodes (arcsin at h ~ 1: up to 2R * sqrt(eps) ~ 0.2 m of
+    # round-off), so the triangle inequality holds to a metre there, not to the millimetre
+    assert pq <= pr + rq + 1e-3
