@@ -49,37 +49,55 @@ def fleet_rows(alt: HorizonAlternative) -> list[dict[str, Any]]:
     return rows
 
 
-def timeline_fleet(result: HorizonRunResult) -> Figure:
-    """Modules standing per year (bars, by alternative) and servers standing (lines, right axis)."""
+def bar_and_line_traces(
+    result: HorizonRunResult,
+    bar: tuple[str, str, str],
+    line: tuple[str, str, str],
+    line_axis: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per alternative a bar and a line over the periods, in the alternative's colour. ``bar`` and
+    ``line``: (fleet_rows key, trace name suffix, hover text after the x label, "%{y...}" included)."""
     labels = year_labels(result.ours)
     data: list[dict[str, Any]] = []
     for i, alt in enumerate(result.alternatives):
         rows = fleet_rows(alt)
         c = colour(alt.name, i)
+        (bkey, bname, bhover), (lkey, lname, lhover) = bar, line
         data.append(
             {
                 "type": "bar",
-                "name": f"{alt.name}: modules (sites)",
+                "name": f"{alt.name}: {bname}",
                 "legendgroup": alt.name,
                 "x": labels,
-                "y": [r["sites"] for r in rows],
+                "y": [r[bkey] for r in rows],
                 "marker": {"color": c, "opacity": 0.55},
-                "hovertemplate": "%{x}: %{y} modules<extra>" + alt.name + "</extra>",
+                "hovertemplate": "%{x}: " + bhover + "<extra>" + alt.name + "</extra>",
             }
         )
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": f"{alt.name}: servers",
-                "legendgroup": alt.name,
-                "x": labels,
-                "y": [r["servers"] for r in rows],
-                "yaxis": "y2",
-                "line": {"color": c, "dash": DASH.get(alt.name, "solid"), "width": 2.5},
-                "hovertemplate": "%{x}: %{y} servers<extra>" + alt.name + "</extra>",
-            }
-        )
+        trace: dict[str, Any] = {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": f"{alt.name}: {lname}",
+            "legendgroup": alt.name,
+            "x": labels,
+            "y": [r[lkey] for r in rows],
+            "line": {"color": c, "dash": DASH.get(alt.name, "solid"), "width": 2.5},
+            "hovertemplate": "%{x}: " + lhover + "<extra>" + alt.name + "</extra>",
+        }
+        if line_axis:
+            trace["yaxis"] = line_axis
+        data.append(trace)
+    return data
+
+
+def timeline_fleet(result: HorizonRunResult) -> Figure:
+    """Modules standing per year (bars, by alternative) and servers standing (lines, right axis)."""
+    data = bar_and_line_traces(
+        result,
+        ("sites", "modules (sites)", "%{y} modules"),
+        ("servers", "servers", "%{y} servers"),
+        line_axis="y2",
+    )
     return {
         "data": data,
         "layout": layout(
@@ -95,35 +113,12 @@ def timeline_fleet(result: HorizonRunResult) -> Figure:
 
 def timeline_cost(result: HorizonRunResult) -> Figure:
     """Capex bought each period (bars) and yearly operating cost (lines), undiscounted."""
-    labels = year_labels(result.ours)
     cur = result.scenario.economics.currency
-    data: list[dict[str, Any]] = []
-    for i, alt in enumerate(result.alternatives):
-        rows = fleet_rows(alt)
-        c = colour(alt.name, i)
-        data.append(
-            {
-                "type": "bar",
-                "name": f"{alt.name}: capex bought",
-                "legendgroup": alt.name,
-                "x": labels,
-                "y": [r["capex"] for r in rows],
-                "marker": {"color": c, "opacity": 0.55},
-                "hovertemplate": "%{x}: %{y:,.0f} " + cur + "<extra>" + alt.name + " capex</extra>",
-            }
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": f"{alt.name}: opex per year",
-                "legendgroup": alt.name,
-                "x": labels,
-                "y": [r["opex_per_year"] for r in rows],
-                "line": {"color": c, "dash": DASH.get(alt.name, "solid"), "width": 2.5},
-                "hovertemplate": "%{x}: %{y:,.0f} " + cur + "/yr<extra>" + alt.name + " opex</extra>",
-            }
-        )
+    data = bar_and_line_traces(
+        result,
+        ("capex", "capex bought", "%{y:,.0f} " + cur + " capex"),
+        ("opex_per_year", "opex per year", "%{y:,.0f} " + cur + "/yr opex"),
+    )
     return {
         "data": data,
         "layout": layout(
