@@ -165,6 +165,18 @@ def test_cli_plan_writes_and_checks(tiny_dir: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, ["check-plan", str(tiny_dir), str(out)]).exit_code == 0
 
 
+def test_cli_plan_makes_the_output_folder_and_refuses_a_folder_before_solving(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "deeper" / "plan.json"
+    res = CliRunner().invoke(app, ["plan", str(tiny_dir), "-o", str(out), "--no-baselines"])
+    assert res.exit_code == 0, res.output
+    assert out.is_file()
+    res = CliRunner().invoke(app, ["plan", str(tiny_dir), "-o", str(tmp_path)])
+    assert res.exit_code == 2 and "is a folder" in " ".join(res.output.split()), res.output
+    assert "Traceback" not in res.output
+
+
 def test_cli_plan_infeasible_exits_2(tiny_dir: Path, tmp_path: Path) -> None:
     (tiny_dir / "sites.csv").write_text(
         "id,name,lat,lon,jurisdiction,security_tier,grid_power_kw,annual_cost\nberlin,B,52.52,13.40,DE,3,30,1\n"

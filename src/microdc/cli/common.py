@@ -31,6 +31,17 @@ def report_problems(exc: ScenarioError) -> NoReturn:
     raise typer.Exit(EXIT_INPUT)
 
 
+def output_file_or_exit(path: Path) -> None:
+    """Before any long work: make the output file's folder, or stop naming why it cannot be written
+    (a plan that took minutes should not be lost to a missing folder)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{path}: cannot create its folder {path.parent}: {exc.strerror or exc}")
+    if path.is_dir():
+        fail(f"{path}: is a folder; give a file name for the output")
+
+
 def load_or_exit(scenario: str) -> Scenario:
     """Load an example name or a path; on any problem print them all and exit 2, never a traceback."""
     path = resolve_scenario(scenario)

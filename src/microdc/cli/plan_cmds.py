@@ -12,7 +12,15 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from microdc.cli.common import EXIT_INPUT, console, err_console, fail, load_or_exit, report_problems
+from microdc.cli.common import (
+    EXIT_INPUT,
+    console,
+    err_console,
+    fail,
+    load_or_exit,
+    output_file_or_exit,
+    report_problems,
+)
 from microdc.model import ScenarioError
 from microdc.placement.horizon_plan import HorizonPlan
 from microdc.placement.plan import Plan
@@ -77,6 +85,7 @@ def plan(
             err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INPUT)
     s = load_or_exit(scenario)
+    output_file_or_exit(output)
     if s.horizon is not None:
         plan_horizon_cmd(s, output, time_limit, gap, threads, allow_unserved)
         return
