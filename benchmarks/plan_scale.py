@@ -249,6 +249,12 @@ def main() -> None:
     ap.add_argument(
         "--varied-costs", action="store_true", help="every site its own annual cost (no two options alike)"
     )
+    ap.add_argument(
+        "--memory-budget-gb",
+        type=float,
+        default=None,
+        help="--what horizon: memory budget of the per-site horizon MILP (default: half of MemAvailable)",
+    )
     a = ap.parse_args()
     t0 = time.perf_counter()
     years = a.years if a.what == "horizon" else None
@@ -256,7 +262,7 @@ def main() -> None:
     t1 = time.perf_counter()
     print(f"scenario: {len(s.sites)} sites, {len(s.demand)} demand rows, generated in {t1 - t0:.2f} s")
     if a.what == "horizon":
-        _horizon(s, a.time_limit, a.gap, a.check)
+        _horizon(s, a.time_limit, a.gap, a.check, a.memory_budget_gb)
         print(f"total {time.perf_counter() - t0:.2f} s")
         return
     from microdc.placement.problem import build_problem
@@ -336,13 +342,18 @@ def main() -> None:
     print(f"total {time.perf_counter() - t0:.2f} s")
 
 
-def _horizon(s: Scenario, time_limit: float, gap: float, check: bool) -> None:
+def _horizon(s: Scenario, time_limit: float, gap: float, check: bool, budget_gb: float | None = None) -> None:
     """Plan the city over its horizon (unserved demand allowed, as in `plan`), print the figures."""
+    from microdc.placement.horizon_milp import per_site_model_size, period_aggregations
     from microdc.placement.horizon_planner import plan_horizon
     from microdc.placement.planner import PlannerOptions
 
     t0, c0 = time.perf_counter(), time.process_time()
-    plan, hp = plan_horizon(s, PlannerOptions(time_limit_s=time_limit, allow_unserved=True, mip_rel_gap=gap))
+    budget = None if budget_gb is None else budget_gb * 1e9
+    opts = PlannerOptions(
+        time_limit_s=time_limit, allow_unserved=True, mip_rel_gap=gap, memory_budget_bytes=budget
+    )
+    plan, hp = plan_horizon(s, opts)
     print(
         f"horizon: {hp.n_periods} periods, {hp.periods[0].facility.n_facilities} facilities x "
         f"{hp.periods[0].facility.n_customers} customers per period"
@@ -357,6 +368,9 @@ def _horizon(s: Scenario, time_limit: float, gap: float, check: bool) -> None:
     print(f"  servers bought per period: {[sum(b.servers for b in p.purchases) for p in plan.periods]}")
     for n in plan.notes:
         print(f"  {n}")
+    # after the plan: not in its peak RSS
+    size = per_site_model_size([a.problem for a in period_aggregations(hp)])
+    print(f"  per-site horizon MILP estimate: {size.columns:,} columns, {size.nonzeros:,} nonzeros")
     if check:
         from microdc.placement.check_horizon import check_horizon_plan
 

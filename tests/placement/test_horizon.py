@@ -473,3 +473,89 @@ def test_retained_data_growth_buys_storage_in_period_two(tmp_path: Path) -> None
     # The checker prices drives the same way: a plan that leaves them out is named.
     cheap = hp_plan.model_copy(update={"npv": hp_plan.npv - 6 * 400 * (1 - 0.6 * D**2)})
     assert any(m.startswith("net present cost:") for m in check_horizon_plan(s, cheap))
+
+
+def _unlike_sites(tmp_path: Path) -> Path:
+    """Three sites in three cities (no two alike: the per-site horizon MILP runs, not the class MILP)."""
+    return _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 2500), ("paris", "personal", "vision", 2500)],
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 2.0]}}},
+        sites=("berlin", "munich", "paris"),
+    )
+
+
+def test_horizon_milp_is_skipped_above_the_memory_budget(tmp_path: Path) -> None:
+    from microdc.placement.horizon_classes import classes_apply, horizon_classes
+    from microdc.placement.horizon_milp import per_site_model_size, period_aggregations
+
+    s = load_scenario(_unlike_sites(tmp_path))
+    hp = build_horizon(s)
+    aggs = period_aggregations(hp)
+    assert not classes_apply(hp, aggs, horizon_classes(hp, aggs))
+    size = per_site_model_size([a.problem for a in aggs])
+    # Within the budget the MILP runs and proves its plan.
+    full, _ = plan_horizon(s, PlannerOptions(time_limit_s=60, memory_budget_bytes=2 * size.bytes))
+    assert full.status == "optimal" and full.lower_bound is not None
+    assert not any("skipped" in n for n in full.notes)
+    # Above it: the heuristic plan, no bound, and a note naming the size, the budget and what to do.
+    small, _ = plan_horizon(s, PlannerOptions(time_limit_s=60, memory_budget_bytes=size.bytes / 2))
+    assert small.status == "heuristic"
+    assert small.lower_bound is None and small.gap is None
+    (note,) = [n for n in small.notes if "skipped" in n]
+    assert f"{size.nonzeros:,} nonzeros" in note and "memory budget" in note and "step_years" in note
+    assert small.npv >= full.npv * (1 - 1e-9)
+    assert check_horizon_plan(s, small) == []
+
+
+def test_cli_summary_names_a_skipped_horizon_milp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from microdc.cli.main import app
+    from microdc.placement import horizon_milp
+
+    monkeypatch.setattr(horizon_milp, "MEMORY_SHARE", 1e-12)  # the default budget: a share of MemAvailable
+    path = _unlike_sites(tmp_path)
+    out = tmp_path / "plan.json"
+    runner = CliRunner()
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "heuristic" in res.output and "the per-site horizon MILP was skipped" in res.output
+    doc = json.loads(out.read_text())
+    assert doc["status"] == "heuristic" and doc["lower_bound"] is None
+    res = runner.invoke(app, ["check-plan", str(path), str(out)])
+    assert res.exit_code == 0, res.output
+
+
+def test_falling_drive_price_makes_a_later_purchase_cheaper(tmp_path: Path) -> None:
+    # As test_retained_data_growth_buys_storage_in_period_two, with drives at half price in year 2: the
+    # three servers bought then cost 8,000 + 4 TB x 50 each, and the net present cost says so.
+    path = _scenario(
+        tmp_path,
+        [("berlin", "personal", "vision", 100)],
+        {
+            "years": 2,
+            "demand_growth": {"default": {"multipliers": [1.0, 2.0]}},
+            "storage_capex": {"multipliers": [1.0, 0.5]},
+        },
+    )
+    demand = path.parent / "demand.csv"
+    head, *rows = demand.read_text().splitlines()
+    demand.write_text("\n".join([head + ",data_gb_per_day", *(r + ",100" for r in rows)]) + "\n")
+    doc = yaml.safe_load(path.read_text())
+    doc["catalog"]["servers"][0].update({"storage_tb": 4, "storage_capex_per_tb": 100})
+    doc["policies"]["data_classes"]["personal"]["retention_days"] = 100
+    path.write_text(yaml.safe_dump(doc))
+    s = load_scenario(path)
+    hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
+    assert hp_plan.status == "optimal"
+    assert check_horizon_plan(s, hp_plan) == []
+    assert _stands(hp_plan.periods) == [{"berlin": 3}, {"berlin": 6}]
+    first, later = SERVER + 4 * 100, SERVER + 4 * 50
+    assert hp_plan.periods[0].capex == pytest.approx(MODULE + 3 * first)
+    assert hp_plan.periods[1].capex == pytest.approx(3 * later)
+    expected = MODULE * (1 - 0.8 * D**2) + 3 * first * (1 - 0.6 * D**2) + 3 * later * (D - 0.8 * D**2)
+    assert hp_plan.npv == pytest.approx(expected, rel=1e-9)
+    # check-plan prices year 2's drives at year 2's price: the constant-price total is named.
+    dear = hp_plan.model_copy(update={"npv": hp_plan.npv + 3 * 200 * (D - 0.8 * D**2)})
+    assert any(m.startswith("net present cost:") for m in check_horizon_plan(s, dear))

@@ -313,6 +313,8 @@ def print_horizon_summary(result: HorizonPlan, output: Path) -> None:
         txt = "no feasible plan" if value is None else f"{_money(value, cur)} ({value / result.npv - 1:+.2%})"
         summary.add_row(f"  {name.replace('_', ' ')}", txt)
     console.print(summary)
+    for note in result.notes[1:]:  # the first note is the timing line
+        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
     table = Table(
         title=f"Build schedule ({cur}; +mod, +srv: modules and servers bought at the start of the period)"
     )

@@ -74,6 +74,11 @@ class Horizon(Strict):
         default_factory=DemandGrowth, description="growth of demand per year (none: constant demand)"
     )
     server_capex: Trajectory | None = Field(None, description="price of a server per year")
+    storage_capex: Trajectory | None = Field(
+        None,
+        description="price per TB of drives (every server type's storage_capex_per_tb) per year; "
+        "none: constant (drive prices fall on their own curve, so server_capex does not move it)",
+    )
     server_watts: Trajectory | None = Field(
         None, description="server power (idle and peak, i.e. watts per core) per year"
     )
@@ -102,7 +107,14 @@ class Horizon(Strict):
         return period * self.step_years
 
     def trajectories(self) -> Iterator[tuple[Loc, Trajectory]]:
-        named = ("server_capex", "server_watts", "energy_price", "carbon_price", "grid_carbon")
+        named = (
+            "server_capex",
+            "storage_capex",
+            "server_watts",
+            "energy_price",
+            "carbon_price",
+            "grid_carbon",
+        )
         for name in named:
             t = getattr(self, name)
             if t is not None:

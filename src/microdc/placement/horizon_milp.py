@@ -214,6 +214,74 @@ class HorizonResult:
     status: SolveStatus
     seconds: float
     nodes: int
+    skipped: str | None = None  # why HiGHS did not run (the model would not fit the memory budget)
+
+
+#: Peak bytes per estimated nonzero of the per-site horizon MILP: our model, HiGHS's copy of it, its
+#: presolve, LP factors and the first 30 s of its search tree. Measured 932 and 995 (benchmarks/
+#: horizon_memory.py, 1.5 M and 0.3 M nonzeros; docs/benchmarks.md "memory guard"), rounded up.
+BYTES_PER_NONZERO = 1000.0
+#: Share of the memory available when planning starts that the per-site horizon MILP may take (the
+#: machine is shared, and the heuristics' plans are already held).
+MEMORY_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    columns: int
+    nonzeros: int
+
+    @property
+    def bytes(self) -> float:
+        return BYTES_PER_NONZERO * self.nonzeros
+
+
+def per_site_model_size(problems: list[FacilityProblem]) -> ModelSize:
+    """Estimated size of the per-site horizon MILP on the periods' (merged) problems, from the allowed
+    pairs alone (building it to count would take the memory the estimate is there to save). Per pair
+    column (two with a backup): one assignment row, one row per resource, and the pair's x <= y link
+    (two nonzeros)."""
+    cols = nnz = 0
+    for p in problems:
+        pairs = int(np.count_nonzero(p.allowed))
+        per_pair = 2 if p.n_plus > 0 else 1
+        cols += p.n_facilities + p.n_customers + per_pair * pairs
+        nnz += per_pair * pairs * (3 + p.n_resources) + 2 * p.n_facilities
+    return ModelSize(cols, nnz)
+
+
+def available_memory_bytes() -> float | None:
+    """MemAvailable from /proc/meminfo (None where there is none: no guard then)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def memory_budget(budget_bytes: float | None) -> float | None:
+    """The budget given, else MEMORY_SHARE of the memory available now (None: unknown, no guard)."""
+    if budget_bytes is not None:
+        return budget_bytes
+    avail = available_memory_bytes()
+    return None if avail is None else MEMORY_SHARE * avail
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def too_big_note(size: ModelSize, budget: float) -> str:
+    return (
+        f"the per-site horizon MILP was skipped: about {size.columns:,} columns and {size.nonzeros:,} "
+        f"nonzeros, an estimated {_gb(size.bytes)} against a memory budget of {_gb(budget)}; "
+        "the plan is the best heuristic plan and no lower bound is claimed. To get a bound: fewer "
+        "candidate sites (or sites alike, so the class MILP applies), a coarser horizon (larger "
+        "step_years), or more memory (PlannerOptions.memory_budget_bytes)"
+    )
 
 
 def solve_horizon_milp(
@@ -226,10 +294,13 @@ def solve_horizon_milp(
     verbose: bool = False,
     use_classes: bool = True,
     repair_time_s: float | None = None,
+    memory_budget_bytes: float | None = None,
 ) -> HorizonResult:
     """HiGHS on the whole horizon: over classes of interchangeable sites when that is exact
     (placement.horizon_classes), else one binary per site option and period. `repair_time_s`: time for
-    each period's split-limit repair (:func:`within_split_limit`; None: to optimality)."""
+    each period's split-limit repair (:func:`within_split_limit`; None: to optimality). The per-site
+    MILP is not built when its estimated size exceeds `memory_budget_bytes` (None: a share of the
+    memory available): the result then has no plan, no bound and a `skipped` note."""
     t0 = time.perf_counter()
     aggs = period_aggregations(hp)
     if use_classes:
@@ -263,6 +334,18 @@ def solve_horizon_milp(
                 threads,
                 repair_time_s,
             )
+    size = per_site_model_size([a.problem for a in aggs])
+    budget = memory_budget(memory_budget_bytes)
+    if budget is not None and size.bytes > budget:
+        return HorizonResult(
+            None,
+            float("inf"),
+            -float("inf"),
+            "heuristic",
+            time.perf_counter() - t0,
+            0,
+            too_big_note(size, budget),
+        )
     hm = build_horizon_model(hp, aggs)
     h = milp._new_highs(verbose, threads, time_limit_s)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))

@@ -175,6 +175,7 @@ def plan_horizon_with_alternatives(
         mip_rel_gap=opts.mip_rel_gap,
         threads=opts.threads,
         repair_time_s=share,
+        memory_budget_bytes=opts.memory_budget_bytes,
     )
     if res.solutions is None and greedy is None and allnow is None:
         if res.status == "infeasible":
@@ -184,11 +185,15 @@ def plan_horizon_with_alternatives(
                     "fix: add candidate sites or larger modules, or plan with --allow-unserved",
                 ]
             )
+        if res.skipped is not None:
+            raise PlanningError(["no heuristic horizon plan was found, and " + res.skipped])
         raise PlanningError([f"no feasible horizon plan found within the {opts.time_limit_s} s time limit"])
     notes = [
         f"build {t1 - t0:.2f} s, myopic {t2 - t1:.2f} s, build-all-now {t3 - t2:.2f} s, "
         f"HiGHS on all periods {res.seconds:.2f} s ({res.nodes} nodes)"
     ]
+    if res.skipped is not None:
+        notes.append(res.skipped)
     alts = {
         "myopic": None if greedy is None else schedule_npv(hp, greedy)[0],
         "build_all_now": None if allnow is None else schedule_npv(hp, allnow)[0],
@@ -200,7 +205,9 @@ def plan_horizon_with_alternatives(
         candidates.insert(0, ("milp", schedule_from(hp, res.solutions)))
     priced = [(schedule_npv(hp, sch)[0], k, name, sch) for k, (name, sch) in enumerate(candidates)]
     npv, _, chosen, best = min(priced, key=lambda p: (p[0], p[1]))
-    if chosen != "milp":
+    if res.solutions is None:
+        pass  # no HiGHS plan to compare with (its reason is in the notes or the status)
+    elif chosen != "milp":
         notes.append(f"the {chosen} plan was cheaper than the plan HiGHS returned; it is the plan written")
     elif abs(npv - res.objective) > 1e-6 * max(1.0, abs(npv)):
         notes.append(f"solver objective {res.objective:.6g} vs recomputed net present cost {npv:.6g}")

@@ -65,9 +65,16 @@ def period_scenario(s: Scenario, period: int) -> Scenario:
                 }
             )
         )
-    w, c = f(h.server_watts), f(h.server_capex)
+    w, c, tb = f(h.server_watts), f(h.server_capex), f(h.storage_capex)
     servers = [
-        v.model_copy(update={"idle_w": v.idle_w * w, "peak_w": v.peak_w * w, "capex": v.capex * c})
+        v.model_copy(
+            update={
+                "idle_w": v.idle_w * w,
+                "peak_w": v.peak_w * w,
+                "capex": v.capex * c,
+                "storage_capex_per_tb": v.storage_capex_per_tb * tb,
+            }
+        )
         for v in base.catalog.servers
     ]
     e = f(h.energy_price)

@@ -40,9 +40,16 @@ class PlannerOptions:
     threads: int | None = None
     allow_unserved: bool = False
     progress: ProgressCallback | None = None
+    #: Memory the per-site horizon MILP may take, bytes (None: half of the memory available; above it
+    #: that MILP is skipped and the heuristic plan is kept, placement.horizon_milp).
+    memory_budget_bytes: float | None = None
 
     def __post_init__(self) -> None:
         reasons = option_problems(self.time_limit_s, self.mip_rel_gap, self.threads)
+        if self.memory_budget_bytes is not None and not self.memory_budget_bytes > 0:
+            reasons.append(
+                f"the memory budget must be a positive number of bytes, got {self.memory_budget_bytes:g}"
+            )
         if reasons:
             raise PlanningError(reasons)
 
