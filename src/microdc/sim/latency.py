@@ -52,6 +52,8 @@ ACC_POINTS = 32_768
 
 #: Rows of one block on one grid from which the accumulator folds them as one dense array.
 DENSE_MIN_ROWS = 4
+#: Points (rows × accumulator points) per chunk of that dense fold.
+DENSE_POINTS = 65_536
 
 
 def sojourn_survival_density(
@@ -296,10 +298,11 @@ class RunAccumulator:
         order = np.argsort(vv, kind="stable")
         vv, nn, j_end = vv[order], nn[order], j_end[order]
         seg_slope, seg_base = seg_slope[order], seg_base[order]
-        step = max(1, ACC_POINTS // (j_hi - e0))  # rows per cache-sized chunk
+        step = max(1, DENSE_POINTS // (j_hi - e0))  # rows per cache-sized chunk
         for a in range(0, vv.size, step):
             sl = slice(a, a + step)
-            vals = x * np.repeat(seg_slope[sl], per_seg, axis=1)  # the segment-wise fold's operations
+            vals = np.repeat(seg_slope[sl], per_seg, axis=1)
+            vals *= x  # x · slope + base, then as the segment-wise fold (the same operations)
             vals += np.repeat(seg_base[sl], per_seg, axis=1)
             np.minimum(vals, 0.0, out=vals)
             np.exp(vals, out=vals)
