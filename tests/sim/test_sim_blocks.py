@@ -269,3 +269,54 @@ def test_shared_accumulator_keeps_each_run_apart() -> None:
             assert part.mean_ms(s) == alone.mean_ms(s)
             assert part.fraction_over(s, 30.0) == alone.fraction_over(s, 30.0)
     assert shared.member(0).quantile_ms(0, 0.95) != shared.member(1).quantile_ms(0, 0.95)
+
+
+def _accumulator_state(acc: Any) -> list[np.ndarray]:
+    return [acc.surv_in, acc.below, acc.weight, acc.mean_num]
+
+
+def test_accumulator_dense_fold_equals_segment_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows on one grid fold as one dense array, the others segment by segment: the accumulator's
+    sums are the same bits as folding every row on its own (the step path) or all segment-wise."""
+    import microdc.sim.latency as lat
+
+    rng = np.random.default_rng(5)
+    runs, b, v, g = 3, 6, 2, 48
+    n = runs * b
+    shape = np.linspace(0, 1, g) ** 2
+    grid = np.empty((n, v, g))
+    grid[:, 0] = 10.5 + 140.0 * shape  # service 0: one grid for every row (the dense fold)
+    lo = rng.uniform(1, 10, (n, 1))  # service 1: the same last point, not the same grid
+    grid[:, 1] = lo + (150.0 - lo) * shape
+    surv = np.exp(-(grid - grid[..., :1]) / rng.uniform(5, 50, (n, v, 1)))
+    surv[2, 0, -3:] = surv[2, 0, -3]  # a flat tail: it runs to the accumulator's last point
+    req = rng.uniform(100, 1e6, (n, v))
+    req[4, 0] = 0.0  # a step without requests
+    mean = rng.uniform(5, 50, (n, v))
+    group = np.repeat(np.arange(runs), b)
+    dense_calls: list[int] = []
+    fold_dense = lat.RunAccumulator._fold_dense
+
+    def spy(self: Any, vv: Any, *args: Any) -> None:
+        dense_calls.append(vv.size)
+        fold_dense(self, vv, *args)
+
+    monkeypatch.setattr(lat.RunAccumulator, "_fold_dense", spy)
+    block = lat.RunAccumulator(v, groups=runs)
+    block.add_block(grid, surv, req, mean, group=group)
+    assert dense_calls == [n - 1]  # service 0's rows with requests; service 1's grids all differ
+    steps = lat.RunAccumulator(v, groups=runs)
+    for i in range(n):  # one step-row at a time: two rows a call, folded segment by segment
+        steps.add_block(
+            grid[i : i + 1], surv[i : i + 1], req[i : i + 1], mean[i : i + 1], group=group[i : i + 1]
+        )
+    monkeypatch.setattr(lat, "DENSE_MIN_ROWS", 10**9)
+    segments = lat.RunAccumulator(v, groups=runs)
+    segments.add_block(grid, surv, req, mean, group=group)
+    assert dense_calls == [n - 1]
+    for a, s1, s2 in zip(
+        _accumulator_state(block), _accumulator_state(steps), _accumulator_state(segments), strict=True
+    ):
+        np.testing.assert_array_equal(a, s1)
+        np.testing.assert_array_equal(a, s2)
+    assert block.surv_in[:, -1].any()  # the flat tail reached the last point

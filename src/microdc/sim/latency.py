@@ -50,6 +50,11 @@ MAX_NEWTON = 64
 #: Accumulator points per chunk of the run-level accumulator's fold (cache-sized work arrays).
 ACC_POINTS = 32_768
 
+#: Rows of one block on one grid from which the accumulator folds them as one dense array.
+DENSE_MIN_ROWS = 4
+#: Points (rows × accumulator points) per chunk of that dense fold.
+DENSE_POINTS = 65_536
+
 
 def sojourn_survival_density(
     y_s: npt.NDArray[Any], pw: npt.NDArray[Any], mu: npt.NDArray[Any], theta: npt.NDArray[Any]
@@ -236,7 +241,6 @@ class RunAccumulator:
             slope = (lg[:, -1] - lg[:, -2]) / (gr[:, -1] - gr[:, -2])
             slope = np.where((gr[:, -1] > gr[:, -2]) & np.isfinite(slope), np.minimum(slope, 0.0), 0.0)
             x_end = np.where(slope < 0, hi + (np.log(0.5 * q / nn) - lg[:, -1]) / slope, np.inf)
-        n_x = self.x.size
         # Accumulator points per segment of each row's grid: segment i (i < G − 1) interpolates log S
         # linearly between grid points i and i + 1; the last one is the exponential tail beyond hi.
         edges = np.searchsorted(self.x, gr.ravel(), side="left").reshape(gr.shape)  # first x_j >= grid
@@ -250,7 +254,83 @@ class RunAccumulator:
             dx = np.diff(gr, axis=1)
             seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
         seg_slope = np.concatenate([seg_slope, slope[:, None]], axis=1)  # (rows, G)
-        seg_base = (lg - gr * seg_slope).ravel()  # log S = base + x · slope on the segment
+        seg_base = lg - gr * seg_slope  # log S = base + x · slope on the segment
+        # Rows on one grid (typically a service's steps across replicas and a block: the grid follows
+        # network delays and queue parameters, not the demand) fold as one dense (rows × points)
+        # array; the others segment by segment. Every contribution is the same quantized number
+        # either way, and quantized sums are exact, so the split changes no bit.
+        shared = np.zeros(rows.size, dtype=bool)
+        if rows.size >= DENSE_MIN_ROWS:  # candidates: rows with the same last grid point
+            _, inv, counts = np.unique(gr[:, -1], return_inverse=True, return_counts=True)
+            for u in np.flatnonzero(counts >= DENSE_MIN_ROWS):
+                sel = np.flatnonzero(inv == u)
+                sel = sel[(gr[sel] == gr[sel[0]]).all(axis=1)]  # the whole grid the same
+                if sel.size >= DENSE_MIN_ROWS:
+                    self._fold_dense(
+                        vv[sel], nn[sel], edges[sel[0]], j_end[sel], seg_slope[sel], seg_base[sel]
+                    )
+                    shared[sel] = True
+        rest = np.flatnonzero(~shared)
+        if rest.size:
+            self._fold_segments(vv[rest], nn[rest], edges[rest], j_end[rest], seg_slope[rest], seg_base[rest])
+
+    def _fold_dense(
+        self,
+        vv: IntArray,
+        nn: FloatArray,
+        edges: IntArray,
+        j_end: IntArray,
+        seg_slope: FloatArray,
+        seg_base: FloatArray,
+    ) -> None:
+        """Rows sharing one grid (``edges``: its first accumulator point per segment): each point's
+        segment is the same for every row, so values are (rows × points) arrays, zero past a row's
+        tail end, summed per accumulator row."""
+        q = self.QUANTUM
+        big = 1.5 * 2.0**52 * q  # _quantize's constant, applied in place (the same two operations)
+        e0 = int(edges[0])
+        j_hi = int(j_end.max())
+        if j_hi <= e0:
+            return
+        # segment i holds points [edges[i], edges[i + 1]), the last one up to j_hi
+        per_seg = np.diff(np.append(edges, j_hi))
+        x = self.x[e0:j_hi]
+        order = np.argsort(vv, kind="stable")
+        vv, nn, j_end = vv[order], nn[order], j_end[order]
+        seg_slope, seg_base = seg_slope[order], seg_base[order]
+        step = max(1, DENSE_POINTS // (j_hi - e0))  # rows per cache-sized chunk
+        for a in range(0, vv.size, step):
+            sl = slice(a, a + step)
+            vals = np.repeat(seg_slope[sl], per_seg, axis=1)
+            vals *= x  # x · slope + base, then as the segment-wise fold (the same operations)
+            vals += np.repeat(seg_base[sl], per_seg, axis=1)
+            np.minimum(vals, 0.0, out=vals)
+            np.exp(vals, out=vals)
+            vals *= nn[sl, None]
+            vals += big
+            vals -= big
+            m0 = int(j_end[sl].min())  # past a row's tail end: no contribution
+            tail = vals[:, m0 - e0 :]
+            tail[np.arange(m0, j_hi)[None, :] >= j_end[sl, None]] = 0.0
+            v_sl = vv[sl]
+            first = np.flatnonzero(np.r_[True, v_sl[1:] != v_sl[:-1]])
+            self.surv_in[v_sl[first], e0:j_hi] += np.add.reduceat(vals, first, axis=0)
+
+    def _fold_segments(
+        self,
+        vv: IntArray,
+        nn: FloatArray,
+        edges: IntArray,
+        j_end: IntArray,
+        seg_slope: FloatArray,
+        seg_base: FloatArray,
+    ) -> None:
+        """Rows on grids of their own, segment by segment: each segment's accumulator points, in
+        chunks of at most ACC_POINTS points, scattered into surv_in."""
+        q = self.QUANTUM
+        n_x = self.x.size
+        g = edges.shape[1]
+        seg_base = seg_base.ravel()
         seg_slope = seg_slope.ravel()
         seg_count = np.diff(np.concatenate([edges, j_end[:, None]], axis=1), axis=1).ravel()
         # Flat index (service × points + point) of each segment's first point, and its row's requests.
