@@ -318,19 +318,27 @@ def _map_base(
     return v, under, clouds, lines
 
 
-def _map_layout(title: str, v: View, lines: list[str], tile_url: str | None, **extra: Any) -> dict[str, Any]:
+def lonlat_axes(v: View) -> dict[str, Any]:
+    """x = longitude, y = latitude over the view, a degree of latitude drawn cos(mid-latitude) times
+    as long as one of longitude, so distances look right (the report's and the dashboard's maps)."""
     mid_lat = (v[0] + v[2]) / 2
-    return layout(
-        title,
-        height=620,
-        xaxis=axis("longitude (°)", range=[v[1], v[3]], constrain="domain"),
-        yaxis=axis(
+    return {
+        "xaxis": axis("longitude (°)", range=[v[1], v[3]], constrain="domain"),
+        "yaxis": axis(
             "latitude (°)",
             range=[v[0], v[2]],
             scaleanchor="x",
             scaleratio=1.0 / max(math.cos(math.radians(mid_lat)), 0.05),
             constrain="domain",
         ),
+    }
+
+
+def _map_layout(title: str, v: View, lines: list[str], tile_url: str | None, **extra: Any) -> dict[str, Any]:
+    return layout(
+        title,
+        height=620,
+        **lonlat_axes(v),
         legend={"orientation": "v", "x": 1.01, "y": 1.0},
         margin={"l": 60, "r": 10, "t": 48, "b": 48 + 16 * len(lines)},
         images=tile_images(v, tile_url) if tile_url else [],

@@ -9,13 +9,12 @@ rows; the site charts are built here from `queries.site_series`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from microdc.report.basemap import ATTRIBUTION, basemap_layout, basemap_traces, tile_images
-from microdc.report.fleet_map import far_from_the_rest
+from microdc.report.fleet_map import far_from_the_rest, lonlat_axes
 from microdc.report.style import Figure, axis, layout
 
 STATE_COLOURS = {
@@ -54,7 +53,6 @@ def fleet_map(rows: Sequence[dict[str, Any]], tile_url: str | None = None) -> Fi
     """The basemap, and one (empty) marker trace per state; the page fills x/y/text from its rows."""
     far_idx = frozenset(far_from_the_rest([r["lat"] for r in rows], [r["lon"] for r in rows]))
     v = _view(rows, far_idx)
-    mid_lat = (v[0] + v[2]) / 2
     far = [rows[i]["id"] for i in sorted(far_idx)]
     note = ATTRIBUTION + (f"; off the map, far from all other sites: {', '.join(far)}" if far else "")
     data = [*basemap_traces(v, fills=tile_url is None)] + [
@@ -83,14 +81,7 @@ def fleet_map(rows: Sequence[dict[str, Any]], tile_url: str | None = None) -> Fi
             "",
             height=460,
             margin={"l": 56, "r": 10, "t": 16, "b": 44},
-            xaxis=axis("longitude (°)", range=[v[1], v[3]], constrain="domain"),
-            yaxis=axis(
-                "latitude (°)",
-                range=[v[0], v[2]],
-                scaleanchor="x",
-                scaleratio=1.0 / max(math.cos(math.radians(mid_lat)), 0.05),
-                constrain="domain",
-            ),
+            **lonlat_axes(v),
             legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
             uirevision="fleet-map",
             images=tile_images(v, tile_url) if tile_url else [],
