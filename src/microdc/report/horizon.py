@@ -11,7 +11,7 @@ from typing import Any
 
 from microdc.report.fleet_map import fleet_map_by_period
 from microdc.report.horizon_data import HorizonAlternative, HorizonRunResult
-from microdc.report.render import _asset, _environment, _plotly_js, figures_json
+from microdc.report.render import render_page
 from microdc.report.style import LEGEND, Figure, axis, colour, fmt, layout, money, pct
 
 DASH = {"microdc": "solid", "build-all-now": "dash", "myopic": "dot"}
@@ -264,14 +264,7 @@ def build_horizon(
 
 def render_horizon_report(result: HorizonRunResult, tile_url: str | None = None) -> str:
     context, figures = build_horizon(result, tile_url)
-    template = _environment().get_template("horizon.html.j2")
-    return template.render(
-        **context,
-        css=_asset("report.css"),
-        app_js=_asset("report.js"),
-        plotly_js=_plotly_js(),
-        figures_json=figures_json(figures),
-    )
+    return render_page("horizon.html.j2", context, figures)
 
 
 def write_horizon_report(result: HorizonRunResult, path: Path, tile_url: str | None = None) -> Path:

@@ -198,10 +198,10 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_report(result: RunResult, tile_url: str | None = None) -> str:
-    """The whole report as one self-contained HTML document (it fetches map tiles only from `tile_url`)."""
-    context, figures = build(result, tile_url)
-    template = _environment().get_template("report.html.j2")
+def render_page(template_name: str, context: dict[str, Any], figures: dict[str, Any]) -> str:
+    """A report template rendered as one self-contained HTML document: the report's CSS, script and
+    plotly.js inlined, the figures as JSON (the single-year and the horizon report)."""
+    template = _environment().get_template(template_name)
     return template.render(
         **context,
         css=_asset("report.css"),
@@ -209,6 +209,12 @@ def render_report(result: RunResult, tile_url: str | None = None) -> str:
         plotly_js=_plotly_js(),
         figures_json=figures_json(figures),
     )
+
+
+def render_report(result: RunResult, tile_url: str | None = None) -> str:
+    """The whole report as one self-contained HTML document (it fetches map tiles only from `tile_url`)."""
+    context, figures = build(result, tile_url)
+    return render_page("report.html.j2", context, figures)
 
 
 def write_report(result: RunResult, path: Path, tile_url: str | None = None) -> Path:
