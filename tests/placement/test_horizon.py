@@ -527,6 +527,23 @@ def test_cli_summary_names_a_skipped_horizon_milp(tmp_path: Path, monkeypatch: p
     assert res.exit_code == 0, res.output
 
 
+def test_cli_memory_budget_flag_skips_the_per_site_milp_and_rejects_a_bad_budget(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from microdc.cli.main import app
+
+    path = _unlike_sites(tmp_path)
+    out = tmp_path / "plan.json"
+    runner = CliRunner()
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out), "--memory-budget-gb", "1e-9"])
+    assert res.exit_code == 0, res.output
+    assert "the per-site horizon MILP was skipped" in " ".join(res.output.split())
+    assert json.loads(out.read_text())["status"] == "heuristic"
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out), "--memory-budget-gb", "0"])
+    assert res.exit_code == 2 and "memory budget" in res.output, res.output
+    assert "Traceback" not in res.output
+
+
 def test_falling_drive_price_makes_a_later_purchase_cheaper(tmp_path: Path) -> None:
     # As test_retained_data_growth_buys_storage_in_period_two, with drives at half price in year 2: the
     # three servers bought then cost 8,000 + 4 TB x 50 each, and the net present cost says so.

@@ -73,6 +73,12 @@ def plan(
     baselines: bool = typer.Option(
         True, "--baselines/--no-baselines", help="Also plan the baselines and compare"
     ),
+    memory_budget_gb: float | None = typer.Option(
+        None,
+        "--memory-budget-gb",
+        help="On a horizon: memory the per-site MILP may take, GB (default: half of the memory available); "
+        "above it the heuristic plan is kept and no bound is claimed",
+    ),
 ) -> None:
     """Plan the fleet: which sites get an MDC, with which modules, serving which demand — at least cost."""
     from microdc.placement.baselines import BASELINES
@@ -87,7 +93,8 @@ def plan(
     s = load_or_exit(scenario)
     output_file_or_exit(output)
     if s.horizon is not None:
-        plan_horizon_cmd(s, output, time_limit, gap, threads, allow_unserved)
+        budget = None if memory_budget_gb is None else memory_budget_gb * 1e9
+        plan_horizon_cmd(s, output, time_limit, gap, threads, allow_unserved, budget)
         return
     with Progress(
         SpinnerColumn(),
@@ -269,7 +276,13 @@ def check_plan_cmd(
 
 
 def plan_horizon_cmd(
-    s: Scenario, output: Path, time_limit: float | None, gap: float, threads: int | None, allow_unserved: bool
+    s: Scenario,
+    output: Path,
+    time_limit: float | None,
+    gap: float,
+    threads: int | None,
+    allow_unserved: bool,
+    memory_budget_bytes: float | None = None,
 ) -> None:
     """Plan the staged build-out over the scenario's horizon; print the build schedule."""
     from microdc.placement.horizon_planner import plan_horizon
@@ -280,7 +293,11 @@ def plan_horizon_cmd(
             result, _hp = plan_horizon(
                 s,
                 PlannerOptions(
-                    time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, allow_unserved=allow_unserved
+                    time_limit_s=time_limit,
+                    mip_rel_gap=gap,
+                    threads=threads,
+                    allow_unserved=allow_unserved,
+                    memory_budget_bytes=memory_budget_bytes,
                 ),
             )
         except PlanningError as exc:

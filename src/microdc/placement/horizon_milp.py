@@ -280,7 +280,7 @@ def too_big_note(size: ModelSize, budget: float) -> str:
         f"nonzeros, an estimated {_gb(size.bytes)} against a memory budget of {_gb(budget)}; "
         "the plan is the best heuristic plan and no lower bound is claimed. To get a bound: fewer "
         "candidate sites (or sites alike, so the class MILP applies), a coarser horizon (larger "
-        "step_years), or more memory (PlannerOptions.memory_budget_bytes)"
+        "step_years), or a larger budget (microdc plan --memory-budget-gb) on a machine with more memory"
     )
 
 
