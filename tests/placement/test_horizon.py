@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -443,14 +444,13 @@ def test_class_horizon_milp_has_the_per_site_optimum(
     assert npv >= per_site.objective * (1 - 1e-7) - 1e-6
 
 
-def test_retained_data_growth_buys_storage_in_period_two(tmp_path: Path) -> None:
-    # Personal video kept 100 days in Germany: 10 TB in year 1, 20 TB in year 2 (data doubles); cores
-    # would fit 3 servers both years, storage (4 TB per server) needs 3 then 6. The drives (100 per TB)
-    # are bought with their servers: 8,400 per server, in the purchases and in the net present cost.
+def _retained_video_scenario(tmp_path: Path, horizon_extra: dict[str, Any] | None = None) -> Path:
+    """Two years of personal video in Berlin, 100 GB/day kept 100 days, doubling in year 2; servers with
+    4 TB of drives at 100 per TB (the storage cases below)."""
     path = _scenario(
         tmp_path,
         [("berlin", "personal", "vision", 100)],
-        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 2.0]}}},
+        {"years": 2, "demand_growth": {"default": {"multipliers": [1.0, 2.0]}}, **(horizon_extra or {})},
     )
     demand = path.parent / "demand.csv"
     head, *rows = demand.read_text().splitlines()
@@ -459,7 +459,14 @@ def test_retained_data_growth_buys_storage_in_period_two(tmp_path: Path) -> None
     doc["catalog"]["servers"][0].update({"storage_tb": 4, "storage_capex_per_tb": 100})
     doc["policies"]["data_classes"]["personal"]["retention_days"] = 100
     path.write_text(yaml.safe_dump(doc))
-    s = load_scenario(path)
+    return path
+
+
+def test_retained_data_growth_buys_storage_in_period_two(tmp_path: Path) -> None:
+    # Personal video kept 100 days in Germany: 10 TB in year 1, 20 TB in year 2 (data doubles); cores
+    # would fit 3 servers both years, storage (4 TB per server) needs 3 then 6. The drives (100 per TB)
+    # are bought with their servers: 8,400 per server, in the purchases and in the net present cost.
+    s = load_scenario(_retained_video_scenario(tmp_path))
     hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
     assert hp_plan.status == "optimal"
     assert check_horizon_plan(s, hp_plan) == []
@@ -547,23 +554,7 @@ def test_cli_memory_budget_flag_skips_the_per_site_milp_and_rejects_a_bad_budget
 def test_falling_drive_price_makes_a_later_purchase_cheaper(tmp_path: Path) -> None:
     # As test_retained_data_growth_buys_storage_in_period_two, with drives at half price in year 2: the
     # three servers bought then cost 8,000 + 4 TB x 50 each, and the net present cost says so.
-    path = _scenario(
-        tmp_path,
-        [("berlin", "personal", "vision", 100)],
-        {
-            "years": 2,
-            "demand_growth": {"default": {"multipliers": [1.0, 2.0]}},
-            "storage_capex": {"multipliers": [1.0, 0.5]},
-        },
-    )
-    demand = path.parent / "demand.csv"
-    head, *rows = demand.read_text().splitlines()
-    demand.write_text("\n".join([head + ",data_gb_per_day", *(r + ",100" for r in rows)]) + "\n")
-    doc = yaml.safe_load(path.read_text())
-    doc["catalog"]["servers"][0].update({"storage_tb": 4, "storage_capex_per_tb": 100})
-    doc["policies"]["data_classes"]["personal"]["retention_days"] = 100
-    path.write_text(yaml.safe_dump(doc))
-    s = load_scenario(path)
+    s = load_scenario(_retained_video_scenario(tmp_path, {"storage_capex": {"multipliers": [1.0, 0.5]}}))
     hp_plan, _ = plan_horizon(s, PlannerOptions(time_limit_s=60))
     assert hp_plan.status == "optimal"
     assert check_horizon_plan(s, hp_plan) == []
