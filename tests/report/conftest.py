@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +14,14 @@ from microdc.report.horizon_data import HorizonRunResult
 from microdc.run import RunOptions, run
 
 DATA = Path(__file__).parents[1] / "data"
+
+
+def report_figures(html: str) -> dict[str, Any]:
+    """The figures a report embeds (its `<script type="application/json" id="figures">`), by name."""
+    found = re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)
+    assert found, "the report embeds no figures"
+    figures: dict[str, Any] = json.loads(found[1])
+    return figures
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import tiny_horizon_scenario
+from conftest import report_figures, tiny_horizon_scenario
 from microdc.cli.main import app
 from microdc.model import load_scenario
 from microdc.report.data import CLOUD_PREFIX
@@ -24,11 +24,7 @@ Run = tuple[HorizonRunResult, Path]
 
 
 def _figures(report: Path) -> dict[str, Any]:
-    html = report.read_text(encoding="utf-8")
-    found = re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)
-    assert found
-    figures: dict[str, Any] = json.loads(found[1])
-    return figures
+    return report_figures(report.read_text(encoding="utf-8"))
 
 
 def _simulated_sites(folder: Path) -> set[str]:

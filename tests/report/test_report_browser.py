@@ -3,9 +3,7 @@ with no console error and no request other than the file itself. Keeps a screens
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 from cdp_pipe import CHROMIUM, Browser
 
+from conftest import report_figures
 from microdc.report.data import RunResult
 from microdc.report.horizon_data import HorizonRunResult
 
@@ -50,9 +49,7 @@ def test_report_renders_offline(tiny_run: tuple[RunResult, Path], tmp_path: Path
     exe = _chromium()
     report = tiny_run[1] / "report.html"
     html = report.read_text(encoding="utf-8")
-    figures = json.loads(
-        re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)[1]
-    )
+    figures = report_figures(html)
     ARTIFACTS.mkdir(exist_ok=True)
     with Browser(tmp_path / "profile", executable=exe) as b:
         b.navigate(report.resolve().as_uri())
@@ -83,9 +80,7 @@ def test_report_map_draws_the_offline_basemap(tiny_run: tuple[RunResult, Path], 
     exe = _chromium()
     report = tiny_run[1] / "report.html"
     html = report.read_text(encoding="utf-8")
-    n_figures = len(
-        json.loads(re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)[1])
-    )
+    n_figures = len(report_figures(html))
     with Browser(tmp_path / "profile", executable=exe) as b:
         b.navigate(report.resolve().as_uri())
         _wait_for_plots(b, n_figures)
@@ -117,9 +112,7 @@ def test_horizon_report_renders_offline_with_a_year_slider(
     result, out = tiny_horizon_run
     report = out / "report.html"
     html = report.read_text(encoding="utf-8")
-    figures = json.loads(
-        re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)[1]
-    )
+    figures = report_figures(html)
     ARTIFACTS.mkdir(exist_ok=True)
     with Browser(tmp_path / "profile", executable=exe) as b:
         b.navigate(report.resolve().as_uri())

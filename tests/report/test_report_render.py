@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from conftest import report_figures
 from microdc.report import load_run, render_report
 from microdc.report.data import RunResult
 from microdc.report.style import fmt, money, pct
@@ -33,9 +34,7 @@ def test_sections_present(tiny_run: tuple[RunResult, Path]) -> None:
     html = (tiny_run[1] / "report.html").read_text(encoding="utf-8")
     for sid in SECTIONS:
         assert f'<section id="{sid}"' in html, sid
-    figures = json.loads(
-        re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)[1]
-    )
+    figures = report_figures(html)
     assert {"map", "power", "pue-time", "pue-scatter", "carbon", "cost", "latency-0", "latency-1"} <= set(
         figures
     )
