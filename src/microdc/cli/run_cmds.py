@@ -254,19 +254,17 @@ def run(
     if s.horizon is not None:
         console.print(npv_table(hresult))
         console.print(horizon_table(hresult))
-        console.print(
-            f"wrote {report}, {target / 'comparison.json'}, {target / 'plan.json'} and one folder per "
-            f"alternative ({', '.join(a.name for a in hresult.alternatives)}) with one folder per period "
-            f"in {hresult.seconds.get('total', 0.0):.1f} s"
+        names, seconds, folders = (
+            [a.name for a in hresult.alternatives],
+            hresult.seconds,
+            " with one folder per period",
         )
-        if open_report:
-            webbrowser.open(report.resolve().as_uri())
-        return
-    console.print(comparison_table(result.comparison, [v.id for v in s.services]))
+    else:
+        console.print(comparison_table(result.comparison, [v.id for v in s.services]))
+        names, seconds, folders = [a.name for a in result.alternatives], result.seconds, ""
     console.print(
         f"wrote {report}, {target / 'comparison.json'}, {target / 'plan.json'} and one folder per "
-        f"alternative ({', '.join(a.name for a in result.alternatives)}) "
-        f"in {result.seconds.get('total', 0.0):.1f} s"
+        f"alternative ({', '.join(names)}){folders} in {seconds.get('total', 0.0):.1f} s"
     )
     if open_report:
         webbrowser.open(report.resolve().as_uri())
