@@ -696,6 +696,37 @@ FACTOR_MIN_ATOMS = 64
 FACTOR_MAX_EXPONENT = 600.0
 
 
+@dataclass(frozen=True)
+class _OneMu:
+    """Per row (…, atoms): whether its live atoms share one μ whose factors e^{μ(rtt − x0)} and
+    e^{−μ(x − x0)} up to the row's highest point stay within FACTOR_MAX_EXPONENT (``ok``; rows with no
+    live atom qualify): the rows a factored sum over atoms serves. ``m``: that μ per ms (of the fastest
+    live atom where they differ, 1e-3 with none live); ``x0``: their lowest RTT (0 with none live);
+    ``factor``: e^{m(rtt − x0)} per atom (1 for atoms with no weight; may overflow where not ok)."""
+
+    ok: npt.NDArray[np.bool_]
+    m: FloatArray
+    x0: FloatArray
+    factor: FloatArray
+
+
+def _one_mu(
+    x_hi: npt.NDArray[Any], wn: npt.NDArray[Any], rtt: npt.NDArray[Any], mu: npt.NDArray[Any]
+) -> _OneMu:
+    """The rows' _OneMu, from their atoms (…, A) and their highest point ``x_hi`` (…)."""
+    live = wn > 0
+    mu_hi = np.where(live, mu, -np.inf).max(axis=-1)
+    mu_lo = np.where(live, mu, np.inf).min(axis=-1)
+    x0 = np.where(live, rtt, np.inf).min(axis=-1)
+    x0 = np.where(np.isfinite(x0), x0, 0.0)
+    span = np.maximum(x_hi - x0, 0.0) * 1e-3
+    ok = ((mu_hi == mu_lo) & (mu_hi * span <= FACTOR_MAX_EXPONENT)) | ~live.any(axis=-1)
+    m = np.where(np.isfinite(mu_hi), mu_hi, 1.0) * 1e-3  # per ms
+    with np.errstate(over="ignore", invalid="ignore"):
+        factor = np.exp(m[..., None] * (np.where(live, rtt, x0[..., None]) - x0[..., None]))
+    return _OneMu(ok, m, x0, factor)
+
+
 def _grid_survival_factored(
     x_ms: npt.NDArray[Any],
     wn: npt.NDArray[Any],
@@ -703,6 +734,7 @@ def _grid_survival_factored(
     pw: npt.NDArray[Any],
     mu: npt.NDArray[Any],
     th: npt.NDArray[Any],
+    one: _OneMu | None = None,
 ) -> FloatArray:
     """The bracket grid's mixture survival (as _grid_survival) with O(atoms + points) exponentials per
     (step, service) instead of one per point and atom. Where a row's live atoms share one μ (a service
@@ -710,16 +742,13 @@ def _grid_survival_factored(
     e^{−μ(x − x0)} e^{μ(rtt − x0)}), so with the atoms sorted by RTT the sum at x is the weight of
     the atoms at or beyond x plus e^{−μ(x − x0)} times a prefix sum; in float64. The few atoms with a
     waiting term take the closed form (float64) and are added in atom order. Rows with mixed μ, or
-    whose exponents could overflow, take _grid_survival. Each row depends on its own inputs only."""
+    whose exponents could overflow, take _grid_survival. Each row depends on its own inputs only.
+    ``one``: the rows' _OneMu at x_ms's last points, when the caller has it already."""
     shape = x_ms.shape
     xr, wr, rr, pr, mr, tr = (np.reshape(a, (-1, a.shape[-1])) for a in (x_ms, wn, rtt, pw, mu, th))
     live = wr > 0
-    mu_hi = np.where(live, mr, -np.inf).max(axis=-1)
-    mu_lo = np.where(live, mr, np.inf).min(axis=-1)
-    x0 = np.where(live, rr, np.inf).min(axis=-1)
-    x0 = np.where(np.isfinite(x0), x0, 0.0)
-    span = np.maximum(xr[:, -1] - x0, 0.0) * 1e-3
-    ok = ((mu_hi == mu_lo) & (mu_hi * span <= FACTOR_MAX_EXPONENT)) | ~live.any(axis=-1)
+    one = _one_mu(xr[:, -1], wr, rr, mr) if one is None else one
+    ok, x0 = one.ok.ravel(), one.x0.ravel()
     out = np.empty(xr.shape)
     if not ok.all():
         bad = np.flatnonzero(~ok)
@@ -730,7 +759,7 @@ def _grid_survival_factored(
         return out.reshape(shape)
     xr, wr, rr, pr, mr, tr = (a[rows] for a in (xr, wr, rr, pr, mr, tr))
     live = live[rows]
-    m = np.where(np.isfinite(mu_hi[rows]), mu_hi[rows], 1.0)[:, None] * 1e-3  # per ms
+    m = one.m.ravel()[rows][:, None]
     x0r = x0[rows][:, None]
     # the waiting term is negligible at every point where it is at the largest (as _sojourn_mixed)
     y_max = np.maximum(xr[:, -1:] - rr, 0.0) * 1e-3
@@ -741,8 +770,9 @@ def _grid_survival_factored(
     bins = np.stack([np.searchsorted(xr[i], rr[i], side="right") for i in range(n_r)])
     flat = (np.arange(n_r)[:, None] * n_b + bins).ravel()
     w_f = np.where(fast, wr, 0.0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        f = np.where(fast, w_f * np.exp(m * (np.where(fast, rr, x0r) - x0r)), 0.0)
+    factor = np.reshape(one.factor, (-1, one.factor.shape[-1]))[rows]
+    with np.errstate(invalid="ignore"):
+        f = np.where(fast, w_f * factor, 0.0)
     # sums per bin in atom order (as one row's bincount), then over the bins before / after each point
     below = np.cumsum(np.bincount(flat, weights=f.ravel(), minlength=n_r * n_b).reshape(n_r, n_b), axis=-1)
     at = np.bincount(flat, weights=w_f.ravel(), minlength=n_r * n_b).reshape(n_r, n_b)
@@ -756,6 +786,104 @@ def _grid_survival_factored(
         s += _sum_atoms(np.where(cand[:, None, c_atoms], wr[:, None, c_atoms] * s_c, 0.0))
     out[rows] = s
     return out.reshape(shape)
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """Rows (…) whose live atoms share one μ (``ok``; _one_mu), for their exact mixture at or beyond
+    their last live RTT ``r_max``: there every atom decays, so the part without waiting terms is
+    e^{−m(x − x0)} · Σ_a w_a e^{m(rtt_a − x0)} (``p_sum``; m = μ per ms), one exponential per point
+    instead of one per point and atom, and its quantiles are closed form."""
+
+    ok: npt.NDArray[np.bool_]
+    m: FloatArray
+    x0: FloatArray
+    r_max: FloatArray
+    p_sum: FloatArray
+
+    @staticmethod
+    def build(one: _OneMu, wn: npt.NDArray[Any], rtt: npt.NDArray[Any]) -> _Tail:
+        """The factors of rows with some live atom, from their _OneMu and atoms (…, A)."""
+        live = wn > 0
+        ok = one.ok & live.any(axis=-1)
+        r_max = np.where(live, rtt, -np.inf).max(axis=-1)
+        with np.errstate(invalid="ignore"):  # (NaN in the rows that do not qualify)
+            p_sum = _sum_atoms(wn * one.factor)
+        return _Tail(ok, one.m, one.x0, r_max, p_sum)
+
+    def take(self, rows: Any) -> _Tail:
+        return _Tail(self.ok[rows], self.m[rows], self.x0[rows], self.r_max[rows], self.p_sum[rows])
+
+    def root(self, tails: FloatArray) -> FloatArray:
+        """Where S(x) without waiting terms is each of ``tails`` (…, L); NaN where that is not beyond
+        r_max (or the row does not qualify). Waiting terms only add to S, so S's own root is not below."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = self.x0[..., None] + np.log(self.p_sum[..., None] / tails) / self.m[..., None]
+        return np.where(self.ok[..., None] & (x >= self.r_max[..., None]), x, np.nan)
+
+    def survival(
+        self,
+        x_ms: npt.NDArray[Any],
+        wn: npt.NDArray[Any],
+        rtt: npt.NDArray[Any],
+        pw: npt.NDArray[Any],
+        mu: npt.NDArray[Any],
+        th: npt.NDArray[Any],
+    ) -> tuple[FloatArray, FloatArray]:
+        """Survival and density (per ms) at points x (…, P), all at or beyond r_max, in float64: the
+        factored part plus, for the atoms whose waiting term counts (as in _sojourn_mixed: C above
+        NEGLIGIBLE_WAIT times the smallest e^{−μy} of any atom at these points), its closed form
+        S_T − e^{−μy} = C μ (e^{−μy} − e^{−θy}) / (θ − μ), added in atom order."""
+        m, x0 = self.m[..., None], self.x0[..., None]
+        with np.errstate(over="ignore", under="ignore"):
+            s = np.exp(-m * (x_ms - x0)) * self.p_sum[..., None]
+            floor = np.exp(-m * (x_ms.max(axis=-1, keepdims=True) - x0))
+        d = m * s
+        cand = (wn > 0) & (pw > floor * NEGLIGIBLE_WAIT[np.dtype(np.float64)])
+        c = np.flatnonzero(cand.reshape(-1, cand.shape[-1]).any(axis=0))
+        if c.size == 0:
+            return s, d
+        y = np.maximum(x_ms[..., :, None] - rtt[..., None, c], 0.0) * 1e-3  # (…, P, C)
+        mc, tc = mu[..., None, c], th[..., None, c]
+        k = np.where(cand[..., None, c], wn[..., None, c] * pw[..., None, c] * mc, 0.0)
+        r = np.minimum(tc, mc)
+        xx = np.maximum((np.maximum(tc, mc) - r) * y, 1e-12)
+        with np.errstate(over="ignore", under="ignore"):
+            g = y * np.exp(-r * y) * (-np.expm1(-xx) / xx)  # (e^{−μy} − e^{−θy}) / (θ − μ)
+            s = s + _sum_atoms(k * g)
+            d = d + _sum_atoms(k * (tc * g - np.exp(-mc * y))) * 1e-3
+        return s, d
+
+
+def _exact(
+    x_ms: npt.NDArray[Any],
+    wn: npt.NDArray[Any],
+    rtt: npt.NDArray[Any],
+    pw: npt.NDArray[Any],
+    mu: npt.NDArray[Any],
+    th: npt.NDArray[Any],
+    tail: _Tail | None,
+) -> tuple[FloatArray, FloatArray]:
+    """The exact mixture and density at points x (B, V, P) for Newton: by ``tail`` on the rows it
+    serves whose points are all at or beyond their last atom, by _mixture on the others."""
+    if tail is None:
+        return _mixture(x_ms, wn, rtt, pw, mu, th, exact=True)
+    use = (tail.ok & (x_ms >= tail.r_max[..., None]).all(axis=-1)).ravel()
+    if use.all():
+        return tail.survival(x_ms, wn, rtt, pw, mu, th)
+    shape = x_ms.shape
+    xf, wf, rf, pf, mf, tf = (np.reshape(a, (-1, 1, a.shape[-1])) for a in (x_ms, wn, rtt, pw, mu, th))
+    s, d = np.empty(xf.shape), np.empty(xf.shape)
+    for sel, by_tail in ((np.flatnonzero(use), True), (np.flatnonzero(~use), False)):
+        if sel.size == 0:
+            continue
+        args = (xf[sel], wf[sel], rf[sel], pf[sel], mf[sel], tf[sel])
+        if by_tail:
+            t = tail.take(np.unravel_index(sel, tail.ok.shape))
+            s[sel], d[sel] = _Tail(*(a[:, None] for a in (t.ok, t.m, t.x0, t.r_max, t.p_sum))).survival(*args)
+        else:
+            s[sel], d[sel] = _mixture(*args, exact=True)
+    return s.reshape(shape), d.reshape(shape)
 
 
 def _mixture(
@@ -867,6 +995,13 @@ def block_latency(
     return out
 
 
+def _columns(a: FloatArray, cols: IntArray, atoms_last: bool) -> FloatArray:
+    """a[:, cols] (steps × services × atoms); ``atoms_last``: in C order, atoms last in memory, for rows
+    of many atoms reduced over (a[:, cols] puts the steps last: several times slower to reduce over
+    hundreds of atoms, faster with a few atoms over hundreds of steps). The same values either way."""
+    return np.take(a, cols, axis=1) if atoms_last else np.asarray(a[:, cols])
+
+
 def _solve(
     atoms: Atoms,
     idx: IntArray,
@@ -885,17 +1020,18 @@ def _solve(
     n_steps, n_v = atom_w.shape[0], idx.shape[0]
     out = BlockLatency.empty(n_steps, n_v)
     with np.errstate(all="ignore"):
+        wide = idx.shape[-1] >= FACTOR_MIN_ATOMS  # the factored grid and the tail solve
         q = atoms.queue[idx]  # (V, A)
         rtt = np.broadcast_to(atoms.rtt_ms[idx], (n_steps, *idx.shape))
         if queue_wait_ms is not None:  # a fluid backlog ahead of the queue delays all it serves
-            rtt = rtt + queue_wait_ms[:, q]
-        w = atom_w[:, idx]  # (B, V, A)
+            rtt = rtt + _columns(queue_wait_ms, q, wide)
+        w = _columns(atom_w, idx, wide)  # (B, V, A)
         live = w > 0
         total = _sum_atoms(w)  # (B, V)
         has = total > 0
-        pw = np.where(live, pw_q[:, q], 0.0)
-        mu = np.where(live, mu_q[:, q], 1.0)
-        th = np.where(live, theta_q[:, q], 1.0)
+        pw = np.where(live, _columns(pw_q, q, wide), 0.0)
+        mu = np.where(live, _columns(mu_q, q, wide), 1.0)
+        th = np.where(live, _columns(theta_q, q, wide), 1.0)
         mean_t = 1000.0 * (np.where(th > 0, pw / np.where(th > 0, th, 1.0), np.inf) + 1.0 / mu)
         mean = _sum_atoms(np.where(live, w * (rtt + mean_t), 0.0)) / np.where(has, total, 1.0)
         wn = w / np.where(has, total, 1.0)[..., None]
@@ -905,8 +1041,11 @@ def _solve(
         shape = np.linspace(0.0, 1.0, grid_points) ** 2
         grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
         sub = max(1, CACHE_ELEMENTS // (grid_points * idx.size))  # steps per cache-sized grid array
-        if idx.shape[-1] >= FACTOR_MIN_ATOMS:  # O(atoms + points) per row: every step in one call
-            s_grid = _grid_survival_factored(grid, wn, rtt, pw, mu, th)
+        tail = None
+        if wide:  # O(atoms + points) per row: every step in one call
+            one = _one_mu(grid[..., -1], wn, rtt, mu)
+            tail = _Tail.build(one, wn, rtt)
+            s_grid = _grid_survival_factored(grid, wn, rtt, pw, mu, th, one)
         else:
             s_grid = np.concatenate(
                 [
@@ -934,16 +1073,25 @@ def _solve(
         # the bracket one grid cell wider on each side: the float32 grid may misplace a level by an ulp
         lo_b = np.take_along_axis(grid, np.maximum(k - 2, 0), axis=-1)
         hi_b = np.take_along_axis(grid, np.minimum(k + 1, grid_points - 1), axis=-1)
+        if tail is not None:  # start from the closed-form root beyond the last atom where there is one
+            x_p = tail.root(tails)
+            x = np.where(np.isnan(x_p), x, np.clip(x_p, lo_b, hi_b))
         bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
         probe = np.isfinite(bound)
         conv = np.broadcast_to(~has[..., None], x.shape).copy()  # (B, V, L): level solved
         act: Any = slice(None)  # the steps with a level still to solve (all of them: no copies)
         for it in range(max_newton):
             xa, lo_a, hi_a, done_a = x[act], lo_b[act], hi_b[act], conv[act]
-            pts = np.concatenate([xa, np.where(probe[act], bound[act], 0.0)], axis=-1) if it == 0 else xa
-            s_all, d_all = _mixture(pts, wn[act], rtt[act], pw[act], mu[act], th[act], exact=True)
-            if it == 0:
+            tail_a = None if tail is None else tail.take(act)
+            args = (wn[act], rtt[act], pw[act], mu[act], th[act], tail_a)
+            if it == 0 and tail is not None:  # the SLO bound alone (its waiting terms go to smaller C)
+                s_b, _ = _exact(np.where(probe, bound, xa[..., :1]), *args)
+                out.over_slo = np.where(has & probe[..., 0], s_b[..., 0], 0.0)
+            if it == 0 and tail is None:  # the SLO bound with the levels (as one product per step)
+                s_all, d_all = _exact(np.concatenate([xa, np.where(probe, bound, 0.0)], axis=-1), *args)
                 out.over_slo = np.where(has & probe[..., 0], s_all[..., -1], 0.0)
+            else:
+                s_all, d_all = _exact(xa, *args)
             s_x, d_x = s_all[..., : tails.size], d_all[..., : tails.size]
             above = s_x > tails
             lo_a = np.where(above, xa, lo_a)
