@@ -761,9 +761,15 @@ def _grid_survival_factored(
     live = live[rows]
     m = one.m.ravel()[rows][:, None]
     x0r = x0[rows][:, None]
-    # the waiting term is negligible at every point where it is at the largest (as _sojourn_mixed)
-    y_max = np.maximum(xr[:, -1:] - rr, 0.0) * 1e-3
-    cand = live & (pr > np.exp(-mr * y_max) * NEGLIGIBLE_WAIT[np.dtype(np.float32)])
+    # the waiting term is negligible at every point where it is at the largest (as _sojourn_mixed);
+    # e^{−μy} is at least e^{−m(x_hi − x0)} (halved against rounding): only atoms with C above that
+    # floor's threshold can qualify, and only they are tested (one exponential per row, not per atom)
+    thr = NEGLIGIBLE_WAIT[np.dtype(np.float32)]
+    floor = np.exp(-m * (xr[:, -1:] - x0r))
+    ri, ai = np.nonzero(live & (pr > 0.5 * floor * thr))
+    y_max = np.maximum(xr[ri, -1] - rr[ri, ai], 0.0) * 1e-3
+    cand = np.zeros(live.shape, dtype=bool)
+    cand[ri, ai] = pr[ri, ai] > np.exp(-mr[ri, ai] * y_max) * thr
     fast = live & ~cand
     # bin of each atom: the grid points at or below its RTT (it is below the points after them)
     n_r, n_b = rows.size, xr.shape[-1] + 1
@@ -829,17 +835,22 @@ class _Tail:
         pw: npt.NDArray[Any],
         mu: npt.NDArray[Any],
         th: npt.NDArray[Any],
+        density: bool = True,
     ) -> tuple[FloatArray, FloatArray]:
-        """Survival and density (per ms) at points x (…, P), all at or beyond r_max, in float64: the
-        factored part plus, for the atoms whose waiting term counts (as in _sojourn_mixed: C above
-        NEGLIGIBLE_WAIT times the smallest e^{−μy} of any atom at these points), its closed form
-        S_T − e^{−μy} = C μ (e^{−μy} − e^{−θy}) / (θ − μ), added in atom order."""
+        """Survival and density (per ms; zeros unless ``density``) at points x (…, P), all at or beyond
+        r_max, in float64: the factored part plus, for the atoms whose waiting term counts, its closed
+        form S_T − e^{−μy} = C μ (e^{−μy} − e^{−θy}) / (θ − μ), added in atom order. That term is at
+        most C, and at most C μ y e^{−μy} where θ ≥ μ: an atom takes it unless either bound, at the
+        largest y of any atom at these points, is within NEGLIGIBLE_WAIT of e^{−μy} (as _sojourn_mixed,
+        which uses the first bound only: light queues have θ ≥ μ, and far points make e^{−μy} tiny)."""
         m, x0 = self.m[..., None], self.x0[..., None]
+        x_far = x_ms.max(axis=-1, keepdims=True) - x0  # (…, 1): the largest y, ms
         with np.errstate(over="ignore", under="ignore"):
             s = np.exp(-m * (x_ms - x0)) * self.p_sum[..., None]
-            floor = np.exp(-m * (x_ms.max(axis=-1, keepdims=True) - x0))
-        d = m * s
-        cand = (wn > 0) & (pw > floor * NEGLIGIBLE_WAIT[np.dtype(np.float64)])
+            floor = np.exp(-m * x_far)  # the smallest e^{−μy}
+        d = m * s if density else np.zeros(s.shape)
+        thr = NEGLIGIBLE_WAIT[np.dtype(np.float64)]
+        cand = (wn > 0) & (pw > floor * thr) & ((th < mu) | (pw * mu * (x_far * 1e-3) > thr))
         c = np.flatnonzero(cand.reshape(-1, cand.shape[-1]).any(axis=0))
         if c.size == 0:
             return s, d
@@ -851,7 +862,8 @@ class _Tail:
         with np.errstate(over="ignore", under="ignore"):
             g = y * np.exp(-r * y) * (-np.expm1(-xx) / xx)  # (e^{−μy} − e^{−θy}) / (θ − μ)
             s = s + _sum_atoms(k * g)
-            d = d + _sum_atoms(k * (tc * g - np.exp(-mc * y))) * 1e-3
+            if density:
+                d = d + _sum_atoms(k * (tc * g - np.exp(-mc * y))) * 1e-3
         return s, d
 
 
@@ -863,14 +875,16 @@ def _exact(
     mu: npt.NDArray[Any],
     th: npt.NDArray[Any],
     tail: _Tail | None,
+    density: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
     """The exact mixture and density at points x (B, V, P) for Newton: by ``tail`` on the rows it
-    serves whose points are all at or beyond their last atom, by _mixture on the others."""
+    serves whose points are all at or beyond their last atom (there the density only if ``density``),
+    by _mixture on the others."""
     if tail is None:
         return _mixture(x_ms, wn, rtt, pw, mu, th, exact=True)
     use = (tail.ok & (x_ms >= tail.r_max[..., None]).all(axis=-1)).ravel()
     if use.all():
-        return tail.survival(x_ms, wn, rtt, pw, mu, th)
+        return tail.survival(x_ms, wn, rtt, pw, mu, th, density)
     shape = x_ms.shape
     xf, wf, rf, pf, mf, tf = (np.reshape(a, (-1, 1, a.shape[-1])) for a in (x_ms, wn, rtt, pw, mu, th))
     s, d = np.empty(xf.shape), np.empty(xf.shape)
@@ -880,7 +894,8 @@ def _exact(
         args = (xf[sel], wf[sel], rf[sel], pf[sel], mf[sel], tf[sel])
         if by_tail:
             t = tail.take(np.unravel_index(sel, tail.ok.shape))
-            s[sel], d[sel] = _Tail(*(a[:, None] for a in (t.ok, t.m, t.x0, t.r_max, t.p_sum))).survival(*args)
+            one_each = _Tail(*(a[:, None] for a in (t.ok, t.m, t.x0, t.r_max, t.p_sum)))
+            s[sel], d[sel] = one_each.survival(*args, density)
         else:
             s[sel], d[sel] = _mixture(*args, exact=True)
     return s.reshape(shape), d.reshape(shape)
@@ -1002,6 +1017,17 @@ def _columns(a: FloatArray, cols: IntArray, atoms_last: bool) -> FloatArray:
     return np.take(a, cols, axis=1) if atoms_last else np.asarray(a[:, cols])
 
 
+def _grid_start(grid: FloatArray, s_grid: FloatArray, k: IntArray, tails: FloatArray) -> FloatArray:
+    """Each level's Newton start: log-linear interpolation of the grid's survival in the cell
+    [grid[k − 1], grid[k]] that holds it."""
+    a_x = np.take_along_axis(grid, k - 1, axis=-1)
+    b_x = np.take_along_axis(grid, k, axis=-1)
+    la = np.log(np.maximum(np.take_along_axis(s_grid, k - 1, axis=-1), 1e-300))
+    lb = np.log(np.maximum(np.take_along_axis(s_grid, k, axis=-1), 1e-300))
+    t = np.where(la > lb, (la - np.log(tails)) / np.where(la > lb, la - lb, 1.0), 0.5)
+    return np.array(a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x))
+
+
 def _solve(
     atoms: Atoms,
     idx: IntArray,
@@ -1062,20 +1088,19 @@ def _solve(
             )
         s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
         tails = 1.0 - np.array(LEVELS)
-        # Bracket each level on the grid, start from log-linear interpolation, polish with Newton.
+        # Bracket each level on the grid, start from the closed-form root beyond the last atom where
+        # there is one (_Tail), else from log-linear interpolation on the grid; polish with Newton.
         k = np.clip((s_grid[..., None, :] > tails[:, None]).sum(axis=-1), 1, grid_points - 1)  # (B,V,L)
-        a_x = np.take_along_axis(grid, k - 1, axis=-1)
-        b_x = np.take_along_axis(grid, k, axis=-1)
-        la = np.log(np.maximum(np.take_along_axis(s_grid, k - 1, axis=-1), 1e-300))
-        lb = np.log(np.maximum(np.take_along_axis(s_grid, k, axis=-1), 1e-300))
-        t = np.where(la > lb, (la - np.log(tails)) / np.where(la > lb, la - lb, 1.0), 0.5)
-        x = np.array(a_x + np.clip(t, 0.0, 1.0) * (b_x - a_x))
         # the bracket one grid cell wider on each side: the float32 grid may misplace a level by an ulp
         lo_b = np.take_along_axis(grid, np.maximum(k - 2, 0), axis=-1)
         hi_b = np.take_along_axis(grid, np.minimum(k + 1, grid_points - 1), axis=-1)
-        if tail is not None:  # start from the closed-form root beyond the last atom where there is one
+        if tail is None:
+            x = _grid_start(grid, s_grid, k, tails)
+        else:
             x_p = tail.root(tails)
-            x = np.where(np.isnan(x_p), x, np.clip(x_p, lo_b, hi_b))
+            x = np.clip(x_p, lo_b, hi_b)
+            if np.isnan(x_p).any():
+                x = np.where(np.isnan(x_p), _grid_start(grid, s_grid, k, tails), x)
         bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
         probe = np.isfinite(bound)
         conv = np.broadcast_to(~has[..., None], x.shape).copy()  # (B, V, L): level solved
@@ -1085,7 +1110,7 @@ def _solve(
             tail_a = None if tail is None else tail.take(act)
             args = (wn[act], rtt[act], pw[act], mu[act], th[act], tail_a)
             if it == 0 and tail is not None:  # the SLO bound alone (its waiting terms go to smaller C)
-                s_b, _ = _exact(np.where(probe, bound, xa[..., :1]), *args)
+                s_b, _ = _exact(np.where(probe, bound, xa[..., :1]), *args, density=False)
                 out.over_slo = np.where(has & probe[..., 0], s_b[..., 0], 0.0)
             if it == 0 and tail is None:  # the SLO bound with the levels (as one product per step)
                 s_all, d_all = _exact(np.concatenate([xa, np.where(probe, bound, 0.0)], axis=-1), *args)
