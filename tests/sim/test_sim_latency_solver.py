@@ -227,3 +227,111 @@ def test_factored_grid_is_the_mixture() -> None:
             lat._grid_survival_factored(*(z[t : t + 1] for z in args)), got[t : t + 1]
         )
     np.testing.assert_array_equal(got[1:3], lat._grid_survival(*(z[1:3] for z in args)))
+
+
+def _one_mu_block(seed: int, steps: int = 8) -> dict[str, Any]:
+    """One service of 2 · FACTOR_MIN_ATOMS atoms, one queue each, sharing one μ per step: RTTs on a
+    0.5 ms lattice (ties), some weights zero, one step with a single live atom, one with a throttled
+    queue (mixed μ); μ from slow (every quantile beyond the last atom: the closed form) to fast
+    (quantiles among the atoms: Newton on the per-atom mixture); waiting probabilities from 1e-60 to
+    0.4 with θ on both sides of μ, some tiny C with θ ≪ μ (their waiting term dominates far out)."""
+    rng = np.random.default_rng(seed)
+    n = 2 * lat.FACTOR_MIN_ATOMS
+    a = Atoms(
+        np.arange(n), np.arange(n), np.zeros(n, dtype=np.int64), np.round(rng.uniform(5, 40, n) * 2) / 2
+    )
+    w = rng.uniform(0, 1, (steps, n))
+    w[w < 0.2] = 0.0
+    w[1, 1:] = 0.0  # one live atom
+    mu = np.broadcast_to(rng.choice([20.0, 60.0, 250.0, 900.0], (steps, 1)), (steps, n)).copy()
+    mu[2, 5] *= 0.5  # a throttled target
+    pw = 10.0 ** rng.uniform(-60, -1, (steps, n))
+    pw[:, ::17] = rng.uniform(0.05, 0.4, pw[:, ::17].shape)
+    th = mu * rng.uniform(0.05, 20, (steps, n))
+    tiny = rng.random((steps, n)) < 0.1  # C ≈ 1e-20 behind θ ≪ μ
+    pw[tiny], th[tiny] = 1e-20, mu[tiny] * 0.01
+    return {"atoms": a, "atom_w": w, "pw_q": pw, "mu_q": mu, "theta_q": th}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tail_solve_agrees_with_the_grid_and_newton_solve(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows whose atoms share one μ: where a quantile lies beyond the last atom it starts from the
+    closed form and Newton runs on the factored mixture (_Tail), else on the per-atom mixture. Against
+    the per-atom grid and Newton on every row (services below FACTOR_MIN_ATOMS take that path):
+    quantiles within XTOL, share over the SLO within 1e-12 (the waiting terms of θ ≪ μ dominate it),
+    means the same; each quantile solves S(x) = 1 − p by the physics closed form; both branches run."""
+    b = _one_mu_block(seed)
+    by = service_atoms(b["atoms"], 1)
+    slo = np.array([120.0])
+    calls = {"tail": 0, "mixture": 0}
+    mixture, tail_survival = lat._mixture, lat._Tail.survival
+
+    def mixture_spy(*args: Any, **kw: Any) -> Any:
+        calls["mixture"] += 1
+        return mixture(*args, **kw)
+
+    def tail_spy(self: Any, *args: Any, **kw: Any) -> Any:
+        calls["tail"] += 1
+        return tail_survival(self, *args, **kw)
+
+    monkeypatch.setattr(lat, "_mixture", mixture_spy)
+    monkeypatch.setattr(lat._Tail, "survival", tail_spy)
+    new = block_latency(by_service=by, slo_bound_ms=slo, accumulator=None, step_s=60.0, **b)
+    assert calls["tail"] and calls["mixture"], calls
+    monkeypatch.setattr(lat, "FACTOR_MIN_ATOMS", 10**9)
+    old = block_latency(by_service=by, slo_bound_ms=slo, accumulator=None, step_s=60.0, **b)
+    np.testing.assert_array_equal(new.mean_ms, old.mean_ms)
+    np.testing.assert_allclose(new.over_slo, old.over_slo, rtol=1e-12, atol=0)
+    for name, p in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        x_new = getattr(new, name)
+        np.testing.assert_allclose(x_new, getattr(old, name), rtol=lat.XTOL, atol=0, err_msg=name)
+        for t, v in zip(*np.nonzero(~np.isnan(x_new)), strict=True):
+            assert abs(_exact_survival(b, t, v, x_new[t, v]) - (1 - p)) <= 1e-9, (name, t)
+
+
+def test_tail_mixture_is_the_closed_form_beyond_the_last_atom() -> None:
+    """_Tail's survival at points beyond every atom against the per-atom float64 mixture: relative
+    1e-12 at quantile-like points and at a far SLO bound where e^{−μy} is 1e-40 and the waiting terms
+    of queues with θ ≪ μ and C of 1e-20 make S (their bound C μ y e^{−μy} does not hold there)."""
+    rng = np.random.default_rng(3)
+    steps, n = 4, 200
+    wn = rng.random((steps, 1, n))
+    wn[..., ::9] = 0.0
+    wn /= wn.sum(axis=-1, keepdims=True)
+    rtt = np.round(rng.uniform(5, 30, (steps, 1, n)) * 2) / 2
+    mu = np.full((steps, 1, n), 300.0)
+    pw = 10.0 ** rng.uniform(-60, -8, (steps, 1, n))
+    th = mu * rng.uniform(1.0, 20, (steps, 1, n))
+    pw[..., ::11], th[..., ::11] = 1e-20, 3.0
+    x = 30.0 + np.array([[[1.0, 5.0, 12.0, 330.0]]]) * np.ones((steps, 1, 1))
+    one = lat._one_mu(x[..., -1], wn, rtt, mu)
+    tail = lat._Tail.build(one, wn, rtt)
+    assert tail.ok.all() and (x >= tail.r_max[..., None]).all()
+    s, d = tail.survival(x, wn, rtt, pw, mu, th)
+    s_ref, d_ref = lat._mixture(x, wn, rtt, pw, mu, th, exact=True)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(d, d_ref, rtol=1e-12, atol=0)
+    pure = np.exp(-tail.m[..., None] * (x - tail.x0[..., None])) * tail.p_sum[..., None]
+    assert (s[..., -1] > 1e3 * pure[..., -1]).all()  # far out, the waiting terms are S
+
+
+def test_factored_grid_keeps_small_waiting_terms_that_dominate_far_out() -> None:
+    """The factored grid gives an atom the closed form unless C is below 2^-26 of e^{−μy} at the grid's
+    last point: with C of 1e-10 behind θ ≪ μ (far below 2^-26 itself, above it times e^{−μy} there) the
+    waiting terms are most of S at the far points, which must match the exact mixture relatively."""
+    rng = np.random.default_rng(5)
+    steps, n = 3, 120
+    x = 5.0 + 400.0 * np.linspace(0.0, 1.0, 48) ** 2 * np.ones((steps, 1, 1))
+    wn = rng.random((steps, 1, n))
+    wn /= wn.sum(axis=-1, keepdims=True)
+    rtt = rng.uniform(5, 20, (steps, 1, n))
+    mu = np.full((steps, 1, n), 80.0)
+    pw = 10.0 ** rng.uniform(-60, -30, (steps, 1, n))
+    th = mu * rng.uniform(1.0, 10, (steps, 1, n))
+    pw[..., ::4], th[..., ::4] = 1e-10, 0.8
+    got = lat._grid_survival_factored(x, wn, rtt, pw, mu, th)
+    exact = lat._mixture(x, wn, rtt, pw, mu, th, exact=True)[0]
+    far = x[0, 0] > 350.0
+    pure = (wn * np.exp(-mu * np.maximum(x[..., :, None] - rtt[..., None, :], 0) * 1e-3)).sum(axis=-1)
+    assert (exact[..., far] > 1.5 * pure[..., far]).all()  # the waiting terms count
+    np.testing.assert_allclose(got[..., far], exact[..., far], rtol=1e-6, atol=0)
