@@ -21,6 +21,7 @@ log-spaced grid per service and inverted at the end (≈0.5 % resolution).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -757,8 +758,9 @@ def _grid_survival_factored(
     rows = np.flatnonzero(ok)
     if rows.size == 0:
         return out.reshape(shape)
-    xr, wr, rr, pr, mr, tr = (a[rows] for a in (xr, wr, rr, pr, mr, tr))
-    live = live[rows]
+    if rows.size < ok.size:
+        xr, wr, rr, pr, mr, tr = (a[rows] for a in (xr, wr, rr, pr, mr, tr))
+        live = live[rows]
     m = one.m.ravel()[rows][:, None]
     x0r = x0[rows][:, None]
     # the waiting term is negligible at every point where it is at the largest (as _sojourn_mixed);
@@ -835,20 +837,19 @@ class _Tail:
         pw: npt.NDArray[Any],
         mu: npt.NDArray[Any],
         th: npt.NDArray[Any],
-        density: bool = True,
     ) -> tuple[FloatArray, FloatArray]:
-        """Survival and density (per ms; zeros unless ``density``) at points x (…, P), all at or beyond
-        r_max, in float64: the factored part plus, for the atoms whose waiting term counts, its closed
-        form S_T − e^{−μy} = C μ (e^{−μy} − e^{−θy}) / (θ − μ), added in atom order. That term is at
-        most C, and at most C μ y e^{−μy} where θ ≥ μ: an atom takes it unless either bound, at the
-        largest y of any atom at these points, is within NEGLIGIBLE_WAIT of e^{−μy} (as _sojourn_mixed,
-        which uses the first bound only: light queues have θ ≥ μ, and far points make e^{−μy} tiny)."""
+        """Survival and density (per ms) at points x (…, P), all at or beyond r_max, in float64: the
+        factored part plus, for the atoms whose waiting term counts, its closed form
+        S_T − e^{−μy} = C μ (e^{−μy} − e^{−θy}) / (θ − μ), added in atom order. That term is at most C,
+        and at most C μ y e^{−μy} where θ ≥ μ: an atom takes it unless either bound, at the largest y
+        of any atom at these points, is within NEGLIGIBLE_WAIT of e^{−μy} (_sojourn_mixed uses the
+        first bound only; the second keeps a far SLO bound, where e^{−μy} is tiny, to a few atoms)."""
         m, x0 = self.m[..., None], self.x0[..., None]
         x_far = x_ms.max(axis=-1, keepdims=True) - x0  # (…, 1): the largest y, ms
         with np.errstate(over="ignore", under="ignore"):
             s = np.exp(-m * (x_ms - x0)) * self.p_sum[..., None]
             floor = np.exp(-m * x_far)  # the smallest e^{−μy}
-        d = m * s if density else np.zeros(s.shape)
+        d = m * s
         thr = NEGLIGIBLE_WAIT[np.dtype(np.float64)]
         cand = (wn > 0) & (pw > floor * thr) & ((th < mu) | (pw * mu * (x_far * 1e-3) > thr))
         c = np.flatnonzero(cand.reshape(-1, cand.shape[-1]).any(axis=0))
@@ -862,8 +863,7 @@ class _Tail:
         with np.errstate(over="ignore", under="ignore"):
             g = y * np.exp(-r * y) * (-np.expm1(-xx) / xx)  # (e^{−μy} − e^{−θy}) / (θ − μ)
             s = s + _sum_atoms(k * g)
-            if density:
-                d = d + _sum_atoms(k * (tc * g - np.exp(-mc * y))) * 1e-3
+            d = d + _sum_atoms(k * (tc * g - np.exp(-mc * y))) * 1e-3
         return s, d
 
 
@@ -875,16 +875,14 @@ def _exact(
     mu: npt.NDArray[Any],
     th: npt.NDArray[Any],
     tail: _Tail | None,
-    density: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
     """The exact mixture and density at points x (B, V, P) for Newton: by ``tail`` on the rows it
-    serves whose points are all at or beyond their last atom (there the density only if ``density``),
-    by _mixture on the others."""
+    serves whose points are all at or beyond their last atom, by _mixture on the others."""
     if tail is None:
         return _mixture(x_ms, wn, rtt, pw, mu, th, exact=True)
     use = (tail.ok & (x_ms >= tail.r_max[..., None]).all(axis=-1)).ravel()
     if use.all():
-        return tail.survival(x_ms, wn, rtt, pw, mu, th, density)
+        return tail.survival(x_ms, wn, rtt, pw, mu, th)
     shape = x_ms.shape
     xf, wf, rf, pf, mf, tf = (np.reshape(a, (-1, 1, a.shape[-1])) for a in (x_ms, wn, rtt, pw, mu, th))
     s, d = np.empty(xf.shape), np.empty(xf.shape)
@@ -895,7 +893,7 @@ def _exact(
         if by_tail:
             t = tail.take(np.unravel_index(sel, tail.ok.shape))
             one_each = _Tail(*(a[:, None] for a in (t.ok, t.m, t.x0, t.r_max, t.p_sum)))
-            s[sel], d[sel] = one_each.survival(*args, density)
+            s[sel], d[sel] = one_each.survival(*args)
         else:
             s[sel], d[sel] = _mixture(*args, exact=True)
     return s.reshape(shape), d.reshape(shape)
@@ -1017,6 +1015,14 @@ def _columns(a: FloatArray, cols: IntArray, atoms_last: bool) -> FloatArray:
     return np.take(a, cols, axis=1) if atoms_last else np.asarray(a[:, cols])
 
 
+@functools.cache
+def _grid_shape(points: int) -> FloatArray:
+    """The bracket grid's points on [0, 1], quadratic (dense near the lowest RTT); read-only."""
+    shape = np.linspace(0.0, 1.0, points) ** 2
+    shape.flags.writeable = False
+    return shape
+
+
 def _grid_start(grid: FloatArray, s_grid: FloatArray, k: IntArray, tails: FloatArray) -> FloatArray:
     """Each level's Newton start: log-linear interpolation of the grid's survival in the cell
     [grid[k − 1], grid[k]] that holds it."""
@@ -1064,7 +1070,7 @@ def _solve(
         lo = np.where(has, np.where(live, rtt, np.inf).min(axis=-1), 0.0)
         hi = np.where(live, rtt + sojourn_upper_ms(pw, mu, th, 1e-5), -np.inf).max(axis=-1)
         hi = np.where(has, hi, 1.0)
-        shape = np.linspace(0.0, 1.0, grid_points) ** 2
+        shape = _grid_shape(grid_points)
         grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
         sub = max(1, CACHE_ELEMENTS // (grid_points * idx.size))  # steps per cache-sized grid array
         tail = None
@@ -1109,11 +1115,10 @@ def _solve(
             xa, lo_a, hi_a, done_a = x[act], lo_b[act], hi_b[act], conv[act]
             tail_a = None if tail is None else tail.take(act)
             args = (wn[act], rtt[act], pw[act], mu[act], th[act], tail_a)
-            if it == 0 and tail is not None:  # the SLO bound alone (its waiting terms go to smaller C)
-                s_b, _ = _exact(np.where(probe, bound, xa[..., :1]), *args, density=False)
-                out.over_slo = np.where(has & probe[..., 0], s_b[..., 0], 0.0)
-            if it == 0 and tail is None:  # the SLO bound with the levels (as one product per step)
-                s_all, d_all = _exact(np.concatenate([xa, np.where(probe, bound, 0.0)], axis=-1), *args)
+            if it == 0:  # the SLO bound with the levels (where there is none, the first level again)
+                s_all, d_all = _exact(
+                    np.concatenate([xa, np.where(probe, bound, xa[..., :1])], axis=-1), *args
+                )
                 out.over_slo = np.where(has & probe[..., 0], s_all[..., -1], 0.0)
             else:
                 s_all, d_all = _exact(xa, *args)
