@@ -86,8 +86,11 @@ def sojourn_survival_density(
 def sojourn_upper_ms(pw: FloatArray, mu: FloatArray, theta: FloatArray, tail: float) -> FloatArray:
     """An upper bound of the (1 − tail)-quantile of T, ms: q_W(p') + q_S(p'), p' = 1 − tail/2."""
     half = tail / 2.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        qw = np.where(pw > half, np.log(np.maximum(pw, 1e-300) / half) / theta, 0.0)
+    waits = pw > half
+    qw: Any = 0.0  # (no logarithms where no queue waits that often: the common case)
+    if waits.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            qw = np.where(waits, np.log(np.maximum(pw, 1e-300) / half) / theta, 0.0)
     return np.asarray(1000.0 * (qw - np.log(half) / mu), dtype=np.float64)
 
 
@@ -766,7 +769,7 @@ def _grid_survival_factored(
     # the waiting term is negligible at every point where it is at the largest (as _sojourn_mixed);
     # e^{−μy} is at least e^{−m(x_hi − x0)} (halved against rounding): only atoms with C above that
     # floor's threshold can qualify, and only they are tested (one exponential per row, not per atom)
-    thr = NEGLIGIBLE_WAIT[np.dtype(np.float32)]
+    thr: Any = NEGLIGIBLE_WAIT[np.dtype(np.float32)]
     floor = np.exp(-m * (xr[:, -1:] - x0r))
     ri, ai = np.nonzero(live & (pr > 0.5 * floor * thr))
     y_max = np.maximum(xr[ri, -1] - rr[ri, ai], 0.0) * 1e-3
@@ -891,9 +894,7 @@ def _exact(
             continue
         args = (xf[sel], wf[sel], rf[sel], pf[sel], mf[sel], tf[sel])
         if by_tail:
-            t = tail.take(np.unravel_index(sel, tail.ok.shape))
-            one_each = _Tail(*(a[:, None] for a in (t.ok, t.m, t.x0, t.r_max, t.p_sum)))
-            s[sel], d[sel] = one_each.survival(*args)
+            s[sel], d[sel] = tail.take((*np.unravel_index(sel, tail.ok.shape), None)).survival(*args)
         else:
             s[sel], d[sel] = _mixture(*args, exact=True)
     return s.reshape(shape), d.reshape(shape)
