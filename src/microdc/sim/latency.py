@@ -14,7 +14,9 @@ relative in x), so they are exact up to the atom merging. Where a queue's waitin
 small to change the rounding of S_q (NEGLIGIBLE_WAIT), S_q is evaluated as e^{−μy} alone (one
 exponential per point and atom instead of the closed form's two and its φ series); services with many
 atoms sharing one μ get the grid factored instead (_grid_survival_factored: one exponential per atom
-and per point, prefix sums over RTT bins). For run-level
+and per point, prefix sums over RTT bins), and beyond their last atom S without waiting terms is one
+exponential, e^{−μ(x − x0)} Σ_a w_a e^{μ(rtt_a − x0)} (_Tail): there each quantile starts from its
+closed form and Newton evaluates S as that plus the few atoms' waiting terms. For run-level
 percentiles, each step's survival curve is added (weighted by its served requests) onto a fixed fine
 log-spaced grid per service and inverted at the end (≈0.5 % resolution).
 """
