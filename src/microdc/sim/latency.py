@@ -42,6 +42,9 @@ CACHE_ELEMENTS = 65_536
 
 #: (steps × services × atoms) per call of the quantile solve: its Newton arrays (four points per atom)
 #: stay cache-sized, while small fleets get hundreds of steps per call (fewer numpy calls per step).
+#: Where a service has FACTOR_MIN_ATOMS atoms or more, (steps × atoms) of the widest: services are
+#: solved one at a time and the factored path has no (points × atoms) arrays, so fewer, larger calls
+#: (most of a call's cost there is its fixed number of numpy calls).
 SOLVE_ELEMENTS = 16_384
 
 #: Quantiles are solved to XTOL relative in x: safeguarded Newton from the bracket grid's
@@ -953,8 +956,9 @@ def block_latency(
     n_steps, n_v = atom_w.shape[0], by_service.index.shape[0]
     if atoms.size == 0 or n_steps == 0:
         return BlockLatency.empty(n_steps, n_v)
-    # Work in chunks of steps whose (steps × services × atoms) arrays stay cache-sized.
-    chunk = max(1, SOLVE_ELEMENTS // (n_v * by_service.width))
+    # Work in chunks of steps whose arrays stay cache-sized (SOLVE_ELEMENTS).
+    wide = by_service.width >= FACTOR_MIN_ATOMS
+    chunk = max(1, SOLVE_ELEMENTS // (by_service.width if wide else n_v * by_service.width))
     if n_steps > chunk:
         parts = [
             block_latency(
