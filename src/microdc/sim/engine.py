@@ -628,16 +628,23 @@ class Simulation:
 
     # ------------------------------------------------------------------------------------ the run
 
-    def rates_block(self, k0: int, k1: int) -> FloatArray:
+    def rates_block(self, k0: int, k1: int, rngs: Sequence[np.random.Generator] = ()) -> FloatArray:
         """Arrival rate per demand source in steps k0..k1-1 (steps × sources, req/s), seeded noise
-        included: the same numbers, bit for bit, as drawing them one step at a time."""
-        base = self.d_mean * self.profile[self.d_profile, k0:k1].T
-        z = self.rng_noise.standard_normal(base.shape)
+        included: the same numbers, bit for bit, as drawing them one step at a time. ``rngs``: the
+        noise streams of the runs of a pass (default this run's), each drawing its own noise around the
+        mean they share; their rows are stacked run by run."""
+        rngs = rngs or (self.rng_noise,)
+        # C order (as the noise is drawn), so every (steps × sources) array after it is C order too
+        base = self.d_mean * np.ascontiguousarray(self.profile[:, k0:k1].T)[:, self.d_profile]
+        z = np.empty((len(rngs), *base.shape))
+        for rng, out in zip(rngs, z, strict=True):
+            rng.standard_normal(base.shape, out=out)
         if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
             var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
         else:
             var = (self.cfg.noise_cv * base) ** 2
-        return np.asarray(np.maximum(base + np.sqrt(var) * z, 0.0), dtype=np.float64)
+        lam = np.maximum(base + np.sqrt(var) * z, 0.0)
+        return np.asarray(lam.reshape(-1, base.shape[1]), dtype=np.float64)
 
     def rates(self, k: int) -> FloatArray:
         """Arrival rate per demand source in step k (req/s), seeded noise included."""
@@ -645,7 +652,9 @@ class Simulation:
 
     def _block_len(self) -> int:
         """Steps per block: the configured number, or as many as keep the largest (steps × …) array
-        of a block within ``block_elements`` (so memory per block is bounded whatever the fleet)."""
+        of a block within ``block_elements`` (so memory per block is bounded whatever the fleet). The
+        latency solve cuts its (steps × services × atoms) work into cache-sized chunks of its own
+        (sim.latency.SOLVE_ELEMENTS), so a block row costs it only its grid and survival rows."""
         cfg = self.cfg
         if cfg.block_steps is not None:
             return cfg.block_steps
@@ -654,7 +663,7 @@ class Simulation:
             3 * self.p_mean.size,
             8 * max(self.q_target.size, 1),
             30 * self.n_targets,
-            2 * len(self.services) * self.by_service.width * (cfg.latency_grid_points + 4),
+            2 * len(self.services) * (cfg.latency_grid_points + 1),
         )
         return max(1, cfg.block_elements // per_step)
 
@@ -710,8 +719,9 @@ class Simulation:
         totals = _Totals(n, v_n, runs=len(members))
         k = 0
         while k < self.n_steps:
+            t = self.times[k]
             for m in members:
-                m.sim._apply_events(k, self.times[k])
+                m.sim._apply_events(k, t)
             end = self._block_end(k, len(members))
             self._run_block(k, end, members, totals)
             k = end
@@ -743,11 +753,10 @@ class Simulation:
         n_rows = b * len(members)
         sites = ~f.is_cloud
         shared = members[0].acc.acc
+        lam_d = self.rates_block(k0, k1, [m.sim.rng_noise for m in members])
         if len(members) == 1:
-            lam_d = self.rates_block(k0, k1)
             acc: RunAccumulator | CurveSink = shared
         else:
-            lam_d = np.concatenate([m.sim.rates_block(k0, k1) for m in members])
 
             def acc(row0: int, grid: FloatArray, surv: FloatArray, req: FloatArray, mean: FloatArray) -> None:
                 # every replica's rows at once: row i of the block is step i % b of replica i // b
@@ -847,23 +856,21 @@ class Simulation:
         totals.module_kw.add(it_w, f.module_it_w)
         totals.memory.add(mem_used, f.memory_gb)
         totals.add_storage(np.stack([m.sim.stored_gb for m in members]) / GB_PER_TB, b, f.storage_tb)
+        runs = len(members)
+        last_pue, seen = _last_finite(pue, runs)
+        inlet = _inlet_rows(sims, k0, k1, it_w, outdoor, alive)
+        sov = _count_per_run(served_r[:, self.r_illegal_sov] > 0, runs)
+        tier = _count_per_run(served_r[:, self.r_illegal_tier] > 0, runs)
         lead_state = self.state_codes()  # replicas (no faults) share the lead's fleet state
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
             ms = m.sim
-            finite = np.isfinite(pue[sl])
-            last = b - 1 - np.argmax(finite[::-1], axis=0)
-            ms.last_pue = np.where(finite.any(axis=0), pue[sl][last, np.arange(n)], ms.last_pue)
-            # --- inlet temperature, battery, sync backlog --------------------------------------
-            inlet_now = ms._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
+            ms.last_pue = np.where(seen[i], last_pue[i], ms.last_pue)
+            # --- battery, services, checks -------------------------------------------------------
             if b == 1:
                 ms._battery(self.times[k0], total[sl][0], alive)
-            backlog = backlog_all[sl]
-            # --- services, costs, checks ---------------------------------------------------------
-            if self.r_illegal_sov.size:
-                ms.sovereignty_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_sov] > 0))
-            if self.r_illegal_tier.size:
-                ms.security_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_tier] > 0))
+            ms.sovereignty_violations += int(sov[i])
+            ms.security_violations += int(tier[i])
             unserved_req = unserved_all[sl]
             if ms.faults and (unserved_req > 0).any():
                 for j, ft in enumerate(ms.faults):
@@ -873,6 +880,8 @@ class Simulation:
                     if act.any():
                         imp = ms.impact[j]
                         imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
+            if not m.writer.active:
+                continue
             m.writer.add_block(
                 times=time_ns,
                 state=np.broadcast_to(
@@ -889,11 +898,11 @@ class Simulation:
                     "total_w": total[sl],
                     "pue": pue[sl],
                     "outdoor_c": outdoor[sl],
-                    "inlet_c": inlet_now,
+                    "inlet_c": inlet[sl],
                     "carbon_intensity_g_per_kwh": intensity[sl],
                     "carbon_g": carbon[sl],
                     "energy_kwh": energy[sl],
-                    "sync_backlog_gb": backlog,
+                    "sync_backlog_gb": backlog_all[sl],
                 },
                 services={
                     "p50_ms": latency.p50_ms[sl],
@@ -1001,18 +1010,12 @@ class Simulation:
     def _thermal_block(
         self, k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
     ) -> FloatArray:
-        """Inlet temperature at the start of each step of the block (steps × targets); evolves it."""
-        sites = ~self.fleet.is_cloud
-        b = k1 - k0
-        rows = np.empty((b, self.n_targets))
-        if (sites & ((self.cooling_failed > 0) | ~alive)).any():  # warming or cooling down: step by step
-            for j in range(b):
-                rows[j] = self.inlet
-                self._thermal(k0 + j, self.times[k0 + j], it_w[j], outdoor[j], alive)
-            return rows
-        rows[0] = self.inlet
-        self.inlet = np.where(sites, self.cfg.setpoint_inlet_c, np.nan)
-        rows[1:] = self.inlet
+        """Inlet temperature at the start of each step of the block (steps × targets) while a site warms
+        or cools down (step by step: its next state depends on this one's); evolves it."""
+        rows = np.empty((k1 - k0, self.n_targets))
+        for j in range(k1 - k0):
+            rows[j] = self.inlet
+            self._thermal(k0 + j, self.times[k0 + j], it_w[j], outdoor[j], alive)
         return rows
 
     def _thermal(
@@ -1111,6 +1114,44 @@ def _sync_runs(
     for i, s in enumerate(sims):
         s.backlog = backlog[i, -1].copy()
     return synced.reshape(gen.shape), backlog.reshape(gen.shape)
+
+
+def _inlet_rows(
+    sims: Sequence[Simulation], k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
+) -> FloatArray:
+    """Inlet temperature at the start of each step of the block, for each run of a pass (rows run by
+    run, as ``it_w``); evolves each run's. Where cooling works at every alive site (all runs of a pass of
+    replicas: they have no faults) cooling holds the set point from the block's second step on, for every
+    run at once; a run with a site warming or cooling down steps through (``_thermal_block``)."""
+    lead = sims[0]
+    b, n = k1 - k0, lead.n_targets
+    sites = ~lead.fleet.is_cloud
+    held = np.where(sites, lead.cfg.setpoint_inlet_c, np.nan)
+    rows = np.empty((len(sims), b, n))
+    rows[:, 0] = np.stack([s.inlet for s in sims])
+    rows[:, 1:] = held
+    cooling_failed = np.stack([s.cooling_failed for s in sims]) > 0
+    moving = np.asarray((sites & (cooling_failed | ~alive)).any(axis=1))
+    for i, s in enumerate(sims):
+        if moving[i]:
+            sl = slice(i * b, (i + 1) * b)
+            rows[i] = s._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
+        else:
+            s.inlet = held.copy()
+    return rows.reshape(-1, n)
+
+
+def _last_finite(rows: FloatArray, runs: int) -> tuple[FloatArray, BoolArray]:
+    """Each run's last finite value per column of a block (rows run by run), and whether it has one."""
+    per_run = rows.reshape(runs, rows.shape[0] // runs, rows.shape[1])
+    finite = np.isfinite(per_run)
+    last = per_run.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return np.take_along_axis(per_run, last[:, None, :], axis=1)[:, 0], np.asarray(finite.any(axis=1))
+
+
+def _count_per_run(hit: BoolArray, runs: int) -> IntArray:
+    """How many entries of each run's rows (a block's rows, run by run) are true."""
+    return np.asarray(np.count_nonzero(hit.reshape(runs, -1), axis=1), dtype=np.int64)
 
 
 def _running_rows(start: FloatArray, rows: FloatArray) -> FloatArray:
