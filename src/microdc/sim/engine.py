@@ -211,6 +211,10 @@ class Simulation:
         self.p_lat = np.array([d[i].lat for i in pc.demand.tolist()], dtype=np.float64)
         self.p_lon = np.array([d[i].lon for i in pc.demand.tolist()], dtype=np.float64)
         self.p_mean = self.d_mean[pc.demand] * pc.fraction
+        # one whole piece per source, in source order: piece rates are the source rates (x · 1.0 = x)
+        self.p_is_d = bool(
+            pc.demand.size == len(d) and (pc.demand == np.arange(len(d))).all() and (pc.fraction == 1.0).all()
+        )
         self.p_ids = f.table.ids
         self.table: WorkloadTable = f.table
         # Sources the plan leaves (partly) unserved.
@@ -415,6 +419,9 @@ class Simulation:
         self.r_illegal_sov = np.flatnonzero(self.p_illegal_sov[rows])
         self.r_illegal_tier = np.flatnonzero(self.p_illegal_tier[rows])
         self.r_memory_gb = self.table.demand[rows, MEMORY]
+        # per target: data made per step, and memory reserved, by its pieces when all of them serve
+        self.gen_target = np.bincount(at, weights=self.r_gen, minlength=self.n_targets)
+        self.memory_target = np.bincount(at, weights=self.r_memory_gb, minlength=self.n_targets)
         self.r_kb_both = self.v_payload_kb[self.r_service] + self.v_response_kb[self.r_service]
         self.r_transport_price, self.r_transport_kwh = piece_transport(
             f, self.p_lat[rows], self.p_lon[rows], at
@@ -436,6 +443,18 @@ class Simulation:
 
     def _on_reroute(self) -> None:
         """Hook for the request-level mode."""
+
+    def _memory_rows(self, served_r: FloatArray) -> FloatArray:
+        """Memory reserved per row and target by the routed pieces serving in that row (rate > 0). A row
+        where all of them serve takes the routing's total: a piece's 0.0 adds nothing to a sum's bits."""
+        serving = served_r > 0
+        rows = np.repeat(self.memory_target[None], served_r.shape[0], axis=0)
+        part = np.flatnonzero(~serving.all(axis=1))
+        if part.size:
+            rows[part] = _rowcount(
+                self.r_target, np.where(serving[part], self.r_memory_gb, 0.0), self.n_targets
+            )
+        return rows
 
     def _routed(self, per_piece: FloatArray) -> FloatArray:
         """The routed pieces' columns of a (rows × pieces) array (itself when every piece is routed:
@@ -639,12 +658,14 @@ class Simulation:
         z = np.empty((len(rngs), *base.shape))
         for rng, out in zip(rngs, z, strict=True):
             rng.standard_normal(base.shape, out=out)
+        sd = (self.cfg.noise_cv * base) ** 2  # the variance, then its root (in place: no new arrays)
         if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
-            var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
-        else:
-            var = (self.cfg.noise_cv * base) ** 2
-        lam = np.maximum(base + np.sqrt(var) * z, 0.0)
-        return np.asarray(lam.reshape(-1, base.shape[1]), dtype=np.float64)
+            sd += base / self.step_s
+        np.sqrt(sd, out=sd)
+        z *= sd  # max(base + sd · z, 0), in place
+        z += base
+        np.maximum(z, 0.0, out=z)
+        return z.reshape(-1, base.shape[1])
 
     def rates(self, k: int) -> FloatArray:
         """Arrival rate per demand source in step k (req/s), seeded noise included."""
@@ -763,7 +784,7 @@ class Simulation:
                 group = (row0 + np.arange(surv.shape[0], dtype=np.int64)) // b
                 shared.add_block(grid, surv, req, mean, group=group)
 
-        lam_w = lam_d[:, self.p_demand] * self.p_fraction
+        lam_w = lam_d if self.p_is_d else lam_d[:, self.p_demand] * self.p_fraction
         lam_r = self._routed(lam_w)
         nq = self.q_target.size
         lam_q = _rowcount(self.r_queue, lam_r, nq)
@@ -786,12 +807,13 @@ class Simulation:
         served_q, keep_q, busy_q, latency = self._serve_block(
             k0, lam_w, lam_q, mu_q, servers, cap_q, acc, avail_q=avail_q, wait_ms=wait_ms
         )
-        keep_r = keep_q[:, self.r_queue]
-        served_r = lam_r * keep_r
+        clear = _keeps_all(keep_q)
+        served_r = lam_r if clear else lam_r * keep_q[:, self.r_queue]
         served_v = _rowcount(self.r_service, served_r, v_n)
-        offered_v = _rowcount(self.p_service, lam_w, v_n) + _rowcount(
-            self.d_service, lam_d * self.d_uncovered, v_n
-        )
+        # every piece routed and served in full: what is offered is what is served (the same sums)
+        offered_v = served_v if served_r is lam_w else _rowcount(self.p_service, lam_w, v_n)
+        if self.d_uncovered.any():
+            offered_v = offered_v + _rowcount(self.d_service, lam_d * self.d_uncovered, v_n)
         # unserved: what the plan leaves uncovered, pieces without a target, and requests that timed
         # out in a backlog (offered − served − backlog growth); lost backlogs count at a block's start
         unserved_v = np.maximum(offered_v - served_v - _rowcount(self.q_service, grown, v_n), 0.0)
@@ -839,12 +861,13 @@ class Simulation:
         intensity = np.tile(np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0), reps)
         energy = total * self.step_h / 1000.0
         carbon = energy * intensity
-        gen = np.where(sites & alive, _rowcount(self.r_target, self.r_gen * keep_r, n), 0.0)
+        made = self.gen_target if clear else _rowcount(self.r_target, self.r_gen * keep_q[:, self.r_queue], n)
+        gen = np.broadcast_to(np.where(sites & alive, made, 0.0), (n_rows, n))
         with np.errstate(divide="ignore", invalid="ignore"):
             viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
         slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
         slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
-        mem_used = _rowcount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
+        mem_used = self._memory_rows(served_r)
         times = self.times[k0:k1]
         time_ns = np.asarray(times.as_unit("ns").asi8, dtype=np.int64)
         unserved_all = unserved_v.sum(axis=1) * self.step_s
@@ -957,7 +980,8 @@ class Simulation:
         pw_q = erlang_c(in_queue, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
         theta_q = servers * mu_q - in_queue
         busy_q = served_q / mu_q
-        served_r = self._routed(lam_w) * keep_q[:, self.r_queue]
+        lam_r = self._routed(lam_w)
+        served_r = lam_r if _keeps_all(keep_q) else lam_r * keep_q[:, self.r_queue]
         atom_w = _rowcount(self.r_atom, served_r, self.atoms.size)
         latency = block_latency(
             self.atoms,
@@ -1114,6 +1138,12 @@ def _sync_runs(
     for i, s in enumerate(sims):
         s.backlog = backlog[i, -1].copy()
     return synced.reshape(gen.shape), backlog.reshape(gen.shape)
+
+
+def _keeps_all(keep_q: FloatArray) -> bool:
+    """Whether every queue serves all it is offered in every row (kept share exactly 1: a served rate
+    is then its arrival rate, x · 1.0 = x, and needs no product)."""
+    return bool((keep_q == 1.0).all())
 
 
 def _inlet_rows(
