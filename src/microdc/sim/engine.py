@@ -420,8 +420,8 @@ class Simulation:
         self.r_illegal_tier = np.flatnonzero(self.p_illegal_tier[rows])
         self.r_memory_gb = self.table.demand[rows, MEMORY]
         # per target: data made per step, and memory reserved, by its pieces when all of them serve
-        self.gen_target = np.bincount(at, weights=self.r_gen, minlength=self.n_targets)
-        self.memory_target = np.bincount(at, weights=self.r_memory_gb, minlength=self.n_targets)
+        self.gen_target = _rowcount(at, self.r_gen[None], self.n_targets)[0]
+        self.memory_target = _rowcount(at, self.r_memory_gb[None], self.n_targets)[0]
         self.r_kb_both = self.v_payload_kb[self.r_service] + self.v_response_kb[self.r_service]
         self.r_transport_price, self.r_transport_kwh = piece_transport(
             f, self.p_lat[rows], self.p_lon[rows], at
