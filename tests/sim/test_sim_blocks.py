@@ -170,6 +170,32 @@ def test_memory_rows_count_only_the_pieces_serving_in_them(twin: Any, plan: Any)
     assert (got[1] != got[0]).any() and not got[4].any()
 
 
+def test_block_length_follows_the_block_arrays_not_the_latency_solve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block is as long as its largest (steps × sources, pieces, queues or targets) arrays allow within
+    block_elements: wide services (many atoms) do not shorten it, because the latency solve cuts its
+    (steps × services × atoms) work into chunks of SOLVE_ELEMENTS itself."""
+    from microdc.sim import latency
+    from microdc.sim.engine import Simulation
+    from microdc.sim.synthetic import synthetic_plan, synthetic_scenario
+
+    s = synthetic_scenario(100, 2000, seed=1)
+    sim = Simulation(s, synthetic_plan(s), SimConfig(days=600 / 86400, step_s=60, seed=1))
+    per_step = max(2 * sim.d_mean.size, 3 * sim.p_mean.size, 8 * sim.q_target.size, 30 * sim.n_targets)
+    solve_per_step = len(sim.services) * sim.by_service.width * sim.cfg.latency_grid_points
+    assert solve_per_step > per_step  # the solve's work per step is wider than any block array
+    assert sim._block_len() == sim.cfg.block_elements // per_step
+    seen: list[int] = []
+    real = latency._solve
+
+    def spy(atoms: Any, idx: np.ndarray, atom_w: np.ndarray, *a: Any, **k: Any) -> Any:
+        seen.append(atom_w.shape[0] * idx.size)
+        return real(atoms, idx, atom_w, *a, **k)
+
+    monkeypatch.setattr(latency, "_solve", spy)
+    sim.run(None)
+    assert seen and max(seen) <= max(latency.SOLVE_ELEMENTS, sim.by_service.width)
+
+
 def test_request_sketch_quantiles_match_exact_ones() -> None:
     """The streaming histogram of request mode against exact quantiles of the same latencies."""
     from microdc.sim.requests import RequestTotals
