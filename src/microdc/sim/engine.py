@@ -653,16 +653,19 @@ class Simulation:
         noise streams of the runs of a pass (default this run's), each drawing its own noise around the
         mean they share; their rows are stacked run by run."""
         rngs = rngs or (self.rng_noise,)
-        # C order (as the noise is drawn), so every (steps × sources) array after it is C order too
-        base = self.d_mean * np.ascontiguousarray(self.profile[:, k0:k1].T)[:, self.d_profile]
+        # C order (as the noise is drawn), so every (steps × sources) array after it is C order too;
+        # every step below in place (the same operations, no new block-sized arrays to page in)
+        base = np.ascontiguousarray(self.profile[:, k0:k1].T)[:, self.d_profile]
+        np.multiply(self.d_mean, base, out=base)
         z = np.empty((len(rngs), *base.shape))
+        sd = np.multiply(self.cfg.noise_cv, base)  # the variance (cv · base)² [+ base / Δt], then its root
+        np.square(sd, out=sd)
+        if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
+            sd += np.divide(base, self.step_s, out=z[0])  # z[0] as scratch, before the draws
+        np.sqrt(sd, out=sd)
         for rng, out in zip(rngs, z, strict=True):
             rng.standard_normal(base.shape, out=out)
-        sd = (self.cfg.noise_cv * base) ** 2  # the variance, then its root (in place: no new arrays)
-        if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
-            sd += base / self.step_s
-        np.sqrt(sd, out=sd)
-        z *= sd  # max(base + sd · z, 0), in place
+        z *= sd  # max(base + sd · z, 0)
         z += base
         np.maximum(z, 0.0, out=z)
         return z.reshape(-1, base.shape[1])
