@@ -15,7 +15,7 @@ import pytest
 from tests.sim.golden_cases import CASES, GOLDEN, arrays
 
 import microdc.sim.engine as engine_mod
-from microdc.sim import Fault, FaultKind, FaultSpec, SimConfig
+from microdc.sim import Fault, FaultKind, FaultSpec, SimConfig, SimResult, simulate
 
 #: Latency figures come from an iterative solve (grid bracket + safeguarded Newton to 1e-10 relative in
 #: x, see sim/latency.py), so they are compared within LATENCY_RTOL; the rest is compared bit for bit.
@@ -116,6 +116,84 @@ def test_results_do_not_depend_on_block_size(
     for size in (7, None):
         for name in runs[1]:
             np.testing.assert_array_equal(runs[size][name], runs[1][name], err_msg=f"{name} at block {size}")
+
+
+def _overloaded(tmp: Path) -> SimResult:
+    """Berlin gets 4 cores for about 10 cores of work: its queue keeps only part of what it is offered."""
+    from tests.sim.twin import assign, built, hand_plan, write_twin
+
+    from microdc.model import load_scenario
+
+    s = load_scenario(write_twin(tmp / "twin", vision_cpu=0.05, profile="flat"))
+    p = hand_plan(
+        [built("berlin", servers=1, cores=4), built("paris", servers=4), built("lyon")],
+        [assign("cams-berlin", "berlin"), assign("cams-paris", "paris"), assign("sensors-lyon", "lyon")],
+    )
+    return simulate(s, p, SimConfig(days=1 / 24, step_s=600, seed=1), keep_frames=True)
+
+
+@pytest.mark.parametrize("case", ["loaded", "outage_battery", "eu_sovereign", "overloaded"])
+def test_skipped_products_change_no_bits(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine skips products that cannot change a bit (a rate × 1.0 where every queue keeps all it is
+    offered, a source's rate as its one whole piece's): with them taken every time, every output is
+    the same, bit for bit."""
+    run = {**CASES, "overloaded": _overloaded}[case]
+    fast = arrays(run(tmp_path / "fast"))
+    real = engine_mod.Simulation.create
+
+    def create(*a: Any, **k: Any) -> Any:
+        sim = real(*a, **k)
+        sim.p_is_d = False
+        return sim
+
+    monkeypatch.setattr(engine_mod.Simulation, "create", staticmethod(create))
+    monkeypatch.setattr(engine_mod, "_keeps_all", lambda keep_q: False)
+    full = arrays(run(tmp_path / "full"))
+    for name in fast:
+        np.testing.assert_array_equal(fast[name], full[name], err_msg=name)
+
+
+def test_memory_rows_count_only_the_pieces_serving_in_them(twin: Any, plan: Any) -> None:
+    """A row takes the routing's memory total only when every piece serves in it; the others sum the
+    serving pieces, the same bits as summing every piece's memory or 0.0."""
+    from microdc.sim.engine import Simulation
+    from microdc.sim.rows import rowcount
+
+    sim = Simulation(twin, plan, SimConfig(days=0.01, step_s=300))
+    rng = np.random.default_rng(7)
+    served = rng.uniform(0.5, 5.0, (6, sim.r_idx.size))
+    served[1, 0] = 0.0  # a piece without load in one row
+    served[4] = 0.0  # a row where nothing serves
+    want = rowcount(sim.r_target, np.where(served > 0, sim.r_memory_gb, 0.0), sim.n_targets)
+    got = sim._memory_rows(served)
+    np.testing.assert_array_equal(got, want)
+    assert (got[1] != got[0]).any() and not got[4].any()
+
+
+def test_block_length_follows_the_block_arrays_not_the_latency_solve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block is as long as its largest (steps × sources, pieces, queues or targets) arrays allow within
+    block_elements: wide services (many atoms) do not shorten it, because the latency solve cuts its
+    (steps × services × atoms) work into chunks of SOLVE_ELEMENTS itself."""
+    from microdc.sim import latency
+    from microdc.sim.engine import Simulation
+    from microdc.sim.synthetic import synthetic_plan, synthetic_scenario
+
+    s = synthetic_scenario(100, 2000, seed=1)
+    sim = Simulation(s, synthetic_plan(s), SimConfig(days=600 / 86400, step_s=60, seed=1))
+    per_step = max(2 * sim.d_mean.size, 3 * sim.p_mean.size, 8 * sim.q_target.size, 30 * sim.n_targets)
+    solve_per_step = len(sim.services) * sim.by_service.width * sim.cfg.latency_grid_points
+    assert solve_per_step > per_step  # the solve's work per step is wider than any block array
+    assert sim._block_len() == sim.cfg.block_elements // per_step
+    seen: list[int] = []
+    real = latency._solve
+
+    def spy(atoms: Any, idx: np.ndarray, atom_w: np.ndarray, *a: Any, **k: Any) -> Any:
+        seen.append(atom_w.shape[0] * idx.size)
+        return real(atoms, idx, atom_w, *a, **k)
+
+    monkeypatch.setattr(latency, "_solve", spy)
+    sim.run(None)
+    assert seen and max(seen) <= max(latency.SOLVE_ELEMENTS, sim.by_service.width)
 
 
 def test_request_sketch_quantiles_match_exact_ones() -> None:

@@ -289,6 +289,20 @@ def test_demand_the_plan_leaves_unassigned_is_unserved_and_misses_its_slo(twin: 
     assert s["latency"]["vision"]["unserved_requests"] == 0.0
 
 
+def test_a_source_placed_in_part_is_served_in_part(twin: Scenario) -> None:
+    """One piece per source, in source order, one of them a quarter of its source: a quarter is served
+    (the same noise, scaled exactly), the rest is unserved."""
+    sites = [built("berlin"), built("paris"), built("lyon")]
+    whole = [assign("cams-berlin", "berlin"), assign("cams-paris", "paris"), assign("sensors-lyon", "lyon")]
+    full = simulate(twin, hand_plan(sites, whole), CFG, keep_frames=True)
+    quarter = [assign("cams-berlin", "berlin", fraction=0.25), *whole[1:]]
+    part = simulate(twin, hand_plan(sites, quarter), CFG, keep_frames=True)
+    np.testing.assert_array_equal(_site_load(part, "berlin"), 0.25 * _site_load(full, "berlin"))
+    np.testing.assert_array_equal(_site_load(part, "paris"), _site_load(full, "paris"))
+    lost = part.summary["latency"]["vision"]["unserved_requests"]
+    assert lost == pytest.approx(0.75 * float(_site_load(full, "berlin").sum()) * STEP_S, rel=1e-6)
+
+
 def test_demand_above_capacity_waits_then_times_out_and_is_counted(tmp_path: Path) -> None:
     # vision at 50 ms of CPU per request: cams-berlin (~200 req/s) needs ~10 cores; Berlin gets 4.
     s = load_scenario(write_twin(tmp_path / "twin", vision_cpu=0.05, profile="flat"))

@@ -211,6 +211,10 @@ class Simulation:
         self.p_lat = np.array([d[i].lat for i in pc.demand.tolist()], dtype=np.float64)
         self.p_lon = np.array([d[i].lon for i in pc.demand.tolist()], dtype=np.float64)
         self.p_mean = self.d_mean[pc.demand] * pc.fraction
+        # one whole piece per source, in source order: piece rates are the source rates (x · 1.0 = x)
+        self.p_is_d = bool(
+            pc.demand.size == len(d) and (pc.demand == np.arange(len(d))).all() and (pc.fraction == 1.0).all()
+        )
         self.p_ids = f.table.ids
         self.table: WorkloadTable = f.table
         # Sources the plan leaves (partly) unserved.
@@ -415,6 +419,9 @@ class Simulation:
         self.r_illegal_sov = np.flatnonzero(self.p_illegal_sov[rows])
         self.r_illegal_tier = np.flatnonzero(self.p_illegal_tier[rows])
         self.r_memory_gb = self.table.demand[rows, MEMORY]
+        # per target: data made per step, and memory reserved, by its pieces when all of them serve
+        self.gen_target = _rowcount(at, self.r_gen[None], self.n_targets)[0]
+        self.memory_target = _rowcount(at, self.r_memory_gb[None], self.n_targets)[0]
         self.r_kb_both = self.v_payload_kb[self.r_service] + self.v_response_kb[self.r_service]
         self.r_transport_price, self.r_transport_kwh = piece_transport(
             f, self.p_lat[rows], self.p_lon[rows], at
@@ -436,6 +443,18 @@ class Simulation:
 
     def _on_reroute(self) -> None:
         """Hook for the request-level mode."""
+
+    def _memory_rows(self, served_r: FloatArray) -> FloatArray:
+        """Memory reserved per row and target by the routed pieces serving in that row (rate > 0). A row
+        where all of them serve takes the routing's total: a piece's 0.0 adds nothing to a sum's bits."""
+        serving = served_r > 0
+        rows = np.repeat(self.memory_target[None], served_r.shape[0], axis=0)
+        part = np.flatnonzero(~serving.all(axis=1))
+        if part.size:
+            rows[part] = _rowcount(
+                self.r_target, np.where(serving[part], self.r_memory_gb, 0.0), self.n_targets
+            )
+        return rows
 
     def _routed(self, per_piece: FloatArray) -> FloatArray:
         """The routed pieces' columns of a (rows × pieces) array (itself when every piece is routed:
@@ -628,16 +647,28 @@ class Simulation:
 
     # ------------------------------------------------------------------------------------ the run
 
-    def rates_block(self, k0: int, k1: int) -> FloatArray:
+    def rates_block(self, k0: int, k1: int, rngs: Sequence[np.random.Generator] = ()) -> FloatArray:
         """Arrival rate per demand source in steps k0..k1-1 (steps × sources, req/s), seeded noise
-        included: the same numbers, bit for bit, as drawing them one step at a time."""
-        base = self.d_mean * self.profile[self.d_profile, k0:k1].T
-        z = self.rng_noise.standard_normal(base.shape)
+        included: the same numbers, bit for bit, as drawing them one step at a time. ``rngs``: the
+        noise streams of the runs of a pass (default this run's), each drawing its own noise around the
+        mean they share; their rows are stacked run by run."""
+        rngs = rngs or (self.rng_noise,)
+        # C order (as the noise is drawn), so every (steps × sources) array after it is C order too;
+        # every step below in place (the same operations, no new block-sized arrays to page in)
+        base = np.ascontiguousarray(self.profile[:, k0:k1].T)[:, self.d_profile]
+        np.multiply(self.d_mean, base, out=base)
+        z = np.empty((len(rngs), *base.shape))
+        sd = np.multiply(self.cfg.noise_cv, base)  # the variance (cv · base)² [+ base / Δt], then its root
+        np.square(sd, out=sd)
         if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
-            var = (self.cfg.noise_cv * base) ** 2 + base / self.step_s
-        else:
-            var = (self.cfg.noise_cv * base) ** 2
-        return np.asarray(np.maximum(base + np.sqrt(var) * z, 0.0), dtype=np.float64)
+            sd += np.divide(base, self.step_s, out=z[0])  # z[0] as scratch, before the draws
+        np.sqrt(sd, out=sd)
+        for rng, out in zip(rngs, z, strict=True):
+            rng.standard_normal(base.shape, out=out)
+        z *= sd  # max(base + sd · z, 0)
+        z += base
+        np.maximum(z, 0.0, out=z)
+        return z.reshape(-1, base.shape[1])
 
     def rates(self, k: int) -> FloatArray:
         """Arrival rate per demand source in step k (req/s), seeded noise included."""
@@ -645,7 +676,9 @@ class Simulation:
 
     def _block_len(self) -> int:
         """Steps per block: the configured number, or as many as keep the largest (steps × …) array
-        of a block within ``block_elements`` (so memory per block is bounded whatever the fleet)."""
+        of a block within ``block_elements`` (so memory per block is bounded whatever the fleet). The
+        latency solve cuts its (steps × services × atoms) work into cache-sized chunks of its own
+        (sim.latency.SOLVE_ELEMENTS), so a block row costs it only its grid and survival rows."""
         cfg = self.cfg
         if cfg.block_steps is not None:
             return cfg.block_steps
@@ -654,7 +687,7 @@ class Simulation:
             3 * self.p_mean.size,
             8 * max(self.q_target.size, 1),
             30 * self.n_targets,
-            2 * len(self.services) * self.by_service.width * (cfg.latency_grid_points + 4),
+            2 * len(self.services) * (cfg.latency_grid_points + 1),
         )
         return max(1, cfg.block_elements // per_step)
 
@@ -710,8 +743,9 @@ class Simulation:
         totals = _Totals(n, v_n, runs=len(members))
         k = 0
         while k < self.n_steps:
+            t = self.times[k]
             for m in members:
-                m.sim._apply_events(k, self.times[k])
+                m.sim._apply_events(k, t)
             end = self._block_end(k, len(members))
             self._run_block(k, end, members, totals)
             k = end
@@ -743,18 +777,17 @@ class Simulation:
         n_rows = b * len(members)
         sites = ~f.is_cloud
         shared = members[0].acc.acc
+        lam_d = self.rates_block(k0, k1, [m.sim.rng_noise for m in members])
         if len(members) == 1:
-            lam_d = self.rates_block(k0, k1)
             acc: RunAccumulator | CurveSink = shared
         else:
-            lam_d = np.concatenate([m.sim.rates_block(k0, k1) for m in members])
 
             def acc(row0: int, grid: FloatArray, surv: FloatArray, req: FloatArray, mean: FloatArray) -> None:
                 # every replica's rows at once: row i of the block is step i % b of replica i // b
                 group = (row0 + np.arange(surv.shape[0], dtype=np.int64)) // b
                 shared.add_block(grid, surv, req, mean, group=group)
 
-        lam_w = lam_d[:, self.p_demand] * self.p_fraction
+        lam_w = lam_d if self.p_is_d else lam_d[:, self.p_demand] * self.p_fraction
         lam_r = self._routed(lam_w)
         nq = self.q_target.size
         lam_q = _rowcount(self.r_queue, lam_r, nq)
@@ -777,12 +810,13 @@ class Simulation:
         served_q, keep_q, busy_q, latency = self._serve_block(
             k0, lam_w, lam_q, mu_q, servers, cap_q, acc, avail_q=avail_q, wait_ms=wait_ms
         )
-        keep_r = keep_q[:, self.r_queue]
-        served_r = lam_r * keep_r
+        clear = _keeps_all(keep_q)
+        served_r = lam_r if clear else lam_r * keep_q[:, self.r_queue]
         served_v = _rowcount(self.r_service, served_r, v_n)
-        offered_v = _rowcount(self.p_service, lam_w, v_n) + _rowcount(
-            self.d_service, lam_d * self.d_uncovered, v_n
-        )
+        # every piece routed and served in full: what is offered is what is served (the same sums)
+        offered_v = served_v if served_r is lam_w else _rowcount(self.p_service, lam_w, v_n)
+        if self.d_uncovered.any():
+            offered_v = offered_v + _rowcount(self.d_service, lam_d * self.d_uncovered, v_n)
         # unserved: what the plan leaves uncovered, pieces without a target, and requests that timed
         # out in a backlog (offered − served − backlog growth); lost backlogs count at a block's start
         unserved_v = np.maximum(offered_v - served_v - _rowcount(self.q_service, grown, v_n), 0.0)
@@ -830,12 +864,13 @@ class Simulation:
         intensity = np.tile(np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0), reps)
         energy = total * self.step_h / 1000.0
         carbon = energy * intensity
-        gen = np.where(sites & alive, _rowcount(self.r_target, self.r_gen * keep_r, n), 0.0)
+        made = self.gen_target if clear else _rowcount(self.r_target, self.r_gen * keep_q[:, self.r_queue], n)
+        gen = np.broadcast_to(np.where(sites & alive, made, 0.0), (n_rows, n))
         with np.errstate(divide="ignore", invalid="ignore"):
             viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
         slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
         slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
-        mem_used = _rowcount(self.r_target, np.where(served_r > 0, self.r_memory_gb, 0.0), n)
+        mem_used = self._memory_rows(served_r)
         times = self.times[k0:k1]
         time_ns = np.asarray(times.as_unit("ns").asi8, dtype=np.int64)
         unserved_all = unserved_v.sum(axis=1) * self.step_s
@@ -847,23 +882,21 @@ class Simulation:
         totals.module_kw.add(it_w, f.module_it_w)
         totals.memory.add(mem_used, f.memory_gb)
         totals.add_storage(np.stack([m.sim.stored_gb for m in members]) / GB_PER_TB, b, f.storage_tb)
+        runs = len(members)
+        last_pue, seen = _last_finite(pue, runs)
+        inlet = _inlet_rows(sims, k0, k1, it_w, outdoor, alive)
+        sov = _count_per_run(served_r[:, self.r_illegal_sov] > 0, runs)
+        tier = _count_per_run(served_r[:, self.r_illegal_tier] > 0, runs)
         lead_state = self.state_codes()  # replicas (no faults) share the lead's fleet state
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
             ms = m.sim
-            finite = np.isfinite(pue[sl])
-            last = b - 1 - np.argmax(finite[::-1], axis=0)
-            ms.last_pue = np.where(finite.any(axis=0), pue[sl][last, np.arange(n)], ms.last_pue)
-            # --- inlet temperature, battery, sync backlog --------------------------------------
-            inlet_now = ms._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
+            ms.last_pue = np.where(seen[i], last_pue[i], ms.last_pue)
+            # --- battery, services, checks -------------------------------------------------------
             if b == 1:
                 ms._battery(self.times[k0], total[sl][0], alive)
-            backlog = backlog_all[sl]
-            # --- services, costs, checks ---------------------------------------------------------
-            if self.r_illegal_sov.size:
-                ms.sovereignty_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_sov] > 0))
-            if self.r_illegal_tier.size:
-                ms.security_violations += int(np.count_nonzero(served_r[sl][:, self.r_illegal_tier] > 0))
+            ms.sovereignty_violations += int(sov[i])
+            ms.security_violations += int(tier[i])
             unserved_req = unserved_all[sl]
             if ms.faults and (unserved_req > 0).any():
                 for j, ft in enumerate(ms.faults):
@@ -873,6 +906,8 @@ class Simulation:
                     if act.any():
                         imp = ms.impact[j]
                         imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
+            if not m.writer.active:
+                continue
             m.writer.add_block(
                 times=time_ns,
                 state=np.broadcast_to(
@@ -889,11 +924,11 @@ class Simulation:
                     "total_w": total[sl],
                     "pue": pue[sl],
                     "outdoor_c": outdoor[sl],
-                    "inlet_c": inlet_now,
+                    "inlet_c": inlet[sl],
                     "carbon_intensity_g_per_kwh": intensity[sl],
                     "carbon_g": carbon[sl],
                     "energy_kwh": energy[sl],
-                    "sync_backlog_gb": backlog,
+                    "sync_backlog_gb": backlog_all[sl],
                 },
                 services={
                     "p50_ms": latency.p50_ms[sl],
@@ -948,7 +983,8 @@ class Simulation:
         pw_q = erlang_c(in_queue, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
         theta_q = servers * mu_q - in_queue
         busy_q = served_q / mu_q
-        served_r = self._routed(lam_w) * keep_q[:, self.r_queue]
+        lam_r = self._routed(lam_w)
+        served_r = lam_r if _keeps_all(keep_q) else lam_r * keep_q[:, self.r_queue]
         atom_w = _rowcount(self.r_atom, served_r, self.atoms.size)
         latency = block_latency(
             self.atoms,
@@ -1001,18 +1037,12 @@ class Simulation:
     def _thermal_block(
         self, k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
     ) -> FloatArray:
-        """Inlet temperature at the start of each step of the block (steps × targets); evolves it."""
-        sites = ~self.fleet.is_cloud
-        b = k1 - k0
-        rows = np.empty((b, self.n_targets))
-        if (sites & ((self.cooling_failed > 0) | ~alive)).any():  # warming or cooling down: step by step
-            for j in range(b):
-                rows[j] = self.inlet
-                self._thermal(k0 + j, self.times[k0 + j], it_w[j], outdoor[j], alive)
-            return rows
-        rows[0] = self.inlet
-        self.inlet = np.where(sites, self.cfg.setpoint_inlet_c, np.nan)
-        rows[1:] = self.inlet
+        """Inlet temperature at the start of each step of the block (steps × targets) while a site warms
+        or cools down (step by step: its next state depends on this one's); evolves it."""
+        rows = np.empty((k1 - k0, self.n_targets))
+        for j in range(k1 - k0):
+            rows[j] = self.inlet
+            self._thermal(k0 + j, self.times[k0 + j], it_w[j], outdoor[j], alive)
         return rows
 
     def _thermal(
@@ -1111,6 +1141,50 @@ def _sync_runs(
     for i, s in enumerate(sims):
         s.backlog = backlog[i, -1].copy()
     return synced.reshape(gen.shape), backlog.reshape(gen.shape)
+
+
+def _keeps_all(keep_q: FloatArray) -> bool:
+    """Whether every queue serves all it is offered in every row (kept share exactly 1: a served rate
+    is then its arrival rate, x · 1.0 = x, and needs no product)."""
+    return bool((keep_q == 1.0).all())
+
+
+def _inlet_rows(
+    sims: Sequence[Simulation], k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
+) -> FloatArray:
+    """Inlet temperature at the start of each step of the block, for each run of a pass (rows run by
+    run, as ``it_w``); evolves each run's. Where cooling works at every alive site (all runs of a pass of
+    replicas: they have no faults) cooling holds the set point from the block's second step on, for every
+    run at once; a run with a site warming or cooling down steps through (``_thermal_block``)."""
+    lead = sims[0]
+    b, n = k1 - k0, lead.n_targets
+    sites = ~lead.fleet.is_cloud
+    held = np.where(sites, lead.cfg.setpoint_inlet_c, np.nan)
+    rows = np.empty((len(sims), b, n))
+    rows[:, 0] = np.stack([s.inlet for s in sims])
+    rows[:, 1:] = held
+    cooling_failed = np.stack([s.cooling_failed for s in sims]) > 0
+    moving = np.asarray((sites & (cooling_failed | ~alive)).any(axis=1))
+    for i, s in enumerate(sims):
+        if moving[i]:
+            sl = slice(i * b, (i + 1) * b)
+            rows[i] = s._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
+        else:
+            s.inlet = held.copy()
+    return rows.reshape(-1, n)
+
+
+def _last_finite(rows: FloatArray, runs: int) -> tuple[FloatArray, BoolArray]:
+    """Each run's last finite value per column of a block (rows run by run), and whether it has one."""
+    per_run = rows.reshape(runs, rows.shape[0] // runs, rows.shape[1])
+    finite = np.isfinite(per_run)
+    last = per_run.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return np.take_along_axis(per_run, last[:, None, :], axis=1)[:, 0], np.asarray(finite.any(axis=1))
+
+
+def _count_per_run(hit: BoolArray, runs: int) -> IntArray:
+    """How many entries of each run's rows (a block's rows, run by run) are true."""
+    return np.asarray(np.count_nonzero(hit.reshape(runs, -1), axis=1), dtype=np.int64)
 
 
 def _running_rows(start: FloatArray, rows: FloatArray) -> FloatArray:

@@ -115,6 +115,11 @@ class OutputWriter:
             + [("slo_met", pa.bool_())]
         )
 
+    @property
+    def active(self) -> bool:
+        """Whether anything reads the tables (a folder to write, or frames to keep)."""
+        return self.out_dir is not None or self.keep
+
     def add_block(
         self,
         *,
@@ -127,7 +132,7 @@ class OutputWriter:
         """A block of steps: ``times`` (ns, steps), ``state`` and each of ``targets`` (steps × targets,
         every timeseries column), each of ``services`` and ``slo_met`` (steps × services). Row groups
         hold ``steps_per_group`` steps whatever the block length, so files do not depend on it."""
-        if self.out_dir is None and not self.keep:
+        if not self.active:
             return  # nothing would read the tables: do not build them
         b, done = len(times), 0
         while done < b:
