@@ -171,6 +171,18 @@ def _quantize(x: FloatArray, quantum: float) -> FloatArray:
     return np.asarray((x + big) - big, dtype=np.float64)
 
 
+def _segments(gr: FloatArray, surv: FloatArray, tail_slope: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Slope and base of log S = base + x · slope on each segment of each row (rows × G): segment
+    i < G − 1 between grid points i and i + 1, the last one the tail (``tail_slope``). ``gr`` is
+    (rows, G), or (G,) for rows on one grid (the same operations broadcast, so the same bits)."""
+    with np.errstate(all="ignore"):
+        lg = np.log(np.maximum(surv, 1e-300))
+        dx = np.diff(gr, axis=-1)
+        seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
+    seg_slope = np.concatenate([seg_slope, tail_slope[:, None]], axis=1)
+    return seg_slope, lg - gr * seg_slope
+
+
 def _run_length(vv: IntArray) -> int:
     """Rows per run of equal ``vv`` (sorted) when every run has as many rows, else 0."""
     k = int(np.count_nonzero(vv == vv[0]))
@@ -251,47 +263,48 @@ class RunAccumulator:
             return
         vv = rows % n_v if group is None else group[rows // n_v] * n_v + rows % n_v
         nn = n_all.ravel()[rows]
-        gr = grid.reshape(-1, g)[rows]
+        grid_rows, surv_rows = grid.reshape(-1, g), surv.reshape(-1, g)  # step-rows × grid points
+        lo, hi = grid_rows[rows, 0], grid_rows[rows, -1]
+        below_hi = grid_rows[rows, -2]
         with np.errstate(all="ignore"):
-            lg = np.log(np.maximum(surv.reshape(-1, g)[rows], 1e-300))
-            hi = gr[:, -1]
-            slope = (lg[:, -1] - lg[:, -2]) / (gr[:, -1] - gr[:, -2])
-            slope = np.where((gr[:, -1] > gr[:, -2]) & np.isfinite(slope), np.minimum(slope, 0.0), 0.0)
-            x_end = np.where(slope < 0, hi + (np.log(0.5 * q / nn) - lg[:, -1]) / slope, np.inf)
+            lg = np.log(np.maximum(surv_rows[rows, -2:], 1e-300))  # the tail's two points
+            slope = (lg[:, 1] - lg[:, 0]) / (hi - below_hi)
+            slope = np.where((hi > below_hi) & np.isfinite(slope), np.minimum(slope, 0.0), 0.0)
+            x_end = np.where(slope < 0, hi + (np.log(0.5 * q / nn) - lg[:, 1]) / slope, np.inf)
         # Accumulator points per segment of each row's grid: segment i (i < G − 1) interpolates log S
         # linearly between grid points i and i + 1; the last one is the exponential tail beyond hi.
         # Every row needs only its first and last grid point's place here; the segments' places
         # (first x_j >= grid point) are looked up once per shared grid below.
-        ends = np.searchsorted(self.x, gr[:, [0, -1]], side="left")
-        j_end = np.maximum(np.searchsorted(self.x, np.maximum(x_end, hi), side="right"), ends[:, 1])
-        np.add.at(self.below, (vv, ends[:, 0]), nn)
+        j_end = np.maximum(
+            np.searchsorted(self.x, np.maximum(x_end, hi), side="right"), np.searchsorted(self.x, hi)
+        )
+        np.add.at(self.below, (vv, np.searchsorted(self.x, lo)), nn)
         np.add.at(self.weight, vv, nn)
         qm = self.QUANTUM_MEAN
         mean_w = _quantize(nn * np.nan_to_num(mean_ms.ravel()[rows]), qm)
         np.add.at(self.mean_num, vv, mean_w)
-        with np.errstate(all="ignore"):
-            dx = np.diff(gr, axis=1)
-            seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
-        seg_slope = np.concatenate([seg_slope, slope[:, None]], axis=1)  # (rows, G)
-        seg_base = lg - gr * seg_slope  # log S = base + x · slope on the segment
         # Rows on one grid (typically a service's steps across replicas and a block: the grid follows
         # network delays and queue parameters, not the demand) fold as one dense (rows × points)
         # array; the others segment by segment. Every contribution is the same quantized number
         # either way, and quantized sums are exact, so the split changes no bit.
         shared = np.zeros(rows.size, dtype=bool)
         if rows.size >= DENSE_MIN_ROWS:  # candidates: rows with the same last grid point
-            _, inv, counts = np.unique(gr[:, -1], return_inverse=True, return_counts=True)
+            _, inv, counts = np.unique(hi, return_inverse=True, return_counts=True)
             for u in np.flatnonzero(counts >= DENSE_MIN_ROWS):
                 sel = np.flatnonzero(inv == u)
-                sel = sel[(gr[sel] == gr[sel[0]]).all(axis=1)]  # the whole grid the same
+                gr = grid_rows[rows[sel]]
+                sel = sel[(gr == gr[0]).all(axis=1)]  # the whole grid the same
                 if sel.size >= DENSE_MIN_ROWS:
-                    edges = np.searchsorted(self.x, gr[sel[0]], side="left")
-                    self._fold_dense(vv[sel], nn[sel], edges, j_end[sel], seg_slope[sel], seg_base[sel])
+                    seg = _segments(gr[0], surv_rows[rows[sel]], slope[sel])
+                    edges = np.searchsorted(self.x, gr[0], side="left")
+                    self._fold_dense(vv[sel], nn[sel], edges, j_end[sel], *seg)
                     shared[sel] = True
         rest = np.flatnonzero(~shared)
         if rest.size:
-            edges = np.searchsorted(self.x, gr[rest], side="left")
-            self._fold_segments(vv[rest], nn[rest], edges, j_end[rest], seg_slope[rest], seg_base[rest])
+            gr = grid_rows[rows[rest]]
+            seg = _segments(gr, surv_rows[rows[rest]], slope[rest])
+            edges = np.searchsorted(self.x, gr, side="left")
+            self._fold_segments(vv[rest], nn[rest], edges, j_end[rest], *seg)
 
     def _fold_dense(
         self,
