@@ -346,6 +346,7 @@ class RunAccumulator:
             n_rows = n_q[sl].size
             vals = vals_buf[: n_rows * span].reshape(n_rows, span)
             base = base_buf[: n_rows * span].reshape(n_rows, span)
+            # into reused buffers (mode "clip": the indices are in range, and "raise" buffers out=)
             np.take(seg_slope[sl], seg, axis=1, out=vals, mode="clip")
             vals *= x  # x · slope + base, then as the segment-wise fold (the same operations)
             np.take(seg_base[sl], seg, axis=1, out=base, mode="clip")
