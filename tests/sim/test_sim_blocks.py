@@ -353,14 +353,28 @@ def _accumulator_state(acc: Any) -> list[np.ndarray]:
     return [acc.surv_in, acc.below, acc.weight, acc.mean_num]
 
 
-def test_accumulator_dense_fold_equals_segment_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("run_rows", "idle_row", "dense_points"),
+    [
+        ((6, 6, 6), True, None),  # runs of 6, 5 and 6 rows: summed by reduceat
+        ((6, 6, 6), False, None),  # every run 6 rows: summed by a reshape
+        ((6, 6, 6), False, 35_000),  # the same, chunks of whole runs (14 rows of 2,489 points: 12)
+        ((6, 6, 6), False, 10_000),  # runs longer than a chunk (4 rows): split across chunks, reduceat
+        ((6, 12), False, None),  # a run twice as long as the first: not "every run 6 rows"
+    ],
+    ids=["uneven-runs", "even-runs", "even-runs-chunked", "runs-split", "one-run-double"],
+)
+def test_accumulator_dense_fold_equals_segment_fold(
+    monkeypatch: pytest.MonkeyPatch, run_rows: tuple[int, ...], idle_row: bool, dense_points: int | None
+) -> None:
     """Rows on one grid fold as one dense array, the others segment by segment: the accumulator's
-    sums are the same bits as folding every row on its own (the step path) or all segment-wise."""
+    sums are the same bits as folding every row on its own (the step path) or all segment-wise,
+    however the dense rows fall into runs (accumulator rows) and chunks."""
     import microdc.sim.latency as lat
 
     rng = np.random.default_rng(5)
-    runs, b, v, g = 3, 6, 2, 48
-    n = runs * b
+    runs, v, g = len(run_rows), 2, 48
+    n = sum(run_rows)
     shape = np.linspace(0, 1, g) ** 2
     grid = np.empty((n, v, g))
     grid[:, 0] = 10.5 + 140.0 * shape  # service 0: one grid for every row (the dense fold)
@@ -369,9 +383,12 @@ def test_accumulator_dense_fold_equals_segment_fold(monkeypatch: pytest.MonkeyPa
     surv = np.exp(-(grid - grid[..., :1]) / rng.uniform(5, 50, (n, v, 1)))
     surv[2, 0, -3:] = surv[2, 0, -3]  # a flat tail: it runs to the accumulator's last point
     req = rng.uniform(100, 1e6, (n, v))
-    req[4, 0] = 0.0  # a step without requests
+    if idle_row:
+        req[4, 0] = 0.0  # a step without requests
     mean = rng.uniform(5, 50, (n, v))
-    group = np.repeat(np.arange(runs), b)
+    group = np.repeat(np.arange(runs), run_rows)
+    if dense_points is not None:
+        monkeypatch.setattr(lat, "DENSE_POINTS", dense_points)
     dense_calls: list[int] = []
     fold_dense = lat.RunAccumulator._fold_dense
 
@@ -382,7 +399,8 @@ def test_accumulator_dense_fold_equals_segment_fold(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(lat.RunAccumulator, "_fold_dense", spy)
     block = lat.RunAccumulator(v, groups=runs)
     block.add_block(grid, surv, req, mean, group=group)
-    assert dense_calls == [n - 1]  # service 0's rows with requests; service 1's grids all differ
+    dense = [n - idle_row]  # service 0's rows with requests; service 1's grids all differ
+    assert dense_calls == dense
     steps = lat.RunAccumulator(v, groups=runs)
     for i in range(n):  # one step-row at a time: two rows a call, folded segment by segment
         steps.add_block(
@@ -391,10 +409,22 @@ def test_accumulator_dense_fold_equals_segment_fold(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(lat, "DENSE_MIN_ROWS", 10**9)
     segments = lat.RunAccumulator(v, groups=runs)
     segments.add_block(grid, surv, req, mean, group=group)
-    assert dense_calls == [n - 1]
+    assert dense_calls == dense
     for a, s1, s2 in zip(
         _accumulator_state(block), _accumulator_state(steps), _accumulator_state(segments), strict=True
     ):
         np.testing.assert_array_equal(a, s1)
         np.testing.assert_array_equal(a, s2)
     assert block.surv_in[:, -1].any()  # the flat tail reached the last point
+
+
+@pytest.mark.parametrize(
+    ("vv", "rows"),
+    [([3, 3, 3], 3), ([0, 0, 2, 2, 5, 5], 2), ([0, 0, 1], 0), ([0, 0, 2, 2, 2, 2], 0), ([0, 1, 1, 2], 0)],
+)
+def test_run_length_only_when_every_run_is_as_long(vv: list[int], rows: int) -> None:
+    """The dense fold sums runs by a reshape only when every run of equal accumulator rows has the
+    same length (a run twice as long is two runs to a reshape, and one of its sums would be lost)."""
+    from microdc.sim.latency import _run_length
+
+    assert _run_length(np.array(vv)) == rows

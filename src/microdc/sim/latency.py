@@ -180,6 +180,35 @@ def _quantize(x: FloatArray, quantum: float) -> FloatArray:
     return np.asarray((x + big) - big, dtype=np.float64)
 
 
+def _segments(gr: FloatArray, surv: FloatArray, tail_slope: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Slope and base of log S = base + x · slope on each segment of each row (rows × G): segment
+    i < G − 1 between grid points i and i + 1, the last one the tail (``tail_slope``). ``gr`` is
+    (rows, G), or (G,) for rows on one grid (the same operations broadcast, so the same bits)."""
+    with np.errstate(all="ignore"):
+        lg = np.log(np.maximum(surv, 1e-300))
+        dx = np.diff(gr, axis=-1)
+        seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
+    seg_slope = np.concatenate([seg_slope, tail_slope[:, None]], axis=1)
+    return seg_slope, lg - gr * seg_slope
+
+
+def _run_length(vv: IntArray) -> int:
+    """Rows per run of equal ``vv`` (sorted) when every run has as many rows, else 0."""
+    k = int(np.count_nonzero(vv == vv[0]))
+    if vv.size % k or not (vv.reshape(-1, k) == vv[::k, None]).all():
+        return 0
+    return k if (vv[k::k] != vv[:-k:k]).all() else 0
+
+
+def _run_sums(vals: FloatArray, vv: IntArray, k: int) -> tuple[IntArray, FloatArray]:
+    """Sums of the runs of consecutive rows of ``vals`` with equal ``vv``, and each run's ``vv``:
+    a reshape when every run has k rows (several times faster than reduceat on short runs)."""
+    if k:
+        return vv[::k], vals.reshape(-1, k, vals.shape[1]).sum(axis=1)
+    first = np.flatnonzero(np.concatenate(([True], vv[1:] != vv[:-1])))
+    return vv[first], np.add.reduceat(vals, first, axis=0)
+
+
 class RunAccumulator:
     """Request-weighted survival over the whole run, per service, on a fixed log grid (ms).
 
@@ -243,45 +272,48 @@ class RunAccumulator:
             return
         vv = rows % n_v if group is None else group[rows // n_v] * n_v + rows % n_v
         nn = n_all.ravel()[rows]
-        gr = grid.reshape(-1, g)[rows]
+        grid_rows, surv_rows = grid.reshape(-1, g), surv.reshape(-1, g)  # step-rows × grid points
+        lo, hi = grid_rows[rows, 0], grid_rows[rows, -1]
+        below_hi = grid_rows[rows, -2]
         with np.errstate(all="ignore"):
-            lg = np.log(np.maximum(surv.reshape(-1, g)[rows], 1e-300))
-            hi = gr[:, -1]
-            slope = (lg[:, -1] - lg[:, -2]) / (gr[:, -1] - gr[:, -2])
-            slope = np.where((gr[:, -1] > gr[:, -2]) & np.isfinite(slope), np.minimum(slope, 0.0), 0.0)
-            x_end = np.where(slope < 0, hi + (np.log(0.5 * q / nn) - lg[:, -1]) / slope, np.inf)
+            lg = np.log(np.maximum(surv_rows[rows, -2:], 1e-300))  # the tail's two points
+            slope = (lg[:, 1] - lg[:, 0]) / (hi - below_hi)
+            slope = np.where((hi > below_hi) & np.isfinite(slope), np.minimum(slope, 0.0), 0.0)
+            x_end = np.where(slope < 0, hi + (np.log(0.5 * q / nn) - lg[:, 1]) / slope, np.inf)
         # Accumulator points per segment of each row's grid: segment i (i < G − 1) interpolates log S
         # linearly between grid points i and i + 1; the last one is the exponential tail beyond hi.
-        edges = np.searchsorted(self.x, gr.ravel(), side="left").reshape(gr.shape)  # first x_j >= grid
-        j_end = np.maximum(np.searchsorted(self.x, np.maximum(x_end, hi), side="right"), edges[:, -1])
-        np.add.at(self.below, (vv, edges[:, 0]), nn)
+        # Every row needs only its first and last grid point's place here; the segments' places
+        # (first x_j >= grid point) are looked up once per shared grid below.
+        j_end = np.maximum(
+            np.searchsorted(self.x, np.maximum(x_end, hi), side="right"), np.searchsorted(self.x, hi)
+        )
+        np.add.at(self.below, (vv, np.searchsorted(self.x, lo)), nn)
         np.add.at(self.weight, vv, nn)
         qm = self.QUANTUM_MEAN
         mean_w = _quantize(nn * np.nan_to_num(mean_ms.ravel()[rows]), qm)
         np.add.at(self.mean_num, vv, mean_w)
-        with np.errstate(all="ignore"):
-            dx = np.diff(gr, axis=1)
-            seg_slope = np.where(dx > 0, np.diff(lg, axis=1) / np.where(dx > 0, dx, 1.0), 0.0)
-        seg_slope = np.concatenate([seg_slope, slope[:, None]], axis=1)  # (rows, G)
-        seg_base = lg - gr * seg_slope  # log S = base + x · slope on the segment
         # Rows on one grid (typically a service's steps across replicas and a block: the grid follows
         # network delays and queue parameters, not the demand) fold as one dense (rows × points)
         # array; the others segment by segment. Every contribution is the same quantized number
         # either way, and quantized sums are exact, so the split changes no bit.
         shared = np.zeros(rows.size, dtype=bool)
         if rows.size >= DENSE_MIN_ROWS:  # candidates: rows with the same last grid point
-            _, inv, counts = np.unique(gr[:, -1], return_inverse=True, return_counts=True)
+            _, inv, counts = np.unique(hi, return_inverse=True, return_counts=True)
             for u in np.flatnonzero(counts >= DENSE_MIN_ROWS):
                 sel = np.flatnonzero(inv == u)
-                sel = sel[(gr[sel] == gr[sel[0]]).all(axis=1)]  # the whole grid the same
+                gr = grid_rows[rows[sel]]
+                sel = sel[(gr == gr[0]).all(axis=1)]  # the whole grid the same
                 if sel.size >= DENSE_MIN_ROWS:
-                    self._fold_dense(
-                        vv[sel], nn[sel], edges[sel[0]], j_end[sel], seg_slope[sel], seg_base[sel]
-                    )
+                    seg = _segments(gr[0], surv_rows[rows[sel]], slope[sel])
+                    edges = np.searchsorted(self.x, gr[0], side="left")
+                    self._fold_dense(vv[sel], nn[sel], edges, j_end[sel], *seg)
                     shared[sel] = True
         rest = np.flatnonzero(~shared)
         if rest.size:
-            self._fold_segments(vv[rest], nn[rest], edges[rest], j_end[rest], seg_slope[rest], seg_base[rest])
+            gr = grid_rows[rows[rest]]
+            seg = _segments(gr, surv_rows[rows[rest]], slope[rest])
+            edges = np.searchsorted(self.x, gr, side="left")
+            self._fold_segments(vv[rest], nn[rest], edges, j_end[rest], *seg)
 
     def _fold_dense(
         self,
@@ -294,36 +326,49 @@ class RunAccumulator:
     ) -> None:
         """Rows sharing one grid (``edges``: its first accumulator point per segment): each point's
         segment is the same for every row, so values are (rows × points) arrays, zero past a row's
-        tail end, summed per accumulator row."""
+        tail end, summed per accumulator row. Values are counted in quanta (n / QUANTUM requests,
+        rounded half to even by rint: _quantize's rounding scaled by a power of two, so the same
+        numbers) and scaled back once per sum."""
         q = self.QUANTUM
-        big = 1.5 * 2.0**52 * q  # _quantize's constant, applied in place (the same two operations)
         e0 = int(edges[0])
         j_hi = int(j_end.max())
         if j_hi <= e0:
             return
-        # segment i holds points [edges[i], edges[i + 1]), the last one up to j_hi
-        per_seg = np.diff(np.append(edges, j_hi))
+        span = j_hi - e0
+        seg = np.repeat(np.arange(edges.size), np.diff(np.append(edges, j_hi)))  # each point's segment
         x = self.x[e0:j_hi]
-        order = np.argsort(vv, kind="stable")
-        vv, nn, j_end = vv[order], nn[order], j_end[order]
-        seg_slope, seg_base = seg_slope[order], seg_base[order]
-        step = max(1, DENSE_POINTS // (j_hi - e0))  # rows per cache-sized chunk
+        if (vv[1:] < vv[:-1]).any():  # each accumulator row's rows together (they usually are)
+            order = np.argsort(vv, kind="stable")
+            vv, nn, j_end = vv[order], nn[order], j_end[order]
+            seg_slope, seg_base = seg_slope[order], seg_base[order]
+        n_q = nn / q
+        step = max(1, DENSE_POINTS // span)
+        k = _run_length(vv)  # every run k rows: chunks of whole runs (longer runs: split, reduceat)
+        if 0 < k <= step:
+            step = step // k * k
+        else:
+            k = 0
+        vals_buf = np.empty(min(step, vv.size) * span)
+        base_buf = np.empty_like(vals_buf)
         for a in range(0, vv.size, step):
             sl = slice(a, a + step)
-            vals = np.repeat(seg_slope[sl], per_seg, axis=1)
+            n_rows = n_q[sl].size
+            vals = vals_buf[: n_rows * span].reshape(n_rows, span)
+            base = base_buf[: n_rows * span].reshape(n_rows, span)
+            # into reused buffers (mode "clip": the indices are in range, and "raise" buffers out=)
+            np.take(seg_slope[sl], seg, axis=1, out=vals, mode="clip")
             vals *= x  # x · slope + base, then as the segment-wise fold (the same operations)
-            vals += np.repeat(seg_base[sl], per_seg, axis=1)
+            np.take(seg_base[sl], seg, axis=1, out=base, mode="clip")
+            vals += base
             np.minimum(vals, 0.0, out=vals)
             np.exp(vals, out=vals)
-            vals *= nn[sl, None]
-            vals += big
-            vals -= big
+            vals *= n_q[sl, None]
+            np.rint(vals, out=vals)
             m0 = int(j_end[sl].min())  # past a row's tail end: no contribution
-            tail = vals[:, m0 - e0 :]
-            tail[np.arange(m0, j_hi)[None, :] >= j_end[sl, None]] = 0.0
-            v_sl = vv[sl]
-            first = np.flatnonzero(np.r_[True, v_sl[1:] != v_sl[:-1]])
-            self.surv_in[v_sl[first], e0:j_hi] += np.add.reduceat(vals, first, axis=0)
+            np.copyto(vals[:, m0 - e0 :], 0.0, where=np.arange(m0, j_hi) >= j_end[sl, None])
+            runs, sums = _run_sums(vals, vv[sl], k)
+            sums *= q
+            self.surv_in[runs, e0:j_hi] += sums
 
     def _fold_segments(
         self,
