@@ -121,3 +121,56 @@ def test_p95_against_discrete_event_simulation() -> None:
     exact = float(mmc_response_quantile_s(lam, mu, c, 0.95))
     assert np.quantile(sojourn, 0.95) == pytest.approx(exact, rel=0.04)
     assert sojourn.mean() == pytest.approx(float(mmc_mean_response_s(lam, mu, c)), rel=0.04)
+
+
+def _erlang_b_full(a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """erlang_b's formula with scipy's pdtr at every point (no shortcut): the oracle."""
+    from scipy import special
+
+    log_pmf = special.xlogy(c, a) - a - special.gammaln(c + 1.0)
+    with np.errstate(divide="ignore"):
+        log_cdf = np.log(special.pdtr(c, a))
+    b = np.exp(log_pmf - log_cdf)
+    with np.errstate(divide="ignore", over="ignore"):
+        tail = np.clip(1.0 - c / np.where(a > 0, a, 1.0), 0.0, 1.0)
+    return np.clip(np.where(np.isfinite(log_cdf), b, tail), 0.0, 1.0)
+
+
+def test_erlang_b_skips_pdtr_only_where_it_is_exactly_one() -> None:
+    """erlang_b leaves out scipy's pdtr where it proves the cdf is 1.0: checked for every server count
+    up to 2,048 (and a few far larger) over loads from 1e-9 to far above c, densest where the rule's
+    two bounds (log pmf = −45, a = (c + 1)/2) fall: the same float64 as the full formula everywhere,
+    and pdtr exactly 1.0 wherever the rule skips it."""
+    from scipy import special
+
+    from microdc.physics import queueing
+
+    c = np.concatenate([np.arange(1, 2049), [4096, 10_000, 65_536, 10**6]]).astype(np.float64)
+    # the load where log pmf(c; a) crosses the threshold, by bisection (log pmf rises with a below c)
+    lo, hi = np.zeros_like(c), c.copy()
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        low = special.xlogy(c, mid) - mid - special.gammaln(c + 1.0) < queueing._CDF_ONE_LOG_PMF
+        lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+    spread = np.geomspace(1e-9, 1.0, 600)[None, :] * np.maximum(60.0, 4.0 * c)[:, None]
+    near = 1.0 + np.linspace(-0.02, 0.02, 81)[None, :]
+    ulps = np.array([-2, -1, 0, 1, 2])[None, :] * np.spacing(1.0)
+    a = np.concatenate(
+        [
+            np.zeros((c.size, 1)),
+            spread,
+            lo[:, None] * near,
+            lo[:, None] * (1.0 + ulps),
+            hi[:, None] * (1.0 + ulps),
+            (c[:, None] + 1.0) / 2 * near,
+            (c[:, None] + 1.0) / 2 * (1.0 + ulps),
+        ],
+        axis=1,
+    )
+    cc = np.broadcast_to(c[:, None], a.shape)
+    assert np.array_equal(erlang_b(a, c[:, None]), _erlang_b_full(a, cc))
+    skip = (special.xlogy(cc, a) - a - special.gammaln(cc + 1.0) < queueing._CDF_ONE_LOG_PMF) & (
+        a + a <= cc + 1.0
+    )
+    assert skip.mean() > 0.1 and (~skip).mean() > 0.1  # both sides of the rule are exercised
+    assert np.all(special.pdtr(cc[skip], a[skip]) == 1.0)

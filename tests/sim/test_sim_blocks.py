@@ -170,6 +170,31 @@ def test_memory_rows_count_only_the_pieces_serving_in_them(twin: Any, plan: Any)
     assert (got[1] != got[0]).any() and not got[4].any()
 
 
+@pytest.mark.parametrize("chunk", [1, 8, 10**9])
+def test_rates_in_chunks_of_steps_change_no_bits(
+    chunk: int, twin: Any, plan: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rates_block works out the mean and spread in chunks of RATE_CHUNK numbers (one step, a few
+    uneven ones, the whole block): the same rates, bit for bit, as drawing them one step at a time, for
+    one run and for two runs of a pass (the second as it is on its own)."""
+    from microdc.sim.engine import Simulation
+
+    sim = Simulation(twin, plan, SimConfig(days=1, step_s=600, seed=3))
+    n = sim.d_mean.size
+    monkeypatch.setattr(engine_mod, "RATE_CHUNK", chunk * n)
+
+    def streams() -> list[np.random.Generator]:
+        return [np.random.default_rng(s) for s in (5, 6)]
+
+    one = streams()
+    steps = np.vstack([sim.rates_block(k, k + 1, one) for k in range(40, 63)])
+    by_step = np.vstack([steps[r::2] for r in (0, 1)])  # rows run by run, as a block stacks them
+    block = sim.rates_block(40, 63, streams())
+    np.testing.assert_array_equal(block, by_step)
+    np.testing.assert_array_equal(block[23:], sim.rates_block(40, 63, [np.random.default_rng(6)]))
+    assert block.shape == (2 * 23, n) and np.unique(block[:23, 0]).size == 23
+
+
 def test_block_length_follows_the_block_arrays_not_the_latency_solve(monkeypatch: pytest.MonkeyPatch) -> None:
     """A block is as long as its largest (steps × sources, pieces, queues or targets) arrays allow within
     block_elements: wide services (many atoms) do not shorten it, because the latency solve cuts its

@@ -34,6 +34,13 @@ FloatArray = npt.NDArray[np.float64]
 
 _BISECTION_STEPS = 80
 
+#: Where log pmf(c; a) < this and a ≤ (c + 1)/2, scipy's pdtr(c, a) is exactly 1.0, so erlang_b skips
+#: it. Why: the upper tail P(X > c) = Σ_{k>c} pmf(k) ≤ pmf(c) · (a/(c+1)) / (1 − a/(c+2)) ≤ pmf(c)
+#: < e^-45 ≈ 3e-20 there, and pdtr computes such a cdf as 1.0 − (its series for the tail) (igamc's
+#: branch for x < a), which rounds to 1.0 whenever the tail is below 2^-54 ≈ 5.6e-17 (c ≥ 1; at a = 0
+#: pdtr returns 1.0 outright). tests/physics/test_queueing.py checks it over the ranges of the twin.
+_CDF_ONE_LOG_PMF = -45.0
+
 
 def _prepare(
     arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: npt.ArrayLike
@@ -63,10 +70,15 @@ def erlang_b(offered_load: npt.ArrayLike, servers: npt.ArrayLike) -> FloatArray:
     c = np.asarray(servers).astype(np.float64)
     if np.any(a < 0.0) or np.any(c < 0.0) or np.any(c != np.floor(c)):
         raise ValueError("need offered_load >= 0 and integer servers >= 0")
+    log_gamma = special.gammaln(c + 1.0)  # before broadcasting: once per server count given
     a, c = np.broadcast_arrays(a, c)
-    log_pmf = special.xlogy(c, a) - a - special.gammaln(c + 1.0)
-    with np.errstate(divide="ignore"):
-        log_cdf = np.log(special.pdtr(c, a))
+    log_pmf = special.xlogy(c, a) - a - log_gamma
+    # pdtr only where it can differ from 1.0 (see _CDF_ONE_LOG_PMF); elsewhere log(1.0) = 0.0
+    need = ~((log_pmf < _CDF_ONE_LOG_PMF) & (a + a <= c + 1.0))
+    log_cdf = np.zeros(a.shape)
+    if need.any():
+        with np.errstate(divide="ignore"):
+            log_cdf[need] = np.log(special.pdtr(c[need], a[need]))
     b = np.exp(log_pmf - log_cdf)
     # Far in the lower tail (a >> c) the cdf underflows; there the asymptote is exact enough.
     with np.errstate(divide="ignore", over="ignore"):
@@ -80,7 +92,7 @@ def erlang_c(arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: 
     lam, mu, c = _prepare(arrival_rate, service_rate, servers)
     a = lam / mu
     rho = a / c
-    b = erlang_b(a, c)
+    b = erlang_b(a, np.asarray(servers))  # the servers as given: per queue, not per row and queue
     with np.errstate(divide="ignore", invalid="ignore"):
         pw = b / (1.0 - rho * (1.0 - b))
     return np.asarray(np.where(rho >= 1.0, 1.0, np.clip(pw, 0.0, 1.0)), dtype=np.float64)

@@ -63,10 +63,14 @@ from microdc.sim.latency import (
 )
 from microdc.sim.output import OutputWriter, build_summary
 from microdc.sim.rows import rowcount as _rowcount
+from microdc.sim.rows import shared_row
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+
+#: Numbers per chunk of the noise arithmetic (rates_block): its mean and spread stay in cache.
+RATE_CHUNK = 32_768
 
 #: Column of the memory a workload reserves in ``WorkloadTable.demand`` (GB).
 MEMORY = RESOURCES.index("memory_gb")
@@ -653,22 +657,30 @@ class Simulation:
         noise streams of the runs of a pass (default this run's), each drawing its own noise around the
         mean they share; their rows are stacked run by run."""
         rngs = rngs or (self.rng_noise,)
-        # C order (as the noise is drawn), so every (steps × sources) array after it is C order too;
-        # every step below in place (the same operations, no new block-sized arrays to page in)
-        base = np.ascontiguousarray(self.profile[:, k0:k1].T)[:, self.d_profile]
-        np.multiply(self.d_mean, base, out=base)
-        z = np.empty((len(rngs), *base.shape))
-        sd = np.multiply(self.cfg.noise_cv, base)  # the variance (cv · base)² [+ base / Δt], then its root
-        np.square(sd, out=sd)
-        if self.cfg.mode == "fluid" and self.cfg.sampling_noise:
-            sd += np.divide(base, self.step_s, out=z[0])  # z[0] as scratch, before the draws
-        np.sqrt(sd, out=sd)
+        n = self.d_mean.size
+        z = np.empty((len(rngs), k1 - k0, n))  # C order, as the noise is drawn
         for rng, out in zip(rngs, z, strict=True):
-            rng.standard_normal(base.shape, out=out)
-        z *= sd  # max(base + sd · z, 0)
-        z += base
-        np.maximum(z, 0.0, out=z)
-        return z.reshape(-1, base.shape[1])
+            rng.standard_normal(out.shape, out=out)
+        # the mean and spread in chunks of steps that stay in cache (the same operations per number):
+        # block-sized temporaries would be paged in afresh and streamed through memory pass by pass
+        factor = self.profile[:, k0:k1].T
+        rows = max(1, RATE_CHUNK // max(n, 1))
+        base, sd, tmp = np.empty((3, min(rows, k1 - k0), n))
+        sampling = self.cfg.mode == "fluid" and self.cfg.sampling_noise
+        for j in range(0, k1 - k0, rows):
+            m = min(rows, k1 - k0 - j)
+            bj, sj, zj = base[:m], sd[:m], z[:, j : j + m]
+            np.take(factor[j : j + m], self.d_profile, axis=1, out=bj)
+            np.multiply(self.d_mean, bj, out=bj)
+            np.multiply(self.cfg.noise_cv, bj, out=sj)  # the variance (cv · base)² [+ base / Δt], its root
+            np.square(sj, out=sj)
+            if sampling:
+                sj += np.divide(bj, self.step_s, out=tmp[:m])
+            np.sqrt(sj, out=sj)
+            zj *= sj  # max(base + sd · z, 0)
+            zj += bj
+            np.maximum(zj, 0.0, out=zj)
+        return z.reshape(-1, n)
 
     def rates(self, k: int) -> FloatArray:
         """Arrival rate per demand source in step k (req/s), seeded noise included."""
@@ -980,7 +992,7 @@ class Simulation:
         with np.errstate(divide="ignore", invalid="ignore"):
             keep_q = np.where(lam_q > 0, served_q / np.where(lam_q > 0, lam_q, 1.0), 1.0)
         in_queue = served_q if avail_q is None else np.minimum(served_q, cap_q)
-        pw_q = erlang_c(in_queue, mu_q, servers) if served_q.size else np.zeros(served_q.shape)
+        pw_q = erlang_c(in_queue, mu_q, shared_row(servers)) if served_q.size else np.zeros(served_q.shape)
         theta_q = servers * mu_q - in_queue
         busy_q = served_q / mu_q
         lam_r = self._routed(lam_w)

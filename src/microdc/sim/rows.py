@@ -18,3 +18,10 @@ def rowcount(idx: IntArray, weights: FloatArray, n: int) -> FloatArray:
     flat = (np.arange(b, dtype=np.int64)[:, None] * n + idx[None, :]).ravel()
     out = np.bincount(flat, weights=np.ascontiguousarray(weights).ravel(), minlength=b * n)
     return np.asarray(out, dtype=np.float64).reshape(b, n)
+
+
+def shared_row(x: FloatArray) -> FloatArray:
+    """``x``'s first row where every row is that one row broadcast (a zero row stride, as from
+    ``np.broadcast_to``), else ``x``: row-wise work on it can then be done once (broadcasting back
+    gives the same numbers)."""
+    return x[0] if x.ndim == 2 and x.shape[0] > 0 and x.strides[0] == 0 else x
