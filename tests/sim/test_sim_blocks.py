@@ -174,14 +174,15 @@ def test_memory_rows_count_only_the_pieces_serving_in_them(twin: Any, plan: Any)
 def test_rates_in_chunks_of_steps_change_no_bits(
     chunk: int, twin: Any, plan: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """rates_block works out the mean and spread in chunks of RATE_CHUNK numbers (one step, a few
+    """rates_block works out the mean and spread in chunks of rows.CHUNK_ELEMENTS numbers (one step, a few
     uneven ones, the whole block): the same rates, bit for bit, as drawing them one step at a time, for
     one run and for two runs of a pass (the second as it is on its own)."""
+    from microdc.sim import rows
     from microdc.sim.engine import Simulation
 
     sim = Simulation(twin, plan, SimConfig(days=1, step_s=600, seed=3))
     n = sim.d_mean.size
-    monkeypatch.setattr(engine_mod, "RATE_CHUNK", chunk * n)
+    monkeypatch.setattr(rows, "CHUNK_ELEMENTS", chunk * n)
 
     def streams() -> list[np.random.Generator]:
         return [np.random.default_rng(s) for s in (5, 6)]
@@ -198,7 +199,8 @@ def test_rates_in_chunks_of_steps_change_no_bits(
 def test_block_length_follows_the_block_arrays_not_the_latency_solve(monkeypatch: pytest.MonkeyPatch) -> None:
     """A block is as long as its largest (steps × sources, pieces, queues or targets) arrays allow within
     block_elements: wide services (many atoms) do not shorten it, because the latency solve cuts its
-    (steps × services × atoms) work into chunks of SOLVE_ELEMENTS itself."""
+    (steps × services × atoms) work into chunks of SOLVE_ELEMENTS (FACTOR_SOLVE_ELEMENTS where a service
+    is as wide as FACTOR_MIN_ATOMS) itself."""
     from microdc.sim import latency
     from microdc.sim.engine import Simulation
     from microdc.sim.synthetic import synthetic_plan, synthetic_scenario
@@ -217,8 +219,10 @@ def test_block_length_follows_the_block_arrays_not_the_latency_solve(monkeypatch
         return real(atoms, idx, atom_w, *a, **k)
 
     monkeypatch.setattr(latency, "_solve", spy)
+    assert sim.by_service.width >= latency.FACTOR_MIN_ATOMS
+    monkeypatch.setattr(latency, "FACTOR_SOLVE_ELEMENTS", 3 * sim.by_service.width)  # 3 steps a call
     sim.run(None)
-    assert seen and max(seen) <= max(latency.SOLVE_ELEMENTS, sim.by_service.width)
+    assert seen and max(seen) == 3 * sim.by_service.width
 
 
 def test_request_sketch_quantiles_match_exact_ones() -> None:

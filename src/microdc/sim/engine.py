@@ -62,15 +62,12 @@ from microdc.sim.latency import (
     service_atoms,
 )
 from microdc.sim.output import OutputWriter, build_summary
+from microdc.sim.rows import row_chunks, shared_row
 from microdc.sim.rows import rowcount as _rowcount
-from microdc.sim.rows import shared_row
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-#: Numbers per chunk of the noise arithmetic (rates_block): its mean and spread stay in cache.
-RATE_CHUNK = 32_768
 
 #: Column of the memory a workload reserves in ``WorkloadTable.demand`` (GB).
 MEMORY = RESOURCES.index("memory_gb")
@@ -664,13 +661,13 @@ class Simulation:
         # the mean and spread in chunks of steps that stay in cache (the same operations per number):
         # block-sized temporaries would be paged in afresh and streamed through memory pass by pass
         factor = self.profile[:, k0:k1].T
-        rows = max(1, RATE_CHUNK // max(n, 1))
-        base, sd, tmp = np.empty((3, min(rows, k1 - k0), n))
+        chunks = row_chunks(k1 - k0, n)
+        base, sd, tmp = np.empty((3, chunks[0].stop if chunks else 0, n))
         sampling = self.cfg.mode == "fluid" and self.cfg.sampling_noise
-        for j in range(0, k1 - k0, rows):
-            m = min(rows, k1 - k0 - j)
-            bj, sj, zj = base[:m], sd[:m], z[:, j : j + m]
-            np.take(factor[j : j + m], self.d_profile, axis=1, out=bj)
+        for sl in chunks:
+            m = sl.stop - sl.start
+            bj, sj, zj = base[:m], sd[:m], z[:, sl]
+            np.take(factor[sl], self.d_profile, axis=1, out=bj)
             np.multiply(self.d_mean, bj, out=bj)
             np.multiply(self.cfg.noise_cv, bj, out=sj)  # the variance (cv · base)² [+ base / Δt], its root
             np.square(sj, out=sj)

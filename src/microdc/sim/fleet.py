@@ -27,7 +27,7 @@ from microdc.placement.online import (
 )
 from microdc.placement.plan import Plan
 from microdc.placement.problem import capital_recovery_factor
-from microdc.sim.rows import rowcount
+from microdc.sim.rows import row_chunks, rowcount
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -276,6 +276,21 @@ class StepCost:
     transport_kwh: FloatArray
 
 
+def _carried_sums(
+    served_r: FloatArray, kb: FloatArray, secs: float, per_gb: tuple[FloatArray, ...]
+) -> list[FloatArray]:
+    """Per row, Σ over pieces of the GB each carries (ledger.gigabytes) times each of ``per_gb``, a
+    chunk of rows at a time (sim.rows.row_chunks): every row is summed on its own, so the same sums
+    as over the whole block, without block-sized temporaries."""
+    b, p = served_r.shape
+    out = [np.empty(b) for _ in per_gb]
+    for sl in row_chunks(b, p):
+        gb = ledger.gigabytes(served_r[sl], kb, secs)
+        for o, x in zip(out, per_gb, strict=True):
+            o[sl] = (gb * x).sum(axis=1)
+    return out
+
+
 def step_cost_lines(
     sim: Any,
     *,
@@ -302,7 +317,9 @@ def step_cost_lines(
         resp = rowcount(sim.r_target[c], ledger.gigabytes(served_r[:, c], sim.v_response_kb[svc], secs), n)
         egress = (resp * f.egress_per_gb).sum(axis=1)
         req_gb = ledger.gigabytes(served_r[:, c], sim.v_payload_kb[svc], secs).sum(axis=1)
-    carried_gb = ledger.gigabytes(served_r, sim.r_kb_both, secs)
+    transport_cost, transport_kwh = _carried_sums(
+        served_r, sim.r_kb_both, secs, (sim.r_transport_price, sim.r_transport_kwh)
+    )
     synced_gb = synced.sum(axis=1)
     memory = float(np.sum(sim.cloud_memory_gb * f.price_per_gb_hour * h))
     lines = {
@@ -312,7 +329,7 @@ def step_cost_lines(
         "cloud_egress": egress,
         "network_backhaul": req_gb * eco.network_price_per_gb,
         "cloud_carbon": cloud_carbon.sum(axis=1),
-        "site_transport": (carried_gb * sim.r_transport_price).sum(axis=1),
+        "site_transport": transport_cost,
         "data_sync": synced_gb * eco.network_price_per_gb,
         # Raw data kept in the cloud regions for this routing (sim.stored_gb, placement.ledger.stored_gb).
         "cloud_storage": np.full(
@@ -324,5 +341,5 @@ def step_cost_lines(
             ),
         ),
     }
-    kwh = (carried_gb * sim.r_transport_kwh).sum(axis=1) + synced_gb * ledger.sync_kwh_per_gb(f.scenario)
+    kwh = transport_kwh + synced_gb * ledger.sync_kwh_per_gb(f.scenario)
     return StepCost(lines=lines, energy_cost=site_energy + cloud_carbon, transport_kwh=kwh)
