@@ -153,6 +153,21 @@ def test_skipped_products_change_no_bits(case: str, tmp_path: Path, monkeypatch:
         np.testing.assert_array_equal(fast[name], full[name], err_msg=name)
 
 
+@pytest.mark.parametrize("case", ["loaded", "eu_sovereign", "overloaded"])
+def test_row_chunks_change_no_bits(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row-wise work done a chunk of rows at a time (sim.rows.row_chunks: rowcount, the carried-GB sums
+    of the cost ledger, the noise arithmetic) gives every output bit for bit as one chunk per block
+    does: here one row per chunk against the default."""
+    from microdc.sim import rows
+
+    run = {**CASES, "overloaded": _overloaded}[case]
+    default = arrays(run(tmp_path / "default"))
+    monkeypatch.setattr(rows, "CHUNK_ELEMENTS", 1)
+    one_row = arrays(run(tmp_path / "one_row"))
+    for name in default:
+        np.testing.assert_array_equal(one_row[name], default[name], err_msg=name)
+
+
 def test_memory_rows_count_only_the_pieces_serving_in_them(twin: Any, plan: Any) -> None:
     """A row takes the routing's memory total only when every piece serves in it; the others sum the
     serving pieces, the same bits as summing every piece's memory or 0.0."""
