@@ -648,14 +648,23 @@ class Simulation:
 
     # ------------------------------------------------------------------------------------ the run
 
-    def rates_block(self, k0: int, k1: int, rngs: Sequence[np.random.Generator] = ()) -> FloatArray:
+    def rates_block(
+        self,
+        k0: int,
+        k1: int,
+        rngs: Sequence[np.random.Generator] = (),
+        *,
+        out: FloatArray | None = None,
+    ) -> FloatArray:
         """Arrival rate per demand source in steps k0..k1-1 (steps × sources, req/s), seeded noise
         included: the same numbers, bit for bit, as drawing them one step at a time. ``rngs``: the
         noise streams of the runs of a pass (default this run's), each drawing its own noise around the
-        mean they share; their rows are stacked run by run."""
+        mean they share; their rows are stacked run by run. ``out``: memory to fill (at least runs ·
+        steps · sources numbers), reused by the run block after block rather than paged in anew."""
         rngs = rngs or (self.rng_noise,)
         n = self.d_mean.size
-        z = np.empty((len(rngs), k1 - k0, n))  # C order, as the noise is drawn
+        shape = (len(rngs), k1 - k0, n)  # C order, as the noise is drawn
+        z = np.empty(shape) if out is None else out[: math.prod(shape)].reshape(shape)
         for rng, out in zip(rngs, z, strict=True):
             rng.standard_normal(out.shape, out=out)
         # the mean and spread in chunks of steps that stay in cache (the same operations per number):
@@ -750,13 +759,17 @@ class Simulation:
             for i, (sim, out) in enumerate(zip(sims, out_dirs, strict=True))
         ]
         totals = _Totals(n, v_n, runs=len(members))
+        # the demand rates of every block in one buffer (as long as the longest block, _block_end)
+        rates = np.empty(
+            min(self.n_steps, max(1, self._block_len() // len(sims))) * len(sims) * self.d_mean.size
+        )
         k = 0
         while k < self.n_steps:
             t = self.times[k]
             for m in members:
                 m.sim._apply_events(k, t)
             end = self._block_end(k, len(members))
-            self._run_block(k, end, members, totals)
+            self._run_block(k, end, members, totals, rates)
             k = end
             if cfg.progress is not None:
                 cfg.progress(k, self.n_steps)
@@ -777,7 +790,9 @@ class Simulation:
             )
         return results
 
-    def _run_block(self, k0: int, k1: int, members: list[_Member], totals: _Totals) -> None:
+    def _run_block(
+        self, k0: int, k1: int, members: list[_Member], totals: _Totals, rates: FloatArray | None = None
+    ) -> None:
         """Steps k0..k1-1 with the fleet as it is (no event in between), every quantity an array of
         rows × sources, pieces, queues or targets, a row being one step of one replica."""
         f = self.fleet
@@ -786,7 +801,7 @@ class Simulation:
         n_rows = b * len(members)
         sites = ~f.is_cloud
         shared = members[0].acc.acc
-        lam_d = self.rates_block(k0, k1, [m.sim.rng_noise for m in members])
+        lam_d = self.rates_block(k0, k1, [m.sim.rng_noise for m in members], out=rates)
         if len(members) == 1:
             acc: RunAccumulator | CurveSink = shared
         else:
