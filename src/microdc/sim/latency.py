@@ -602,17 +602,26 @@ def _sojourn_full(
     """The closed form of S_T and (if ``density``) its density at y >= 0, element by element (arrays
     that broadcast, one dtype), for the points where the waiting term matters."""
     dt = y.dtype.type
-    r = np.minimum(th, mu)
-    d = np.maximum(th, mu) - r
     if y.dtype == np.float32 and not density:
-        return _sojourn_full32(y, pw, mu, th, r, d), None
+        r = np.minimum(th, mu)
+        return _sojourn_full32(y, pw, mu, th, r, np.maximum(th, mu) - r), None
     e_mu = np.exp(-mu * y)
-    e_r = np.exp(-r * y)
-    xx = np.maximum(d * y, dt(1e-12))
-    g = y * e_r * (-np.expm1(-xx) / xx)  # (e^{−r y} − e^{−R y}) / (R − r), stable as R → r
+    r, e_r, g = _waiting_kernel(y, mu, th)
     surv = (dt(1) - pw) * e_mu + pw * (e_r + r * g)
     dens = (dt(1) - pw) * mu * e_mu + pw * th * mu * g if density else None
     return surv, dens
+
+
+def _waiting_kernel(
+    y: npt.NDArray[Any], mu: npt.NDArray[Any], th: npt.NDArray[Any]
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+    """r = min(θ, μ), e^{−r y} and g = (e^{−r y} − e^{−R y}) / (R − r) (R = max(θ, μ)), stable as R → r
+    through φ(x) = (1 − e^{−x})/x at max(x, 1e-12): S_T = (1 − C) e^{−μy} + C (e_r + r g), its density
+    (1 − C) μ e^{−μy} + C θ μ g (the float32 grid has its own kernel, _sojourn_full32)."""
+    r = np.minimum(th, mu)
+    e_r = np.exp(-r * y)
+    xx = np.maximum((np.maximum(th, mu) - r) * y, y.dtype.type(1e-12))
+    return r, e_r, y * e_r * (-np.expm1(-xx) / xx)
 
 
 def _sojourn_full32(
@@ -914,10 +923,8 @@ class _Tail:
         y = np.maximum(x_ms[..., :, None] - rtt[..., None, c], 0.0) * 1e-3  # (…, P, C)
         mc, tc = mu[..., None, c], th[..., None, c]
         k = np.where(cand[..., None, c], wn[..., None, c] * pw[..., None, c] * mc, 0.0)
-        r = np.minimum(tc, mc)
-        xx = np.maximum((np.maximum(tc, mc) - r) * y, 1e-12)
         with np.errstate(over="ignore", under="ignore"):
-            g = y * np.exp(-r * y) * (-np.expm1(-xx) / xx)  # (e^{−μy} − e^{−θy}) / (θ − μ)
+            g = _waiting_kernel(y, mc, tc)[2]  # (e^{−μy} − e^{−θy}) / (θ − μ)
             s = s + _sum_atoms(k * g)
             d = d + _sum_atoms(k * (tc * g - np.exp(-mc * y))) * 1e-3
         return s, d
