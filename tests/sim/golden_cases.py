@@ -19,6 +19,14 @@ The latency columns and summary figures of every case were re-recorded with the 
 x) instead of stopping after three Newton steps, which had left p95 values up to 3 % off; all other
 arrays were checked bit-identical to the old files before (tests/sim/test_sim_blocks.py).
 
+The run-level latency figures (summary p50/p95/p99) of cooling, eu_sovereign, outage_battery,
+random_faults and uplink_breakin were re-recorded on 2026-12-07 (issue #19) when the run-level
+accumulator began to take lightly loaded steps atom by atom, exactly, instead of interpolating each
+step's 48-point bracket grid: e.g. eu_sovereign's patient-monitoring p50 went from 27.737 to 27.8626 ms,
+and a brute-force sum of every step's exact survival gives 27.8629 ms. Every other array and summary
+field was checked against the old files first (per-step latency within LATENCY_RTOL, the rest bit for
+bit).
+
 Each case writes ``<name>.npz``: every float column of timeseries and service_latency, the state codes,
 and the summary and events as JSON text.
 """

@@ -54,7 +54,6 @@ from microdc.sim.latency import (
     AccumulatorPart,
     Atoms,
     BlockLatency,
-    CurveSink,
     RunAccumulator,
     ServiceAtoms,
     block_latency,
@@ -201,6 +200,7 @@ class Simulation:
         self.v_slo_p95 = np.array([v.slo.p95_ms or np.inf for v in sv], dtype=np.float64)
         self.min_pool_cores = float(min(v.cores for v in scenario.catalog.servers))
         self.v_slo_p99 = np.array([v.slo.p99_ms or np.inf for v in sv], dtype=np.float64)
+        self.v_slo_ms = np.column_stack([self.v_slo_p95, self.v_slo_p99])  # (services × 2)
 
         # Pieces (the plan's primary assignments).
         pc = f.pieces
@@ -802,15 +802,11 @@ class Simulation:
         sites = ~f.is_cloud
         shared = members[0].acc.acc
         lam_d = self.rates_block(k0, k1, [m.sim.rng_noise for m in members], out=rates)
-        if len(members) == 1:
-            acc: RunAccumulator | CurveSink = shared
-        else:
-
-            def acc(row0: int, grid: FloatArray, surv: FloatArray, req: FloatArray, mean: FloatArray) -> None:
-                # every replica's rows at once: row i of the block is step i % b of replica i // b
-                group = (row0 + np.arange(surv.shape[0], dtype=np.int64)) // b
-                shared.add_block(grid, surv, req, mean, group=group)
-
+        # every replica's rows at once: row i of the block is step i % b of replica i // b
+        groups = None if len(members) == 1 else np.repeat(np.arange(len(members), dtype=np.int64), b)
+        # per-step quantiles only where a time series is written (the summary needs none: SLO checks
+        # evaluate S at the SLOs, run-level figures come from the accumulator)
+        quantiles = any(m.writer.active for m in members)
         lam_w = lam_d if self.p_is_d else lam_d[:, self.p_demand] * self.p_fraction
         lam_r = self._routed(lam_w)
         nq = self.q_target.size
@@ -832,7 +828,17 @@ class Simulation:
         else:  # request mode keeps its own queues
             avail_q, wait_ms, grown = None, None, np.zeros((n_rows, nq))
         served_q, keep_q, busy_q, latency = self._serve_block(
-            k0, lam_w, lam_q, mu_q, servers, cap_q, acc, avail_q=avail_q, wait_ms=wait_ms
+            k0,
+            lam_w,
+            lam_q,
+            mu_q,
+            servers,
+            cap_q,
+            shared,
+            avail_q=avail_q,
+            wait_ms=wait_ms,
+            groups=groups,
+            quantiles=quantiles,
         )
         clear = _keeps_all(keep_q)
         served_r = lam_r if clear else lam_r * keep_q[:, self.r_queue]
@@ -892,7 +898,10 @@ class Simulation:
         gen = np.broadcast_to(np.where(sites & alive, made, 0.0), (n_rows, n))
         with np.errstate(divide="ignore", invalid="ignore"):
             viol = np.where(offered_v > 0, (latency.over_slo * served_v + unserved_v) / offered_v, 0.0)
-        slo_met = ((latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)) | (served_v <= 0)
+        within = latency.within_slo
+        if within is None:  # (request mode: from its quantiles)
+            within = (latency.p95_ms <= self.v_slo_p95) & (latency.p99_ms <= self.v_slo_p99)
+        slo_met = within | (served_v <= 0)
         slo_met &= unserved_v <= 1e-9 * np.maximum(offered_v, 1.0)
         mem_used = self._memory_rows(served_r)
         times = self.times[k0:k1]
@@ -991,15 +1000,18 @@ class Simulation:
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
-        acc: RunAccumulator | CurveSink,
+        acc: RunAccumulator,
         *,
         avail_q: FloatArray | None = None,
         wait_ms: FloatArray | None = None,
+        groups: IntArray | None = None,
+        quantiles: bool = True,
     ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
         """Fluid queues over a block: served rate, kept share and busy servers per step and queue, and
         the block's latency. ``avail_q``: the served rate when a backlog decides it (servers flat out;
         the M/M/c part of the latency is then taken at cap_q); ``wait_ms``: the backlog's mean extra
-        wait per step and queue (None: none)."""
+        wait per step and queue (None: none); ``groups``: each row's run in ``acc``; ``quantiles``:
+        whether per-step p50/p95/p99 are needed (block_latency)."""
         served_q = np.minimum(lam_q, cap_q) if avail_q is None else avail_q
         with np.errstate(divide="ignore", invalid="ignore"):
             keep_q = np.where(lam_q > 0, served_q / np.where(lam_q > 0, lam_q, 1.0), 1.0)
@@ -1022,6 +1034,9 @@ class Simulation:
             self.step_s,
             grid_points=self.cfg.latency_grid_points,
             queue_wait_ms=wait_ms,
+            slo_ms=self.v_slo_ms,
+            quantiles=quantiles,
+            groups=groups,
         )
         return served_q, keep_q, busy_q, latency
 

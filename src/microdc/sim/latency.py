@@ -16,15 +16,20 @@ exponential per point and atom instead of the closed form's two and its φ serie
 atoms sharing one μ get the grid factored instead (_grid_survival_factored: one exponential per atom
 and per point, prefix sums over RTT bins), and beyond their last atom S without waiting terms is one
 exponential, e^{−μ(x − x0)} Σ_a w_a e^{μ(rtt_a − x0)} (_Tail): there each quantile starts from its
-closed form and Newton evaluates S as that plus the few atoms' waiting terms. For run-level
-percentiles, each step's survival curve is added (weighted by its served requests) onto a fixed fine
-log-spaced grid per service and inverted at the end (≈0.5 % resolution).
+closed form and Newton evaluates S as that plus the few atoms' waiting terms.
+
+Run-level percentiles come from a fixed fine log-spaced grid per service, inverted at the end (≈0.5 %
+spacing, log-linear between points). A step whose queues all wait too rarely to count (CLEAR_WAIT) adds
+its atoms' requests to one count per (RTT, μ), evaluated exactly at the grid's points when read; any other
+step's survival curve is interpolated from its bracket grid onto those points (weighted by its requests).
+The summary needs no per-step quantile: a step meets its SLOs where S(SLO) ≤ 1 − p, so when no time
+series is written (replicas, sweeps) the quantile solve, and the bracket grid of the atom-wise steps,
+are skipped.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +68,14 @@ ACC_POINTS = 32_768
 DENSE_MIN_ROWS = 4
 #: Points (rows × accumulator points) per chunk of that dense fold.
 DENSE_POINTS = 65_536
+
+#: Atoms per chunk when the accumulator evaluates its atom-wise rows at its points (RunAccumulator).
+ATOM_CHUNK = 16
+
+#: A step's service whose live queues all wait with probability at most CLEAR_WAIT goes to the run-level
+#: accumulator atom by atom (RunAccumulator.add_atoms: exact, no grid): S_T(y) differs from e^{−μy} by at
+#: most C, below the float32 rounding of the bracket grid that the fold would interpolate instead.
+CLEAR_WAIT = 2.0**-26
 
 
 def sojourn_survival_density(
@@ -241,17 +254,123 @@ class RunAccumulator:
         self.weight = np.zeros(n_services)
         self.mean_num = np.zeros(n_services)
         self.x_flat = np.tile(self.x, n_services)  # the points once per service, as surv_in.ravel()
+        # Rows taken atom by atom (add_atoms): quanta of requests per run and column (a service and an
+        # RTT) at the column's first μ (``_coef``, ``_col_mu``); other μ (a throttled queue) as
+        # (row, column, μ, quanta) parts.
+        self._coef = np.zeros((groups, 0))
+        self._col_mu = np.zeros(0)
+        self._col_of: dict[tuple[int, float], int] = {}
+        self._col_service: list[int] = []
+        self._col_rtt: list[float] = []
+        self._atoms_seen: Atoms | None = None
+        self._atom_cols = np.zeros(0, dtype=np.int64)
+        self._other: list[FloatArray] = []
+        self._rows: dict[int, FloatArray] = {}  # surv rows already summed (cleared by every add)
 
     @property
     def surv(self) -> FloatArray:
         """Σ requests × survival per service and accumulator point."""
-        above = np.cumsum(self.below[:, ::-1], axis=1)[:, ::-1]  # above[:, j] = Σ_{k >= j} below[:, k]
-        return np.asarray(self.surv_in + above[:, 1:], dtype=np.float64)
+        return np.stack([self._surv_row(v) for v in range(self.weight.size)])
 
     def _surv_row(self, v: int) -> FloatArray:
-        """Row v of ``surv`` (the same sums in the same order), without computing the others."""
-        above = np.cumsum(self.below[v, ::-1])[::-1]
-        return np.asarray(self.surv_in[v] + above[1:], dtype=np.float64)
+        """Row v of ``surv``: the folded curves, the weight of those whose grid starts above each point,
+        and the rows taken atom by atom, summed exactly at the points (add_atoms)."""
+        got = self._rows.get(v)
+        if got is None:
+            above = np.cumsum(self.below[v, ::-1])[::-1]
+            got = np.asarray(self.surv_in[v] + above[1:], dtype=np.float64) + self._atoms_row(v)
+            self._rows[v] = got
+        return got
+
+    def _atoms_row(self, v: int) -> FloatArray:
+        """Σ over the atom-wise rows of accumulator row v: per (RTT, μ), its requests times
+        e^{−μ(x − RTT)} beyond the RTT (1 before), in (RTT, μ) order whatever the blocks were."""
+        out = np.zeros(self.x.size)
+        if not self._col_rtt:
+            return out
+        g, s = divmod(v, self.n_services)
+        cols = np.arange(len(self._col_rtt))
+        parts = [np.column_stack([cols, self._col_mu, self._coef[g, : cols.size]])]
+        for o in self._other:  # (row, column, μ, quanta)
+            parts.append(o[o[:, 0] == v, 1:])
+        c, m, n = np.concatenate(parts).T
+        c = c.astype(np.int64)
+        keep = (n > 0) & (np.asarray(self._col_service)[c] == s)
+        rtt, m, n = np.asarray(self._col_rtt)[c[keep]], m[keep], n[keep]
+        if rtt.size == 0:
+            return out
+        order = np.lexsort((m, rtt))
+        rtt, m, n = rtt[order], m[order], n[order]
+        first = np.flatnonzero(np.concatenate(([True], (rtt[1:] != rtt[:-1]) | (m[1:] != m[:-1]))))
+        n = np.add.reduceat(n, first) * self.QUANTUM  # whole quanta: exact sums in any order
+        rtt, m = rtt[first], m[first]
+        for k in range(0, rtt.size, ATOM_CHUNK):  # (points × a few atoms) at a time
+            sl = slice(k, k + ATOM_CHUNK)
+            y = np.maximum(self.x[:, None] - rtt[None, sl], 0.0) * 1e-3
+            out += np.exp(-m[None, sl] * y) @ n[sl]
+        return out
+
+    def _columns_of(self, atoms: Atoms) -> IntArray:
+        """Each atom's column (one per service and RTT, in the order first seen): atoms are rebuilt
+        when the fleet re-routes, and an atom of the same service and RTT adds to the same column."""
+        if atoms is not self._atoms_seen:
+            cols = np.empty(atoms.size, dtype=np.int64)
+            for i, key in enumerate(zip(atoms.service.tolist(), atoms.rtt_ms.tolist(), strict=True)):
+                col = self._col_of.get(key)
+                if col is None:
+                    col = self._col_of[key] = len(self._col_rtt)
+                    self._col_service.append(key[0])
+                    self._col_rtt.append(key[1])
+                cols[i] = col
+            self._atoms_seen, self._atom_cols = atoms, cols
+            grow = len(self._col_rtt) - self._coef.shape[1]
+            if grow > 0:
+                self._coef = np.pad(self._coef, ((0, 0), (0, grow)))
+                self._col_mu = np.pad(self._col_mu, (0, grow), constant_values=np.nan)
+        return self._atom_cols
+
+    def add_atoms(
+        self,
+        atoms: Atoms,
+        sel: IntArray,
+        service: int,
+        requests: FloatArray,
+        mu: FloatArray,
+        mean_ms: FloatArray,
+        group: IntArray | None = None,
+    ) -> None:
+        """Add rows (B) of ``service`` whose queues wait too rarely to count (CLEAR_WAIT) atom by atom:
+        its atoms ``sel`` add ``requests[:, j]`` (B, A) times e^{−μ(x − rtt)} (μ ``mu[:, j]`` per s),
+        which is the row's exact survival; so a run's sum over such rows is one count of requests per
+        RTT and μ, evaluated exactly at the accumulator's points when read (no grid, no
+        interpolation). Requests are counted in quanta (rounded per row and atom), so sums are exact
+        and do not depend on the order of the rows."""
+        self._rows.clear()
+        cols = self._columns_of(atoms)[sel]
+        q = self.QUANTUM
+        with np.errstate(invalid="ignore"):
+            n_q = np.rint(np.where(np.isfinite(requests), requests, 0.0) / q)
+        r_i, j_i = np.nonzero(n_q > 0)
+        if r_i.size == 0:
+            return
+        g = np.zeros(n_q.shape[0], dtype=np.int64) if group is None else group
+        row_n = n_q.sum(axis=1)  # whole quanta: exact
+        hit = np.flatnonzero(row_n > 0)
+        vv = g[hit] * self.n_services + service
+        np.add.at(self.weight, vv, row_n[hit] * q)
+        mean_w = _quantize(row_n[hit] * q * np.nan_to_num(mean_ms[hit]), self.QUANTUM_MEAN)
+        np.add.at(self.mean_num, vv, mean_w)
+        c_i, m_i, n_i, g_i = cols[j_i], mu[r_i, j_i], n_q[r_i, j_i], g[r_i]
+        new = np.isnan(self._col_mu[c_i])
+        if new.any():  # a column's first μ (in row order) is its own; others are kept apart
+            uc, first = np.unique(c_i[new], return_index=True)
+            self._col_mu[uc] = m_i[new][first]
+        base = m_i == self._col_mu[c_i]
+        np.add.at(self._coef, (g_i[base], c_i[base]), n_i[base])
+        if not base.all():
+            o = ~base
+            row = (g_i[o] * self.n_services + service).astype(np.float64)
+            self._other.append(np.column_stack([row, c_i[o], m_i[o], n_i[o]]))
 
     def member(self, g: int) -> AccumulatorPart:
         """Run g's figures (services 0 … n_services − 1 of that run)."""
@@ -269,6 +388,7 @@ class RunAccumulator:
         n_requests and mean_ms (B, V); ``group`` (B): the run of each step-row (None: run 0)."""
         n_v, g = surv.shape[1:]
         q = self.QUANTUM
+        self._rows.clear()
         n_all = _quantize(np.where(np.isfinite(n_requests), n_requests, 0.0), q)
         rows = np.flatnonzero(n_all.ravel() > 0)
         if rows.size == 0:
@@ -557,10 +677,6 @@ def service_atoms(atoms: Atoms, n_services: int) -> ServiceAtoms:
     return ServiceAtoms(index, valid)
 
 
-#: Receives a block's survival curves for run-level figures: (first row, grid, survival, requests, mean).
-CurveSink = Callable[[int, FloatArray, FloatArray, FloatArray, FloatArray], None]
-
-
 @dataclass
 class BlockLatency:
     """Per-step, per-service results of a block (arrays of steps × services)."""
@@ -570,11 +686,21 @@ class BlockLatency:
     p99_ms: FloatArray
     mean_ms: FloatArray
     over_slo: FloatArray  # fraction of served requests slower than the SLO bound
+    #: p95 and p99 within the service's SLOs (S(SLO) at most 1 − p, so no quantile solve is needed);
+    #: False with no requests. None: not computed (take it from the quantiles).
+    within_slo: npt.NDArray[np.bool_] | None = None
 
     @staticmethod
     def empty(steps: int, n_services: int) -> BlockLatency:
         nan = np.full((steps, n_services), np.nan)
-        return BlockLatency(nan.copy(), nan.copy(), nan.copy(), nan.copy(), np.zeros((steps, n_services)))
+        return BlockLatency(
+            nan.copy(),
+            nan.copy(),
+            nan.copy(),
+            nan.copy(),
+            np.zeros((steps, n_services)),
+            np.zeros((steps, n_services), dtype=bool),
+        )
 
 
 def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -996,18 +1122,25 @@ def block_latency(
     mu_q: FloatArray,
     theta_q: FloatArray,
     slo_bound_ms: FloatArray,
-    accumulator: RunAccumulator | CurveSink | None,
+    accumulator: RunAccumulator | None,
     step_s: float,
     *,
     grid_points: int = 48,
     max_newton: int = MAX_NEWTON,
-    row0: int = 0,
     queue_wait_ms: FloatArray | None = None,
+    slo_ms: FloatArray | None = None,
+    quantiles: bool = True,
+    groups: IntArray | None = None,
 ) -> BlockLatency:
     """Per-step, per-service p50/p95/p99, mean and share over the SLO bound for a block of steps:
     ``atom_w`` is (steps × atoms), the queue parameters (steps × queues). Every step and service is
     solved at once (grid bracket + safeguarded Newton, as the module doc says); each (step, service)
-    is computed on its own, so results do not depend on how steps are grouped into blocks."""
+    is computed on its own, so results do not depend on how steps are grouped into blocks.
+
+    ``slo_ms`` (services × 2): the p95 and p99 SLOs, for ``within_slo`` (S at each, no solve).
+    ``quantiles`` False: p50/p95/p99 are left NaN (nobody reads them: no time series is written), and
+    the bracket grid is only built for the steps the accumulator folds. ``groups``: the run of each
+    step-row in ``accumulator`` (replicas of one pass; None: run 0)."""
     n_steps, n_v = atom_w.shape[0], by_service.index.shape[0]
     if atoms.size == 0 or n_steps == 0:
         return BlockLatency.empty(n_steps, n_v)
@@ -1030,18 +1163,24 @@ def block_latency(
                 step_s,
                 grid_points=grid_points,
                 max_newton=max_newton,
-                row0=row0 + a,
                 queue_wait_ms=None if queue_wait_ms is None else queue_wait_ms[a : a + chunk],
+                slo_ms=slo_ms,
+                quantiles=quantiles,
+                groups=None if groups is None else groups[a : a + chunk],
             )
             for a in range(0, n_steps, chunk)
         ]
+
+        def cat(name: str) -> Any:
+            got = [getattr(x, name) for x in parts]
+            return None if got[0] is None else np.concatenate(got)
+
         return BlockLatency(
-            *(
-                np.concatenate([getattr(x, f) for x in parts])
-                for f in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo")
-            )
+            cat("p50_ms"), cat("p95_ms"), cat("p99_ms"), cat("mean_ms"), cat("over_slo"), cat("within_slo")
         )
     out = BlockLatency.empty(n_steps, n_v)
+    if slo_ms is None:
+        out.within_slo = None
     grid = np.zeros((n_steps, n_v, grid_points))
     s_grid = np.ones((n_steps, n_v, grid_points))
     n_req = np.zeros((n_steps, n_v))
@@ -1049,7 +1188,7 @@ def block_latency(
         sel = by_service.index[v][by_service.valid[v]]
         if sel.size == 0:
             continue
-        res, g, s, nr = _solve(
+        res = _solve(
             atoms,
             sel[None, :],
             atom_w,
@@ -1061,15 +1200,41 @@ def block_latency(
             grid_points,
             max_newton,
             queue_wait_ms,
+            None if slo_ms is None else slo_ms[v : v + 1],
+            quantiles,
         )
-        for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo"):
-            getattr(out, name)[:, v] = getattr(res, name)[:, 0]
-        grid[:, v], s_grid[:, v], n_req[:, v] = g[:, 0], s[:, 0], nr[:, 0]
-    if isinstance(accumulator, RunAccumulator):
-        accumulator.add_block(grid, s_grid, n_req, out.mean_ms)
-    elif accumulator is not None:
-        accumulator(row0, grid, s_grid, n_req, out.mean_ms)
+        for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo", "within_slo"):
+            if getattr(out, name) is not None:
+                getattr(out, name)[:, v] = getattr(res.latency, name)[:, 0]
+        grid[:, v], s_grid[:, v], n_req[:, v] = res.grid[:, 0], res.s_grid[:, 0], res.n_fold[:, 0]
+        if accumulator is not None and res.clear.any():
+            accumulator.add_atoms(
+                atoms,
+                sel,
+                v,
+                res.atom_requests[:, 0],
+                res.mu[:, 0],
+                out.mean_ms[:, v],
+                groups,
+            )
+    if accumulator is not None:
+        accumulator.add_block(grid, s_grid, n_req, out.mean_ms, group=groups)
     return out
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """One service's block from _solve: results, the grid and survival the accumulator folds for the
+    rows it folds (``n_fold`` requests, 0 elsewhere), and the rows it takes atom by atom (``clear``)
+    with their atoms' requests and μ."""
+
+    latency: BlockLatency
+    grid: FloatArray
+    s_grid: FloatArray
+    n_fold: FloatArray
+    clear: npt.NDArray[np.bool_]
+    atom_requests: FloatArray
+    mu: FloatArray
 
 
 def _columns(a: FloatArray, cols: IntArray, atoms_last: bool) -> FloatArray:
@@ -1110,17 +1275,21 @@ def _solve(
     grid_points: int,
     max_newton: int,
     queue_wait_ms: FloatArray | None,
-) -> tuple[BlockLatency, FloatArray, FloatArray, FloatArray]:
-    """The quantile solve for the services whose atoms are ``idx`` (services × atoms): results, and each
-    (step, service)'s grid, survival on it and requests, for the run-level accumulator."""
+    slo_ms: FloatArray | None,
+    quantiles: bool,
+) -> _Solved:
+    """The quantile solve for the services whose atoms are ``idx`` (services × atoms): results, and what
+    the run-level accumulator takes of each (step, service) (_Solved)."""
     n_steps, n_v = atom_w.shape[0], idx.shape[0]
     out = BlockLatency.empty(n_steps, n_v)
     with np.errstate(all="ignore"):
         wide = idx.shape[-1] >= FACTOR_MIN_ATOMS  # the factored grid and the tail solve
         q = atoms.queue[idx]  # (V, A)
         rtt = np.broadcast_to(atoms.rtt_ms[idx], (n_steps, *idx.shape))
+        waits = None
         if queue_wait_ms is not None:  # a fluid backlog ahead of the queue delays all it serves
-            rtt = rtt + _columns(queue_wait_ms, q, wide)
+            waits = _columns(queue_wait_ms, q, wide)
+            rtt = rtt + waits
         w = _columns(atom_w, idx, wide)  # (B, V, A)
         live = w > 0
         total = _sum_atoms(w)  # (B, V)
@@ -1136,77 +1305,147 @@ def _solve(
         hi = np.where(has, hi, 1.0)
         shape = _grid_shape(grid_points)
         grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
-        sub = max(1, CACHE_ELEMENTS // (grid_points * idx.size))  # steps per cache-sized grid array
-        tail = None
-        if wide:  # O(atoms + points) per row: every step in one call
+        # rows the accumulator takes atom by atom: no live queue waits often enough to count, no backlog
+        clear = has & (pw <= CLEAR_WAIT).all(axis=-1)
+        if waits is not None:
+            clear &= (np.where(live, waits, 0.0) == 0.0).all(axis=-1)
+        one = tail = None
+        if wide:  # O(atoms + points) per row
             one = _one_mu(grid[..., -1], wn, rtt, mu)
             tail = _Tail.build(one, wn, rtt)
-            s_grid = _grid_survival_factored(grid, wn, rtt, pw, mu, th, one)
+        # S at the SLO bound (share of requests over it) and at the p95 / p99 SLOs: p ≤ SLO exactly
+        # where S(SLO) ≤ 1 − p, so the SLO check needs no quantile
+        tails = 1.0 - np.array(LEVELS)
+        # (three points either way: numpy's matrix product over atoms may sum a single point's
+        # column in another order depending on the block's layout, which would break block identity)
+        slo_pts = (slo_bound_ms, slo_bound_ms) if slo_ms is None else (slo_ms[:, 0], slo_ms[:, 1])
+        px = np.stack([np.broadcast_to(z, (n_steps, n_v)) for z in (slo_bound_ms, *slo_pts)], axis=-1)
+        finite = np.isfinite(px)
+        s_p, _ = _exact(np.where(finite, px, hi[..., None]), wn, rtt, pw, mu, th, tail)
+        s_p = np.where(finite, s_p, 0.0)
+        out.over_slo = np.where(has, s_p[..., 0], 0.0)
+        if slo_ms is None:
+            out.within_slo = None
         else:
-            s_grid = np.concatenate(
-                [
-                    _grid_survival(
-                        grid[a : a + sub],
-                        wn[a : a + sub],
-                        rtt[a : a + sub],
-                        pw[a : a + sub],
-                        mu[a : a + sub],
-                        th[a : a + sub],
-                    )
-                    for a in range(0, n_steps, sub)
-                ]
+            out.within_slo = has & (s_p[..., 1] <= tails[1]) & (s_p[..., 2] <= tails[2])
+        out.mean_ms = np.where(has, mean, np.nan)
+        # the bracket grid: every row for the quantiles, else only the rows the accumulator folds
+        rows = np.arange(n_steps) if quantiles else np.flatnonzero((has & ~clear).any(axis=-1))
+        s_grid = np.ones(grid.shape)
+        if rows.size:
+            s_grid[rows] = _bracket_survival(
+                grid[rows],
+                wn[rows],
+                rtt[rows],
+                pw[rows],
+                mu[rows],
+                th[rows],
+                one,
+                rows,
+                grid_points,
+                idx.size,
             )
         s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
-        tails = 1.0 - np.array(LEVELS)
-        # Bracket each level on the grid, start from the closed-form root beyond the last atom where
-        # there is one (_Tail), else from log-linear interpolation on the grid; polish with Newton.
-        k = np.clip((s_grid[..., None, :] > tails[:, None]).sum(axis=-1), 1, grid_points - 1)  # (B,V,L)
-        # the bracket one grid cell wider on each side: the float32 grid may misplace a level by an ulp
-        lo_b = np.take_along_axis(grid, np.maximum(k - 2, 0), axis=-1)
-        hi_b = np.take_along_axis(grid, np.minimum(k + 1, grid_points - 1), axis=-1)
-        if tail is None:
-            x = _grid_start(grid, s_grid, k, tails)
-        else:
-            x_p = tail.root(tails)
-            x = np.clip(x_p, lo_b, hi_b)
-            if np.isnan(x_p).any():
-                x = np.where(np.isnan(x_p), _grid_start(grid, s_grid, k, tails), x)
-        bound = np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None]
-        probe = np.isfinite(bound)
-        conv = np.broadcast_to(~has[..., None], x.shape).copy()  # (B, V, L): level solved
-        act: Any = slice(None)  # the steps with a level still to solve (all of them: no copies)
-        for it in range(max_newton):
-            xa, lo_a, hi_a, done_a = x[act], lo_b[act], hi_b[act], conv[act]
-            tail_a = None if tail is None else tail.take(act)
-            args = (wn[act], rtt[act], pw[act], mu[act], th[act], tail_a)
-            if it == 0:  # the SLO bound with the levels (where there is none, the first level again)
-                s_all, d_all = _exact(
-                    np.concatenate([xa, np.where(probe, bound, xa[..., :1])], axis=-1), *args
-                )
-                out.over_slo = np.where(has & probe[..., 0], s_all[..., -1], 0.0)
-            else:
-                s_all, d_all = _exact(xa, *args)
-            s_x, d_x = s_all[..., : tails.size], d_all[..., : tails.size]
-            above = s_x > tails
-            lo_a = np.where(above, xa, lo_a)
-            hi_a = np.where(above, hi_a, xa)
-            nx = xa + (s_x - tails) / d_x
-            bad = ~np.isfinite(nx) | (nx < lo_a) | (nx > hi_a)  # (a step below an ulp lands on x)
-            hit = s_x == tails  # x solves it exactly (else the bracket would move off it)
-            nx = np.where(hit, xa, np.where(bad, 0.5 * (lo_a + hi_a), nx))
-            tol = XTOL * np.abs(xa)
-            done_new = done_a | (np.abs(nx - xa) <= tol) | (hi_a - lo_a <= tol) | hit
-            # (xa, done_a are views when act is every step: read above, written only now)
-            x[act] = np.where(done_a, xa, nx)
-            lo_b[act] = np.where(done_a, lo_b[act], lo_a)
-            hi_b[act] = np.where(done_a, hi_b[act], hi_a)
-            conv[act] = done_a = done_new
-            left = ~done_a.all(axis=(1, 2))
-            if not left.any():
-                break
-            if not left.all():
-                act = np.arange(n_steps)[act][left]
-        x = np.where(has[..., None], x, np.nan)
-        out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]
-        out.mean_ms = np.where(has, mean, np.nan)
-    return out, grid, s_grid, np.where(has, total * step_s, 0.0)
+        if quantiles:
+            _newton(out, grid, s_grid, wn, rtt, pw, mu, th, has, tail, tails, max_newton)
+    return _Solved(
+        out,
+        grid,
+        s_grid,
+        np.where(has & ~clear, total * step_s, 0.0),
+        clear,
+        np.where(clear[..., None], w * step_s, 0.0),
+        mu,
+    )
+
+
+def _bracket_survival(
+    grid: FloatArray,
+    wn: FloatArray,
+    rtt: FloatArray,
+    pw: FloatArray,
+    mu: FloatArray,
+    th: FloatArray,
+    one: _OneMu | None,
+    rows: IntArray,
+    grid_points: int,
+    n_atoms: int,
+) -> FloatArray:
+    """The bracket grid's survival of ``rows`` (their arrays given): factored where ``one`` (wide
+    services, _grid_survival_factored), else in cache-sized chunks of steps (_grid_survival)."""
+    if one is not None:
+        if rows.size < one.ok.shape[0]:
+            one = _OneMu(one.ok[rows], one.m[rows], one.x0[rows], one.factor[rows])
+        return _grid_survival_factored(grid, wn, rtt, pw, mu, th, one)
+    sub = max(1, CACHE_ELEMENTS // (grid_points * n_atoms))  # steps per cache-sized grid array
+    return np.concatenate(
+        [
+            _grid_survival(
+                grid[a : a + sub],
+                wn[a : a + sub],
+                rtt[a : a + sub],
+                pw[a : a + sub],
+                mu[a : a + sub],
+                th[a : a + sub],
+            )
+            for a in range(0, grid.shape[0], sub)
+        ]
+    )
+
+
+def _newton(
+    out: BlockLatency,
+    grid: FloatArray,
+    s_grid: FloatArray,
+    wn: FloatArray,
+    rtt: FloatArray,
+    pw: FloatArray,
+    mu: FloatArray,
+    th: FloatArray,
+    has: npt.NDArray[np.bool_],
+    tail: _Tail | None,
+    tails: FloatArray,
+    max_newton: int,
+) -> None:
+    """p50/p95/p99 into ``out``: each level bracketed on the grid, started from the closed-form root
+    beyond the last atom where there is one (_Tail), else from log-linear interpolation on the grid,
+    and polished with safeguarded Newton steps on the exact S until it converges (XTOL)."""
+    n_steps, grid_points = grid.shape[0], grid.shape[-1]
+    k = np.clip((s_grid[..., None, :] > tails[:, None]).sum(axis=-1), 1, grid_points - 1)  # (B,V,L)
+    # the bracket one grid cell wider on each side: the float32 grid may misplace a level by an ulp
+    lo_b = np.take_along_axis(grid, np.maximum(k - 2, 0), axis=-1)
+    hi_b = np.take_along_axis(grid, np.minimum(k + 1, grid_points - 1), axis=-1)
+    if tail is None:
+        x = _grid_start(grid, s_grid, k, tails)
+    else:
+        x_p = tail.root(tails)
+        x = np.clip(x_p, lo_b, hi_b)
+        if np.isnan(x_p).any():
+            x = np.where(np.isnan(x_p), _grid_start(grid, s_grid, k, tails), x)
+    conv = np.broadcast_to(~has[..., None], x.shape).copy()  # (B, V, L): level solved
+    act: Any = slice(None)  # the steps with a level still to solve (all of them: no copies)
+    for _ in range(max_newton):
+        xa, lo_a, hi_a, done_a = x[act], lo_b[act], hi_b[act], conv[act]
+        tail_a = None if tail is None else tail.take(act)
+        s_x, d_x = _exact(xa, wn[act], rtt[act], pw[act], mu[act], th[act], tail_a)
+        above = s_x > tails
+        lo_a = np.where(above, xa, lo_a)
+        hi_a = np.where(above, hi_a, xa)
+        nx = xa + (s_x - tails) / d_x
+        bad = ~np.isfinite(nx) | (nx < lo_a) | (nx > hi_a)  # (a step below an ulp lands on x)
+        hit = s_x == tails  # x solves it exactly (else the bracket would move off it)
+        nx = np.where(hit, xa, np.where(bad, 0.5 * (lo_a + hi_a), nx))
+        tol = XTOL * np.abs(xa)
+        done_new = done_a | (np.abs(nx - xa) <= tol) | (hi_a - lo_a <= tol) | hit
+        # (xa, done_a are views when act is every step: read above, written only now)
+        x[act] = np.where(done_a, xa, nx)
+        lo_b[act] = np.where(done_a, lo_b[act], lo_a)
+        hi_b[act] = np.where(done_a, hi_b[act], hi_a)
+        conv[act] = done_a = done_new
+        left = ~done_a.all(axis=(1, 2))
+        if not left.any():
+            break
+        if not left.all():
+            act = np.arange(n_steps)[act][left]
+    x = np.where(has[..., None], x, np.nan)
+    out.p50_ms, out.p95_ms, out.p99_ms = x[..., 0], x[..., 1], x[..., 2]

@@ -20,13 +20,12 @@ import numpy.typing as npt
 from microdc.model import Scenario
 from microdc.placement.plan import Plan
 from microdc.sim.config import SimConfig
-from microdc.sim.engine import FloatArray, Simulation
+from microdc.sim.engine import FloatArray, IntArray, Simulation
 from microdc.sim.faults import FaultSpec
 from microdc.sim.latency import (
     LEVELS,
     AccumulatorPart,
     BlockLatency,
-    CurveSink,
     RunAccumulator,
     StepLatency,
 )
@@ -124,10 +123,12 @@ class RequestSimulation(Simulation):
         mu_q: FloatArray,
         servers: FloatArray,
         cap_q: FloatArray,
-        acc: RunAccumulator | CurveSink,
+        acc: RunAccumulator,
         *,
         avail_q: FloatArray | None = None,
         wait_ms: FloatArray | None = None,
+        groups: IntArray | None = None,
+        quantiles: bool = True,
     ) -> tuple[FloatArray, FloatArray, FloatArray, BlockLatency]:
         """Requests are simulated one step after another (queues carry over), the block stacked."""
         rows = [
