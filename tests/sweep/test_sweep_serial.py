@@ -125,6 +125,35 @@ def test_reused_plan_and_no_faults(tiny_dir: Path, tmp_path: Path) -> None:
     assert (ours["built_sites"] == len(p.sites)).all() and (df["faults"] == 0).all()
 
 
+def test_replicas_without_faults_share_a_pass_with_the_same_rows(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without faults each plan's replicas run in one pass (simulate_replicas); every row is what a
+    separate run per replica gives."""
+    import microdc.sweep.runner as runner
+    from microdc.sim import simulate
+
+    one_pass = _sweep(
+        tiny_dir / "scenario.yaml", tmp_path / "a", vary=["demand.scale=1"], replicas=3, faults="none"
+    )
+    calls: list[int] = []
+
+    def separate(s, plan, cfg, *, seeds, **kw):  # type: ignore[no-untyped-def]
+        calls.append(len(seeds))
+        return [simulate(s, plan, runner.replace(cfg, seed=x)) for x in seeds]
+
+    monkeypatch.setattr(runner, "simulate_replicas", separate)
+    alone = _sweep(
+        tiny_dir / "scenario.yaml", tmp_path / "b", vary=["demand.scale=1"], replicas=3, faults="none"
+    )
+    assert calls and set(calls) == {3}  # one call per plan, all three replicas
+    assert one_pass["seed"].nunique() == 3
+    drop = [c for c in one_pass.columns if c.startswith("run_") or c in ("elapsed_s", "worker", "run_id")]
+    pd.testing.assert_frame_equal(
+        one_pass.drop(columns=drop, errors="ignore"), alone.drop(columns=drop, errors="ignore")
+    )
+
+
 def test_the_package_is_callable_for_notebooks(tiny_dir: Path, tmp_path: Path) -> None:
     df = microdc.sweep(  # type: ignore[operator]
         tiny_dir / "scenario.yaml",

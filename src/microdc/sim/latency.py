@@ -1331,7 +1331,7 @@ def _solve(
         out.mean_ms = np.where(has, mean, np.nan)
         # the bracket grid: every row for the quantiles, else only the rows the accumulator folds
         rows = np.arange(n_steps) if quantiles else np.flatnonzero((has & ~clear).any(axis=-1))
-        s_grid = np.ones(grid.shape)
+        s_grid = np.ones(grid.shape)  # (1 where not built: the accumulator takes no such row)
         if rows.size:
             s_grid[rows] = _bracket_survival(
                 grid[rows],
@@ -1345,7 +1345,9 @@ def _solve(
                 grid_points,
                 idx.size,
             )
-        s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
+        if rows.size:
+            at = slice(None) if rows.size == n_steps else rows
+            s_grid[at] = np.minimum.accumulate(np.clip(s_grid[at], 0.0, 1.0), axis=-1)
         if quantiles:
             _newton(out, grid, s_grid, wn, rtt, pw, mu, th, has, tail, tails, max_newton)
     return _Solved(

@@ -17,7 +17,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ import pandas as pd
 from microdc.model import Scenario
 from microdc.placement.plan import Plan
 from microdc.report.faults import exposure
-from microdc.sim import FaultSpec, SimConfig, simulate
+from microdc.sim import FaultSpec, SimConfig, simulate, simulate_replicas
 from microdc.sim.fault_rates import site_faults
 from microdc.sweep.metrics import row
 from microdc.sweep.params import Param, Point, apply
@@ -108,14 +108,25 @@ def run_point(base: Scenario, point: Point, replicas: list[int], opts: SweepOpti
     start = pd.Timestamp(s.start).tz_localize("UTC")
     end = start + pd.Timedelta(days=opts.days)
     rows: list[dict[str, Any]] = []
-    for r in replicas:
-        seed = replica_seed(opts.seed, r)
+    seeds = [replica_seed(opts.seed, r) for r in replicas]
+    base_cfg = SimConfig(
+        days=opts.days, step_s=opts.step_s, seed=seeds[0] if seeds else 0, noise_cv=opts.noise_cv
+    )
+    # without faults, each plan's replicas share one pass (simulate_replicas: the same summaries)
+    batch = (
+        {id(p): simulate_replicas(s, p, base_cfg, seeds=seeds) for p in plans}
+        if opts.faults != "random"
+        else {}
+    )
+    for i, (r, seed) in enumerate(zip(replicas, seeds, strict=True)):
         spec = site_faults(s, start, opts.days, seed) if opts.faults == "random" else FaultSpec(())
         for p in plans:
-            built = {b.site for b in p.sites}
-            mine = FaultSpec(tuple(f for f in spec.faults if f.site in built))
-            cfg = SimConfig(days=opts.days, step_s=opts.step_s, seed=seed, noise_cv=opts.noise_cv)
-            res = simulate(s, p, cfg, faults=mine)
+            if batch:
+                res = batch[id(p)][i]
+            else:
+                built = {b.site for b in p.sites}
+                mine = FaultSpec(tuple(f for f in spec.faults if f.site in built))
+                res = simulate(s, p, replace(base_cfg, seed=seed), faults=mine)
             summary = dict(res.summary)
             metrics = row(s, p, summary, exposure(s, p, spec.faults, start, end, summary))
             rows.append(
