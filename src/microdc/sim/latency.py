@@ -304,10 +304,16 @@ class RunAccumulator:
         first = np.flatnonzero(np.concatenate(([True], (rtt[1:] != rtt[:-1]) | (m[1:] != m[:-1]))))
         n = np.add.reduceat(n, first) * self.QUANTUM  # whole quanta: exact sums in any order
         rtt, m = rtt[first], m[first]
+        # up to the lowest RTT every survival is 1; beyond every atom's e^{−μy} underflows (μy > 746)
+        # it is 0: only the points between are evaluated
+        j0 = int(np.searchsorted(self.x, rtt.min(), side="right"))
+        j1 = int(np.searchsorted(self.x, float((rtt + 746e3 / m).max()), side="right"))
+        out[:j0] = n.sum()
+        x = self.x[j0:j1, None]
         for k in range(0, rtt.size, ATOM_CHUNK):  # (points × a few atoms) at a time
             sl = slice(k, k + ATOM_CHUNK)
-            y = np.maximum(self.x[:, None] - rtt[None, sl], 0.0) * 1e-3
-            out += np.exp(-m[None, sl] * y) @ n[sl]
+            y = np.maximum(x - rtt[None, sl], 0.0) * 1e-3
+            out[j0:j1] += np.exp(-m[None, sl] * y) @ n[sl]
         return out
 
     def _columns_of(self, atoms: Atoms) -> IntArray:
@@ -357,16 +363,20 @@ class RunAccumulator:
         row_n = n_q.sum(axis=1)  # whole quanta: exact
         hit = np.flatnonzero(row_n > 0)
         vv = g[hit] * self.n_services + service
-        np.add.at(self.weight, vv, row_n[hit] * q)
+        n_acc = self.weight.size  # (bincount: sums in row order, exact for whole quanta)
+        self.weight += np.bincount(vv, weights=row_n[hit] * q, minlength=n_acc)
         mean_w = _quantize(row_n[hit] * q * np.nan_to_num(mean_ms[hit]), self.QUANTUM_MEAN)
-        np.add.at(self.mean_num, vv, mean_w)
+        self.mean_num += np.bincount(vv, weights=mean_w, minlength=n_acc)
         c_i, m_i, n_i, g_i = cols[j_i], mu[r_i, j_i], n_q[r_i, j_i], g[r_i]
         new = np.isnan(self._col_mu[c_i])
         if new.any():  # a column's first μ (in row order) is its own; others are kept apart
             uc, first = np.unique(c_i[new], return_index=True)
             self._col_mu[uc] = m_i[new][first]
         base = m_i == self._col_mu[c_i]
-        np.add.at(self._coef, (g_i[base], c_i[base]), n_i[base])
+        flat = g_i[base] * self._coef.shape[1] + c_i[base]
+        self._coef += np.bincount(flat, weights=n_i[base], minlength=self._coef.size).reshape(
+            self._coef.shape
+        )
         if not base.all():
             o = ~base
             row = (g_i[o] * self.n_services + service).astype(np.float64)
@@ -1064,11 +1074,14 @@ def _exact(
     mu: npt.NDArray[Any],
     th: npt.NDArray[Any],
     tail: _Tail | None,
+    *,
+    density: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
     """The exact mixture and density at points x (B, V, P) for Newton: by ``tail`` on the rows it
-    serves whose points are all at or beyond their last atom, by _mixture on the others."""
+    serves whose points are all at or beyond their last atom, by _mixture on the others (``density``
+    False: _mixture leaves the density out, zeros; the survival is the same bits)."""
     if tail is None:
-        return _mixture(x_ms, wn, rtt, pw, mu, th, exact=True)
+        return _mixture(x_ms, wn, rtt, pw, mu, th, exact=True, density=density)
     use = (tail.ok & (x_ms >= tail.r_max[..., None]).all(axis=-1)).ravel()
     if use.all():
         return tail.survival(x_ms, wn, rtt, pw, mu, th)
@@ -1082,7 +1095,7 @@ def _exact(
         if by_tail:
             s[sel], d[sel] = tail.take((*np.unravel_index(sel, tail.ok.shape), None)).survival(*args)
         else:
-            s[sel], d[sel] = _mixture(*args, exact=True)
+            s[sel], d[sel] = _mixture(*args, exact=True, density=density)
     return s.reshape(shape), d.reshape(shape)
 
 
@@ -1095,10 +1108,12 @@ def _mixture(
     th: npt.NDArray[Any],
     *,
     exact: bool,
+    density: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
     """Mixture survival and density (per ms) at points x (B, V, P) over atoms (B, V, A); float32 unless
-    exact (then the density is not computed: zeros). Atoms with zero weight add exact zeros, so
-    padding never changes a sum. Exact: float64, the waiting term only where it is not negligible."""
+    exact (then the density is not computed: zeros; nor where ``density`` is False). Atoms with zero
+    weight add exact zeros, so padding never changes a sum. Exact: float64, the waiting term only
+    where it is not negligible."""
     if not exact:
         return _grid_survival(x_ms, wn, rtt, pw, mu, th), np.zeros(x_ms.shape)
     dt: Any = np.float64
@@ -1107,9 +1122,10 @@ def _mixture(
     y_raw: Any = (x_ms.astype(dt)[..., :, None] - rtt_) * dt(1e-3)
     y: Any = np.maximum(y_raw, dt(0.0))
     w_col = np.swapaxes(wn_, -1, -2)  # (B, V, A, 1)
-    surv, dens = _sojourn_mixed(y, pw_, mu_, th_, density=True)
-    assert dens is not None
+    surv, dens = _sojourn_mixed(y, pw_, mu_, th_, density=density)
     s_mix = np.asarray((surv @ w_col)[..., 0], dtype=np.float64)
+    if dens is None:
+        return s_mix, np.zeros(s_mix.shape)
     dens = dens * (y_raw >= 0)
     return s_mix, np.asarray((dens @ w_col)[..., 0], dtype=np.float64) / 1000.0
 
@@ -1138,8 +1154,9 @@ def block_latency(
     is computed on its own, so results do not depend on how steps are grouped into blocks.
 
     ``slo_ms`` (services × 2): the p95 and p99 SLOs, for ``within_slo`` (S at each, no solve).
-    ``quantiles`` False: p50/p95/p99 are left NaN (nobody reads them: no time series is written), and
-    the bracket grid is only built for the steps the accumulator folds. ``groups``: the run of each
+    ``quantiles`` False: p50/p95/p99 and the share over the SLO bound are left NaN (only the time
+    series reads them, and none is written), and the bracket grid is only built for the steps the
+    accumulator folds. ``groups``: the run of each
     step-row in ``accumulator`` (replicas of one pass; None: run 0)."""
     n_steps, n_v = atom_w.shape[0], by_service.index.shape[0]
     if atoms.size == 0 or n_steps == 0:
@@ -1313,21 +1330,20 @@ def _solve(
         if wide:  # O(atoms + points) per row
             one = _one_mu(grid[..., -1], wn, rtt, mu)
             tail = _Tail.build(one, wn, rtt)
-        # S at the SLO bound (share of requests over it) and at the p95 / p99 SLOs: p ≤ SLO exactly
-        # where S(SLO) ≤ 1 − p, so the SLO check needs no quantile
         tails = 1.0 - np.array(LEVELS)
-        # (three points either way: numpy's matrix product over atoms may sum a single point's
-        # column in another order depending on the block's layout, which would break block identity)
-        slo_pts = (slo_bound_ms, slo_bound_ms) if slo_ms is None else (slo_ms[:, 0], slo_ms[:, 1])
-        px = np.stack([np.broadcast_to(z, (n_steps, n_v)) for z in (slo_bound_ms, *slo_pts)], axis=-1)
-        finite = np.isfinite(px)
-        s_p, _ = _exact(np.where(finite, px, hi[..., None]), wn, rtt, pw, mu, th, tail)
-        s_p = np.where(finite, s_p, 0.0)
-        out.over_slo = np.where(has, s_p[..., 0], 0.0)
+        if quantiles:  # S at the SLO bound: the share of requests over it
+            # (three points: numpy's matrix product over atoms may sum a single point's column in
+            # another order depending on the block's layout, which would break block identity)
+            px = np.repeat(np.broadcast_to(slo_bound_ms, (n_steps, n_v))[..., None], 3, axis=-1)
+            finite = np.isfinite(px)
+            s_p, _ = _exact(np.where(finite, px, hi[..., None]), wn, rtt, pw, mu, th, tail, density=False)
+            out.over_slo = np.where(has & finite[..., 0], s_p[..., 0], 0.0)
+        else:
+            out.over_slo = np.full((n_steps, n_v), np.nan)  # (read by the time series only)
         if slo_ms is None:
             out.within_slo = None
         else:
-            out.within_slo = has & (s_p[..., 1] <= tails[1]) & (s_p[..., 2] <= tails[2])
+            out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th, tail)
         out.mean_ms = np.where(has, mean, np.nan)
         # the bracket grid: every row for the quantiles, else only the rows the accumulator folds
         rows = np.arange(n_steps) if quantiles else np.flatnonzero((has & ~clear).any(axis=-1))
@@ -1359,6 +1375,41 @@ def _solve(
         np.where(clear[..., None], w * step_s, 0.0),
         mu,
     )
+
+
+def _within_slo(
+    slo_ms: FloatArray,
+    tails: FloatArray,
+    wn: FloatArray,
+    rtt: FloatArray,
+    pw: FloatArray,
+    mu: FloatArray,
+    th: FloatArray,
+    tail: _Tail | None,
+) -> npt.NDArray[np.bool_]:
+    """Whether S(SLO_p) ≤ 1 − p for both SLOs of each row (``slo_ms`` (V, 2), ``tails`` the two 1 − p):
+    p ≤ SLO exactly there, so the SLO check needs no quantile. S is the waitless mixture S₀ (one
+    exponential per atom and point) plus the waiting terms, which add between 0 and Σ w C; only where
+    that leaves the answer open (within 1e-12) is S evaluated exactly (_exact). No SLO: met."""
+    n_steps, n_v = wn.shape[:2]
+    px = np.stack([np.broadcast_to(slo_ms[:, k], (n_steps, n_v)) for k in (0, 1)], axis=-1)  # (B, V, 2)
+    finite = np.isfinite(px)
+    x = np.where(finite, px, 0.0)
+    y = np.maximum(x[..., :, None] - rtt[..., None, :], 0.0) * 1e-3  # (B, V, 2, A)
+    s0 = np.sum(wn[..., None, :] * np.exp(-mu[..., None, :] * y), axis=-1)
+    c_max = np.sum(wn * pw, axis=-1)[..., None]
+    eps = 1e-12
+    ok = s0 + c_max + eps <= tails
+    open_ = finite & ~ok & (s0 - eps <= tails)
+    if open_.any():
+        r = np.flatnonzero(open_.any(axis=(1, 2)))
+        x3 = np.concatenate([x[r], x[r][..., :1]], axis=-1)  # (three points, as over the SLO bound)
+        s, _ = _exact(
+            x3, wn[r], rtt[r], pw[r], mu[r], th[r], None if tail is None else tail.take(r), density=False
+        )
+        ok[r] = np.where(open_[r], s[..., :2] <= tails, ok[r])
+    ok |= ~finite
+    return np.asarray(ok[..., 0] & ok[..., 1])
 
 
 def _bracket_survival(
