@@ -470,8 +470,11 @@ def facility_power_w(
         raise ValueError("it_capacity_w must be > 0")
     if dew_point_c is not None and np.any(np.isinf(np.asarray(dew_point_c, dtype=np.float64))):
         raise ValueError("dew_point_c must be finite (or NaN where unknown)")
-    it, t_out, cap = np.broadcast_arrays(it, t_out, cap)
-    share = mechanical_share(t_out, cooling, dew_point_c)
+    # the weather's terms on the weather's own shape (a twin's replicas share it), then broadcast:
+    # element by element the same numbers
+    share_w = mechanical_share(t_out, cooling, dew_point_c)
+    cop_w = cooling_cop(t_out, cooling)
+    it, t_out, cap, share, cop = np.broadcast_arrays(it, t_out, cap, share_w, cop_w)
 
     ups_loss = ups.loss_w(it, cap)
     dist_loss = facility.distribution_loss_fraction * (it + ups_loss)
@@ -479,7 +482,7 @@ def facility_power_w(
     fan_w = fan_power_w(it, cap, cooling)
     mechanical_w = share * heat
     plf = 1.0 - cooling.cycling_degradation * (1.0 - np.clip(mechanical_w / cap, 0.0, 1.0))
-    cooling_w = fan_w + mechanical_w / (cooling_cop(t_out, cooling) * plf)
+    cooling_w = fan_w + mechanical_w / (cop * plf)
     misc = facility.misc_fixed_w + facility.misc_fraction_of_capacity * cap
     total = it + cooling_w + ups_loss + dist_loss + misc
     return FacilityPower(

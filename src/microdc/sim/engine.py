@@ -876,16 +876,26 @@ class Simulation:
         it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
         clim = np.maximum(f.climate, 0)
         reps = (len(members), 1)
-        outdoor = np.tile(np.where(f.climate >= 0, self.outdoor[clim, k0:k1].T, np.nan), reps)
-        dew_point = np.tile(np.where(f.climate >= 0, self.dew_point[clim, k0:k1].T, np.nan), reps)
+        outdoor_b = np.where(f.climate >= 0, self.outdoor[clim, k0:k1].T, np.nan)  # (steps × targets)
+        dew_point_b = np.where(f.climate >= 0, self.dew_point[clim, k0:k1].T, np.nan)
+        outdoor = np.tile(outdoor_b, reps)
         cooling, ups, dist, misc = (np.zeros((n_rows, n)) for _ in range(4))
         for module, idx in self.module_groups:
             on = idx[alive[idx]]
             if on.size == 0:
                 continue
-            fp = module_power(it_w[:, on], outdoor[:, on], module, f.it_capacity_w[on], dew_point[:, on])
-            cooling[:, on], ups[:, on] = fp.cooling_w, fp.ups_loss_w
-            dist[:, on], misc[:, on] = fp.distribution_loss_w, fp.misc_w
+            # (runs, steps, sites): the weather's terms once per step, not once per replica
+            fp = module_power(
+                it_w[:, on].reshape(len(members), b, on.size),
+                outdoor_b[None, :, on],
+                module,
+                f.it_capacity_w[on],
+                dew_point_b[None, :, on],
+            )
+            cooling[:, on], ups[:, on] = (a.reshape(n_rows, on.size) for a in (fp.cooling_w, fp.ups_loss_w))
+            dist[:, on], misc[:, on] = (
+                a.reshape(n_rows, on.size) for a in (fp.distribution_loss_w, fp.misc_w)
+            )
         cooling = np.where(self.cooling_failed > 0, 0.0, cooling)
         cooling = np.where(f.is_cloud, it_w * (f.cloud_pue - 1.0), cooling)
         total = it_w + cooling + ups + dist + misc

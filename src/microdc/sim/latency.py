@@ -49,6 +49,9 @@ CACHE_ELEMENTS = 65_536
 #: stay cache-sized, while small fleets get hundreds of steps per call (fewer numpy calls per step).
 SOLVE_ELEMENTS = 16_384
 
+#: How many times SOLVE_ELEMENTS a call takes when no per-step quantile is solved (fewer numpy calls).
+PROBE_CHUNK_FACTOR = 8
+
 #: (steps × atoms of the widest service) per call where a service has FACTOR_MIN_ATOMS atoms or more:
 #: services are solved one at a time and the factored path has no (points × atoms) arrays, so fewer,
 #: larger calls (most of a call's cost there is its fixed number of numpy calls: at 384 × 10,000,
@@ -1165,7 +1168,8 @@ def block_latency(
     if by_service.width >= FACTOR_MIN_ATOMS:
         chunk = max(1, FACTOR_SOLVE_ELEMENTS // by_service.width)
     else:
-        chunk = max(1, SOLVE_ELEMENTS // (n_v * by_service.width))
+        # (without the quantile solve there are no (steps × levels × atoms) Newton arrays: longer chunks)
+        chunk = max(1, SOLVE_ELEMENTS * (1 if quantiles else PROBE_CHUNK_FACTOR) // (n_v * by_service.width))
     if n_steps > chunk:
         parts = [
             block_latency(
