@@ -1384,8 +1384,18 @@ def _running_runs(starts: FloatArray, rows: Any, n_runs: int) -> FloatArray:
     sums along the step axis: the same additions, bit for bit, as ``_running`` run by run)."""
     rows = np.asarray(rows, dtype=np.float64)
     rows = rows.reshape(n_runs, rows.shape[0] // n_runs, *rows.shape[1:])
+    if rows.shape[1] <= RUNNING_LOOP_STEPS:  # a few steps (replicas' blocks): add them one by one
+        total = np.array(starts, dtype=np.float64)
+        for j in range(rows.shape[1]):
+            total += rows[:, j]
+        return total
     first = np.asarray(starts, dtype=np.float64)[:, None]
     return np.asarray(np.cumsum(np.concatenate([first, rows], axis=1), axis=1)[:, -1], dtype=np.float64)
+
+
+#: Up to this many steps per run, _running_runs adds step by step (one small add per step) instead of
+#: a cumulative sum over the whole block (which writes every partial sum): the same additions.
+RUNNING_LOOP_STEPS = 64
 
 
 def simulate(

@@ -396,9 +396,11 @@ class RunAccumulator:
         n_requests: FloatArray,
         mean_ms: FloatArray,
         group: IntArray | None = None,
+        service: int | None = None,
     ) -> None:
         """Add every (step, service) of a block: grid and surv (B, V, G) on the block's quadratic grids,
-        n_requests and mean_ms (B, V); ``group`` (B): the run of each step-row (None: run 0)."""
+        n_requests and mean_ms (B, V); ``group`` (B): the run of each step-row (None: run 0);
+        ``service``: every row is of that service (then V = 1; None: column v is service v)."""
         n_v, g = surv.shape[1:]
         q = self.QUANTUM
         self._rows.clear()
@@ -406,7 +408,8 @@ class RunAccumulator:
         rows = np.flatnonzero(n_all.ravel() > 0)
         if rows.size == 0:
             return
-        vv = rows % n_v if group is None else group[rows // n_v] * n_v + rows % n_v
+        svc = rows % n_v if service is None else np.full(rows.size, service, dtype=np.int64)
+        vv = svc if group is None else group[rows // n_v] * self.n_services + svc
         nn = n_all.ravel()[rows]
         grid_rows, surv_rows = grid.reshape(-1, g), surv.reshape(-1, g)  # step-rows × grid points
         lo, hi = grid_rows[rows, 0], grid_rows[rows, -1]
@@ -1202,9 +1205,6 @@ def block_latency(
     out = BlockLatency.empty(n_steps, n_v)
     if slo_ms is None:
         out.within_slo = None
-    grid = np.zeros((n_steps, n_v, grid_points))
-    s_grid = np.ones((n_steps, n_v, grid_points))
-    n_req = np.zeros((n_steps, n_v))
     for v in range(n_v):  # one service at a time: its own number of atoms, no padding
         sel = by_service.index[v][by_service.valid[v]]
         if sel.size == 0:
@@ -1227,7 +1227,11 @@ def block_latency(
         for name in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "over_slo", "within_slo"):
             if getattr(out, name) is not None:
                 getattr(out, name)[:, v] = getattr(res.latency, name)[:, 0]
-        grid[:, v], s_grid[:, v], n_req[:, v] = res.grid[:, 0], res.s_grid[:, 0], res.n_fold[:, 0]
+        f = res.fold_rows
+        if accumulator is not None and f.size:  # the folded rows: their grids and survival
+            mean_f = out.mean_ms[f, v : v + 1]
+            g_f = None if groups is None else groups[f]
+            accumulator.add_block(res.grid, res.s_grid, res.n_fold, mean_f, group=g_f, service=v)
         if accumulator is not None and res.clear.any():
             accumulator.add_atoms(
                 atoms,
@@ -1238,18 +1242,17 @@ def block_latency(
                 out.mean_ms[:, v],
                 groups,
             )
-    if accumulator is not None:
-        accumulator.add_block(grid, s_grid, n_req, out.mean_ms, group=groups)
     return out
 
 
 @dataclass(frozen=True)
 class _Solved:
-    """One service's block from _solve: results, the grid and survival the accumulator folds for the
-    rows it folds (``n_fold`` requests, 0 elsewhere), and the rows it takes atom by atom (``clear``)
-    with their atoms' requests and μ."""
+    """One service's block from _solve: results; the rows the accumulator folds (``fold_rows``) with
+    their grids, survival on them and requests (in that order); and the rows it takes atom by atom
+    (``clear``) with their atoms' requests and μ."""
 
     latency: BlockLatency
+    fold_rows: IntArray
     grid: FloatArray
     s_grid: FloatArray
     n_fold: FloatArray
@@ -1325,14 +1328,14 @@ def _solve(
         hi = np.where(live, rtt + sojourn_upper_ms(pw, mu, th, 1e-5), -np.inf).max(axis=-1)
         hi = np.where(has, hi, 1.0)
         shape = _grid_shape(grid_points)
-        grid = lo[..., None] + (hi - lo)[..., None] * shape  # (B, V, G)
+        grid_hi = lo + (hi - lo) * shape[-1]  # each grid's last point (as in the grid below)
         # rows the accumulator takes atom by atom: no live queue waits often enough to count, no backlog
         clear = has & (pw <= CLEAR_WAIT).all(axis=-1)
         if waits is not None:
             clear &= (np.where(live, waits, 0.0) == 0.0).all(axis=-1)
         one = tail = None
         if wide:  # O(atoms + points) per row
-            one = _one_mu(grid[..., -1], wn, rtt, mu)
+            one = _one_mu(grid_hi, wn, rtt, mu)
             tail = _Tail.build(one, wn, rtt)
         tails = 1.0 - np.array(LEVELS)
         if quantiles:  # S at the SLO bound: the share of requests over it
@@ -1350,31 +1353,25 @@ def _solve(
             out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th, tail)
         out.mean_ms = np.where(has, mean, np.nan)
         # the bracket grid: every row for the quantiles, else only the rows the accumulator folds
-        rows = np.arange(n_steps) if quantiles else np.flatnonzero((has & ~clear).any(axis=-1))
-        s_grid = np.ones(grid.shape)  # (1 where not built: the accumulator takes no such row)
+        fold = has & ~clear
+        fold_rows = np.flatnonzero(fold.any(axis=-1))
+        rows = np.arange(n_steps) if quantiles else fold_rows
+        grid = lo[rows][..., None] + (hi[rows] - lo[rows])[..., None] * shape  # (rows, V, G)
+        s_grid = np.ones(grid.shape)
         if rows.size:
-            s_grid[rows] = _bracket_survival(
-                grid[rows],
-                wn[rows],
-                rtt[rows],
-                pw[rows],
-                mu[rows],
-                th[rows],
-                one,
-                rows,
-                grid_points,
-                idx.size,
+            s_grid = _bracket_survival(
+                grid, wn[rows], rtt[rows], pw[rows], mu[rows], th[rows], one, rows, grid_points, idx.size
             )
-        if rows.size:
-            at = slice(None) if rows.size == n_steps else rows
-            s_grid[at] = np.minimum.accumulate(np.clip(s_grid[at], 0.0, 1.0), axis=-1)
+            s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
         if quantiles:
             _newton(out, grid, s_grid, wn, rtt, pw, mu, th, has, tail, tails, max_newton)
+            grid, s_grid = grid[fold_rows], s_grid[fold_rows]
     return _Solved(
         out,
+        fold_rows,
         grid,
         s_grid,
-        np.where(has & ~clear, total * step_s, 0.0),
+        np.where(fold, total * step_s, 0.0)[fold_rows],
         clear,
         np.where(clear[..., None], w * step_s, 0.0),
         mu,
