@@ -1330,9 +1330,13 @@ def _solve(
         shape = _grid_shape(grid_points)
         grid_hi = lo + (hi - lo) * shape[-1]  # each grid's last point (as in the grid below)
         # rows the accumulator takes atom by atom: no live queue waits often enough to count, no backlog
-        clear = has & (pw <= CLEAR_WAIT).all(axis=-1)
-        if waits is not None:
-            clear &= (np.where(live, waits, 0.0) == 0.0).all(axis=-1)
+        # (not for services of FACTOR_MIN_ATOMS atoms or more: there the factored grid and the tail's
+        # closed form make the fold and the quantiles cheaper than O(steps × atoms) atom by atom work)
+        clear = np.zeros(has.shape, dtype=bool)
+        if not wide:
+            clear = has & (pw <= CLEAR_WAIT).all(axis=-1)
+            if waits is not None:
+                clear &= (np.where(live, waits, 0.0) == 0.0).all(axis=-1)
         one = tail = None
         if wide:  # O(atoms + points) per row
             one = _one_mu(grid_hi, wn, rtt, mu)
@@ -1347,33 +1351,39 @@ def _solve(
             out.over_slo = np.where(has & finite[..., 0], s_p[..., 0], 0.0)
         else:
             out.over_slo = np.full((n_steps, n_v), np.nan)  # (read by the time series only)
-        if slo_ms is None:
-            out.within_slo = None
-        else:
+        out.within_slo = None
+        if slo_ms is not None and not wide:
             out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th, tail)
         out.mean_ms = np.where(has, mean, np.nan)
-        # the bracket grid: every row for the quantiles, else only the rows the accumulator folds
+        # the bracket grid: every row for the quantiles (always for wide services: their SLO check
+        # reads them), else only the rows the accumulator folds
+        solve = quantiles or wide
         fold = has & ~clear
         fold_rows = np.flatnonzero(fold.any(axis=-1))
-        rows = np.arange(n_steps) if quantiles else fold_rows
-        grid = lo[rows][..., None] + (hi[rows] - lo[rows])[..., None] * shape  # (rows, V, G)
+        rows = np.arange(n_steps) if solve else fold_rows
+        lo_r, hi_r = (lo, hi) if rows.size == n_steps else (lo[rows], hi[rows])
+        grid = lo_r[..., None] + (hi_r - lo_r)[..., None] * shape  # (rows, V, G)
         s_grid = np.ones(grid.shape)
         if rows.size:
+            at: Any = slice(None) if rows.size == n_steps else rows  # (no copies for every row)
             s_grid = _bracket_survival(
-                grid, wn[rows], rtt[rows], pw[rows], mu[rows], th[rows], one, rows, grid_points, idx.size
+                grid, wn[at], rtt[at], pw[at], mu[at], th[at], one, rows, grid_points, idx.size
             )
             s_grid = np.minimum.accumulate(np.clip(s_grid, 0.0, 1.0), axis=-1)
-        if quantiles:
+        if solve:
             _newton(out, grid, s_grid, wn, rtt, pw, mu, th, has, tail, tails, max_newton)
-            grid, s_grid = grid[fold_rows], s_grid[fold_rows]
+            if fold_rows.size < n_steps:
+                grid, s_grid = grid[fold_rows], s_grid[fold_rows]
+            if slo_ms is not None and wide:  # p ≤ SLO by the solved quantiles
+                out.within_slo = has & (out.p95_ms <= slo_ms[:, 0]) & (out.p99_ms <= slo_ms[:, 1])
     return _Solved(
         out,
         fold_rows,
         grid,
         s_grid,
-        np.where(fold, total * step_s, 0.0)[fold_rows],
+        total[fold_rows] * step_s,
         clear,
-        np.where(clear[..., None], w * step_s, 0.0),
+        np.where(clear[..., None], w * step_s, 0.0) if clear.any() else w[:0],
         mu,
     )
 
