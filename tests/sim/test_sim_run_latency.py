@@ -144,11 +144,13 @@ def test_no_per_step_quantiles_changes_nothing_else(loaded: bool) -> None:
 
 
 @pytest.mark.parametrize("loaded", [False, True])
-def test_slo_check_is_the_quantiles_against_the_slos(loaded: bool) -> None:
-    """within_slo (S at each SLO, no solve) is p95 ≤ SLO95 and p99 ≤ SLO99 by the solved quantiles,
-    wherever they are not within the solve's tolerance of the SLO; False with no requests."""
+@pytest.mark.parametrize("n_atoms", [20, 3 * lat.FACTOR_MIN_ATOMS])
+def test_slo_check_is_the_quantiles_against_the_slos(loaded: bool, n_atoms: int) -> None:
+    """within_slo (S at each SLO, no solve; services of FACTOR_MIN_ATOMS atoms or more: their solved
+    quantiles) is p95 ≤ SLO95 and p99 ≤ SLO99 by the solved quantiles, wherever they are not within
+    the solve's tolerance of the SLO; False with no requests."""
     rng = np.random.default_rng(7)
-    atoms = _atoms(rng, 20, 6)
+    atoms = _atoms(rng, n_atoms, 6)
     b = _block(rng, atoms, 200, 6, loaded)
     b["atom_w"][::17, atoms.service == 1] = 0.0  # steps without requests for service 1
 
