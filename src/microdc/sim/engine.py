@@ -1261,6 +1261,8 @@ class _Limit:
     def add(self, used: FloatArray, limit: FloatArray) -> None:
         """``used``: (runs · steps) × targets, run by run; each run's counter gets its own steps."""
         over: BoolArray = np.asarray(used > limit * (1.0 + 1e-9))
+        if not over.any():  # (the usual case: nothing to count)
+            return
         shape = (self.steps.shape[0], used.shape[0] // self.steps.shape[0], used.shape[1])
         self.steps += over.reshape(shape).sum(axis=1)
         excess = np.where(over, used - limit, -np.inf).reshape(shape).max(axis=1)
