@@ -12,7 +12,7 @@ fluid mode, no output files; CPU time (process_time), wall time and the process'
 - huge: 10,000 sites x 1,000,000 sources, 1 day at 1-minute steps (run it under /usr/bin/time -v);
 - replicas: eu-sovereign, a week at 15-minute steps, N seeds (--replicas, default 100):
   `simulate_replicas` (one pass) against N separate `simulate` calls (same scenario object and plan),
-  --rounds times (default 3) in turn; the median of the rounds' ratios.
+  --rounds times (default 3) in turn after an untimed warm-up of each; the median of the rounds' ratios.
 
 The peers themselves (LEAF: `pip install leafsim`; EdgeSimPy: `pip install edgesimpy`) are not microdc
 dependencies; where they are not installed, the peer column gives the figures measured on this
@@ -98,6 +98,9 @@ def run_replicas(n: int, rounds: int = 3) -> dict[str, Any]:
     plan = synthetic_plan(s)
     cfg = SimConfig(days=7, step_s=900)
     seeds = list(range(n))
+    # warm-up (untimed): one separate run and a pass of two, so neither side pays first-call costs
+    simulate(s, plan, cfg)
+    simulate_replicas(s, plan, cfg, seeds=seeds[:2])
     separate_s, batch_s, same = [], [], True
     for _ in range(rounds):
         c0 = time.process_time()
