@@ -200,3 +200,16 @@ def test_waitless_queues_behind_a_backlog_keep_its_wait() -> None:
     for v in (0, 1):
         for p, rel in ((0.5, 3e-2), (0.95, 5e-3), (0.99, 5e-3)):
             assert acc.quantile_ms(v, p) == pytest.approx(_exact_quantile(parts, v, p), rel=rel), (v, p)
+
+
+def test_merged_other_mu_counts_give_the_same_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts at a throttled μ are merged once there are many parts (a long throttle): the same bits."""
+    parts = _parts(10, loaded=False)
+    kept, _ = _run(parts)
+    monkeypatch.setattr(lat, "OTHER_PARTS", 0)
+    merged, _ = _run(parts)
+    assert len(merged._other) == 1 and len(kept._other) > 1
+    for v in (0, 1):
+        for p in (0.5, 0.95, 0.99):
+            assert merged.quantile_ms(v, p) == kept.quantile_ms(v, p)
+        assert merged.fraction_over(v, 35.0) == kept.fraction_over(v, 35.0)

@@ -211,6 +211,18 @@ def _segments(gr: FloatArray, surv: FloatArray, tail_slope: FloatArray) -> tuple
     return seg_slope, lg - gr * seg_slope
 
 
+#: Parts of other-μ counts the accumulator keeps before merging them into one (RunAccumulator).
+OTHER_PARTS = 64
+
+
+def _merge_parts(parts: FloatArray) -> FloatArray:
+    """(row, column, μ, quanta) rows with equal (row, column, μ) summed into one (whole quanta: exact)."""
+    order = np.lexsort((parts[:, 2], parts[:, 1], parts[:, 0]))
+    key = parts[order, :3]
+    first = np.flatnonzero(np.concatenate(([True], (key[1:] != key[:-1]).any(axis=1))))
+    return np.column_stack([key[first], np.add.reduceat(parts[order, 3], first)])
+
+
 def _run_length(vv: IntArray) -> int:
     """Rows per run of equal ``vv`` (sorted) when every run has as many rows, else 0."""
     k = int(np.count_nonzero(vv == vv[0]))
@@ -384,6 +396,8 @@ class RunAccumulator:
             o = ~base
             row = (g_i[o] * self.n_services + service).astype(np.float64)
             self._other.append(np.column_stack([row, c_i[o], m_i[o], n_i[o]]))
+            if len(self._other) > OTHER_PARTS:  # (a long throttle: one part per block) merge them
+                self._other = [_merge_parts(np.concatenate(self._other))]
 
     def member(self, g: int) -> AccumulatorPart:
         """Run g's figures (services 0 … n_services − 1 of that run)."""

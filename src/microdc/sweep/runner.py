@@ -114,15 +114,13 @@ def run_point(base: Scenario, point: Point, replicas: list[int], opts: SweepOpti
     )
     # without faults, each plan's replicas share one pass (simulate_replicas: the same summaries)
     batch = (
-        {id(p): simulate_replicas(s, p, base_cfg, seeds=seeds) for p in plans}
-        if opts.faults != "random"
-        else {}
+        [simulate_replicas(s, p, base_cfg, seeds=seeds) for p in plans] if opts.faults != "random" else None
     )
     for i, (r, seed) in enumerate(zip(replicas, seeds, strict=True)):
         spec = site_faults(s, start, opts.days, seed) if opts.faults == "random" else FaultSpec(())
-        for p in plans:
-            if batch:
-                res = batch[id(p)][i]
+        for j, p in enumerate(plans):
+            if batch is not None:
+                res = batch[j][i]
             else:
                 built = {b.site for b in p.sites}
                 mine = FaultSpec(tuple(f for f in spec.faults if f.site in built))
