@@ -134,6 +134,7 @@ class Agent:
         self.credential_ok = True
         self._stop = asyncio.Event()
         self._kick = asyncio.Event()
+        self._polling = True  # False: sources are read no more (pause_polling, before a last flush)
         self._desired_due = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = asyncio.Event()
@@ -328,7 +329,7 @@ class Agent:
         interval = src.interval_s or self.cfg.intervals.poll_s
         data_class = src.data_class or self.cfg.policy.facility_data_class
         failing = False
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self._polling:
             t0 = time.monotonic()
             try:
                 res = await src.poll(self.clock())
@@ -546,6 +547,15 @@ class Agent:
             await self._sleep(self.cfg.intervals.housekeeping_s)
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    def pause_polling(self) -> None:
+        """Read no more sources (a reading already being taken is still queued): before a last flush,
+        so the queue only shrinks while everything else (uplink, alarms, heartbeats) goes on."""
+        self._polling = False
+
+    def flush_now(self) -> None:
+        """Wake the uplink to send what is queued (an uplink backing off after a failure still waits)."""
+        self._kick.set()
 
     def stop(self) -> None:
         self._stop.set()

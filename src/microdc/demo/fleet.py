@@ -37,6 +37,9 @@ from microdc.demo.faults import BUSIEST, OUTAGE_FAULTS, CuttableTransport, DemoF
 log = logging.getLogger("microdc.demo.fleet")
 
 PROBE_EVERY_S = 5.0  # how often the peers of a site in outage report failing to reach it
+#: The most the last flush waits for every agent's queue to empty (longer than the demo's longest
+#: uplink backoff, 30 s, so an agent whose link came back late still delivers).
+LAST_FLUSH_S = 40.0
 
 
 def demo_settings(n_sites: int, *, heartbeat_s: float = 10.0, down_hold_s: float = 20.0) -> dict[str, Any]:
@@ -328,14 +331,22 @@ async def run_fleet(
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=max(0.0, duration_s - (time.monotonic() - t0)))
     agents = fleet.agents
-    # a last flush so the summary shows what was delivered
+    # A last flush so the summary shows what was delivered: no more readings, then the uplinks are
+    # woken until every queue is empty (an agent still backing off after an uplink cut sends when its
+    # delay ends), or LAST_FLUSH_S has passed. Its statuses are taken at once (no await in between).
     for a in agents:
-        a._kick.set()
-    await asyncio.sleep(min(5.0, flush_s))
-    statuses = {
-        a.site_id or "?": a.status() if a.ingestor is not None else {"counters": {}, "bytes_out": 0}
-        for a in agents
-    }
+        a.pause_polling()
+    deadline = time.monotonic() + LAST_FLUSH_S
+    while True:
+        for a in agents:
+            a.flush_now()
+        await asyncio.sleep(0.2)
+        statuses = {
+            a.site_id or "?": a.status() if a.ingestor is not None else {"counters": {}, "bytes_out": 0}
+            for a in agents
+        }
+        if all(s.get("pending_readings", 0) == 0 for s in statuses.values()) or time.monotonic() > deadline:
+            break
     for a in agents:
         a.stop()
     for t in tasks:
