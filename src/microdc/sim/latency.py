@@ -1367,7 +1367,7 @@ def _solve(
             out.over_slo = np.full((n_steps, n_v), np.nan)  # (read by the time series only)
         out.within_slo = None
         if slo_ms is not None and not wide:
-            out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th, tail)
+            out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th)
         out.mean_ms = np.where(has, mean, np.nan)
         # the bracket grid: every row for the quantiles (always for wide services: their SLO check
         # reads them), else only the rows the accumulator folds
@@ -1410,12 +1410,12 @@ def _within_slo(
     pw: FloatArray,
     mu: FloatArray,
     th: FloatArray,
-    tail: _Tail | None,
 ) -> npt.NDArray[np.bool_]:
     """Whether S(SLO_p) ≤ 1 − p for both SLOs of each row (``slo_ms`` (V, 2), ``tails`` the two 1 − p):
     p ≤ SLO exactly there, so the SLO check needs no quantile. S is the waitless mixture S₀ (one
     exponential per atom and point) plus the waiting terms, which add between 0 and Σ w C; only where
-    that leaves the answer open (within 1e-12) is S evaluated exactly (_exact). No SLO: met."""
+    that leaves the answer open (within 1e-12) is S evaluated exactly (_exact, without a _Tail: only
+    services of fewer than FACTOR_MIN_ATOMS atoms come here). No SLO: met."""
     n_steps, n_v = wn.shape[:2]
     px = np.stack([np.broadcast_to(slo_ms[:, k], (n_steps, n_v)) for k in (0, 1)], axis=-1)  # (B, V, 2)
     finite = np.isfinite(px)
@@ -1429,9 +1429,7 @@ def _within_slo(
     if open_.any():
         r = np.flatnonzero(open_.any(axis=(1, 2)))
         x3 = np.concatenate([x[r], x[r][..., :1]], axis=-1)  # (three points, as over the SLO bound)
-        s, _ = _exact(
-            x3, wn[r], rtt[r], pw[r], mu[r], th[r], None if tail is None else tail.take(r), density=False
-        )
+        s, _ = _exact(x3, wn[r], rtt[r], pw[r], mu[r], th[r], None, density=False)
         ok[r] = np.where(open_[r], s[..., :2] <= tails, ok[r])
     ok |= ~finite
     return np.asarray(ok[..., 0] & ok[..., 1])
