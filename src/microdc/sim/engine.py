@@ -47,6 +47,7 @@ from microdc.placement.online import RESOURCES, Outcome, Placer, WorkloadTable
 from microdc.placement.online.network import rtt_pairs_ms
 from microdc.placement.plan import Plan
 from microdc.policy import PolicyBook, tier_with_trust
+from microdc.sim.allocator import keep_block_memory
 from microdc.sim.config import SimConfig
 from microdc.sim.faults import Fault, FaultKind, FaultSpec, draw_random_faults
 from microdc.sim.fleet import HOURS_PER_YEAR, SimFleet, build_fleet, piece_transport, step_cost_lines
@@ -748,6 +749,7 @@ class Simulation:
         stacked as rows of the same arrays; state, totals and outputs stay per replica."""
         f = self.fleet
         cfg = self.cfg
+        keep_block_memory(8 * cfg.block_elements)  # (no page faults for every block's arrays)
         n, v_n = self.n_targets, len(self.services)
         shared = RunAccumulator(v_n, groups=len(sims))
         members = [

@@ -1338,11 +1338,12 @@ def _solve(
         mean_t = 1000.0 * (np.where(th > 0, pw / np.where(th > 0, th, 1.0), np.inf) + 1.0 / mu)
         mean = _sum_atoms(np.where(live, w * (rtt + mean_t), 0.0)) / np.where(has, total, 1.0)
         wn = w / np.where(has, total, 1.0)[..., None]
-        lo = np.where(has, np.where(live, rtt, np.inf).min(axis=-1), 0.0)
-        hi = np.where(live, rtt + sojourn_upper_ms(pw, mu, th, 1e-5), -np.inf).max(axis=-1)
-        hi = np.where(has, hi, 1.0)
+        # the bracket grid: every row for the quantiles (always for wide services: their SLO check
+        # reads them), else only the rows the accumulator folds (lo, hi: of those rows only)
+        solve = quantiles or wide
+        if solve:
+            lo, hi = _grid_bounds(has, live, rtt, pw, mu, th)
         shape = _grid_shape(grid_points)
-        grid_hi = lo + (hi - lo) * shape[-1]  # each grid's last point (as in the grid below)
         # rows the accumulator takes atom by atom: no live queue waits often enough to count, no backlog
         # (not for services of FACTOR_MIN_ATOMS atoms or more: there the factored grid and the tail's
         # closed form make the fold and the quantiles cheaper than O(steps × atoms) atom by atom work)
@@ -1353,6 +1354,7 @@ def _solve(
                 clear &= (np.where(live, waits, 0.0) == 0.0).all(axis=-1)
         one = tail = None
         if wide:  # O(atoms + points) per row
+            grid_hi = lo + (hi - lo) * shape[-1]  # each grid's last point (as in the grid below)
             one = _one_mu(grid_hi, wn, rtt, mu)
             tail = _Tail.build(one, wn, rtt)
         tails = 1.0 - np.array(LEVELS)
@@ -1369,13 +1371,13 @@ def _solve(
         if slo_ms is not None and not wide:
             out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th)
         out.mean_ms = np.where(has, mean, np.nan)
-        # the bracket grid: every row for the quantiles (always for wide services: their SLO check
-        # reads them), else only the rows the accumulator folds
-        solve = quantiles or wide
         fold = has & ~clear
         fold_rows = np.flatnonzero(fold.any(axis=-1))
         rows = np.arange(n_steps) if solve else fold_rows
-        lo_r, hi_r = (lo, hi) if rows.size == n_steps else (lo[rows], hi[rows])
+        if solve:
+            lo_r, hi_r = lo, hi
+        else:
+            lo_r, hi_r = _grid_bounds(has[rows], live[rows], rtt[rows], pw[rows], mu[rows], th[rows])
         grid = lo_r[..., None] + (hi_r - lo_r)[..., None] * shape  # (rows, V, G)
         s_grid = np.ones(grid.shape)
         if rows.size:
@@ -1400,6 +1402,20 @@ def _solve(
         np.where(clear[..., None], w * step_s, 0.0) if clear.any() else w[:0],
         mu,
     )
+
+
+def _grid_bounds(
+    has: npt.NDArray[np.bool_],
+    live: npt.NDArray[np.bool_],
+    rtt: FloatArray,
+    pw: FloatArray,
+    mu: FloatArray,
+    th: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Each row's bracket: the lowest live RTT and an upper bound of its 1 − 1e-5 quantile (ms)."""
+    lo = np.where(has, np.where(live, rtt, np.inf).min(axis=-1), 0.0)
+    hi = np.where(live, rtt + sojourn_upper_ms(pw, mu, th, 1e-5), -np.inf).max(axis=-1)
+    return lo, np.where(has, hi, 1.0)
 
 
 def _within_slo(
