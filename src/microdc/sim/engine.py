@@ -852,14 +852,13 @@ class Simulation:
         # unserved: what the plan leaves uncovered, pieces without a target, and requests that timed
         # out in a backlog (offered − served − backlog growth); lost backlogs count at a block's start
         unserved_v = np.maximum(offered_v - served_v - _rowcount(self.q_service, grown, v_n), 0.0)
-        for i, m in enumerate(members):
-            if m.sim.lost_v.any():
-                unserved_v[i * b] += m.sim.lost_v / self.step_s
-                m.sim.lost_v = np.zeros(v_n)
+        lost = np.stack([m.sim.lost_v for m in members])
+        for i in np.flatnonzero(lost.any(axis=1)).tolist():
+            unserved_v[i * b] += members[i].sim.lost_v / self.step_s
+            members[i].sim.lost_v = np.zeros(v_n)
 
         # --- per target: load, utilization, power -------------------------------------------------
         alive = self.alive
-        load = _rowcount(self.q_target, served_q, n)
         busy = _rowcount(self.q_target, busy_q, n)
         util = np.where(sites, np.minimum(busy / np.maximum(f.cores, 1e-9), 1.0), 0.0)
         cloud_need = np.where(
@@ -877,10 +876,8 @@ class Simulation:
         it_w = np.where(sites & alive, per_server * f.n_servers, 0.0)
         it_w = np.where(f.is_cloud, cloud_cores * f.watts_per_core, it_w)
         clim = np.maximum(f.climate, 0)
-        reps = (len(members), 1)
         outdoor_b = np.where(f.climate >= 0, self.outdoor[clim, k0:k1].T, np.nan)  # (steps × targets)
         dew_point_b = np.where(f.climate >= 0, self.dew_point[clim, k0:k1].T, np.nan)
-        outdoor = np.tile(outdoor_b, reps)
         cooling, ups, dist, misc = (np.zeros((n_rows, n)) for _ in range(4))
         for module, idx in self.module_groups:
             on = idx[alive[idx]]
@@ -903,9 +900,9 @@ class Simulation:
         total = it_w + cooling + ups + dist + misc
         with np.errstate(divide="ignore", invalid="ignore"):
             pue = np.where(it_w > 0, total / np.where(it_w > 0, it_w, 1.0), np.nan)
-        intensity = np.tile(np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0), reps)
+        intensity_b = np.where(f.zone >= 0, self.intensity[np.maximum(f.zone, 0), k0:k1].T, 0.0)
         energy = total * self.step_h / 1000.0
-        carbon = energy * intensity
+        carbon = (energy.reshape(len(members), b, n) * intensity_b).reshape(n_rows, n)
         made = self.gen_target if clear else _rowcount(self.r_target, self.r_gen * keep_q[:, self.r_queue], n)
         gen = np.broadcast_to(np.where(sites & alive, made, 0.0), (n_rows, n))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -929,19 +926,22 @@ class Simulation:
         totals.add_storage(np.stack([m.sim.stored_gb for m in members]) / GB_PER_TB, b, f.storage_tb)
         runs = len(members)
         last_pue, seen = _last_finite(pue, runs)
-        inlet = _inlet_rows(sims, k0, k1, it_w, outdoor, alive)
+        last_pue = np.where(seen, last_pue, np.stack([m.sim.last_pue for m in members]))
+        inlet = _inlet_rows(sims, k0, k1, it_w, outdoor_b, alive, rows=quantiles)
         sov = _count_per_run(served_r[:, self.r_illegal_sov] > 0, runs)
         tier = _count_per_run(served_r[:, self.r_illegal_tier] > 0, runs)
+        for i in np.flatnonzero(sov).tolist():
+            sims[i].sovereignty_violations += int(sov[i])
+        for i in np.flatnonzero(tier).tolist():
+            sims[i].security_violations += int(tier[i])
         lead_state = self.state_codes()  # replicas (no faults) share the lead's fleet state
         for i, m in enumerate(members):
             sl = slice(i * b, (i + 1) * b)
             ms = m.sim
-            ms.last_pue = np.where(seen[i], last_pue[i], ms.last_pue)
+            ms.last_pue = last_pue[i]
             # --- battery, services, checks -------------------------------------------------------
             if b == 1:
                 ms._battery(self.times[k0], total[sl][0], alive)
-            ms.sovereignty_violations += int(sov[i])
-            ms.security_violations += int(tier[i])
             unserved_req = unserved_all[sl]
             if ms.faults and (unserved_req > 0).any():
                 for j, ft in enumerate(ms.faults):
@@ -953,13 +953,14 @@ class Simulation:
                         imp.unserved_requests = float(_running(imp.unserved_requests, unserved_req[act]))
             if not m.writer.active:
                 continue
+            assert inlet is not None
             m.writer.add_block(
                 times=time_ns,
                 state=np.broadcast_to(
                     lead_state if ms is self or not ms.faults else ms.state_codes(), (b, n)
                 ),
                 targets={
-                    "load_rps": load[sl],
+                    "load_rps": _rowcount(self.q_target, served_q[sl], n),
                     "utilization": util[sl],
                     "it_w": it_w[sl],
                     "cooling_w": cooling[sl],
@@ -968,9 +969,9 @@ class Simulation:
                     "misc_w": misc[sl],
                     "total_w": total[sl],
                     "pue": pue[sl],
-                    "outdoor_c": outdoor[sl],
+                    "outdoor_c": outdoor_b,
                     "inlet_c": inlet[sl],
-                    "carbon_intensity_g_per_kwh": intensity[sl],
+                    "carbon_intensity_g_per_kwh": intensity_b,
                     "carbon_g": carbon[sl],
                     "energy_kwh": energy[sl],
                     "sync_backlog_gb": backlog_all[sl],
@@ -1201,28 +1202,40 @@ def _keeps_all(keep_q: FloatArray) -> bool:
 
 
 def _inlet_rows(
-    sims: Sequence[Simulation], k0: int, k1: int, it_w: FloatArray, outdoor: FloatArray, alive: BoolArray
-) -> FloatArray:
+    sims: Sequence[Simulation],
+    k0: int,
+    k1: int,
+    it_w: FloatArray,
+    outdoor: FloatArray,
+    alive: BoolArray,
+    *,
+    rows: bool = True,
+) -> FloatArray | None:
     """Inlet temperature at the start of each step of the block, for each run of a pass (rows run by
-    run, as ``it_w``); evolves each run's. Where cooling works at every alive site (all runs of a pass of
-    replicas: they have no faults) cooling holds the set point from the block's second step on, for every
-    run at once; a run with a site warming or cooling down steps through (``_thermal_block``)."""
+    run, as ``it_w``; ``outdoor`` steps × targets, the same for every run); evolves each run's. Where
+    cooling works at every alive site (all runs of a pass of replicas: they have no faults) cooling holds
+    the set point from the block's second step on, for every run at once; a run with a site warming or
+    cooling down steps through (``_thermal_block``). ``rows`` False: only the evolution (None back)."""
     lead = sims[0]
     b, n = k1 - k0, lead.n_targets
     sites = ~lead.fleet.is_cloud
     held = np.where(sites, lead.cfg.setpoint_inlet_c, np.nan)
-    rows = np.empty((len(sims), b, n))
-    rows[:, 0] = np.stack([s.inlet for s in sims])
-    rows[:, 1:] = held
+    out = None
+    if rows:
+        out = np.empty((len(sims), b, n))
+        out[:, 0] = np.stack([s.inlet for s in sims])
+        out[:, 1:] = held
     cooling_failed = np.stack([s.cooling_failed for s in sims]) > 0
     moving = np.asarray((sites & (cooling_failed | ~alive)).any(axis=1))
     for i, s in enumerate(sims):
         if moving[i]:
             sl = slice(i * b, (i + 1) * b)
-            rows[i] = s._thermal_block(k0, k1, it_w[sl], outdoor[sl], alive)
+            got = s._thermal_block(k0, k1, it_w[sl], outdoor, alive)
+            if out is not None:
+                out[i] = got
         else:
             s.inlet = held.copy()
-    return rows.reshape(-1, n)
+    return None if out is None else out.reshape(-1, n)
 
 
 def _last_finite(rows: FloatArray, runs: int) -> tuple[FloatArray, BoolArray]:

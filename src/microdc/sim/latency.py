@@ -371,8 +371,8 @@ class RunAccumulator:
         q = self.QUANTUM
         with np.errstate(invalid="ignore"):
             n_q = np.rint(np.where(np.isfinite(requests), requests, 0.0) / q)
-        r_i, j_i = np.nonzero(n_q > 0)
-        if r_i.size == 0:
+        live = n_q > 0
+        if not live.any():
             return
         g = np.zeros(n_q.shape[0], dtype=np.int64) if group is None else group
         row_n = n_q.sum(axis=1)  # whole quanta: exact
@@ -382,6 +382,14 @@ class RunAccumulator:
         self.weight += np.bincount(vv, weights=row_n[hit] * q, minlength=n_acc)
         mean_w = _quantize(row_n[hit] * q * np.nan_to_num(mean_ms[hit]), self.QUANTUM_MEAN)
         self.mean_num += np.bincount(vv, weights=mean_w, minlength=n_acc)
+        col_mu = self._col_mu[cols]
+        unseen = np.isnan(col_mu) & live.any(axis=0)  # (a column's first counts: its μ is set below)
+        if not unseen.any() and ((mu == col_mu) | ~live).all():
+            # (the usual case: every count at its column's μ) each run's rows summed, then added
+            runs, sums = _run_sums(n_q, g, _run_length(g))
+            np.add.at(self._coef, (runs[:, None], cols[None, :]), sums)
+            return
+        r_i, j_i = np.nonzero(live)
         c_i, m_i, n_i, g_i = cols[j_i], mu[r_i, j_i], n_q[r_i, j_i], g[r_i]
         new = np.isnan(self._col_mu[c_i])
         if new.any():  # a column's first μ (in row order) is its own; others are kept apart
