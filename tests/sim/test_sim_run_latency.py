@@ -213,3 +213,48 @@ def test_merged_other_mu_counts_give_the_same_figures(monkeypatch: pytest.Monkey
         for p in (0.5, 0.95, 0.99):
             assert merged.quantile_ms(v, p) == kept.quantile_ms(v, p)
         assert merged.fraction_over(v, 35.0) == kept.fraction_over(v, 35.0)
+
+
+def test_rows_read_in_batches_are_each_runs_own() -> None:
+    """Run-level rows are summed READ_RUNS runs at a time, a row with other-μ counts on its own: each
+    run's figures in a shared accumulator (replicas of a pass) are the bits of that run alone, across
+    batches. The runs share their atoms; odd ones run at run 0's μ (counted at their columns' μ in both
+    accumulators), runs 2, 6, … at their own μ (other-μ counts when shared, not alone), runs 4, 8, …
+    at their own μ with a throttle."""
+    runs = lat.READ_RUNS + 6
+    atoms_of = [a for a, _ in _parts(100, loaded=False)]
+    mu_0 = np.zeros(0)
+    shared = RunAccumulator(2, groups=runs)
+    alone = []
+    for g in range(runs):
+        rng = np.random.default_rng(1000 + g)
+        parts = [(a, _block(rng, a, 12, 6, loaded=g % 3 == 0)) for a in atoms_of]
+        mu = mu_0 if g % 2 else parts[0][1]["mu_q"][0].copy()  # one μ per queue for the whole run
+        mu_0 = mu if g == 0 else mu_0
+        for _, b in parts:
+            b["mu_q"][:] = mu
+            if g and g % 4 == 0:
+                b["mu_q"][6:, ::3] *= 0.5  # throttled from the middle of the block on
+        own = RunAccumulator(2)
+        for acc, groups in ((shared, g), (own, None)):
+            for atoms, b in parts:
+                rows = b["atom_w"].shape[0]
+                block_latency(
+                    atoms,
+                    service_atoms(atoms, 2),
+                    slo_bound_ms=np.array([40.0, 60.0]),
+                    accumulator=acc,
+                    step_s=STEP_S,
+                    quantiles=False,
+                    groups=None if groups is None else np.full(rows, groups),
+                    **b,
+                )
+        alone.append(own)
+    assert not alone[1]._other and not alone[2]._other and alone[4]._other
+    for g in (0, 1, 2, 3, 4, lat.READ_RUNS - 1, lat.READ_RUNS, lat.READ_RUNS + 2, runs - 1):
+        run = shared.member(g)
+        for v in (0, 1):
+            np.testing.assert_array_equal(shared._surv_row(g * 2 + v), alone[g]._surv_row(v))
+            for p in (0.5, 0.95, 0.99):
+                assert run.quantile_ms(v, p) == alone[g].quantile_ms(v, p)
+            assert run.fraction_over(v, 35.0) == alone[g].fraction_over(v, 35.0)

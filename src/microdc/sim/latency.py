@@ -72,8 +72,8 @@ DENSE_MIN_ROWS = 4
 #: Points (rows × accumulator points) per chunk of that dense fold.
 DENSE_POINTS = 65_536
 
-#: Atoms per chunk when the accumulator evaluates its atom-wise rows at its points (RunAccumulator).
-ATOM_CHUNK = 16
+#: Runs whose run-level rows the accumulator sums together when they are read (RunAccumulator).
+READ_RUNS = 64
 
 #: A step's service whose live queues all wait with probability at most CLEAR_WAIT goes to the run-level
 #: accumulator atom by atom (RunAccumulator.add_atoms: exact, no grid): S_T(y) differs from e^{−μy} by at
@@ -223,6 +223,37 @@ def _merge_parts(parts: FloatArray) -> FloatArray:
     return np.column_stack([key[first], np.add.reduceat(parts[order, 3], first)])
 
 
+def _merged(rtt: FloatArray, mu: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Columns (RTT, μ) in (RTT, μ) order, equal ones merged: their counts ``n`` (rows × columns, whole
+    quanta: exact in any order) summed."""
+    order = np.lexsort((mu, rtt))
+    rtt, mu, n = rtt[order], mu[order], n[:, order]
+    first = np.flatnonzero(np.concatenate(([True], (rtt[1:] != rtt[:-1]) | (mu[1:] != mu[:-1]))))
+    if first.size < rtt.size:
+        n = np.add.reduceat(n, first, axis=1)
+    return rtt[first], mu[first], n
+
+
+def _mixture_rows(x: FloatArray, rtt: FloatArray, mu: FloatArray, n: FloatArray) -> FloatArray:
+    """Σ_k n[r, k] · e^{−μ_k (x − RTT_k)} beyond RTT_k (1 before) at the points ``x``, for each row r
+    (``n``: rows × columns, multiples of the accumulator's quantum), added column after column in the
+    given order; so a row's numbers are the same whatever rows are summed with it. Up to the lowest
+    RTT every term is its count (an exact sum); where every e^{−μy} underflows (μy > 746) it is 0."""
+    out = np.zeros((n.shape[0], x.size))
+    live = (n > 0).any(axis=0)
+    if not live.any():
+        return out
+    rtt, mu, n = rtt[live], mu[live], n[:, live]
+    j0 = int(np.searchsorted(x, rtt.min(), side="right"))
+    j1 = int(np.searchsorted(x, float((rtt + 746e3 / mu).max()), side="right"))
+    out[:, :j0] = n.sum(axis=1)[:, None]
+    xs = x[j0:j1]
+    acc = out[:, j0:j1]
+    for k in range(rtt.size):
+        acc += n[:, k, None] * np.exp(-mu[k] * (np.maximum(xs - rtt[k], 0.0) * 1e-3))
+    return out
+
+
 def _run_length(vv: IntArray) -> int:
     """Rows per run of equal ``vv`` (sorted) when every run has as many rows, else 0."""
     k = int(np.count_nonzero(vv == vv[0]))
@@ -289,20 +320,47 @@ class RunAccumulator:
 
     def _surv_row(self, v: int) -> FloatArray:
         """Row v of ``surv``: the folded curves, the weight of those whose grid starts above each point,
-        and the rows taken atom by atom, summed exactly at the points (add_atoms)."""
+        and the rows taken atom by atom, summed exactly at the points (add_atoms). Rows are summed a
+        batch of runs at a time (READ_RUNS: the summaries read run after run), the batch cached."""
         got = self._rows.get(v)
         if got is None:
-            above = np.cumsum(self.below[v, ::-1])[::-1]
-            got = np.asarray(self.surv_in[v] + above[1:], dtype=np.float64) + self._atoms_row(v)
-            self._rows[v] = got
+            n_s = self.n_services
+            g0 = v // n_s // READ_RUNS * READ_RUNS
+            vs = np.arange(g0 * n_s, min(self.weight.size, (g0 + READ_RUNS) * n_s))
+            above = np.cumsum(self.below[vs, ::-1], axis=1)[:, ::-1]  # (each row's sums in order)
+            rows = np.asarray(self.surv_in[vs] + above[:, 1:], dtype=np.float64) + self._atoms_rows(vs)
+            self._rows = dict(zip(vs.tolist(), rows, strict=True))
+            got = self._rows[v]
         return got
 
-    def _atoms_row(self, v: int) -> FloatArray:
-        """Σ over the atom-wise rows of accumulator row v: per (RTT, μ), its requests times
-        e^{−μ(x − RTT)} beyond the RTT (1 before), in (RTT, μ) order whatever the blocks were."""
-        out = np.zeros(self.x.size)
+    def _atoms_rows(self, vs: IntArray) -> FloatArray:
+        """Σ over the atom-wise rows of accumulator rows ``vs`` (consecutive): per (RTT, μ), its
+        requests times e^{−μ(x − RTT)} beyond the RTT (1 before), summed in (RTT, μ) order
+        (_mixture_rows): a row's numbers do not depend on the blocks, nor on the other rows read with
+        it. A row with other-μ parts (a throttle) is summed on its own with them."""
+        out = np.zeros((vs.size, self.x.size))
         if not self._col_rtt:
             return out
+        col_service = np.asarray(self._col_service)
+        col_rtt = np.asarray(self._col_rtt)
+        own = np.zeros(vs.size, dtype=bool)  # rows with other-μ parts
+        if self._other:
+            with_parts = np.unique(np.concatenate([o[:, 0] for o in self._other]).astype(np.int64))
+            own = np.isin(vs, with_parts)
+        groups, services = np.divmod(vs, self.n_services)
+        for s in np.unique(services).tolist():
+            at = np.flatnonzero((services == s) & ~own)
+            cols = np.flatnonzero((col_service == s) & np.isfinite(self._col_mu))
+            if at.size == 0 or cols.size == 0:
+                continue
+            rtt, mu, n = _merged(col_rtt[cols], self._col_mu[cols], self._coef[groups[at]][:, cols])
+            out[at] = _mixture_rows(self.x, rtt, mu, n * self.QUANTUM)
+        for i in np.flatnonzero(own).tolist():
+            out[i] = self._atoms_row(int(vs[i]))
+        return out
+
+    def _atoms_row(self, v: int) -> FloatArray:
+        """_atoms_rows of one row, with its other-μ parts (their counts merged with equal (RTT, μ))."""
         g, s = divmod(v, self.n_services)
         cols = np.arange(len(self._col_rtt))
         parts = [np.column_stack([cols, self._col_mu, self._coef[g, : cols.size]])]
@@ -311,25 +369,10 @@ class RunAccumulator:
         c, m, n = np.concatenate(parts).T
         c = c.astype(np.int64)
         keep = (n > 0) & (np.asarray(self._col_service)[c] == s)
-        rtt, m, n = np.asarray(self._col_rtt)[c[keep]], m[keep], n[keep]
-        if rtt.size == 0:
-            return out
-        order = np.lexsort((m, rtt))
-        rtt, m, n = rtt[order], m[order], n[order]
-        first = np.flatnonzero(np.concatenate(([True], (rtt[1:] != rtt[:-1]) | (m[1:] != m[:-1]))))
-        n = np.add.reduceat(n, first) * self.QUANTUM  # whole quanta: exact sums in any order
-        rtt, m = rtt[first], m[first]
-        # up to the lowest RTT every survival is 1; beyond every atom's e^{−μy} underflows (μy > 746)
-        # it is 0: only the points between are evaluated
-        j0 = int(np.searchsorted(self.x, rtt.min(), side="right"))
-        j1 = int(np.searchsorted(self.x, float((rtt + 746e3 / m).max()), side="right"))
-        out[:j0] = n.sum()
-        x = self.x[j0:j1, None]
-        for k in range(0, rtt.size, ATOM_CHUNK):  # (points × a few atoms) at a time
-            sl = slice(k, k + ATOM_CHUNK)
-            y = np.maximum(x - rtt[None, sl], 0.0) * 1e-3
-            out[j0:j1] += np.exp(-m[None, sl] * y) @ n[sl]
-        return out
+        if not keep.any():
+            return np.zeros(self.x.size)
+        rtt, m, n = _merged(np.asarray(self._col_rtt)[c[keep]], m[keep], n[keep][None, :])
+        return _mixture_rows(self.x, rtt, m, n * self.QUANTUM)[0]
 
     def _columns_of(self, atoms: Atoms) -> IntArray:
         """Each atom's column (one per service and RTT, in the order first seen): atoms are rebuilt
