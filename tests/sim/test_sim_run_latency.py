@@ -173,6 +173,35 @@ def test_slo_check_is_the_quantiles_against_the_slos(loaded: bool, n_atoms: int)
     assert not got.within_slo[np.isnan(got.p95_ms)].any()
 
 
+@pytest.mark.parametrize("loaded", [False, True])
+def test_slo_check_with_the_rows_queues_shared_is_the_same(loaded: bool) -> None:
+    """Where every row has the same queues' μ (broadcast, as the engine passes them) and no backlog, the
+    SLO check takes each atom's e^{−μy} once for all rows: the same answers as row by row, with dead
+    atoms (no requests) among the live ones and outcomes both ways."""
+    rng = np.random.default_rng(11)
+    atoms = _atoms(rng, 20, 6)
+    b = _block(rng, atoms, 300, 6, loaded)
+    b["queue_wait_ms"] = None
+    b["atom_w"][rng.random(b["atom_w"].shape) < 0.2] = 0.0
+    b["atom_w"][::13, atoms.service == 0] = 0.0
+    shared_mu = np.broadcast_to(b["mu_q"][0], b["mu_q"].shape)
+    by = service_atoms(atoms, 2)
+
+    def check(mu_q: Any, slo: Any) -> Any:
+        kw = {**b, "mu_q": mu_q}
+        return block_latency(
+            atoms, by, slo_bound_ms=np.full(2, 40.0), accumulator=None, step_s=STEP_S, slo_ms=slo, **kw
+        )
+
+    first = check(np.array(shared_mu), None)
+    slo = np.column_stack([np.nanmedian(first.p95_ms, axis=0), np.nanmedian(first.p99_ms, axis=0)])
+    rows = check(np.array(shared_mu), slo).within_slo  # (a copy: row by row)
+    once = check(shared_mu, slo).within_slo
+    assert rows is not None and once is not None
+    assert 0.2 < rows.mean() < 0.8
+    np.testing.assert_array_equal(once, rows)
+
+
 def test_clear_rows_need_rare_waits_and_no_backlog() -> None:
     """The atom-wise path is the exact survival only where waits cannot count: a loaded step or one
     behind a backlog is folded with its waits (its run-level p99 is far above the waitless one)."""

@@ -1420,7 +1420,10 @@ def _solve(
             out.over_slo = np.full((n_steps, n_v), np.nan)  # (read by the time series only)
         out.within_slo = None
         if slo_ms is not None and not wide:
-            out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th)
+            # (every row's RTTs and μ the same: no backlog ahead, no throttle changing within the block)
+            same = waits is None and n_steps > 0 and mu_q.strides[0] == 0
+            per_row = (atoms.rtt_ms[idx], np.asarray(mu_q[0])[q]) if same else None
+            out.within_slo = has & _within_slo(slo_ms, tails[1:], wn, rtt, pw, mu, th, per_row)
         out.mean_ms = np.where(has, mean, np.nan)
         fold = has & ~clear
         fold_rows = np.flatnonzero(fold.any(axis=-1))
@@ -1477,18 +1480,26 @@ def _within_slo(
     pw: FloatArray,
     mu: FloatArray,
     th: FloatArray,
+    per_row: tuple[FloatArray, FloatArray] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Whether S(SLO_p) ≤ 1 − p for both SLOs of each row (``slo_ms`` (V, 2), ``tails`` the two 1 − p):
     p ≤ SLO exactly there, so the SLO check needs no quantile. S is the waitless mixture S₀ (one
     exponential per atom and point) plus the waiting terms, which add between 0 and Σ w C; only where
     that leaves the answer open (within 1e-12) is S evaluated exactly (_exact, without a _Tail: only
-    services of fewer than FACTOR_MIN_ATOMS atoms come here). No SLO: met."""
+    services of fewer than FACTOR_MIN_ATOMS atoms come here). No SLO: met. ``per_row``: the atoms'
+    (RTT, μ) (V, A) where every row has them: each e^{−μy} is then taken once, not once per row (the
+    same numbers; a dead atom's μ does not count, its weight is 0)."""
     n_steps, n_v = wn.shape[:2]
     px = np.stack([np.broadcast_to(slo_ms[:, k], (n_steps, n_v)) for k in (0, 1)], axis=-1)  # (B, V, 2)
     finite = np.isfinite(px)
     x = np.where(finite, px, 0.0)
-    y = np.maximum(x[..., :, None] - rtt[..., None, :], 0.0) * 1e-3  # (B, V, 2, A)
-    s0 = np.sum(wn[..., None, :] * np.exp(-mu[..., None, :] * y), axis=-1)
+    if per_row is not None:
+        rtt_1, mu_1 = per_row
+        y_1 = np.maximum(x[:1, ..., :, None] - rtt_1[None, ..., None, :], 0.0) * 1e-3  # (1, V, 2, A)
+        s0 = np.sum(wn[..., None, :] * np.exp(-mu_1[None, ..., None, :] * y_1), axis=-1)
+    else:
+        y = np.maximum(x[..., :, None] - rtt[..., None, :], 0.0) * 1e-3  # (B, V, 2, A)
+        s0 = np.sum(wn[..., None, :] * np.exp(-mu[..., None, :] * y), axis=-1)
     c_max = np.sum(wn * pw, axis=-1)[..., None]
     eps = 1e-12
     ok = s0 + c_max + eps <= tails
