@@ -787,8 +787,19 @@ class BlockLatency:
 def _sum_atoms(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """Sum over the last axis in index order (a running sum): numpy's own sum may pair or reorder terms
     depending on the array's shape, which would make a step's result depend on its block. (The mixture
-    itself is a matrix product per step and service, whose shape does not depend on the block.)"""
+    itself is a matrix product per step and service, whose shape does not depend on the block.)
+    A few atoms are added one after another (the same additions as the running sum, without writing
+    every partial sum)."""
+    if 0 < x.shape[-1] <= SUM_LOOP_ATOMS:
+        total = np.array(x[..., 0])
+        for a in range(1, x.shape[-1]):
+            total += x[..., a]
+        return total
     return np.cumsum(x, axis=-1)[..., -1]
+
+
+#: Up to this many atoms, _sum_atoms adds them one by one (one strided add each) instead of a running sum.
+SUM_LOOP_ATOMS = 16
 
 
 #: An atom's waiting term is left out of a point where it cannot change the result's rounding:
