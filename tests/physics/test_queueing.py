@@ -174,3 +174,19 @@ def test_erlang_b_skips_pdtr_only_where_it_is_exactly_one() -> None:
     )
     assert skip.mean() > 0.1 and (~skip).mean() > 0.1  # both sides of the rule are exercised
     assert np.all(special.pdtr(cc[skip], a[skip]) == 1.0)
+
+
+def test_log_factorial_is_gammaln_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ln c! from the table (grown on demand) and beyond it: gammaln(c + 1)'s own numbers."""
+    from scipy import special
+
+    from microdc.physics import queueing
+
+    monkeypatch.setattr(queueing, "_log_factorials", queueing._log_factorials[:10])  # (it must grow)
+    c = np.concatenate([np.arange(0.0, 5000.0), [0.0, 1.0, 7.0, 4999.0]])
+    np.testing.assert_array_equal(queueing.log_factorial(c), special.gammaln(c + 1.0))
+    assert queueing._log_factorials.size >= 5000
+    big = np.full(100, float(queueing.LOG_FACTORIAL_TABLE_MAX + 3))
+    np.testing.assert_array_equal(queueing.log_factorial(big), special.gammaln(big + 1.0))
+    few = np.array([3.0, 60.0])
+    np.testing.assert_array_equal(queueing.log_factorial(few), special.gammaln(few + 1.0))

@@ -70,6 +70,11 @@ def erlang_b(offered_load: npt.ArrayLike, servers: npt.ArrayLike) -> FloatArray:
     c = np.asarray(servers).astype(np.float64)
     if np.any(a < 0.0) or np.any(c < 0.0) or np.any(c != np.floor(c)):
         raise ValueError("need offered_load >= 0 and integer servers >= 0")
+    return _erlang_b(a, c)
+
+
+def _erlang_b(a: FloatArray, c: FloatArray) -> FloatArray:
+    """erlang_b of checked arguments (a ≥ 0, whole c ≥ 0)."""
     log_gamma = log_factorial(c)  # before broadcasting: once per server count given
     a, c = np.broadcast_arrays(a, c)
     log_pmf = special.xlogy(c, a) - a - log_gamma
@@ -85,7 +90,7 @@ def erlang_b(offered_load: npt.ArrayLike, servers: npt.ArrayLike) -> FloatArray:
     if lost.any():
         with np.errstate(divide="ignore", over="ignore"):
             b[lost] = np.clip(1.0 - c[lost] / np.where(a[lost] > 0, a[lost], 1.0), 0.0, 1.0)
-    return np.asarray(np.clip(b, 0.0, 1.0), dtype=np.float64)
+    return np.minimum(np.maximum(b, 0.0), 1.0)  # (np.clip's numbers, in fewer passes)
 
 
 #: Server counts up to this many get ln c! from a table (log_factorial); larger ones from gammaln.
@@ -114,10 +119,11 @@ def erlang_c(arrival_rate: npt.ArrayLike, service_rate: npt.ArrayLike, servers: 
     lam, mu, c = _prepare(arrival_rate, service_rate, servers)
     a = lam / mu
     rho = a / c
-    b = erlang_b(a, np.asarray(servers))  # the servers as given: per queue, not per row and queue
+    # (checked by _prepare; the servers as given: per queue, not per row and queue)
+    b = _erlang_b(a, np.asarray(servers).astype(np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
         pw = b / (1.0 - rho * (1.0 - b))
-    return np.asarray(np.where(rho >= 1.0, 1.0, np.clip(pw, 0.0, 1.0)), dtype=np.float64)
+    return np.asarray(np.where(rho >= 1.0, 1.0, np.minimum(np.maximum(pw, 0.0), 1.0)), dtype=np.float64)
 
 
 def utilization(

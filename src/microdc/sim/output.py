@@ -237,7 +237,8 @@ class LatencyTotals(Protocol):
 
 
 def _r(x: float, nd: int = 4) -> float:
-    return round(float(x), nd) if math.isfinite(float(x)) else float("nan")
+    f = float(x)
+    return round(f, nd) if math.isfinite(f) else math.nan
 
 
 def _limit(c: _Limit, ids: tuple[str, ...], worst_key: str, scale: float) -> dict[str, Any]:
@@ -254,11 +255,12 @@ def _storage(sim: Simulation, totals: _Totals) -> dict[str, Any]:
     its servers' storage (mean and most over the run), and the mean kept in cloud regions, TB."""
     f = sim.fleet
     mean = totals.stored_tb_steps / max(totals.steps, 1)
+    capacity, used, most = (a.tolist() for a in (f.storage_tb, mean, totals.stored_tb_max))
     sites = {
         f.ids[i]: {
-            "capacity_tb": _r(float(f.storage_tb[i]), 6),
-            "used_tb_mean": _r(float(mean[i]), 6),
-            "used_tb_max": _r(float(totals.stored_tb_max[i]), 6),
+            "capacity_tb": _r(capacity[i], 6),
+            "used_tb_mean": _r(used[i], 6),
+            "used_tb_max": _r(most[i], 6),
         }
         for i in np.flatnonzero(~f.is_cloud).tolist()
     }
