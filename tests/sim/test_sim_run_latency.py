@@ -68,11 +68,11 @@ def _exact_quantile(parts: list[tuple[Atoms, dict[str, Any]]], v: int, p: float)
     return 0.5 * (lo + hi)
 
 
-def _run(
-    parts: list[tuple[Atoms, dict[str, Any]]], quantiles: bool = True
-) -> tuple[RunAccumulator, list[Any]]:
-    acc = RunAccumulator(2)
-    out = [
+def _feed(
+    acc: RunAccumulator, parts: list[tuple[Atoms, dict[str, Any]]], quantiles: bool, group: int | None = None
+) -> list[Any]:
+    """Every block of ``parts`` through block_latency into ``acc`` (as run ``group`` of a pass)."""
+    return [
         block_latency(
             atoms,
             service_atoms(atoms, 2),
@@ -81,11 +81,18 @@ def _run(
             step_s=STEP_S,
             slo_ms=np.array([[30.0, 50.0], [45.0, np.inf]]),
             quantiles=quantiles,
+            groups=None if group is None else np.full(b["atom_w"].shape[0], group),
             **b,
         )
         for atoms, b in parts
     ]
-    return acc, out
+
+
+def _run(
+    parts: list[tuple[Atoms, dict[str, Any]]], quantiles: bool = True
+) -> tuple[RunAccumulator, list[Any]]:
+    acc = RunAccumulator(2)
+    return acc, _feed(acc, parts, quantiles)
 
 
 def _parts(seed: int, loaded: bool) -> list[tuple[Atoms, dict[str, Any]]]:
@@ -264,21 +271,8 @@ def test_rows_read_in_batches_are_each_runs_own() -> None:
             b["mu_q"][:] = mu
             if g and g % 4 == 0:
                 b["mu_q"][6:, ::3] *= 0.5  # throttled from the middle of the block on
-        own = RunAccumulator(2)
-        for acc, groups in ((shared, g), (own, None)):
-            for atoms, b in parts:
-                rows = b["atom_w"].shape[0]
-                block_latency(
-                    atoms,
-                    service_atoms(atoms, 2),
-                    slo_bound_ms=np.array([40.0, 60.0]),
-                    accumulator=acc,
-                    step_s=STEP_S,
-                    quantiles=False,
-                    groups=None if groups is None else np.full(rows, groups),
-                    **b,
-                )
-        alone.append(own)
+        _feed(shared, parts, quantiles=False, group=g)
+        alone.append(_run(parts, quantiles=False)[0])
     assert not alone[1]._other and not alone[2]._other and alone[4]._other
     for g in (0, 1, 2, 3, 4, lat.READ_RUNS - 1, lat.READ_RUNS, lat.READ_RUNS + 2, runs - 1):
         run = shared.member(g)
