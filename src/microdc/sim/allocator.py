@@ -5,8 +5,8 @@ default) dozens of times. glibc serves an allocation above M_MMAP_THRESHOLD (128
 raised on the fly towards 32 MiB as such chunks are freed) with a fresh mmap(), and hands free memory
 at the top of its heap back to the system once more than M_TRIM_THRESHOLD (twice the mmap threshold)
 is free; the next block's arrays then fault their pages in again, each page zeroed by the kernel.
-Measured on 100 replicas of eu-sovereign in one pass: 140,000 page faults and a quarter of the pass's
-time; on 384 sites × 10,000 sources, a third of the run (docs/benchmarks.md).
+Measured on 100 replicas of eu-sovereign in one pass: 140,000 page faults and 0.3–0.5 s of system time,
+about a third of the pass (docs/benchmarks.md).
 
 ``keep_block_memory`` raises both thresholds (mmap to glibc's own dynamic maximum, trim to several
 blocks' worth), once per process and only upwards. It changes no number a run computes, only where
