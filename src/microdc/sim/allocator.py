@@ -17,6 +17,7 @@ process. It does nothing off glibc, or where MICRODC_KEEP_BLOCK_MEMORY=0.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import sys
@@ -36,7 +37,9 @@ BLOCKS_KEPT = 8
 _trim_set = 0
 
 
+@functools.cache
 def _mallopt() -> Callable[[int, int], int] | None:
+    """glibc's mallopt, looked up once per process (platform.libc_ver reads the interpreter's binary)."""
     if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:

@@ -1504,13 +1504,10 @@ def _within_slo(
     px = np.stack([np.broadcast_to(slo_ms[:, k], (n_steps, n_v)) for k in (0, 1)], axis=-1)  # (B, V, 2)
     finite = np.isfinite(px)
     x = np.where(finite, px, 0.0)
-    if per_row is not None:
-        rtt_1, mu_1 = per_row
-        y_1 = np.maximum(x[:1, ..., :, None] - rtt_1[None, ..., None, :], 0.0) * 1e-3  # (1, V, 2, A)
-        s0 = np.sum(wn[..., None, :] * np.exp(-mu_1[None, ..., None, :] * y_1), axis=-1)
-    else:
-        y = np.maximum(x[..., :, None] - rtt[..., None, :], 0.0) * 1e-3  # (B, V, 2, A)
-        s0 = np.sum(wn[..., None, :] * np.exp(-mu[..., None, :] * y), axis=-1)
+    # the exponentials on one row where every row has the same (then broadcast to every row)
+    x_e, rtt_e, mu_e = (x, rtt, mu) if per_row is None else (x[:1], per_row[0][None], per_row[1][None])
+    y = np.maximum(x_e[..., :, None] - rtt_e[..., None, :], 0.0) * 1e-3  # (B or 1, V, 2, A)
+    s0 = np.sum(wn[..., None, :] * np.exp(-mu_e[..., None, :] * y), axis=-1)
     c_max = np.sum(wn * pw, axis=-1)[..., None]
     eps = 1e-12
     ok = s0 + c_max + eps <= tails
